@@ -1,0 +1,5 @@
+//! Durable transcode jobs: the queue in SQLite, the supervisor that runs each job in a
+//! `marquee worker` child process, and publishing finished packages.
+
+pub mod protocol;
+pub mod worker;
