@@ -92,11 +92,26 @@ impl Default for TranscodeConfig {
             max_attempts: 3,
             // Adjacent rungs are 33–42% apart in bitrate.
             ladder: vec![
-                Rung { height: 1080, video_kbps: 5000 },
-                Rung { height: 720, video_kbps: 3000 },
-                Rung { height: 540, video_kbps: 2000 },
-                Rung { height: 360, video_kbps: 1200 },
-                Rung { height: 240, video_kbps: 700 },
+                Rung {
+                    height: 1080,
+                    video_kbps: 5000,
+                },
+                Rung {
+                    height: 720,
+                    video_kbps: 3000,
+                },
+                Rung {
+                    height: 540,
+                    video_kbps: 2000,
+                },
+                Rung {
+                    height: 360,
+                    video_kbps: 1200,
+                },
+                Rung {
+                    height: 240,
+                    video_kbps: 700,
+                },
             ],
         }
     }
@@ -130,13 +145,19 @@ impl Config {
             )));
         }
         if t.jobs == 0 {
-            return Err(ConfigError::Invalid("transcode.jobs must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "transcode.jobs must be at least 1".into(),
+            ));
         }
         if t.max_attempts == 0 {
-            return Err(ConfigError::Invalid("transcode.max_attempts must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "transcode.max_attempts must be at least 1".into(),
+            ));
         }
         if t.ladder.is_empty() {
-            return Err(ConfigError::Invalid("transcode.ladder needs at least one rung".into()));
+            return Err(ConfigError::Invalid(
+                "transcode.ladder needs at least one rung".into(),
+            ));
         }
         for rung in &t.ladder {
             if rung.height < 32 || rung.height % 2 != 0 || rung.video_kbps < 50 {
@@ -147,7 +168,9 @@ impl Config {
             }
         }
         if t.audio_kbps < 32 {
-            return Err(ConfigError::Invalid("transcode.audio_kbps must be at least 32".into()));
+            return Err(ConfigError::Invalid(
+                "transcode.audio_kbps must be at least 32".into(),
+            ));
         }
         Ok(())
     }
@@ -193,7 +216,12 @@ impl DataDir {
     }
 
     pub fn create_all(&self) -> std::io::Result<()> {
-        for dir in [self.root.clone(), self.inbox(), self.library(), self.staging()] {
+        for dir in [
+            self.root.clone(),
+            self.inbox(),
+            self.library(),
+            self.staging(),
+        ] {
             std::fs::create_dir_all(&dir).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
             })?;

@@ -1,5 +1,13 @@
 //! Marquee: a self-hosted streaming service in one binary.
 
+pub mod accounts;
+pub mod catalog;
+pub mod cli;
 pub mod config;
+pub mod db;
+pub mod http;
+pub mod ingest;
+pub mod ingest_cli;
 pub mod jobs;
 pub mod media;
+pub mod server;

@@ -8,10 +8,16 @@ use crate::media::PackageManifest;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WorkerEvent {
-    Progress { percent: f64 },
-    Done { manifest: PackageManifest },
+    Progress {
+        percent: f64,
+    },
+    Done {
+        manifest: PackageManifest,
+    },
     /// The source cannot be packaged; retrying will not help.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Exit status of a worker that reported `Failed`.

@@ -22,7 +22,11 @@ pub fn run() -> i32 {
             let _ = stdout.flush();
         }
     };
-    let result = media::init().and_then(|()| media::transcode(&request, &mut |percent| emit(&WorkerEvent::Progress { percent })));
+    let result = media::init().and_then(|()| {
+        media::transcode(&request, &mut |percent| {
+            emit(&WorkerEvent::Progress { percent })
+        })
+    });
     match result {
         Ok(manifest) => {
             emit(&WorkerEvent::Done { manifest });
@@ -41,7 +45,10 @@ pub fn run() -> i32 {
 
 fn read_request() -> Result<TranscodeRequest, String> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
     serde_json::from_str(&line).map_err(|e| e.to_string())
 }
 

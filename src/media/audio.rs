@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use ff::{
+    ChannelLayout, Packet, Rational, Rescale, codec, decoder, encoder, filter, format, frame,
+};
 use ffmpeg_next as ff;
-use ff::{ChannelLayout, Packet, Rational, Rescale, codec, decoder, encoder, filter, format, frame};
 
+use super::MediaError;
 use super::hls::{self, HlsOutput};
 use super::spec::{AudioRendition, TranscodeSettings};
-use super::MediaError;
 
 const SAMPLE_RATE: i32 = 48_000;
 
@@ -41,11 +43,18 @@ impl AudioPipeline {
         start_secs: f64,
         segment_secs: f64,
     ) -> Result<Self, MediaError> {
-        let ctx = codec::context::Context::from_parameters(stream.parameters()).map_err(|e| MediaError::internal("audio decoder", e))?;
-        let decoder = ctx.decoder().audio().map_err(|e| MediaError::input(format!("cannot decode audio track {} ({e})", ordinal + 1)))?;
+        let ctx = codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| MediaError::internal("audio decoder", e))?;
+        let decoder = ctx.decoder().audio().map_err(|e| {
+            MediaError::input(format!("cannot decode audio track {} ({e})", ordinal + 1))
+        })?;
 
-        let aac = encoder::find(codec::Id::AAC).ok_or_else(|| MediaError::internal("aac", "no AAC encoder"))?;
-        let mut enc = codec::context::Context::new_with_codec(aac).encoder().audio().map_err(|e| MediaError::internal("aac", e))?;
+        let aac = encoder::find(codec::Id::AAC)
+            .ok_or_else(|| MediaError::internal("aac", "no AAC encoder"))?;
+        let mut enc = codec::context::Context::new_with_codec(aac)
+            .encoder()
+            .audio()
+            .map_err(|e| MediaError::internal("aac", e))?;
         enc.set_rate(SAMPLE_RATE);
         enc.set_format(format::Sample::F32(format::sample::Type::Planar));
         enc.set_channel_layout(ChannelLayout::STEREO);
@@ -53,7 +62,9 @@ impl AudioPipeline {
         enc.set_bit_rate(settings.audio_kbps as usize * 1000);
         enc.set_time_base((1, SAMPLE_RATE));
         enc.set_flags(codec::Flags::GLOBAL_HEADER);
-        let encoder = enc.open().map_err(|e| MediaError::internal("aac open", e))?;
+        let encoder = enc
+            .open()
+            .map_err(|e| MediaError::internal("aac open", e))?;
 
         let dir_name = format!("audio_{ordinal}");
         let dir = out_dir.join(&dir_name);
@@ -94,9 +105,12 @@ impl AudioPipeline {
 
     fn receive_frames(&mut self) -> Result<(), MediaError> {
         while self.decoder.receive_frame(&mut self.frame).is_ok() {
-            let Some(ts) = self.frame.timestamp().or(self.frame.pts()) else { continue };
+            let Some(ts) = self.frame.timestamp().or(self.frame.pts()) else {
+                continue;
+            };
             let pts = ts - self.start_pts;
-            let end = pts as f64 * f64::from(self.in_time_base) + self.frame.samples() as f64 / f64::from(self.frame.rate().max(1));
+            let end = pts as f64 * f64::from(self.in_time_base)
+                + self.frame.samples() as f64 / f64::from(self.frame.rate().max(1));
             self.last_input_secs = self.last_input_secs.max(end);
             self.frame.set_pts(Some(pts));
             if self.graph.is_none() {
@@ -105,7 +119,10 @@ impl AudioPipeline {
             let graph = self.graph.as_mut().expect("graph built above");
             if let Some(mut source) = graph.get("in") {
                 source.source().add(&self.frame).map_err(|e| {
-                    MediaError::input(format!("audio track {} changes format part-way through ({e})", self.ordinal + 1))
+                    MediaError::input(format!(
+                        "audio track {} changes format part-way through ({e})",
+                        self.ordinal + 1
+                    ))
                 })?;
             }
             self.drain()?;
@@ -130,8 +147,10 @@ impl AudioPipeline {
             args.push_str(&format!(":channel_layout=0x{layout:x}"));
         }
         let mut graph = filter::Graph::new();
-        let abuffer = filter::find("abuffer").ok_or_else(|| MediaError::internal("audio graph", "no abuffer"))?;
-        let sink = filter::find("abuffersink").ok_or_else(|| MediaError::internal("audio graph", "no abuffersink"))?;
+        let abuffer = filter::find("abuffer")
+            .ok_or_else(|| MediaError::internal("audio graph", "no abuffer"))?;
+        let sink = filter::find("abuffersink")
+            .ok_or_else(|| MediaError::internal("audio graph", "no abuffersink"))?;
         graph.add(&abuffer, "in", &args).map_err(err)?;
         graph.add(&sink, "out", "").map_err(err)?;
         // async=1 fills gaps and trims overlaps, first_pts=0 pads a late start with silence,
@@ -147,19 +166,30 @@ impl AudioPipeline {
             .map_err(err)?;
         graph.validate().map_err(err)?;
         if let Some(mut out) = graph.get("out") {
-            out.sink().set_frame_size(self.encoder.frame_size().max(1024));
+            out.sink()
+                .set_frame_size(self.encoder.frame_size().max(1024));
         }
         Ok(graph)
     }
 
     fn drain(&mut self) -> Result<(), MediaError> {
-        let Some(graph) = self.graph.as_mut() else { return Ok(()) };
-        let Some(mut sink) = graph.get("out") else { return Ok(()) };
+        let Some(graph) = self.graph.as_mut() else {
+            return Ok(());
+        };
+        let Some(mut sink) = graph.get("out") else {
+            return Ok(());
+        };
         let sink_tb = sink.sink().time_base();
         while sink.sink().frame(&mut self.filtered).is_ok() {
-            let pts = self.filtered.pts().unwrap_or(0).rescale(sink_tb, self.encoder.time_base());
+            let pts = self
+                .filtered
+                .pts()
+                .unwrap_or(0)
+                .rescale(sink_tb, self.encoder.time_base());
             self.filtered.set_pts(Some(pts));
-            self.encoder.send_frame(&self.filtered).map_err(|e| MediaError::internal("aac", e))?;
+            self.encoder
+                .send_frame(&self.filtered)
+                .map_err(|e| MediaError::internal("aac", e))?;
             write_packets(&mut self.encoder, &mut self.hls)?;
         }
         Ok(())
@@ -169,13 +199,21 @@ impl AudioPipeline {
         let _ = self.decoder.send_eof();
         self.receive_frames()?;
         let Some(graph) = self.graph.as_mut() else {
-            return Err(MediaError::input(format!("no sound could be decoded from audio track {}", self.ordinal + 1)));
+            return Err(MediaError::input(format!(
+                "no sound could be decoded from audio track {}",
+                self.ordinal + 1
+            )));
         };
         if let Some(mut source) = graph.get("in") {
-            source.source().flush().map_err(|e| MediaError::internal("audio graph flush", e))?;
+            source
+                .source()
+                .flush()
+                .map_err(|e| MediaError::internal("audio graph flush", e))?;
         }
         self.drain()?;
-        self.encoder.send_eof().map_err(|e| MediaError::internal("aac flush", e))?;
+        self.encoder
+            .send_eof()
+            .map_err(|e| MediaError::internal("aac flush", e))?;
         write_packets(&mut self.encoder, &mut self.hls)?;
         self.hls.finish()?;
         let stats = hls::measure_playlist(&self.dir)?;

@@ -61,7 +61,12 @@ pub fn video_graph(plan: &VideoGraphPlan) -> String {
     let (num, den) = plan.frame_rate;
     pre.push(format!("fps=fps={num}/{den}:start_time=0"));
 
-    let mut branches: Vec<String> = plan.renditions.iter().enumerate().map(|(i, _)| format!("r{i}")).collect();
+    let mut branches: Vec<String> = plan
+        .renditions
+        .iter()
+        .enumerate()
+        .map(|(i, _)| format!("r{i}"))
+        .collect();
     if plan.poster.is_some() {
         branches.push("p".into());
     }
@@ -110,8 +115,18 @@ mod tests {
             tonemap_hdr: false,
             frame_rate: (30, 1),
             renditions: vec![(640, 360), (426, 240)],
-            poster: Some(PosterPlan { frame_index: 30, width: 640, height: 360 }),
-            sprite: Some(SpritePlan { interval_secs: 2, thumb_width: 160, thumb_height: 90, columns: 10, rows: 10 }),
+            poster: Some(PosterPlan {
+                frame_index: 30,
+                width: 640,
+                height: 360,
+            }),
+            sprite: Some(SpritePlan {
+                interval_secs: 2,
+                thumb_width: 160,
+                thumb_height: 90,
+                columns: 10,
+                rows: 10,
+            }),
         });
         assert!(g.starts_with("[in]bwdif=mode=send_frame:deint=all,transpose=clock,fps=fps=30/1"));
         assert!(g.contains("split=4[r0][r1][p][t]"));

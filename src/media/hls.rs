@@ -5,8 +5,8 @@ use std::ffi::CString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ff;
 use ff::{Dictionary, Packet, Rational, encoder, ffi, format};
+use ffmpeg_next as ff;
 
 use super::MediaError;
 use super::spec::{AudioRendition, SubtitleTrack, VideoRendition};
@@ -23,33 +23,52 @@ pub struct HlsOutput {
 
 impl HlsOutput {
     /// `segment_secs` is the exact length the muxer should cut at, in seconds.
-    pub fn create(dir: &Path, segment_secs: f64, encoder: &encoder::Encoder) -> Result<Self, MediaError> {
+    pub fn create(
+        dir: &Path,
+        segment_secs: f64,
+        encoder: &encoder::Encoder,
+    ) -> Result<Self, MediaError> {
         std::fs::create_dir_all(dir)?;
         let playlist = dir.join(PLAYLIST_NAME);
         let ctx = alloc_hls_context(&playlist)?;
         let mut ctx = ctx;
         {
             let mut stream = ctx
-                .add_stream(encoder.codec().ok_or_else(|| MediaError::internal("hls", "encoder has no codec"))?)
+                .add_stream(
+                    encoder
+                        .codec()
+                        .ok_or_else(|| MediaError::internal("hls", "encoder has no codec"))?,
+                )
                 .map_err(|e| MediaError::internal("hls add stream", e))?;
             stream.set_parameters(encoder);
             stream.set_time_base(encoder.time_base());
         }
         let mut opts = Dictionary::new();
         // Truncate to whole microseconds so a keyframe exactly on the boundary always qualifies.
-        opts.set("hls_time", &format!("{:.6}", (segment_secs * 1e6).floor() / 1e6));
+        opts.set(
+            "hls_time",
+            &format!("{:.6}", (segment_secs * 1e6).floor() / 1e6),
+        );
         opts.set("hls_playlist_type", "vod");
         opts.set("hls_list_size", "0");
         opts.set("hls_segment_type", "fmp4");
         opts.set("hls_fmp4_init_filename", "init.mp4");
-        opts.set("hls_segment_filename", &dir.join("seg_%05d.m4s").to_string_lossy());
+        opts.set(
+            "hls_segment_filename",
+            &dir.join("seg_%05d.m4s").to_string_lossy(),
+        );
         opts.set("hls_flags", "independent_segments");
-        ctx.write_header_with(opts).map_err(|e| MediaError::internal("hls write header", e))?;
+        ctx.write_header_with(opts)
+            .map_err(|e| MediaError::internal("hls write header", e))?;
         let stream_time_base = ctx
             .stream(0)
             .map(|s| s.time_base())
             .ok_or_else(|| MediaError::internal("hls", "stream vanished"))?;
-        Ok(HlsOutput { ctx, encoder_time_base: encoder.time_base(), stream_time_base })
+        Ok(HlsOutput {
+            ctx,
+            encoder_time_base: encoder.time_base(),
+            stream_time_base,
+        })
     }
 
     pub fn write(&mut self, packet: &mut Packet) -> Result<(), MediaError> {
@@ -61,7 +80,9 @@ impl HlsOutput {
     }
 
     pub fn finish(mut self) -> Result<(), MediaError> {
-        self.ctx.write_trailer().map_err(|e| MediaError::internal("hls write trailer", e))
+        self.ctx
+            .write_trailer()
+            .map_err(|e| MediaError::internal("hls write trailer", e))
     }
 }
 
@@ -73,7 +94,12 @@ fn alloc_hls_context(playlist: &Path) -> Result<format::context::Output, MediaEr
     let mut ps = std::ptr::null_mut();
     // SAFETY: on success `ps` is a fresh context that `Output` owns and frees; `pb` stays null.
     unsafe {
-        let ret = ffi::avformat_alloc_output_context2(&mut ps, std::ptr::null_mut(), c"hls".as_ptr(), path.as_ptr());
+        let ret = ffi::avformat_alloc_output_context2(
+            &mut ps,
+            std::ptr::null_mut(),
+            c"hls".as_ptr(),
+            path.as_ptr(),
+        );
         if ret < 0 || ps.is_null() {
             return Err(MediaError::internal("hls alloc", ff::Error::from(ret)));
         }
@@ -95,7 +121,10 @@ pub fn measure_playlist(dir: &Path) -> Result<PlaylistStats, MediaError> {
     let (mut peak, mut bits, mut total) = (0f64, 0f64, 0f64);
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("#EXTINF:") {
-            let secs = rest.split(',').next().and_then(|d| d.trim().parse::<f64>().ok());
+            let secs = rest
+                .split(',')
+                .next()
+                .and_then(|d| d.trim().parse::<f64>().ok());
             pending = secs;
         } else if !line.starts_with('#') && !line.trim().is_empty() {
             let duration = pending.take().unwrap_or(0.0);
@@ -108,9 +137,16 @@ pub fn measure_playlist(dir: &Path) -> Result<PlaylistStats, MediaError> {
         }
     }
     if total <= 0.0 {
-        return Err(MediaError::internal("hls", format!("{} has no segments", dir.display())));
+        return Err(MediaError::internal(
+            "hls",
+            format!("{} has no segments", dir.display()),
+        ));
     }
-    Ok(PlaylistStats { peak_bps: peak.ceil() as u64, average_bps: (bits / total).ceil() as u64, duration_secs: total })
+    Ok(PlaylistStats {
+        peak_bps: peak.ceil() as u64,
+        average_bps: (bits / total).ceil() as u64,
+        duration_secs: total,
+    })
 }
 
 pub const AUDIO_GROUP: &str = "audio";
@@ -131,7 +167,10 @@ pub fn write_master(
             m,
             "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\",{}DEFAULT={},AUTOSELECT=YES,CHANNELS=\"2\",URI=\"{}\"\n",
             quoted(&a.name),
-            a.language.as_deref().map(|l| format!("LANGUAGE=\"{}\",", quoted(l))).unwrap_or_default(),
+            a.language
+                .as_deref()
+                .map(|l| format!("LANGUAGE=\"{}\",", quoted(l)))
+                .unwrap_or_default(),
             if i == 0 { "YES" } else { "NO" },
             a.playlist
         );
@@ -141,7 +180,10 @@ pub fn write_master(
             m,
             "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{SUBTITLE_GROUP}\",NAME=\"{}\",{}DEFAULT=NO,AUTOSELECT=YES,URI=\"{}\"\n",
             quoted(&s.name),
-            s.language.as_deref().map(|l| format!("LANGUAGE=\"{}\",", quoted(l))).unwrap_or_default(),
+            s.language
+                .as_deref()
+                .map(|l| format!("LANGUAGE=\"{}\",", quoted(l)))
+                .unwrap_or_default(),
             s.playlist
         );
     }
@@ -156,7 +198,11 @@ pub fn write_master(
         }
     };
     for v in video {
-        let codecs = if audio.is_empty() { v.codecs.clone() } else { format!("{},{}", v.codecs, audio[0].codecs) };
+        let codecs = if audio.is_empty() {
+            v.codecs.clone()
+        } else {
+            format!("{},{}", v.codecs, audio[0].codecs)
+        };
         let _ = write!(
             m,
             "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{}\",FRAME-RATE={:.3}",
@@ -206,7 +252,10 @@ mod tests {
 
     #[test]
     fn codec_string_reads_avcc() {
-        assert_eq!(avc_codec_string(&[1, 0x64, 0x00, 0x1f, 0xff]), "avc1.64001f");
+        assert_eq!(
+            avc_codec_string(&[1, 0x64, 0x00, 0x1f, 0xff]),
+            "avc1.64001f"
+        );
         assert_eq!(avc_codec_string(&[1, 0x42, 0xc0, 0x1e]), "avc1.42c01e");
     }
 

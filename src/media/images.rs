@@ -2,16 +2,20 @@
 
 use std::path::Path;
 
+use ff::{Packet, codec, encoder, format, frame};
 use ffmpeg_next as ff;
-use ff::{codec, encoder, format, frame, Packet};
 
 use super::MediaError;
 
 /// Encodes one full-range 4:2:0 frame (`yuvj420p`, as the filter graph produces) to a JPEG file.
 pub fn write_jpeg(frame: &frame::Video, path: &Path) -> Result<(), MediaError> {
     let err = |e: ff::Error| MediaError::internal("jpeg encode", e);
-    let codec = encoder::find(codec::Id::MJPEG).ok_or_else(|| MediaError::internal("jpeg", "no MJPEG encoder"))?;
-    let mut enc = codec::context::Context::new_with_codec(codec).encoder().video().map_err(err)?;
+    let codec = encoder::find(codec::Id::MJPEG)
+        .ok_or_else(|| MediaError::internal("jpeg", "no MJPEG encoder"))?;
+    let mut enc = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(err)?;
     enc.set_width(frame.width());
     enc.set_height(frame.height());
     enc.set_format(format::Pixel::YUVJ420P);

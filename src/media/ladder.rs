@@ -31,7 +31,11 @@ pub fn plan(display_width: u32, display_height: u32, ladder: &[Rung]) -> Vec<Pla
         .filter(|r| r.height <= short)
         .map(|r| {
             let (width, height) = scaled(r.height);
-            PlannedRendition { width, height, video_kbps: r.video_kbps }
+            PlannedRendition {
+                width,
+                height,
+                video_kbps: r.video_kbps,
+            }
         })
         .collect();
     if !planned.is_empty() {
@@ -39,11 +43,18 @@ pub fn plan(display_width: u32, display_height: u32, ladder: &[Rung]) -> Vec<Pla
     }
 
     // Smaller than the smallest rung: keep its size, scale the bitrate by pixel count.
-    let smallest = rungs.last().copied().unwrap_or(Rung { height: 240, video_kbps: 700 });
+    let smallest = rungs.last().copied().unwrap_or(Rung {
+        height: 240,
+        video_kbps: 700,
+    });
     let (width, height) = scaled(short);
     let ratio = f64::from(short) / f64::from(smallest.height);
     let kbps = (f64::from(smallest.video_kbps) * ratio * ratio).max(100.0) as u32;
-    vec![PlannedRendition { width, height, video_kbps: kbps }]
+    vec![PlannedRendition {
+        width,
+        height,
+        video_kbps: kbps,
+    }]
 }
 
 /// Nearest even number, at least 2: H.264 with 4:2:0 chroma needs even dimensions.

@@ -2,6 +2,7 @@
 //! server process, so a crash in a codec takes down one job and nothing else. Every FFmpeg
 //! object is created, used and dropped on the worker's one thread.
 
+mod audio;
 pub mod filters;
 pub mod hls;
 pub mod images;
@@ -10,7 +11,6 @@ pub mod package;
 pub mod probe;
 pub mod spec;
 pub mod subtitles;
-mod audio;
 mod video;
 
 pub use package::transcode;

@@ -16,7 +16,10 @@ pub const MANIFEST_NAME: &str = "package.json";
 /// Below this share of the container's duration actually decoded, the file is truncated.
 const TRUNCATION_THRESHOLD: f64 = 0.9;
 
-pub fn transcode(req: &TranscodeRequest, progress: &mut dyn FnMut(f64)) -> Result<PackageManifest, MediaError> {
+pub fn transcode(
+    req: &TranscodeRequest,
+    progress: &mut dyn FnMut(f64),
+) -> Result<PackageManifest, MediaError> {
     std::fs::create_dir_all(&req.output_dir)?;
     let mut input = probe::open(&req.source)?;
     let info = probe::probe(&input)?;
@@ -30,7 +33,9 @@ pub fn transcode(req: &TranscodeRequest, progress: &mut dyn FnMut(f64)) -> Resul
     let (mut video, segment_secs) = open_video(&input, &info, req, out, poster_sidecar.is_none())?;
     let mut audio = Vec::with_capacity(info.audio.len());
     for (ordinal, track) in info.audio.iter().enumerate() {
-        let stream = input.stream(track.index).ok_or_else(|| MediaError::internal("demux", "audio stream vanished"))?;
+        let stream = input
+            .stream(track.index)
+            .ok_or_else(|| MediaError::internal("demux", "audio stream vanished"))?;
         audio.push(AudioPipeline::new(
             &stream,
             ordinal,
@@ -58,13 +63,19 @@ pub fn transcode(req: &TranscodeRequest, progress: &mut dyn FnMut(f64)) -> Resul
     check_not_truncated(decoded, info.duration_secs)?;
 
     let video_out = video.map(VideoPipeline::finish).transpose()?;
-    let audio_out = audio.into_iter().map(AudioPipeline::finish).collect::<Result<Vec<_>, _>>()?;
+    let audio_out = audio
+        .into_iter()
+        .map(AudioPipeline::finish)
+        .collect::<Result<Vec<_>, _>>()?;
 
     let poster = match poster_sidecar {
         Some(sidecar) => Some(copy_poster(&sidecar.path, out)?),
         None => video_out.as_ref().and_then(|v| v.poster.clone()),
     };
-    let video_renditions = video_out.as_ref().map(|v| v.renditions.clone()).unwrap_or_default();
+    let video_renditions = video_out
+        .as_ref()
+        .map(|v| v.renditions.clone())
+        .unwrap_or_default();
     hls::write_master(out, &video_renditions, &audio_out, &subtitles)?;
     let manifest = PackageManifest {
         duration_secs: decoded.max(duration.min(decoded + 1.0)),
@@ -92,7 +103,9 @@ fn open_video(
         return Ok((None, f64::from(settings.segment_secs)));
     };
     let planned = ladder::plan(v.display_width, v.display_height, &settings.ladder);
-    let stream = input.stream(v.index).ok_or_else(|| MediaError::internal("demux", "video stream vanished"))?;
+    let stream = input
+        .stream(v.index)
+        .ok_or_else(|| MediaError::internal("demux", "video stream vanished"))?;
     let pipeline = VideoPipeline::new(VideoSetup {
         stream: &stream,
         info: v,
@@ -104,17 +117,24 @@ fn open_video(
         want_poster,
     })?;
     let fps = f64::from(v.frame_rate.0) / f64::from(v.frame_rate.1);
-    let gop = (fps * f64::from(settings.segment_secs) + 1e-6).floor().max(1.0);
+    let gop = (fps * f64::from(settings.segment_secs) + 1e-6)
+        .floor()
+        .max(1.0);
     Ok((Some(pipeline), gop / fps))
 }
 
 fn decoded_secs(video: Option<&VideoPipeline>, audio: &[AudioPipeline]) -> f64 {
     let v = video.map(VideoPipeline::decoded_secs).unwrap_or(0.0);
-    audio.iter().map(AudioPipeline::decoded_secs).fold(v, f64::max)
+    audio
+        .iter()
+        .map(AudioPipeline::decoded_secs)
+        .fold(v, f64::max)
 }
 
 fn check_not_truncated(decoded_secs: f64, duration_secs: Option<f64>) -> Result<(), MediaError> {
-    let Some(duration) = duration_secs.filter(|d| *d > 1.0) else { return Ok(()) };
+    let Some(duration) = duration_secs.filter(|d| *d > 1.0) else {
+        return Ok(());
+    };
     if decoded_secs < duration * TRUNCATION_THRESHOLD - 0.5 {
         let pct = (decoded_secs / duration * 100.0).floor().clamp(0.0, 99.0);
         return Err(MediaError::input(format!(
@@ -124,7 +144,11 @@ fn check_not_truncated(decoded_secs: f64, duration_secs: Option<f64>) -> Result<
     Ok(())
 }
 
-fn import_subtitles(req: &TranscodeRequest, out: &Path, duration: f64) -> Result<Vec<SubtitleTrack>, MediaError> {
+fn import_subtitles(
+    req: &TranscodeRequest,
+    out: &Path,
+    duration: f64,
+) -> Result<Vec<SubtitleTrack>, MediaError> {
     req.sidecars
         .iter()
         .filter_map(|s| match &s.kind {
@@ -132,7 +156,9 @@ fn import_subtitles(req: &TranscodeRequest, out: &Path, duration: f64) -> Result
             SidecarKind::Poster => None,
         })
         .enumerate()
-        .map(|(i, (sidecar, language))| subtitles::import(&sidecar.path, out, i, language, duration.max(1.0)))
+        .map(|(i, (sidecar, language))| {
+            subtitles::import(&sidecar.path, out, i, language, duration.max(1.0))
+        })
         .collect()
 }
 
@@ -148,7 +174,8 @@ fn copy_poster(source: &Path, out: &Path) -> Result<String, MediaError> {
 }
 
 fn write_manifest(out: &Path, manifest: &PackageManifest) -> Result<(), MediaError> {
-    let json = serde_json::to_vec_pretty(manifest).map_err(|e| MediaError::internal("manifest", e))?;
+    let json =
+        serde_json::to_vec_pretty(manifest).map_err(|e| MediaError::internal("manifest", e))?;
     let tmp = out.join(format!("{MANIFEST_NAME}.tmp"));
     std::fs::write(&tmp, json)?;
     std::fs::File::open(&tmp)?.sync_all()?;
@@ -164,7 +191,10 @@ struct ProgressReporter {
 
 impl ProgressReporter {
     fn new(duration: f64) -> Self {
-        ProgressReporter { duration, last: -1.0 }
+        ProgressReporter {
+            duration,
+            last: -1.0,
+        }
     }
 
     fn update(&mut self, decoded: f64, progress: &mut dyn FnMut(f64)) {
@@ -186,7 +216,10 @@ mod tests {
     #[test]
     fn truncation_is_reported_with_a_percentage() {
         let err = check_not_truncated(3.1, Some(5.0)).unwrap_err();
-        assert_eq!(err.to_string(), "the file is truncated at 62%: only 3.1 s of its 5.0 s could be read");
+        assert_eq!(
+            err.to_string(),
+            "the file is truncated at 62%: only 3.1 s of its 5.0 s could be read"
+        );
         assert!(check_not_truncated(4.96, Some(5.0)).is_ok());
         assert!(check_not_truncated(0.0, None).is_ok());
     }

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ff;
 use ff::ffi;
 use ff::format::context::Input;
 use ff::media;
+use ffmpeg_next as ff;
 
 use super::MediaError;
 
@@ -78,7 +78,10 @@ pub fn probe(input: &Input) -> Result<SourceInfo, MediaError> {
     let video_stream = input
         .streams()
         .filter(|s| s.parameters().medium() == media::Type::Video)
-        .filter(|s| !s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC))
+        .filter(|s| {
+            !s.disposition()
+                .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+        })
         .find(|s| decoder_exists(s));
     let audio_streams: Vec<_> = input
         .streams()
@@ -112,7 +115,11 @@ pub fn probe(input: &Input) -> Result<SourceInfo, MediaError> {
     Ok(SourceInfo {
         format_name,
         duration_secs,
-        start_secs: if start_secs.is_finite() { start_secs } else { 0.0 },
+        start_secs: if start_secs.is_finite() {
+            start_secs
+        } else {
+            0.0
+        },
         video,
         audio,
     })
@@ -136,7 +143,11 @@ fn video_info(stream: &ff::format::stream::Stream) -> Result<VideoInfo, MediaErr
         )));
     }
     let sar = par.sample_aspect_ratio;
-    let sar = if sar.num > 0 && sar.den > 0 { f64::from(sar.num) / f64::from(sar.den) } else { 1.0 };
+    let sar = if sar.num > 0 && sar.den > 0 {
+        f64::from(sar.num) / f64::from(sar.den)
+    } else {
+        1.0
+    };
     // Anamorphic pixels are widened to square ones.
     let mut display_w = (f64::from(w) * sar).round() as u32;
     let mut display_h = h;
@@ -169,7 +180,9 @@ fn video_info(stream: &ff::format::stream::Stream) -> Result<VideoInfo, MediaErr
 /// Clockwise degrees to rotate the decoded picture so it shows upright (phone videos).
 fn rotation_of(stream: &ff::format::stream::Stream) -> u32 {
     for side in stream.side_data() {
-        if side.kind() == ff::codec::packet::side_data::Type::DisplayMatrix && side.data().len() >= 36 {
+        if side.kind() == ff::codec::packet::side_data::Type::DisplayMatrix
+            && side.data().len() >= 36
+        {
             // SAFETY: a display matrix is nine i32; the length was checked above.
             let ccw = unsafe { ffi::av_display_rotation_get(side.data().as_ptr() as *const i32) };
             if ccw.is_nan() {

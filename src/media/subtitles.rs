@@ -16,12 +16,22 @@ pub fn import(
 ) -> Result<SubtitleTrack, MediaError> {
     let raw = std::fs::read(source)?;
     let text = String::from_utf8_lossy(&raw);
-    let text = text.trim_start_matches('\u{feff}').replace("\r\n", "\n").replace('\r', "\n");
-    let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let is_vtt = source.extension().is_some_and(|e| e.eq_ignore_ascii_case("vtt"));
+    let text = text
+        .trim_start_matches('\u{feff}')
+        .replace("\r\n", "\n")
+        .replace('\r', "\n");
+    let name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let is_vtt = source
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("vtt"));
     let vtt = if is_vtt {
         if !text.starts_with("WEBVTT") {
-            return Err(MediaError::input(format!("subtitle file {name} is not WebVTT: it must start with \"WEBVTT\"")));
+            return Err(MediaError::input(format!(
+                "subtitle file {name} is not WebVTT: it must start with \"WEBVTT\""
+            )));
         }
         text
     } else {
@@ -41,7 +51,9 @@ pub fn import(
         playlist,
         file,
         language: language.map(str::to_string),
-        name: language.map(language_name).unwrap_or_else(|| format!("Subtitles {}", index + 1)),
+        name: language
+            .map(language_name)
+            .unwrap_or_else(|| format!("Subtitles {}", index + 1)),
     })
 }
 
@@ -58,7 +70,8 @@ pub fn srt_to_vtt(srt: &str) -> Result<String, String> {
         let (start, end) = first
             .split_once("-->")
             .ok_or_else(|| format!("cue {} has no \"start --> end\" timing line", cues + 1))?;
-        let start = srt_time(start.trim()).ok_or_else(|| format!("bad start time {:?}", start.trim()))?;
+        let start =
+            srt_time(start.trim()).ok_or_else(|| format!("bad start time {:?}", start.trim()))?;
         let end = srt_time(end.trim().split_whitespace().next().unwrap_or_default())
             .ok_or_else(|| format!("bad end time {:?}", end.trim()))?;
         let _ = writeln!(out, "{start} --> {end}");
@@ -114,7 +127,10 @@ mod tests {
     #[test]
     fn converts_srt() {
         let vtt = srt_to_vtt("1\n00:00:01,000 --> 00:00:02,500\nHello\nworld\n\n2\n00:00:03,000 --> 00:00:04,000\nBye\n").unwrap();
-        assert_eq!(vtt, "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nHello\nworld\n\n00:00:03.000 --> 00:00:04.000\nBye\n\n");
+        assert_eq!(
+            vtt,
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nHello\nworld\n\n00:00:03.000 --> 00:00:04.000\nBye\n\n"
+        );
     }
 
     #[test]

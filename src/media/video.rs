@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ff;
 use ff::{Packet, Rational, Rescale, codec, decoder, encoder, ffi, filter, format, frame, picture};
+use ffmpeg_next as ff;
 
 use super::filters::{self, POSTER_LABEL, SPRITE_LABEL, VideoGraphPlan};
 use super::hls::{self, HlsOutput};
@@ -64,19 +64,38 @@ pub struct VideoSetup<'a> {
 
 impl VideoPipeline {
     pub fn new(setup: VideoSetup<'_>) -> Result<Self, MediaError> {
-        let VideoSetup { stream, info, planned, settings, out_dir, start_secs, duration_secs, want_poster } = setup;
+        let VideoSetup {
+            stream,
+            info,
+            planned,
+            settings,
+            out_dir,
+            start_secs,
+            duration_secs,
+            want_poster,
+        } = setup;
         let err = |c: &'static str| move |e: ff::Error| MediaError::internal(c, e);
-        let mut ctx = codec::context::Context::from_parameters(stream.parameters()).map_err(err("video decoder"))?;
-        ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 0, ..Default::default() });
+        let mut ctx = codec::context::Context::from_parameters(stream.parameters())
+            .map_err(err("video decoder"))?;
+        ctx.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
         // SAFETY: plain field write on a context we own, before it is opened.
         unsafe { (*ctx.as_mut_ptr()).pkt_timebase = stream.time_base().into() };
-        let decoder = ctx.decoder().video().map_err(|e| MediaError::input(format!("cannot decode the video stream ({e})")))?;
+        let decoder = ctx
+            .decoder()
+            .video()
+            .map_err(|e| MediaError::input(format!("cannot decode the video stream ({e})")))?;
 
         let (fr_num, fr_den) = info.frame_rate;
         let frame_rate = Rational::new(fr_num, fr_den);
         let fps = f64::from(frame_rate);
         // One closed GOP per segment: the segment is a whole number of frames, never longer than asked.
-        let gop_frames = ((fps * f64::from(settings.segment_secs)) + 1e-6).floor().max(1.0) as i64;
+        let gop_frames = ((fps * f64::from(settings.segment_secs)) + 1e-6)
+            .floor()
+            .max(1.0) as i64;
         let segment_secs = gop_frames as f64 / fps;
         let encoder_time_base = frame_rate.invert();
 
@@ -85,7 +104,13 @@ impl VideoPipeline {
             let dir_name = format!("video_{}p", r.width.min(r.height));
             let encoder = open_h264(r, encoder_time_base, frame_rate, gop_frames, settings)?;
             let hls = HlsOutput::create(&out_dir.join(&dir_name), segment_secs, &encoder)?;
-            renditions.push(RenditionOutput { dir_name, width: r.width, height: r.height, encoder, hls });
+            renditions.push(RenditionOutput {
+                dir_name,
+                width: r.width,
+                height: r.height,
+                encoder,
+                hls,
+            });
         }
 
         let top = planned[0];
@@ -95,7 +120,8 @@ impl VideoPipeline {
             width: top.width,
             height: top.height,
         });
-        let thumb_height = even_at_least_2(f64::from(THUMB_WIDTH) * f64::from(top.height) / f64::from(top.width));
+        let thumb_height =
+            even_at_least_2(f64::from(THUMB_WIDTH) * f64::from(top.height) / f64::from(top.width));
         let sprite = Some(filters::SpritePlan {
             // At most ~200 thumbnails whatever the length, never closer than 2 s apart.
             interval_secs: ((duration_secs / 200.0).ceil() as u32).max(2),
@@ -155,17 +181,25 @@ impl VideoPipeline {
 
     fn receive_frames(&mut self) -> Result<(), MediaError> {
         while self.decoder.receive_frame(&mut self.frame).is_ok() {
-            let Some(ts) = self.frame.timestamp().or(self.frame.pts()) else { continue };
+            let Some(ts) = self.frame.timestamp().or(self.frame.pts()) else {
+                continue;
+            };
             let pts = ts - self.start_pts;
-            self.last_input_secs = self.last_input_secs.max(pts as f64 * f64::from(self.in_time_base));
+            self.last_input_secs = self
+                .last_input_secs
+                .max(pts as f64 * f64::from(self.in_time_base));
             self.frame.set_pts(Some(pts));
             if self.graph.is_none() {
                 self.graph = Some(self.build_graph()?);
             }
             let graph = self.graph.as_mut().expect("graph built above");
-            let mut source = graph.get("in").ok_or_else(|| MediaError::internal("video graph", "no source"))?;
+            let mut source = graph
+                .get("in")
+                .ok_or_else(|| MediaError::internal("video graph", "no source"))?;
             source.source().add(&self.frame).map_err(|e| {
-                MediaError::input(format!("the video changes size or format part-way through ({e})"))
+                MediaError::input(format!(
+                    "the video changes size or format part-way through ({e})"
+                ))
             })?;
             self.drain()?;
         }
@@ -192,8 +226,10 @@ impl VideoPipeline {
             sar_den
         );
         let mut graph = filter::Graph::new();
-        let buffer = filter::find("buffer").ok_or_else(|| MediaError::internal("video graph", "no buffer filter"))?;
-        let sink = filter::find("buffersink").ok_or_else(|| MediaError::internal("video graph", "no buffersink"))?;
+        let buffer = filter::find("buffer")
+            .ok_or_else(|| MediaError::internal("video graph", "no buffer filter"))?;
+        let sink = filter::find("buffersink")
+            .ok_or_else(|| MediaError::internal("video graph", "no buffersink"))?;
         graph.add(&buffer, "in", &args).map_err(err)?;
         let labels = self.sink_labels();
         for label in &labels {
@@ -203,13 +239,17 @@ impl VideoPipeline {
         for label in &labels {
             parser = parser.input(label, 0).map_err(err)?;
         }
-        parser.parse(&filters::video_graph(&self.plan)).map_err(err)?;
+        parser
+            .parse(&filters::video_graph(&self.plan))
+            .map_err(err)?;
         graph.validate().map_err(err)?;
         Ok(graph)
     }
 
     fn sink_labels(&self) -> Vec<String> {
-        let mut labels: Vec<String> = (0..self.renditions.len()).map(filters::rendition_label).collect();
+        let mut labels: Vec<String> = (0..self.renditions.len())
+            .map(filters::rendition_label)
+            .collect();
         if self.plan.poster.is_some() {
             labels.push(POSTER_LABEL.into());
         }
@@ -222,21 +262,35 @@ impl VideoPipeline {
     /// Pulls everything the graph has ready from every sink; a sink left undrained would
     /// make the graph buffer frames without bound.
     fn drain(&mut self) -> Result<(), MediaError> {
-        let Some(graph) = self.graph.as_mut() else { return Ok(()) };
+        let Some(graph) = self.graph.as_mut() else {
+            return Ok(());
+        };
         for i in 0..self.renditions.len() {
-            let mut sink = graph.get(&filters::rendition_label(i)).ok_or_else(|| MediaError::internal("video graph", "no sink"))?;
+            let mut sink = graph
+                .get(&filters::rendition_label(i))
+                .ok_or_else(|| MediaError::internal("video graph", "no sink"))?;
             let sink_tb = sink.sink().time_base();
             while sink.sink().frame(&mut self.filtered).is_ok() {
-                let pts = self.filtered.pts().unwrap_or(0).rescale(sink_tb, self.encoder_time_base);
+                let pts = self
+                    .filtered
+                    .pts()
+                    .unwrap_or(0)
+                    .rescale(sink_tb, self.encoder_time_base);
                 self.filtered.set_pts(Some(pts));
                 // Forced IDR on every segment boundary, in every rendition, from the same frame index.
-                let kind = if pts % self.gop_frames == 0 { picture::Type::I } else { picture::Type::None };
+                let kind = if pts % self.gop_frames == 0 {
+                    picture::Type::I
+                } else {
+                    picture::Type::None
+                };
                 self.filtered.set_kind(kind);
                 if i == 0 {
                     self.last_output_pts = self.last_output_pts.max(pts);
                 }
                 let out = &mut self.renditions[i];
-                out.encoder.send_frame(&self.filtered).map_err(|e| MediaError::internal("x264", e))?;
+                out.encoder
+                    .send_frame(&self.filtered)
+                    .map_err(|e| MediaError::internal("x264", e))?;
                 write_packets(&mut out.encoder, &mut out.hls)?;
             }
         }
@@ -254,7 +308,9 @@ impl VideoPipeline {
             && let Some(mut sink) = graph.get(SPRITE_LABEL)
         {
             while sink.sink().frame(&mut self.filtered).is_ok() {
-                let path = self.out_dir.join(format!("thumbs/sprite_{}.jpg", self.sprite_sheets));
+                let path = self
+                    .out_dir
+                    .join(format!("thumbs/sprite_{}.jpg", self.sprite_sheets));
                 images::write_jpeg(&self.filtered, &path)?;
                 self.sprite_sheets += 1;
             }
@@ -269,13 +325,18 @@ impl VideoPipeline {
             return Err(MediaError::input("no video frame could be decoded"));
         };
         if let Some(mut source) = graph.get("in") {
-            source.source().flush().map_err(|e| MediaError::internal("video graph flush", e))?;
+            source
+                .source()
+                .flush()
+                .map_err(|e| MediaError::internal("video graph flush", e))?;
         }
         self.drain()?;
         let mut renditions = Vec::new();
         let frame_rate = f64::from(self.frame_rate);
         for mut out in self.renditions.drain(..) {
-            out.encoder.send_eof().map_err(|e| MediaError::internal("x264 flush", e))?;
+            out.encoder
+                .send_eof()
+                .map_err(|e| MediaError::internal("x264 flush", e))?;
             write_packets(&mut out.encoder, &mut out.hls)?;
             let codecs = hls::avc_codec_string(extradata(&out.encoder));
             out.hls.finish()?;
@@ -293,7 +354,9 @@ impl VideoPipeline {
         }
         let output_secs = (self.last_output_pts + 1) as f64 / frame_rate;
         let thumbnails = match self.plan.sprite {
-            Some(plan) if self.sprite_sheets > 0 => Some(write_thumbnail_index(&self.out_dir, &plan, output_secs)?),
+            Some(plan) if self.sprite_sheets > 0 => {
+                Some(write_thumbnail_index(&self.out_dir, &plan, output_secs)?)
+            }
             _ => None,
         };
         Ok(VideoOutputs {
@@ -311,7 +374,8 @@ fn open_h264(
     gop_frames: i64,
     settings: &TranscodeSettings,
 ) -> Result<encoder::Video, MediaError> {
-    let codec = encoder::find_by_name("libx264").ok_or_else(|| MediaError::internal("x264", "libx264 is not linked in"))?;
+    let codec = encoder::find_by_name("libx264")
+        .ok_or_else(|| MediaError::internal("x264", "libx264 is not linked in"))?;
     let mut enc = codec::context::Context::new_with_codec(codec)
         .encoder()
         .video()
@@ -330,10 +394,14 @@ fn open_h264(
     // Capped VBR: peaks stay within 1.5x the target, so BANDWIDTH is predictable.
     opts.set("maxrate", &format!("{}k", r.video_kbps * 3 / 2));
     opts.set("bufsize", &format!("{}k", r.video_kbps * 2));
-    opts.set("x264-params", &format!("keyint={gop_frames}:min-keyint={gop_frames}:scenecut=0:open-gop=0"));
+    opts.set(
+        "x264-params",
+        &format!("keyint={gop_frames}:min-keyint={gop_frames}:scenecut=0:open-gop=0"),
+    );
     opts.set("forced-idr", "1");
     opts.set("threads", &settings.threads.to_string());
-    enc.open_with(opts).map_err(|e| MediaError::internal("x264 open", e))
+    enc.open_with(opts)
+        .map_err(|e| MediaError::internal("x264 open", e))
 }
 
 fn write_packets(encoder: &mut encoder::Video, out: &mut HlsOutput) -> Result<(), MediaError> {
@@ -357,9 +425,15 @@ fn extradata(encoder: &encoder::Video) -> &[u8] {
 }
 
 /// WebVTT index of the sprite sheets: each cue points at one tile with a media fragment.
-fn write_thumbnail_index(out_dir: &Path, plan: &filters::SpritePlan, duration_secs: f64) -> Result<String, MediaError> {
+fn write_thumbnail_index(
+    out_dir: &Path,
+    plan: &filters::SpritePlan,
+    duration_secs: f64,
+) -> Result<String, MediaError> {
     let per_sheet = plan.columns * plan.rows;
-    let count = (duration_secs / f64::from(plan.interval_secs)).ceil().max(1.0) as u32;
+    let count = (duration_secs / f64::from(plan.interval_secs))
+        .ceil()
+        .max(1.0) as u32;
     let mut vtt = String::from("WEBVTT\n\n");
     for i in 0..count {
         let start = f64::from(i * plan.interval_secs);
@@ -382,7 +456,13 @@ fn write_thumbnail_index(out_dir: &Path, plan: &filters::SpritePlan, duration_se
 
 fn vtt_time(secs: f64) -> String {
     let ms = (secs * 1000.0).round() as u64;
-    format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 fn even_at_least_2(x: f64) -> u32 {

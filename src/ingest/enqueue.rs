@@ -1,0 +1,257 @@
+//! Turns a settled file into an asset with a durable job, or says why not. Blocking code:
+//! call it from the blocking pool.
+
+use std::path::{Path, PathBuf};
+
+use super::IngestError;
+use super::classify::{self, FileKind};
+use crate::catalog::{self, NewAsset};
+use crate::config::DataDir;
+use crate::db::Db;
+use crate::jobs::queue::{self, ClaimedJob};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Enqueued {
+    Queued {
+        asset_id: String,
+    },
+    /// Same content as an asset we already have; the file was moved aside.
+    Duplicate {
+        of: String,
+        moved_to: PathBuf,
+    },
+    /// Recorded as a failed asset without a job (a lone image or subtitle file).
+    Rejected {
+        asset_id: String,
+        reason: String,
+    },
+    /// Nothing to do: a sidecar of a media file, a temp file, or a file already known.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FileFacts {
+    pub size: u64,
+    pub mtime: i64,
+}
+
+pub fn facts(path: &Path) -> Result<FileFacts, IngestError> {
+    let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    Ok(FileFacts {
+        size: meta.len(),
+        mtime,
+    })
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> IngestError {
+    IngestError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+pub fn content_hash(path: &Path) -> Result<String, IngestError> {
+    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(file).map_err(|e| io_err(path, e))?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Decides what a settled inbox file becomes.
+pub fn ingest_inbox_file(
+    db: &Db,
+    data: &DataDir,
+    path: &Path,
+    now: i64,
+) -> Result<Enqueued, IngestError> {
+    let kind = classify::kind_of(path);
+    if kind == FileKind::Ignored || classify::in_hidden_dir(&data.inbox(), path) {
+        return Ok(Enqueued::Skipped);
+    }
+    let facts = facts(path)?;
+    let path_str = path.to_string_lossy().into_owned();
+    // Known exactly as it is (queued, processing, or failed and untouched since): leave it.
+    let known = {
+        let p = path_str.clone();
+        db.read_blocking(|c| {
+            Ok::<_, IngestError>(
+                catalog::find_pending_by_source(c, &p)?.is_some()
+                    || catalog::find_by_source(c, &p, facts.size, facts.mtime)?.is_some(),
+            )
+        })?
+    };
+    if known {
+        return Ok(Enqueued::Skipped);
+    }
+    if matches!(kind, FileKind::Subtitle | FileKind::Image) {
+        if classify::media_for_sidecar(path).is_some() {
+            return Ok(Enqueued::Skipped);
+        }
+        let reason = if kind == FileKind::Image {
+            "an image on its own is not a video; to use it as a poster, give it the same name as its video (movie.jpg next to movie.mp4)"
+        } else {
+            "a subtitle file on its own is not a video; give it the same name as its video (movie.en.srt next to movie.mp4)"
+        };
+        let asset_id = catalog::new_asset_id();
+        let new = new_asset(&asset_id, path, facts, None);
+        db.write_blocking(|tx| catalog::insert(tx, &new, Some(reason), now))?;
+        tracing::warn!(file = %path.display(), "{reason}");
+        return Ok(Enqueued::Rejected {
+            asset_id,
+            reason: reason.into(),
+        });
+    }
+
+    let hash = content_hash(path)?;
+    if let Some(existing) =
+        db.read_blocking(|c| catalog::find_by_hash(c, &hash).map_err(IngestError::from))?
+    {
+        let moved_to = set_aside_duplicate(data, path)?;
+        tracing::warn!(file = %path.display(), of = %existing.id, moved_to = %moved_to.display(),
+            "same content as asset {} ({}): not transcoded again", existing.id, existing.title);
+        return Ok(Enqueued::Duplicate {
+            of: existing.id,
+            moved_to,
+        });
+    }
+    let asset_id = catalog::new_asset_id();
+    let new = new_asset(&asset_id, path, facts, Some(hash.clone()));
+    let outcome = db.write_blocking(|tx| {
+        // Checked again inside the write lock: two copies settling at once make one asset.
+        if let Some(existing) = catalog::find_by_hash(tx, &hash)? {
+            return Ok::<_, IngestError>(Some(existing.id));
+        }
+        catalog::insert(tx, &new, None, now)?;
+        queue::enqueue(tx, &asset_id, now)?;
+        Ok(None)
+    })?;
+    if let Some(of) = outcome {
+        let moved_to = set_aside_duplicate(data, path)?;
+        return Ok(Enqueued::Duplicate { of, moved_to });
+    }
+    tracing::info!(asset = %asset_id, file = %path.display(), "queued");
+    Ok(Enqueued::Queued { asset_id })
+}
+
+fn new_asset(id: &str, path: &Path, facts: FileFacts, hash: Option<String>) -> NewAsset {
+    NewAsset {
+        id: id.to_string(),
+        title: classify::title_from(path),
+        source_path: path.to_path_buf(),
+        source_size: facts.size,
+        source_mtime: facts.mtime,
+        content_hash: hash,
+        sidecars: classify::sidecars_for(path),
+    }
+}
+
+/// Duplicates leave the inbox (so they are not looked at again) but are never deleted.
+fn set_aside_duplicate(data: &DataDir, path: &Path) -> Result<PathBuf, IngestError> {
+    let dir = data.duplicates();
+    std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let mut target = dir.join(&name);
+    let mut n = 1;
+    while target.exists() {
+        target = dir.join(format!("{n}-{name}"));
+        n += 1;
+    }
+    crate::jobs::publish::move_file(path, &target)
+        .map_err(|e| io_err(path, std::io::Error::other(e.to_string())))?;
+    Ok(target)
+}
+
+#[derive(Debug)]
+pub enum CliIngest {
+    Started {
+        asset_id: String,
+        title: String,
+        job: ClaimedJob,
+    },
+    Duplicate {
+        of: String,
+        title: String,
+    },
+}
+
+/// `marquee ingest FILE`: the operator's file stays where it is; a hard link (or a copy,
+/// across filesystems) goes under the data dir and is processed like an inbox file, in a
+/// job owned by this process.
+pub fn ingest_cli_file(
+    db: &Db,
+    data: &DataDir,
+    path: &Path,
+    now: i64,
+) -> Result<CliIngest, IngestError> {
+    let path = std::fs::canonicalize(path).map_err(|e| io_err(path, e))?;
+    if !path.is_file() {
+        return Err(io_err(&path, std::io::Error::other("not a regular file")));
+    }
+    let hash = content_hash(&path)?;
+    if let Some(existing) =
+        db.read_blocking(|c| catalog::find_by_hash(c, &hash).map_err(IngestError::from))?
+    {
+        return Ok(CliIngest::Duplicate {
+            of: existing.id,
+            title: existing.title,
+        });
+    }
+    let asset_id = catalog::new_asset_id();
+    let imports = data.root.join("imports");
+    std::fs::create_dir_all(&imports).map_err(|e| io_err(&imports, e))?;
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let copy = imports.join(format!("{asset_id}{ext}"));
+    link_or_copy(&path, &copy)?;
+    let facts = facts(&copy)?;
+    let mut new = new_asset(&asset_id, &copy, facts, Some(hash));
+    new.title = classify::title_from(&path);
+    // Sidecars are published by moving them, so they too are linked or copied first.
+    new.sidecars = classify::sidecars_for(&path)
+        .into_iter()
+        .map(|mut sidecar| {
+            let name = sidecar
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let target = imports.join(format!("{asset_id}-{name}"));
+            link_or_copy(&sidecar.path, &target)?;
+            sidecar.path = target;
+            Ok(sidecar)
+        })
+        .collect::<Result<_, IngestError>>()?;
+    let title = new.title.clone();
+    let job = db.write_blocking(|tx| {
+        catalog::insert(tx, &new, None, now)?;
+        Ok::<_, IngestError>(queue::enqueue_running(
+            tx,
+            &asset_id,
+            std::process::id(),
+            now,
+        )?)
+    })?;
+    Ok(CliIngest::Started {
+        asset_id,
+        title,
+        job,
+    })
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> Result<(), IngestError> {
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).map_err(|e| io_err(from, e))?;
+    }
+    Ok(())
+}

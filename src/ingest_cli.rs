@@ -1,0 +1,93 @@
+//! `marquee ingest FILE...`: the same path as the inbox, run in the foreground with a
+//! progress bar.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::watch;
+
+use crate::config::{Config, DataDir};
+use crate::db::Db;
+use crate::ingest::enqueue::{self, CliIngest};
+use crate::jobs::runner::{JobEnd, JobEnv, now, run_claimed};
+
+/// Returns how many files did not end ready.
+pub async fn run(
+    data: DataDir,
+    config: Config,
+    files: Vec<std::path::PathBuf>,
+) -> anyhow::Result<usize> {
+    data.create_all()?;
+    let db = Db::open(&data.db_path())
+        .with_context(|| format!("cannot open {}", data.db_path().display()))?;
+    let env = JobEnv {
+        db: db.clone(),
+        data: data.clone(),
+        transcode: config.transcode.clone(),
+        exe: std::env::current_exe().context("cannot locate the marquee binary")?,
+    };
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: the job goes back to the queue for `marquee serve`");
+            let _ = cancel_tx.send(true);
+        }
+    });
+    let mut not_ready = 0;
+    for file in files {
+        let (db2, data2, f) = (db.clone(), data.clone(), file.clone());
+        let started =
+            tokio::task::spawn_blocking(move || enqueue::ingest_cli_file(&db2, &data2, &f, now()))
+                .await?;
+        let (asset_id, title, job) = match started {
+            Ok(CliIngest::Started {
+                asset_id,
+                title,
+                job,
+            }) => (asset_id, title, job),
+            Ok(CliIngest::Duplicate { of, title }) => {
+                println!(
+                    "{}: same content as asset {of} ({title}); not transcoded again",
+                    file.display()
+                );
+                continue;
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                not_ready += 1;
+                continue;
+            }
+        };
+        let bar = ProgressBar::new(100);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:30!} [{bar:30}] {pos:>3}% ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(title.clone());
+        bar.enable_steady_tick(Duration::from_millis(250));
+        let mut observer = |percent: f64, _eta: Option<i64>| bar.set_position(percent as u64);
+        let end = run_claimed(&env, job, &mut observer, cancel_rx.clone()).await;
+        bar.finish_and_clear();
+        match end {
+            Ok(JobEnd::Ready) => println!("ready: {asset_id} {title}"),
+            Ok(JobEnd::Failed(reason)) => {
+                println!("failed: {asset_id} {title}: {reason}");
+                not_ready += 1;
+            }
+            Ok(JobEnd::Requeued) => {
+                println!("queued: {asset_id} {title} (will be finished by `marquee serve`)");
+                not_ready += 1;
+            }
+            Err(e) => {
+                println!("error: {asset_id} {title}: {e}");
+                not_ready += 1;
+            }
+        }
+        if *cancel_rx.borrow() {
+            break;
+        }
+    }
+    Ok(not_ready)
+}

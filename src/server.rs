@@ -1,0 +1,85 @@
+//! `marquee serve`: the appliance. Opens storage, recovers from any crash, then runs the
+//! inbox watcher, the job supervisor and the HTTP server until SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tokio::sync::{Notify, watch};
+
+use crate::config::{Config, DataDir};
+use crate::db::Db;
+use crate::http::{self, AppState};
+use crate::ingest::watcher::InboxWatcher;
+use crate::jobs::runner::JobEnv;
+use crate::jobs::supervisor;
+
+pub async fn serve(data: DataDir, config: Config) -> anyhow::Result<()> {
+    data.create_all()?;
+    let db = Db::open(&data.db_path())
+        .with_context(|| format!("cannot open {}", data.db_path().display()))?;
+    let env = JobEnv {
+        db: db.clone(),
+        data: data.clone(),
+        transcode: config.transcode.clone(),
+        exe: std::env::current_exe().context("cannot locate the marquee binary")?,
+    };
+    supervisor::recover(&env)
+        .await
+        .context("crash recovery failed")?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let wake_jobs = Arc::new(Notify::new());
+    let watcher = InboxWatcher::new(db.clone(), data.clone(), &config.ingest, wake_jobs.clone());
+    let watcher_shutdown = shutdown_rx.clone();
+    let watcher_task = tokio::spawn(async move {
+        if let Err(e) = watcher.run(watcher_shutdown).await {
+            tracing::error!(error = %e, "the inbox watcher stopped; new files will not be picked up");
+        }
+    });
+    let jobs_task = tokio::spawn(supervisor::run(env, wake_jobs, shutdown_rx));
+
+    let state = web::Data::new(AppState {
+        db,
+        data: data.clone(),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(http::query_config())
+            .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("marquee::http"))
+            .configure(http::routes)
+    })
+    .bind(&config.listen)
+    .with_context(|| format!("cannot listen on {}", config.listen))?
+    .disable_signals()
+    .shutdown_timeout(10);
+    let addrs = server.addrs();
+    let server = server.run();
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
+    for addr in &addrs {
+        println!("Marquee is listening on http://{addr}/");
+    }
+    println!("Drop video files into {}", data.inbox().display());
+    tracing::info!(data_dir = %data.root.display(), "started");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    handle.stop(true).await;
+    let _ = jobs_task.await;
+    let _ = watcher_task.await;
+    let _ = server_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
