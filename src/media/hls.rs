@@ -79,11 +79,39 @@ impl HlsOutput {
             .map_err(|e| MediaError::internal("hls write packet", e))
     }
 
-    pub fn finish(mut self) -> Result<(), MediaError> {
+    pub fn finish(mut self, dir: &Path) -> Result<(), MediaError> {
         self.ctx
             .write_trailer()
-            .map_err(|e| MediaError::internal("hls write trailer", e))
+            .map_err(|e| MediaError::internal("hls write trailer", e))?;
+        ceil_target_duration(&dir.join(PLAYLIST_NAME))
     }
+}
+
+/// libavformat rounds EXT-X-TARGETDURATION to the nearest second, so a segment of 3.04 s
+/// can sit under a target of 3. Make the target at least every segment's duration, which
+/// is what strict players and validators expect.
+fn ceil_target_duration(playlist: &Path) -> Result<(), MediaError> {
+    let text = std::fs::read_to_string(playlist)?;
+    let longest = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|rest| rest.split(',').next()?.trim().parse::<f64>().ok())
+        .fold(0.0_f64, f64::max);
+    let needed = longest.ceil() as u64;
+    let fixed: Vec<String> = text
+        .lines()
+        .map(|line| {
+            match line
+                .strip_prefix("#EXT-X-TARGETDURATION:")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                Some(current) if current < needed => format!("#EXT-X-TARGETDURATION:{needed}"),
+                _ => line.to_string(),
+            }
+        })
+        .collect();
+    std::fs::write(playlist, fixed.join("\n") + "\n")?;
+    Ok(())
 }
 
 /// `format::output_as` would also open the playlist path as the context's own I/O, which the

@@ -339,8 +339,8 @@ impl VideoPipeline {
                 .map_err(|e| MediaError::internal("x264 flush", e))?;
             write_packets(&mut out.encoder, &mut out.hls)?;
             let codecs = hls::avc_codec_string(extradata(&out.encoder));
-            out.hls.finish()?;
             let dir = self.out_dir.join(&out.dir_name);
+            out.hls.finish(&dir)?;
             let stats = hls::measure_playlist(&dir)?;
             renditions.push(VideoRendition {
                 playlist: format!("{}/{}", out.dir_name, hls::PLAYLIST_NAME),

@@ -1,0 +1,295 @@
+//! Test harness: the real `marquee` binary on a loopback port with a temp data dir, media
+//! made by the Debian `ffmpeg` program, and a small JSON client.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_marquee");
+
+/// Small settle time keeps tests quick; still longer than the gaps in the slow-copy test.
+pub const TEST_CONFIG: &str =
+    "[ingest]\nsettle_secs = 2\nrescan_secs = 5\n\n[transcode]\npreset = \"ultrafast\"\n";
+
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data: PathBuf,
+    pub key: String,
+}
+
+impl Server {
+    /// Starts a server on a fresh data dir with [`TEST_CONFIG`] plus `extra_config`.
+    pub fn start(data: &Path, extra_config: &str) -> Server {
+        std::fs::create_dir_all(data).unwrap();
+        std::fs::write(
+            data.join("marquee.toml"),
+            format!("{TEST_CONFIG}{extra_config}"),
+        )
+        .unwrap();
+        let key = create_api_key(data);
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            data: data.to_path_buf(),
+            key,
+        };
+        server.restart();
+        server
+    }
+
+    /// (Re)starts the binary on the same data dir and waits until it accepts requests.
+    pub fn restart(&mut self) {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&self.data)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file(&self.data)))
+            .spawn()
+            .expect("start marquee serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next().expect("server printed nothing").unwrap();
+        let url = line
+            .split("http://")
+            .nth(1)
+            .expect("no URL in the first line")
+            .trim_end_matches('/')
+            .to_string();
+        self.base = format!("http://{url}");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ureq::get(&format!("{}/healthz", self.base)).call().is_err() {
+            assert!(Instant::now() < deadline, "server never answered /healthz");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap()
+    }
+
+    pub fn inbox(&self) -> PathBuf {
+        self.data.join("inbox")
+    }
+
+    pub fn healthy(&self) -> bool {
+        ureq::get(&format!("{}/healthz", self.base)).call().is_ok()
+    }
+
+    /// GET with the API key; returns status and JSON body (errors included).
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        get_with(&format!("{}{path}", self.base), Some(&self.key))
+    }
+
+    pub fn assets(&self) -> Vec<Value> {
+        let (status, body) = self.get("/api/v1/assets?limit=200");
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn asset_titled(&self, title: &str) -> Option<Value> {
+        self.assets().into_iter().find(|a| a["title"] == title)
+    }
+
+    /// Waits until the asset with `title` exists and is `ready` or `failed`.
+    pub fn wait_finished(&self, title: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(a) = self.asset_titled(title)
+                && (a["status"] == "ready" || a["status"] == "failed")
+            {
+                return a;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{title} did not finish in {timeout:?}; assets: {:#?}",
+                self.assets()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    pub fn package_dir(&self, asset: &Value) -> PathBuf {
+        self.data
+            .join("library")
+            .join(asset["id"].as_str().unwrap())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("test-server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn log_file(data: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("test-server.log"))
+        .unwrap()
+}
+
+pub fn get_with(url: &str, key: Option<&str>) -> (u16, Value) {
+    let mut req = ureq::get(url).config().http_status_as_error(false).build();
+    if let Some(key) = key {
+        req = req.header("Authorization", &format!("Bearer {key}"));
+    }
+    let mut resp = req.call().expect("request failed");
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub fn create_api_key(data: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(["apikey", "create", "--name", "tests", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "apikey create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Runs the Debian `ffmpeg` program (a test-only tool; Marquee never runs it).
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A small test clip: `secs` seconds of `size` test pattern at `rate` fps, with a tone unless `audio` is false.
+pub fn make_clip(path: &Path, size: &str, rate: u32, secs: f64, audio: bool) {
+    let video = format!("testsrc2=size={size}:rate={rate}:duration={secs}");
+    let tone = format!("sine=frequency=440:sample_rate=48000:duration={secs}");
+    let p = path.to_str().unwrap();
+    if audio {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &video,
+            "-f",
+            "lavfi",
+            "-i",
+            &tone,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-movflags",
+            "+faststart",
+            p,
+        ]);
+    } else {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &video,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            p,
+        ]);
+    }
+}
+
+/// Writes a file into the inbox atomically (write elsewhere, then rename in), as a careful
+/// operator or `mv` would.
+pub fn drop_into(inbox: &Path, source: &Path) -> PathBuf {
+    let name = source.file_name().unwrap();
+    let target = inbox.join(name);
+    let staging = inbox
+        .parent()
+        .unwrap()
+        .join(format!(".drop-{}", name.to_string_lossy()));
+    std::fs::copy(source, &staging).unwrap();
+    std::fs::rename(&staging, &target).unwrap();
+    target
+}
+
+/// Child processes of `pid` (all threads), from /proc.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                kids.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    kids
+}
+
+pub fn process_exists(pid: u32) -> bool {
+    // A zombie still has a /proc entry; count it as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.split_whitespace()
+                .nth(2)
+                .is_some_and(|state| state == "Z")
+        })
+        .unwrap_or(false)
+}
+
+pub fn blake3_of(path: &Path) -> String {
+    blake3::hash(&std::fs::read(path).unwrap())
+        .to_hex()
+        .to_string()
+}
