@@ -67,7 +67,17 @@ pub async fn run(
         );
         bar.set_message(title.clone());
         bar.enable_steady_tick(Duration::from_millis(250));
-        let mut observer = |percent: f64, _eta: Option<i64>| bar.set_position(percent as u64);
+        // Without a terminal the bar is hidden: print a plain line every 10% instead.
+        let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let mut last_step = -1;
+        let mut observer = |percent: f64, _eta: Option<i64>| {
+            bar.set_position(percent as u64);
+            let step = (percent / 10.0).floor() as i64;
+            if plain && step > last_step {
+                last_step = step;
+                eprintln!("{title}: {:.0}%", percent.floor());
+            }
+        };
         let end = run_claimed(&env, job, &mut observer, cancel_rx.clone()).await;
         bar.finish_and_clear();
         match end {

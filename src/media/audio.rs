@@ -215,7 +215,7 @@ impl AudioPipeline {
             .send_eof()
             .map_err(|e| MediaError::internal("aac flush", e))?;
         write_packets(&mut self.encoder, &mut self.hls)?;
-        self.hls.finish(&self.dir)?;
+        self.hls.finish(&self.dir, None)?;
         let stats = hls::measure_playlist(&self.dir)?;
         let name = match &self.language {
             Some(lang) => format!("{} ({lang})", track_name(self.ordinal)),

@@ -79,24 +79,72 @@ impl HlsOutput {
             .map_err(|e| MediaError::internal("hls write packet", e))
     }
 
-    pub fn finish(mut self, dir: &Path) -> Result<(), MediaError> {
+    /// `total_secs`, when known exactly (video: frames / rate), fixes the last segment's
+    /// EXTINF: the muxer derives it from the last packet in decode order, which with
+    /// B-frames differs between renditions of the very same frames.
+    pub fn finish(mut self, dir: &Path, total_secs: Option<f64>) -> Result<(), MediaError> {
         self.ctx
             .write_trailer()
             .map_err(|e| MediaError::internal("hls write trailer", e))?;
-        ceil_target_duration(&dir.join(PLAYLIST_NAME))
+        let playlist = dir.join(PLAYLIST_NAME);
+        let text = std::fs::read_to_string(&playlist)?;
+        let text = match total_secs {
+            Some(total) => exact_last_duration(&text, total),
+            None => text,
+        };
+        std::fs::write(&playlist, ceil_target_duration(&text))?;
+        Ok(())
     }
+}
+
+fn exact_last_duration(text: &str, total_secs: f64) -> String {
+    let extinf: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("#EXTINF:"))
+        .map(|(i, _)| i)
+        .collect();
+    let Some(&last) = extinf.last() else {
+        return text.to_string();
+    };
+    let before: f64 = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| extinf.contains(i) && *i != last)
+        .filter_map(|(_, l)| extinf_secs(l))
+        .sum();
+    let remaining = total_secs - before;
+    if remaining <= 0.0 {
+        return text.to_string();
+    }
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == last {
+                format!("#EXTINF:{remaining:.6},")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    lines.join("\n") + "\n"
+}
+
+fn extinf_secs(line: &str) -> Option<f64> {
+    line.strip_prefix("#EXTINF:")?
+        .split(',')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// libavformat rounds EXT-X-TARGETDURATION to the nearest second, so a segment of 3.04 s
 /// can sit under a target of 3. Make the target at least every segment's duration, which
 /// is what strict players and validators expect.
-fn ceil_target_duration(playlist: &Path) -> Result<(), MediaError> {
-    let text = std::fs::read_to_string(playlist)?;
-    let longest = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("#EXTINF:"))
-        .filter_map(|rest| rest.split(',').next()?.trim().parse::<f64>().ok())
-        .fold(0.0_f64, f64::max);
+fn ceil_target_duration(text: &str) -> String {
+    let longest = text.lines().filter_map(extinf_secs).fold(0.0_f64, f64::max);
     let needed = longest.ceil() as u64;
     let fixed: Vec<String> = text
         .lines()
@@ -110,8 +158,7 @@ fn ceil_target_duration(playlist: &Path) -> Result<(), MediaError> {
             }
         })
         .collect();
-    std::fs::write(playlist, fixed.join("\n") + "\n")?;
-    Ok(())
+    fixed.join("\n") + "\n"
 }
 
 /// `format::output_as` would also open the playlist path as the context's own I/O, which the
@@ -191,9 +238,9 @@ pub fn write_master(
 ) -> Result<PathBuf, MediaError> {
     let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for (i, a) in audio.iter().enumerate() {
-        let _ = write!(
+        let _ = writeln!(
             m,
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\",{}DEFAULT={},AUTOSELECT=YES,CHANNELS=\"2\",URI=\"{}\"\n",
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\",{}DEFAULT={},AUTOSELECT=YES,CHANNELS=\"2\",URI=\"{}\"",
             quoted(&a.name),
             a.language
                 .as_deref()
@@ -204,9 +251,9 @@ pub fn write_master(
         );
     }
     for s in subtitles {
-        let _ = write!(
+        let _ = writeln!(
             m,
-            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{SUBTITLE_GROUP}\",NAME=\"{}\",{}DEFAULT=NO,AUTOSELECT=YES,URI=\"{}\"\n",
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{SUBTITLE_GROUP}\",NAME=\"{}\",{}DEFAULT=NO,AUTOSELECT=YES,URI=\"{}\"",
             quoted(&s.name),
             s.language
                 .as_deref()
@@ -277,6 +324,14 @@ pub const AAC_LC_CODECS: &str = "mp4a.40.2";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn playlist_fixes_last_duration_and_target() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.000000,\ns0.m4s\n#EXTINF:3.900000,\ns1.m4s\n#EXT-X-ENDLIST\n";
+        let fixed = ceil_target_duration(&exact_last_duration(text, 8.3));
+        assert!(fixed.contains("#EXTINF:4.300000,\ns1.m4s"), "{fixed}");
+        assert!(fixed.contains("#EXT-X-TARGETDURATION:5"), "{fixed}");
+    }
 
     #[test]
     fn codec_string_reads_avcc() {

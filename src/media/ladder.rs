@@ -9,13 +9,16 @@ pub struct PlannedRendition {
     pub video_kbps: u32,
 }
 
+/// How far above the source's short side a rung may be and still be kept.
+const RUNG_TOLERANCE: f64 = 1.02;
+
 /// Rungs apply to the short side of the picture; a rung taller than the source is
 /// skipped (never upscale). A source smaller than every rung gets one rendition at its
 /// own size.
 pub fn plan(display_width: u32, display_height: u32, ladder: &[Rung]) -> Vec<PlannedRendition> {
     let short = display_width.min(display_height).max(1);
     let mut rungs: Vec<Rung> = ladder.to_vec();
-    rungs.sort_by(|a, b| b.height.cmp(&a.height));
+    rungs.sort_by_key(|r| std::cmp::Reverse(r.height));
     rungs.dedup_by_key(|r| r.height);
 
     let scaled = |target_short: u32| {
@@ -26,11 +29,12 @@ pub fn plan(display_width: u32, display_height: u32, ladder: &[Rung]) -> Vec<Pla
         )
     };
 
+    // A source a hair short of a rung (1078 lines for 1080p) still gets that rung, at its own size.
     let planned: Vec<PlannedRendition> = rungs
         .iter()
-        .filter(|r| r.height <= short)
+        .filter(|r| f64::from(r.height) <= f64::from(short) * RUNG_TOLERANCE)
         .map(|r| {
-            let (width, height) = scaled(r.height);
+            let (width, height) = scaled(r.height.min(short));
             PlannedRendition {
                 width,
                 height,

@@ -72,7 +72,7 @@ pub fn srt_to_vtt(srt: &str) -> Result<String, String> {
             .ok_or_else(|| format!("cue {} has no \"start --> end\" timing line", cues + 1))?;
         let start =
             srt_time(start.trim()).ok_or_else(|| format!("bad start time {:?}", start.trim()))?;
-        let end = srt_time(end.trim().split_whitespace().next().unwrap_or_default())
+        let end = srt_time(end.split_whitespace().next().unwrap_or_default())
             .ok_or_else(|| format!("bad end time {:?}", end.trim()))?;
         let _ = writeln!(out, "{start} --> {end}");
         for line in lines {

@@ -333,6 +333,8 @@ impl VideoPipeline {
         self.drain()?;
         let mut renditions = Vec::new();
         let frame_rate = f64::from(self.frame_rate);
+        // Every rendition got the same frames, so they end at the same instant.
+        let output_secs = (self.last_output_pts + 1) as f64 / frame_rate;
         for mut out in self.renditions.drain(..) {
             out.encoder
                 .send_eof()
@@ -340,7 +342,7 @@ impl VideoPipeline {
             write_packets(&mut out.encoder, &mut out.hls)?;
             let codecs = hls::avc_codec_string(extradata(&out.encoder));
             let dir = self.out_dir.join(&out.dir_name);
-            out.hls.finish(&dir)?;
+            out.hls.finish(&dir, Some(output_secs))?;
             let stats = hls::measure_playlist(&dir)?;
             renditions.push(VideoRendition {
                 playlist: format!("{}/{}", out.dir_name, hls::PLAYLIST_NAME),
@@ -352,7 +354,6 @@ impl VideoPipeline {
                 codecs,
             });
         }
-        let output_secs = (self.last_output_pts + 1) as f64 / frame_rate;
         let thumbnails = match self.plan.sprite {
             Some(plan) if self.sprite_sheets > 0 => {
                 Some(write_thumbnail_index(&self.out_dir, &plan, output_secs)?)

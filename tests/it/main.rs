@@ -1,5 +1,8 @@
 //! Integration tests: the real binary, real SQLite, real FFmpeg, media made in the test.
 
+mod cli;
+mod crash;
 mod hls_check;
+mod inbox;
 mod sources;
 mod support;

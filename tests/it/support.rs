@@ -11,8 +11,7 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_marquee");
 
 /// Small settle time keeps tests quick; still longer than the gaps in the slow-copy test.
-pub const TEST_CONFIG: &str =
-    "[ingest]\nsettle_secs = 2\nrescan_secs = 5\n\n[transcode]\npreset = \"ultrafast\"\n";
+pub const TEST_CONFIG: &str = "[ingest]\nsettle_secs = 2\nrescan_secs = 5\n\n[transcode]\n";
 
 pub struct Server {
     child: Option<Child>,
@@ -22,14 +21,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server on a fresh data dir with [`TEST_CONFIG`] plus `extra_config`.
-    pub fn start(data: &Path, extra_config: &str) -> Server {
+    /// Starts a server on a fresh data dir with [`TEST_CONFIG`] plus `transcode_config`
+    /// (keys of its `[transcode]` table; the x264 preset is `ultrafast` unless given).
+    pub fn start(data: &Path, transcode_config: &str) -> Server {
         std::fs::create_dir_all(data).unwrap();
-        std::fs::write(
-            data.join("marquee.toml"),
-            format!("{TEST_CONFIG}{extra_config}"),
-        )
-        .unwrap();
+        let preset = if transcode_config.contains("preset") {
+            ""
+        } else {
+            "preset = \"ultrafast\"\n"
+        };
+        let config = format!("{TEST_CONFIG}{preset}{transcode_config}");
+        std::fs::write(data.join("marquee.toml"), config).unwrap();
         let key = create_api_key(data);
         let mut server = Server {
             child: None,
@@ -156,14 +158,19 @@ fn log_file(data: &Path) -> std::fs::File {
 }
 
 pub fn get_with(url: &str, key: Option<&str>) -> (u16, Value) {
+    try_get(url, key).expect("request failed")
+}
+
+/// Like [`get_with`], but `None` when the server cannot be reached.
+pub fn try_get(url: &str, key: Option<&str>) -> Option<(u16, Value)> {
     let mut req = ureq::get(url).config().http_status_as_error(false).build();
     if let Some(key) = key {
         req = req.header("Authorization", &format!("Bearer {key}"));
     }
-    let mut resp = req.call().expect("request failed");
+    let mut resp = req.call().ok()?;
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_json::<Value>().unwrap_or(Value::Null);
-    (status, body)
+    Some((status, body))
 }
 
 pub fn create_api_key(data: &Path) -> String {
@@ -280,11 +287,7 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 pub fn process_exists(pid: u32) -> bool {
     // A zombie still has a /proc entry; count it as gone.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.split_whitespace()
-                .nth(2)
-                .is_some_and(|state| state == "Z")
-        })
+        .map(|s| s.split_whitespace().nth(2).is_none_or(|state| state != "Z"))
         .unwrap_or(false)
 }
 

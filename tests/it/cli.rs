@@ -1,0 +1,144 @@
+//! `marquee ingest` and `marquee apikey`, and the API's authentication and errors.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::hls_check::check_package;
+use crate::support::{BIN, Server, get_with, make_clip};
+
+#[test]
+fn cli_ingest_shows_progress_and_ends_ready() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let clip = tmp.path().join("lecture_one.mp4");
+    make_clip(&clip, "640x360", 30, 6.0, true);
+    std::fs::write(
+        tmp.path().join("lecture_one.en.srt"),
+        "1\n00:00:00,500 --> 00:00:02,000\nWelcome\n",
+    )
+    .unwrap();
+
+    let out = Command::new(BIN)
+        .arg("ingest")
+        .arg(&clip)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("lecture one: 0%") && stderr.contains("lecture one: 100%"),
+        "no progress shown:\n{stderr}"
+    );
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ready: "))
+        .expect("no ready line")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // The operator's files are left where they were.
+    assert!(clip.is_file() && tmp.path().join("lecture_one.en.srt").is_file());
+    let report = check_package(&data.join("library").join(&id));
+    assert!(
+        report
+            .master
+            .media
+            .iter()
+            .any(|m| m["TYPE"] == "SUBTITLES" && m["LANGUAGE"] == "en")
+    );
+
+    // The same file again is recognised, not transcoded.
+    let again = Command::new(BIN)
+        .arg("ingest")
+        .arg(&clip)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains(&format!("same content as asset {id}"))
+    );
+
+    // A server on the same data dir lists it as ready.
+    let server = Server::start(&data, "");
+    let asset = server.wait_finished("lecture one", Duration::from_secs(10));
+    assert_eq!(asset["id"], id.as_str());
+    assert_eq!(asset["status"], "ready");
+}
+
+#[test]
+fn api_requires_a_valid_key_and_answers_errors_in_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "");
+    let url = |p: &str| format!("{}{p}", server.base);
+
+    let (status, body) = get_with(&url("/api/v1/assets"), None);
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = get_with(&url("/api/v1/assets"), Some("mq_nope_nope"));
+    assert_eq!(status, 401);
+    let mut wrong = server.key.clone();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == 'a' { 'b' } else { 'a' });
+    assert_eq!(get_with(&url("/api/v1/assets"), Some(&wrong)).0, 401);
+
+    let (status, body) = server.get("/api/v1/assets");
+    assert_eq!(status, 200);
+    assert_eq!(body["total"], 0);
+    let (status, body) = server.get("/api/v1/assets?status=bogus");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown status")
+    );
+    let (status, body) = server.get("/api/v1/assets?limit=abc");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request");
+    let (status, body) = server.get("/api/v1/assets/doesnotexist");
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&tmp.path().join("data"), "");
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(server.log().contains("stopped"));
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("marquee.toml"), "[transcode]\nsegment_secs = 9\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("segment_secs must be between 2 and 6"));
+    // The environment overrides the file.
+    let out = Command::new(BIN)
+        .args(["apikey", "create", "--name", "x", "--data-dir"])
+        .arg(&data)
+        .env("MARQUEE_TRANSCODE__SEGMENT_SECS", "4")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
