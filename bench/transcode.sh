@@ -30,7 +30,7 @@ PRESET=veryfast SEG=4 FPS=30 GOP=$((FPS * SEG))
 HEIGHTS=(1080 720 540 360 240) WIDTHS=(1920 1280 960 640 426) KBPS=(5000 3000 2000 1200 700)
 
 REQUEST=$WORK/request.json
-ladder=$(for i in "${!HEIGHTS[@]}"; do printf '{"height":%s,"video_kbps":%s}' "${HEIGHTS[$i]}" "${KBPS[$i]}"; [ "$i" -lt 4 ] && printf ','; done)
+ladder=$(for i in "${!HEIGHTS[@]}"; do printf '{"height":%s,"video_kbps":%s}' "${HEIGHTS[$i]}" "${KBPS[$i]}"; if [ "$i" -lt 4 ]; then printf ,; fi; done)
 printf '{"source":"%s","output_dir":"%s","sidecars":[],"settings":{"segment_secs":%s,"ladder":[%s],"audio_kbps":128,"preset":"%s","threads":0}}\n' \
   "$PWD/$SRC" "$PWD/$WORK/marquee-out" "$SEG" "$ladder" "$PRESET" > "$REQUEST"
 

@@ -179,6 +179,40 @@ pub fn find_by_source(
     )
 }
 
+/// The latest failed asset whose source is at `path` (an operator may fix the file in place).
+pub fn find_failed_by_source(conn: &Connection, path: &str) -> Result<Option<Asset>, CatalogError> {
+    query_one(
+        conn,
+        "source_path = ?1 AND status = 'failed' ORDER BY updated_at DESC",
+        [path],
+    )
+}
+
+/// Gives a failed asset another go with the file as it is now: back to `queued`, reason
+/// cleared. The caller enqueues the job in the same transaction.
+pub fn reset_for_retry(conn: &Connection, new: &NewAsset, now: i64) -> Result<(), CatalogError> {
+    let sidecars =
+        serde_json::to_string(&new.sidecars).map_err(|e| CatalogError::Corrupt(e.to_string()))?;
+    let changed = conn.execute(
+        "UPDATE assets SET status = 'queued', progress = 0, eta_secs = NULL, error = NULL, source_path = ?2,
+                source_size = ?3, source_mtime = ?4, content_hash = ?5, sidecars = ?6, updated_at = ?7
+         WHERE id = ?1 AND status = 'failed'",
+        params![
+            new.id,
+            new.source_path.to_string_lossy(),
+            new.source_size as i64,
+            new.source_mtime,
+            new.content_hash,
+            sidecars,
+            now
+        ],
+    )?;
+    if changed == 0 {
+        return Err(CatalogError::NotFound(new.id.clone()));
+    }
+    Ok(())
+}
+
 /// Assets still waiting for or undergoing processing whose source is at `path`.
 pub fn find_pending_by_source(
     conn: &Connection,

@@ -120,21 +120,32 @@ pub fn ingest_inbox_file(
             moved_to,
         });
     }
-    let asset_id = catalog::new_asset_id();
-    let new = new_asset(&asset_id, path, facts, Some(hash.clone()));
     let outcome = db.write_blocking(|tx| {
         // Checked again inside the write lock: two copies settling at once make one asset.
         if let Some(existing) = catalog::find_by_hash(tx, &hash)? {
-            return Ok::<_, IngestError>(Some(existing.id));
+            return Ok::<_, IngestError>(Err(existing.id));
         }
-        catalog::insert(tx, &new, None, now)?;
+        // A file that failed before and has since changed retries under the same asset.
+        let retried = catalog::find_failed_by_source(tx, &path_str)?;
+        let asset_id = retried
+            .as_ref()
+            .map(|a| a.id.clone())
+            .unwrap_or_else(catalog::new_asset_id);
+        let new = new_asset(&asset_id, path, facts, Some(hash.clone()));
+        match retried {
+            Some(_) => catalog::reset_for_retry(tx, &new, now)?,
+            None => catalog::insert(tx, &new, None, now)?,
+        }
         queue::enqueue(tx, &asset_id, now)?;
-        Ok(None)
+        Ok(Ok(asset_id))
     })?;
-    if let Some(of) = outcome {
-        let moved_to = set_aside_duplicate(data, path)?;
-        return Ok(Enqueued::Duplicate { of, moved_to });
-    }
+    let asset_id = match outcome {
+        Ok(id) => id,
+        Err(of) => {
+            let moved_to = set_aside_duplicate(data, path)?;
+            return Ok(Enqueued::Duplicate { of, moved_to });
+        }
+    };
     tracing::info!(asset = %asset_id, file = %path.display(), "queued");
     Ok(Enqueued::Queued { asset_id })
 }

@@ -86,6 +86,27 @@ fn bad_inputs_fail_with_clear_reasons_and_the_server_stays_up() {
             .is_none(),
         "nothing may be published"
     );
+
+    // Fixing a failed file in place retries it under the same asset.
+    let failed = server.asset_titled("truncated").unwrap();
+    let fixed = tmp.path().join("fixed.mp4");
+    std::fs::write(&fixed, &whole).unwrap();
+    std::fs::rename(&fixed, server.inbox().join("truncated.mp4")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let asset = loop {
+        let a = server.asset_titled("truncated").unwrap();
+        if a["status"] == "ready" {
+            break a;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fixed file never became ready: {a:#}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(asset["id"], failed["id"]);
+    assert!(asset["error"].is_null());
+    assert_eq!(server.assets().len(), expectations.len());
 }
 
 #[test]
