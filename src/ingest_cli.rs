@@ -8,7 +8,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
 use crate::config::{Config, DataDir};
-use crate::db::Db;
 use crate::ingest::enqueue::{self, CliIngest};
 use crate::jobs::runner::{JobEnd, JobEnv, now, run_claimed};
 
@@ -18,15 +17,9 @@ pub async fn run(
     config: Config,
     files: Vec<std::path::PathBuf>,
 ) -> anyhow::Result<usize> {
-    data.create_all()?;
-    let db = Db::open(&data.db_path())
-        .with_context(|| format!("cannot open {}", data.db_path().display()))?;
-    let env = JobEnv {
-        db: db.clone(),
-        data: data.clone(),
-        transcode: config.transcode.clone(),
-        exe: std::env::current_exe().context("cannot locate the marquee binary")?,
-    };
+    let env = JobEnv::open(&data, &config.transcode)
+        .with_context(|| format!("cannot open the data dir {}", data.root.display()))?;
+    let db = env.db.clone();
     let (cancel_tx, cancel_rx) = watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

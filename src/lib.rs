@@ -10,4 +10,5 @@ pub mod ingest;
 pub mod ingest_cli;
 pub mod jobs;
 pub mod media;
+pub mod playback;
 pub mod server;

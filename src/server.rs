@@ -8,22 +8,15 @@ use anyhow::Context;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{Config, DataDir};
-use crate::db::Db;
 use crate::http::{self, AppState};
 use crate::ingest::watcher::InboxWatcher;
 use crate::jobs::runner::JobEnv;
 use crate::jobs::supervisor;
 
 pub async fn serve(data: DataDir, config: Config) -> anyhow::Result<()> {
-    data.create_all()?;
-    let db = Db::open(&data.db_path())
-        .with_context(|| format!("cannot open {}", data.db_path().display()))?;
-    let env = JobEnv {
-        db: db.clone(),
-        data: data.clone(),
-        transcode: config.transcode.clone(),
-        exe: std::env::current_exe().context("cannot locate the marquee binary")?,
-    };
+    let env = JobEnv::open(&data, &config.transcode)
+        .with_context(|| format!("cannot open the data dir {}", data.root.display()))?;
+    let db = env.db.clone();
     supervisor::recover(&env)
         .await
         .context("crash recovery failed")?;
@@ -39,10 +32,7 @@ pub async fn serve(data: DataDir, config: Config) -> anyhow::Result<()> {
     });
     let jobs_task = tokio::spawn(supervisor::run(env, wake_jobs, shutdown_rx));
 
-    let state = web::Data::new(AppState {
-        db,
-        data: data.clone(),
-    });
+    let state = web::Data::new(AppState::new(db, data.clone()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

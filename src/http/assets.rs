@@ -7,6 +7,7 @@ use super::AppState;
 use super::auth::ApiKey;
 use super::error::ApiError;
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
+use crate::playback::package_url;
 
 const MAX_PAGE: u32 = 200;
 
@@ -36,12 +37,6 @@ pub struct RenditionView {
     pub height: Option<u32>,
     pub bandwidth: u64,
     pub language: Option<String>,
-}
-
-/// Playback path scheme: `/p/<token>/<asset>/...`. Every relative URI in a playlist keeps
-/// the token; `public` is the token of titles anyone may watch.
-pub fn package_url(asset_id: &str, file: &str) -> String {
-    format!("/p/public/{asset_id}/{file}")
 }
 
 impl From<Asset> for AssetView {

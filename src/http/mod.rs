@@ -3,15 +3,28 @@
 pub mod assets;
 pub mod auth;
 pub mod error;
+pub mod origin;
 
 use actix_web::{HttpResponse, get, web};
 
 use crate::config::DataDir;
 use crate::db::Db;
+use crate::playback::ReadyAssets;
 
 pub struct AppState {
     pub db: Db,
     pub data: DataDir,
+    pub ready: ReadyAssets,
+}
+
+impl AppState {
+    pub fn new(db: Db, data: DataDir) -> Self {
+        AppState {
+            ready: ReadyAssets::new(db.clone()),
+            db,
+            data,
+        }
+    }
 }
 
 #[get("/healthz")]
@@ -23,7 +36,13 @@ async fn healthz() -> HttpResponse {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz)
         .service(assets::list)
-        .service(assets::get_one);
+        .service(assets::get_one)
+        .service(
+            web::scope("/p")
+                .wrap(origin::cors())
+                .route("/{tail:.*}", web::get().to(origin::serve))
+                .route("/{tail:.*}", web::head().to(origin::serve)),
+        );
 }
 
 /// JSON errors for malformed query strings and paths instead of actix's plain text.

@@ -24,8 +24,8 @@ pub enum JobError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Publish(#[from] PublishError),
-    #[error("cannot run the worker: {0}")]
-    Spawn(#[from] std::io::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 #[derive(Clone)]
@@ -35,6 +35,20 @@ pub struct JobEnv {
     pub transcode: TranscodeConfig,
     /// This binary, run as `marquee worker`.
     pub exe: PathBuf,
+}
+
+impl JobEnv {
+    /// Prepares the data dir and opens the database, for `serve` and `ingest` alike.
+    pub fn open(data: &DataDir, transcode: &TranscodeConfig) -> Result<JobEnv, JobError> {
+        data.create_all()?;
+        let db = Db::open(&data.db_path())?;
+        Ok(JobEnv {
+            db,
+            data: data.clone(),
+            transcode: transcode.clone(),
+            exe: std::env::current_exe()?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

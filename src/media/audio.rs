@@ -190,7 +190,7 @@ impl AudioPipeline {
             self.encoder
                 .send_frame(&self.filtered)
                 .map_err(|e| MediaError::internal("aac", e))?;
-            write_packets(&mut self.encoder, &mut self.hls)?;
+            self.hls.write_from(&mut self.encoder)?;
         }
         Ok(())
     }
@@ -214,7 +214,7 @@ impl AudioPipeline {
         self.encoder
             .send_eof()
             .map_err(|e| MediaError::internal("aac flush", e))?;
-        write_packets(&mut self.encoder, &mut self.hls)?;
+        self.hls.write_from(&mut self.encoder)?;
         self.hls.finish(&self.dir, None)?;
         let stats = hls::measure_playlist(&self.dir)?;
         let name = match &self.language {
@@ -234,12 +234,4 @@ impl AudioPipeline {
 
 fn track_name(ordinal: usize) -> String {
     format!("Audio {}", ordinal + 1)
-}
-
-fn write_packets(encoder: &mut encoder::Audio, out: &mut HlsOutput) -> Result<(), MediaError> {
-    let mut packet = Packet::empty();
-    while encoder.receive_packet(&mut packet).is_ok() {
-        out.write(&mut packet)?;
-    }
-    Ok(())
 }

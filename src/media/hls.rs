@@ -71,7 +71,16 @@ impl HlsOutput {
         })
     }
 
-    pub fn write(&mut self, packet: &mut Packet) -> Result<(), MediaError> {
+    /// Moves every packet the encoder has ready into the muxer.
+    pub fn write_from(&mut self, encoder: &mut encoder::Encoder) -> Result<(), MediaError> {
+        let mut packet = Packet::empty();
+        while encoder.receive_packet(&mut packet).is_ok() {
+            self.write(&mut packet)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, packet: &mut Packet) -> Result<(), MediaError> {
         packet.set_stream(0);
         packet.rescale_ts(self.encoder_time_base, self.stream_time_base);
         packet

@@ -291,7 +291,7 @@ impl VideoPipeline {
                 out.encoder
                     .send_frame(&self.filtered)
                     .map_err(|e| MediaError::internal("x264", e))?;
-                write_packets(&mut out.encoder, &mut out.hls)?;
+                out.hls.write_from(&mut out.encoder)?;
             }
         }
         if self.plan.poster.is_some()
@@ -339,7 +339,7 @@ impl VideoPipeline {
             out.encoder
                 .send_eof()
                 .map_err(|e| MediaError::internal("x264 flush", e))?;
-            write_packets(&mut out.encoder, &mut out.hls)?;
+            out.hls.write_from(&mut out.encoder)?;
             let codecs = hls::avc_codec_string(extradata(&out.encoder));
             let dir = self.out_dir.join(&out.dir_name);
             out.hls.finish(&dir, Some(output_secs))?;
@@ -403,14 +403,6 @@ fn open_h264(
     opts.set("threads", &settings.threads.to_string());
     enc.open_with(opts)
         .map_err(|e| MediaError::internal("x264 open", e))
-}
-
-fn write_packets(encoder: &mut encoder::Video, out: &mut HlsOutput) -> Result<(), MediaError> {
-    let mut packet = Packet::empty();
-    while encoder.receive_packet(&mut packet).is_ok() {
-        out.write(&mut packet)?;
-    }
-    Ok(())
 }
 
 fn extradata(encoder: &encoder::Video) -> &[u8] {

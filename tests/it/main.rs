@@ -4,5 +4,6 @@ mod cli;
 mod crash;
 mod hls_check;
 mod inbox;
+mod origin;
 mod sources;
 mod support;
