@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::{Config, DataDir};
 use crate::http::{self, AppState};
 use crate::ingest::watcher::InboxWatcher;
+use crate::jobs::control::RunningJobs;
 use crate::jobs::runner::JobEnv;
 use crate::jobs::supervisor;
 
@@ -30,13 +31,19 @@ pub async fn serve(data: DataDir, config: Config) -> anyhow::Result<()> {
             tracing::error!(error = %e, "the inbox watcher stopped; new files will not be picked up");
         }
     });
-    let jobs_task = tokio::spawn(supervisor::run(env, wake_jobs, shutdown_rx));
+    let running_jobs = Arc::new(RunningJobs::default());
+    let state = web::Data::new(AppState::new(
+        env.clone(),
+        running_jobs.clone(),
+        wake_jobs.clone(),
+    ));
+    let jobs_task = tokio::spawn(supervisor::run(env, wake_jobs, running_jobs, shutdown_rx));
 
-    let state = web::Data::new(AppState::new(db, data.clone()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(http::query_config())
+            .app_data(http::json_config())
             .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("marquee::http"))
             .configure(http::routes)
     })

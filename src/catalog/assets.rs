@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::CatalogError;
 use crate::media::{PackageManifest, Sidecar};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AssetStatus {
     Queued,
@@ -315,6 +315,32 @@ pub fn mark_failed(
         "UPDATE assets SET status = 'failed', eta_secs = NULL, error = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, reason, now],
     )?;
+    Ok(())
+}
+
+pub fn update_details(
+    conn: &Connection,
+    id: &str,
+    title: Option<&str>,
+    description: Option<&str>,
+    now: i64,
+) -> Result<(), CatalogError> {
+    let changed = conn.execute(
+        "UPDATE assets SET title = coalesce(?2, title), description = coalesce(?3, description), updated_at = ?4
+         WHERE id = ?1",
+        params![id, title, description, now],
+    )?;
+    if changed == 0 {
+        return Err(CatalogError::NotFound(id.to_string()));
+    }
+    Ok(())
+}
+
+/// Removes the row (and, by cascade, its jobs).
+pub fn delete(conn: &Connection, id: &str) -> Result<(), CatalogError> {
+    if conn.execute("DELETE FROM assets WHERE id = ?1", [id])? == 0 {
+        return Err(CatalogError::NotFound(id.to_string()));
+    }
     Ok(())
 }
 

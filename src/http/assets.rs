@@ -1,17 +1,20 @@
 //! `/api/v1/assets`: the operator's view of the catalogue.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::ApiKey;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
+use crate::jobs::admin;
 use crate::playback::package_url;
 
 const MAX_PAGE: u32 = 200;
 
-#[derive(Debug, Serialize)]
+/// An asset as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AssetView {
     pub id: String,
     pub title: String,
@@ -30,7 +33,7 @@ pub struct AssetView {
     pub ready_at: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RenditionView {
     pub kind: &'static str,
     pub width: Option<u32>,
@@ -84,21 +87,28 @@ impl From<Asset> for AssetView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
+    /// Only assets in this state: queued, processing, ready or failed.
     status: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u32>,
+    /// How many assets to skip.
     offset: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
-struct Page {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page {
     items: Vec<AssetView>,
     total: u64,
     limit: u32,
     offset: u32,
 }
 
+/// List assets, newest first.
+#[utoipa::path(params(ListParams), responses(
+    (status = 200, body = Page), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("api_key" = [])))]
 #[get("/api/v1/assets")]
 pub async fn list(
     _key: ApiKey,
@@ -137,6 +147,10 @@ pub async fn list(
     }))
 }
 
+/// One asset.
+#[utoipa::path(params(("id" = String, Path, description = "Asset id")), responses(
+    (status = 200, body = AssetView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
 #[get("/api/v1/assets/{id}")]
 pub async fn get_one(
     _key: ApiKey,
@@ -149,4 +163,71 @@ pub async fn get_one(
         .read(move |c| catalog::get(c, &id).map_err(ApiError::from))
         .await?;
     Ok(HttpResponse::Ok().json(AssetView::from(asset)))
+}
+
+/// Fields an operator may change; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Change an asset's title or description.
+#[utoipa::path(params(("id" = String, Path, description = "Asset id")), request_body = AssetPatch, responses(
+    (status = 200, body = AssetView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+#[patch("/api/v1/assets/{id}")]
+pub async fn update(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<AssetPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let AssetPatch { title, description } = body.into_inner();
+    let asset = admin::update_details(&state.jobs, &id, title, description).await?;
+    Ok(HttpResponse::Ok().json(AssetView::from(asset)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub id: String,
+    /// Where the source file now lies on the server.
+    pub trash: String,
+}
+
+/// Delete an asset: its package is removed and stops being served at once; a running
+/// transcode is stopped; the source moves to the trash folder, never deleted.
+#[utoipa::path(params(("id" = String, Path, description = "Asset id")), responses(
+    (status = 200, body = Deleted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+#[delete("/api/v1/assets/{id}")]
+pub async fn remove(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state.ready.forget(&id);
+    let trash = admin::delete(&state.jobs, &state.running, &id).await?;
+    state.ready.forget(&id);
+    Ok(HttpResponse::Ok().json(Deleted {
+        id,
+        trash: trash.display().to_string(),
+    }))
+}
+
+/// Queue a failed asset again, with its source as it is now.
+#[utoipa::path(params(("id" = String, Path, description = "Asset id")), responses(
+    (status = 202, body = AssetView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+#[post("/api/v1/assets/{id}/retry")]
+pub async fn retry(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let asset = admin::retry(&state.jobs, &id).await?;
+    state.wake_jobs.notify_one();
+    Ok(HttpResponse::Accepted().json(AssetView::from(asset)))
 }

@@ -2,7 +2,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 
 use crate::accounts::AccountsError;
 use crate::catalog::CatalogError;
@@ -39,13 +38,31 @@ impl ApiError {
     }
 }
 
+/// The body of every API error.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: bad_request, unauthorized, not_found, conflict, internal.
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .json(json!({ "error": { "code": self.code, "message": self.message } }))
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        })
     }
 }
 
@@ -67,6 +84,22 @@ impl From<AccountsError> for ApiError {
         match e {
             AccountsError::Invalid(m) => Self::bad_request(m),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::jobs::admin::AdminError> for ApiError {
+    fn from(e: crate::jobs::admin::AdminError) -> Self {
+        use crate::jobs::admin::AdminError;
+        match e {
+            AdminError::NotFound(id) => Self::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no asset with id {id}"),
+            ),
+            AdminError::Invalid(m) => Self::bad_request(m),
+            AdminError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            AdminError::Job(j) => Self::internal(j),
         }
     }
 }

@@ -3,26 +3,39 @@
 pub mod assets;
 pub mod auth;
 pub mod error;
+pub mod openapi;
 pub mod origin;
 
 use actix_web::{HttpResponse, get, web};
 
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
 use crate::config::DataDir;
 use crate::db::Db;
+use crate::jobs::control::RunningJobs;
+use crate::jobs::runner::JobEnv;
 use crate::playback::ReadyAssets;
 
 pub struct AppState {
     pub db: Db,
     pub data: DataDir,
+    pub jobs: JobEnv,
+    pub running: Arc<RunningJobs>,
+    pub wake_jobs: Arc<Notify>,
     pub ready: ReadyAssets,
 }
 
 impl AppState {
-    pub fn new(db: Db, data: DataDir) -> Self {
+    pub fn new(jobs: JobEnv, running: Arc<RunningJobs>, wake_jobs: Arc<Notify>) -> Self {
         AppState {
-            ready: ReadyAssets::new(db.clone()),
-            db,
-            data,
+            db: jobs.db.clone(),
+            data: jobs.data.clone(),
+            ready: ReadyAssets::new(jobs.db.clone()),
+            jobs,
+            running,
+            wake_jobs,
         }
     }
 }
@@ -37,6 +50,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz)
         .service(assets::list)
         .service(assets::get_one)
+        .service(assets::update)
+        .service(assets::remove)
+        .service(assets::retry)
+        .service(openapi::openapi_json)
         .service(
             web::scope("/p")
                 .wrap(origin::cors())
@@ -45,8 +62,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// JSON errors for malformed query strings and paths instead of actix's plain text.
+/// JSON errors for malformed query strings and bodies instead of actix's plain text.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default()
+        .error_handler(|err, _| error::ApiError::bad_request(err.to_string()).into())
+}
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(64 * 1024)
         .error_handler(|err, _| error::ApiError::bad_request(err.to_string()).into())
 }

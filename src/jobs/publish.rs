@@ -144,6 +144,28 @@ pub fn clean_staging(data: &DataDir, keep: &dyn Fn(&str) -> bool) {
     }
 }
 
+/// Takes a deleted asset off disk: its source and sidecars go to `trash/<asset>/` (never
+/// deleted), its package is removed. Returns the trash folder.
+pub fn discard(data: &DataDir, asset: &Asset) -> Result<PathBuf, PublishError> {
+    let trash = data.root.join("trash").join(&asset.id);
+    std::fs::create_dir_all(&trash).map_err(io(format!("{}", trash.display())))?;
+    let package = data.asset_dir(&asset.id);
+    let mut originals = vec![asset.source_path.clone()];
+    originals.extend(asset.sidecars.iter().map(|s| s.path.clone()));
+    if let Ok(entries) = std::fs::read_dir(package.join("sidecars")) {
+        originals.extend(entries.flatten().map(|e| e.path()));
+    }
+    for file in originals.into_iter().filter(|f| f.is_file()) {
+        if let Some(name) = file.file_name() {
+            move_file(&file, &trash.join(name))?;
+        }
+    }
+    if package.exists() {
+        std::fs::remove_dir_all(&package).map_err(io(format!("{}", package.display())))?;
+    }
+    Ok(trash)
+}
+
 pub fn staging_name(asset_id: &str, job_id: i64) -> String {
     format!("{asset_id}-{job_id}")
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use super::control::RunningJobs;
 use super::publish;
 use super::queue;
 use super::runner::{JobEnv, JobError, now, run_claimed};
@@ -59,7 +60,12 @@ pub async fn recover(env: &JobEnv) -> Result<(), JobError> {
     Ok(())
 }
 
-pub async fn run(env: JobEnv, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    env: JobEnv,
+    wake: Arc<Notify>,
+    running_jobs: Arc<RunningJobs>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(env.transcode.jobs));
     let mut running = JoinSet::new();
     let pid = std::process::id();
@@ -73,14 +79,15 @@ pub async fn run(env: JobEnv, wake: Arc<Notify>, mut shutdown: watch::Receiver<b
             match claimed {
                 Ok(Some(job)) => {
                     let env = env.clone();
-                    let cancel = shutdown.clone();
-                    let wake = wake.clone();
+                    let cancel = running_jobs.register(&job.asset_id, shutdown.clone());
+                    let (wake, running_jobs) = (wake.clone(), running_jobs.clone());
                     running.spawn(async move {
                         let asset = job.asset_id.clone();
                         tracing::info!(asset = %asset, attempt = job.attempt, "transcoding");
                         if let Err(e) = run_claimed(&env, job, &mut |_, _| {}, cancel).await {
                             tracing::error!(asset = %asset, error = %e, "job could not be carried out");
                         }
+                        running_jobs.unregister(&asset);
                         drop(permit);
                         wake.notify_one();
                     });
