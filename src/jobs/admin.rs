@@ -130,12 +130,11 @@ pub async fn retry(env: &JobEnv, id: &str) -> Result<Asset, AdminError> {
         sidecars: asset.sidecars.clone(),
     };
     let id = asset.id.clone();
-    Ok(env
-        .db
+    env.db
         .write(move |tx| {
             catalog::reset_for_retry(tx, &new, now())?;
             queue::enqueue(tx, &id, now()).map_err(JobError::from)?;
             Ok::<_, AdminError>(catalog::get(tx, &id)?)
         })
-        .await?)
+        .await
 }
