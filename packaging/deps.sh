@@ -83,6 +83,9 @@ if [ "$MODE" = test ]; then
         OWN_POLICY=1
     fi
     apt_install "${extra[@]}"
+    # The browser test drives Debian's Chromium with playwright-core (no browser download).
+    say "installing the browser-test driver (playwright-core from npm)"
+    npm ci --prefix "$(cd "$(dirname "$0")/.." && pwd)/tests/browser" --no-audit --no-fund --loglevel=error
 fi
 
 # Rust: use the one on PATH or in ~/.cargo/bin; otherwise install it with rustup.

@@ -34,6 +34,10 @@ pub enum Command {
         /// Address to listen on, e.g. 0.0.0.0:8080.
         #[arg(long, env = "MARQUEE_LISTEN")]
         listen: Option<String>,
+        /// Development: serve the web UI from this folder (e.g. web-ui) so edits show
+        /// without rebuilding.
+        #[arg(long, env = "MARQUEE_UI_DIR")]
+        ui_dir: Option<PathBuf>,
     },
     /// Ingest files now, showing progress; the files themselves are left where they are.
     Ingest {

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data = DataDir::new(cli.data_dir.unwrap_or_else(config::default_data_dir));
     let overrides = match &cli.command {
-        Command::Serve { listen } => Overrides {
+        Command::Serve { listen, .. } => Overrides {
             listen: listen.clone(),
         },
         _ => Overrides::default(),
@@ -35,8 +35,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve { .. } => {
-            runtime.block_on(marquee::server::serve(data, config))?;
+        Command::Serve { ui_dir, .. } => {
+            runtime.block_on(marquee::server::serve(data, config, ui_dir))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { files } => {

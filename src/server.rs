@@ -14,7 +14,12 @@ use crate::jobs::control::RunningJobs;
 use crate::jobs::runner::JobEnv;
 use crate::jobs::supervisor;
 
-pub async fn serve(data: DataDir, config: Config) -> anyhow::Result<()> {
+/// `ui_dir`: development mode, the web UI is read from this folder on every request.
+pub async fn serve(
+    data: DataDir,
+    config: Config,
+    ui_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let env = JobEnv::open(&data, &config.transcode)
         .with_context(|| format!("cannot open the data dir {}", data.root.display()))?;
     let db = env.db.clone();
@@ -36,6 +41,7 @@ pub async fn serve(data: DataDir, config: Config) -> anyhow::Result<()> {
         env.clone(),
         running_jobs.clone(),
         wake_jobs.clone(),
+        ui_dir,
     ));
     let jobs_task = tokio::spawn(supervisor::run(env, wake_jobs, running_jobs, shutdown_rx));
 

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod error;
 pub mod openapi;
 pub mod origin;
+pub mod ui;
+pub mod ui_files;
 
 use actix_web::{HttpResponse, get, web};
 
@@ -25,11 +27,19 @@ pub struct AppState {
     pub running: Arc<RunningJobs>,
     pub wake_jobs: Arc<Notify>,
     pub ready: ReadyAssets,
+    pub ui: ui_files::UiFiles,
 }
 
 impl AppState {
-    pub fn new(jobs: JobEnv, running: Arc<RunningJobs>, wake_jobs: Arc<Notify>) -> Self {
+    /// `ui_dir`: serve the web UI from this folder instead of the copy in the binary.
+    pub fn new(
+        jobs: JobEnv,
+        running: Arc<RunningJobs>,
+        wake_jobs: Arc<Notify>,
+        ui_dir: Option<std::path::PathBuf>,
+    ) -> Self {
         AppState {
+            ui: ui_files::UiFiles::new(ui_dir),
             db: jobs.db.clone(),
             data: jobs.data.clone(),
             ready: ReadyAssets::new(jobs.db.clone()),
@@ -54,6 +64,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(assets::remove)
         .service(assets::retry)
         .service(openapi::openapi_json)
+        .service(ui::home)
+        .service(ui::watch)
+        .service(ui::static_file)
         .service(
             web::scope("/p")
                 .wrap(origin::cors())

@@ -6,5 +6,6 @@ mod crash;
 mod hls_check;
 mod inbox;
 mod origin;
+mod player;
 mod sources;
 mod support;

@@ -1,0 +1,196 @@
+// Marquee's player: hls.js where Media Source Extensions exist, the browser's own HLS
+// (Safari) otherwise. Quality and subtitle menus, thumbnail previews on the seek bar,
+// keyboard shortcuts, and resuming where this browser left off.
+(() => {
+  'use strict';
+  const root = document.getElementById('player');
+  if (!root) return;
+
+  const video = document.getElementById('video');
+  const seek = document.getElementById('seek');
+  const quality = document.getElementById('quality');
+  const captions = document.getElementById('captions');
+  const preview = root.querySelector('.preview');
+  const button = (action) => root.querySelector(`[data-action="${action}"]`);
+  const src = root.dataset.src;
+  const resumeKey = `marquee:resume:${root.dataset.asset}`;
+  // Tests and power users reach the player here.
+  const state = { hls: null, video, errors: [], switched: null };
+  window.marquee = state;
+
+  const clock = (t) => {
+    t = Math.max(0, Math.floor(t || 0));
+    const h = Math.floor(t / 3600), m = Math.floor(t / 60) % 60, s = String(t % 60).padStart(2, '0');
+    return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+  };
+  const showError = (message) => {
+    const box = document.getElementById('error');
+    box.textContent = message;
+    box.hidden = false;
+    state.errors.push(message);
+  };
+
+  // --- source -------------------------------------------------------------------------
+  if (window.Hls && window.Hls.isSupported()) {
+    const hls = new window.Hls();
+    state.hls = hls;
+    hls.on(window.Hls.Events.MANIFEST_PARSED, () => { fillQuality(); fillCaptions(); });
+    hls.on(window.Hls.Events.SUBTITLE_TRACKS_UPDATED, fillCaptions);
+    hls.on(window.Hls.Events.LEVEL_SWITCHED, (_, data) => { state.switched = data.level; labelAuto(); });
+    hls.on(window.Hls.Events.ERROR, (_, data) => {
+      if (!data.fatal) return;
+      state.errors.push(`${data.type}: ${data.details}`);
+      if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+      else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+      else { showError(`Playback failed (${data.details}).`); hls.destroy(); }
+    });
+    hls.loadSource(src);
+    hls.attachMedia(video);
+  } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+    video.src = src;
+    video.addEventListener('loadedmetadata', fillCaptions);
+  } else {
+    showError('This browser cannot play HLS video.');
+  }
+
+  // --- quality ------------------------------------------------------------------------
+  function fillQuality() {
+    const levels = state.hls ? state.hls.levels : [];
+    quality.hidden = levels.length < 2;
+    levels
+      .map((level, index) => ({ level, index }))
+      .sort((a, b) => b.level.height - a.level.height)
+      .forEach(({ level, index }) => quality.add(new Option(`${level.height}p`, String(index))));
+  }
+  function labelAuto() {
+    const hls = state.hls;
+    if (!hls || !hls.levels[hls.currentLevel]) return;
+    quality.options[0].text = hls.autoLevelEnabled ? `Auto (${hls.levels[hls.currentLevel].height}p)` : 'Auto';
+  }
+  quality.addEventListener('change', () => { if (state.hls) state.hls.currentLevel = Number(quality.value); });
+
+  // --- subtitles ----------------------------------------------------------------------
+  const nativeTracks = () => Array.from(video.textTracks).filter((t) => t.kind === 'subtitles' || t.kind === 'captions');
+  function fillCaptions() {
+    while (captions.options.length > 1) captions.remove(1);
+    const tracks = state.hls ? state.hls.subtitleTracks : nativeTracks();
+    tracks.forEach((t, i) => captions.add(new Option(t.name || t.label || t.lang || t.language || `Track ${i + 1}`, String(i))));
+    captions.hidden = tracks.length === 0;
+  }
+  function chooseCaptions(index) {
+    captions.value = String(index);
+    if (state.hls) {
+      state.hls.subtitleTrack = index;
+      state.hls.subtitleDisplay = index >= 0;
+    } else {
+      nativeTracks().forEach((t, i) => { t.mode = i === index ? 'showing' : 'disabled'; });
+    }
+  }
+  captions.addEventListener('change', () => chooseCaptions(Number(captions.value)));
+
+  // --- transport ----------------------------------------------------------------------
+  const toggle = () => (video.paused ? video.play().catch(() => {}) : video.pause());
+  const jump = (seconds) => { video.currentTime = Math.min(Math.max(0, video.currentTime + seconds), video.duration || 0); };
+  const fullscreen = () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (root.requestFullscreen) root.requestFullscreen();
+    else if (video.webkitEnterFullscreen) video.webkitEnterFullscreen();
+  };
+  button('play').addEventListener('click', toggle);
+  video.addEventListener('click', toggle);
+  button('mute').addEventListener('click', () => { video.muted = !video.muted; });
+  button('fullscreen').addEventListener('click', fullscreen);
+  video.addEventListener('play', () => { button('play').textContent = '❚❚'; button('play').ariaLabel = 'Pause'; });
+  video.addEventListener('pause', () => { button('play').textContent = '▶'; button('play').ariaLabel = 'Play'; saveResume(); });
+  video.addEventListener('volumechange', () => {
+    const silent = video.muted || video.volume === 0;
+    button('mute').querySelector('.on').hidden = silent;
+    button('mute').querySelector('.off').hidden = !silent;
+    button('mute').ariaLabel = silent ? 'Unmute' : 'Mute';
+  });
+
+  let dragging = false;
+  seek.addEventListener('pointerdown', () => { dragging = true; });
+  seek.addEventListener('pointerup', () => { dragging = false; });
+  seek.addEventListener('input', () => {
+    if (video.duration) video.currentTime = (seek.value / 1000) * video.duration;
+  });
+  video.addEventListener('timeupdate', () => {
+    document.getElementById('now').textContent = clock(video.currentTime);
+    if (!dragging && video.duration) seek.value = String(Math.round((video.currentTime / video.duration) * 1000));
+    if (Math.abs(video.currentTime - lastSaved) >= 5) saveResume();
+  });
+  video.addEventListener('durationchange', () => { document.getElementById('total').textContent = clock(video.duration); });
+
+  // --- resume -------------------------------------------------------------------------
+  let lastSaved = 0;
+  function saveResume() {
+    lastSaved = video.currentTime;
+    try { localStorage.setItem(resumeKey, String(video.currentTime)); } catch (_) { /* private mode */ }
+  }
+  video.addEventListener('loadedmetadata', () => {
+    const saved = parseFloat(localStorage.getItem(resumeKey) || '0');
+    if (saved > 5 && saved < video.duration - 10) video.currentTime = saved;
+  });
+  video.addEventListener('ended', () => { try { localStorage.removeItem(resumeKey); } catch (_) { /* ignore */ } });
+  window.addEventListener('pagehide', saveResume);
+
+  // --- thumbnail previews -------------------------------------------------------------
+  let cues = [];
+  if (root.dataset.thumbs) {
+    const base = new URL(root.dataset.thumbs, location.href);
+    fetch(base).then((r) => (r.ok ? r.text() : '')).then((text) => { cues = parseThumbs(text, base); }).catch(() => {});
+  }
+  function parseThumbs(text, base) {
+    const seconds = (t) => t.split(':').reduce((acc, part) => acc * 60 + parseFloat(part), 0);
+    const out = [];
+    const lines = text.split(/\r?\n/);
+    for (let i = 0; i < lines.length; i++) {
+      const m = lines[i].match(/^([\d:.]+)\s+-->\s+([\d:.]+)/);
+      const ref = m && lines[i + 1] && lines[i + 1].match(/^(.*)#xywh=(\d+),(\d+),(\d+),(\d+)$/);
+      if (!ref) continue;
+      out.push({ start: seconds(m[1]), end: seconds(m[2]), url: new URL(ref[1], base).href, x: +ref[2], y: +ref[3], w: +ref[4], h: +ref[5] });
+    }
+    return out;
+  }
+  seek.addEventListener('pointermove', (event) => {
+    if (!video.duration) return;
+    const box = seek.getBoundingClientRect();
+    const ratio = Math.min(Math.max((event.clientX - box.left) / box.width, 0), 1);
+    const at = ratio * video.duration;
+    const cue = cues.find((c) => at >= c.start && at < c.end);
+    const thumb = preview.querySelector('.thumb');
+    if (cue) {
+      Object.assign(thumb.style, { width: `${cue.w}px`, height: `${cue.h}px`, backgroundImage: `url("${cue.url}")`, backgroundPosition: `-${cue.x}px -${cue.y}px` });
+    }
+    thumb.hidden = !cue;
+    preview.querySelector('.time').textContent = clock(at);
+    preview.style.left = `${ratio * box.width}px`;
+    preview.hidden = false;
+  });
+  seek.addEventListener('pointerleave', () => { preview.hidden = true; });
+
+  // --- keyboard -----------------------------------------------------------------------
+  document.addEventListener('keydown', (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const tag = event.target.tagName;
+    if (tag === 'SELECT' || tag === 'TEXTAREA' || (tag === 'INPUT' && event.target !== seek)) return;
+    const key = event.key.toLowerCase();
+    const actions = {
+      ' ': toggle, k: toggle,
+      arrowleft: () => jump(-5), arrowright: () => jump(5), j: () => jump(-10), l: () => jump(10),
+      arrowup: () => { video.volume = Math.min(1, video.volume + 0.1); video.muted = false; },
+      arrowdown: () => { video.volume = Math.max(0, video.volume - 0.1); },
+      m: () => { video.muted = !video.muted; }, f: fullscreen,
+      c: () => { const n = captions.options.length - 1; if (n > 0) chooseCaptions(Number(captions.value) + 1 < n ? Number(captions.value) + 1 : -1); },
+    };
+    if (/^[0-9]$/.test(key) && video.duration) {
+      video.currentTime = (Number(key) / 10) * video.duration;
+    } else if (actions[key]) {
+      actions[key]();
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+})();
