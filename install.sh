@@ -69,8 +69,8 @@ case "$host" in
         ;;
 esac
 echo
-echo "(The web dashboard comes in a later release; today there are /healthz and /api/v1/assets.)"
-echo "Drop video files into $DATA_DIR/inbox/ and they are transcoded to HLS."
+echo "Open it in a browser to watch. Drop video files into $DATA_DIR/inbox/: they are"
+echo "transcoded to adaptive HLS and appear on the home page when ready."
 echo "API key for /api/v1/assets: $BIN apikey create --data-dir $DATA_DIR --name ops"
 echo "Marquee runs in the foreground: Ctrl-C stops it (running jobs go back to the queue)."
 echo "(Installing it as a systemd service comes in a later release.)"
