@@ -34,7 +34,7 @@ fn fetch(server: &Server, path: &str) -> (u16, String, String) {
 }
 
 #[test]
-fn pages_render_and_chromium_plays_switches_and_resumes() {
+fn pages_render_and_chromium_and_firefox_play_switch_and_show_subtitles() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("Harbour_Tour.mp4");
     make_clip(&clip, "640x360", 30, 20.0, true);
@@ -130,6 +130,32 @@ fn pages_render_and_chromium_plays_switches_and_resumes() {
         "{report}"
     );
     assert!(shot.is_file());
+
+    // The same checks in Firefox ESR, over WebDriver BiDi.
+    let out = Command::new("node")
+        .arg("--experimental-websocket")
+        .arg(dir.join("watch-firefox.mjs"))
+        .arg(format!("{}/watch/{id}", server.base))
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "Firefox check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["manifest", "played", "switched", "subtitles"],
+        "{report}"
+    );
     if let Ok(keep) = std::env::var("MARQUEE_KEEP_SCREENSHOT") {
         let _ = std::fs::copy(&shot, keep);
     }
