@@ -7,6 +7,7 @@
 # Usage: bench/origin.sh [seconds-per-run] [runs-per-side]   (defaults 15 and 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${1:-15}
 RUNS=${2:-2}
 THREADS=2 CONNECTIONS=64
@@ -167,17 +168,4 @@ Targets: requests/s >= 0.9x nginx, p99 <= 1.2x nginx, RSS under load <= 120 MB. 
 <!-- origin:end -->
 MD
 )
-RESULTS=bench/RESULTS.md
-[ -f "$RESULTS" ] || printf '# Benchmark results\n\nEach section is rewritten by the script that names it.\n' > "$RESULTS"
-if grep -q '<!-- origin:begin -->' "$RESULTS"; then
-  python3 - "$RESULTS" "$section" <<'PY'
-import re, sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read()
-text = re.sub(r"<!-- origin:begin -->.*?<!-- origin:end -->", lambda _: section, text, flags=re.S)
-open(path, "w").write(text)
-PY
-else
-  printf '\n%s\n' "$section" >> "$RESULTS"
-fi
-echo "==> wrote $RESULTS"
+write_section origin "$section"

@@ -7,6 +7,7 @@
 # Usage: bench/transcode.sh [runs-per-side]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 RUNS=${1:-3}
 WORK=bench/work/transcode
 mkdir -p "$WORK"
@@ -105,17 +106,4 @@ $(for i in "${!m_times[@]}"; do echo "| $((i + 1)) | ${m_times[$i]} | ${f_times[
 <!-- transcode:end -->
 MD
 )
-RESULTS=bench/RESULTS.md
-[ -f "$RESULTS" ] || printf '# Benchmark results\n\nEach section is rewritten by the script that names it.\n' > "$RESULTS"
-if grep -q '<!-- transcode:begin -->' "$RESULTS"; then
-  python3 - "$RESULTS" "$section" <<'PY'
-import re, sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read()
-text = re.sub(r"<!-- transcode:begin -->.*?<!-- transcode:end -->", lambda _: section, text, flags=re.S)
-open(path, "w").write(text)
-PY
-else
-  printf '\n%s\n' "$section" >> "$RESULTS"
-fi
-echo "==> wrote $RESULTS"
+write_section transcode "$section"

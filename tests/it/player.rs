@@ -98,27 +98,10 @@ fn pages_render_and_chromium_and_firefox_play_switch_and_show_subtitles() {
         "playwright-core is not installed: run `npm ci --prefix tests/browser` (packaging/deps.sh test does)"
     );
     let shot = tmp.path().join("watch.png");
-    let out = Command::new("node")
-        .arg(dir.join("watch.mjs"))
-        .arg(format!("{}/watch/{id}", server.base))
-        .arg(&shot)
-        .output()
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser check failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let steps: Vec<&str> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let page = format!("{}/watch/{id}", server.base);
+    let chromium = browser_check(&dir, &["watch.mjs", &page, shot.to_str().unwrap()]);
     assert_eq!(
-        steps,
+        chromium,
         [
             "manifest",
             "played",
@@ -126,37 +109,38 @@ fn pages_render_and_chromium_and_firefox_play_switch_and_show_subtitles() {
             "subtitles",
             "keyboard",
             "resumed"
-        ],
-        "{report}"
+        ]
     );
     assert!(shot.is_file());
-
     // The same checks in Firefox ESR, over WebDriver BiDi.
+    let firefox = browser_check(
+        &dir,
+        &["--experimental-websocket", "watch-firefox.mjs", &page],
+    );
+    assert_eq!(firefox, ["manifest", "played", "switched", "subtitles"]);
+    if let Ok(keep) = std::env::var("MARQUEE_KEEP_SCREENSHOT") {
+        let _ = std::fs::copy(&shot, keep);
+    }
+}
+
+/// Runs one of the browser scripts in `dir` and returns the names of the steps it passed.
+fn browser_check(dir: &Path, args: &[&str]) -> Vec<String> {
     let out = Command::new("node")
-        .arg("--experimental-websocket")
-        .arg(dir.join("watch-firefox.mjs"))
-        .arg(format!("{}/watch/{id}", server.base))
+        .current_dir(dir)
+        .args(args)
         .output()
         .expect("node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "Firefox check failed:\n{stdout}\n{}",
+        "{args:?} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let steps: Vec<&str> = report["steps"]
+    report["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        steps,
-        ["manifest", "played", "switched", "subtitles"],
-        "{report}"
-    );
-    if let Ok(keep) = std::env::var("MARQUEE_KEEP_SCREENSHOT") {
-        let _ = std::fs::copy(&shot, keep);
-    }
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
 }
