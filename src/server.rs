@@ -50,7 +50,13 @@ pub async fn serve(
             .app_data(state.clone())
             .app_data(http::query_config())
             .app_data(http::json_config())
-            .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("marquee::http"))
+            .wrap(
+                // Segment and asset fetches are not logged: thousands a second under load,
+                // and playback analytics come from player beacons, not access logs.
+                actix_web::middleware::Logger::new("%r %s %b %Dms")
+                    .log_target("marquee::http")
+                    .exclude_regex("^/(p|static)/"),
+            )
             .configure(http::routes)
     })
     .bind(&config.listen)
