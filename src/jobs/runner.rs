@@ -83,7 +83,7 @@ pub async fn run_claimed(
         .data
         .staging()
         .join(publish::staging_name(&asset.id, job.job_id));
-    let _ = std::fs::remove_dir_all(&staging);
+    discard_staging(&staging).await;
     std::fs::create_dir_all(&staging)?;
     let request = TranscodeRequest {
         source: asset.source_path.clone(),
@@ -117,7 +117,7 @@ pub async fn run_claimed(
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
+            discard_staging(&staging).await;
             return Err(e.into());
         }
     };
@@ -144,11 +144,11 @@ pub async fn run_claimed(
             Ok(JobEnd::Ready)
         }
         WorkerOutcome::Failed(reason) => {
-            let _ = std::fs::remove_dir_all(&staging);
+            discard_staging(&staging).await;
             fail(env, &job, reason).await
         }
         WorkerOutcome::TimedOut => {
-            let _ = std::fs::remove_dir_all(&staging);
+            discard_staging(&staging).await;
             fail(
                 env,
                 &job,
@@ -160,7 +160,7 @@ pub async fn run_claimed(
             .await
         }
         WorkerOutcome::Crashed(how) => {
-            let _ = std::fs::remove_dir_all(&staging);
+            discard_staging(&staging).await;
             if job.attempt >= env.transcode.max_attempts {
                 let reason = format!(
                     "the transcoder crashed on each of {} attempts (last: {how})",
@@ -176,7 +176,7 @@ pub async fn run_claimed(
             Ok(JobEnd::Requeued)
         }
         WorkerOutcome::Cancelled => {
-            let _ = std::fs::remove_dir_all(&staging);
+            discard_staging(&staging).await;
             let job_id = job.job_id;
             // A shutdown is not the job's fault: give the attempt back.
             env.db
@@ -206,6 +206,13 @@ async fn fail(env: &JobEnv, job: &ClaimedJob, reason: String) -> Result<JobEnd, 
         .await?;
     tracing::warn!(asset = %job.asset_id, "failed: {reason}");
     Ok(JobEnd::Failed(reason))
+}
+
+/// Removes a staging folder on the blocking pool: a crashed job's partial package can be
+/// large, and deleting it must not stall the executor.
+async fn discard_staging(staging: &std::path::Path) {
+    let staging = staging.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(staging)).await;
 }
 
 fn spawn_heartbeat(db: Db, job_id: i64) -> tokio::task::JoinHandle<()> {
