@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use anyhow::Context;
 use tokio::sync::{Notify, watch};
 
@@ -37,34 +37,20 @@ pub async fn serve(
         }
     });
     let running_jobs = Arc::new(RunningJobs::default());
-    let state = web::Data::new(AppState::new(
-        env.clone(),
-        running_jobs.clone(),
-        wake_jobs.clone(),
-        ui_dir,
-    ));
+    let state = web::Data::new(
+        AppState::new(env.clone(), running_jobs.clone(), wake_jobs.clone(), ui_dir)
+            .with_context(|| format!("cannot open the library in {}", data.root.display()))?,
+    );
     let jobs_task = tokio::spawn(supervisor::run(env, wake_jobs, running_jobs, shutdown_rx));
 
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(http::query_config())
-            .app_data(http::json_config())
-            .wrap(
-                // Segment and asset fetches are not logged: thousands a second under load,
-                // and playback analytics come from player beacons, not access logs.
-                actix_web::middleware::Logger::new("%r %s %b %Dms")
-                    .log_target("marquee::http")
-                    .exclude_regex("^/(p|static)/"),
-            )
-            .configure(http::routes)
-    })
-    .bind(&config.listen)
-    .with_context(|| format!("cannot listen on {}", config.listen))?
-    .disable_signals()
-    .shutdown_timeout(10);
-    let addrs = server.addrs();
-    let server = server.run();
+    let listeners = http::listener::bind(&config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addrs = listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<Result<Vec<_>, _>>()?;
+    let server = http::listener::serve(listeners, state)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     for addr in &addrs {

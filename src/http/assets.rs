@@ -208,9 +208,9 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    state.ready.forget(&id);
+    state.origin.ready.forget(&id);
     let trash = admin::delete(&state.jobs, &state.running, &id).await?;
-    state.ready.forget(&id);
+    state.origin.ready.forget(&id);
     Ok(HttpResponse::Ok().json(Deleted {
         id,
         trash: trash.display().to_string(),

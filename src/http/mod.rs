@@ -3,6 +3,8 @@
 pub mod assets;
 pub mod auth;
 pub mod error;
+pub mod fast_origin;
+pub mod listener;
 pub mod openapi;
 pub mod origin;
 pub mod ui;
@@ -18,7 +20,7 @@ use crate::config::DataDir;
 use crate::db::Db;
 use crate::jobs::control::RunningJobs;
 use crate::jobs::runner::JobEnv;
-use crate::playback::ReadyAssets;
+use crate::playback::{Library, Origin, ReadyAssets};
 
 pub struct AppState {
     pub db: Db,
@@ -26,7 +28,7 @@ pub struct AppState {
     pub jobs: JobEnv,
     pub running: Arc<RunningJobs>,
     pub wake_jobs: Arc<Notify>,
-    pub ready: ReadyAssets,
+    pub origin: Arc<Origin>,
     pub ui: ui_files::UiFiles,
 }
 
@@ -37,16 +39,19 @@ impl AppState {
         running: Arc<RunningJobs>,
         wake_jobs: Arc<Notify>,
         ui_dir: Option<std::path::PathBuf>,
-    ) -> Self {
-        AppState {
+    ) -> std::io::Result<Self> {
+        Ok(AppState {
+            origin: Arc::new(Origin {
+                library: Library::open(&jobs.data.library())?,
+                ready: ReadyAssets::new(jobs.db.clone()),
+            }),
             ui: ui_files::UiFiles::new(ui_dir),
             db: jobs.db.clone(),
             data: jobs.data.clone(),
-            ready: ReadyAssets::new(jobs.db.clone()),
             jobs,
             running,
             wake_jobs,
-        }
+        })
     }
 }
 
@@ -67,12 +72,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ui::home)
         .service(ui::watch)
         .service(ui::static_file)
-        .service(
-            web::scope("/p")
-                .wrap(origin::cors())
-                .route("/{tail:.*}", web::get().to(origin::serve))
-                .route("/{tail:.*}", web::head().to(origin::serve)),
-        );
+        .route("/p/{tail:.*}", web::route().to(origin::serve));
 }
 
 /// JSON errors for malformed query strings and bodies instead of actix's plain text.

@@ -1,80 +1,109 @@
-//! The HLS origin: `/p/<token>/<asset>/<file>`. Playlists, segments, subtitles and images
-//! with their own types and cache rules; ranges, HEAD, ETag and Last-Modified come from
-//! actix-files. Nothing here is ever compressed.
+//! The HLS origin through actix-web: `/p/<token>/<asset>/<file>`. What to answer comes from
+//! `playback::response`; plain-HTTP connections that only fetch from the origin are served
+//! by `fast_origin` with sendfile instead, and this handler takes every other connection
+//! (TLS, or one that also asked for a page or the API). Nothing here is ever compressed.
 
-use actix_files::NamedFile;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
+
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::playback::{self, PlaybackError};
-
-/// Files below this size are read inline on the I/O thread in one go instead of through
-/// the blocking pool in 64 KiB chunks; segments are far smaller.
-const READ_INLINE_BELOW: u64 = 32 * 1024 * 1024;
-
-fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such file")
-}
+use crate::playback::PlaybackError;
+use crate::playback::response::{OriginBody, OriginMethod, OriginResponse};
 
 impl From<PlaybackError> for ApiError {
     fn from(e: PlaybackError) -> Self {
         match e {
-            PlaybackError::NotFound => not_found(),
+            PlaybackError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such file")
+            }
             PlaybackError::Catalog(c) => c.into(),
         }
     }
 }
 
 pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    // The raw path, still percent-encoded: encoded slashes or dots never become separators.
-    let rest = req.uri().path().strip_prefix("/p/").ok_or_else(not_found)?;
-    let (token, rest) = rest.split_once('/').ok_or_else(not_found)?;
-    let (asset_id, relative) = rest.split_once('/').ok_or_else(not_found)?;
-    if !playback::token_allows(token, asset_id) || !playback::files::is_asset_id(asset_id) {
-        return Err(not_found());
-    }
-    if !state.ready.is_ready(asset_id).await? {
-        return Err(not_found());
-    }
-    let file = playback::resolve(&state.data.library(), asset_id, relative)?;
-    let content_type = file
-        .kind
-        .content_type(&file.path)
-        .parse()
-        .map_err(ApiError::internal)?;
-    let named = NamedFile::open(&file.path).map_err(|_| not_found())?;
-    let mut response = named
-        .set_content_type(content_type)
-        .use_etag(true)
-        .use_last_modified(true)
-        .disable_content_disposition()
-        .read_mode_threshold(READ_INLINE_BELOW)
-        .into_response(&req);
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(file.kind.cache_control()),
-    );
-    Ok(response)
+    let method = OriginMethod::parse(req.method().as_str()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "GET, HEAD or OPTIONS only",
+        )
+    })?;
+    let headers = origin_headers(&req);
+    let answer = state
+        .origin
+        .respond(method, req.uri().path(), &headers)
+        .await?;
+    render(answer).await
 }
 
-/// CORS for the origin: any site may embed a player that fetches from here.
-pub fn cors() -> actix_cors::Cors {
-    actix_cors::Cors::default()
-        .allow_any_origin()
-        .allowed_methods([Method::GET, Method::HEAD])
-        .allowed_headers([
-            header::RANGE,
-            header::IF_NONE_MATCH,
-            header::IF_MODIFIED_SINCE,
-        ])
-        .expose_headers([
-            header::CONTENT_LENGTH,
-            header::CONTENT_RANGE,
-            header::ACCEPT_RANGES,
-            header::ETAG,
-        ])
-        .max_age(86_400)
+/// The request headers the origin looks at, in the `http` crate's types.
+fn origin_headers(req: &HttpRequest) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in req.headers() {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
+}
+
+async fn render(answer: OriginResponse) -> Result<HttpResponse, ApiError> {
+    let status = StatusCode::from_u16(answer.status).map_err(ApiError::internal)?;
+    let mut builder = HttpResponse::build(status);
+    let mut length = None;
+    for (name, value) in &answer.headers {
+        // actix writes Content-Length from the body's size and drops any set by hand.
+        if *name == "content-length" {
+            length = value.parse::<u64>().ok();
+        } else {
+            builder.insert_header((*name, value.as_str()));
+        }
+    }
+    match answer.body {
+        OriginBody::Empty => Ok(match length {
+            Some(len) => builder.body(LengthOnly(len)),
+            None => builder.body(actix_web::body::None::new()),
+        }),
+        OriginBody::File { file, offset, len } => {
+            // One read of the whole range on the blocking pool: package files are segments
+            // of a few MB at most, and actix copies the body into its write buffer anyway.
+            let bytes = web::block(move || {
+                let mut buf = vec![0; len as usize];
+                file.read_exact_at(&mut buf, offset).map(|()| buf)
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+            Ok(builder.body(bytes))
+        }
+    }
+}
+
+/// A body that announces a length and sends nothing: answers to HEAD, and a 416.
+struct LengthOnly(u64);
+
+impl MessageBody for LengthOnly {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.0)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Poll::Ready(None)
+    }
 }

@@ -1,7 +1,11 @@
 //! Which files of a package are served, and how. Anything not on the list (the source,
 //! sidecars, `package.json`) is never served, and no path can leave the package folder.
 
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
 
 use super::PlaybackError;
 
@@ -15,16 +19,14 @@ pub enum FileKind {
 }
 
 impl FileKind {
-    pub fn content_type(self, path: &Path) -> &'static str {
+    pub fn content_type(self, name: &str) -> &'static str {
         match self {
             FileKind::Playlist => "application/vnd.apple.mpegurl",
             FileKind::InitSegment => "video/mp4",
             FileKind::MediaSegment => "video/iso.segment",
             FileKind::Subtitles => "text/vtt; charset=utf-8",
-            FileKind::Image => match path.extension().and_then(|e| e.to_str()) {
-                Some("png") => "image/png",
-                _ => "image/jpeg",
-            },
+            FileKind::Image if name.ends_with(".png") => "image/png",
+            FileKind::Image => "image/jpeg",
         }
     }
 
@@ -39,10 +41,28 @@ impl FileKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct PackageFile {
-    pub path: PathBuf,
+    pub file: File,
+    pub meta: std::fs::Metadata,
     pub kind: FileKind,
+}
+
+/// The library folder, held open so each request resolves from it without walking the
+/// data dir's path again.
+pub struct Library {
+    dir: OwnedFd,
+}
+
+impl Library {
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let dir = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Library { dir })
+    }
 }
 
 /// A package file name: letters, digits, `_`, `-` and one or more dots, never leading.
@@ -74,11 +94,11 @@ fn kind_of(name: &str) -> Option<FileKind> {
     }
 }
 
-/// Maps `<asset>/<relative>` to a file inside `library/<asset>/`, or `NotFound`. The
-/// relative path arrives exactly as sent (percent-encoding included), so encoded
-/// separators and dots are refused by the name rule rather than decoded into meaning.
-pub fn resolve(
-    library: &Path,
+/// Opens `<asset>/<relative>` inside `library/`, or `NotFound`. The relative path arrives
+/// exactly as sent (percent-encoding included), so encoded separators and dots are refused
+/// by the name rule rather than decoded into meaning; symlinks are never followed.
+pub fn open(
+    library: &Library,
     asset_id: &str,
     relative: &str,
 ) -> Result<PackageFile, PlaybackError> {
@@ -92,19 +112,38 @@ pub fn resolve(
     if parts.len() == 2 && parts[0] == "sidecars" {
         return Err(PlaybackError::NotFound);
     }
-    let name = parts[parts.len() - 1];
-    let kind = kind_of(name).ok_or(PlaybackError::NotFound)?;
-    let package = library.join(asset_id);
-    let path = package.join(relative);
-    // Symlinks are followed by canonicalize; whatever they point at must still be in the package.
-    let real = path.canonicalize().map_err(|_| PlaybackError::NotFound)?;
-    let real_package = package
-        .canonicalize()
+    let kind = kind_of(parts[parts.len() - 1]).ok_or(PlaybackError::NotFound)?;
+    let file = open_beneath(&library.dir, &format!("{asset_id}/{relative}"))
         .map_err(|_| PlaybackError::NotFound)?;
-    if !real.starts_with(&real_package) || !real.is_file() {
+    let meta = file.metadata().map_err(|_| PlaybackError::NotFound)?;
+    if !meta.is_file() {
         return Err(PlaybackError::NotFound);
     }
-    Ok(PackageFile { path: real, kind })
+    Ok(PackageFile { file, meta, kind })
+}
+
+/// Opens `relative` below `dir` one component at a time with `O_NOFOLLOW`: the name rule
+/// has already refused `..`, so no symlink followed means nothing outside `dir`, at a few
+/// syscalls instead of canonicalising (one per path component) on every segment request.
+fn open_beneath(dir: &OwnedFd, relative: &str) -> std::io::Result<File> {
+    let (folders, name) = relative.rsplit_once('/').unwrap_or(("", relative));
+    let mut folder_fd: Option<OwnedFd> = None;
+    for folder in folders.split('/').filter(|f| !f.is_empty()) {
+        let at = folder_fd.as_ref().unwrap_or(dir);
+        folder_fd = Some(rustix::fs::openat(
+            at,
+            folder,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?);
+    }
+    let fd = rustix::fs::openat(
+        folder_fd.as_ref().unwrap_or(dir),
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )?;
+    Ok(File::from(fd))
 }
 
 #[cfg(test)]
@@ -130,8 +169,13 @@ mod tests {
         }
         std::fs::write(lib.path().join("secret.m3u8"), b"x").unwrap();
         std::os::unix::fs::symlink(lib.path().join("secret.m3u8"), pkg.join("link.m3u8")).unwrap();
+        std::fs::create_dir_all(lib.path().join("outside")).unwrap();
+        std::fs::write(lib.path().join("outside/seg_00000.m4s"), b"x").unwrap();
+        std::os::unix::fs::symlink(lib.path().join("outside"), pkg.join("video_link")).unwrap();
+        std::os::unix::fs::symlink(&pkg, lib.path().join("linkedasset")).unwrap();
 
-        let ok = |rel: &str| resolve(lib.path(), "abcd1234", rel).map(|f| f.kind);
+        let library = Library::open(lib.path()).unwrap();
+        let ok = |rel: &str| open(&library, "abcd1234", rel).map(|f| f.kind);
         assert_eq!(ok("master.m3u8").unwrap(), FileKind::Playlist);
         assert_eq!(ok("video_360p/init.mp4").unwrap(), FileKind::InitSegment);
         assert_eq!(
@@ -148,6 +192,7 @@ mod tests {
             "%2e%2e/secret.m3u8",
             "video_360p/../../secret.m3u8",
             "link.m3u8",
+            "video_link/seg_00000.m4s",
             "",
             "video_360p/",
             ".hidden.m3u8",
@@ -156,6 +201,7 @@ mod tests {
         ] {
             assert!(ok(bad).is_err(), "{bad} must not resolve");
         }
-        assert!(resolve(lib.path(), "../abcd1234", "master.m3u8").is_err());
+        assert!(open(&library, "../abcd1234", "master.m3u8").is_err());
+        assert!(open(&library, "linkedasset", "master.m3u8").is_err());
     }
 }

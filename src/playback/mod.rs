@@ -5,9 +5,11 @@
 
 pub mod files;
 pub mod ready;
+pub mod response;
 
-pub use files::{PackageFile, resolve};
+pub use files::{Library, PackageFile};
 pub use ready::ReadyAssets;
+pub use response::Origin;
 
 use crate::catalog::CatalogError;
 

@@ -26,12 +26,17 @@ fn raw(server: &Server, request: &str) -> (u16, String) {
     (status, text)
 }
 
-fn get(
-    server: &Server,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut req = ureq::get(&format!("{}{path}", server.base))
+type Fetched = (u16, Vec<(String, String)>, Vec<u8>);
+type Fetcher<'a> = dyn Fn(&str, &[(&str, &str)]) -> Fetched + 'a;
+
+fn get(server: &Server, path: &str, headers: &[(&str, &str)]) -> Fetched {
+    // `ureq::get` makes a new agent, so a new connection, for every call.
+    fetch(&ureq::Agent::new_with_defaults(), server, path, headers)
+}
+
+fn fetch(agent: &ureq::Agent, server: &Server, path: &str, headers: &[(&str, &str)]) -> Fetched {
+    let mut req = agent
+        .get(format!("{}{path}", server.base))
         .config()
         .http_status_as_error(false)
         .build();
@@ -54,6 +59,80 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// Every package file with its type and cache rules, byte ranges and conditional requests,
+/// through `get` (one connection per call, or one warm connection).
+fn check_files(get: &Fetcher, base: &str, dir: &std::path::Path) {
+    // Content types and cache rules.
+    for (file, ctype, cache) in [
+        ("master.m3u8", "application/vnd.apple.mpegurl", "max-age=10"),
+        (
+            "video_360p/index.m3u8",
+            "application/vnd.apple.mpegurl",
+            "max-age=10",
+        ),
+        ("video_360p/init.mp4", "video/mp4", "immutable"),
+        ("video_360p/seg_00000.m4s", "video/iso.segment", "immutable"),
+        ("audio_0/seg_00000.m4s", "video/iso.segment", "immutable"),
+        ("subs_0.vtt", "text/vtt", "max-age=3600"),
+        ("poster.jpg", "image/jpeg", "max-age=3600"),
+        ("thumbs/sprite_0.jpg", "image/jpeg", "max-age=3600"),
+        ("thumbs.vtt", "text/vtt", "max-age=3600"),
+    ] {
+        let (status, headers, body) = get(
+            &format!("{base}/{file}"),
+            &[("Accept-Encoding", "gzip, br")],
+        );
+        assert_eq!(status, 200, "{file}");
+        assert!(
+            header(&headers, "content-type").unwrap().starts_with(ctype),
+            "{file}: {headers:?}"
+        );
+        assert!(
+            header(&headers, "cache-control").unwrap().contains(cache),
+            "{file}: {headers:?}"
+        );
+        assert!(
+            header(&headers, "content-encoding").is_none_or(|e| e == "identity"),
+            "{file} was compressed"
+        );
+        assert_eq!(body, std::fs::read(dir.join(file)).unwrap(), "{file} body");
+        assert_eq!(
+            header(&headers, "access-control-allow-origin"),
+            Some("*"),
+            "{file}"
+        );
+    }
+
+    // Byte ranges: single, suffix, and past the end.
+    let seg = format!("{base}/video_360p/seg_00000.m4s");
+    let bytes = std::fs::read(dir.join("video_360p/seg_00000.m4s")).unwrap();
+    let len = bytes.len();
+    let (status, headers, body) = get(&seg, &[("Range", "bytes=100-199")]);
+    assert_eq!(status, 206);
+    assert_eq!(
+        header(&headers, "content-range").unwrap(),
+        format!("bytes 100-199/{len}")
+    );
+    assert_eq!(body, &bytes[100..200]);
+    let (status, _, body) = get(&seg, &[("Range", "bytes=-50")]);
+    assert_eq!(status, 206);
+    assert_eq!(body, &bytes[len - 50..]);
+    let (status, headers, _) = get(&seg, &[("Range", &format!("bytes={}-", len + 10))]);
+    assert_eq!(status, 416);
+    assert_eq!(
+        header(&headers, "content-range").unwrap(),
+        format!("bytes */{len}")
+    );
+
+    // Conditional requests.
+    let (_, headers, _) = get(&seg, &[]);
+    let etag = header(&headers, "etag").unwrap().to_string();
+    let modified = header(&headers, "last-modified").unwrap().to_string();
+    assert_eq!(get(&seg, &[("If-None-Match", &etag)]).0, 304);
+    assert_eq!(get(&seg, &[("If-Modified-Since", &modified)]).0, 304);
+    assert_eq!(get(&seg, &[("If-None-Match", "\"something-else\"")]).0, 200);
 }
 
 #[test]
@@ -80,63 +159,16 @@ fn origin_serves_packages_correctly_and_nothing_else() {
     let base = format!("/p/public/{id}");
     assert_eq!(asset["playback_url"], format!("{base}/master.m3u8"));
 
-    // Content types and cache rules.
-    for (file, ctype, cache) in [
-        ("master.m3u8", "application/vnd.apple.mpegurl", "max-age=10"),
-        (
-            "video_360p/index.m3u8",
-            "application/vnd.apple.mpegurl",
-            "max-age=10",
-        ),
-        ("video_360p/init.mp4", "video/mp4", "immutable"),
-        ("video_360p/seg_00000.m4s", "video/iso.segment", "immutable"),
-        ("audio_0/seg_00000.m4s", "video/iso.segment", "immutable"),
-        ("subs_0.vtt", "text/vtt", "max-age=3600"),
-        ("poster.jpg", "image/jpeg", "max-age=3600"),
-        ("thumbs/sprite_0.jpg", "image/jpeg", "max-age=3600"),
-        ("thumbs.vtt", "text/vtt", "max-age=3600"),
-    ] {
-        let (status, headers, body) = get(
-            &server,
-            &format!("{base}/{file}"),
-            &[("Accept-Encoding", "gzip, br")],
-        );
-        assert_eq!(status, 200, "{file}");
-        assert!(
-            header(&headers, "content-type").unwrap().starts_with(ctype),
-            "{file}: {headers:?}"
-        );
-        assert!(
-            header(&headers, "cache-control").unwrap().contains(cache),
-            "{file}: {headers:?}"
-        );
-        assert!(
-            header(&headers, "content-encoding").is_none_or(|e| e == "identity"),
-            "{file} was compressed"
-        );
-        assert_eq!(body, std::fs::read(dir.join(file)).unwrap(), "{file} body");
-    }
-
-    // Byte ranges: single, suffix, and past the end.
+    // The sendfile fast path serves connections that only fetch from the origin; a
+    // connection that asked for anything else is actix-web's. Both must answer alike.
+    check_files(&|path, hs| get(&server, path, hs), &base, &dir);
+    let warm = ureq::Agent::new_with_defaults();
+    assert_eq!(fetch(&warm, &server, "/healthz", &[]).0, 200);
+    check_files(&|path, hs| fetch(&warm, &server, path, hs), &base, &dir);
     let seg = format!("{base}/video_360p/seg_00000.m4s");
-    let bytes = std::fs::read(dir.join("video_360p/seg_00000.m4s")).unwrap();
-    let len = bytes.len();
-    let (status, headers, body) = get(&server, &seg, &[("Range", "bytes=100-199")]);
-    assert_eq!(status, 206);
-    assert_eq!(
-        header(&headers, "content-range").unwrap(),
-        format!("bytes 100-199/{len}")
-    );
-    assert_eq!(body, &bytes[100..200]);
-    let (status, _, body) = get(&server, &seg, &[("Range", "bytes=-50")]);
-    assert_eq!(status, 206);
-    assert_eq!(body, &bytes[len - 50..]);
-    let (status, headers, _) = get(&server, &seg, &[("Range", &format!("bytes={}-", len + 10))]);
-    assert_eq!(status, 416);
-    assert_eq!(
-        header(&headers, "content-range").unwrap(),
-        format!("bytes */{len}")
-    );
+    let len = std::fs::read(dir.join("video_360p/seg_00000.m4s"))
+        .unwrap()
+        .len();
 
     // HEAD: headers, no body.
     let (status, text) = raw(
@@ -150,20 +182,22 @@ fn origin_serves_packages_correctly_and_nothing_else() {
         "{text}"
     );
     assert!(text.ends_with("\r\n\r\n"), "HEAD returned a body");
-
-    // Conditional requests.
-    let (_, headers, _) = get(&server, &seg, &[]);
-    let etag = header(&headers, "etag").unwrap().to_string();
-    let modified = header(&headers, "last-modified").unwrap().to_string();
-    assert_eq!(get(&server, &seg, &[("If-None-Match", &etag)]).0, 304);
-    assert_eq!(
-        get(&server, &seg, &[("If-Modified-Since", &modified)]).0,
-        304
+    // The same after the connection went to actix-web.
+    let (_, text) = raw(
+        &server,
+        &format!(
+            "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nHEAD {seg} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        ),
     );
-    assert_eq!(
-        get(&server, &seg, &[("If-None-Match", "\"something-else\"")]).0,
-        200
+    let (_, second) = text.split_once("ok\n").expect("the health answer first");
+    assert!(second.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        second
+            .to_ascii_lowercase()
+            .contains(&format!("content-length: {len}\r\n")),
+        "{text}"
     );
+    assert!(second.ends_with("\r\n\r\n"), "HEAD returned a body");
 
     // CORS: preflight, and the header on a plain request.
     let (status, text) = raw(

@@ -1,0 +1,120 @@
+//! The public listener. actix-server accepts connections on one worker thread per core;
+//! each connection starts on the origin's sendfile fast path and is handed to actix-web's
+//! HTTP/1 service (built here as `HttpServer` would build it) when it asks for anything
+//! else. One port serves the origin, the web UI and the API.
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix_http::HttpService;
+use actix_service::{
+    IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_factory, fn_service,
+    map_config,
+};
+use actix_web::dev::AppConfig;
+use actix_web::{App, web};
+use tokio::net::TcpStream;
+
+use super::AppState;
+use super::fast_origin::{self, FIRST_REQUEST, Handoff, KEEP_ALIVE};
+
+/// Binds every address `listen` resolves to, with the backlog actix-web would use.
+pub fn bind(listen: &str) -> std::io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    for addr in listen.to_socket_addrs()? {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        listeners.push(socket.into());
+    }
+    if listeners.is_empty() {
+        return Err(std::io::Error::other(format!("{listen} names no address")));
+    }
+    Ok(listeners)
+}
+
+/// The web application: every route, with shared state and the access log.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(super::query_config())
+        .app_data(super::json_config())
+        .wrap(
+            // Segment and asset fetches are not logged: thousands a second under load,
+            // and playback analytics come from player beacons, not access logs.
+            actix_web::middleware::Logger::new("%r %s %b %Dms")
+                .log_target("marquee::http")
+                .exclude_regex("^/(p|static)/"),
+        )
+        .configure(super::routes)
+}
+
+/// Serves on `listeners` until stopped through the returned server's handle.
+pub fn serve(
+    listeners: Vec<TcpListener>,
+    state: web::Data<AppState>,
+) -> std::io::Result<actix_server::Server> {
+    let mut builder = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(10);
+    for listener in listeners {
+        let addr: SocketAddr = listener.local_addr()?;
+        let state = state.clone();
+        builder = builder.listen(format!("marquee-{addr}"), listener, move || {
+            let state = state.clone();
+            let web_app = map_config(
+                app(state.clone())
+                    .into_factory()
+                    .map_err(|err: actix_web::Error| err.as_response_error().error_response()),
+                |_: ()| AppConfig::default(),
+            );
+            let h1 = Rc::new(
+                HttpService::<TcpStream, _, _>::build()
+                    .keep_alive(KEEP_ALIVE)
+                    .client_request_timeout(FIRST_REQUEST)
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(addr)
+                    .h1(web_app),
+            );
+            fn_factory(move || {
+                let h1 = h1.clone();
+                let origin = state.origin.clone();
+                async move {
+                    let actix = Rc::new(h1.new_service(()).await?);
+                    let handoff: Handoff = Rc::new(move |stream: TcpStream| {
+                        let actix = actix.clone();
+                        Box::pin(async move {
+                            let peer = stream.peer_addr().ok();
+                            // Errors are the connection's end; actix-web has logged them.
+                            let _ = actix.call((stream, peer)).await;
+                        })
+                    });
+                    Ok::<_, ()>(fn_service(move |stream: TcpStream| {
+                        let (origin, handoff) = (origin.clone(), handoff.clone());
+                        async move {
+                            fast_origin::serve_connection(stream, origin, handoff).await;
+                            Ok::<_, ()>(())
+                        }
+                    }))
+                }
+            })
+        })?;
+    }
+    Ok(builder.run())
+}

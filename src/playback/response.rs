@@ -1,0 +1,342 @@
+//! What the origin answers to one request for `/p/<token>/<asset>/<file>`: status, headers
+//! and which bytes of which file, decided once here and written out by either of the two
+//! HTTP paths (the sendfile fast path and actix-web), so both answer exactly alike.
+
+use std::fs::File;
+use std::ops::Bound;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use headers::{ETag, HeaderMapExt, IfModifiedSince, IfNoneMatch, IfRange, LastModified, Range};
+use http::HeaderMap;
+
+use super::files::{self, Library};
+use super::{PlaybackError, ReadyAssets, token_allows};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginMethod {
+    Get,
+    Head,
+    Options,
+}
+
+impl OriginMethod {
+    pub fn parse(method: &str) -> Option<Self> {
+        match method {
+            "GET" => Some(OriginMethod::Get),
+            "HEAD" => Some(OriginMethod::Head),
+            "OPTIONS" => Some(OriginMethod::Options),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum OriginBody {
+    Empty,
+    /// `len` bytes of `file` from `offset`.
+    File {
+        file: File,
+        offset: u64,
+        len: u64,
+    },
+}
+
+#[derive(Debug)]
+pub struct OriginResponse {
+    pub status: u16,
+    /// Lower-case names; `content-length` is always here when the status carries a body,
+    /// and is the length a GET would send even when answering HEAD.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: OriginBody,
+}
+
+/// Any site may embed a player that fetches from the origin: tokens are in the path, no
+/// cookies are involved, so a wildcard origin leaks nothing.
+const CORS_HEADERS: [(&str, &str); 2] = [
+    ("access-control-allow-origin", "*"),
+    (
+        "access-control-expose-headers",
+        "content-length, content-range, accept-ranges, etag",
+    ),
+];
+
+fn preflight() -> OriginResponse {
+    let mut headers = cors_headers();
+    headers.extend([
+        ("access-control-allow-methods", "GET, HEAD, OPTIONS".into()),
+        (
+            "access-control-allow-headers",
+            "range, if-none-match, if-modified-since, if-range".into(),
+        ),
+        ("access-control-max-age", "86400".into()),
+    ]);
+    OriginResponse {
+        status: 204,
+        headers,
+        body: OriginBody::Empty,
+    }
+}
+
+fn cors_headers() -> Vec<(&'static str, String)> {
+    CORS_HEADERS
+        .iter()
+        .map(|(k, v)| (*k, (*v).to_string()))
+        .collect()
+}
+
+/// What the origin serves from: the library folder, and which assets are ready.
+pub struct Origin {
+    pub library: Library,
+    pub ready: ReadyAssets,
+}
+
+impl Origin {
+    /// `raw_path` is the request path exactly as sent, still percent-encoded (a query
+    /// string, if any, is ignored): encoded slashes or dots never become separators.
+    pub async fn respond(
+        &self,
+        method: OriginMethod,
+        raw_path: &str,
+        request_headers: &HeaderMap,
+    ) -> Result<OriginResponse, PlaybackError> {
+        respond(
+            &self.library,
+            &self.ready,
+            method,
+            raw_path,
+            request_headers,
+        )
+        .await
+    }
+}
+
+async fn respond(
+    library: &Library,
+    ready: &ReadyAssets,
+    method: OriginMethod,
+    raw_path: &str,
+    request_headers: &HeaderMap,
+) -> Result<OriginResponse, PlaybackError> {
+    let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
+    let rest = path.strip_prefix("/p/").ok_or(PlaybackError::NotFound)?;
+    if method == OriginMethod::Options {
+        return Ok(preflight());
+    }
+    let (token, rest) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
+    let (asset_id, relative) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
+    if !token_allows(token, asset_id) || !files::is_asset_id(asset_id) {
+        return Err(PlaybackError::NotFound);
+    }
+    if !ready.is_ready(asset_id).await? {
+        return Err(PlaybackError::NotFound);
+    }
+    // Everything below describes the open file, even if the path is replaced meanwhile.
+    let files::PackageFile { file, meta, kind } = files::open(library, asset_id, relative)?;
+    let size = meta.len();
+    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+    let etag_text = etag_of(size, modified);
+    let etag: ETag = etag_text
+        .parse()
+        .expect("hex digits make a valid entity tag");
+
+    let mut headers = cors_headers();
+    headers.extend([
+        ("content-type", kind.content_type(relative).into()),
+        ("cache-control", kind.cache_control().into()),
+        ("accept-ranges", "bytes".into()),
+        ("etag", etag_text),
+        ("last-modified", httpdate::fmt_http_date(modified)),
+    ]);
+
+    if not_modified(request_headers, &etag, modified) {
+        return Ok(OriginResponse {
+            status: 304,
+            headers,
+            body: OriginBody::Empty,
+        });
+    }
+
+    let (status, offset, len) = match requested_range(request_headers, &etag, modified, size) {
+        RangeAnswer::Whole => (200, 0, size),
+        RangeAnswer::Part { start, end } => {
+            headers.push(("content-range", format!("bytes {start}-{end}/{size}")));
+            (206, start, end - start + 1)
+        }
+        RangeAnswer::Unsatisfiable => {
+            headers.push(("content-range", format!("bytes */{size}")));
+            headers.push(("content-length", "0".into()));
+            return Ok(OriginResponse {
+                status: 416,
+                headers,
+                body: OriginBody::Empty,
+            });
+        }
+    };
+    headers.push(("content-length", len.to_string()));
+    let body = if method == OriginMethod::Head || len == 0 {
+        OriginBody::Empty
+    } else {
+        OriginBody::File { file, offset, len }
+    };
+    Ok(OriginResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A strong validator from size and modification time: package files are written once.
+fn etag_of(size: u64, modified: SystemTime) -> String {
+    let nanos = modified
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("\"{size:x}-{nanos:x}\"")
+}
+
+/// RFC 9110 §13.2.2: If-None-Match wins; If-Modified-Since only counts without it.
+fn not_modified(request: &HeaderMap, etag: &ETag, modified: SystemTime) -> bool {
+    if request.contains_key(http::header::IF_NONE_MATCH) {
+        return request
+            .typed_get::<IfNoneMatch>()
+            .is_some_and(|inm| !inm.precondition_passes(etag));
+    }
+    request
+        .typed_get::<IfModifiedSince>()
+        .is_some_and(|ims| !ims.is_modified(modified))
+}
+
+enum RangeAnswer {
+    Whole,
+    /// Inclusive byte positions.
+    Part {
+        start: u64,
+        end: u64,
+    },
+    Unsatisfiable,
+}
+
+/// One satisfiable range is served as 206; several are answered with the whole file (a
+/// server may ignore Range, and players never ask for several); none satisfiable is 416.
+fn requested_range(
+    request: &HeaderMap,
+    etag: &ETag,
+    modified: SystemTime,
+    size: u64,
+) -> RangeAnswer {
+    let Some(range) = request.typed_get::<Range>() else {
+        return RangeAnswer::Whole;
+    };
+    if let Some(if_range) = request.typed_get::<IfRange>()
+        && if_range.is_modified(Some(etag), Some(&LastModified::from(modified)))
+    {
+        return RangeAnswer::Whole;
+    }
+    let ranges: Vec<_> = range
+        .satisfiable_ranges(size)
+        .filter_map(|(start, end)| {
+            let start = match start {
+                Bound::Included(s) => s,
+                Bound::Excluded(s) => s.checked_add(1)?,
+                Bound::Unbounded => 0,
+            };
+            let end = match end {
+                Bound::Included(e) => e.min(size.checked_sub(1)?),
+                Bound::Excluded(e) => e.checked_sub(1)?.min(size.checked_sub(1)?),
+                Bound::Unbounded => size.checked_sub(1)?,
+            };
+            (start <= end && start < size).then_some((start, end))
+        })
+        .collect();
+    match ranges.as_slice() {
+        [] => RangeAnswer::Unsatisfiable,
+        [(start, end)] => RangeAnswer::Part {
+            start: *start,
+            end: *end,
+        },
+        _ => RangeAnswer::Whole,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    fn range(value: &str, size: u64) -> Option<(u64, u64)> {
+        let etag = etag_of(size, UNIX_EPOCH).parse().unwrap();
+        match requested_range(&headers(&[("range", value)]), &etag, UNIX_EPOCH, size) {
+            RangeAnswer::Part { start, end } => Some((start, end)),
+            RangeAnswer::Whole => Some((0, size - 1)),
+            RangeAnswer::Unsatisfiable => None,
+        }
+    }
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(range("bytes=90-200", 100), Some((90, 99)));
+        assert_eq!(range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(range("bytes=50-", 100), Some((50, 99)));
+        assert_eq!(range("bytes=100-", 100), None);
+        assert_eq!(range("bytes=150-160", 100), None);
+        assert_eq!(range("bytes=-0", 100), None);
+        assert_eq!(range("bytes=5-2", 100), None);
+        // Several ranges: the whole file.
+        assert_eq!(range("bytes=0-1,5-6", 100), Some((0, 99)));
+        // Not a byte range at all: ignored.
+        assert_eq!(range("pages=1-2", 100), Some((0, 99)));
+    }
+
+    #[test]
+    fn conditionals_prefer_the_entity_tag() {
+        let modified = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let tag = etag_of(10, modified);
+        let etag: ETag = tag.parse().unwrap();
+        let date = httpdate::fmt_http_date(modified);
+        assert!(not_modified(
+            &headers(&[("if-none-match", &tag)]),
+            &etag,
+            modified
+        ));
+        assert!(not_modified(
+            &headers(&[("if-none-match", "*")]),
+            &etag,
+            modified
+        ));
+        assert!(!not_modified(
+            &headers(&[("if-none-match", "\"x\"")]),
+            &etag,
+            modified
+        ));
+        assert!(not_modified(
+            &headers(&[("if-modified-since", &date)]),
+            &etag,
+            modified
+        ));
+        // A stale tag beats a matching date.
+        assert!(!not_modified(
+            &headers(&[("if-none-match", "\"x\""), ("if-modified-since", &date)]),
+            &etag,
+            modified
+        ));
+        // If-Range with another tag: the whole file, not the range.
+        let req = headers(&[("range", "bytes=0-1"), ("if-range", "\"other\"")]);
+        assert!(matches!(
+            requested_range(&req, &etag, modified, 10),
+            RangeAnswer::Whole
+        ));
+        let req = headers(&[("range", "bytes=0-1"), ("if-range", &tag)]);
+        assert!(matches!(
+            requested_range(&req, &etag, modified, 10),
+            RangeAnswer::Part { start: 0, end: 1 }
+        ));
+    }
+}
