@@ -75,8 +75,9 @@ NGINX
 
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
+# start_marquee [VAR=value...]: the environment to start Marquee with.
 start_marquee() {
-  "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$M_PORT" > "$WORK/marquee.out" 2> "$WORK/marquee.log" &
+  env "$@" "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$M_PORT" > "$WORK/marquee.out" 2> "$WORK/marquee.log" &
   MPID=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$M_PORT/healthz" >/dev/null && break; sleep 0.1; done
   curl -sf "http://127.0.0.1:$M_PORT/p/public/$ID/master.m3u8" >/dev/null || { echo "marquee does not serve the package" >&2; exit 1; }
@@ -128,11 +129,27 @@ for r in $(seq 1 "$RUNS"); do
   echo "run $r nginx:   $rps req/s, $tx/s, p50 $p50, p99 $p99"
 done
 
+# The same load with sendfile off: what a connection that also asked for a page or the
+# API gets, since actix-web serves such connections.
+kill "$MPID"; wait "$MPID" 2>/dev/null || true
+start_marquee MARQUEE_SENDFILE=false
+URLS=$URLS wrk -t1 -c4 -d2s -s "$WORK/mix.lua" "http://127.0.0.1:$M_PORT" >/dev/null
+a_rps=() a_p99=()
+for r in $(seq 1 "$RUNS"); do
+  read -r rps tx p50 p99 _ < <(run_wrk $M_PORT "$MPID")
+  a_rps+=("$rps"); a_p99+=("$(to_ms "$p99")")
+  rows+="| $r | Marquee, sendfile off | $rps | $tx | $p50 | $p99 |"$'\n'
+  echo "run $r marquee, sendfile off: $rps req/s, $tx/s, p50 $p50, p99 $p99"
+done
+
 mean() { printf '%s\n' "$@" | awk '{s += $1} END {printf "%.2f", s / NR}'; }
 M_RPS=$(mean "${m_rps[@]}") N_RPS=$(mean "${n_rps[@]}")
 M_P99=$(mean "${m_p99[@]}") N_P99=$(mean "${n_p99[@]}")
 M_P50=$(mean "${m_p50[@]}") N_P50=$(mean "${n_p50[@]}")
 M_TX=$(mean "${m_tx[@]}") N_TX=$(mean "${n_tx[@]}")
+A_RPS=$(mean "${a_rps[@]}") A_P99=$(mean "${a_p99[@]}")
+a_rps_ratio=$(awk -v a="$A_RPS" -v b="$N_RPS" 'BEGIN { printf "%.2f", a / b }')
+a_p99_ratio=$(awk -v a="$A_P99" -v b="$N_P99" 'BEGIN { printf "%.2f", a / b }')
 rps_ratio=$(awk -v a="$M_RPS" -v b="$N_RPS" 'BEGIN { printf "%.2f", a / b }')
 p99_ratio=$(awk -v a="$M_P99" -v b="$N_P99" 'BEGIN { printf "%.2f", a / b }')
 verdict=$(awk -v r="$rps_ratio" -v p="$p99_ratio" -v m="$m_peak" 'BEGIN {
@@ -147,8 +164,11 @@ Measured $(date -u +%Y-%m-%d) by \`bench/origin.sh $DURATION $RUNS\` on $(nproc)
 One 720p, 30 s package (${segments} segments, ${playlists} playlists) at the same
 \`/p/public/<asset>/...\` URLs on both servers. nginx $(nginx -v 2>&1 | sed 's|.*/||'): static,
 \`sendfile on\`, \`keepalive_requests 100000\`, \`open_file_cache\`, access log off,
-\`worker_processes auto\`. Marquee: release build, token and ready checks on every request
-(from memory), ETag and Last-Modified, no compression. \`wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s\` on
+\`worker_processes auto\`. Marquee: release build, default settings, token and ready checks on
+every request (from memory), ETag and Last-Modified, no compression; wrk's connections only
+fetch from the origin, so they stay on the sendfile fast path. The rows "sendfile off"
+(\`MARQUEE_SENDFILE=false\`, measured after the others) show the actix-web path, which
+serves connections that also asked for a page or the API. \`wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s\` on
 loopback, cycling through every playlist and segment URL; wrk shares the machine's cores with
 the server under test. Runs alternate.
 
@@ -161,6 +181,8 @@ ${rows}
 | transfer (MiB/s) | ${M_TX} | ${N_TX} | |
 | p50 latency (ms) | ${M_P50} | ${N_P50} | |
 | p99 latency (ms) | ${M_P99} | ${N_P99} | **${p99_ratio}** |
+| sendfile off: requests/s | ${A_RPS} | | ${a_rps_ratio} |
+| sendfile off: p99 latency (ms) | ${A_P99} | | ${a_p99_ratio} |
 
 Marquee RSS: ${idle} MiB idle, ${m_peak} MiB peak under load.
 

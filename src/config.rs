@@ -21,6 +21,9 @@ pub enum ConfigError {
 pub struct Config {
     /// Address the HTTP server binds to.
     pub listen: String,
+    /// Origin-only connections get segments with `sendfile(2)`; off sends every
+    /// connection through actix-web (for filesystems where sendfile misbehaves).
+    pub sendfile: bool,
     pub ingest: IngestConfig,
     pub transcode: TranscodeConfig,
 }
@@ -65,6 +68,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: "127.0.0.1:8080".into(),
+            sendfile: true,
             ingest: IngestConfig::default(),
             transcode: TranscodeConfig::default(),
         }

@@ -47,7 +47,6 @@ struct OriginRequest {
 }
 
 pub async fn serve_connection(mut stream: TcpStream, origin: Arc<Origin>, handoff: Handoff) {
-    let _ = stream.set_nodelay(true);
     let mut head = vec![0u8; MAX_HEAD];
     let mut wait = FIRST_REQUEST;
     loop {

@@ -65,10 +65,12 @@ pub fn app(
         .configure(super::routes)
 }
 
-/// Serves on `listeners` until stopped through the returned server's handle.
+/// Serves on `listeners` until stopped through the returned server's handle. Without
+/// `sendfile`, every connection goes straight to actix-web.
 pub fn serve(
     listeners: Vec<TcpListener>,
     state: web::Data<AppState>,
+    sendfile: bool,
 ) -> std::io::Result<actix_server::Server> {
     let mut builder = actix_server::Server::build()
         .disable_signals()
@@ -108,7 +110,12 @@ pub fn serve(
                     Ok::<_, ()>(fn_service(move |stream: TcpStream| {
                         let (origin, handoff) = (origin.clone(), handoff.clone());
                         async move {
-                            fast_origin::serve_connection(stream, origin, handoff).await;
+                            let _ = stream.set_nodelay(true);
+                            if sendfile {
+                                fast_origin::serve_connection(stream, origin, handoff).await;
+                            } else {
+                                handoff(stream).await;
+                            }
                             Ok::<_, ()>(())
                         }
                     }))

@@ -3,7 +3,6 @@
 //! by `fast_origin` with sendfile instead, and this handler takes every other connection
 //! (TLS, or one that also asked for a page or the API). Nothing here is ever compressed.
 
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -76,18 +75,26 @@ async fn render(answer: OriginResponse) -> Result<HttpResponse, ApiError> {
             None => builder.body(actix_web::body::None::new()),
         }),
         OriginBody::File { file, offset, len } => {
-            // One read of the whole range on the blocking pool: package files are segments
-            // of a few MB at most, and actix copies the body into its write buffer anyway.
-            let bytes = web::block(move || {
-                let mut buf = vec![0; len as usize];
-                file.read_exact_at(&mut buf, offset).map(|()| buf)
-            })
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+            let bytes = map_range(&file, offset, len).map_err(ApiError::internal)?;
             Ok(builder.body(bytes))
         }
     }
+}
+
+/// The range as bytes backed by a read-only mapping of the file: no copy and no blocking
+/// pool round trip here (actix-web copies it once into its write buffer).
+fn map_range(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<web::Bytes> {
+    let len = usize::try_from(len).map_err(std::io::Error::other)?;
+    // SAFETY: package files are written once, before the asset is ready, and are never
+    // modified in place afterwards (a new package is a new asset; deletion unlinks, which
+    // leaves a mapping intact), so the mapped bytes cannot change under the response.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .map(file)?
+    };
+    Ok(web::Bytes::from_owner(map))
 }
 
 /// A body that announces a length and sends nothing: answers to HEAD, and a 416.
