@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::playback::Origin;
-use crate::playback::response::{OriginBody, OriginMethod, OriginResponse};
+use crate::playback::response::{self, OriginBody, OriginMethod, OriginResponse};
 
 /// Takes a connection over for good: actix-web's HTTP/1 service.
 pub type Handoff = Rc<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = ()>>>>;
@@ -107,7 +107,7 @@ fn parse_head(bytes: &[u8]) -> Option<OriginRequest> {
                     }
                 }
             }
-            "range" | "if-none-match" | "if-modified-since" | "if-range" => {
+            name if response::REQUEST_HEADERS.contains(&name) => {
                 headers.append(
                     http::HeaderName::from_bytes(name.as_bytes()).ok()?,
                     http::HeaderValue::from_bytes(h.value).ok()?,

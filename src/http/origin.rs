@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::AppState;
 use super::error::ApiError;
 use crate::playback::PlaybackError;
-use crate::playback::response::{OriginBody, OriginMethod, OriginResponse};
+use crate::playback::response::{self, OriginBody, OriginMethod, OriginResponse};
 
 impl From<PlaybackError> for ApiError {
     fn from(e: PlaybackError) -> Self {
@@ -47,6 +47,9 @@ pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 fn origin_headers(req: &HttpRequest) -> http::HeaderMap {
     let mut map = http::HeaderMap::new();
     for (name, value) in req.headers() {
+        if !response::REQUEST_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
         if let (Ok(name), Ok(value)) = (
             http::HeaderName::from_bytes(name.as_str().as_bytes()),
             http::HeaderValue::from_bytes(value.as_bytes()),

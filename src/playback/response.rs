@@ -50,6 +50,9 @@ pub struct OriginResponse {
     pub body: OriginBody,
 }
 
+/// The request headers an origin answer depends on; both HTTP paths pass only these.
+pub const REQUEST_HEADERS: [&str; 4] = ["range", "if-none-match", "if-modified-since", "if-range"];
+
 /// Any site may embed a player that fetches from the origin: tokens are in the path, no
 /// cookies are involved, so a wildcard origin leaks nothing.
 const CORS_HEADERS: [(&str, &str); 2] = [
@@ -99,90 +102,74 @@ impl Origin {
         raw_path: &str,
         request_headers: &HeaderMap,
     ) -> Result<OriginResponse, PlaybackError> {
-        respond(
-            &self.library,
-            &self.ready,
-            method,
-            raw_path,
-            request_headers,
-        )
-        .await
-    }
-}
-
-async fn respond(
-    library: &Library,
-    ready: &ReadyAssets,
-    method: OriginMethod,
-    raw_path: &str,
-    request_headers: &HeaderMap,
-) -> Result<OriginResponse, PlaybackError> {
-    let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
-    let rest = path.strip_prefix("/p/").ok_or(PlaybackError::NotFound)?;
-    if method == OriginMethod::Options {
-        return Ok(preflight());
-    }
-    let (token, rest) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
-    let (asset_id, relative) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
-    if !token_allows(token, asset_id) || !files::is_asset_id(asset_id) {
-        return Err(PlaybackError::NotFound);
-    }
-    if !ready.is_ready(asset_id).await? {
-        return Err(PlaybackError::NotFound);
-    }
-    // Everything below describes the open file, even if the path is replaced meanwhile.
-    let files::PackageFile { file, meta, kind } = files::open(library, asset_id, relative)?;
-    let size = meta.len();
-    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    let etag_text = etag_of(size, modified);
-    let etag: ETag = etag_text
-        .parse()
-        .expect("hex digits make a valid entity tag");
-
-    let mut headers = cors_headers();
-    headers.extend([
-        ("content-type", kind.content_type(relative).into()),
-        ("cache-control", kind.cache_control().into()),
-        ("accept-ranges", "bytes".into()),
-        ("etag", etag_text),
-        ("last-modified", httpdate::fmt_http_date(modified)),
-    ]);
-
-    if not_modified(request_headers, &etag, modified) {
-        return Ok(OriginResponse {
-            status: 304,
-            headers,
-            body: OriginBody::Empty,
-        });
-    }
-
-    let (status, offset, len) = match requested_range(request_headers, &etag, modified, size) {
-        RangeAnswer::Whole => (200, 0, size),
-        RangeAnswer::Part { start, end } => {
-            headers.push(("content-range", format!("bytes {start}-{end}/{size}")));
-            (206, start, end - start + 1)
+        let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
+        let rest = path.strip_prefix("/p/").ok_or(PlaybackError::NotFound)?;
+        if method == OriginMethod::Options {
+            return Ok(preflight());
         }
-        RangeAnswer::Unsatisfiable => {
-            headers.push(("content-range", format!("bytes */{size}")));
-            headers.push(("content-length", "0".into()));
+        let (token, rest) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
+        let (asset_id, relative) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
+        if !token_allows(token, asset_id) || !files::is_asset_id(asset_id) {
+            return Err(PlaybackError::NotFound);
+        }
+        if !self.ready.is_ready(asset_id).await? {
+            return Err(PlaybackError::NotFound);
+        }
+        // Everything below describes the open file, even if the path is replaced meanwhile.
+        let files::PackageFile { file, meta, kind } =
+            files::open(&self.library, asset_id, relative)?;
+        let size = meta.len();
+        let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+        let etag_text = etag_of(size, modified);
+        let etag: ETag = etag_text
+            .parse()
+            .expect("hex digits make a valid entity tag");
+
+        let mut headers = cors_headers();
+        headers.extend([
+            ("content-type", kind.content_type(relative).into()),
+            ("cache-control", kind.cache_control().into()),
+            ("accept-ranges", "bytes".into()),
+            ("etag", etag_text),
+            ("last-modified", httpdate::fmt_http_date(modified)),
+        ]);
+
+        if not_modified(request_headers, &etag, modified) {
             return Ok(OriginResponse {
-                status: 416,
+                status: 304,
                 headers,
                 body: OriginBody::Empty,
             });
         }
-    };
-    headers.push(("content-length", len.to_string()));
-    let body = if method == OriginMethod::Head || len == 0 {
-        OriginBody::Empty
-    } else {
-        OriginBody::File { file, offset, len }
-    };
-    Ok(OriginResponse {
-        status,
-        headers,
-        body,
-    })
+
+        let (status, offset, len) = match requested_range(request_headers, &etag, modified, size) {
+            RangeAnswer::Whole => (200, 0, size),
+            RangeAnswer::Part { start, end } => {
+                headers.push(("content-range", format!("bytes {start}-{end}/{size}")));
+                (206, start, end - start + 1)
+            }
+            RangeAnswer::Unsatisfiable => {
+                headers.push(("content-range", format!("bytes */{size}")));
+                headers.push(("content-length", "0".into()));
+                return Ok(OriginResponse {
+                    status: 416,
+                    headers,
+                    body: OriginBody::Empty,
+                });
+            }
+        };
+        headers.push(("content-length", len.to_string()));
+        let body = if method == OriginMethod::Head || len == 0 {
+            OriginBody::Empty
+        } else {
+            OriginBody::File { file, offset, len }
+        };
+        Ok(OriginResponse {
+            status,
+            headers,
+            body,
+        })
+    }
 }
 
 /// A strong validator from size and modification time: package files are written once.
