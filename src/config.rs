@@ -14,6 +14,17 @@ pub enum ConfigError {
     Invalid(String),
     #[error("could not read configuration: {0}")]
     Load(#[from] Box<figment::Error>),
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: unknown key `{key}`; {hint}")]
+    UnknownKey {
+        file: String,
+        key: String,
+        hint: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,8 +62,11 @@ pub struct TranscodeConfig {
     pub audio_kbps: u32,
     /// A job running longer than this is killed and failed.
     pub timeout_secs: u64,
-    /// A worker that crashes is restarted this many times in all before the job fails.
+    /// A job whose attempt fails for a reason worth retrying (the worker crashed, a folder
+    /// could not be written) runs this many times in all before its asset fails.
     pub max_attempts: u32,
+    /// Wait before the first retry; it doubles with each further attempt (at most 1 h).
+    pub retry_delay_secs: u64,
     pub ladder: Vec<Rung>,
 }
 
@@ -94,6 +108,7 @@ impl Default for TranscodeConfig {
             audio_kbps: 128,
             timeout_secs: 6 * 3600,
             max_attempts: 3,
+            retry_delay_secs: 30,
             // Adjacent rungs are 33–42% apart in bitrate.
             ladder: vec![
                 Rung {
@@ -129,8 +144,10 @@ pub struct Overrides {
 
 impl Config {
     pub fn load(data_dir: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file = data_dir.join("marquee.toml");
+        check_file_keys(&file)?;
         let mut figment = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(data_dir.join("marquee.toml")))
+            .merge(Toml::file(&file))
             .merge(Env::prefixed("MARQUEE_").split("__").ignore(&["data_dir"]));
         if let Some(listen) = &overrides.listen {
             figment = figment.merge(("listen", listen));
@@ -151,6 +168,11 @@ impl Config {
         if t.jobs == 0 {
             return Err(ConfigError::Invalid(
                 "transcode.jobs must be at least 1".into(),
+            ));
+        }
+        if t.retry_delay_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "transcode.retry_delay_secs must be at least 1".into(),
             ));
         }
         if t.max_attempts == 0 {
@@ -177,6 +199,80 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Refuses a key in `marquee.toml` that no setting has (a misspelling would otherwise be
+/// ignored silently), naming the nearest valid key. Environment variables are not checked:
+/// `MARQUEE_*` also carries the command line's own options.
+fn check_file_keys(file: &Path) -> Result<(), ConfigError> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: file.display().to_string(),
+                source,
+            });
+        }
+    };
+    let mut unknown = Vec::new();
+    let parsed: Result<Config, _> =
+        serde_ignored::deserialize(toml::Deserializer::new(&text), |path| {
+            unknown.push(path.to_string())
+        });
+    // A syntax or type error is figment's to report, with its position.
+    if parsed.is_err() {
+        return Ok(());
+    }
+    match unknown.into_iter().next() {
+        None => Ok(()),
+        Some(key) => Err(ConfigError::UnknownKey {
+            file: file.display().to_string(),
+            hint: hint_for(&key),
+            key,
+        }),
+    }
+}
+
+/// "did you mean `x`?" when a valid key at the same level is close, else the valid keys.
+fn hint_for(key: &str) -> String {
+    let (parent, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+    let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+    let mut table = &defaults;
+    for part in parent.split('.').filter(|p| !p.is_empty()) {
+        table = match part.parse::<usize>() {
+            Ok(i) => table.get(i).or_else(|| table.get(0)),
+            Err(_) => table.get(part),
+        }
+        .unwrap_or(&serde_json::Value::Null);
+    }
+    let valid: Vec<&String> = table
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    let prefix = if parent.is_empty() {
+        String::new()
+    } else {
+        format!("{parent}.")
+    };
+    let nearest = valid
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(leaf, k), *k))
+        .min();
+    match nearest {
+        Some((distance, k)) if distance <= (leaf.len() / 3).max(2) => {
+            format!("did you mean `{prefix}{k}`?")
+        }
+        _ if valid.is_empty() => "this setting takes no keys".into(),
+        _ => format!(
+            "valid keys here: {}",
+            valid
+                .iter()
+                .map(|k| format!("`{prefix}{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -218,6 +314,49 @@ impl DataDir {
     pub fn duplicates(&self) -> PathBuf {
         self.root.join("duplicates")
     }
+    /// Sources of deleted assets and of orphaned packages: moved here, never deleted.
+    pub fn trash(&self) -> PathBuf {
+        self.root.join("trash")
+    }
+    /// Copies (or hard links) of files taken from outside the data dir: `marquee ingest`
+    /// and inbox files reached through a symbolic link.
+    pub fn imports(&self) -> PathBuf {
+        self.root.join("imports")
+    }
+
+    /// Whether `path` is a file this data dir owns, and so may move: a regular file below
+    /// one of its folders, reached without a symbolic link below that folder (the folder
+    /// itself may be a link the operator made). A file reached through a link belongs to
+    /// some other folder of the operator's and is never moved or deleted.
+    pub fn owns(&self, path: &Path) -> bool {
+        let bases = [
+            self.inbox(),
+            self.library(),
+            self.staging(),
+            self.imports(),
+            self.duplicates(),
+            self.trash(),
+        ];
+        let Some((base, relative)) = bases
+            .iter()
+            .find_map(|b| path.strip_prefix(b).ok().map(|r| (b, r)))
+        else {
+            return false;
+        };
+        let mut at = base.clone();
+        for part in relative.components() {
+            if !matches!(part, std::path::Component::Normal(_)) {
+                return false;
+            }
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(meta) if meta.file_type().is_symlink() => return false,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+    }
 
     pub fn create_all(&self) -> std::io::Result<()> {
         for dir in [
@@ -231,5 +370,131 @@ impl DataDir {
             })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(toml: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("marquee.toml"), toml).unwrap();
+        Config::load(dir.path(), &Overrides::default())
+    }
+
+    #[test]
+    fn a_misspelled_key_is_refused_with_the_nearest_valid_one() {
+        let err = load_with("[transcode]\nsegmnt_secs = 4\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("unknown key `transcode.segmnt_secs`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("did you mean `transcode.segment_secs`?"),
+            "{text}"
+        );
+
+        let text = load_with("lisen = \"0.0.0.0:80\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("did you mean `listen`?"), "{text}");
+
+        let text =
+            load_with("[transcode]\nladder = [{ height = 720, video_kbps = 3000, bitrate = 1 }]\n")
+                .unwrap_err()
+                .to_string();
+        assert!(text.contains("`transcode.ladder.0.bitrate`"), "{text}");
+        assert!(text.contains("valid keys here"), "{text}");
+
+        let text = load_with("[ingset]\nsettle_secs = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("did you mean `ingest`?"), "{text}");
+    }
+
+    #[test]
+    fn the_data_dir_owns_its_files_but_not_those_behind_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::new(tmp.path().join("data"));
+        data.create_all().unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("show")).unwrap();
+        std::fs::write(elsewhere.join("show/ep1.mp4"), b"x").unwrap();
+        std::fs::write(elsewhere.join("film.mp4"), b"x").unwrap();
+        std::fs::create_dir_all(data.inbox().join("sub")).unwrap();
+        std::fs::write(data.inbox().join("sub/own.mp4"), b"x").unwrap();
+        std::os::unix::fs::symlink(elsewhere.join("show"), data.inbox().join("show")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join("film.mp4"), data.inbox().join("film.mp4"))
+            .unwrap();
+
+        assert!(data.owns(&data.inbox().join("sub/own.mp4")));
+        assert!(!data.owns(&data.inbox().join("show/ep1.mp4")));
+        assert!(!data.owns(&data.inbox().join("film.mp4")));
+        assert!(!data.owns(&elsewhere.join("film.mp4")));
+        assert!(!data.owns(&data.inbox().join("sub/../../elsewhere/film.mp4")));
+        assert!(
+            !data.owns(&data.inbox().join("sub")),
+            "folders are not files"
+        );
+
+        // The inbox itself may be a link to another disk: what lies in it is still ours.
+        let real_inbox = tmp.path().join("big-disk-inbox");
+        std::fs::create_dir_all(&real_inbox).unwrap();
+        std::fs::write(real_inbox.join("a.mp4"), b"x").unwrap();
+        let linked = DataDir::new(tmp.path().join("data2"));
+        std::fs::create_dir_all(&linked.root).unwrap();
+        std::os::unix::fs::symlink(&real_inbox, linked.inbox()).unwrap();
+        assert!(linked.owns(&linked.inbox().join("a.mp4")));
+    }
+
+    #[test]
+    fn valid_files_and_missing_files_load() {
+        let config = load_with("listen = \"127.0.0.1:9\"\n[transcode]\njobs = 2\n").unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9");
+        assert_eq!(config.transcode.jobs, 2);
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::load(dir.path(), &Overrides::default()).unwrap();
+        assert_eq!(config.transcode.segment_secs, 4);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_their_reason() {
+        for (toml, expected) in [
+            (
+                "[transcode]\nsegment_secs = 9\n",
+                "segment_secs must be between 2 and 6",
+            ),
+            ("[transcode]\njobs = 0\n", "jobs must be at least 1"),
+            (
+                "[transcode]\nmax_attempts = 0\n",
+                "max_attempts must be at least 1",
+            ),
+            (
+                "[transcode]\nretry_delay_secs = 0\n",
+                "retry_delay_secs must be at least 1",
+            ),
+            ("[transcode]\nladder = []\n", "at least one rung"),
+            (
+                "[transcode]\nladder = [{ height = 719, video_kbps = 3000 }]\n",
+                "height must be even",
+            ),
+            (
+                "[transcode]\naudio_kbps = 8\n",
+                "audio_kbps must be at least 32",
+            ),
+        ] {
+            let text = load_with(toml).unwrap_err().to_string();
+            assert!(text.contains(expected), "{toml}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_type_error_is_reported_by_position() {
+        let text = load_with("[transcode]\njobs = \"two\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("jobs"), "{text}");
     }
 }

@@ -79,6 +79,10 @@ pub async fn run(
                 println!("failed: {asset_id} {title}: {reason}");
                 not_ready += 1;
             }
+            Ok(JobEnd::Deleted) => {
+                println!("deleted: {asset_id} {title} (deleted while it was transcoding)");
+                not_ready += 1;
+            }
             Ok(JobEnd::Requeued) => {
                 println!("queued: {asset_id} {title} (will be finished by `marquee serve`)");
                 not_ready += 1;

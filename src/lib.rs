@@ -12,3 +12,4 @@ pub mod jobs;
 pub mod media;
 pub mod playback;
 pub mod server;
+pub mod services;

@@ -251,6 +251,14 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<(Vec<Asset>, u64), Catal
     Ok((assets, total as u64))
 }
 
+/// Whether an asset with this id exists.
+pub fn exists(conn: &Connection, id: &str) -> Result<bool, CatalogError> {
+    Ok(conn
+        .query_row("SELECT 1 FROM assets WHERE id = ?1", [id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Every asset not yet ready, oldest first (crash recovery walks these).
 pub fn unfinished(conn: &Connection) -> Result<Vec<Asset>, CatalogError> {
     let sql = format!(
@@ -297,11 +305,15 @@ pub fn mark_ready(
     now: i64,
 ) -> Result<(), CatalogError> {
     let json = serde_json::to_string(manifest).map_err(|e| CatalogError::Corrupt(e.to_string()))?;
-    conn.execute(
+    let changed = conn.execute(
         "UPDATE assets SET status = 'ready', progress = 100, eta_secs = NULL, error = NULL, source_path = ?2,
                 manifest = ?3, duration_secs = ?4, ready_at = ?5, updated_at = ?5 WHERE id = ?1",
         params![id, source_path.to_string_lossy(), json, manifest.duration_secs, now],
     )?;
+    // A package for an asset that no longer exists must not look published.
+    if changed == 0 {
+        return Err(CatalogError::NotFound(id.to_string()));
+    }
     Ok(())
 }
 

@@ -26,7 +26,10 @@ pub enum DbError {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/001_init.sql")),
+        M::up(include_str!("migrations/002_job_retries.sql")),
+    ])
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

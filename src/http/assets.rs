@@ -8,7 +8,6 @@ use super::AppState;
 use super::auth::ApiKey;
 use super::error::{ApiError, ErrorBody};
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
-use crate::jobs::admin;
 use crate::playback::package_url;
 
 const MAX_PAGE: u32 = 200;
@@ -157,11 +156,7 @@ pub async fn get_one(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let asset = state
-        .db
-        .read(move |c| catalog::get(c, &id).map_err(ApiError::from))
-        .await?;
+    let asset = state.assets.get(&id).await?;
     Ok(HttpResponse::Ok().json(AssetView::from(asset)))
 }
 
@@ -185,7 +180,7 @@ pub async fn update(
     body: web::Json<AssetPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let AssetPatch { title, description } = body.into_inner();
-    let asset = admin::update_details(&state.jobs, &id, title, description).await?;
+    let asset = state.assets.update_details(&id, title, description).await?;
     Ok(HttpResponse::Ok().json(AssetView::from(asset)))
 }
 
@@ -208,9 +203,7 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    state.origin.ready.forget(&id);
-    let trash = admin::delete(&state.jobs, &state.running, &id).await?;
-    state.origin.ready.forget(&id);
+    let trash = state.assets.delete(&id).await?;
     Ok(HttpResponse::Ok().json(Deleted {
         id,
         trash: trash.display().to_string(),
@@ -227,7 +220,6 @@ pub async fn retry(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let asset = admin::retry(&state.jobs, &id).await?;
-    state.wake_jobs.notify_one();
+    let asset = state.assets.retry(&id).await?;
     Ok(HttpResponse::Accepted().json(AssetView::from(asset)))
 }

@@ -88,18 +88,18 @@ impl From<AccountsError> for ApiError {
     }
 }
 
-impl From<crate::jobs::admin::AdminError> for ApiError {
-    fn from(e: crate::jobs::admin::AdminError) -> Self {
-        use crate::jobs::admin::AdminError;
+impl From<crate::services::ServiceError> for ApiError {
+    fn from(e: crate::services::ServiceError) -> Self {
+        use crate::services::ServiceError;
         match e {
-            AdminError::NotFound(id) => Self::new(
+            ServiceError::NotFound(id) => Self::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!("no asset with id {id}"),
             ),
-            AdminError::Invalid(m) => Self::bad_request(m),
-            AdminError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
-            AdminError::Job(j) => Self::internal(j),
+            ServiceError::Invalid(m) => Self::bad_request(m),
+            ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            other => Self::internal(other),
         }
     }
 }

@@ -21,14 +21,13 @@ use crate::db::Db;
 use crate::jobs::control::RunningJobs;
 use crate::jobs::runner::JobEnv;
 use crate::playback::{Library, Origin, ReadyAssets};
+use crate::services::AssetService;
 
 pub struct AppState {
     pub db: Db,
     pub data: DataDir,
-    pub jobs: JobEnv,
-    pub running: Arc<RunningJobs>,
-    pub wake_jobs: Arc<Notify>,
     pub origin: Arc<Origin>,
+    pub assets: AssetService,
     pub ui: ui_files::UiFiles,
 }
 
@@ -40,17 +39,16 @@ impl AppState {
         wake_jobs: Arc<Notify>,
         ui_dir: Option<std::path::PathBuf>,
     ) -> std::io::Result<Self> {
+        let origin = Arc::new(Origin {
+            library: Library::open(&jobs.data.library())?,
+            ready: ReadyAssets::new(jobs.db.clone()),
+        });
         Ok(AppState {
-            origin: Arc::new(Origin {
-                library: Library::open(&jobs.data.library())?,
-                ready: ReadyAssets::new(jobs.db.clone()),
-            }),
-            ui: ui_files::UiFiles::new(ui_dir),
             db: jobs.db.clone(),
             data: jobs.data.clone(),
-            jobs,
-            running,
-            wake_jobs,
+            assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
+            origin,
+            ui: ui_files::UiFiles::new(ui_dir),
         })
     }
 }

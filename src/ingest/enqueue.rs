@@ -8,6 +8,7 @@ use super::classify::{self, FileKind};
 use crate::catalog::{self, NewAsset};
 use crate::config::DataDir;
 use crate::db::Db;
+use crate::jobs::publish;
 use crate::jobs::queue::{self, ClaimedJob};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +90,11 @@ pub fn ingest_inbox_file(
     if known {
         return Ok(Enqueued::Skipped);
     }
+    if !data.owns(path) {
+        // Reached through a symbolic link: the file lives in another of the operator's
+        // folders, and publishing would move it out of there.
+        return reject(db, path, facts, REACHED_THROUGH_LINK, now);
+    }
     if matches!(kind, FileKind::Subtitle | FileKind::Image) {
         if classify::media_for_sidecar(path).is_some() {
             return Ok(Enqueued::Skipped);
@@ -98,14 +104,7 @@ pub fn ingest_inbox_file(
         } else {
             "a subtitle file on its own is not a video; give it the same name as its video (movie.en.srt next to movie.mp4)"
         };
-        let asset_id = catalog::new_asset_id();
-        let new = new_asset(&asset_id, path, facts, None);
-        db.write_blocking(|tx| catalog::insert(tx, &new, Some(reason), now))?;
-        tracing::warn!(file = %path.display(), "{reason}");
-        return Ok(Enqueued::Rejected {
-            asset_id,
-            reason: reason.into(),
-        });
+        return reject(db, path, facts, reason, now);
     }
 
     let hash = content_hash(path)?;
@@ -150,6 +149,26 @@ pub fn ingest_inbox_file(
     Ok(Enqueued::Queued { asset_id })
 }
 
+const REACHED_THROUGH_LINK: &str = "this file is reached through a symbolic link, so it belongs to another folder; Marquee does not follow links in the inbox and never moves files out of other folders. Copy or move the file itself into the inbox, or run `marquee ingest <file>`, which leaves it where it is";
+
+/// Records a file that cannot be queued as a failed asset with the reason, and no job.
+fn reject(
+    db: &Db,
+    path: &Path,
+    facts: FileFacts,
+    reason: &str,
+    now: i64,
+) -> Result<Enqueued, IngestError> {
+    let asset_id = catalog::new_asset_id();
+    let new = new_asset(&asset_id, path, facts, None);
+    db.write_blocking(|tx| catalog::insert(tx, &new, Some(reason), now))?;
+    tracing::warn!(file = ?path, reason, "not taken");
+    Ok(Enqueued::Rejected {
+        asset_id,
+        reason: reason.into(),
+    })
+}
+
 fn new_asset(id: &str, path: &Path, facts: FileFacts, hash: Option<String>) -> NewAsset {
     NewAsset {
         id: id.to_string(),
@@ -170,13 +189,8 @@ fn set_aside_duplicate(data: &DataDir, path: &Path) -> Result<PathBuf, IngestErr
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    let mut target = dir.join(&name);
-    let mut n = 1;
-    while target.exists() {
-        target = dir.join(format!("{n}-{name}"));
-        n += 1;
-    }
-    crate::jobs::publish::move_file(path, &target)
+    let target = publish::free_name(&dir.join(name));
+    publish::take_file(data, path, &target)
         .map_err(|e| io_err(path, std::io::Error::other(e.to_string())))?;
     Ok(target)
 }

@@ -44,18 +44,22 @@ impl InboxWatcher {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), IngestError> {
         let inbox = self.data.inbox();
         let (tx, mut events) = mpsc::unbounded_channel::<PathBuf>();
-        let mut watcher =
-            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                let Ok(event) = res else { return };
-                // Reads (our own scans and hashing among them) raise access events: ignore them,
-                // or every scan would trigger the next one.
-                if matches!(event.kind, notify::EventKind::Access(_)) {
-                    return;
-                }
-                for path in event.paths {
-                    let _ = tx.send(path);
-                }
-            })?;
+        let handler = move |res: notify::Result<notify::Event>| {
+            let Ok(event) = res else { return };
+            // Reads (our own scans and hashing among them) raise access events: ignore them,
+            // or every scan would trigger the next one.
+            if matches!(event.kind, notify::EventKind::Access(_)) {
+                return;
+            }
+            for path in event.paths {
+                let _ = tx.send(path);
+            }
+        };
+        // Links to other folders are not followed: their files are the operator's.
+        let mut watcher = notify::RecommendedWatcher::new(
+            handler,
+            notify::Config::default().with_follow_symlinks(false),
+        )?;
         watcher.watch(&inbox, RecursiveMode::Recursive)?;
 
         tracing::debug!(inbox = %inbox.display(), "watching");
@@ -70,7 +74,15 @@ impl InboxWatcher {
                 Some(path) = events.recv() => {
                     tracing::trace!(path = %path.display(), "inbox event");
                     // A folder moved in brings files that raise no events of their own.
-                    let found = if path.is_dir() { scan(&path) } else { vec![path] };
+                    // A link to a folder is not entered: its files are the operator's.
+                    let found = match std::fs::symlink_metadata(&path) {
+                        Ok(m) if m.is_dir() => scan(&path),
+                        Ok(m) if m.file_type().is_symlink() && path.is_dir() => {
+                            tracing::warn!(link = ?path, "not following a link to a folder in the inbox; move or copy the files themselves in");
+                            Vec::new()
+                        }
+                        _ => vec![path],
+                    };
                     for p in found {
                         // Any event restarts the settle clock.
                         candidates.insert(p, Candidate::new());

@@ -1,7 +1,7 @@
 //! Durable transcode jobs: the queue in SQLite, the supervisor that runs each job in a
-//! `marquee worker` child process, and publishing finished packages.
+//! `marquee worker` child process, publishing finished packages, and stopping a running
+//! job (`control`).
 
-pub mod admin;
 pub mod control;
 pub mod process;
 pub mod protocol;

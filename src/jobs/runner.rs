@@ -12,7 +12,7 @@ use super::queue::{self, ClaimedJob, QueueError};
 use crate::catalog::{self, Asset, CatalogError};
 use crate::config::{DataDir, TranscodeConfig};
 use crate::db::{Db, DbError};
-use crate::media::{TranscodeRequest, TranscodeSettings};
+use crate::media::{PackageManifest, TranscodeRequest, TranscodeSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -24,8 +24,36 @@ pub enum JobError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("cannot run the transcoder {exe}: {source}")]
+    Worker { exe: String, source: std::io::Error },
+    #[error("cannot prepare the staging folder {path}: {source}")]
+    Staging {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl JobError {
+    /// The reason an operator reads on a failed asset: what could not be done, and where.
+    pub fn operator_reason(&self) -> String {
+        let not_writable = |e: &std::io::Error| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            )
+        };
+        match self {
+            JobError::Publish(PublishError::Io { what, source }) if not_writable(source) => {
+                format!("the library folder is not writable: cannot move {what}: {source}")
+            }
+            JobError::Staging { path, source } if not_writable(source) => {
+                format!("the staging folder {path} is not writable: {source}")
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -55,8 +83,10 @@ impl JobEnv {
 pub enum JobEnd {
     Ready,
     Failed(String),
-    /// Back in the queue: crashed with attempts left, or interrupted by shutdown.
+    /// Back in the queue: a failure worth retrying with attempts left, or a shutdown.
     Requeued,
+    /// The asset was deleted while its job ran; nothing was published.
+    Deleted,
 }
 
 pub fn now() -> i64 {
@@ -66,25 +96,62 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// `observer` sees (percent, eta seconds) as the worker reports.
+/// Carries a claimed job to its end. Whatever goes wrong ends in a retry that counts
+/// against `transcode.max_attempts` or in a failed asset with the reason: never in a job
+/// left `running` for the stale sweep to start again forever. `Err` only when even that
+/// could not be recorded. `observer` sees (percent, eta seconds) as the worker reports.
 pub async fn run_claimed(
     env: &JobEnv,
     job: ClaimedJob,
     observer: &mut (dyn FnMut(f64, Option<i64>) + Send),
     cancel: watch::Receiver<bool>,
 ) -> Result<JobEnd, JobError> {
+    let heartbeat = spawn_heartbeat(env.db.clone(), job.job_id);
+    let end = attempt(env, &job, observer, cancel).await;
+    heartbeat.abort();
+    match end {
+        Ok(end) => Ok(end),
+        Err(e) => {
+            let reason = e.operator_reason();
+            if job.attempt >= env.transcode.max_attempts {
+                fail(env, &job, format!("{reason} (tried {} times)", job.attempt)).await
+            } else {
+                retry_later(env, &job, reason).await
+            }
+        }
+    }
+}
+
+async fn attempt(
+    env: &JobEnv,
+    job: &ClaimedJob,
+    observer: &mut (dyn FnMut(f64, Option<i64>) + Send),
+    cancel: watch::Receiver<bool>,
+) -> Result<JobEnd, JobError> {
     let asset_id = job.asset_id.clone();
-    let asset: Asset = env.db.read(move |c| catalog::get(c, &asset_id)).await?;
+    let asset = match env.db.read(move |c| catalog::get(c, &asset_id)).await {
+        Ok(asset) => asset,
+        Err(CatalogError::NotFound(_)) => return Ok(JobEnd::Deleted),
+        Err(e) => return Err(e.into()),
+    };
     if !asset.source_path.is_file() {
+        // An earlier attempt may have moved the source into the library and then failed
+        // to record it: finish that publish instead of failing a good package.
+        if finish_interrupted_publish(env, job, &asset).await? {
+            return Ok(JobEnd::Ready);
+        }
         let reason = format!("the source file {} is gone", asset.source_path.display());
-        return fail(env, &job, reason).await;
+        return fail(env, job, reason).await;
     }
     let staging = env
         .data
         .staging()
         .join(publish::staging_name(&asset.id, job.job_id));
     discard_staging(&staging).await;
-    std::fs::create_dir_all(&staging)?;
+    std::fs::create_dir_all(&staging).map_err(|source| JobError::Staging {
+        path: staging.display().to_string(),
+        source,
+    })?;
     let request = TranscodeRequest {
         source: asset.source_path.clone(),
         output_dir: staging.clone(),
@@ -92,7 +159,6 @@ pub async fn run_claimed(
         settings: settings_of(&env.transcode),
     };
 
-    let heartbeat = spawn_heartbeat(env.db.clone(), job.job_id);
     let started = Instant::now();
     let mut last_write = Instant::now() - Duration::from_secs(10);
     let db = env.db.clone();
@@ -113,45 +179,28 @@ pub async fn run_claimed(
     };
     let timeout = Duration::from_secs(env.transcode.timeout_secs);
     let outcome = run_worker(&env.exe, &request, timeout, &mut on_progress, cancel).await;
-    heartbeat.abort();
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e) => {
+        Err(source) => {
             discard_staging(&staging).await;
-            return Err(e.into());
+            return Err(JobError::Worker {
+                exe: env.exe.display().to_string(),
+                source,
+            });
         }
     };
 
     match outcome {
-        WorkerOutcome::Done(manifest) => {
-            let data = env.data.clone();
-            let asset_for_publish = asset.clone();
-            let source = tokio::task::spawn_blocking(move || {
-                publish::publish(&data, &asset_for_publish, &staging)
-            })
-            .await
-            .map_err(|_| DbError::Task)??;
-            let job_id = job.job_id;
-            let id = asset.id.clone();
-            env.db
-                .write(move |tx| {
-                    catalog::mark_ready(tx, &id, &source, &manifest, now())?;
-                    queue::finish(tx, job_id, true, now())?;
-                    Ok::<_, JobError>(())
-                })
-                .await?;
-            tracing::info!(asset = %asset.id, title = %asset.title, "ready");
-            Ok(JobEnd::Ready)
-        }
+        WorkerOutcome::Done(manifest) => publish_package(env, job, &asset, staging, manifest).await,
         WorkerOutcome::Failed(reason) => {
             discard_staging(&staging).await;
-            fail(env, &job, reason).await
+            fail(env, job, reason).await
         }
         WorkerOutcome::TimedOut => {
             discard_staging(&staging).await;
             fail(
                 env,
-                &job,
+                job,
                 format!(
                     "transcoding took longer than the {} s limit (transcode.timeout_secs)",
                     timeout.as_secs()
@@ -166,33 +215,113 @@ pub async fn run_claimed(
                     "the transcoder crashed on each of {} attempts (last: {how})",
                     job.attempt
                 );
-                return fail(env, &job, reason).await;
+                return fail(env, job, reason).await;
             }
-            tracing::warn!(asset = %asset.id, attempt = job.attempt, "worker {how}; retrying");
-            let job_id = job.job_id;
-            env.db
-                .write(move |tx| queue::requeue(tx, job_id, now()))
-                .await?;
-            Ok(JobEnd::Requeued)
+            retry_later(env, job, format!("the transcoder {how}")).await
         }
         WorkerOutcome::Cancelled => {
             discard_staging(&staging).await;
             let job_id = job.job_id;
-            // A shutdown is not the job's fault: give the attempt back.
+            // Deleted meanwhile, or a shutdown: neither is the job's fault, so the attempt
+            // is given back (and a deleted asset's job is already gone with it).
             env.db
-                .write(move |tx| {
-                    queue::requeue(tx, job_id, now())?;
-                    tx.execute(
-                        "UPDATE jobs SET attempts = max(attempts - 1, 0) WHERE id = ?1",
-                        [job_id],
-                    )
-                    .map_err(DbError::from)?;
-                    Ok::<_, JobError>(())
-                })
+                .write(move |tx| queue::give_back(tx, job_id, now()))
                 .await?;
             Ok(JobEnd::Requeued)
         }
     }
+}
+
+/// Moves the finished package into the library and marks the asset ready, exclusively
+/// against a delete of the same asset (see [`queue::begin_publish`]).
+async fn publish_package(
+    env: &JobEnv,
+    job: &ClaimedJob,
+    asset: &Asset,
+    staging: PathBuf,
+    manifest: PackageManifest,
+) -> Result<JobEnd, JobError> {
+    let job_id = job.job_id;
+    let go = env
+        .db
+        .write(move |tx| queue::begin_publish(tx, job_id, now()))
+        .await?;
+    if !go {
+        discard_staging(&staging).await;
+        tracing::info!(asset = %asset.id, "deleted while transcoding; nothing published");
+        return Ok(JobEnd::Deleted);
+    }
+    let data = env.data.clone();
+    let to_publish = asset.clone();
+    let source =
+        tokio::task::spawn_blocking(move || publish::publish(&data, &to_publish, &staging))
+            .await
+            .map_err(|_| DbError::Task)??;
+    test_hook_pause_publish().await;
+    let id = asset.id.clone();
+    env.db
+        .write(move |tx| {
+            catalog::mark_ready(tx, &id, &source, &manifest, now())?;
+            queue::finish(tx, job_id, true, now())?;
+            Ok::<_, JobError>(())
+        })
+        .await?;
+    tracing::info!(asset = %asset.id, title = ?asset.title, "ready");
+    Ok(JobEnd::Ready)
+}
+
+/// Debug builds only: `MARQUEE_TEST_PUBLISH_PAUSE_MS` holds a publish after the files
+/// moved and before the asset is marked ready, so a test can land a delete in between.
+async fn test_hook_pause_publish() {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("MARQUEE_TEST_PUBLISH_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tracing::info!(ms, "publish paused (test hook)");
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// Marks the asset ready if its package and source already sit in the library.
+async fn finish_interrupted_publish(
+    env: &JobEnv,
+    job: &ClaimedJob,
+    asset: &Asset,
+) -> Result<bool, JobError> {
+    let data = env.data.clone();
+    let unfinished = vec![asset.clone()];
+    let mut done =
+        tokio::task::spawn_blocking(move || publish::interrupted_publishes(&data, &unfinished))
+            .await
+            .map_err(|_| DbError::Task)?;
+    let Some((id, source, manifest)) = done.pop() else {
+        return Ok(false);
+    };
+    let job_id = job.job_id;
+    env.db
+        .write(move |tx| {
+            catalog::mark_ready(tx, &id, &source, &manifest, now())?;
+            queue::finish(tx, job_id, true, now())?;
+            Ok::<_, JobError>(())
+        })
+        .await?;
+    tracing::info!(asset = %asset.id, "finished an interrupted publish");
+    Ok(true)
+}
+
+async fn retry_later(env: &JobEnv, job: &ClaimedJob, reason: String) -> Result<JobEnd, JobError> {
+    let delay = queue::retry_delay(env.transcode.retry_delay_secs, job.attempt);
+    tracing::warn!(asset = %job.asset_id, attempt = job.attempt, retry_in_secs = delay,
+        reason = ?reason, "attempt failed; will retry");
+    let job_id = job.job_id;
+    env.db
+        .write(move |tx| {
+            let at = now();
+            queue::retry_later(tx, job_id, at, at + delay as i64, &reason)
+        })
+        .await?;
+    Ok(JobEnd::Requeued)
 }
 
 async fn fail(env: &JobEnv, job: &ClaimedJob, reason: String) -> Result<JobEnd, JobError> {
@@ -204,7 +333,7 @@ async fn fail(env: &JobEnv, job: &ClaimedJob, reason: String) -> Result<JobEnd, 
             Ok::<_, JobError>(())
         })
         .await?;
-    tracing::warn!(asset = %job.asset_id, "failed: {reason}");
+    tracing::warn!(asset = %job.asset_id, reason = ?reason, "failed");
     Ok(JobEnd::Failed(reason))
 }
 
@@ -244,5 +373,112 @@ pub fn settings_of(t: &TranscodeConfig) -> TranscodeSettings {
 impl From<rusqlite::Error> for JobError {
     fn from(e: rusqlite::Error) -> Self {
         JobError::Db(DbError::Sqlite(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::NewAsset;
+
+    fn env_with_asset(tmp: &std::path::Path, exe: &str) -> JobEnv {
+        let data = DataDir::new(tmp.join("data"));
+        let transcode = TranscodeConfig {
+            max_attempts: 2,
+            retry_delay_secs: 5,
+            ..TranscodeConfig::default()
+        };
+        let mut env = JobEnv::open(&data, &transcode).unwrap();
+        env.exe = PathBuf::from(exe);
+        let source = data.inbox().join("film.mp4");
+        std::fs::write(&source, b"not transcoded in this test").unwrap();
+        env.db
+            .write_blocking(|tx| {
+                catalog::insert(
+                    tx,
+                    &NewAsset {
+                        id: "abcd".into(),
+                        title: "film".into(),
+                        source_path: source.clone(),
+                        source_size: 1,
+                        source_mtime: 1,
+                        content_hash: None,
+                        sidecars: Vec::new(),
+                    },
+                    None,
+                    0,
+                )?;
+                queue::enqueue(tx, "abcd", 0).map_err(JobError::from)
+            })
+            .unwrap();
+        env
+    }
+
+    fn claim(env: &JobEnv, at: i64) -> Option<ClaimedJob> {
+        env.db
+            .write_blocking(|tx| queue::claim_next(tx, std::process::id(), at))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_cannot_start_is_retried_later_then_fails_with_the_reason() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = env_with_asset(tmp.path(), "/nonexistent/marquee");
+        let (_cancel, cancel_rx) = watch::channel(false);
+
+        let job = claim(&env, now()).unwrap();
+        let end = run_claimed(&env, job.clone(), &mut |_, _| {}, cancel_rx.clone())
+            .await
+            .unwrap();
+        assert_eq!(end, JobEnd::Requeued);
+        let (state, run_after, last_error): (String, i64, String) = env
+            .db
+            .read_blocking(|c| {
+                c.query_row(
+                    "SELECT state, run_after, last_error FROM jobs WHERE id = ?1",
+                    [job.job_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(DbError::from)
+            })
+            .unwrap();
+        assert_eq!(state, "queued");
+        assert!(run_after >= now() + 4, "the retry waits out the back-off");
+        assert!(
+            last_error.contains("cannot run the transcoder /nonexistent/marquee"),
+            "{last_error}"
+        );
+        assert!(claim(&env, now()).is_none(), "not due yet");
+
+        let job = claim(&env, run_after).unwrap();
+        assert_eq!(job.attempt, 2);
+        let end = run_claimed(&env, job, &mut |_, _| {}, cancel_rx)
+            .await
+            .unwrap();
+        let JobEnd::Failed(reason) = end else {
+            panic!("{end:?}")
+        };
+        assert!(
+            reason.contains("cannot run the transcoder /nonexistent/marquee"),
+            "{reason}"
+        );
+        assert!(reason.contains("tried 2 times"), "{reason}");
+        let asset = env.db.read_blocking(|c| catalog::get(c, "abcd")).unwrap();
+        assert_eq!(asset.status, crate::catalog::AssetStatus::Failed);
+        assert_eq!(asset.error.as_deref(), Some(reason.as_str()));
+        assert!(claim(&env, i64::MAX).is_none(), "nothing left to run");
+        assert!(asset.source_path.is_file(), "the source stays where it was");
+    }
+
+    #[test]
+    fn an_unwritable_library_is_named_in_the_reason() {
+        let e = JobError::Publish(PublishError::Io {
+            what: "staging/x to library/x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+        assert!(
+            e.operator_reason()
+                .starts_with("the library folder is not writable: ")
+        );
     }
 }

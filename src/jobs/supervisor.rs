@@ -37,14 +37,19 @@ pub async fn recover(env: &JobEnv) -> Result<(), JobError> {
             })
             .await?;
     }
-    let requeued = env
+    let max_attempts = env.transcode.max_attempts;
+    let abandoned = env
         .db
-        .write(|tx| {
-            queue::requeue_abandoned(tx, now(), &queue::process_alive).map_err(JobError::from)
+        .write(move |tx| {
+            queue::requeue_abandoned(tx, now(), max_attempts, &queue::process_alive)
+                .map_err(JobError::from)
         })
         .await?;
-    if !requeued.is_empty() {
-        tracing::info!(jobs = ?requeued, "re-queued jobs interrupted by a crash");
+    if !abandoned.requeued.is_empty() {
+        tracing::info!(jobs = ?abandoned.requeued, "re-queued jobs interrupted by a crash");
+    }
+    if !abandoned.failed.is_empty() {
+        tracing::warn!(jobs = ?abandoned.failed, "jobs interrupted on every attempt have failed");
     }
     let running: Vec<String> = env
         .db
@@ -57,6 +62,43 @@ pub async fn recover(env: &JobEnv) -> Result<(), JobError> {
         })
         .await?;
     publish::clean_staging(&env.data, &|name| running.iter().any(|r| r == name));
+    remove_orphaned_packages(env).await
+}
+
+/// Library folders without an asset row (left by a crash mid-delete, or by hand) are
+/// removed, their source and sidecars moved to `trash/` first.
+async fn remove_orphaned_packages(env: &JobEnv) -> Result<(), JobError> {
+    let data = env.data.clone();
+    let folders = tokio::task::spawn_blocking(move || publish::library_folders(&data))
+        .await
+        .map_err(|_| crate::db::DbError::Task)?;
+    let orphans = env
+        .db
+        .read(move |c| {
+            let mut orphans = Vec::new();
+            for id in folders {
+                if !catalog::exists(c, &id)? {
+                    orphans.push(id);
+                }
+            }
+            Ok::<_, JobError>(orphans)
+        })
+        .await?;
+    for id in orphans {
+        let data = env.data.clone();
+        let name = id.clone();
+        let moved = tokio::task::spawn_blocking(move || publish::discard_orphan(&data, &name))
+            .await
+            .map_err(|_| crate::db::DbError::Task)?;
+        match moved {
+            Ok(trash) => {
+                tracing::warn!(folder = ?id, trash = ?trash, "removed a library folder with no asset; its source is in the trash")
+            }
+            Err(e) => {
+                tracing::error!(folder = ?id, error = %e, "cannot remove an orphaned library folder")
+            }
+        }
+    }
     Ok(())
 }
 
@@ -85,6 +127,8 @@ pub async fn run(
                         let asset = job.asset_id.clone();
                         tracing::info!(asset = %asset, attempt = job.attempt, "transcoding");
                         if let Err(e) = run_claimed(&env, job, &mut |_, _| {}, cancel).await {
+                            // Not even the failure could be recorded (the database is
+                            // unwritable): the stale sweep takes the job back later.
                             tracing::error!(asset = %asset, error = %e, "job could not be carried out");
                         }
                         running_jobs.unregister(&asset);
@@ -99,11 +143,25 @@ pub async fn run(
                 }
             }
         }
+        // A job waiting out a retry back-off is claimed when it falls due.
+        let due_in = env
+            .db
+            .read(|c| queue::next_due(c, now()).map_err(JobError::from))
+            .await
+            .ok()
+            .flatten()
+            .map_or(Duration::from_secs(3600), |at| {
+                Duration::from_secs((at - now()).max(1) as u64)
+            });
         tokio::select! {
             _ = wake.notified() => {}
+            _ = tokio::time::sleep(due_in) => {}
             _ = sweep.tick() => {
                 // Jobs abandoned by another process (a crashed `marquee ingest`) come back here.
-                let _ = env.db.write(|tx| queue::requeue_abandoned(tx, now(), &queue::process_alive)).await;
+                let max_attempts = env.transcode.max_attempts;
+                let _ = env.db.write(move |tx| {
+                    queue::requeue_abandoned(tx, now(), max_attempts, &queue::process_alive)
+                }).await;
             }
             Some(_) = running.join_next(), if !running.is_empty() => {}
             _ = shutdown.changed() => break,
@@ -111,4 +169,45 @@ pub async fn run(
     }
     // Workers see the same shutdown signal, stop, and put their jobs back in the queue.
     while running.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DataDir, TranscodeConfig};
+
+    #[tokio::test]
+    async fn recovery_clears_library_folders_without_an_asset_and_keeps_their_source() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::new(tmp.path().join("data"));
+        let env = JobEnv::open(&data, &TranscodeConfig::default()).unwrap();
+        let orphan = data.asset_dir("orphan12");
+        std::fs::create_dir_all(orphan.join("sidecars")).unwrap();
+        std::fs::write(orphan.join("source.mov"), b"the operator's film").unwrap();
+        std::fs::write(orphan.join("sidecars/film.en.srt"), b"subs").unwrap();
+        std::fs::write(orphan.join("master.m3u8"), b"#EXTM3U").unwrap();
+        // A folder whose asset exists is left alone.
+        env.db
+            .write_blocking(|tx| {
+                tx.execute(
+                    "INSERT INTO assets (id, title, status, source_path, source_size, source_mtime, created_at, updated_at)
+                     VALUES ('kept1234', 't', 'ready', 'x', 0, 0, 0, 0)",
+                    [],
+                )
+                .map_err(crate::db::DbError::from)
+            })
+            .unwrap();
+        std::fs::create_dir_all(data.asset_dir("kept1234")).unwrap();
+        std::fs::write(data.asset_dir("kept1234/master.m3u8"), b"#EXTM3U").unwrap();
+
+        recover(&env).await.unwrap();
+        assert!(!orphan.exists());
+        let trash = data.trash().join("orphan12");
+        assert_eq!(
+            std::fs::read(trash.join("source.mov")).unwrap(),
+            b"the operator's film"
+        );
+        assert_eq!(std::fs::read(trash.join("film.en.srt")).unwrap(), b"subs");
+        assert!(data.asset_dir("kept1234/master.m3u8").is_file());
+    }
 }

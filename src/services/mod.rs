@@ -1,0 +1,6 @@
+//! Operations that span domains, called alike by the API, the dashboard and the CLI: each
+//! is one function here, so every caller gets the same checks and the same order of steps.
+
+pub mod assets;
+
+pub use assets::{AssetService, ServiceError};
