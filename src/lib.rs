@@ -9,6 +9,7 @@ pub mod http;
 pub mod ingest;
 pub mod ingest_cli;
 pub mod jobs;
+pub mod logging;
 pub mod media;
 pub mod playback;
 pub mod server;

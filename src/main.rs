@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use marquee::cli::{ApikeyAction, Cli, Command, LogFormat};
+use marquee::cli::{ApikeyAction, Cli, Command};
 use marquee::config::{self, Config, DataDir, Overrides};
 use marquee::db::Db;
 
@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         // The worker speaks JSON on stdout; anything it logs goes to stderr.
         return ExitCode::from(marquee::jobs::worker::run() as u8);
     }
-    init_logging(cli.log_format);
+    marquee::logging::init(cli.log_format);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -61,17 +61,5 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker => unreachable!("handled before logging starts"),
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }

@@ -57,7 +57,7 @@ pub async fn serve(
         println!("Marquee is listening on http://{addr}/");
     }
     println!("Drop video files into {}", data.inbox().display());
-    tracing::info!(data_dir = %data.root.display(), "started");
+    tracing::info!(data_dir = ?data.root, "started");
 
     wait_for_signal().await;
     tracing::info!("shutting down");

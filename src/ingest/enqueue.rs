@@ -112,8 +112,8 @@ pub fn ingest_inbox_file(
         db.read_blocking(|c| catalog::find_by_hash(c, &hash).map_err(IngestError::from))?
     {
         let moved_to = set_aside_duplicate(data, path)?;
-        tracing::warn!(file = %path.display(), of = %existing.id, moved_to = %moved_to.display(),
-            "same content as asset {} ({}): not transcoded again", existing.id, existing.title);
+        tracing::warn!(file = ?path, of = %existing.id, title = ?existing.title, moved_to = ?moved_to,
+            "same content as an existing asset: not transcoded again");
         return Ok(Enqueued::Duplicate {
             of: existing.id,
             moved_to,
@@ -145,7 +145,7 @@ pub fn ingest_inbox_file(
             return Ok(Enqueued::Duplicate { of, moved_to });
         }
     };
-    tracing::info!(asset = %asset_id, file = %path.display(), "queued");
+    tracing::info!(asset = %asset_id, file = ?path, "queued");
     Ok(Enqueued::Queued { asset_id })
 }
 

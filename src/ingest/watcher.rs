@@ -62,7 +62,7 @@ impl InboxWatcher {
         )?;
         watcher.watch(&inbox, RecursiveMode::Recursive)?;
 
-        tracing::debug!(inbox = %inbox.display(), "watching");
+        tracing::debug!(inbox = ?inbox, "watching");
         let mut candidates: HashMap<PathBuf, Candidate> = HashMap::new();
         for path in scan(&inbox) {
             candidates.entry(path).or_insert_with(Candidate::new);
@@ -72,7 +72,7 @@ impl InboxWatcher {
         loop {
             tokio::select! {
                 Some(path) = events.recv() => {
-                    tracing::trace!(path = %path.display(), "inbox event");
+                    tracing::trace!(path = ?path, "inbox event");
                     // A folder moved in brings files that raise no events of their own.
                     // A link to a folder is not entered: its files are the operator's.
                     let found = match std::fs::symlink_metadata(&path) {
@@ -124,17 +124,17 @@ impl InboxWatcher {
         for path in settled {
             let (db, data) = (self.db.clone(), self.data.clone());
             let p = path.clone();
-            tracing::debug!(file = %path.display(), "settled");
+            tracing::debug!(file = ?path, "settled");
             let result = tokio::task::spawn_blocking(move || {
                 enqueue::ingest_inbox_file(&db, &data, &p, now())
             })
             .await;
-            tracing::debug!(file = %path.display(), ?result, "ingest result");
+            tracing::debug!(file = ?path, ?result, "ingest result");
             match result {
                 Ok(Ok(Enqueued::Queued { .. })) => self.wake_jobs.notify_one(),
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(file = %path.display(), error = %e, "cannot ingest"),
-                Err(e) => tracing::error!(file = %path.display(), error = %e, "ingest task failed"),
+                Ok(Err(e)) => tracing::warn!(file = ?path, error = %e, "cannot ingest"),
+                Err(e) => tracing::error!(file = ?path, error = %e, "ingest task failed"),
             }
         }
     }

@@ -57,7 +57,7 @@ pub async fn run_worker(
         let mut tail = std::collections::VecDeque::new();
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(l)) = lines.next_line().await {
-            tracing::debug!(target: "marquee::worker", "{l}");
+            tracing::debug!(target: "marquee::worker", line = ?l);
             if tail.len() == STDERR_TAIL_LINES {
                 tail.pop_front();
             }
@@ -76,7 +76,7 @@ pub async fn run_worker(
                 Ok(Some(l)) => match serde_json::from_str::<WorkerEvent>(&l) {
                     Ok(WorkerEvent::Progress { percent }) => progress(percent),
                     Ok(event) => last_event = Some(event),
-                    Err(_) => tracing::debug!(target: "marquee::worker", "stray output: {l}"),
+                    Err(_) => tracing::debug!(target: "marquee::worker", stray = ?l),
                 },
                 _ => break,
             },

@@ -141,4 +141,23 @@ fn bad_configuration_is_refused_with_a_reason() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A misspelled key is refused, naming the key and the one that was meant; nothing
+    // starts and the data dir is not touched.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("marquee.toml"), "[transcode]\nsegmnt_secs = 4\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "unknown key `transcode.segmnt_secs`; did you mean `transcode.segment_secs`?"
+        ),
+        "{stderr}"
+    );
+    assert!(!fresh.join("marquee.db").exists());
 }

@@ -7,5 +7,6 @@ mod hls_check;
 mod inbox;
 mod origin;
 mod player;
+mod safety;
 mod sources;
 mod support;

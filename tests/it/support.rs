@@ -11,26 +11,56 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_marquee");
 
 /// Small settle time keeps tests quick; still longer than the gaps in the slow-copy test.
-pub const TEST_CONFIG: &str = "[ingest]\nsettle_secs = 2\nrescan_secs = 5\n\n[transcode]\n";
+/// Retries wait 1 s (not 30) so crash and failure tests finish quickly.
+pub const TEST_CONFIG: &str =
+    "[ingest]\nsettle_secs = 2\nrescan_secs = 5\n\n[transcode]\nretry_delay_secs = 1\n";
 
 pub struct Server {
     child: Option<Child>,
     pub base: String,
     pub data: PathBuf,
     pub key: String,
+    options: Options,
+}
+
+/// How a test server differs from the default one.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// Keys of the `[transcode]` table (the x264 preset is `ultrafast` unless given).
+    pub transcode: String,
+    /// Further tables, appended to the config file as they are.
+    pub tables: String,
+    /// Environment variables for the server process.
+    pub env: Vec<(String, String)>,
+    /// Run the server as an unprivileged user (`nobody` when the tests run as root), so
+    /// file permissions apply to it.
+    pub unprivileged: bool,
 }
 
 impl Server {
     /// Starts a server on a fresh data dir with [`TEST_CONFIG`] plus `transcode_config`
     /// (keys of its `[transcode]` table; the x264 preset is `ultrafast` unless given).
     pub fn start(data: &Path, transcode_config: &str) -> Server {
+        Self::start_with(
+            data,
+            Options {
+                transcode: transcode_config.into(),
+                ..Options::default()
+            },
+        )
+    }
+
+    pub fn start_with(data: &Path, options: Options) -> Server {
         std::fs::create_dir_all(data).unwrap();
-        let preset = if transcode_config.contains("preset") {
+        let preset = if options.transcode.contains("preset") {
             ""
         } else {
             "preset = \"ultrafast\"\n"
         };
-        let config = format!("{TEST_CONFIG}{preset}{transcode_config}");
+        let config = format!(
+            "{TEST_CONFIG}{preset}{}\n{}",
+            options.transcode, options.tables
+        );
         std::fs::write(data.join("marquee.toml"), config).unwrap();
         let key = create_api_key(data);
         let mut server = Server {
@@ -38,6 +68,7 @@ impl Server {
             base: String::new(),
             data: data.to_path_buf(),
             key,
+            options,
         };
         server.restart();
         server
@@ -45,7 +76,13 @@ impl Server {
 
     /// (Re)starts the binary on the same data dir and waits until it accepts requests.
     pub fn restart(&mut self) {
-        let mut child = Command::new(BIN)
+        let mut command = if self.options.unprivileged && unsafe { libc::geteuid() } == 0 {
+            unprivileged_command(&self.data)
+        } else {
+            Command::new(BIN)
+        };
+        command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&self.data)
             .env("RUST_LOG", "info")
@@ -147,6 +184,35 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The binary run as `nobody` through `setpriv`: a copy of it next to the data dir (the
+/// build folder may not be readable by others), and the data dir handed to that user.
+fn unprivileged_command(data: &Path) -> Command {
+    const NOBODY: u32 = 65534;
+    let parent = data.parent().unwrap();
+    let exe = parent.join("marquee-unprivileged");
+    if !exe.exists() {
+        std::fs::copy(BIN, &exe).unwrap();
+    }
+    for dir in [parent, data] {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let status = Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut command = Command::new("setpriv");
+    command
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+        ])
+        .arg(&exe);
+    command
 }
 
 fn log_file(data: &Path) -> std::fs::File {
