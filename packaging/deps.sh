@@ -128,5 +128,16 @@ if [ -n "$minor" ] && [ "$minor" -lt "$MIN_RUST_MINOR" ]; then
         die "$rust_version is too old: Marquee needs Rust 1.$MIN_RUST_MINOR or newer (install it with rustup)"
     fi
 fi
+# CI also checks formatting and lints; a minimal rustup profile has neither tool.
+if [ "$MODE" = test ]; then
+    for component in rustfmt clippy; do
+        tool=$([ "$component" = rustfmt ] && echo fmt || echo clippy)
+        if ! cargo "$tool" --version >/dev/null 2>&1; then
+            command -v rustup >/dev/null 2>&1 || die "cargo $tool is missing and rustup is not here to add $component"
+            say "adding the $component component"
+            rustup component add "$component"
+        fi
+    done
+fi
 say "using ${rust_version:-an unknown Rust version} ($(command -v cargo))"
 say "dependencies for '$MODE' are installed"
