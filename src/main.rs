@@ -23,7 +23,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let data = DataDir::new(cli.data_dir.unwrap_or_else(config::default_data_dir));
+    // Absolute, so every path the data dir hands out (and stores) means the same thing
+    // whatever the working directory of a later process.
+    let root = cli.data_dir.unwrap_or_else(config::default_data_dir);
+    let data = DataDir::new(std::path::absolute(&root).unwrap_or(root));
     let overrides = match &cli.command {
         Command::Serve { listen, .. } => Overrides {
             listen: listen.clone(),
