@@ -10,8 +10,20 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_marquee");
 
-/// Small settle time keeps tests quick; still longer than the gaps in the slow-copy test.
-pub const TEST_CONFIG: &str = "[ingest]\nsettle_secs = 2\nrescan_secs = 5\n\n[transcode]\n";
+/// Keys of `[ingest]` in every test server's config: a small settle time keeps tests quick;
+/// still longer than the gaps in the slow-copy test.
+pub const TEST_INGEST: &str = "settle_secs = 2\nrescan_secs = 5\n";
+
+/// Keys added to the test server's `marquee.toml`, table by table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtraConfig<'a> {
+    /// Top-level keys.
+    pub top: &'a str,
+    /// Keys of `[ingest]`.
+    pub ingest: &'a str,
+    /// Keys of `[transcode]`; the x264 preset is `ultrafast` unless given.
+    pub transcode: &'a str,
+}
 
 pub struct Server {
     child: Option<Child>,
@@ -21,16 +33,35 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server on a fresh data dir with [`TEST_CONFIG`] plus `transcode_config`
+    /// Starts a server on a fresh data dir with [`TEST_INGEST`] plus `transcode_config`
     /// (keys of its `[transcode]` table; the x264 preset is `ultrafast` unless given).
     pub fn start(data: &Path, transcode_config: &str) -> Server {
+        Server::start_with(
+            data,
+            ExtraConfig {
+                transcode: transcode_config,
+                ..ExtraConfig::default()
+            },
+        )
+    }
+
+    /// Starts a server on a fresh data dir with [`TEST_INGEST`] plus `extra` (each non-empty
+    /// part a run of `key = value` lines).
+    pub fn start_with(data: &Path, extra: ExtraConfig<'_>) -> Server {
         std::fs::create_dir_all(data).unwrap();
-        let preset = if transcode_config.contains("preset") {
+        let preset = if extra.transcode.contains("preset") {
             ""
         } else {
             "preset = \"ultrafast\"\n"
         };
-        let config = format!("{TEST_CONFIG}{preset}{transcode_config}");
+        let ExtraConfig {
+            top,
+            ingest,
+            transcode,
+        } = extra;
+        // Top-level keys must come before the first table.
+        let config =
+            format!("{top}\n[ingest]\n{TEST_INGEST}{ingest}\n[transcode]\n{preset}{transcode}\n");
         std::fs::write(data.join("marquee.toml"), config).unwrap();
         let key = create_api_key(data);
         let mut server = Server {
