@@ -87,6 +87,10 @@ pub fn transcode(
         .map(|v| v.renditions.clone())
         .unwrap_or_default();
     hls::write_master(out, &video_renditions, &audio_out, &subtitles)?;
+    let warnings = video_out
+        .as_ref()
+        .map(|v| v.warnings.clone())
+        .unwrap_or_default();
     let manifest = PackageManifest {
         duration_secs: decoded.max(duration.min(decoded + 1.0)),
         master: hls::MASTER_NAME.into(),
@@ -95,6 +99,7 @@ pub fn transcode(
         subtitles,
         poster,
         thumbnails: video_out.and_then(|v| v.thumbnails),
+        warnings,
     };
     write_manifest(out, &manifest)?;
     progress(100.0);

@@ -50,6 +50,9 @@ pub struct PackageManifest {
     pub subtitles: Vec<SubtitleTrack>,
     pub poster: Option<String>,
     pub thumbnails: Option<String>,
+    /// What the package shows differently from the source, for the operator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
