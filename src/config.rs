@@ -46,6 +46,10 @@ pub struct IngestConfig {
     pub settle_secs: u64,
     /// Full rescan of the inbox as a safety net for missed filesystem events.
     pub rescan_secs: u64,
+    /// Largest subtitle sidecar (`.srt`, `.vtt`) a transcode reads, in MB (10^6 bytes).
+    pub max_subtitle_mb: u64,
+    /// Largest poster image sidecar a transcode copies, in MB (10^6 bytes).
+    pub max_image_mb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +98,8 @@ impl Default for IngestConfig {
         IngestConfig {
             settle_secs: 3,
             rescan_secs: 60,
+            max_subtitle_mb: 10,
+            max_image_mb: 50,
         }
     }
 }
@@ -158,6 +164,17 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let i = &self.ingest;
+        for (key, value) in [
+            ("max_subtitle_mb", i.max_subtitle_mb),
+            ("max_image_mb", i.max_image_mb),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "ingest.{key} must be at least 1"
+                )));
+            }
+        }
         let t = &self.transcode;
         if !(2..=6).contains(&t.segment_secs) {
             return Err(ConfigError::Invalid(format!(
@@ -496,5 +513,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(text.contains("jobs"), "{text}");
+    }
+
+    #[test]
+    fn sidecar_limits_default_and_must_be_positive() {
+        let config = Config::default();
+        assert_eq!(
+            (config.ingest.max_subtitle_mb, config.ingest.max_image_mb),
+            (10, 50)
+        );
+        assert!(config.validate().is_ok());
+        let mut zero = config.clone();
+        zero.ingest.max_image_mb = 0;
+        assert_eq!(
+            zero.validate().unwrap_err().to_string(),
+            "invalid configuration: ingest.max_image_mb must be at least 1"
+        );
     }
 }

@@ -17,7 +17,7 @@ pub async fn run(
     config: Config,
     files: Vec<std::path::PathBuf>,
 ) -> anyhow::Result<usize> {
-    let env = JobEnv::open(&data, &config.transcode)
+    let env = JobEnv::open(&data, &config)
         .with_context(|| format!("cannot open the data dir {}", data.root.display()))?;
     let db = env.db.clone();
     let (cancel_tx, cancel_rx) = watch::channel(false);

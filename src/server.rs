@@ -20,7 +20,7 @@ pub async fn serve(
     config: Config,
     ui_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
-    let env = JobEnv::open(&data, &config.transcode)
+    let env = JobEnv::open(&data, &config)
         .with_context(|| format!("cannot open the data dir {}", data.root.display()))?;
     let db = env.db.clone();
     supervisor::recover(&env)

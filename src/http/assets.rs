@@ -27,6 +27,8 @@ pub struct AssetView {
     pub poster_url: Option<String>,
     pub thumbnails_url: Option<String>,
     pub playback_url: Option<String>,
+    /// What the package shows differently from the source (e.g. HDR without tone-mapping).
+    pub warnings: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub ready_at: Option<i64>,
@@ -70,6 +72,10 @@ impl From<Asset> for AssetView {
             thumbnails_url: manifest
                 .as_ref()
                 .and_then(|m| m.thumbnails.as_deref().map(|t| package_url(&a.id, t))),
+            warnings: manifest
+                .as_ref()
+                .map(|m| m.warnings.clone())
+                .unwrap_or_default(),
             renditions,
             id: a.id,
             title: a.title,

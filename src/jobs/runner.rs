@@ -10,7 +10,7 @@ use super::process::{WorkerOutcome, run_worker};
 use super::publish::{self, PublishError};
 use super::queue::{self, ClaimedJob, QueueError};
 use crate::catalog::{self, Asset, CatalogError};
-use crate::config::{DataDir, TranscodeConfig};
+use crate::config::{Config, DataDir, IngestConfig, TranscodeConfig};
 use crate::db::{Db, DbError};
 use crate::media::{PackageManifest, TranscodeRequest, TranscodeSettings};
 
@@ -61,19 +61,22 @@ pub struct JobEnv {
     pub db: Db,
     pub data: DataDir,
     pub transcode: TranscodeConfig,
+    /// The sidecar size limits travel to the worker from here.
+    pub ingest: IngestConfig,
     /// This binary, run as `marquee worker`.
     pub exe: PathBuf,
 }
 
 impl JobEnv {
     /// Prepares the data dir and opens the database, for `serve` and `ingest` alike.
-    pub fn open(data: &DataDir, transcode: &TranscodeConfig) -> Result<JobEnv, JobError> {
+    pub fn open(data: &DataDir, config: &Config) -> Result<JobEnv, JobError> {
         data.create_all()?;
         let db = Db::open(&data.db_path())?;
         Ok(JobEnv {
             db,
             data: data.clone(),
-            transcode: transcode.clone(),
+            transcode: config.transcode.clone(),
+            ingest: config.ingest.clone(),
             exe: std::env::current_exe()?,
         })
     }
@@ -156,7 +159,7 @@ async fn attempt(
         source: asset.source_path.clone(),
         output_dir: staging.clone(),
         sidecars: asset.sidecars.clone(),
-        settings: settings_of(&env.transcode),
+        settings: settings_of(&env.transcode, &env.ingest),
     };
 
     let started = Instant::now();
@@ -360,13 +363,15 @@ fn eta_secs(percent: f64, elapsed: Duration) -> Option<i64> {
     (percent >= 1.0).then(|| (elapsed.as_secs_f64() * (100.0 - percent) / percent).round() as i64)
 }
 
-pub fn settings_of(t: &TranscodeConfig) -> TranscodeSettings {
+pub fn settings_of(t: &TranscodeConfig, i: &IngestConfig) -> TranscodeSettings {
     TranscodeSettings {
         segment_secs: t.segment_secs,
         ladder: t.ladder.clone(),
         audio_kbps: t.audio_kbps,
         preset: t.preset.clone(),
         threads: t.threads,
+        max_subtitle_mb: i.max_subtitle_mb,
+        max_image_mb: i.max_image_mb,
     }
 }
 
@@ -383,12 +388,10 @@ mod tests {
 
     fn env_with_asset(tmp: &std::path::Path, exe: &str) -> JobEnv {
         let data = DataDir::new(tmp.join("data"));
-        let transcode = TranscodeConfig {
-            max_attempts: 2,
-            retry_delay_secs: 5,
-            ..TranscodeConfig::default()
-        };
-        let mut env = JobEnv::open(&data, &transcode).unwrap();
+        let mut config = crate::config::Config::default();
+        config.transcode.max_attempts = 2;
+        config.transcode.retry_delay_secs = 5;
+        let mut env = JobEnv::open(&data, &config).unwrap();
         env.exe = PathBuf::from(exe);
         let source = data.inbox().join("film.mp4");
         std::fs::write(&source, b"not transcoded in this test").unwrap();

@@ -174,13 +174,13 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DataDir, TranscodeConfig};
+    use crate::config::{Config, DataDir};
 
     #[tokio::test]
     async fn recovery_clears_library_folders_without_an_asset_and_keeps_their_source() {
         let tmp = tempfile::tempdir().unwrap();
         let data = DataDir::new(tmp.path().join("data"));
-        let env = JobEnv::open(&data, &TranscodeConfig::default()).unwrap();
+        let env = JobEnv::open(&data, &Config::default()).unwrap();
         let orphan = data.asset_dir("orphan12");
         std::fs::create_dir_all(orphan.join("sidecars")).unwrap();
         std::fs::write(orphan.join("source.mov"), b"the operator's film").unwrap();

@@ -32,6 +32,20 @@ pub struct SpritePlan {
     pub rows: u32,
 }
 
+/// Shown on the asset when an HDR source could not be tone-mapped.
+pub const NO_ZSCALE_WARNING: &str =
+    "HDR source shown without tone-mapping: this FFmpeg has no zscale filter";
+
+/// Whether to tone-map a source to SDR, and what to tell the operator when it needs it but
+/// cannot be (the tone-map chain needs libavfilter's `zscale`, which not every FFmpeg has).
+pub fn tone_map_plan(hdr: bool, has_zscale: bool) -> (bool, Option<&'static str>) {
+    match (hdr, has_zscale) {
+        (true, true) => (true, None),
+        (true, false) => (false, Some(NO_ZSCALE_WARNING)),
+        (false, _) => (false, None),
+    }
+}
+
 pub const POSTER_LABEL: &str = "poster";
 pub const SPRITE_LABEL: &str = "sprite";
 
@@ -106,6 +120,14 @@ pub fn video_graph(plan: &VideoGraphPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hdr_without_zscale_is_shown_as_is_with_a_warning() {
+        assert_eq!(tone_map_plan(true, true), (true, None));
+        assert_eq!(tone_map_plan(true, false), (false, Some(NO_ZSCALE_WARNING)));
+        assert_eq!(tone_map_plan(false, false), (false, None));
+        assert_eq!(tone_map_plan(false, true), (false, None));
+    }
 
     #[test]
     fn rotated_interlaced_graph_has_every_branch() {

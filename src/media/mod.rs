@@ -9,6 +9,7 @@ pub mod images;
 pub mod ladder;
 pub mod package;
 pub mod probe;
+pub mod sidecar;
 pub mod spec;
 pub mod subtitles;
 mod video;

@@ -1,12 +1,14 @@
 //! One source in, one HLS package out: probe, plan, demux once, feed every pipeline, then
 //! write the master playlist and, last of all, `package.json`.
 
+use std::io::Read;
 use std::path::Path;
 
 use ffmpeg_next as ff;
 
 use super::audio::AudioPipeline;
 use super::probe::{self, SourceInfo};
+use super::sidecar::{self, SizeLimit};
 use super::spec::{PackageManifest, SidecarKind, SubtitleTrack, TranscodeRequest};
 use super::video::{VideoPipeline, VideoSetup};
 use super::{MediaError, hls, ladder, subtitles};
@@ -26,9 +28,17 @@ pub fn transcode(
     let duration = info.duration_secs.unwrap_or(0.0);
     let out = req.output_dir.as_path();
 
-    // Sidecars first: a broken subtitle file fails fast, before minutes of encoding.
+    // Sidecars first: a broken or oversize one fails fast, before minutes of encoding.
     let subtitles = import_subtitles(req, out, duration)?;
-    let poster_sidecar = req.sidecars.iter().find(|s| s.kind == SidecarKind::Poster);
+    let poster_sidecar = req
+        .sidecars
+        .iter()
+        .find(|s| s.kind == SidecarKind::Poster)
+        .map(|s| {
+            let limit = SizeLimit::poster(req.settings.max_image_mb);
+            Ok::<_, MediaError>((s.path.as_path(), sidecar::open(&s.path, limit)?))
+        })
+        .transpose()?;
 
     let (mut video, segment_secs) = open_video(&input, &info, req, out, poster_sidecar.is_none())?;
     let mut audio = Vec::with_capacity(info.audio.len());
@@ -69,7 +79,7 @@ pub fn transcode(
         .collect::<Result<Vec<_>, _>>()?;
 
     let poster = match poster_sidecar {
-        Some(sidecar) => Some(copy_poster(&sidecar.path, out)?),
+        Some((path, file)) => Some(copy_poster(path, file, out)?),
         None => video_out.as_ref().and_then(|v| v.poster.clone()),
     };
     let video_renditions = video_out
@@ -77,6 +87,10 @@ pub fn transcode(
         .map(|v| v.renditions.clone())
         .unwrap_or_default();
     hls::write_master(out, &video_renditions, &audio_out, &subtitles)?;
+    let warnings = video_out
+        .as_ref()
+        .map(|v| v.warnings.clone())
+        .unwrap_or_default();
     let manifest = PackageManifest {
         duration_secs: decoded.max(duration.min(decoded + 1.0)),
         master: hls::MASTER_NAME.into(),
@@ -85,6 +99,7 @@ pub fn transcode(
         subtitles,
         poster,
         thumbnails: video_out.and_then(|v| v.thumbnails),
+        warnings,
     };
     write_manifest(out, &manifest)?;
     progress(100.0);
@@ -157,19 +172,27 @@ fn import_subtitles(
         })
         .enumerate()
         .map(|(i, (sidecar, language))| {
-            subtitles::import(&sidecar.path, out, i, language, duration.max(1.0))
+            subtitles::import(
+                &sidecar.path,
+                out,
+                i,
+                language,
+                duration.max(1.0),
+                req.settings.max_subtitle_mb,
+            )
         })
         .collect()
 }
 
-fn copy_poster(source: &Path, out: &Path) -> Result<String, MediaError> {
+/// `file` is the sidecar opened (and its size checked) before encoding began.
+fn copy_poster(source: &Path, mut file: impl Read, out: &Path) -> Result<String, MediaError> {
     let ext = source
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .filter(|e| e == "png" || e == "jpg" || e == "jpeg")
         .unwrap_or_else(|| "jpg".into());
     let name = format!("poster.{}", if ext == "jpeg" { "jpg" } else { &ext });
-    std::fs::copy(source, out.join(&name))?;
+    std::io::copy(&mut file, &mut std::fs::File::create(out.join(&name))?)?;
     Ok(name)
 }
 

@@ -1,6 +1,8 @@
 //! Reads what a source contains and decides how it must be treated (rotation, pixel aspect,
 //! interlacing, HDR), before anything is decoded.
 
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use ff::ffi;
@@ -46,7 +48,140 @@ pub struct AudioInfo {
     pub language: Option<String>,
 }
 
-/// Opens a source, mapping FFmpeg's errors onto reasons an operator can act on.
+/// Demuxers that read other files or URLs named inside the source (or open their input
+/// themselves), with what to call such a file. An inbox file must never publish what it
+/// merely points at. Demuxers flagged `AVFMT_NOFILE` are refused as well.
+const REFUSED_DEMUXERS: [(&str, Refused); 14] = [
+    ("hls", Refused::Playlist("an HLS playlist")),
+    ("dash", Refused::Playlist("a DASH manifest")),
+    ("concat", Refused::Playlist("an FFmpeg concat list")),
+    ("imf", Refused::Playlist("an IMF composition playlist")),
+    (
+        "webm_dash_manifest",
+        Refused::Playlist("a WebM DASH manifest"),
+    ),
+    // A lone picture by its extension; a numbered name would read a whole sequence.
+    ("image2", Refused::StillImage),
+    ("sdp", Refused::Reference("an SDP session description")),
+    ("rtsp", Refused::Reference("an RTSP stream")),
+    ("rtp", Refused::Reference("an RTP stream")),
+    ("sap", Refused::Reference("a SAP announcement")),
+    ("avisynth", Refused::Reference("an AviSynth script")),
+    ("vapoursynth", Refused::Reference("a VapourSynth script")),
+    // Opens the `.sub` file beside the `.idx`.
+    ("vobsub", Refused::Reference("a VobSub index")),
+    // Opens the `.m00`, `.m01`… parts beside the `.mlv`.
+    (
+        "mlv",
+        Refused::Reference("a Magic Lantern video, which reads its parts from other files"),
+    ),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    Playlist(&'static str),
+    Reference(&'static str),
+    StillImage,
+}
+
+const STILL_IMAGE: &str = "this is a still image, not a video; to use it as a poster give it the same name as its video (movie.jpg next to movie.mp4)";
+
+/// Why a file that libavformat reads with demuxer `name` (a comma-separated list of
+/// aliases) is not accepted, or `None` when it is.
+fn refusal(name: &str, no_file: bool) -> Option<String> {
+    let refused = name
+        .split(',')
+        .find_map(|n| REFUSED_DEMUXERS.iter().find(|(r, _)| *r == n))
+        .map(|(_, why)| *why);
+    Some(match refused {
+        Some(Refused::Playlist(what)) => {
+            format!("playlists are not accepted: drop the media file itself (this is {what})")
+        }
+        Some(Refused::Reference(what)) => format!(
+            "files that refer to other files or streams are not accepted: drop the media file itself (this is {what})"
+        ),
+        Some(Refused::StillImage) => STILL_IMAGE.into(),
+        None if no_file => format!(
+            "files that refer to other files or streams are not accepted: drop the media file itself (FFmpeg reads this as {name})"
+        ),
+        None => return None,
+    })
+}
+
+/// Every demuxer a source may be opened with, as libavformat's `format_whitelist`.
+fn accepted_demuxers() -> String {
+    let mut names = Vec::new();
+    let mut opaque = std::ptr::null_mut();
+    loop {
+        // SAFETY: iterates libavformat's static demuxer list; the entries live for the process.
+        let format = unsafe { ffi::av_demuxer_iterate(&mut opaque) };
+        if format.is_null() {
+            break;
+        }
+        // SAFETY: a registered demuxer has a static, NUL-terminated name.
+        let (name, flags) = unsafe { (CStr::from_ptr((*format).name), (*format).flags) };
+        let name = name.to_string_lossy();
+        if refusal(&name, flags & ffi::AVFMT_NOFILE != 0).is_none() {
+            names.push(name.into_owned());
+        }
+    }
+    names.join(",")
+}
+
+/// The demuxer `avformat_open_input` would pick for `path`, found the same way (the name
+/// alone, then up to 1 MiB of content), with whether it opens its input itself; `None` when
+/// nothing fits. Only to name the reason: the whitelists on the real open are the guard.
+fn sniff_format(path: &CStr) -> Option<(String, bool)> {
+    let described = |format: *const ffi::AVInputFormat| {
+        // SAFETY: a non-null demuxer from libavformat's static list.
+        let (name, flags) = unsafe { (CStr::from_ptr((*format).name), (*format).flags) };
+        (
+            name.to_string_lossy().into_owned(),
+            flags & ffi::AVFMT_NOFILE != 0,
+        )
+    };
+    let by_name = ffi::AVProbeData {
+        filename: path.as_ptr(),
+        buf: std::ptr::null_mut(),
+        buf_size: 0,
+        mime_type: std::ptr::null(),
+    };
+    // The threshold avformat_open_input uses for a match by name alone.
+    let mut score = ffi::AVPROBE_SCORE_MAX / 4;
+    // SAFETY: `by_name` points at a live C string and has no buffer.
+    let format = unsafe { ffi::av_probe_input_format2(&by_name, 0, &mut score) };
+    if !format.is_null() {
+        return Some(described(format));
+    }
+    let mut options = ff::Dictionary::new();
+    options.set("protocol_whitelist", "file");
+    let mut pb = std::ptr::null_mut();
+    // SAFETY: plain libavformat I/O on a path we own; every pointer is checked or closed here,
+    // and the options dictionary is taken back whatever avio_open2 left in it.
+    unsafe {
+        let mut options = options.disown();
+        let opened = ffi::avio_open2(
+            &mut pb,
+            path.as_ptr(),
+            ffi::AVIO_FLAG_READ,
+            std::ptr::null(),
+            &mut options,
+        );
+        drop(ff::Dictionary::own(options));
+        if opened < 0 {
+            return None;
+        }
+        let mut format = std::ptr::null();
+        let probed =
+            ffi::av_probe_input_buffer2(pb, &mut format, path.as_ptr(), std::ptr::null_mut(), 0, 0);
+        ffi::avio_closep(&mut pb);
+        (probed >= 0 && !format.is_null()).then(|| described(format))
+    }
+}
+
+/// Opens a source, mapping FFmpeg's errors onto reasons an operator can act on. Only the
+/// file itself is read: no other protocol than `file`, and no demuxer that opens files or
+/// URLs named inside it.
 pub fn open(path: &Path) -> Result<Input, MediaError> {
     let size = std::fs::metadata(path)
         .map_err(|e| MediaError::input(format!("cannot read the file: {e}")))?
@@ -54,7 +189,20 @@ pub fn open(path: &Path) -> Result<Input, MediaError> {
     if size == 0 {
         return Err(MediaError::input("the file is empty (0 bytes)"));
     }
-    ff::format::input(path).map_err(|e| match e {
+    // Absolute, so no part of the name can be taken for a protocol (`concat:…`).
+    let path = std::path::absolute(path)?;
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| MediaError::input("the file name contains a NUL byte"))?;
+    if let Some((name, no_file)) = sniff_format(&c_path)
+        && let Some(reason) = refusal(&name, no_file)
+    {
+        return Err(MediaError::input(reason));
+    }
+    let mut options = ff::Dictionary::new();
+    options.set("protocol_whitelist", "file");
+    // Checked after probing and before the header is read, which is where HLS opens segments.
+    options.set("format_whitelist", &accepted_demuxers());
+    ff::format::input_with_dictionary(&path, options).map_err(|e| match e {
         ff::Error::InvalidData => {
             MediaError::input("not a media file: FFmpeg does not recognise its format")
         }
@@ -66,9 +214,7 @@ pub fn open(path: &Path) -> Result<Input, MediaError> {
 pub fn probe(input: &Input) -> Result<SourceInfo, MediaError> {
     let format_name = input.format().name().to_string();
     if is_still_image_format(&format_name) {
-        return Err(MediaError::input(
-            "this is a still image, not a video; to use it as a poster give it the same name as its video (movie.jpg next to movie.mp4)",
-        ));
+        return Err(MediaError::input(STILL_IMAGE));
     }
     let duration_secs = match input.duration() {
         d if d > 0 => Some(d as f64 / f64::from(ffi::AV_TIME_BASE)),
@@ -246,6 +392,68 @@ mod tests {
         assert_eq!(snap_frame_rate(2997, 100), (30000, 1001));
         assert_eq!(snap_frame_rate(25, 1), (25, 1));
         assert_eq!(snap_frame_rate(1229, 100), (12, 1));
+    }
+
+    #[test]
+    fn sources_that_name_other_files_are_refused_by_content_and_by_name() {
+        ff::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, body: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            path
+        };
+        let reason = |path: &Path| open(path).map(|_| ()).unwrap_err().to_string();
+        let hls = write(
+            "movie.mp4",
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n/etc/hostname\n#EXT-X-ENDLIST\n",
+        );
+        assert_eq!(
+            reason(&hls),
+            "playlists are not accepted: drop the media file itself (this is an HLS playlist)"
+        );
+        let concat = write("list.mkv", b"ffconcat version 1.0\nfile /etc/hostname\n");
+        assert_eq!(
+            reason(&concat),
+            "playlists are not accepted: drop the media file itself (this is an FFmpeg concat list)"
+        );
+        // A numbered name would make libavformat read frame000.png, frame001.png, ...
+        let sequence = write("frame%03d.png", b"not a picture");
+        assert_eq!(reason(&sequence), STILL_IMAGE);
+    }
+
+    #[test]
+    fn the_format_whitelist_keeps_containers_and_drops_file_readers() {
+        ff::init().unwrap();
+        let list = CString::new(accepted_demuxers()).unwrap();
+        let listed = |name: &CStr| {
+            // SAFETY: two live C strings.
+            unsafe { ffi::av_match_list(name.as_ptr(), list.as_ptr(), b',' as libc::c_char) > 0 }
+        };
+        for name in [
+            c"mov,mp4,m4a,3gp,3g2,mj2",
+            c"matroska,webm",
+            c"mpegts",
+            c"avi",
+            c"png_pipe",
+        ] {
+            assert!(listed(name), "{name:?} is missing");
+        }
+        for name in [
+            c"hls",
+            c"dash",
+            c"concat",
+            c"image2",
+            c"imf",
+            c"webm_dash_manifest",
+            c"sdp",
+            c"rtsp",
+            c"vobsub",
+            c"mlv",
+            c"lavfi",
+        ] {
+            assert!(!listed(name), "{name:?} is accepted");
+        }
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct TranscodeSettings {
     pub audio_kbps: u32,
     pub preset: String,
     pub threads: u32,
+    /// Sidecar size limits in MB (10^6 bytes), named after their `ingest.*` settings.
+    pub max_subtitle_mb: u64,
+    pub max_image_mb: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +50,9 @@ pub struct PackageManifest {
     pub subtitles: Vec<SubtitleTrack>,
     pub poster: Option<String>,
     pub thumbnails: Option<String>,
+    /// What the package shows differently from the source, for the operator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -33,6 +33,7 @@ pub struct VideoPipeline {
     sprite_sheets: u32,
     last_output_pts: i64,
     last_input_secs: f64,
+    warnings: Vec<String>,
     frame: frame::Video,
     filtered: frame::Video,
 }
@@ -49,6 +50,7 @@ pub struct VideoOutputs {
     pub renditions: Vec<VideoRendition>,
     pub poster: Option<String>,
     pub thumbnails: Option<String>,
+    pub warnings: Vec<String>,
 }
 
 pub struct VideoSetup<'a> {
@@ -131,10 +133,12 @@ impl VideoPipeline {
             rows: SPRITE_ROWS,
         });
         std::fs::create_dir_all(out_dir.join("thumbs"))?;
+        let (tonemap_hdr, warning) =
+            filters::tone_map_plan(info.hdr, filter::find("zscale").is_some());
         let plan = VideoGraphPlan {
             deinterlace: info.interlaced,
             rotation: info.rotation,
-            tonemap_hdr: info.hdr && filter::find("zscale").is_some(),
+            tonemap_hdr,
             frame_rate: info.frame_rate,
             renditions: planned.iter().map(|r| (r.width, r.height)).collect(),
             poster,
@@ -157,6 +161,7 @@ impl VideoPipeline {
             sprite_sheets: 0,
             last_output_pts: -1,
             last_input_secs: 0.0,
+            warnings: warning.into_iter().map(str::to_string).collect(),
             frame: frame::Video::empty(),
             filtered: frame::Video::empty(),
         })
@@ -364,6 +369,7 @@ impl VideoPipeline {
             renditions,
             poster: self.poster_written.then(|| "poster.jpg".to_string()),
             thumbnails,
+            warnings: std::mem::take(&mut self.warnings),
         })
     }
 }

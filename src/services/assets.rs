@@ -208,12 +208,12 @@ impl AssetService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DataDir, TranscodeConfig};
+    use crate::config::{Config, DataDir};
     use crate::playback::{Library, ReadyAssets};
 
     fn service(tmp: &std::path::Path) -> AssetService {
         let data = DataDir::new(tmp.join("data"));
-        let env = JobEnv::open(&data, &TranscodeConfig::default()).unwrap();
+        let env = JobEnv::open(&data, &Config::default()).unwrap();
         let origin = Arc::new(Origin {
             library: Library::open(&data.library()).unwrap(),
             ready: ReadyAssets::new(env.db.clone()),

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod hls_check;
 mod inbox;
+mod ingest_rules;
 mod origin;
 mod player;
 mod safety;

@@ -29,6 +29,101 @@ fn column_mean(pixels: &[u8], width: usize, cols: std::ops::Range<usize>) -> f64
     sum as f64 / n as f64
 }
 
+/// Marquee's HDR → SDR chain (`media::filters`), written out independently of the code.
+const HDR_TONE_MAP: &str = "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv";
+
+/// Mean absolute difference (of 255) allowed between the package's frame and the reference:
+/// x264 at the 240p rung's bitrate stays well within it.
+const HDR_TOLERANCE: f64 = 3.0;
+
+/// The first frame of `file` through `filter`, as 8-bit YUV 4:2:0.
+fn first_frame_yuv(file: &Path, filter: &str) -> Vec<u8> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-vf", filter, "-frames:v", "1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// (luma, chroma) mean absolute difference of two YUV 4:2:0 frames of `w`×`h`.
+fn mean_abs_diff(a: &[u8], b: &[u8], w: u32, h: u32) -> (f64, f64) {
+    let luma = (w * h) as usize;
+    assert_eq!(a.len(), luma * 3 / 2, "frame size");
+    assert_eq!(a.len(), b.len(), "frame sizes differ");
+    let mad = |x: &[u8], y: &[u8]| {
+        let sum: u64 = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| u64::from(p.abs_diff(*q)))
+            .sum();
+        sum as f64 / x.len() as f64
+    };
+    (mad(&a[..luma], &b[..luma]), mad(&a[luma..], &b[luma..]))
+}
+
+/// What libavfilter's `idet` makes of a whole file (its multi-frame verdicts).
+#[derive(Debug)]
+struct Idet {
+    tff: u64,
+    bff: u64,
+    progressive: u64,
+    undetermined: u64,
+}
+
+impl Idet {
+    fn total(&self) -> u64 {
+        self.tff + self.bff + self.progressive + self.undetermined
+    }
+}
+
+fn idet(file: &Path) -> Idet {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-i"])
+        .arg(file)
+        .args(["-an", "-vf", "idet", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let line = log
+        .lines()
+        .find_map(|l| l.split_once("Multi frame detection:").map(|(_, v)| v))
+        .unwrap_or_else(|| panic!("no idet summary: {log}"));
+    let count = |key: &str| -> u64 {
+        let after = line.split_once(key).unwrap().1;
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    Idet {
+        tff: count("TFF:"),
+        bff: count("BFF:"),
+        progressive: count("Progressive:"),
+        undetermined: count("Undetermined:"),
+    }
+}
+
+/// A video rendition's init and every segment joined into one file at `out`.
+fn whole_rendition(
+    playlist_path: &Path,
+    playlist: &hls_check::MediaPlaylist,
+    out: &Path,
+) -> std::path::PathBuf {
+    let dir = playlist_path.parent().unwrap();
+    let mut bytes = std::fs::read(dir.join(playlist.init.as_deref().unwrap())).unwrap();
+    for segment in &playlist.segments {
+        bytes.extend(std::fs::read(dir.join(segment)).unwrap());
+    }
+    std::fs::write(out, bytes).unwrap();
+    out.to_path_buf()
+}
+
 fn make_sources(dir: &Path) {
     let p = |name: &str| dir.join(name);
     let s = |path: &Path| path.to_str().unwrap().to_string();
@@ -118,12 +213,16 @@ fn make_sources(dir: &Path) {
         "ultrafast",
         &s(&p("vfr.mp4")),
     ]);
-    // Interlaced, top field first.
+    // Interlaced, top field first: 60 fps of fast horizontal panning woven into 30 fps of
+    // interlaced frames, so every frame combs. 240 lines, the height of the lowest rung, so
+    // the top rendition keeps every line.
     ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=size=320x240:rate=60:duration=3",
+        "testsrc2=size=640x240:rate=60:duration=3,crop=320:240:x='mod(n*4,320)':y=0",
+        // Here rather than in the lavfi input, whose packets lose the frames' field flags:
+        // the encoder tags the field order from them, and Marquee's probe reads that tag.
         "-vf",
         "interlace",
         "-c:v",
@@ -136,18 +235,16 @@ fn make_sources(dir: &Path) {
         "tff=1",
         &s(&p("interlaced.mkv")),
     ]);
-    // 10-bit HDR (PQ, BT.2020).
+    // 10-bit HDR (PQ, BT.2020) that needs tone-mapping: SDR white placed at 1000 nits.
     ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=size=320x240:rate=25:duration=3",
+        "testsrc2=size=320x240:rate=25:duration=3,format=yuv420p,zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t=smpte2084:m=bt2020nc:p=bt2020:r=tv:npl=1000,format=yuv420p10le",
         "-c:v",
         "libx264",
         "-preset",
         "ultrafast",
-        "-pix_fmt",
-        "yuv420p10le",
         "-color_primaries",
         "bt2020",
         "-color_trc",
@@ -339,7 +436,7 @@ fn real_world_sources_become_correct_packages() {
         (asset["duration_secs"].as_f64().unwrap() - 6.0).abs() < 0.3,
         "{asset}"
     );
-    // interlaced and HDR: progressive 8-bit 4:2:0 SDR out.
+    // 8-bit 4:2:0 out, whatever came in.
     for title in ["interlaced", "hdr", "odd"] {
         let (_, _, report) = &packages[title];
         let seg = hls_check::first_segment_file(&report.video[0].2, &report.video[0].1);
@@ -348,13 +445,55 @@ fn real_world_sources_become_correct_packages() {
             .find(|s| s["codec_type"] == "video")
             .unwrap();
         assert_eq!(v["pix_fmt"], "yuv420p", "{title}: {v:?}");
+    }
+    // interlaced: the source combs on every frame, the package on none.
+    let (_, dir, report) = &packages["interlaced"];
+    assert_eq!(
+        report.video[0].0,
+        (320, 240),
+        "the top rendition keeps every line"
+    );
+    let source = idet(&sources.join("interlaced.mkv"));
+    assert!(source.tff >= source.total() * 8 / 10, "source: {source:?}");
+    let ours = idet(&whole_rendition(
+        &report.video[0].2,
+        &report.video[0].1,
+        &tmp.path().join("interlaced-out.mp4"),
+    ));
+    assert!(
+        ours.progressive >= ours.total() * 8 / 10,
+        "package ({}): {ours:?}",
+        dir.display()
+    );
+    // hdr: the first frame matches the `ffmpeg` program's tone-map of the same source frame
+    // through the same chain; untone-mapped versions of it are far off.
+    let (asset, _, report) = &packages["hdr"];
+    assert_eq!(asset["warnings"], serde_json::json!([]), "{asset:#}");
+    let (w, h) = report.video[0].0;
+    let ours = first_frame_yuv(
+        &hls_check::first_segment_file(&report.video[0].2, &report.video[0].1),
+        "null",
+    );
+    let to_rendition = format!("scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p");
+    let hdr = sources.join("hdr.mkv");
+    let reference = first_frame_yuv(&hdr, &format!("{HDR_TONE_MAP},{to_rendition}"));
+    let diff = mean_abs_diff(&ours, &reference, w, h);
+    assert!(
+        diff.0 < HDR_TOLERANCE && diff.1 < HDR_TOLERANCE,
+        "luma and chroma differ from the reference tone-map by {diff:?}"
+    );
+    for (what, chain) in [
+        ("no conversion", to_rendition.clone()),
+        (
+            "BT.709 without tone-mapping",
+            format!("zscale=t=bt709:m=bt709:p=bt709:r=tv:npl=100,{to_rendition}"),
+        ),
+    ] {
+        let naive = first_frame_yuv(&hdr, &chain);
+        let naive_diff = mean_abs_diff(&ours, &naive, w, h);
         assert!(
-            v.get("field_order").is_none_or(|f| f == "progressive"),
-            "{title}: {v:?}"
-        );
-        assert!(
-            v.get("color_transfer").is_none_or(|t| t != "smpte2084"),
-            "{title}: {v:?}"
+            naive_diff.0 > 4.0 * HDR_TOLERANCE,
+            "{what}: too close to the package ({naive_diff:?}) for the test to tell"
         );
     }
     // audio only: no video rendition, one audio rendition, no poster or sprite.

@@ -10,10 +10,12 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_marquee");
 
-/// Small settle time keeps tests quick; still longer than the gaps in the slow-copy test.
-/// Retries wait 1 s (not 30) so crash and failure tests finish quickly.
-pub const TEST_CONFIG: &str =
-    "[ingest]\nsettle_secs = 2\nrescan_secs = 5\n\n[transcode]\nretry_delay_secs = 1\n";
+/// Keys of `[ingest]` in every test server's config: a small settle time keeps tests quick;
+/// still longer than the gaps in the slow-copy test.
+pub const TEST_INGEST: &str = "settle_secs = 2\nrescan_secs = 5\n";
+/// Keys of `[transcode]` in every test server's config: retries wait 1 s (not 30) so crash
+/// and failure tests finish quickly.
+pub const TEST_TRANSCODE: &str = "retry_delay_secs = 1\n";
 
 pub struct Server {
     child: Option<Child>,
@@ -23,10 +25,15 @@ pub struct Server {
     options: Options,
 }
 
-/// How a test server differs from the default one.
+/// How a test server differs from the default one. Each config part is a run of
+/// `key = value` lines added to its table.
 #[derive(Default, Clone)]
 pub struct Options {
-    /// Keys of the `[transcode]` table (the x264 preset is `ultrafast` unless given).
+    /// Top-level keys.
+    pub top: String,
+    /// Keys of `[ingest]`.
+    pub ingest: String,
+    /// Keys of `[transcode]`; the x264 preset is `ultrafast` unless given.
     pub transcode: String,
     /// Further tables, appended to the config file as they are.
     pub tables: String,
@@ -38,7 +45,7 @@ pub struct Options {
 }
 
 impl Server {
-    /// Starts a server on a fresh data dir with [`TEST_CONFIG`] plus `transcode_config`
+    /// Starts a server on a fresh data dir with the test defaults plus `transcode_config`
     /// (keys of its `[transcode]` table; the x264 preset is `ultrafast` unless given).
     pub fn start(data: &Path, transcode_config: &str) -> Server {
         Self::start_with(
@@ -57,9 +64,10 @@ impl Server {
         } else {
             "preset = \"ultrafast\"\n"
         };
+        // Top-level keys must come before the first table.
         let config = format!(
-            "{TEST_CONFIG}{preset}{}\n{}",
-            options.transcode, options.tables
+            "{}\n[ingest]\n{TEST_INGEST}{}\n[transcode]\n{TEST_TRANSCODE}{preset}{}\n{}",
+            options.top, options.ingest, options.transcode, options.tables
         );
         std::fs::write(data.join("marquee.toml"), config).unwrap();
         let key = create_api_key(data);
