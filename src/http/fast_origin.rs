@@ -317,11 +317,18 @@ mod tests {
         let segment: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(package.join("seg_00000.m4s"), &segment).unwrap();
         let db = Db::open(&tmp.path().join("marquee.db")).unwrap();
-        db.write_blocking(|c| {
+        let manifest = serde_json::json!({
+            "duration_secs": 1.0, "master": "master.m3u8", "audio": [], "subtitles": [],
+            "poster": null, "thumbnails": null, "files": ["master.m3u8"],
+            "video": [{"playlist": "video_360p/index.m3u8", "width": 640, "height": 360,
+                "frame_rate": 30.0, "bandwidth": 1, "average_bandwidth": 1,
+                "codecs": "avc1.64001e", "segments": 1}],
+        });
+        db.write_blocking(move |c| {
             c.execute(
-                "INSERT INTO assets (id, title, status, source_path, source_size, source_mtime, created_at, updated_at)
-                 VALUES ('abcd1234', 't', 'ready', 'x', 0, 0, 0, 0)",
-                [],
+                "INSERT INTO assets (id, title, status, source_path, source_size, source_mtime, manifest, created_at, updated_at)
+                 VALUES ('abcd1234', 't', 'ready', 'x', 0, 0, ?1, 0, 0)",
+                [manifest.to_string()],
             )
             .map_err(crate::db::DbError::from)
         })

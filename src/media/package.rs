@@ -7,11 +7,10 @@ use ffmpeg_next as ff;
 
 use super::audio::AudioPipeline;
 use super::probe::{self, SourceInfo};
+pub use super::spec::MANIFEST_NAME;
 use super::spec::{PackageManifest, SidecarKind, SubtitleTrack, TranscodeRequest};
 use super::video::{VideoPipeline, VideoSetup};
-use super::{MediaError, hls, ladder, subtitles};
-
-pub const MANIFEST_NAME: &str = "package.json";
+use super::{MediaError, contents, hls, ladder, subtitles};
 
 /// Below this share of the container's duration actually decoded, the file is truncated.
 const TRUNCATION_THRESHOLD: f64 = 0.9;
@@ -77,7 +76,7 @@ pub fn transcode(
         .map(|v| v.renditions.clone())
         .unwrap_or_default();
     hls::write_master(out, &video_renditions, &audio_out, &subtitles)?;
-    let manifest = PackageManifest {
+    let mut manifest = PackageManifest {
         duration_secs: decoded.max(duration.min(decoded + 1.0)),
         master: hls::MASTER_NAME.into(),
         video: video_renditions,
@@ -85,8 +84,11 @@ pub fn transcode(
         subtitles,
         poster,
         thumbnails: video_out.and_then(|v| v.thumbnails),
+        files: Vec::new(),
     };
-    write_manifest(out, &manifest)?;
+    // Everything in the output folder now is what this job wrote: the origin serves that.
+    contents::record(out, &mut manifest)?;
+    contents::write_manifest(out, &manifest)?;
     progress(100.0);
     Ok(manifest)
 }
@@ -171,16 +173,6 @@ fn copy_poster(source: &Path, out: &Path) -> Result<String, MediaError> {
     let name = format!("poster.{}", if ext == "jpeg" { "jpg" } else { &ext });
     std::fs::copy(source, out.join(&name))?;
     Ok(name)
-}
-
-fn write_manifest(out: &Path, manifest: &PackageManifest) -> Result<(), MediaError> {
-    let json =
-        serde_json::to_vec_pretty(manifest).map_err(|e| MediaError::internal("manifest", e))?;
-    let tmp = out.join(format!("{MANIFEST_NAME}.tmp"));
-    std::fs::write(&tmp, json)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, out.join(MANIFEST_NAME))?;
-    Ok(())
 }
 
 /// Emits progress at most once per whole percent.

@@ -112,7 +112,12 @@ impl Origin {
         if !token_allows(token, asset_id) || !files::is_asset_id(asset_id) {
             return Err(PlaybackError::NotFound);
         }
-        if !self.ready.is_ready(asset_id).await? {
+        // Only files the package writer made: not the source, whatever its name, nor
+        // anything put into the folder later.
+        let Some(package) = self.ready.served(asset_id).await? else {
+            return Err(PlaybackError::NotFound);
+        };
+        if !package.serves(relative) {
             return Err(PlaybackError::NotFound);
         }
         // Everything below describes the open file, even if the path is replaced meanwhile.
