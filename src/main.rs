@@ -65,8 +65,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    // actix-web's HTTP/1 dispatcher logs each malformed request at ERROR, one line per
+    // request anyone can send; `http::client_errors` logs them instead, rate-limited per
+    // client. Left on only when asked for by name.
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("actix_http")) {
+        filter = filter.add_directive(
+            format!("{}=off", marquee::http::client_errors::DISPATCHER_TARGET)
+                .parse()
+                .expect("a valid directive"),
+        );
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

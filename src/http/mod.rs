@@ -2,11 +2,13 @@
 
 pub mod assets;
 pub mod auth;
+pub mod client_errors;
 pub mod error;
 pub mod fast_origin;
 pub mod listener;
 pub mod openapi;
 pub mod origin;
+pub mod stall;
 pub mod ui;
 pub mod ui_files;
 
