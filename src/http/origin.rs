@@ -13,29 +13,22 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::playback::PlaybackError;
 use crate::playback::response::{self, OriginBody, OriginMethod, OriginResponse};
 
 impl From<PlaybackError> for ApiError {
     fn from(e: PlaybackError) -> Self {
         match e {
-            PlaybackError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such file")
-            }
+            PlaybackError::NotFound => ApiError::not_found("no such file"),
             PlaybackError::Catalog(c) => c.into(),
         }
     }
 }
 
 pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let method = OriginMethod::parse(req.method().as_str()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "GET, HEAD or OPTIONS only",
-        )
-    })?;
+    let method = OriginMethod::parse(req.method().as_str())
+        .ok_or_else(|| ApiError::new(ErrorCode::MethodNotAllowed, "GET, HEAD or OPTIONS only"))?;
     let headers = origin_headers(&req);
     let answer = state
         .origin
