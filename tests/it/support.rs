@@ -24,13 +24,18 @@ impl Server {
     /// Starts a server on a fresh data dir with [`TEST_CONFIG`] plus `transcode_config`
     /// (keys of its `[transcode]` table; the x264 preset is `ultrafast` unless given).
     pub fn start(data: &Path, transcode_config: &str) -> Server {
+        Self::start_with(data, transcode_config, "")
+    }
+
+    /// Like [`Server::start`], with `http_config` as the keys of the `[http]` table.
+    pub fn start_with(data: &Path, transcode_config: &str, http_config: &str) -> Server {
         std::fs::create_dir_all(data).unwrap();
         let preset = if transcode_config.contains("preset") {
             ""
         } else {
             "preset = \"ultrafast\"\n"
         };
-        let config = format!("{TEST_CONFIG}{preset}{transcode_config}");
+        let config = format!("{TEST_CONFIG}{preset}{transcode_config}\n[http]\n{http_config}");
         std::fs::write(data.join("marquee.toml"), config).unwrap();
         let key = create_api_key(data);
         let mut server = Server {
