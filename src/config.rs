@@ -35,8 +35,17 @@ pub struct Config {
     /// Origin-only connections get segments with `sendfile(2)`; off sends every
     /// connection through actix-web (for filesystems where sendfile misbehaves).
     pub sendfile: bool,
+    pub http: HttpConfig,
     pub ingest: IngestConfig,
     pub transcode: TranscodeConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// A client that accepts no response bytes for this long is disconnected (nginx's
+    /// `send_timeout`, 60 s by default there).
+    pub send_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,9 +96,24 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             sendfile: true,
+            http: HttpConfig::default(),
             ingest: IngestConfig::default(),
             transcode: TranscodeConfig::default(),
         }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            send_timeout_secs: 30,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn send_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.send_timeout_secs)
     }
 }
 
@@ -164,6 +188,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=3600).contains(&self.http.send_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "http.send_timeout_secs must be between 1 and 3600, not {}",
+                self.http.send_timeout_secs
+            )));
+        }
         let i = &self.ingest;
         for (key, value) in [
             ("max_subtitle_mb", i.max_subtitle_mb),

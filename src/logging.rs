@@ -8,8 +8,18 @@ use std::io::{IsTerminal, Write};
 use crate::cli::LogFormat;
 
 pub fn init(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    // actix-web's HTTP/1 dispatcher logs each malformed request at ERROR, one line per
+    // request anyone can send; `http::client_errors` logs them instead, rate-limited per
+    // client. Left on only when asked for by name.
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("actix_http")) {
+        filter = filter.add_directive(
+            format!("{}=off", crate::http::client_errors::DISPATCHER_TARGET)
+                .parse()
+                .expect("a valid directive"),
+        );
+    }
     let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

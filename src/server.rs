@@ -49,8 +49,13 @@ pub async fn serve(
         .iter()
         .map(|l| l.local_addr())
         .collect::<Result<Vec<_>, _>>()?;
-    let server = http::listener::serve(listeners, state, config.sendfile)
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let server = http::listener::serve(
+        listeners,
+        state,
+        config.sendfile,
+        config.http.send_timeout(),
+    )
+    .with_context(|| format!("cannot listen on {}", config.listen))?;
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     for addr in &addrs {

@@ -269,6 +269,31 @@ pub fn unfinished(conn: &Connection) -> Result<Vec<Asset>, CatalogError> {
     rows.map(|r| r?).collect()
 }
 
+/// Ready assets whose manifest does not list the package's files (made by an older version).
+pub fn ready_without_file_list(conn: &Connection) -> Result<Vec<String>, CatalogError> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM assets WHERE status = 'ready'
+           AND coalesce(json_array_length(manifest, '$.files'), 0) = 0 ORDER BY created_at",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replaces a ready asset's manifest.
+pub fn set_manifest(
+    conn: &Connection,
+    id: &str,
+    manifest: &PackageManifest,
+    now: i64,
+) -> Result<(), CatalogError> {
+    let json = serde_json::to_string(manifest).map_err(|e| CatalogError::Corrupt(e.to_string()))?;
+    conn.execute(
+        "UPDATE assets SET manifest = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'ready'",
+        params![id, json, now],
+    )?;
+    Ok(())
+}
+
 pub fn set_status(
     conn: &Connection,
     id: &str,

@@ -6,35 +6,58 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::accounts::AccountsError;
 use crate::catalog::CatalogError;
 
+/// Every code an error answer can carry; clients may rely on these. The README lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status each code is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(ErrorCode::BadRequest, message)
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
     }
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the server log",
-        )
+        Self::new(ErrorCode::Internal, "internal error; see the server log")
     }
 }
 
@@ -46,20 +69,20 @@ pub struct ErrorBody {
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: bad_request, unauthorized, not_found, conflict, internal.
-    pub code: String,
+    /// Stable, machine-readable.
+    pub code: ErrorCode,
     /// For people.
     pub message: String,
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.code.status()
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        HttpResponse::build(self.status_code()).json(ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_string(),
+                code: self.code,
                 message: self.message.clone(),
             },
         })
@@ -69,11 +92,7 @@ impl ResponseError for ApiError {
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
         match e {
-            CatalogError::NotFound(id) => Self::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no asset with id {id}"),
-            ),
+            CatalogError::NotFound(id) => Self::not_found(format!("no asset with id {id}")),
             other => Self::internal(other),
         }
     }
@@ -92,13 +111,9 @@ impl From<crate::services::ServiceError> for ApiError {
     fn from(e: crate::services::ServiceError) -> Self {
         use crate::services::ServiceError;
         match e {
-            ServiceError::NotFound(id) => Self::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no asset with id {id}"),
-            ),
+            ServiceError::NotFound(id) => Self::not_found(format!("no asset with id {id}")),
             ServiceError::Invalid(m) => Self::bad_request(m),
-            ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            ServiceError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
             other => Self::internal(other),
         }
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, Interest};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::playback::Origin;
 use crate::playback::response::{self, OriginBody, OriginMethod, OriginResponse};
@@ -30,8 +30,13 @@ pub type Handoff = Rc<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = ()>>>>;
 /// within `FIRST_REQUEST`; an idle keep-alive connection is closed after `KEEP_ALIVE`.
 pub const FIRST_REQUEST: Duration = Duration::from_secs(5);
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
-/// A viewer that stops reading for this long is dropped (nginx's `send_timeout` is 60 s).
-const SEND_STALL: Duration = Duration::from_secs(30);
+/// Closing a socket with unread bytes in it makes the kernel reset the connection and drop
+/// whatever it had not sent yet. So after an answer with `connection: close`, what the
+/// client still sends is read away until it closes too, within these bounds (nginx's
+/// lingering close: 5 s between reads, 30 s in all).
+const LINGER_QUIET: Duration = Duration::from_secs(5);
+const LINGER_TOTAL: Duration = Duration::from_secs(30);
+const LINGER_BYTES: usize = 1024 * 1024;
 /// Request heads for segments are a few hundred bytes; a longer one goes to actix-web.
 const MAX_HEAD: usize = 8 * 1024;
 const MAX_HEADERS: usize = 48;
@@ -46,7 +51,15 @@ struct OriginRequest {
     keep_alive: bool,
 }
 
-pub async fn serve_connection(mut stream: TcpStream, origin: Arc<Origin>, handoff: Handoff) {
+/// Serves origin requests on `stream` one at a time (the next request is not even looked at
+/// until the answer to this one has been written), handing it to actix-web when something
+/// else comes. A client that accepts no bytes for `send_timeout` is dropped.
+pub async fn serve_connection(
+    mut stream: TcpStream,
+    origin: Arc<Origin>,
+    handoff: Handoff,
+    send_timeout: Duration,
+) {
     let mut head = vec![0u8; MAX_HEAD];
     let mut wait = FIRST_REQUEST;
     loop {
@@ -66,10 +79,14 @@ pub async fn serve_connection(mut stream: TcpStream, origin: Arc<Origin>, handof
             Err(_) => return handoff(stream).await,
         };
         if consume(&mut stream, request.head_len).await.is_err()
-            || send_response(&stream, answer, &request).await.is_err()
-            || !request.keep_alive
+            || send_response(&stream, answer, &request, send_timeout)
+                .await
+                .is_err()
         {
             return;
+        }
+        if !request.keep_alive {
+            return close_after_answer(stream).await;
         }
         wait = KEEP_ALIVE;
     }
@@ -126,6 +143,26 @@ fn parse_head(bytes: &[u8]) -> Option<OriginRequest> {
     })
 }
 
+/// Ends the connection after a `connection: close` answer without losing any of it: the
+/// write side is shut (the client sees the end after the last byte), then whatever the
+/// client still sends is read and dropped until it closes, so that no unread bytes are left
+/// to make the kernel reset the connection while the answer is still in flight.
+async fn close_after_answer(mut stream: TcpStream) {
+    if rustix::net::shutdown(stream.as_fd(), rustix::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let until = Instant::now() + LINGER_TOTAL;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        let quiet = (Instant::now() + LINGER_QUIET).min(until);
+        match timeout_at(quiet, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
+        }
+    }
+}
+
 /// Reads away the request head that was only peeked at so far.
 async fn consume(stream: &mut TcpStream, mut len: usize) -> std::io::Result<()> {
     let mut sink = [0u8; 1024];
@@ -176,9 +213,13 @@ async fn send_response(
     stream: &TcpStream,
     answer: OriginResponse,
     request: &OriginRequest,
+    send_timeout: Duration,
 ) -> std::io::Result<()> {
     let mut head = status_line(answer.status);
     DATE.with_borrow_mut(|date| head.push_str(date.now()));
+    // Debug builds say which path answered, so tests can tell.
+    #[cfg(debug_assertions)]
+    head.push_str("x-marquee-path: sendfile\r\n");
     for (name, value) in &answer.headers {
         head.push_str(name);
         head.push_str(": ");
@@ -192,25 +233,33 @@ async fn send_response(
     }
     head.push_str("\r\n");
     match answer.body {
-        OriginBody::Empty => send_all(stream, head.as_bytes(), false).await,
+        OriginBody::Empty => send_all(stream, head.as_bytes(), false, send_timeout).await,
         OriginBody::File { file, offset, len } => {
             // MSG_MORE: the head leaves in the same packet as the first body bytes.
-            send_all(stream, head.as_bytes(), true).await?;
-            send_file(stream, &file, offset, len).await
+            send_all(stream, head.as_bytes(), true, send_timeout).await?;
+            send_file(stream, &file, offset, len, send_timeout).await
         }
     }
 }
 
-async fn send_all(stream: &TcpStream, mut bytes: &[u8], more: bool) -> std::io::Result<()> {
+async fn send_all(
+    stream: &TcpStream,
+    mut bytes: &[u8],
+    more: bool,
+    send_timeout: Duration,
+) -> std::io::Result<()> {
     let flags = if more {
         rustix::net::SendFlags::MORE
     } else {
         rustix::net::SendFlags::empty()
     };
     while !bytes.is_empty() {
-        let sent = stalled_after(stream.async_io(Interest::WRITABLE, || {
-            Ok(rustix::net::send(stream.as_fd(), bytes, flags)?)
-        }))
+        let sent = stalled_after(
+            send_timeout,
+            stream.async_io(Interest::WRITABLE, || {
+                Ok(rustix::net::send(stream.as_fd(), bytes, flags)?)
+            }),
+        )
         .await?;
         bytes = &bytes[sent..];
     }
@@ -222,19 +271,23 @@ async fn send_file(
     file: &std::fs::File,
     mut offset: u64,
     len: u64,
+    send_timeout: Duration,
 ) -> std::io::Result<()> {
     let end = offset + len;
     while offset < end {
-        let sent = stalled_after(stream.async_io(Interest::WRITABLE, || {
-            let mut at = offset;
-            let count = usize::try_from(end - offset).unwrap_or(usize::MAX);
-            Ok(rustix::fs::sendfile(
-                stream.as_fd(),
-                file.as_fd(),
-                Some(&mut at),
-                count,
-            )?)
-        }))
+        let sent = stalled_after(
+            send_timeout,
+            stream.async_io(Interest::WRITABLE, || {
+                let mut at = offset;
+                let count = usize::try_from(end - offset).unwrap_or(usize::MAX);
+                Ok(rustix::fs::sendfile(
+                    stream.as_fd(),
+                    file.as_fd(),
+                    Some(&mut at),
+                    count,
+                )?)
+            }),
+        )
         .await?;
         if sent == 0 {
             // The file shrank under us; the promised length cannot be kept.
@@ -245,8 +298,11 @@ async fn send_file(
     Ok(())
 }
 
-async fn stalled_after<T>(io: impl Future<Output = std::io::Result<T>>) -> std::io::Result<T> {
-    timeout(SEND_STALL, io)
+async fn stalled_after<T>(
+    limit: Duration,
+    io: impl Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    timeout(limit, io)
         .await
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
@@ -317,11 +373,18 @@ mod tests {
         let segment: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(package.join("seg_00000.m4s"), &segment).unwrap();
         let db = Db::open(&tmp.path().join("marquee.db")).unwrap();
-        db.write_blocking(|c| {
+        let manifest = serde_json::json!({
+            "duration_secs": 1.0, "master": "master.m3u8", "audio": [], "subtitles": [],
+            "poster": null, "thumbnails": null, "files": ["master.m3u8"],
+            "video": [{"playlist": "video_360p/index.m3u8", "width": 640, "height": 360,
+                "frame_rate": 30.0, "bandwidth": 1, "average_bandwidth": 1,
+                "codecs": "avc1.64001e", "segments": 1}],
+        });
+        db.write_blocking(move |c| {
             c.execute(
-                "INSERT INTO assets (id, title, status, source_path, source_size, source_mtime, created_at, updated_at)
-                 VALUES ('abcd1234', 't', 'ready', 'x', 0, 0, 0, 0)",
-                [],
+                "INSERT INTO assets (id, title, status, source_path, source_size, source_mtime, manifest, created_at, updated_at)
+                 VALUES ('abcd1234', 't', 'ready', 'x', 0, 0, ?1, 0, 0)",
+                [manifest.to_string()],
             )
             .map_err(crate::db::DbError::from)
         })
@@ -349,7 +412,7 @@ mod tests {
             .run_until(async move {
                 let server = tokio::task::spawn_local(async move {
                     let (stream, _) = listener.accept().await.unwrap();
-                    serve_connection(stream, origin, handoff).await;
+                    serve_connection(stream, origin, handoff, Duration::from_secs(30)).await;
                 });
                 let mut client = TcpStream::connect(addr).await.unwrap();
                 let url = "/p/public/abcd1234/video_360p/seg_00000.m4s";

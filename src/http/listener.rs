@@ -5,6 +5,7 @@
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::HttpService;
@@ -17,7 +18,9 @@ use actix_web::{App, web};
 use tokio::net::TcpStream;
 
 use super::AppState;
+use super::client_errors::ClientErrors;
 use super::fast_origin::{self, FIRST_REQUEST, Handoff, KEEP_ALIVE};
+use super::stall::SendStall;
 
 /// Binds every address `listen` resolves to, with the backlog actix-web would use.
 pub fn bind(listen: &str) -> std::io::Result<Vec<TcpListener>> {
@@ -55,6 +58,11 @@ pub fn app(
         .app_data(state)
         .app_data(super::query_config())
         .app_data(super::json_config())
+        // On everything actix-web answers (pages, the API, errors); origin answers carry it
+        // from `playback` already, on both paths.
+        .wrap(
+            actix_web::middleware::DefaultHeaders::new().add(("x-content-type-options", "nosniff")),
+        )
         .wrap(
             // Segment and asset fetches are not logged: thousands a second under load,
             // and playback analytics come from player beacons, not access logs.
@@ -66,18 +74,22 @@ pub fn app(
 }
 
 /// Serves on `listeners` until stopped through the returned server's handle. Without
-/// `sendfile`, every connection goes straight to actix-web.
+/// `sendfile`, every connection goes straight to actix-web. A client that accepts no
+/// response bytes for `send_timeout` is disconnected, on either path.
 pub fn serve(
     listeners: Vec<TcpListener>,
     state: web::Data<AppState>,
     sendfile: bool,
+    send_timeout: Duration,
 ) -> std::io::Result<actix_server::Server> {
     let mut builder = actix_server::Server::build()
         .disable_signals()
         .shutdown_timeout(10);
+    let client_errors = Arc::new(ClientErrors::default());
     for listener in listeners {
         let addr: SocketAddr = listener.local_addr()?;
         let state = state.clone();
+        let client_errors = client_errors.clone();
         builder = builder.listen(format!("marquee-{addr}"), listener, move || {
             let state = state.clone();
             let web_app = map_config(
@@ -87,24 +99,28 @@ pub fn serve(
                 |_: ()| AppConfig::default(),
             );
             let h1 = Rc::new(
-                HttpService::<TcpStream, _, _>::build()
+                HttpService::<SendStall<TcpStream>, _, _>::build()
                     .keep_alive(KEEP_ALIVE)
                     .client_request_timeout(FIRST_REQUEST)
                     .client_disconnect_timeout(Duration::from_secs(1))
                     .local_addr(addr)
                     .h1(web_app),
             );
+            let client_errors = client_errors.clone();
             fn_factory(move || {
                 let h1 = h1.clone();
                 let origin = state.origin.clone();
+                let client_errors = client_errors.clone();
                 async move {
                     let actix = Rc::new(h1.new_service(()).await?);
                     let handoff: Handoff = Rc::new(move |stream: TcpStream| {
-                        let actix = actix.clone();
+                        let (actix, client_errors) = (actix.clone(), client_errors.clone());
                         Box::pin(async move {
                             let peer = stream.peer_addr().ok();
-                            // Errors are the connection's end; actix-web has logged them.
-                            let _ = actix.call((stream, peer)).await;
+                            let stream = SendStall::new(stream, send_timeout);
+                            if let Err(e) = actix.call((stream, peer)).await {
+                                client_errors.report(peer, &e);
+                            }
                         })
                     });
                     Ok::<_, ()>(fn_service(move |stream: TcpStream| {
@@ -112,7 +128,13 @@ pub fn serve(
                         async move {
                             let _ = stream.set_nodelay(true);
                             if sendfile {
-                                fast_origin::serve_connection(stream, origin, handoff).await;
+                                fast_origin::serve_connection(
+                                    stream,
+                                    origin,
+                                    handoff,
+                                    send_timeout,
+                                )
+                                .await;
                             } else {
                                 handoff(stream).await;
                             }

@@ -2,15 +2,17 @@
 
 pub mod assets;
 pub mod auth;
+pub mod client_errors;
 pub mod error;
 pub mod fast_origin;
 pub mod listener;
 pub mod openapi;
 pub mod origin;
+pub mod stall;
 pub mod ui;
 pub mod ui_files;
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 
 use std::sync::Arc;
 
@@ -70,7 +72,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ui::home)
         .service(ui::watch)
         .service(ui::static_file)
-        .route("/p/{tail:.*}", web::route().to(origin::serve));
+        .route("/p/{tail:.*}", web::route().to(origin::serve))
+        .default_service(web::to(fallback));
+}
+
+/// Whatever no route took. Under `/api/` the answer is a JSON error like every other API
+/// answer: `method_not_allowed` (with `Allow`) for a documented path asked with another
+/// method, `not_found` otherwise.
+async fn fallback(req: HttpRequest) -> HttpResponse {
+    let path = req.path();
+    if !path.starts_with("/api/") {
+        return HttpResponse::NotFound().finish();
+    }
+    match openapi::methods_for(path) {
+        Some(allowed) => {
+            let mut response = error::ApiError::new(
+                error::ErrorCode::MethodNotAllowed,
+                format!("{path} takes {allowed}"),
+            )
+            .error_response();
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed) {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::ALLOW, value);
+            }
+            response
+        }
+        None => error::ApiError::not_found(format!("no such API route: {path}")).error_response(),
+    }
 }
 
 /// JSON errors for malformed query strings and bodies instead of actix's plain text.

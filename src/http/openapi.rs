@@ -1,5 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
+use std::sync::OnceLock;
+
 use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -11,7 +13,8 @@ use super::{assets, error};
     info(title = "Marquee API", description = "Operate a Marquee streaming appliance."),
     paths(assets::list, assets::get_one, assets::update, assets::remove, assets::retry, openapi_json),
     components(schemas(assets::AssetView, assets::RenditionView, assets::Page, assets::AssetPatch,
-        assets::Deleted, error::ErrorBody, error::ErrorDetail, crate::catalog::AssetStatus)),
+        assets::Deleted, error::ErrorBody, error::ErrorDetail, error::ErrorCode,
+        crate::catalog::AssetStatus)),
     modifiers(&BearerKey)
 )]
 pub struct ApiDoc;
@@ -30,6 +33,52 @@ impl utoipa::Modify for BearerKey {
                     .build(),
             ),
         );
+    }
+}
+
+/// The methods the document lists for a request path (`GET, PATCH`), or `None` when no
+/// documented path matches it.
+pub fn methods_for(path: &str) -> Option<String> {
+    static ROUTES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        ApiDoc::openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("HEAD", item.head.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let methods: Vec<&str> = methods
+                    .iter()
+                    .filter(|(_, listed)| *listed)
+                    .map(|(m, _)| *m)
+                    .collect();
+                (template.clone(), methods.join(", "))
+            })
+            .collect()
+    });
+    routes
+        .iter()
+        .find(|(template, _)| template_matches(template, path))
+        .map(|(_, methods)| methods.clone())
+}
+
+/// `/api/v1/assets/{id}` matches `/api/v1/assets/abc`: one path segment per `{...}`.
+fn template_matches(template: &str, path: &str) -> bool {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) if ts.starts_with('{') && ts.ends_with('}') && !ps.is_empty() => {}
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return false,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! by `fast_origin` with sendfile instead, and this handler takes every other connection
 //! (TLS, or one that also asked for a page or the API). Nothing here is ever compressed.
 
+use std::fs::File;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -12,29 +13,22 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::playback::PlaybackError;
 use crate::playback::response::{self, OriginBody, OriginMethod, OriginResponse};
 
 impl From<PlaybackError> for ApiError {
     fn from(e: PlaybackError) -> Self {
         match e {
-            PlaybackError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such file")
-            }
+            PlaybackError::NotFound => ApiError::not_found("no such file"),
             PlaybackError::Catalog(c) => c.into(),
         }
     }
 }
 
 pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let method = OriginMethod::parse(req.method().as_str()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "GET, HEAD or OPTIONS only",
-        )
-    })?;
+    let method = OriginMethod::parse(req.method().as_str())
+        .ok_or_else(|| ApiError::new(ErrorCode::MethodNotAllowed, "GET, HEAD or OPTIONS only"))?;
     let headers = origin_headers(&req);
     let answer = state
         .origin
@@ -63,6 +57,9 @@ fn origin_headers(req: &HttpRequest) -> http::HeaderMap {
 async fn render(answer: OriginResponse) -> Result<HttpResponse, ApiError> {
     let status = StatusCode::from_u16(answer.status).map_err(ApiError::internal)?;
     let mut builder = HttpResponse::build(status);
+    // Debug builds say which path answered, so tests can tell.
+    #[cfg(debug_assertions)]
+    builder.insert_header(("x-marquee-path", "actix"));
     let mut length = None;
     for (name, value) in &answer.headers {
         // actix writes Content-Length from the body's size and drops any set by hand.
@@ -77,27 +74,75 @@ async fn render(answer: OriginResponse) -> Result<HttpResponse, ApiError> {
             Some(len) => builder.body(LengthOnly(len)),
             None => builder.body(actix_web::body::None::new()),
         }),
-        OriginBody::File { file, offset, len } => {
-            let bytes = map_range(&file, offset, len).map_err(ApiError::internal)?;
-            Ok(builder.body(bytes))
-        }
+        OriginBody::File { file, offset, len } => Ok(builder.body(FileChunks {
+            file,
+            offset,
+            len,
+            sent: 0,
+        })),
     }
 }
 
-/// The range as bytes backed by a read-only mapping of the file: no copy and no blocking
-/// pool round trip here (actix-web copies it once into its write buffer).
-fn map_range(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<web::Bytes> {
-    let len = usize::try_from(len).map_err(std::io::Error::other)?;
-    // SAFETY: package files are written once, before the asset is ready, and are never
-    // modified in place afterwards (a new package is a new asset; deletion unlinks, which
-    // leaves a mapping intact), so the mapped bytes cannot change under the response.
-    let map = unsafe {
-        memmap2::MmapOptions::new()
-            .offset(offset)
-            .len(len)
-            .map(file)?
-    };
-    Ok(web::Bytes::from_owner(map))
+/// How much of a file is read at a time. actix-web asks for the next chunk only once its
+/// write buffer (32 KiB) has gone out, so a connection that stops reading holds about one
+/// chunk, whatever it asked for.
+const CHUNK: u64 = 256 * 1024;
+
+/// `len` bytes of `file` from `offset`, read with `pread` one chunk at a time as actix-web
+/// asks for them. Not a memory mapping: a file truncated under a mapping kills the process
+/// with SIGBUS; here a short read ends this response and its connection.
+struct FileChunks {
+    file: File,
+    offset: u64,
+    len: u64,
+    sent: u64,
+}
+
+impl FileChunks {
+    fn read_chunk(&mut self) -> std::io::Result<web::Bytes> {
+        let want = (self.len - self.sent).min(CHUNK) as usize;
+        let mut buf = Vec::with_capacity(want);
+        let read = loop {
+            match rustix::io::pread(
+                &self.file,
+                rustix::buffer::spare_capacity(&mut buf),
+                self.offset + self.sent,
+            ) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => break other?,
+            }
+        };
+        // The capacity may exceed what was asked for; never send past the range.
+        buf.truncate(want);
+        let read = read.min(want);
+        if read == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was being sent",
+            ));
+        }
+        self.sent += read as u64;
+        Ok(web::Bytes::from(buf))
+    }
+}
+
+impl MessageBody for FileChunks {
+    type Error = std::io::Error;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.len)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        if this.sent >= this.len {
+            return Poll::Ready(None);
+        }
+        Poll::Ready(Some(this.read_chunk()))
+    }
 }
 
 /// A body that announces a length and sends nothing: answers to HEAD, and a 416.

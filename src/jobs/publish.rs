@@ -147,6 +147,22 @@ pub fn interrupted_publishes(
     done
 }
 
+/// Lists the files of packages made before manifests recorded them, rewriting each
+/// `package.json`. Returns the assets with their new manifests; a package that cannot be
+/// listed is logged and left out (the origin serves nothing of it).
+pub fn list_legacy_packages(data: &DataDir, assets: &[String]) -> Vec<(String, PackageManifest)> {
+    let mut listed = Vec::new();
+    for asset in assets {
+        match crate::media::contents::upgrade(&data.asset_dir(asset)) {
+            Ok(manifest) => listed.push((asset.clone(), manifest)),
+            Err(e) => {
+                tracing::error!(asset = %asset, error = %e, "cannot list the files of a package")
+            }
+        }
+    }
+    listed
+}
+
 /// Removes staging folders that no running job owns.
 pub fn clean_staging(data: &DataDir, keep: &dyn Fn(&str) -> bool) {
     let Ok(entries) = std::fs::read_dir(data.staging()) else {

@@ -37,6 +37,31 @@ pub async fn recover(env: &JobEnv) -> Result<(), JobError> {
             })
             .await?;
     }
+    // Packages made before manifests listed their files: list them once, or the origin,
+    // which serves only listed files, would serve nothing of them.
+    let legacy = env
+        .db
+        .read(|c| catalog::ready_without_file_list(c).map_err(JobError::from))
+        .await?;
+    if !legacy.is_empty() {
+        let data = env.data.clone();
+        let listed =
+            tokio::task::spawn_blocking(move || publish::list_legacy_packages(&data, &legacy))
+                .await
+                .map_err(|_| crate::db::DbError::Task)?;
+        tracing::info!(
+            packages = listed.len(),
+            "listed the files of packages made by an older version"
+        );
+        env.db
+            .write(move |tx| {
+                for (asset_id, manifest) in &listed {
+                    catalog::set_manifest(tx, asset_id, manifest, now())?;
+                }
+                Ok::<_, JobError>(())
+            })
+            .await?;
+    }
     let max_attempts = env.transcode.max_attempts;
     let abandoned = env
         .db

@@ -228,6 +228,8 @@ impl AudioPipeline {
             bandwidth: stats.peak_bps,
             average_bandwidth: stats.average_bps,
             codecs: hls::AAC_LC_CODECS.into(),
+            // Counted with the package's files once it is complete.
+            segments: 0,
         })
     }
 }

@@ -55,7 +55,7 @@ impl HlsOutput {
         opts.set("hls_fmp4_init_filename", "init.mp4");
         opts.set(
             "hls_segment_filename",
-            &dir.join("seg_%05d.m4s").to_string_lossy(),
+            &dir.join(super::spec::segment_template()).to_string_lossy(),
         );
         opts.set("hls_flags", "independent_segments");
         ctx.write_header_with(opts)
@@ -361,6 +361,7 @@ mod tests {
             bandwidth: 140_000,
             average_bandwidth: 130_000,
             codecs: AAC_LC_CODECS.into(),
+            segments: 1,
         }];
         let path = write_master(dir.path(), &[], &audio, &[]).unwrap();
         let text = std::fs::read_to_string(path).unwrap();

@@ -1,8 +1,10 @@
 //! Everything that touches FFmpeg. This code runs only inside `marquee worker`, never in the
 //! server process, so a crash in a codec takes down one job and nothing else. Every FFmpeg
-//! object is created, used and dropped on the worker's one thread.
+//! object is created, used and dropped on the worker's one thread. The server uses only the
+//! plain data of `spec` and the file listing of `contents`.
 
 mod audio;
+pub mod contents;
 pub mod filters;
 pub mod hls;
 pub mod images;

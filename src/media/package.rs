@@ -9,11 +9,10 @@ use ffmpeg_next as ff;
 use super::audio::AudioPipeline;
 use super::probe::{self, SourceInfo};
 use super::sidecar::{self, SizeLimit};
+pub use super::spec::MANIFEST_NAME;
 use super::spec::{PackageManifest, SidecarKind, SubtitleTrack, TranscodeRequest};
 use super::video::{VideoPipeline, VideoSetup};
-use super::{MediaError, hls, ladder, subtitles};
-
-pub const MANIFEST_NAME: &str = "package.json";
+use super::{MediaError, contents, hls, ladder, subtitles};
 
 /// Below this share of the container's duration actually decoded, the file is truncated.
 const TRUNCATION_THRESHOLD: f64 = 0.9;
@@ -91,7 +90,7 @@ pub fn transcode(
         .as_ref()
         .map(|v| v.warnings.clone())
         .unwrap_or_default();
-    let manifest = PackageManifest {
+    let mut manifest = PackageManifest {
         duration_secs: decoded.max(duration.min(decoded + 1.0)),
         master: hls::MASTER_NAME.into(),
         video: video_renditions,
@@ -100,8 +99,11 @@ pub fn transcode(
         poster,
         thumbnails: video_out.and_then(|v| v.thumbnails),
         warnings,
+        files: Vec::new(),
     };
-    write_manifest(out, &manifest)?;
+    // Everything in the output folder now is what this job wrote: the origin serves that.
+    contents::record(out, &mut manifest)?;
+    contents::write_manifest(out, &manifest)?;
     progress(100.0);
     Ok(manifest)
 }
@@ -194,16 +196,6 @@ fn copy_poster(source: &Path, mut file: impl Read, out: &Path) -> Result<String,
     let name = format!("poster.{}", if ext == "jpeg" { "jpg" } else { &ext });
     std::io::copy(&mut file, &mut std::fs::File::create(out.join(&name))?)?;
     Ok(name)
-}
-
-fn write_manifest(out: &Path, manifest: &PackageManifest) -> Result<(), MediaError> {
-    let json =
-        serde_json::to_vec_pretty(manifest).map_err(|e| MediaError::internal("manifest", e))?;
-    let tmp = out.join(format!("{MANIFEST_NAME}.tmp"));
-    std::fs::write(&tmp, json)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, out.join(MANIFEST_NAME))?;
-    Ok(())
 }
 
 /// Emits progress at most once per whole percent.

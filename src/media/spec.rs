@@ -40,6 +40,37 @@ pub enum SidecarKind {
     Poster,
 }
 
+/// The package's manifest file, written last: a folder with one is a complete package.
+pub const MANIFEST_NAME: &str = "package.json";
+
+/// How media segments are named in a rendition's folder: `seg_00000.m4s`, `seg_00001.m4s`...
+/// The HLS muxer is given [`segment_template`]; [`PackageManifest::serves`] reads names back
+/// with [`segment_index`].
+const SEGMENT_PREFIX: &str = "seg_";
+const SEGMENT_DIGITS: usize = 5;
+const SEGMENT_SUFFIX: &str = ".m4s";
+
+/// The muxer's `hls_segment_filename` pattern (printf style).
+pub fn segment_template() -> String {
+    format!("{SEGMENT_PREFIX}%0{SEGMENT_DIGITS}d{SEGMENT_SUFFIX}")
+}
+
+pub fn segment_name(index: u32) -> String {
+    format!("{SEGMENT_PREFIX}{index:0SEGMENT_DIGITS$}{SEGMENT_SUFFIX}")
+}
+
+/// The number in a segment name, only for names exactly as [`segment_name`] spells them.
+pub fn segment_index(name: &str) -> Option<u32> {
+    let digits = name
+        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let index = digits.parse().ok()?;
+    (segment_name(index) == name).then_some(index)
+}
+
 /// Written as `package.json` in the package, last, once everything else is in place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackageManifest {
@@ -53,6 +84,47 @@ pub struct PackageManifest {
     /// What the package shows differently from the source, for the operator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Every file the package writer made other than media segments (playlists, init
+    /// segments, subtitles, images), relative to the package folder. Media segments
+    /// are counted per rendition instead. Empty in packages made before it was recorded.
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+impl PackageManifest {
+    /// Whether `relative` (a path inside the package folder) is a file the package writer
+    /// made: the origin serves these and nothing else.
+    pub fn serves(&self, relative: &str) -> bool {
+        if self.files.iter().any(|f| f == relative) {
+            return true;
+        }
+        let Some((folder, name)) = relative.split_once('/') else {
+            return false;
+        };
+        let Some(index) = segment_index(name) else {
+            return false;
+        };
+        self.segmented().any(|(playlist, segments)| {
+            rendition_folder(playlist) == Some(folder) && index < segments
+        })
+    }
+
+    /// Each segmented rendition's playlist with its segment count.
+    pub fn segmented(&self) -> impl Iterator<Item = (&str, u32)> {
+        let video = self.video.iter().map(|v| (v.playlist.as_str(), v.segments));
+        let audio = self.audio.iter().map(|a| (a.playlist.as_str(), a.segments));
+        video.chain(audio)
+    }
+
+    /// Whether [`files`](Self::files) and the segment counts were recorded.
+    pub fn lists_files(&self) -> bool {
+        !self.files.is_empty()
+    }
+}
+
+/// The folder a rendition's playlist and segments are in.
+pub fn rendition_folder(playlist: &str) -> Option<&str> {
+    playlist.rsplit_once('/').map(|(folder, _)| folder)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +136,9 @@ pub struct VideoRendition {
     pub bandwidth: u64,
     pub average_bandwidth: u64,
     pub codecs: String,
+    /// Media segments in the playlist's folder, named by [`segment_name`] from 0.
+    #[serde(default)]
+    pub segments: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +149,9 @@ pub struct AudioRendition {
     pub bandwidth: u64,
     pub average_bandwidth: u64,
     pub codecs: String,
+    /// Media segments in the playlist's folder, named by [`segment_name`] from 0.
+    #[serde(default)]
+    pub segments: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

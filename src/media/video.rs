@@ -357,6 +357,8 @@ impl VideoPipeline {
                 bandwidth: stats.peak_bps,
                 average_bandwidth: stats.average_bps,
                 codecs,
+                // Counted with the package's files once it is complete.
+                segments: 0,
             });
         }
         let thumbnails = match self.plan.sprite {

@@ -1,64 +1,164 @@
-//! Which assets may be served, answered from memory: the origin must not query the
-//! database for every segment. Positive answers are kept a minute, negative ones briefly
-//! (an asset may become ready any moment); deleting an asset forgets it at once.
+//! Which assets may be served, and which of their files, answered from memory: the origin
+//! must not query the database for every segment. Ready assets are kept a minute with the
+//! manifest that lists their files; other answers briefly (an asset may become ready any
+//! moment); deleting an asset forgets it at once.
+//!
+//! The two answers are kept apart so that a flood of unknown ids, which costs little to
+//! send, can only ever push out other unknown ids, never a ready asset.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::PlaybackError;
 use crate::catalog::{self, AssetStatus, CatalogError};
 use crate::db::Db;
+use crate::media::PackageManifest;
 
 const READY_TTL: Duration = Duration::from_secs(60);
 const NOT_READY_TTL: Duration = Duration::from_secs(2);
+/// At most this many "not ready" answers are kept (well-formed ids anyone can make up).
+const MAX_NOT_READY: usize = 10_000;
+
+#[derive(Default)]
+struct Known {
+    /// Ready assets: what they serve, and since when that is known.
+    ready: HashMap<String, (Arc<PackageManifest>, Instant)>,
+    /// Unknown, unfinished and failed assets.
+    not_ready: HashMap<String, Instant>,
+}
 
 pub struct ReadyAssets {
     db: Db,
-    known: RwLock<HashMap<String, (bool, Instant)>>,
+    known: RwLock<Known>,
 }
 
 impl ReadyAssets {
     pub fn new(db: Db) -> Self {
         ReadyAssets {
             db,
-            known: RwLock::new(HashMap::new()),
+            known: RwLock::new(Known::default()),
         }
     }
 
-    pub async fn is_ready(&self, asset_id: &str) -> Result<bool, PlaybackError> {
-        if let Some((ready, at)) = self
-            .known
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(asset_id)
+    /// The manifest of a ready asset (which lists what it serves), or `None` if the asset
+    /// is not ready or does not exist.
+    pub async fn served(
+        &self,
+        asset_id: &str,
+    ) -> Result<Option<Arc<PackageManifest>>, PlaybackError> {
         {
-            let ttl = if *ready { READY_TTL } else { NOT_READY_TTL };
-            if at.elapsed() < ttl {
-                return Ok(*ready);
+            let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((manifest, at)) = known.ready.get(asset_id)
+                && at.elapsed() < READY_TTL
+            {
+                return Ok(Some(manifest.clone()));
+            }
+            if let Some(at) = known.not_ready.get(asset_id)
+                && at.elapsed() < NOT_READY_TTL
+            {
+                return Ok(None);
             }
         }
         let id = asset_id.to_string();
-        let ready = self
+        let manifest = self
             .db
             .read(move |c| match catalog::get(c, &id) {
-                Ok(a) => Ok(a.status == AssetStatus::Ready),
-                Err(CatalogError::NotFound(_)) => Ok(false),
+                Ok(a) if a.status == AssetStatus::Ready => Ok(a.manifest.map(Arc::new)),
+                Ok(_) | Err(CatalogError::NotFound(_)) => Ok(None),
                 Err(e) => Err(e),
             })
             .await?;
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
-        if known.len() > 100_000 {
-            known.clear();
+        let now = Instant::now();
+        match &manifest {
+            Some(m) => {
+                known.not_ready.remove(asset_id);
+                known.ready.insert(asset_id.to_string(), (m.clone(), now));
+            }
+            None => {
+                known.ready.remove(asset_id);
+                if known.not_ready.len() >= MAX_NOT_READY {
+                    known.not_ready.retain(|_, at| at.elapsed() < NOT_READY_TTL);
+                    // Still full of fresh ones: a flood. Start over rather than scan per request.
+                    if known.not_ready.len() >= MAX_NOT_READY / 2 {
+                        known.not_ready.clear();
+                    }
+                }
+                known.not_ready.insert(asset_id.to_string(), now);
+            }
         }
-        known.insert(asset_id.to_string(), (ready, Instant::now()));
-        Ok(ready)
+        Ok(manifest)
     }
 
     pub fn forget(&self, asset_id: &str) {
-        self.known
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(asset_id);
+        let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        known.ready.remove(asset_id);
+        known.not_ready.remove(asset_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_ids_never_push_out_ready_assets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Db::open(&tmp.path().join("marquee.db")).unwrap();
+        let manifest = serde_json::json!({
+            "duration_secs": 1.0, "master": "master.m3u8", "video": [], "audio": [],
+            "subtitles": [], "poster": null, "thumbnails": null, "files": ["master.m3u8"]
+        });
+        db.write_blocking(move |c| {
+            c.execute(
+                "INSERT INTO assets (id, title, status, source_path, source_size, source_mtime, manifest, created_at, updated_at)
+                 VALUES ('abcd1234', 't', 'ready', 'x', 0, 0, ?1, 0, 0)",
+                [manifest.to_string()],
+            )
+            .map_err(crate::db::DbError::from)
+        })
+        .unwrap();
+        let cache = Arc::new(ReadyAssets::new(db.clone()));
+        let served = cache.served("abcd1234").await.unwrap().unwrap();
+        assert!(served.serves("master.m3u8"));
+
+        // Behind the cache's back: the answer in memory stands until it expires.
+        db.write_blocking(|c| {
+            c.execute(
+                "UPDATE assets SET status = 'failed' WHERE id = 'abcd1234'",
+                [],
+            )
+            .map_err(crate::db::DbError::from)
+        })
+        .unwrap();
+        let mut flood = tokio::task::JoinSet::new();
+        for part in 0..4 {
+            let cache = cache.clone();
+            flood.spawn(async move {
+                for i in (part..=MAX_NOT_READY * 10).step_by(4) {
+                    assert!(
+                        cache
+                            .served(&format!("unknown{i}"))
+                            .await
+                            .unwrap()
+                            .is_none()
+                    );
+                    assert!(
+                        cache.known.read().unwrap().not_ready.len() <= MAX_NOT_READY,
+                        "the unknown ids kept are bounded"
+                    );
+                }
+            });
+        }
+        while let Some(done) = flood.join_next().await {
+            done.unwrap();
+        }
+        assert!(
+            cache.served("abcd1234").await.unwrap().is_some(),
+            "a flood of unknown ids evicted a ready asset"
+        );
+        cache.forget("abcd1234");
+        assert!(cache.served("abcd1234").await.unwrap().is_none());
     }
 }

@@ -53,18 +53,20 @@ pub struct OriginResponse {
 /// The request headers an origin answer depends on; both HTTP paths pass only these.
 pub const REQUEST_HEADERS: [&str; 4] = ["range", "if-none-match", "if-modified-since", "if-range"];
 
-/// Any site may embed a player that fetches from the origin: tokens are in the path, no
-/// cookies are involved, so a wildcard origin leaks nothing.
-const CORS_HEADERS: [(&str, &str); 2] = [
+/// On every answer. Any site may embed a player that fetches from the origin: tokens are in
+/// the path, no cookies are involved, so a wildcard origin leaks nothing. `nosniff`: a
+/// browser takes the content type as given, never guessing HTML or script from the bytes.
+const COMMON_HEADERS: [(&str, &str); 3] = [
     ("access-control-allow-origin", "*"),
     (
         "access-control-expose-headers",
         "content-length, content-range, accept-ranges, etag",
     ),
+    ("x-content-type-options", "nosniff"),
 ];
 
 fn preflight() -> OriginResponse {
-    let mut headers = cors_headers();
+    let mut headers = common_headers();
     headers.extend([
         ("access-control-allow-methods", "GET, HEAD, OPTIONS".into()),
         (
@@ -80,8 +82,8 @@ fn preflight() -> OriginResponse {
     }
 }
 
-fn cors_headers() -> Vec<(&'static str, String)> {
-    CORS_HEADERS
+fn common_headers() -> Vec<(&'static str, String)> {
+    COMMON_HEADERS
         .iter()
         .map(|(k, v)| (*k, (*v).to_string()))
         .collect()
@@ -112,7 +114,12 @@ impl Origin {
         if !token_allows(token, asset_id) || !files::is_asset_id(asset_id) {
             return Err(PlaybackError::NotFound);
         }
-        if !self.ready.is_ready(asset_id).await? {
+        // Only files the package writer made: not the source, whatever its name, nor
+        // anything put into the folder later.
+        let Some(package) = self.ready.served(asset_id).await? else {
+            return Err(PlaybackError::NotFound);
+        };
+        if !package.serves(relative) {
             return Err(PlaybackError::NotFound);
         }
         // Everything below describes the open file, even if the path is replaced meanwhile.
@@ -125,7 +132,7 @@ impl Origin {
             .parse()
             .expect("hex digits make a valid entity tag");
 
-        let mut headers = cors_headers();
+        let mut headers = common_headers();
         headers.extend([
             ("content-type", kind.content_type(relative).into()),
             ("cache-control", kind.cache_control().into()),

@@ -220,3 +220,211 @@ fn openapi_document_lists_every_route() {
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     assert!(doc["components"]["schemas"]["AssetView"]["properties"]["playback_url"].is_object());
 }
+
+/// Any method, any path; status, headers (lower-case names) and the body as JSON (or Null).
+fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+) -> (u16, Vec<(String, String)>, Value) {
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", server.base));
+    if let Some(key) = key {
+        req = req.header("Authorization", format!("Bearer {key}"));
+    }
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .allow_non_standard_methods(true)
+        .build()
+        .new_agent();
+    let mut resp = agent.run(req.body(()).unwrap()).unwrap();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn every_answer_forbids_sniffing_and_api_errors_are_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "");
+    let key = server.key.clone();
+    for (method, path, key, status, code) in [
+        ("GET", "/healthz", None, 200, None),
+        ("GET", "/", None, 200, None),
+        ("GET", "/api/v1/assets", Some(key.as_str()), 200, None),
+        ("GET", "/api/v1/openapi.json", None, 200, None),
+        ("GET", "/api/v1/assets", None, 401, Some("unauthorized")),
+        (
+            "GET",
+            "/api/v1/assets?limit=0",
+            Some(&key),
+            400,
+            Some("bad_request"),
+        ),
+        (
+            "GET",
+            "/api/v1/assets/nosuchasset",
+            Some(&key),
+            404,
+            Some("not_found"),
+        ),
+        ("GET", "/api/v1/nosuch", None, 404, Some("not_found")),
+        ("GET", "/api/v2/assets", Some(&key), 404, Some("not_found")),
+        (
+            "POST",
+            "/api/v1/assets",
+            Some(&key),
+            405,
+            Some("method_not_allowed"),
+        ),
+        (
+            "PUT",
+            "/api/v1/assets/abcd",
+            Some(&key),
+            405,
+            Some("method_not_allowed"),
+        ),
+        (
+            "GET",
+            "/api/v1/assets/abcd/retry",
+            Some(&key),
+            405,
+            Some("method_not_allowed"),
+        ),
+        (
+            "POST",
+            "/p/public/abcd1234/master.m3u8",
+            None,
+            405,
+            Some("method_not_allowed"),
+        ),
+        (
+            "GET",
+            "/p/public/nosuchasset/master.m3u8",
+            None,
+            404,
+            Some("not_found"),
+        ),
+        (
+            "OPTIONS",
+            "/p/public/nosuchasset/master.m3u8",
+            None,
+            204,
+            None,
+        ),
+    ] {
+        let (got, headers, body) = call(&server, method, path, key);
+        assert_eq!(got, status, "{method} {path}: {body}");
+        assert_eq!(
+            header(&headers, "x-content-type-options"),
+            Some("nosniff"),
+            "{method} {path}: {headers:?}"
+        );
+        if let Some(code) = code {
+            assert_eq!(body["error"]["code"], code, "{method} {path}: {body}");
+            assert!(
+                body["error"]["message"].is_string(),
+                "{method} {path}: {body}"
+            );
+        }
+        if status == 405 && path.starts_with("/api/") {
+            let allow = header(&headers, "allow").unwrap_or_default();
+            assert!(
+                !allow.is_empty() && !allow.contains(method),
+                "{method} {path}: {allow}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_readme_lists_exactly_the_error_codes_the_api_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "");
+    let (_, doc) = get_with(&format!("{}/api/v1/openapi.json", server.base), None);
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["ErrorDetail"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode",
+        "{schemas:#}"
+    );
+    let mut documented: Vec<String> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ErrorCode enum: {schemas:#}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    documented.sort();
+
+    // The README's list: "- `code` (status)" lines after "Errors are JSON".
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let (_, section) = readme
+        .split_once("Errors are JSON")
+        .expect("the errors section");
+    let mut listed: Vec<String> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("- `"))
+        .take_while(|l| l.starts_with("- `"))
+        .map(|l| l.split('`').nth(1).unwrap().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, documented);
+}
+
+#[test]
+fn malformed_requests_are_logged_once_a_minute_per_client() {
+    use std::io::{Read, Write};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "");
+    let addr = server.base.trim_start_matches("http://").to_string();
+    for garbage in std::iter::repeat_n(
+        [
+            "GARBAGE\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n",
+            "\x16\x03\x01\x02\x00\x01\x00\x01\x7f\x03\x03\r\n\r\n",
+        ],
+        10,
+    )
+    .flatten()
+    {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(garbage.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        assert!(
+            answer.starts_with(b"HTTP/1.1 400"),
+            "{garbage:?}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    assert!(server.healthy());
+    std::thread::sleep(Duration::from_millis(500));
+    let log = server.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("actix_http") || l.contains("bad request"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("127.0.0.1") && lines[0].contains("WARN"),
+        "{log}"
+    );
+}

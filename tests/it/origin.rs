@@ -5,7 +5,9 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Server, drop_into, make_clip};
+use serde_json::Value;
+
+use crate::support::{Options, Server, drop_into, ffmpeg, make_clip};
 
 /// A raw HTTP/1.1 exchange, so paths reach the server byte for byte (no client normalises them).
 fn raw(server: &Server, request: &str) -> (u16, String) {
@@ -62,8 +64,9 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Every package file with its type and cache rules, byte ranges and conditional requests,
-/// through `get` (one connection per call, or one warm connection).
-fn check_files(get: &Fetcher, base: &str, dir: &std::path::Path) {
+/// through `get` (one connection per call, or one warm connection), answered by `path`
+/// (`sendfile` or `actix`, as the debug build's `x-marquee-path` says).
+fn check_files(get: &Fetcher, base: &str, dir: &std::path::Path, path: &str) {
     // Content types and cache rules.
     for (file, ctype, cache) in [
         ("master.m3u8", "application/vnd.apple.mpegurl", "max-age=10"),
@@ -103,6 +106,12 @@ fn check_files(get: &Fetcher, base: &str, dir: &std::path::Path) {
             Some("*"),
             "{file}"
         );
+        assert_eq!(
+            header(&headers, "x-content-type-options"),
+            Some("nosniff"),
+            "{file}"
+        );
+        assert_eq!(header(&headers, "x-marquee-path"), Some(path), "{file}");
     }
 
     // Byte ranges: single, suffix, and past the end.
@@ -133,6 +142,23 @@ fn check_files(get: &Fetcher, base: &str, dir: &std::path::Path) {
     assert_eq!(get(&seg, &[("If-None-Match", &etag)]).0, 304);
     assert_eq!(get(&seg, &[("If-Modified-Since", &modified)]).0, 304);
     assert_eq!(get(&seg, &[("If-None-Match", "\"something-else\"")]).0, 200);
+    let (_, headers, _) = get(&seg, &[("Range", "bytes=0-0")]);
+    assert_eq!(header(&headers, "x-marquee-path"), Some(path));
+}
+
+/// Files the package writer did not make: 404 on a new connection (the sendfile path tries
+/// first) and on one actix-web owns.
+fn check_not_served(server: &Server, paths: &[String]) {
+    let warm = ureq::Agent::new_with_defaults();
+    assert_eq!(fetch(&warm, server, "/healthz", &[]).0, 200);
+    for path in paths {
+        assert_eq!(get(server, path, &[]).0, 404, "{path}, new connection");
+        assert_eq!(
+            fetch(&warm, server, path, &[]).0,
+            404,
+            "{path}, through actix-web"
+        );
+    }
 }
 
 #[test]
@@ -150,6 +176,26 @@ fn origin_serves_packages_correctly_and_nothing_else() {
     drop_into(&server.inbox(), &clip);
     std::fs::write(tmp.path().join("broken.mp4"), b"definitely not a video").unwrap();
     drop_into(&server.inbox(), &tmp.path().join("broken.mp4"));
+    // A fragmented MP4 named like a segment: published as `source.m4s` in its package.
+    let fragmented = tmp.path().join("clip.m4s");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30:duration=1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "frag_keyframe+empty_moov+default_base_moof",
+        "-f",
+        "mp4",
+        fragmented.to_str().unwrap(),
+    ]);
+    drop_into(&server.inbox(), &fragmented);
     let asset = server.wait_finished("show", Duration::from_secs(120));
     assert_eq!(asset["status"], "ready");
     let failed = server.wait_finished("broken", Duration::from_secs(60));
@@ -161,10 +207,15 @@ fn origin_serves_packages_correctly_and_nothing_else() {
 
     // The sendfile fast path serves connections that only fetch from the origin; a
     // connection that asked for anything else is actix-web's. Both must answer alike.
-    check_files(&|path, hs| get(&server, path, hs), &base, &dir);
+    check_files(&|path, hs| get(&server, path, hs), &base, &dir, "sendfile");
     let warm = ureq::Agent::new_with_defaults();
     assert_eq!(fetch(&warm, &server, "/healthz", &[]).0, 200);
-    check_files(&|path, hs| fetch(&warm, &server, path, hs), &base, &dir);
+    check_files(
+        &|path, hs| fetch(&warm, &server, path, hs),
+        &base,
+        &dir,
+        "actix",
+    );
     let seg = format!("{base}/video_360p/seg_00000.m4s");
     let len = std::fs::read(dir.join("video_360p/seg_00000.m4s"))
         .unwrap()
@@ -262,6 +313,32 @@ fn origin_serves_packages_correctly_and_nothing_else() {
         );
     }
 
+    // Only the files the package writer made: not a source named like a segment, nor
+    // anything put into a package folder afterwards, on either path.
+    let clip = server.wait_finished("clip", Duration::from_secs(60));
+    assert_eq!(clip["status"], "ready", "{clip}");
+    let clip_dir = server.package_dir(&clip);
+    let clip_base = format!("/p/public/{}", clip["id"].as_str().unwrap());
+    assert!(clip_dir.join("source.m4s").is_file());
+    assert_eq!(
+        get(&server, &format!("{clip_base}/master.m3u8"), &[]).0,
+        200
+    );
+    let planted = [
+        "video_360p/seg_09999.m4s",
+        "video_360p/extra.m3u8",
+        "notes.vtt",
+    ];
+    for file in planted {
+        std::fs::copy(dir.join("video_360p/seg_00000.m4s"), dir.join(file)).unwrap();
+    }
+    let mut not_served: Vec<String> = planted.iter().map(|f| format!("{base}/{f}")).collect();
+    not_served.push(format!("{clip_base}/source.m4s"));
+    check_not_served(&server, &not_served);
+    for file in planted {
+        std::fs::remove_file(dir.join(file)).unwrap();
+    }
+
     // An independent client: the ffmpeg program plays the master playlist over HTTP and
     // decodes every rendition.
     let out = Command::new("ffmpeg")
@@ -303,4 +380,296 @@ fn origin_serves_packages_correctly_and_nothing_else() {
             && streams.contains("audio"),
         "{streams}"
     );
+
+    // Packages made before manifests listed their files are listed on the next start.
+    let mut server = server;
+    server.terminate();
+    let ids = [id.to_string(), clip["id"].as_str().unwrap().to_string()];
+    for (asset, folder) in ids.iter().zip([&dir, &clip_dir]) {
+        let path = folder.join("package.json");
+        let legacy =
+            without_file_lists(serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap());
+        std::fs::write(&path, legacy.to_string()).unwrap();
+        set_stored_manifest(&server, asset, &legacy);
+    }
+    server.restart();
+    check_files(&|path, hs| get(&server, path, hs), &base, &dir, "sendfile");
+    assert_eq!(
+        get(&server, &format!("{clip_base}/master.m3u8"), &[]).0,
+        200
+    );
+    check_not_served(&server, &[format!("{clip_base}/source.m4s")]);
+    for (asset, folder) in ids.iter().zip([&dir, &clip_dir]) {
+        let written: Value =
+            serde_json::from_slice(&std::fs::read(folder.join("package.json")).unwrap()).unwrap();
+        assert!(
+            written["files"].as_array().is_some_and(|f| !f.is_empty()),
+            "{written}"
+        );
+        assert!(
+            written["video"][0]["segments"].as_u64() > Some(0),
+            "{written}"
+        );
+        assert_eq!(stored_manifest(&server, asset), written);
+    }
+}
+
+/// A manifest as versions before the file lists wrote it.
+fn without_file_lists(mut manifest: Value) -> Value {
+    manifest.as_object_mut().unwrap().remove("files");
+    for kind in ["video", "audio"] {
+        for rendition in manifest[kind].as_array_mut().unwrap() {
+            rendition.as_object_mut().unwrap().remove("segments");
+        }
+    }
+    manifest
+}
+
+fn stored_manifest(server: &Server, asset: &str) -> Value {
+    let db = rusqlite::Connection::open(server.data.join("marquee.db")).unwrap();
+    let text: String = db
+        .query_row("SELECT manifest FROM assets WHERE id = ?1", [asset], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn set_stored_manifest(server: &Server, asset: &str, manifest: &Value) {
+    let db = rusqlite::Connection::open(server.data.join("marquee.db")).unwrap();
+    db.execute(
+        "UPDATE assets SET manifest = ?2 WHERE id = ?1",
+        [asset, &manifest.to_string()],
+    )
+    .unwrap();
+}
+
+/// A server with one ready package whose first video segment is made `size` bytes long (it
+/// keeps its name, so it is still a file the package writer made). Returns the server, the
+/// segment's URL path and its file in the library.
+fn big_segment_server(
+    tmp: &std::path::Path,
+    http_config: &str,
+    size: usize,
+) -> (Server, String, std::path::PathBuf) {
+    let clip = tmp.join("big.mp4");
+    make_clip(&clip, "320x240", 30, 2.0, false);
+    let server = Server::start_with(
+        &tmp.join("data"),
+        Options {
+            tables: format!("[http]\n{http_config}\n"),
+            ..Options::default()
+        },
+    );
+    drop_into(&server.inbox(), &clip);
+    let asset = server.wait_finished("big", Duration::from_secs(120));
+    assert_eq!(asset["status"], "ready", "{asset}");
+    let dir = server.package_dir(&asset);
+    let rendition = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("video_"))
+        .expect("a video rendition");
+    let file = dir.join(&rendition).join("seg_00000.m4s");
+    let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, bytes).unwrap();
+    let url = format!(
+        "/p/public/{}/{rendition}/seg_00000.m4s",
+        asset["id"].as_str().unwrap()
+    );
+    (server, url, file)
+}
+
+/// A raw connection whose receive buffer is small, so a client that does not read stalls
+/// the server quickly.
+fn connect_small(server: &Server) -> TcpStream {
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// Reads one response: the head (lower-cased) and as many body bytes as Content-Length says.
+fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "{head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+/// Moves `stream` to actix-web by asking it for something else first.
+fn go_through_actix(stream: &mut TcpStream) {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(stream).1, b"ok\n");
+}
+
+fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn readers_that_stall_cost_bounded_memory_and_are_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let size = 4 << 20;
+    let (server, url, _) = big_segment_server(tmp.path(), "send_timeout_secs = 2", size);
+    let pid = server.pid();
+    let (rss_before, fds_before) = (proc_status(pid, "VmRSS:"), open_fds(pid));
+
+    // 100 connections on each path pipeline four requests for the segment and never read.
+    let pipelined = format!("GET {url} HTTP/1.1\r\nHost: t\r\n\r\n").repeat(4);
+    let mut clients = Vec::new();
+    for i in 0..200 {
+        let mut client = connect_small(&server);
+        if i % 2 == 0 {
+            go_through_actix(&mut client);
+        }
+        client.write_all(pipelined.as_bytes()).unwrap();
+        clients.push(client);
+    }
+    // The server drops them once they have not read for the send timeout.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut peak = 0;
+    while open_fds(pid) > fds_before {
+        peak = peak.max(proc_status(pid, "VmRSS:"));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} connections still open; RSS {peak} KiB",
+            open_fds(pid) - fds_before
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let grown_mib = peak.saturating_sub(rss_before) / 1024;
+    eprintln!("RSS {rss_before} KiB before, {peak} KiB at the peak");
+    assert!(
+        grown_mib < 80,
+        "stalled readers grew the server by {grown_mib} MiB"
+    );
+    // Each got less than it asked for, and the connection ended.
+    for mut client in clients {
+        let mut sink = Vec::new();
+        let _ = client.read_to_end(&mut sink);
+        assert!(sink.len() < 4 * size, "a stalled connection got everything");
+    }
+    assert!(server.healthy());
+}
+
+#[test]
+fn a_file_truncated_under_a_response_does_not_take_the_server_down() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let size = 8 << 20;
+    let (server, url, file) = big_segment_server(tmp.path(), "", size);
+    let content = std::fs::read(&file).unwrap();
+    // Viewers on both paths keep fetching the segment...
+    let stop = Arc::new(AtomicBool::new(false));
+    let viewers: Vec<_> = (0..8)
+        .map(|i| {
+            let (stop, url) = (stop.clone(), url.clone());
+            let addr = server.base.trim_start_matches("http://").to_string();
+            std::thread::spawn(move || {
+                let mut fetched = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(mut client) = TcpStream::connect(&addr) else {
+                        return fetched;
+                    };
+                    client
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    if i % 4 != 0 {
+                        go_through_actix(&mut client);
+                    }
+                    let request = format!("GET {url} HTTP/1.1\r\nHost: t\r\n\r\n");
+                    // Until the connection breaks on a file that shrank mid-response.
+                    while !stop.load(Ordering::Relaxed)
+                        && client.write_all(request.as_bytes()).is_ok()
+                    {
+                        let mut sink = vec![0u8; size + 1024];
+                        match client.read(&mut sink) {
+                            Ok(n) if n > 0 => fetched += 1,
+                            _ => break,
+                        }
+                        // Read the rest of this answer, whatever it is.
+                        let _ = client.set_read_timeout(Some(Duration::from_millis(200)));
+                        while let Ok(n) = client.read(&mut sink) {
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                        let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+                    }
+                }
+                fetched
+            })
+        })
+        .collect();
+    // ...while an operator's rsync rewrites it in place, again and again.
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&file, &content).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for viewer in viewers {
+        let _ = viewer.join();
+    }
+    assert!(server.healthy(), "the server died: {}", server.log());
+}
+
+#[test]
+fn connection_close_answers_arrive_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, url, file) = big_segment_server(tmp.path(), "", 8 << 20);
+    let expected = std::fs::read(&file).unwrap();
+    for request in [
+        format!("GET {url} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+        format!("GET {url} HTTP/1.0\r\n\r\n"),
+    ] {
+        let mut client = connect_small(&server);
+        // More bytes follow the request the server will answer last.
+        client
+            .write_all(format!("{request}GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .unwrap();
+        // A slow client: the server has long written everything it could by now.
+        std::thread::sleep(Duration::from_secs(1));
+        let (head, body) = read_response(&mut client);
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(
+            body == expected,
+            "got {} of {} bytes",
+            body.len(),
+            expected.len()
+        );
+        let mut rest = Vec::new();
+        assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "after close");
+    }
 }
