@@ -122,6 +122,22 @@ pub struct NewAsset {
     pub sidecars: Vec<Sidecar>,
 }
 
+#[cfg(test)]
+impl NewAsset {
+    /// An asset from `source` with nothing else known, for tests.
+    pub fn for_test(id: &str, source: PathBuf) -> Self {
+        NewAsset {
+            id: id.into(),
+            title: id.into(),
+            source_path: source,
+            source_size: 1,
+            source_mtime: 1,
+            content_hash: None,
+            sidecars: Vec::new(),
+        }
+    }
+}
+
 /// Inserts an asset. A `failure` records a source that cannot even be queued (a lone image,
 /// say): the asset is created `failed` with that reason and no job.
 pub fn insert(

@@ -276,20 +276,7 @@ mod tests {
     fn db_with_asset(dir: &std::path::Path, id: &str) -> Db {
         let db = Db::open(&dir.join("t.db")).unwrap();
         db.write_blocking(|tx| {
-            catalog::insert(
-                tx,
-                &NewAsset {
-                    id: id.into(),
-                    title: "t".into(),
-                    source_path: "/inbox/t.mp4".into(),
-                    source_size: 1,
-                    source_mtime: 1,
-                    content_hash: None,
-                    sidecars: Vec::new(),
-                },
-                None,
-                0,
-            )?;
+            catalog::insert(tx, &NewAsset::for_test(id, "/inbox/t.mp4".into()), None, 0)?;
             enqueue(tx, id, 0)
         })
         .unwrap();

@@ -261,16 +261,26 @@ async fn publish_package(
             .await
             .map_err(|_| DbError::Task)??;
     test_hook_pause_publish().await;
-    let id = asset.id.clone();
+    record_ready(env, job_id, asset.id.clone(), source, manifest).await?;
+    tracing::info!(asset = %asset.id, title = ?asset.title, "ready");
+    Ok(JobEnd::Ready)
+}
+
+/// The asset is ready with its package and the source's new place; the job is done.
+async fn record_ready(
+    env: &JobEnv,
+    job_id: i64,
+    asset_id: String,
+    source: PathBuf,
+    manifest: PackageManifest,
+) -> Result<(), JobError> {
     env.db
         .write(move |tx| {
-            catalog::mark_ready(tx, &id, &source, &manifest, now())?;
+            catalog::mark_ready(tx, &asset_id, &source, &manifest, now())?;
             queue::finish(tx, job_id, true, now())?;
             Ok::<_, JobError>(())
         })
-        .await?;
-    tracing::info!(asset = %asset.id, title = ?asset.title, "ready");
-    Ok(JobEnd::Ready)
+        .await
 }
 
 /// Debug builds only: `MARQUEE_TEST_PUBLISH_PAUSE_MS` holds a publish after the files
@@ -301,14 +311,7 @@ async fn finish_interrupted_publish(
     let Some((id, source, manifest)) = done.pop() else {
         return Ok(false);
     };
-    let job_id = job.job_id;
-    env.db
-        .write(move |tx| {
-            catalog::mark_ready(tx, &id, &source, &manifest, now())?;
-            queue::finish(tx, job_id, true, now())?;
-            Ok::<_, JobError>(())
-        })
-        .await?;
+    record_ready(env, job.job_id, id, source, manifest).await?;
     tracing::info!(asset = %asset.id, "finished an interrupted publish");
     Ok(true)
 }
@@ -397,20 +400,7 @@ mod tests {
         std::fs::write(&source, b"not transcoded in this test").unwrap();
         env.db
             .write_blocking(|tx| {
-                catalog::insert(
-                    tx,
-                    &NewAsset {
-                        id: "abcd".into(),
-                        title: "film".into(),
-                        source_path: source.clone(),
-                        source_size: 1,
-                        source_mtime: 1,
-                        content_hash: None,
-                        sidecars: Vec::new(),
-                    },
-                    None,
-                    0,
-                )?;
+                catalog::insert(tx, &NewAsset::for_test("abcd", source.clone()), None, 0)?;
                 queue::enqueue(tx, "abcd", 0).map_err(JobError::from)
             })
             .unwrap();

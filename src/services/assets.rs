@@ -224,15 +224,7 @@ mod tests {
     fn add_asset(s: &AssetService, id: &str, failed: Option<&str>) -> PathBuf {
         let source = s.env.data.inbox().join(format!("{id}.mp4"));
         std::fs::write(&source, format!("source of {id}")).unwrap();
-        let new = NewAsset {
-            id: id.into(),
-            title: id.into(),
-            source_path: source.clone(),
-            source_size: 1,
-            source_mtime: 1,
-            content_hash: None,
-            sidecars: Vec::new(),
-        };
+        let new = NewAsset::for_test(id, source.clone());
         s.env
             .db
             .write_blocking(|tx| {
