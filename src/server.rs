@@ -20,6 +20,7 @@ pub async fn serve(
     config: Config,
     ui_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
+    raise_open_file_limit();
     let env = JobEnv::open(&data, &config)
         .with_context(|| format!("cannot open the data dir {}", data.root.display()))?;
     let db = env.db.clone();
@@ -81,5 +82,28 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Every viewer connection is a file descriptor, and the usual soft limit (1024) lets about
+/// a thousand idle connections stop the server from accepting at all. Raise it to the hard
+/// limit, as nginx's `worker_rlimit_nofile` does.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            let wanted = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+                tracing::warn!(soft = limit.rlim_cur, "cannot raise the open-file limit");
+            }
+        }
     }
 }

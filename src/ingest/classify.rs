@@ -90,8 +90,10 @@ fn siblings(path: &Path) -> Vec<PathBuf> {
         .map(|entries| {
             entries
                 .flatten()
+                // Regular files only: a symbolic link is never anyone's sidecar.
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && p != path)
+                .filter(|p| p != path)
                 .collect()
         })
         .unwrap_or_default()

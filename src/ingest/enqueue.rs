@@ -90,6 +90,10 @@ pub fn ingest_inbox_file(
     if known {
         return Ok(Enqueued::Skipped);
     }
+    if path.to_str().is_none() {
+        // Stored paths are text; a lossy copy could name another file (`x\xff` and `x�`).
+        return reject(db, path, facts, NOT_UTF8, now);
+    }
     if !data.owns(path) {
         // Reached through a symbolic link: the file lives in another of the operator's
         // folders, and publishing would move it out of there.
@@ -148,6 +152,9 @@ pub fn ingest_inbox_file(
     tracing::info!(asset = %asset_id, file = ?path, "queued");
     Ok(Enqueued::Queued { asset_id })
 }
+
+const NOT_UTF8: &str =
+    "the file name is not valid UTF-8 text; rename the file (any name in UTF-8 works)";
 
 const REACHED_THROUGH_LINK: &str = "this file is reached through a symbolic link, so it belongs to another folder; Marquee does not follow links in the inbox and never moves files out of other folders. Copy or move the file itself into the inbox, or run `marquee ingest <file>`, which leaves it where it is";
 

@@ -17,6 +17,10 @@ pub enum PublishError {
     },
     #[error("the package manifest is unreadable: {0}")]
     Manifest(String),
+    #[error(
+        "the source {0} is not a plain file of the data dir (a symbolic link?); it was left where it is"
+    )]
+    NotOurs(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PublishError {
@@ -56,7 +60,11 @@ fn adopt_source(data: &DataDir, asset: &Asset, target: &Path) -> Result<PathBuf,
         .map(|e| format!(".{}", e.to_string_lossy().to_ascii_lowercase()))
         .unwrap_or_default();
     let dest = target.join(format!("source{ext}"));
-    take_file(data, &asset.source_path, &dest)?;
+    if !take_file(data, &asset.source_path, &dest)? {
+        return Err(PublishError::NotOurs(
+            asset.source_path.display().to_string(),
+        ));
+    }
     for sidecar in &asset.sidecars {
         if let Some(name) = sidecar.path.file_name()
             && sidecar.path.exists()
@@ -78,14 +86,17 @@ fn find_source_in(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file() && p.file_stem().is_some_and(|s| s == "source"))
 }
 
-/// Moves a file the data dir owns into place; a file it does not own (reached through a
-/// symbolic link, so it lies in one of the operator's other folders) is copied instead,
-/// so those folders are never changed.
-pub fn take_file(data: &DataDir, from: &Path, to: &Path) -> Result<(), PublishError> {
+/// Moves a file the data dir owns into place and says true. A file it does not own
+/// (reached through a symbolic link, so it lies in another folder) is left alone and not
+/// even opened: the server must never open what a link names (closing any handle on the
+/// database file would drop SQLite's locks), nor change the operator's other folders.
+pub fn take_file(data: &DataDir, from: &Path, to: &Path) -> Result<bool, PublishError> {
     if data.owns(from) {
-        move_file(from, to)
+        move_file(from, to)?;
+        Ok(true)
     } else {
-        copy_file(from, to)
+        tracing::warn!(file = ?from, "not moved: it is not a plain file of the data dir");
+        Ok(false)
     }
 }
 
@@ -393,21 +404,36 @@ mod tests {
     }
 
     #[test]
-    fn files_of_other_folders_are_copied_never_moved() {
+    fn files_of_other_folders_are_never_opened_moved_or_copied() {
         let f = fixture();
         let theirs = f.outside.join("film.mp4");
         std::fs::write(&theirs, b"operator's file").unwrap();
         let link = f.data.inbox().join("film.mp4");
         std::os::unix::fs::symlink(&theirs, &link).unwrap();
         let staging = staging_with_package(&f.data, "abcd-1");
-        let published = publish(&f.data, &asset("abcd", link, vec![]), &staging).unwrap();
-        assert_eq!(std::fs::read(&published).unwrap(), b"operator's file");
+        let err = publish(&f.data, &asset("abcd", link.clone(), vec![]), &staging).unwrap_err();
+        assert!(matches!(err, PublishError::NotOurs(_)), "{err}");
+        assert!(!f.data.asset_dir("abcd").join("source.mp4").exists());
         assert_eq!(std::fs::read(&theirs).unwrap(), b"operator's file");
 
-        let a = asset("efgh", theirs.clone(), vec![]);
-        let trash = discard(&f.data, &a).unwrap();
-        assert!(trash.join("film.mp4").is_file());
-        assert!(theirs.is_file(), "the operator's file stays where it was");
+        // A linked sidecar is not taken along; the package still publishes.
+        let source = f.data.inbox().join("own.mp4");
+        std::fs::write(&source, b"own").unwrap();
+        let staging = staging_with_package(&f.data, "efgh-1");
+        publish(
+            &f.data,
+            &asset("efgh", source, vec![link.clone()]),
+            &staging,
+        )
+        .unwrap();
+        assert!(!f.data.asset_dir("efgh").join("sidecars/film.mp4").exists());
+
+        let trash = discard(&f.data, &asset("ijkl", theirs.clone(), vec![])).unwrap();
+        assert!(!trash.join("film.mp4").exists());
+        assert!(
+            theirs.is_file() && link.is_symlink(),
+            "the operator's file stays where it was"
+        );
     }
 
     #[test]

@@ -146,6 +146,18 @@ async fn attempt(
         let reason = format!("the source file {} is gone", asset.source_path.display());
         return fail(env, job, reason).await;
     }
+    // Checked again now, not only when the file was queued: a file swapped for a link
+    // while it waited must not make the worker read (and publish) what the link names.
+    if let Some(foreign) = std::iter::once(&asset.source_path)
+        .chain(asset.sidecars.iter().map(|s| &s.path))
+        .find(|p| !env.data.owns(p))
+    {
+        let reason = format!(
+            "{} is no longer a plain file in the inbox (it was replaced by a symbolic link or something else); drop the file itself again",
+            foreign.display()
+        );
+        return fail(env, job, reason).await;
+    }
     let staging = env
         .data
         .staging()
@@ -461,6 +473,30 @@ mod tests {
         assert_eq!(asset.error.as_deref(), Some(reason.as_str()));
         assert!(claim(&env, i64::MAX).is_none(), "nothing left to run");
         assert!(asset.source_path.is_file(), "the source stays where it was");
+    }
+
+    #[tokio::test]
+    async fn a_source_swapped_for_a_link_while_queued_is_not_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = env_with_asset(tmp.path(), "/nonexistent/marquee");
+        let secret = tmp.path().join("private.mp4");
+        std::fs::write(&secret, b"someone else's video").unwrap();
+        let source = env.data.inbox().join("film.mp4");
+        std::fs::remove_file(&source).unwrap();
+        std::os::unix::fs::symlink(&secret, &source).unwrap();
+        let (_cancel, cancel_rx) = watch::channel(false);
+        let job = claim(&env, now()).unwrap();
+        let end = run_claimed(&env, job, &mut |_, _| {}, cancel_rx)
+            .await
+            .unwrap();
+        let JobEnd::Failed(reason) = end else {
+            panic!("{end:?}")
+        };
+        assert!(
+            reason.contains("no longer a plain file in the inbox"),
+            "{reason}"
+        );
+        assert!(source.is_symlink() && secret.is_file());
     }
 
     #[test]

@@ -183,7 +183,10 @@ fn sniff_format(path: &CStr) -> Option<(String, bool)> {
 /// file itself is read: no other protocol than `file`, and no demuxer that opens files or
 /// URLs named inside it.
 pub fn open(path: &Path) -> Result<Input, MediaError> {
-    let size = std::fs::metadata(path)
+    // The server checked the path before starting this worker; a link or a FIFO swapped in
+    // since must still not be read (or block the worker forever).
+    let size = super::sidecar::open_regular(path)
+        .and_then(|f| f.metadata())
         .map_err(|e| MediaError::input(format!("cannot read the file: {e}")))?
         .len();
     if size == 0 {

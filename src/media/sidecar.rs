@@ -43,7 +43,7 @@ pub fn open(path: &Path, limit: SizeLimit) -> Result<std::io::Take<File>, MediaE
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let file = File::open(path)
+    let file = open_regular(path)
         .map_err(|e| MediaError::input(format!("{} {name} cannot be read: {e}", limit.what)))?;
     let size = file.metadata()?.len();
     let max = limit.max_mb.saturating_mul(MB);
@@ -59,6 +59,28 @@ pub fn open(path: &Path, limit: SizeLimit) -> Result<std::io::Take<File>, MediaE
     Ok(file.take(max))
 }
 
+/// Opens `path` for reading only if it is a regular file reached without following a
+/// final symbolic link: a link swapped in for a sidecar must not read another file (the
+/// database, `/etc/passwd`), and a FIFO must not hang the worker. `O_NONBLOCK` makes the
+/// open of a FIFO return at once; it is cleared again for the read.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => std::io::Error::other("it is a symbolic link"),
+            _ => e,
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)?;
+    Ok(file)
+}
+
 /// Rounded up to a tenth, so a file just over the limit never reads as equal to it.
 fn megabytes(bytes: u64) -> String {
     let tenths = bytes.div_ceil(MB / 10);
@@ -72,6 +94,34 @@ fn megabytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_and_fifos_are_not_opened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = tmp.path().join("secret");
+        std::fs::write(&secret, b"root:x:0:0").unwrap();
+        let link = tmp.path().join("film.jpg");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let err = open(&link, SizeLimit::poster(50)).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let fifo = tmp.path().join("film.srt");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let err = open(&fifo, SizeLimit::subtitle(10))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let mut ok = open(&secret, SizeLimit::poster(50)).unwrap();
+        let mut text = String::new();
+        ok.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "root:x:0:0");
+    }
 
     #[test]
     fn sizes_read_in_megabytes_rounded_up() {

@@ -1,6 +1,7 @@
 //! Data safety under races and failures: a delete landing inside a publish, a library the
 //! server cannot write, links in the inbox, hostile file names.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -149,8 +150,15 @@ fn links_in_the_inbox_are_not_followed_and_never_move_the_operators_files() {
     std::fs::create_dir_all(&theirs).unwrap();
     make_clip(&theirs.join("holiday.mp4"), "320x240", 30, 1.0, false);
     make_clip(&theirs.join("wedding.mp4"), "320x240", 25, 1.0, false);
+    std::fs::write(
+        theirs.join("secrets.txt"),
+        "root:x:0:0:the operator's secret",
+    )
+    .unwrap();
     let before = tree_hashes(&theirs);
     let server = Server::start(&tmp.path().join("data"), "");
+    // A link posing as the poster sidecar of a real video.
+    std::os::unix::fs::symlink(theirs.join("secrets.txt"), server.inbox().join("own.jpg")).unwrap();
     // A link to a folder and a link to a file.
     std::os::unix::fs::symlink(&theirs, server.inbox().join("linked-folder")).unwrap();
     std::os::unix::fs::symlink(
@@ -163,10 +171,31 @@ fn links_in_the_inbox_are_not_followed_and_never_move_the_operators_files() {
     make_clip(&own, "320x240", 30, 1.0, false);
     drop_into(&server.inbox(), &own);
 
-    assert_eq!(
-        server.wait_finished("own", Duration::from_secs(60))["status"],
-        "ready"
-    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let video = loop {
+        let found = server
+            .assets()
+            .into_iter()
+            .find(|a| a["title"] == "own" && a["status"] == "ready");
+        if let Some(a) = found {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "{:#?}", server.assets());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Its poster was made from a frame; the linked file was never read or served.
+    let package = server.package_dir(&video);
+    let poster = std::fs::read(package.join("poster.jpg")).unwrap();
+    assert!(!String::from_utf8_lossy(&poster).contains("root:x"));
+    assert!(!package.join("sidecars").exists());
+    let poster_url = format!("{}{}", server.base, video["poster_url"].as_str().unwrap());
+    let served = ureq::get(&poster_url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    assert_eq!(served, poster);
     let linked = server.wait_finished("wedding", Duration::from_secs(30));
     assert_eq!(linked["status"], "failed");
     assert!(
@@ -176,7 +205,19 @@ fn links_in_the_inbox_are_not_followed_and_never_move_the_operators_files() {
     // Two rescans later, nothing from the linked folder was taken.
     std::thread::sleep(Duration::from_secs(11));
     let titles: Vec<_> = server.assets().iter().map(|a| a["title"].clone()).collect();
-    assert_eq!(titles.len(), 2, "{titles:?}");
+    // own (ready), own.jpg and wedding.mp4 (links, failed with the reason).
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    let linked_poster = server
+        .assets()
+        .into_iter()
+        .find(|a| a["title"] == "own" && a["status"] == "failed")
+        .unwrap();
+    assert!(
+        linked_poster["error"]
+            .as_str()
+            .unwrap()
+            .contains("symbolic link")
+    );
     assert!(server.asset_titled("holiday").is_none());
     assert_eq!(
         tree_hashes(&theirs),
@@ -195,11 +236,24 @@ fn a_file_name_cannot_forge_a_log_line() {
     make_clip(&tmp.path().join("plain.mp4"), "320x240", 30, 1.0, false);
     std::fs::rename(tmp.path().join("plain.mp4"), &clip).unwrap();
     drop_into(&server.inbox(), &clip);
+    // A name that is not UTF-8 is refused with the reason (a lossy copy could name another file).
+    let raw_name = std::ffi::OsStr::from_bytes(b"caf\xe9.mp4");
+    make_clip(&tmp.path().join("latin1.mp4"), "320x240", 30, 1.0, false);
+    std::fs::rename(tmp.path().join("latin1.mp4"), server.inbox().join(raw_name)).unwrap();
     let asset = server.wait_finished(
         "evil ERROR marquee: forged admin login",
         Duration::from_secs(60),
     );
     assert_eq!(asset["status"], "ready", "{asset}");
+    let latin1 = server.wait_finished("caf\u{fffd}", Duration::from_secs(30));
+    assert_eq!(latin1["status"], "failed");
+    assert!(
+        latin1["error"]
+            .as_str()
+            .unwrap()
+            .contains("not valid UTF-8"),
+        "{latin1}"
+    );
     let log = server.log();
     assert!(
         log.contains("forged admin login"),
