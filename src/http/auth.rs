@@ -35,10 +35,11 @@ impl FromRequest for ApiKey {
                 }
                 Some(Ok(h)) => h,
             };
+            // The scheme is case-insensitive (RFC 9110 §11.1).
             let Some(key) = presented
-                .strip_prefix("Bearer ")
-                .map(str::trim)
-                .map(str::to_owned)
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, key)| key.trim().to_owned())
             else {
                 return Err(ApiError::unauthorized(
                     "the Authorization header must be: Bearer <key>",

@@ -108,9 +108,11 @@ fn parse_head(bytes: &[u8]) -> Option<OriginRequest> {
     let http10 = parsed.version? == 0;
     let mut headers = http::HeaderMap::new();
     let mut keep_alive = !http10;
+    let mut hosts = 0;
     for h in parsed.headers.iter() {
         let name = h.name.to_ascii_lowercase();
         match name.as_str() {
+            "host" => hosts += 1,
             "content-length" if h.value.trim_ascii() == b"0" => {}
             // A body, an upgrade or an expectation: actix-web's job.
             "content-length" | "transfer-encoding" | "upgrade" | "expect" => return None,
@@ -132,6 +134,11 @@ fn parse_head(bytes: &[u8]) -> Option<OriginRequest> {
             }
             _ => {}
         }
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host gets 400, which
+    // actix-web answers.
+    if !http10 && hosts != 1 || hosts > 1 {
+        return None;
     }
     Some(OriginRequest {
         method,
@@ -324,9 +331,9 @@ mod tests {
         assert!(!r.keep_alive);
         let r = ok("GET /p/x HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap();
         assert!(r.keep_alive);
-        let r = ok("GET /p/x HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+        let r = ok("GET /p/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
         assert!(!r.keep_alive);
-        assert!(ok("GET /p/x HTTP/1.1\r\nContent-Length: 0\r\n\r\n").is_some());
+        assert!(ok("GET /p/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").is_some());
         for handed_off in [
             "GET /watch/x HTTP/1.1\r\n\r\n",
             "POST /p/x HTTP/1.1\r\n\r\n",
@@ -336,6 +343,9 @@ mod tests {
             "GET /p/x HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
             "GET /p/x HTTP/1.1\r\nHost: x\r\n",
             "GET /p/x HTTP/1.1\r\nBad Header\r\n\r\n",
+            "GET /p/x HTTP/1.1\r\n\r\n",
+            "GET /p/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET /p/x HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
             "\r\n\r\n",
         ] {
             assert!(ok(handed_off).is_none(), "{handed_off:?}");
@@ -444,7 +454,7 @@ mod tests {
                     .to_string();
                 client
                     .write_all(
-                        format!("GET {url} HTTP/1.1\r\nIf-None-Match: {etag}\r\n\r\n").as_bytes(),
+                        format!("GET {url} HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n").as_bytes(),
                     )
                     .await
                     .unwrap();

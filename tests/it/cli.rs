@@ -91,6 +91,19 @@ fn api_requires_a_valid_key_and_answers_errors_in_json() {
     let (status, body) = server.get("/api/v1/assets");
     assert_eq!(status, 200);
     assert_eq!(body["total"], 0);
+    // The scheme is case-insensitive; a key with another scheme is not a key.
+    for (scheme, expected) in [("bearer", 200), ("BEARER", 200), ("Basic", 401)] {
+        let status = ureq::get(&url("/api/v1/assets"))
+            .header("Authorization", &format!("{scheme} {}", server.key))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, expected, "{scheme}");
+    }
     let (status, body) = server.get("/api/v1/assets?status=bogus");
     assert_eq!(status, 400, "{body}");
     assert!(

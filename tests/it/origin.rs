@@ -676,3 +676,32 @@ fn connection_close_answers_arrive_whole() {
         assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "after close");
     }
 }
+
+#[test]
+fn an_http11_request_without_exactly_one_host_gets_400() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("hostless.mp4");
+    make_clip(&clip, "320x240", 30, 1.0, false);
+    let server = Server::start(&tmp.path().join("data"), "");
+    drop_into(&server.inbox(), &clip);
+    let asset = server.wait_finished("hostless", Duration::from_secs(60));
+    let master = asset["playback_url"].as_str().unwrap().to_string();
+    // RFC 9112 §3.2: 400 without a Host, or with two; HTTP/1.0 needs none.
+    for (request, expected) in [
+        (
+            format!("GET {master} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            400,
+        ),
+        (
+            format!("GET {master} HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n"),
+            400,
+        ),
+        (format!("GET {master} HTTP/1.0\r\n\r\n"), 200),
+        (
+            format!("GET {master} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+            200,
+        ),
+    ] {
+        assert_eq!(raw(&server, &request).0, expected, "{request:?}");
+    }
+}
