@@ -1,6 +1,6 @@
 //! Logging what went wrong on connections actix-web served. Its HTTP/1 dispatcher logs
 //! every malformed request at ERROR, one line each, so anyone could fill the log with
-//! garbage request lines; that target is switched off in `main`, and the error it would
+//! garbage request lines; that target is switched off in `logging`, and the error it would
 //! have logged is reported here instead, at most once a minute per client address, with a
 //! count of the ones left out.
 
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use actix_http::error::{DispatchError, ParseError};
 
-/// The log target the dispatcher's own error lines use (switched off in `main`).
+/// The log target the dispatcher's own error lines use (switched off in `logging`).
 pub const DISPATCHER_TARGET: &str = "actix_http::h1::dispatcher";
 
 const WINDOW: Duration = Duration::from_secs(60);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog::{self, Asset};
 use crate::config::DataDir;
-use crate::media::{PackageManifest, package::MANIFEST_NAME};
+use crate::media::PackageManifest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -15,8 +15,6 @@ pub enum PublishError {
         what: String,
         source: std::io::Error,
     },
-    #[error("the package manifest is unreadable: {0}")]
-    Manifest(String),
     #[error(
         "the source {0} is not a plain file of the data dir (a symbolic link?); it was left where it is"
     )]
@@ -131,11 +129,6 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-pub fn read_manifest(dir: &Path) -> Result<PackageManifest, PublishError> {
-    let text = std::fs::read_to_string(dir.join(MANIFEST_NAME)).map_err(io("manifest"))?;
-    serde_json::from_str(&text).map_err(|e| PublishError::Manifest(e.to_string()))
-}
-
 /// After a crash: an asset not marked ready whose package already sits in the library was
 /// interrupted mid-publish. Returns the assets to mark ready, with their source paths.
 pub fn interrupted_publishes(
@@ -145,7 +138,7 @@ pub fn interrupted_publishes(
     let mut done = Vec::new();
     for asset in unfinished {
         let target = data.asset_dir(&asset.id);
-        let Ok(manifest) = read_manifest(&target) else {
+        let Ok(manifest) = crate::media::contents::read_manifest(&target) else {
             continue;
         };
         match adopt_source(data, asset, &target) {
@@ -269,6 +262,7 @@ pub use catalog::AssetStatus;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::package::MANIFEST_NAME;
     use crate::media::{Sidecar, SidecarKind};
 
     struct Fixture {

@@ -425,6 +425,18 @@ mod tests {
             .unwrap()
     }
 
+    /// Runs the job and returns why it failed; any other end fails the test.
+    async fn run_to_failure(
+        env: &JobEnv,
+        job: ClaimedJob,
+        cancel: watch::Receiver<bool>,
+    ) -> String {
+        match run_claimed(env, job, &mut |_, _| {}, cancel).await.unwrap() {
+            JobEnd::Failed(reason) => reason,
+            end => panic!("{end:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn a_worker_that_cannot_start_is_retried_later_then_fails_with_the_reason() {
         let tmp = tempfile::tempdir().unwrap();
@@ -457,12 +469,7 @@ mod tests {
 
         let job = claim(&env, run_after).unwrap();
         assert_eq!(job.attempt, 2);
-        let end = run_claimed(&env, job, &mut |_, _| {}, cancel_rx)
-            .await
-            .unwrap();
-        let JobEnd::Failed(reason) = end else {
-            panic!("{end:?}")
-        };
+        let reason = run_to_failure(&env, job, cancel_rx).await;
         assert!(
             reason.contains("cannot run the transcoder /nonexistent/marquee"),
             "{reason}"
@@ -486,12 +493,7 @@ mod tests {
         std::os::unix::fs::symlink(&secret, &source).unwrap();
         let (_cancel, cancel_rx) = watch::channel(false);
         let job = claim(&env, now()).unwrap();
-        let end = run_claimed(&env, job, &mut |_, _| {}, cancel_rx)
-            .await
-            .unwrap();
-        let JobEnd::Failed(reason) = end else {
-            panic!("{end:?}")
-        };
+        let reason = run_to_failure(&env, job, cancel_rx).await;
         assert!(
             reason.contains("no longer a plain file in the inbox"),
             "{reason}"
