@@ -116,8 +116,14 @@ curl -sf "http://127.0.0.1:$N_PORT/p/public/$ID/master.m3u8" >/dev/null || { ech
 URLS=$URLS wrk -t1 -c4 -d2s -s "$WORK/mix.lua" "http://127.0.0.1:$M_PORT" >/dev/null
 URLS=$URLS wrk -t1 -c4 -d2s -s "$WORK/mix.lua" "http://127.0.0.1:$N_PORT" >/dev/null
 
-rows="" m_rps=() n_rps=() m_p99=() n_p99=() m_p50=() n_p50=() m_tx=() n_tx=() m_peak=0
+rows="" m_rps=() n_rps=() m_p99=() n_p99=() m_p50=() n_p50=() m_tx=() n_tx=() m_peak=0 a_rps=() a_p99=()
 for r in $(seq 1 "$RUNS"); do
+  # Each run measures all three side by side: the sendfile fast path, nginx, and the
+  # actix-web path (what a connection that also asked for a page or the API gets).
+  if [ -z "${MPID:-}" ]; then
+    start_marquee
+    URLS=$URLS wrk -t1 -c4 -d2s -s "$WORK/mix.lua" "http://127.0.0.1:$M_PORT" >/dev/null
+  fi
   read -r rps tx p50 p99 peak < <(run_wrk $M_PORT "$MPID")
   m_rps+=("$rps"); m_tx+=("$(to_mibs "$tx")"); m_p50+=("$(to_ms "$p50")"); m_p99+=("$(to_ms "$p99")")
   m_peak=$(awk -v a="$m_peak" -v b="$peak" 'BEGIN { print (b > a ? b : a) }')
@@ -127,19 +133,15 @@ for r in $(seq 1 "$RUNS"); do
   n_rps+=("$rps"); n_tx+=("$(to_mibs "$tx")"); n_p50+=("$(to_ms "$p50")"); n_p99+=("$(to_ms "$p99")")
   rows+="| $r | nginx | $rps | $tx | $p50 | $p99 |"$'\n'
   echo "run $r nginx:   $rps req/s, $tx/s, p50 $p50, p99 $p99"
-done
-
-# The same load with sendfile off: what a connection that also asked for a page or the
-# API gets, since actix-web serves such connections.
-kill "$MPID"; wait "$MPID" 2>/dev/null || true
-start_marquee MARQUEE_SENDFILE=false
-URLS=$URLS wrk -t1 -c4 -d2s -s "$WORK/mix.lua" "http://127.0.0.1:$M_PORT" >/dev/null
-a_rps=() a_p99=()
-for r in $(seq 1 "$RUNS"); do
+  kill "$MPID"; wait "$MPID" 2>/dev/null || true
+  start_marquee MARQUEE_SENDFILE=false
+  URLS=$URLS wrk -t1 -c4 -d2s -s "$WORK/mix.lua" "http://127.0.0.1:$M_PORT" >/dev/null
   read -r rps tx p50 p99 _ < <(run_wrk $M_PORT "$MPID")
   a_rps+=("$rps"); a_p99+=("$(to_ms "$p99")")
   rows+="| $r | Marquee, sendfile off | $rps | $tx | $p50 | $p99 |"$'\n'
   echo "run $r marquee, sendfile off: $rps req/s, $tx/s, p50 $p50, p99 $p99"
+  kill "$MPID"; wait "$MPID" 2>/dev/null || true
+  MPID=""
 done
 
 mean() { printf '%s\n' "$@" | awk '{s += $1} END {printf "%.2f", s / NR}'; }
@@ -167,7 +169,7 @@ One 720p, 30 s package (${segments} segments, ${playlists} playlists) at the sam
 \`worker_processes auto\`. Marquee: release build, default settings, token and ready checks on
 every request (from memory), ETag and Last-Modified, no compression; wrk's connections only
 fetch from the origin, so they stay on the sendfile fast path. The rows "sendfile off"
-(\`MARQUEE_SENDFILE=false\`, measured after the others) show the actix-web path, which
+(\`MARQUEE_SENDFILE=false\`, a restart, in each run after the other two) show the actix-web path, which
 serves connections that also asked for a page or the API. \`wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s\` on
 loopback, cycling through every playlist and segment URL; wrk shares the machine's cores with
 the server under test. Runs alternate.

@@ -44,7 +44,8 @@ pub struct Config {
 #[serde(default)]
 pub struct HttpConfig {
     /// A client that accepts no response bytes for this long is disconnected (nginx's
-    /// `send_timeout`, 60 s by default there).
+    /// `send_timeout`, 60 s by default there), and so is one whose request body stalls
+    /// this long (nginx's `client_body_timeout`).
     pub send_timeout_secs: u64,
 }
 

@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use super::AppState;
 use super::client_errors::ClientErrors;
 use super::fast_origin::{self, FIRST_REQUEST, Handoff, KEEP_ALIVE};
+use super::request_gate::RequestGate;
 use super::stall::SendStall;
 
 /// Binds every address `listen` resolves to, with the backlog actix-web would use.
@@ -75,7 +76,8 @@ pub fn app(
 
 /// Serves on `listeners` until stopped through the returned server's handle. Without
 /// `sendfile`, every connection goes straight to actix-web. A client that accepts no
-/// response bytes for `send_timeout` is disconnected, on either path.
+/// response bytes for `send_timeout` is disconnected, on either path, and so is one whose
+/// request body stalls that long (see `request_gate` for what else bounds a client).
 pub fn serve(
     listeners: Vec<TcpListener>,
     state: web::Data<AppState>,
@@ -99,7 +101,7 @@ pub fn serve(
                 |_: ()| AppConfig::default(),
             );
             let h1 = Rc::new(
-                HttpService::<SendStall<TcpStream>, _, _>::build()
+                HttpService::<RequestGate<SendStall<TcpStream>>, _, _>::build()
                     .keep_alive(KEEP_ALIVE)
                     .client_request_timeout(FIRST_REQUEST)
                     .client_disconnect_timeout(Duration::from_secs(1))
@@ -117,7 +119,10 @@ pub fn serve(
                         let (actix, client_errors) = (actix.clone(), client_errors.clone());
                         Box::pin(async move {
                             let peer = stream.peer_addr().ok();
-                            let stream = SendStall::new(stream, send_timeout);
+                            let stream = RequestGate::new(
+                                SendStall::new(stream, send_timeout),
+                                send_timeout,
+                            );
                             if let Err(e) = actix.call((stream, peer)).await {
                                 client_errors.report(peer, &e);
                             }

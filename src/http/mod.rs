@@ -8,6 +8,7 @@ pub mod fast_origin;
 pub mod listener;
 pub mod openapi;
 pub mod origin;
+pub mod request_gate;
 pub mod stall;
 pub mod ui;
 pub mod ui_files;

@@ -586,6 +586,72 @@ fn readers_that_stall_cost_bounded_memory_and_are_dropped() {
 }
 
 #[test]
+fn deep_pipelines_and_trickled_heads_on_actix_web_are_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, url, _) = big_segment_server(tmp.path(), "send_timeout_secs = 3", 1 << 20);
+    let pid = server.pid();
+    assert_eq!(get(&server, &url, &[]).2.len(), 1 << 20);
+    let rss_before = proc_status(pid, "VmRSS:");
+
+    // A head sent a byte at a time after the first request: dropped, not kept forever.
+    let mut trickler = connect_small(&server);
+    go_through_actix(&mut trickler);
+    let mut writer = trickler.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: yes\r\n\r\n".repeat(10) {
+            if writer.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+
+    // 40 connections on actix-web pipeline 2,000 requests each and never read.
+    let pipelined = format!("GET {url} HTTP/1.1\r\nHost: t\r\n\r\n").repeat(2000);
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        let mut client = connect_small(&server);
+        go_through_actix(&mut client);
+        client.set_nonblocking(true).unwrap();
+        let mut sent = 0;
+        while sent < pipelined.len() {
+            match client.write(&pipelined.as_bytes()[sent..]) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+        }
+        clients.push(client);
+    }
+    let mut peak = 0;
+    for _ in 0..40 {
+        peak = peak.max(proc_status(pid, "VmRSS:"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let grown_mib = peak.saturating_sub(rss_before) / 1024;
+    eprintln!("RSS {rss_before} KiB before, {peak} KiB at the peak");
+    assert!(
+        grown_mib < 80,
+        "pipelined requests grew the server by {grown_mib} MiB"
+    );
+
+    // The trickled head is refused well before it is whole (3 s a line, 10 lines).
+    trickler
+        .set_read_timeout(Some(Duration::from_secs(25)))
+        .unwrap();
+    let mut rest = Vec::new();
+    match trickler.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) => assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "the trickled head was still being read: {e}"
+        ),
+    }
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(server.healthy());
+}
+
+#[test]
 fn a_file_truncated_under_a_response_does_not_take_the_server_down() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
