@@ -4,10 +4,46 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+// Macros, not consts: `concat!` takes literals only.
+#[cfg(debug_assertions)]
+macro_rules! build_kind {
+    () => {
+        "debug"
+    };
+}
+#[cfg(not(debug_assertions))]
+macro_rules! build_kind {
+    () => {
+        "release"
+    };
+}
+#[cfg(feature = "static")]
+macro_rules! ffmpeg_linking {
+    () => {
+        "linked in (static)"
+    };
+}
+#[cfg(not(feature = "static"))]
+macro_rules! ffmpeg_linking {
+    () => {
+        "shared libraries"
+    };
+}
+/// `marquee --version`: also says how the binary was built, which the test suite reads
+/// (only a debug build has its test hooks) and an operator may want to know.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nbuild: ",
+    build_kind!(),
+    "\nffmpeg: ",
+    ffmpeg_linking!()
+);
+
 #[derive(Parser)]
 #[command(
     name = "marquee",
     version,
+    long_version = LONG_VERSION,
     about = "Self-hosted streaming service: ingest, HLS origin, storefront, paywall"
 )]
 pub struct Cli {

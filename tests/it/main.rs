@@ -10,4 +10,5 @@ mod origin;
 mod player;
 mod safety;
 mod sources;
+mod static_binary;
 mod support;
