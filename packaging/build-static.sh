@@ -87,7 +87,7 @@ build_ffmpeg() {
 
     local jobs total started
     jobs="$(nproc)"
-    total="$(cd "$src" && make -s -n 2>/dev/null | grep -c -- ' -c -o ' || true)"
+    total="$(cd "$src" && make -n 2>/dev/null | grep -c -E '^printf "(CC|CXX|AS|X86ASM)' || true)"
     started=$SECONDS
     say "compiling FFmpeg with $jobs jobs (about $total files; a few minutes)"
     (cd "$src" && make -j"$jobs" >"$work/make.log" 2>&1) &
@@ -122,13 +122,16 @@ fi
 mapfile -t EXTRA_LIBS < <(PKG_CONFIG_LIBDIR="$FFMPEG_DIR/lib/pkgconfig" \
     pkg-config --static --libs-only-l libavdevice libavfilter libavformat libavcodec libswresample libswscale libavutil |
     tr ' ' '\n' | grep -v -E '^-l(av|sw|postproc)|^$' | awk '!seen[$0]++')
-LINK_ARGS=()
+# rustc ends its own library list with -Bdynamic, so say again that these are archives.
+LINK_ARGS=(-C link-arg=-Wl,-Bstatic)
 for lib in "${EXTRA_LIBS[@]}"; do
     LINK_ARGS+=(-C "link-arg=$lib")
 done
 # +crt-static alone makes a static-PIE; relocation-model=static makes a plain static
 # executable, the kind `file` calls "statically linked" and `ldd` "not a dynamic executable".
-export RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
+# getrandom finds glibc's getrandom() with dlsym, which finds nothing in a static binary,
+# and then falls back to reading /dev/random and /dev/urandom: link the call in instead.
+export RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static --cfg getrandom_backend=\"linux_getrandom\""
 export FFMPEG_DIR
 say "building marquee (release, static; FFmpeg from $FFMPEG_DIR; also linked: ${EXTRA_LIBS[*]})"
 started=$SECONDS
