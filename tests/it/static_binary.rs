@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{TEST_INGEST, TEST_TRANSCODE, bin, drop_into, get_with, make_clip};
+use crate::support::{TEST_INGEST, TEST_TRANSCODE, bin, drop_into, get_with, make_clip, try_get};
 
 fn binary_under_test() -> Option<&'static Path> {
     if std::env::var_os("MARQUEE_TEST_BIN").is_none() {
@@ -145,8 +145,12 @@ fn the_static_binary_serves_and_transcodes_in_an_empty_root() {
             .unwrap_or_else(|| panic!("no URL in {first:?}"))
             .trim_end_matches('/')
     );
-    let (status, _) = get_with(&format!("{base}/healthz"), None);
-    assert_eq!(status, 200);
+    // The URL is printed as the listener opens; requests are answered a moment later.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while try_get(&format!("{base}/healthz"), None).map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "no /healthz: {}", read(&log));
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // A transcode: the server re-executes itself as `marquee worker`, with FFmpeg and x264
     // from inside the binary.
