@@ -45,7 +45,9 @@ component_flags() {
         NF != 2 { printf "bad line in ffmpeg-components.txt: %s\n", $0 > "/dev/stderr"; exit 1 }
         { printf "--enable-%s=%s\n", $1, $2 }'
 }
-mapfile -t COMPONENT_FLAGS < <(component_flags)
+# (A command substitution, so that a bad line stops the script.)
+COMPONENT_LINES="$(component_flags)"
+mapfile -t COMPONENT_FLAGS <<<"$COMPONENT_LINES"
 CONFIGURE_FLAGS=(
     --enable-static --disable-shared --enable-pic
     --disable-autodetect --disable-programs --disable-doc --disable-debug
