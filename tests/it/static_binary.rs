@@ -71,6 +71,7 @@ fn bare_root(root: &Path, bin: &Path) {
 
 /// `marquee ARGS` with `root` as its `/` (a private mount namespace, its own `/proc` so
 /// the server can re-execute itself as `marquee worker`), killed when the test drops it.
+/// `unshare` needs root, as CI has.
 fn in_root(root: &Path, args: &[&str]) -> Command {
     let mut command = Command::new("unshare");
     command
