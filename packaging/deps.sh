@@ -37,7 +37,7 @@ BUILD_PACKAGES=(
 )
 # Used by tests only: ffmpeg/ffprobe as an independent client and reference, nginx, wrk,
 # a headless browser, and Node.js for front-end tests.
-TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr)
+TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr openssl)
 
 export DEBIAN_FRONTEND=noninteractive
 

@@ -49,6 +49,12 @@ pub fn restore(data: &DataDir, from: &Path, force: bool) -> anyhow::Result<ExitC
 }
 
 pub fn doctor(data: &DataDir) -> ExitCode {
-    let _ = data;
-    ExitCode::SUCCESS
+    let checks = super::doctor::run(data, std::time::SystemTime::now());
+    let (text, failed) = super::doctor::report(&checks);
+    print!("{text}");
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -4,5 +4,6 @@
 
 pub mod backup;
 pub mod cli;
+pub mod doctor;
 pub mod health;
 pub mod lock;

@@ -197,6 +197,7 @@ fn openapi_document_lists_every_route() {
         "GET /api/v1/assets",
         "GET /api/v1/assets/{id}",
         "GET /api/v1/openapi.json",
+        "GET /api/v1/status",
         "PATCH /api/v1/assets/{id}",
         "POST /api/v1/assets/{id}/retry",
     ];

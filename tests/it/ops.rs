@@ -617,3 +617,138 @@ fn a_transcode_that_runs_out_of_space_is_put_back_not_failed() {
         original
     );
 }
+
+/// `marquee doctor`'s lines and whether it exited 0.
+fn doctor(data: &Path) -> (String, bool) {
+    let out = marquee(&["doctor"], data);
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.success(),
+    )
+}
+
+fn line<'a>(report: &'a str, name: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} line in\n{report}"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn doctor_says_what_is_wrong_and_fails_on_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::create_api_key(&data);
+    let config = |extra: &str| {
+        std::fs::write(
+            data.join("marquee.toml"),
+            format!("listen = \"127.0.0.1:{}\"\n{extra}", free_port()),
+        )
+        .unwrap()
+    };
+    config("");
+    let (report, ok) = doctor(&data);
+    assert!(ok, "{report}");
+    for name in ["config", "permissions", "disk", "port", "encoders"] {
+        assert!(line(&report, name).starts_with("OK "), "{report}");
+    }
+    assert!(
+        line(&report, "database").ends_with("schema version 2"),
+        "{report}"
+    );
+    assert!(line(&report, "tls").starts_with("WARN"), "{report}");
+    assert!(line(&report, "smtp").contains("not configured"), "{report}");
+    assert!(
+        line(&report, "payments").contains("not configured"),
+        "{report}"
+    );
+    assert!(!line(&report, "clock").starts_with("FAIL"), "{report}");
+
+    // A certificate that expires in 10 days.
+    std::fs::create_dir_all(data.join("tls")).unwrap();
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "10", "-subj", "/CN=marquee.test"])
+        .arg("-keyout")
+        .arg(data.join("tls/key.pem"))
+        .arg("-out")
+        .arg(data.join("tls/cert.pem"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (report, ok) = doctor(&data);
+    let tls = line(&report, "tls");
+    assert!(ok && tls.starts_with("WARN"), "{report}");
+    assert!(
+        tls.contains("expires in 9 days") || tls.contains("expires in 10 days"),
+        "{tls}"
+    );
+    std::fs::write(
+        data.join("tls/cert.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let (report, ok) = doctor(&data);
+    assert!(!ok && line(&report, "tls").starts_with("FAIL"), "{report}");
+    std::fs::remove_dir_all(data.join("tls")).unwrap();
+
+    // The port taken by some other program.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap();
+    std::fs::write(data.join("marquee.toml"), format!("listen = \"{taken}\"\n")).unwrap();
+    let (report, ok) = doctor(&data);
+    assert!(!ok && line(&report, "port").starts_with("FAIL"), "{report}");
+    assert!(
+        line(&report, "port").contains("another program"),
+        "{report}"
+    );
+    drop(squatter);
+
+    // A floor above the free space, and a database from a newer Marquee.
+    config("[ingest]\nmin_free_mb = 1000000000000\n");
+    set_user_version(&data.join("marquee.db"), 99);
+    let (report, ok) = doctor(&data);
+    assert!(!ok, "{report}");
+    assert!(line(&report, "disk").starts_with("FAIL"), "{report}");
+    let database = line(&report, "database");
+    assert!(
+        database.starts_with("FAIL") && database.contains("schema version 99"),
+        "{report}"
+    );
+    set_user_version(&data.join("marquee.db"), 2);
+
+    // A misspelt key fails the config line, naming the key.
+    config("[ingest]\nmin_fre_mb = 1\n");
+    let (report, ok) = doctor(&data);
+    assert!(
+        !ok && line(&report, "config").contains("min_fre_mb"),
+        "{report}"
+    );
+
+    // The port held by this data dir's own running server is fine.
+    let server = Server::start(&data, "");
+    let addr = server.base.trim_start_matches("http://").to_string();
+    std::fs::write(data.join("marquee.toml"), format!("listen = \"{addr}\"\n")).unwrap();
+    let (report, ok) = doctor(&data);
+    assert!(ok, "{report}");
+    assert!(
+        line(&report, "port").contains("the Marquee server running on this data dir"),
+        "{report}"
+    );
+}
