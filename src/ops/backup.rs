@@ -440,9 +440,18 @@ fn install(
             .map_err(io(format!("cannot move {} aside", current.display())))?;
         moved_any = true;
     }
+    // Run as root for a service that runs as its own user, the restored files must be that
+    // user's, or the server could not write its own database.
+    let owner = std::fs::metadata(&data.root)
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.uid(), m.gid())
+        })
+        .map_err(io(format!("cannot read {}", data.root.display())))?;
     for name in [DB_FILE, CONFIG_FILE, "tls", "library"] {
         let from = unpacked.join(name);
         if from.exists() {
+            hand_over(&from, owner)?;
             let to = data.root.join(name);
             std::fs::rename(&from, &to)
                 .map_err(io(format!("cannot move {} into place", to.display())))?;
@@ -450,6 +459,27 @@ fn install(
     }
     sync_folder(&data.root);
     Ok(moved_any.then_some(aside))
+}
+
+/// Gives `path` (and everything below it) to `owner` (uid, gid) when this process may
+/// (root) and the owner is someone else; files unpacked by that owner are theirs already.
+fn hand_over(path: &Path, owner: (u32, u32)) -> Result<(), BackupError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let (uid, gid) = owner;
+    if me != 0 || uid == me {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .map_err(io(format!("cannot hand {} to uid {uid}", path.display())))?;
+    if path.is_dir() && !path.is_symlink() {
+        let entries =
+            std::fs::read_dir(path).map_err(io(format!("cannot list {}", path.display())))?;
+        for entry in entries.flatten() {
+            hand_over(&entry.path(), owner)?;
+        }
+    }
+    Ok(())
 }
 
 fn sync_folder(folder: &Path) {

@@ -28,11 +28,16 @@ pub struct DataDirLock {
 impl DataDirLock {
     pub fn acquire(root: &Path) -> Result<DataDirLock, LockError> {
         let path = root.join(LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
+        // Read-only once it exists: `flock` needs no write access, so a lock file that
+        // root made (`marquee restore` run as root) still works for the service's user.
+        let file = std::fs::File::open(&path)
+            .or_else(|_| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+            })
             .map_err(|source| LockError::Io {
                 path: path.display().to_string(),
                 source,

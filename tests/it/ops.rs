@@ -200,6 +200,17 @@ fn restore_refuses_damaged_archives_and_newer_schemas_and_changes_nothing() {
     assert!(text(&out).contains("schema version 99"), "{}", text(&out));
     assert!(!target.join("marquee.db").exists());
 
+    // Run as root into a service user's data dir, the restored files are that user's.
+    if unsafe { libc::geteuid() } == 0 {
+        let service = tmp.path().join("service");
+        std::fs::create_dir_all(&service).unwrap();
+        std::os::unix::fs::chown(&service, Some(65534), Some(65534)).unwrap();
+        let out = marquee(&["restore", "--from", archive.to_str().unwrap()], &service);
+        assert!(out.status.success(), "{}", text(&out));
+        let meta = std::fs::metadata(service.join("marquee.db")).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
+    }
+
     // A restore while a server runs on the data dir is refused.
     let good = tmp.path().join("good");
     let mut server = Server::start(&good, "");
