@@ -100,19 +100,25 @@ pub const VIEWER_WINDOW: Duration = Duration::from_secs(60);
 /// the gauge saturates rather than memory growing.
 const MAX_VIEWERS: usize = 100_000;
 
+/// Shards of the viewer table, so origin workers recording segment fetches at once rarely
+/// wait on the same lock.
+const VIEWER_SHARDS: usize = 16;
+
 /// Recently seen viewers, kept as keyed hashes only, so the addresses cannot be read back.
+#[derive(Default)]
 struct Viewers {
-    seen: Mutex<HashMap<u64, Instant>>,
+    shards: [Mutex<HashMap<u64, Instant>>; VIEWER_SHARDS],
     hasher: std::collections::hash_map::RandomState,
 }
 
 impl Viewers {
     fn saw(&self, client: IpAddr, token: &str, at: Instant) {
         let key = self.hasher.hash_one((client, token));
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= MAX_VIEWERS && !seen.contains_key(&key) {
-            seen.retain(|_, last| at.duration_since(*last) < VIEWER_WINDOW);
-            if seen.len() >= MAX_VIEWERS {
+        let shard = &self.shards[(key % VIEWER_SHARDS as u64) as usize];
+        let mut seen = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= MAX_VIEWERS / VIEWER_SHARDS && !seen.contains_key(&key) {
+            seen.retain(|_, last| at.saturating_duration_since(*last) < VIEWER_WINDOW);
+            if seen.len() >= MAX_VIEWERS / VIEWER_SHARDS {
                 return;
             }
         }
@@ -120,9 +126,14 @@ impl Viewers {
     }
 
     fn count(&self, at: Instant) -> usize {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, last| at.saturating_duration_since(*last) < VIEWER_WINDOW);
-        seen.len()
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut seen = shard.lock().unwrap_or_else(|p| p.into_inner());
+                seen.retain(|_, last| at.saturating_duration_since(*last) < VIEWER_WINDOW);
+                seen.len()
+            })
+            .sum()
     }
 }
 
@@ -236,10 +247,7 @@ impl Metrics {
             origin_requests,
             origin_bytes,
             http_requests,
-            viewers: Viewers {
-                seen: Mutex::new(HashMap::new()),
-                hasher: Default::default(),
-            },
+            viewers: Viewers::default(),
             active_viewers,
             jobs,
             transcode_speed,
@@ -308,10 +316,7 @@ mod tests {
 
     #[test]
     fn viewers_expire_after_the_window_and_are_counted_once() {
-        let viewers = Viewers {
-            seen: Mutex::new(HashMap::new()),
-            hasher: Default::default(),
-        };
+        let viewers = Viewers::default();
         let t0 = Instant::now();
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
@@ -322,6 +327,24 @@ mod tests {
         // a was last seen at 5 s, b at 10 s.
         assert_eq!(viewers.count(t0 + Duration::from_secs(66)), 1);
         assert_eq!(viewers.count(t0 + Duration::from_secs(71)), 0);
+    }
+
+    #[test]
+    fn the_viewer_table_is_bounded_and_makes_room_as_viewers_leave() {
+        let viewers = Viewers::default();
+        let t0 = Instant::now();
+        for i in 0..(MAX_VIEWERS as u32 + 5000) {
+            viewers.saw(IpAddr::from(i.to_be_bytes()), "public", t0);
+        }
+        let counted = viewers.count(t0);
+        assert!(
+            counted <= MAX_VIEWERS && counted > MAX_VIEWERS * 9 / 10,
+            "{counted}"
+        );
+        // Once the first ones are past the window, new viewers are counted again.
+        let later = t0 + VIEWER_WINDOW + Duration::from_secs(1);
+        viewers.saw("192.0.2.1".parse().unwrap(), "public", later);
+        assert_eq!(viewers.count(later), 1);
     }
 
     #[test]

@@ -149,3 +149,23 @@ pub async fn metrics_text(db: &Db) -> String {
     let jobs = jobs_by_state(db).await.unwrap_or_default();
     crate::metrics::global().render(&jobs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ready_until_the_floor_is_above_the_free_space_or_shutdown_begins() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::new(tmp.path().to_path_buf());
+        let db = Db::open(&data.db_path()).unwrap();
+        let ready = readiness(&db, &data, 0).await;
+        assert!(ready.ready, "{:?}", ready.reasons);
+        let low = readiness(&db, &data, u64::MAX / 1_000_000).await;
+        assert!(!low.ready && low.reasons[0].contains("disk space is low"));
+        // The only test in this binary that touches the process-wide flag.
+        begin_shutdown();
+        let stopping = readiness(&db, &data, 0).await;
+        assert_eq!(stopping.reasons, ["the server is shutting down"]);
+    }
+}
