@@ -101,6 +101,7 @@ pub fn create(
     let name = to
         .file_name()
         .map_or("backup".into(), |n| n.to_string_lossy());
+    remove_leftovers(folder, &name);
     let partial = folder.join(format!(".{name}.partial-{}", std::process::id()));
     let snapshot = folder.join(format!(".{name}.db-{}", std::process::id()));
     let result = write_archive(data, &partial, &snapshot, media, now);
@@ -116,6 +117,32 @@ pub fn create(
         .map_err(io(format!("cannot rename the archive to {}", to.display())))?;
     sync_folder(folder);
     Ok(manifest)
+}
+
+/// Removes the temporary files of earlier backups to the same name whose process is gone
+/// (killed halfway): `.<name>.partial-<pid>` and `.<name>.db-<pid>`.
+fn remove_leftovers(folder: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name
+            .to_str()
+            .and_then(|f| f.strip_prefix(&format!(".{name}.")))
+        else {
+            continue;
+        };
+        let pid = rest
+            .strip_prefix("partial-")
+            .or_else(|| rest.strip_prefix("db-"))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn write_archive(

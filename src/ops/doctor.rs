@@ -135,7 +135,7 @@ fn permissions(data: &DataDir) -> Check {
             "permissions",
             Level::Warn,
             format!(
-                "the data dir {} belongs to uid {owner}, not to this user (uid {uid}); files Marquee creates will belong to uid {uid}",
+                "the data dir {} belongs to uid {owner}, not to this user (uid {uid}): run the server, and this check, as the data dir's owner (e.g. `sudo -u marquee marquee doctor`)",
                 data.root.display()
             ),
         );
