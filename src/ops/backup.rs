@@ -484,6 +484,10 @@ fn install(
                 .map_err(io(format!("cannot move {} into place", to.display())))?;
         }
     }
+    if moved_any {
+        // The server writes its pre-migration snapshots into backups/ too.
+        hand_over(&data.backups(), owner)?;
+    }
     sync_folder(&data.root);
     Ok(moved_any.then_some(aside))
 }

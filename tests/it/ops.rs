@@ -211,8 +211,15 @@ fn restore_refuses_damaged_archives_and_newer_schemas_and_changes_nothing() {
         std::os::unix::fs::chown(&service, Some(65534), Some(65534)).unwrap();
         let out = marquee(&["restore", "--from", archive.to_str().unwrap()], &service);
         assert!(out.status.success(), "{}", text(&out));
-        let meta = std::fs::metadata(service.join("marquee.db")).unwrap();
-        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
+        let out = marquee(
+            &["restore", "--force", "--from", archive.to_str().unwrap()],
+            &service,
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        for path in ["marquee.db", "backups"] {
+            let meta = std::fs::metadata(service.join(path)).unwrap();
+            assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534, "{path}");
+        }
     }
 
     // A restore while a server runs on the data dir is refused.
