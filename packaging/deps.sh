@@ -39,7 +39,7 @@ BUILD_PACKAGES=(
 )
 # Used by tests only: ffmpeg/ffprobe as an independent client and reference, nginx, wrk,
 # a headless browser, and Node.js for front-end tests.
-TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr)
+TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr openssl)
 # The static build: libzimg.a (zscale), libaom.a (AV1 decoding), dpkg-source for
 # `apt-get source ffmpeg`, `file` to check the result.
 STATIC_PACKAGES=(libzimg-dev libaom-dev dpkg-dev xz-utils file)

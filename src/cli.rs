@@ -85,6 +85,28 @@ pub enum Command {
         #[command(subcommand)]
         action: ApikeyAction,
     },
+    /// Write a backup archive (database snapshot, config, keys; media with --media). Safe
+    /// while the server runs.
+    Backup {
+        /// The archive to write (`.tar.zst`); written under a temporary name, then renamed.
+        #[arg(long)]
+        to: PathBuf,
+        /// Also include the library (packages and sources).
+        #[arg(long)]
+        media: bool,
+    },
+    /// Restore a backup archive into the data dir (the server must be stopped).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        /// Restore into a data dir that is not empty, moving what is replaced into
+        /// `backups/pre-restore-<time>/`.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the machine and the configuration; each line says OK, WARN or FAIL and what to
+    /// do. Exits non-zero on any FAIL.
+    Doctor,
     /// Internal: run one transcode job (request on stdin, events on stdout).
     #[command(hide = true)]
     Worker,

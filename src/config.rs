@@ -38,6 +38,15 @@ pub struct Config {
     pub http: HttpConfig,
     pub ingest: IngestConfig,
     pub transcode: TranscodeConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>`. The metrics hold
+    /// counts only (no titles, no viewer addresses), so they are open when unset.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +69,9 @@ pub struct IngestConfig {
     pub max_subtitle_mb: u64,
     /// Largest poster image sidecar a transcode copies, in MB (10^6 bytes).
     pub max_image_mb: u64,
+    /// Ingest pauses (no job starts) while the data dir's filesystem has less than this
+    /// free, in MB (10^6 bytes), and resumes by itself when space returns.
+    pub min_free_mb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +112,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             ingest: IngestConfig::default(),
             transcode: TranscodeConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -125,6 +138,7 @@ impl Default for IngestConfig {
             rescan_secs: 60,
             max_subtitle_mb: 10,
             max_image_mb: 50,
+            min_free_mb: 1024,
         }
     }
 }
@@ -226,6 +240,11 @@ impl Config {
         if t.max_attempts == 0 {
             return Err(ConfigError::Invalid(
                 "transcode.max_attempts must be at least 1".into(),
+            ));
+        }
+        if self.metrics.token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "metrics.token must be at least 16 characters".into(),
             ));
         }
         if t.ladder.is_empty() {
@@ -404,6 +423,15 @@ impl DataDir {
             }
         }
         std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+    }
+
+    /// Snapshots taken before schema upgrades, and the database a restore moved aside.
+    pub fn backups(&self) -> PathBuf {
+        self.root.join("backups")
+    }
+    /// TLS certificate and key (`tls/cert.pem`, `tls/key.pem`); part of every backup.
+    pub fn tls(&self) -> PathBuf {
+        self.root.join("tls")
     }
 
     pub fn create_all(&self) -> std::io::Result<()> {

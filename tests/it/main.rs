@@ -6,6 +6,7 @@ mod crash;
 mod hls_check;
 mod inbox;
 mod ingest_rules;
+mod ops;
 mod origin;
 mod player;
 mod safety;
