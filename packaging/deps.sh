@@ -36,8 +36,9 @@ BUILD_PACKAGES=(
     libswscale-dev libswresample-dev libavutil-dev
 )
 # Used by tests only: ffmpeg/ffprobe as an independent client and reference, nginx, wrk,
+# pebble (a test ACME CA, with pebble-challtestsrv as its DNS server),
 # a headless browser, and Node.js for front-end tests.
-TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr)
+TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr pebble)
 
 export DEBIAN_FRONTEND=noninteractive
 
