@@ -461,7 +461,7 @@ async fn http_01_issues_and_renews_thirty_days_before_expiry_not_sooner() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_alpn_01_issues_a_certificate_that_verifies() {
+async fn tls_alpn_01_issues_and_the_loop_hands_it_over_after_a_restart() {
     let t = Setup::start();
     let (_responder, handshakes) =
         tls_alpn_responder(t.pebble.tls_port, t.challenges.clone()).await;
@@ -474,6 +474,26 @@ async fn tls_alpn_01_issues_a_certificate_that_verifies() {
     let (chain, key) = delivered.lock().unwrap()[0].clone();
     handshake_verifies(&chain, &key, &t.pebble.issuing_root()).await;
     assert!(t.challenges.is_empty());
+
+    // After a restart, the running loop hands the stored certificate over at once, orders
+    // nothing while it is not due, and stops on shutdown.
+    let (restarted, restored) = t.service(t.pebble.config(AcmeChallenge::TlsAlpn01));
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(restarted.run(shutdown_rx));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while restored.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the stored certificate was not handed over"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
+    assert_eq!(*restored.lock().unwrap(), [(chain, key)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
