@@ -170,6 +170,14 @@ impl AcmeConfig {
                 self.directory
             ));
         }
+        if !self.directory_ca_file.is_empty()
+            && let Err(e) = std::fs::File::open(&self.directory_ca_file)
+        {
+            return invalid(format!(
+                "directory_ca_file: cannot read {}: {e}",
+                self.directory_ca_file
+            ));
+        }
         if !(1..=60).contains(&self.renew_before_days) {
             return invalid(format!(
                 "renew_before_days must be between 1 and 60, not {}",
@@ -670,6 +678,14 @@ mod tests {
                 "directory must be an https:// URL",
             ),
             ("[tls.acme]\nchallenge = \"dns-01\"\n", "challenge"),
+            (
+                "[tls.acme]\ndirectory_ca_file = \"/nonexistent/pebble.pem\"\n",
+                "directory_ca_file: cannot read /nonexistent/pebble.pem",
+            ),
+            (
+                "[tls.acme]\nrenew_before_days = 0\n",
+                "renew_before_days must be between 1 and 60",
+            ),
         ] {
             let text = load_with(toml).unwrap_err().to_string();
             assert!(text.contains(expected), "{toml}: {text}");

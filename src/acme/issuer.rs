@@ -233,3 +233,27 @@ async fn why_validation_failed(order: &mut instant_acme::Order, kind: ChallengeK
         None => format!("the order is {:?}", order.state().status),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The production client (system roots) builds without a process-wide rustls crypto
+    /// provider installed: this fails if a second provider (aws-lc-rs) enters the build.
+    #[test]
+    fn the_https_client_for_the_system_roots_builds() {
+        assert!(account_builder(&AcmeConfig::default()).is_ok());
+        let missing = AcmeConfig {
+            directory_ca_file: "/nonexistent/ca.pem".into(),
+            ..AcmeConfig::default()
+        };
+        let err = account_builder(&missing)
+            .err()
+            .expect("a missing CA file is refused");
+        assert!(
+            err.to_string()
+                .contains("could not set up the HTTPS client"),
+            "{err}"
+        );
+    }
+}
