@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 const DOMAIN: &str = "tv.marquee.test";
+const SECOND_DOMAIN: &str = "www.marquee.test";
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn free_port() -> u16 {
@@ -107,6 +108,8 @@ impl Pebble {
             "tlsPort": tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
+            // Let's Encrypt's 90 days rather than pebble's default of five years.
+            "certificateValidityPeriod": 90 * 24 * 3600,
         }});
         std::fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
         let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
@@ -303,9 +306,14 @@ async fn tls_alpn_responder(
 }
 
 /// Serves `chain`/`key` on loopback and connects with a client that trusts only `root`
-/// and asks for `DOMAIN`: succeeds only if the chain verifies up to the root for the domain
-/// and the server holds the leaf's private key.
-async fn handshake_verifies(chain_pem: &str, key_pem: &str, root: &CertificateDer<'static>) {
+/// and asks for `domain`: succeeds only if the chain verifies up to the root for the
+/// domain and the server holds the leaf's private key.
+async fn handshake_verifies(
+    chain_pem: &str,
+    key_pem: &str,
+    root: &CertificateDer<'static>,
+    domain: &'static str,
+) {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .collect::<Result<_, _>>()
         .unwrap();
@@ -337,7 +345,7 @@ async fn handshake_verifies(chain_pem: &str, key_pem: &str, root: &CertificateDe
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
     let stream = TcpStream::connect(addr).await.unwrap();
     let mut tls = connector
-        .connect(ServerName::try_from(DOMAIN).unwrap(), stream)
+        .connect(ServerName::try_from(domain).unwrap(), stream)
         .await
         .expect("the issued chain verifies against pebble's root for the domain");
     let mut reply = Vec::new();
@@ -405,14 +413,20 @@ async fn http_01_issues_and_renews_thirty_days_before_expiry_not_sooner() {
     let (_responder, answered) = http_responder(t.pebble.http_port, t.challenges.clone()).await;
     let (mut service, delivered) = t.service(t.pebble.config(AcmeChallenge::Http01));
 
+    let issued_at = t.clock.now();
     let not_after = t.issued(service.check().await);
+    let lifetime = not_after.duration_since(issued_at).unwrap();
+    assert!(
+        lifetime > DAY * 89 && lifetime <= DAY * 90,
+        "a 90-day certificate: {lifetime:?}"
+    );
     assert!(
         answered.load(Ordering::SeqCst) > 0,
         "pebble fetched the key authorization over HTTP-01"
     );
     let root = t.pebble.issuing_root();
     let first = delivered.lock().unwrap()[0].clone();
-    handshake_verifies(&first.0, &first.1, &root).await;
+    handshake_verifies(&first.0, &first.1, &root, DOMAIN).await;
     assert!(
         t.challenges.is_empty(),
         "answers are withdrawn once the order is done"
@@ -426,9 +440,9 @@ async fn http_01_issues_and_renews_thirty_days_before_expiry_not_sooner() {
     assert_eq!(mode("account.json"), 0o600);
     let first_file = t.stored();
 
-    // 31 days before expiry: nothing to do. A service pointed at a directory that refuses
+    // 59 days later (31 left): nothing to do. A service pointed at a directory that refuses
     // connections proves that no request is made.
-    t.clock.set(not_after - DAY * 31);
+    t.clock.set(issued_at + DAY * 59);
     let mut offline_config = t.pebble.config(AcmeChallenge::Http01);
     offline_config.directory = format!("https://127.0.0.1:{}/dir", free_port());
     let (mut offline, offline_delivered) = t.service(offline_config);
@@ -444,14 +458,14 @@ async fn http_01_issues_and_renews_thirty_days_before_expiry_not_sooner() {
     assert_eq!(delivered.lock().unwrap().len(), 1);
     assert_eq!(t.stored(), first_file);
 
-    // 29 days before expiry: a new certificate, stored and handed to the callback. The
+    // 61 days later (29 left): a new certificate, stored and handed to the callback. The
     // account is reused from account.json by a fresh service (as after a restart).
-    t.clock.set(not_after - DAY * 29);
+    t.clock.set(issued_at + DAY * 61);
     let (mut restarted, restarted_delivered) = t.service(t.pebble.config(AcmeChallenge::Http01));
     t.issued(restarted.check().await);
     let renewed = restarted_delivered.lock().unwrap()[0].clone();
     assert_ne!(renewed, first, "a new certificate and key");
-    handshake_verifies(&renewed.0, &renewed.1, &root).await;
+    handshake_verifies(&renewed.0, &renewed.1, &root, DOMAIN).await;
     assert_ne!(t.stored(), first_file);
     assert!(
         !t.pebble.log().contains("There are now 2 accounts"),
@@ -465,19 +479,24 @@ async fn tls_alpn_01_issues_and_the_loop_hands_it_over_after_a_restart() {
     let t = Setup::start();
     let (_responder, handshakes) =
         tls_alpn_responder(t.pebble.tls_port, t.challenges.clone()).await;
-    let (mut service, delivered) = t.service(t.pebble.config(AcmeChallenge::TlsAlpn01));
+    // Two names: one order, two authorizations, one certificate for both.
+    let mut config = t.pebble.config(AcmeChallenge::TlsAlpn01);
+    config.domains.push(SECOND_DOMAIN.into());
+    let (mut service, delivered) = t.service(config.clone());
     t.issued(service.check().await);
     assert!(
         handshakes.load(Ordering::SeqCst) > 0,
         "pebble validated with a TLS-ALPN-01 handshake"
     );
     let (chain, key) = delivered.lock().unwrap()[0].clone();
-    handshake_verifies(&chain, &key, &t.pebble.issuing_root()).await;
+    let root = t.pebble.issuing_root();
+    handshake_verifies(&chain, &key, &root, DOMAIN).await;
+    handshake_verifies(&chain, &key, &root, SECOND_DOMAIN).await;
     assert!(t.challenges.is_empty());
 
     // After a restart, the running loop hands the stored certificate over at once, orders
     // nothing while it is not due, and stops on shutdown.
-    let (restarted, restored) = t.service(t.pebble.config(AcmeChallenge::TlsAlpn01));
+    let (restarted, restored) = t.service(config);
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(restarted.run(shutdown_rx));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -501,13 +520,14 @@ async fn a_failed_validation_backs_off_and_keeps_the_current_certificate() {
     let t = Setup::start();
     let (responder, _) = http_responder(t.pebble.http_port, t.challenges.clone()).await;
     let (mut service, delivered) = t.service(t.pebble.config(AcmeChallenge::Http01));
-    let not_after = t.issued(service.check().await);
+    let issued_at = t.clock.now();
+    t.issued(service.check().await);
     let current = t.stored();
 
     // The responder goes away; the renewal's validation fails.
     responder.abort();
     let _ = responder.await;
-    let due = not_after - DAY * 29;
+    let due = issued_at + DAY * 61;
     t.clock.set(due);
     let err = service.check().await.unwrap_err();
     assert!(
