@@ -183,14 +183,13 @@ impl CertStore {
             .create(&self.dir)
             .map_err(storage(&self.dir))?;
         let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        let temp = self
-            .dir
-            .join(format!(".{file_name}.{}.tmp", std::process::id()));
+        // One writer (the service); a temp file left by a crash is replaced, not piled up.
+        let temp = self.dir.join(format!(".{file_name}.tmp"));
         let written = (|| {
+            let _ = fs::remove_file(&temp);
             let mut file = OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o600)
                 .open(&temp)?;
             file.write_all(bytes)?;
@@ -241,6 +240,19 @@ mod tests {
         assert_eq!(mode(store.dir()), 0o700);
         let leftovers: Vec<_> = fs::read_dir(store.dir()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file stays behind");
+
+        // A temp file left by a write that crashed (and perhaps readable by others) is
+        // neither loaded nor in the way of the next write.
+        let stale = store.dir().join(".certificate.pem.tmp");
+        fs::write(&stale, "torn").unwrap();
+        fs::set_permissions(&stale, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            store.load_certificate().unwrap().unwrap().not_after,
+            cert.not_after
+        );
+        store.save_certificate(&cert).unwrap();
+        assert!(!stale.exists());
+        assert_eq!(mode(&store.certificate_path()), 0o600);
     }
 
     #[test]
