@@ -32,6 +32,22 @@ pub enum Renewal {
     NotDue { renew_at: SystemTime },
 }
 
+impl std::fmt::Display for Renewal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let date = |at: &SystemTime| httpdate::fmt_http_date(*at);
+        match self {
+            Renewal::Missing => f.write_str("no certificate yet"),
+            Renewal::DomainsChanged { missing } => {
+                write!(f, "the certificate does not cover {}", missing.join(", "))
+            }
+            Renewal::Expiring { not_after } => {
+                write!(f, "the certificate expires {}", date(not_after))
+            }
+            Renewal::NotDue { renew_at } => write!(f, "renewal is due {}", date(renew_at)),
+        }
+    }
+}
+
 impl Renewal {
     pub fn is_due(&self) -> bool {
         !matches!(self, Renewal::NotDue { .. })
@@ -125,6 +141,10 @@ mod tests {
             Renewal::DomainsChanged {
                 missing: vec!["www.example.com".into()]
             }
+        );
+        assert_eq!(
+            decide(Some(&current), &domains, 30, now).to_string(),
+            "the certificate does not cover www.example.com"
         );
         // Dropping a domain is no reason to order: the certificate still covers the rest.
         assert!(!decide(Some(&current), &domains[..1], 30, now).is_due());

@@ -101,7 +101,7 @@ impl AcmeService {
         tracing::info!(
             domains = %self.config.domains.join(","),
             challenge = self.kind.name(),
-            reason = ?reason,
+            reason = %reason,
             "ordering a certificate"
         );
         match self.order().await {
