@@ -38,8 +38,9 @@ BUILD_PACKAGES=(
     libswscale-dev libswresample-dev libavutil-dev
 )
 # Used by tests only: ffmpeg/ffprobe as an independent client and reference, nginx, wrk,
+# pebble (a test ACME CA, with pebble-challtestsrv as its DNS server),
 # a headless browser, and Node.js for front-end tests.
-TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr openssl)
+TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr openssl pebble)
 # The static build: libzimg.a (zscale), libaom.a (AV1 decoding), dpkg-source for
 # `apt-get source ffmpeg`, `file` to check the result.
 STATIC_PACKAGES=(libzimg-dev libaom-dev dpkg-dev xz-utils file)

@@ -1,6 +1,7 @@
 //! Marquee: a self-hosted streaming service in one binary.
 
 pub mod accounts;
+pub mod acme;
 pub mod catalog;
 pub mod cli;
 pub mod config;
