@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{BIN, Options, Server, drop_into, make_clip};
+use crate::support::{Options, Server, bin, drop_into, make_clip};
 
 fn marquee(args: &[&str], data: &Path) -> Output {
-    Command::new(BIN)
+    Command::new(bin())
         .args(args)
         .arg("--data-dir")
         .arg(data)
