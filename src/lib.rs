@@ -13,4 +13,5 @@ pub mod logging;
 pub mod media;
 pub mod playback;
 pub mod server;
+pub mod service_manager;
 pub mod services;

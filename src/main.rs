@@ -27,12 +27,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // whatever the working directory of a later process.
     let root = cli.data_dir.unwrap_or_else(config::default_data_dir);
     let data = DataDir::new(std::path::absolute(&root).unwrap_or(root));
-    let overrides = match &cli.command {
+    let mut overrides = match &cli.command {
         Command::Serve { listen, .. } => Overrides {
             listen: listen.clone(),
+            ..Overrides::default()
         },
         _ => Overrides::default(),
     };
+    overrides.config_file = cli.config.clone();
     let config = Config::load(&data.root, &overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
