@@ -36,8 +36,9 @@ BUILD_PACKAGES=(
     libswscale-dev libswresample-dev libavutil-dev
 )
 # Used by tests only: ffmpeg/ffprobe as an independent client and reference, nginx, wrk,
-# a headless browser, and Node.js for front-end tests.
-TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr)
+# a headless browser, and Node.js for front-end tests; debootstrap (a fresh Debian for the
+# install.sh test) and systemd (systemd-analyze scores the unit).
+TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr debootstrap systemd)
 
 export DEBIAN_FRONTEND=noninteractive
 
