@@ -37,8 +37,9 @@ BUILD_PACKAGES=(
 )
 # Used by tests only: ffmpeg/ffprobe as an independent client and reference, nginx, wrk,
 # a headless browser, and Node.js for front-end tests; debootstrap (a fresh Debian for the
-# install.sh test) and systemd (systemd-analyze scores the unit).
-TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr debootstrap systemd)
+# install.sh tests), systemd (systemd-analyze scores the unit) and systemd-container
+# (systemd-nspawn boots that Debian to test the installed service).
+TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr debootstrap systemd systemd-container)
 
 export DEBIAN_FRONTEND=noninteractive
 

@@ -3,10 +3,11 @@
 # made with debootstrap from the Debian mirror on first use. The install tests unpack it
 # into a temp folder and run install.sh in a chroot, as on a freshly installed machine.
 #
-#   packaging/test/rootfs.sh [--with-ffmpeg-libs]
+#   packaging/test/rootfs.sh [--with-ffmpeg-libs] [--with-systemd]
 #
 # --with-ffmpeg-libs adds Debian's FFmpeg runtime libraries, for testing a dynamically
-# linked marquee (until the static build is used everywhere).
+# linked marquee (until the static build is used everywhere); --with-systemd adds systemd
+# as init, for booting the tree with systemd-nspawn.
 #
 # The cache lives outside the clone (MARQUEE_ROOTFS_CACHE, /var/cache/marquee-test) and is
 # keyed by suite, variant and month, so repeated runs are fast and a month-old tree is
@@ -16,11 +17,28 @@ set -euo pipefail
 SUITE=bookworm
 MIRROR="${MARQUEE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 CACHE="${MARQUEE_ROOTFS_CACHE:-/var/cache/marquee-test}"
+ffmpeg=0
+systemd=0
+for option in "$@"; do
+    case "$option" in
+        --with-ffmpeg-libs) ffmpeg=1 ;;
+        --with-systemd) systemd=1 ;;
+        *)
+            echo "usage: $0 [--with-ffmpeg-libs] [--with-systemd]" >&2
+            exit 2
+            ;;
+    esac
+done
+# The same options in any order name the same tree.
 variant=base
 include=ca-certificates
-if [ "${1:-}" = --with-ffmpeg-libs ]; then
-    variant=ffmpeg-libs
+if [ "$ffmpeg" = 1 ]; then
+    variant="$variant-ffmpeg"
     include="$include,libavcodec59,libavformat59,libavfilter8,libavdevice59,libswscale6,libswresample4,libavutil57"
+fi
+if [ "$systemd" = 1 ]; then
+    variant="$variant-systemd"
+    include="$include,systemd,systemd-sysv,dbus"
 fi
 tarball="$CACHE/debian-$SUITE-$variant-$(date -u +%Y%m).tar"
 if [ -s "$tarball" ]; then

@@ -12,6 +12,27 @@ use std::time::{Duration, Instant};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
+/// The binary to install and an empty folder for the root filesystem (in a temp dir), or
+/// None, loudly, when there is no binary to install.
+pub fn prepare(test: &str) -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
+    let Some(binary) = binary_to_install() else {
+        eprintln!(
+            "\n!!! SKIPPED {test}: no binary to install (build dist/marquee with \
+             packaging/build-static.sh, or set MARQUEE_INSTALL_BINARY) !!!\n"
+        );
+        return None;
+    };
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "chroot and systemd-nspawn need root"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    Some((binary, tmp, root))
+}
+
 /// The binary to install: `MARQUEE_INSTALL_BINARY`, else the static build's `dist/marquee`.
 fn binary_to_install() -> Option<PathBuf> {
     std::env::var_os("MARQUEE_INSTALL_BINARY")
@@ -20,7 +41,7 @@ fn binary_to_install() -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
-fn is_static(binary: &Path) -> bool {
+pub fn is_static(binary: &Path) -> bool {
     let out = Command::new("ldd").arg(binary).output().unwrap();
     let text = format!(
         "{}{}",
@@ -30,13 +51,13 @@ fn is_static(binary: &Path) -> bool {
     text.contains("not a dynamic executable") || text.contains("statically linked")
 }
 
-/// A fresh Debian 12 unpacked into `root`; with Debian's FFmpeg libraries for a dynamic binary.
-fn unpack_rootfs(root: &Path, ffmpeg_libs: bool) {
+/// A fresh Debian 12 unpacked into `root` (`packaging/test/rootfs.sh` options: Debian's
+/// FFmpeg libraries for a dynamic binary, systemd for booting it).
+pub fn unpack_rootfs(root: &Path, options: &[&str]) {
     let mut script = Command::new("bash");
-    script.arg(Path::new(REPO).join("packaging/test/rootfs.sh"));
-    if ffmpeg_libs {
-        script.arg("--with-ffmpeg-libs");
-    }
+    script
+        .arg(Path::new(REPO).join("packaging/test/rootfs.sh"))
+        .args(options);
     let out = script.stderr(Stdio::inherit()).output().unwrap();
     assert!(out.status.success(), "packaging/test/rootfs.sh failed");
     let tarball = String::from_utf8_lossy(&out.stdout)
@@ -59,7 +80,14 @@ fn in_chroot(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
         .arg(r#"mount -t proc proc "$0/proc" && exec chroot "$0" "$@""#)
         .arg(root)
-        .args(args)
+        .args(args);
+    with_fresh_environment(&mut command, env);
+    command
+}
+
+/// A root login's environment on a fresh system plus `env`, nothing from the test's own.
+pub fn with_fresh_environment(command: &mut Command, env: &[(&str, &str)]) {
+    command
         .env_clear()
         .env(
             "PATH",
@@ -68,10 +96,9 @@ fn in_chroot(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         .env("HOME", "/root")
         .env("LANG", "C.UTF-8")
         .envs(env.iter().copied());
-    command
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -79,7 +106,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn healthy(port: u16) -> bool {
+pub fn healthy(port: u16) -> bool {
     ureq::get(&format!("http://127.0.0.1:{port}/healthz"))
         .call()
         .is_ok_and(|r| r.status() == 200)
@@ -142,7 +169,7 @@ impl Drop for Foreground {
     }
 }
 
-fn run(mut command: Command) -> Output {
+pub fn run(mut command: Command) -> Output {
     let output = command.output().unwrap();
     assert!(
         output.status.success(),
@@ -168,7 +195,7 @@ fn service_user(root: &Path) -> Option<(u32, String, String)> {
     })
 }
 
-fn copy_release_layout(root: &Path, binary: &Path) {
+pub fn copy_release_layout(root: &Path, binary: &Path) {
     let dir = root.join("root/marquee");
     for (from, to) in [
         ("install.sh", "install.sh"),
@@ -185,19 +212,17 @@ fn copy_release_layout(root: &Path, binary: &Path) {
 
 #[test]
 fn install_sh_installs_upgrades_and_uninstalls_on_a_fresh_debian_12() {
-    let Some(binary) = binary_to_install() else {
-        eprintln!(
-            "\n!!! SKIPPED install_sh_installs_upgrades_and_uninstalls_on_a_fresh_debian_12: \
-             no binary to install (build dist/marquee with packaging/build-static.sh, or set \
-             MARQUEE_INSTALL_BINARY) !!!\n"
-        );
+    let Some((binary, tmp, root)) =
+        prepare("install_sh_installs_upgrades_and_uninstalls_on_a_fresh_debian_12")
+    else {
         return;
     };
-    assert_eq!(unsafe { libc::geteuid() }, 0, "chroot needs root");
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    unpack_rootfs(&root, !is_static(&binary));
+    let options: &[&str] = if is_static(&binary) {
+        &[]
+    } else {
+        &["--with-ffmpeg-libs"]
+    };
+    unpack_rootfs(&root, options);
     copy_release_layout(&root, &binary);
     let port = free_port();
     let data = root.join("var/lib/marquee");
@@ -311,6 +336,13 @@ fn build_deb(binary: &Path, out: &Path) -> PathBuf {
     )
 }
 
+/// `dpkg-deb OPTION DEB [MEMBER]`'s output.
+fn dpkg_deb(deb: &Path, option: &str, member: Option<&str>) -> String {
+    let mut command = Command::new("dpkg-deb");
+    command.arg(option).arg(deb).args(member);
+    String::from_utf8_lossy(&run(command).stdout).into_owned()
+}
+
 /// dpkg-deb's view of a file in the package.
 fn deb_file(deb: &Path, path: &str) -> String {
     let mut child = Command::new("dpkg-deb")
@@ -346,15 +378,7 @@ fn the_deb_holds_the_binary_the_unit_and_the_settings() {
             .starts_with("marquee_0.")
     );
 
-    let contents = String::from_utf8_lossy(
-        &run({
-            let mut c = Command::new("dpkg-deb");
-            c.arg("-c").arg(&deb);
-            c
-        })
-        .stdout,
-    )
-    .into_owned();
+    let contents = dpkg_deb(&deb, "-c", None);
     for (mode, path) in [
         ("-rwxr-xr-x root/root", "./usr/bin/marquee"),
         (
@@ -371,15 +395,7 @@ fn the_deb_holds_the_binary_the_unit_and_the_settings() {
         );
     }
 
-    let info = String::from_utf8_lossy(
-        &run({
-            let mut c = Command::new("dpkg-deb");
-            c.arg("-I").arg(&deb);
-            c
-        })
-        .stdout,
-    )
-    .into_owned();
+    let info = dpkg_deb(&deb, "-I", None);
     for expected in [
         "Package: marquee",
         &format!("Version: {}", env!("CARGO_PKG_VERSION")),
@@ -390,25 +406,9 @@ fn the_deb_holds_the_binary_the_unit_and_the_settings() {
     ] {
         assert!(info.contains(expected), "{expected} not in:\n{info}");
     }
-    let conffiles = String::from_utf8_lossy(
-        &run({
-            let mut c = Command::new("dpkg-deb");
-            c.args(["-I"]).arg(&deb).arg("conffiles");
-            c
-        })
-        .stdout,
-    )
-    .into_owned();
+    let conffiles = dpkg_deb(&deb, "-I", Some("conffiles"));
     assert_eq!(conffiles.trim(), "/etc/marquee/marquee.toml");
-    let postinst = String::from_utf8_lossy(
-        &run({
-            let mut c = Command::new("dpkg-deb");
-            c.args(["-I"]).arg(&deb).arg("postinst");
-            c
-        })
-        .stdout,
-    )
-    .into_owned();
+    let postinst = dpkg_deb(&deb, "-I", Some("postinst"));
     assert!(postinst.contains("useradd --system"), "{postinst}");
 
     // The unit runs the packaged binary, not install.sh's /usr/local/bin one.

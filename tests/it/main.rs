@@ -7,6 +7,7 @@ mod hls_check;
 mod inbox;
 mod ingest_rules;
 mod install;
+mod install_systemd;
 mod origin;
 mod player;
 mod safety;

@@ -1,13 +1,12 @@
 //! Running under systemd: the notify protocol spoken by the real server to a socket the test
 //! holds (this machine's PID 1 is not systemd), and the unit's hardening score.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::BIN;
+use crate::support::{BIN, listening_address};
 
 /// The next datagram, or None when none arrives within `wait`.
 fn next_message(socket: &UnixDatagram, wait: Duration) -> Option<String> {
@@ -52,15 +51,7 @@ fn the_server_notifies_ready_watchdog_and_stopping() {
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("server printed nothing").unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .expect("no URL in the first line")
-        .trim_end_matches('/')
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
+    let addr = listening_address(&mut child);
 
     // READY=1 comes once the server answers, naming the address it listens on.
     let ready = next_message(&socket, Duration::from_secs(30)).expect("no READY=1");
