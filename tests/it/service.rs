@@ -56,6 +56,12 @@ fn the_server_notifies_ready_watchdog_and_stopping() {
     // READY=1 comes once the server answers, naming the address it listens on.
     let ready = next_message(&socket, Duration::from_secs(30)).expect("no READY=1");
     assert_eq!(ready, format!("READY=1\nSTATUS=listening on {addr}\n"));
+    // The server asked its own /healthz before saying so (the test has sent nothing yet).
+    let log_so_far = std::fs::read_to_string(tmp.path().join("server.log")).unwrap();
+    assert!(
+        log_so_far.contains("GET /healthz HTTP/1.1 200"),
+        "READY=1 without a /healthz answer first:\n{log_so_far}"
+    );
     let health = ureq::get(&format!("http://{addr}/healthz")).call();
     assert!(
         health.is_ok_and(|r| r.status() == 200),
