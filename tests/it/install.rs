@@ -318,7 +318,7 @@ fn install_sh_installs_upgrades_and_uninstalls_on_a_fresh_debian_12() {
     assert!(data.is_dir(), "purging the .deb keeps the videos");
 }
 
-fn build_deb(binary: &Path, out: &Path) -> PathBuf {
+pub fn build_deb(binary: &Path, out: &Path) -> PathBuf {
     let output = run({
         let mut c = Command::new("bash");
         c.arg(Path::new(REPO).join("packaging/deb/build.sh"))

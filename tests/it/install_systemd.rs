@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::install::{
-    copy_release_layout, free_port, healthy, is_static, prepare, run, unpack_rootfs,
+    build_deb, copy_release_layout, free_port, healthy, is_static, prepare, run, unpack_rootfs,
     with_fresh_environment,
 };
 
@@ -298,4 +298,18 @@ fn install_sh_runs_marquee_as_a_hardened_systemd_service() {
     assert_eq!(machine.show()["LoadState"], "not-found");
     assert!(!healthy(port));
     assert!(root.join("var/lib/marquee/marquee.db").is_file());
+
+    // The .deb's maintainer scripts start the packaged service (keeping the settings file
+    // install.sh left, with its port) and stop it on purge.
+    let deb = build_deb(&binary, tmp.path());
+    std::fs::copy(&deb, root.join("root/marquee.deb")).unwrap();
+    run(machine.command(&["dpkg", "-i", "--force-confold", "/root/marquee.deb"], &[]));
+    machine.wait_for(port, "the .deb did not start the service", |s| {
+        s["Type"] == "notify"
+    });
+    let exec = machine.output(&["systemctl", "show", "marquee", "-p", "ExecStart"]);
+    assert!(exec.contains("path=/usr/bin/marquee"), "{exec}");
+    run(machine.command(&["dpkg", "--purge", "marquee"], &[]));
+    assert!(!healthy(port));
+    assert_eq!(machine.show()["LoadState"], "not-found");
 }
