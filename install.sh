@@ -163,6 +163,7 @@ if [ -n "${MARQUEE_BINARY:-}" ]; then
 elif [ -f "$HERE/marquee" ]; then
     binary="$HERE/marquee"
 elif [ -f "$HERE/packaging/build-static.sh" ]; then
+    bash "$HERE/packaging/deps.sh" static
     say "building the static marquee binary (the first build takes several minutes)"
     binary="$(bash "$HERE/packaging/build-static.sh" | tail -n 1)"
 elif [ -f "$HERE/Cargo.toml" ]; then
@@ -189,7 +190,7 @@ if ! id "$SERVICE_USER" >/dev/null 2>&1; then
         --shell /usr/sbin/nologin --comment "Marquee streaming service" "$SERVICE_USER"
 fi
 
-say "installing $BIN ($("$binary" --version))"
+say "installing $BIN ($("$binary" --version | head -n 1))"
 # Copy then rename: a running marquee keeps its old binary, and a half-copied file is
 # never visible under the real name.
 install -m 0755 "$binary" "$BIN.new"

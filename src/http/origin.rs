@@ -27,14 +27,23 @@ impl From<PlaybackError> for ApiError {
 }
 
 pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let answer = answer(&req, &state).await;
+    if let Err(e) = &answer {
+        // Refusals reach the metrics only here: the fast path hands them to this handler.
+        state.origin.record_refusal(e.code.status().as_u16());
+    }
+    render(answer?).await
+}
+
+async fn answer(req: &HttpRequest, state: &AppState) -> Result<OriginResponse, ApiError> {
     let method = OriginMethod::parse(req.method().as_str())
         .ok_or_else(|| ApiError::new(ErrorCode::MethodNotAllowed, "GET, HEAD or OPTIONS only"))?;
-    let headers = origin_headers(&req);
-    let answer = state
+    let headers = origin_headers(req);
+    let client = req.peer_addr().map(|a| a.ip());
+    Ok(state
         .origin
-        .respond(method, req.uri().path(), &headers)
-        .await?;
-    render(answer).await
+        .respond_to(client, method, req.uri().path(), &headers)
+        .await?)
 }
 
 /// The request headers the origin looks at, in the `http` crate's types.

@@ -33,9 +33,11 @@ pub fn prepare(test: &str) -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
     Some((binary, tmp, root))
 }
 
-/// The binary to install: `MARQUEE_INSTALL_BINARY`, else the static build's `dist/marquee`.
+/// The binary to install: `MARQUEE_INSTALL_BINARY`, else `MARQUEE_TEST_BIN` (the binary
+/// the other tests run), else the static build's `dist/marquee`.
 fn binary_to_install() -> Option<PathBuf> {
     std::env::var_os("MARQUEE_INSTALL_BINARY")
+        .or_else(|| std::env::var_os("MARQUEE_TEST_BIN"))
         .map(PathBuf::from)
         .or_else(|| Some(Path::new(REPO).join("dist/marquee")))
         .filter(|p| p.is_file())
@@ -370,7 +372,7 @@ fn deb_file(deb: &Path, path: &str) -> String {
 #[test]
 fn the_deb_holds_the_binary_the_unit_and_the_settings() {
     let tmp = tempfile::tempdir().unwrap();
-    let deb = build_deb(Path::new(crate::support::BIN), tmp.path());
+    let deb = build_deb(crate::support::bin(), tmp.path());
     assert!(
         deb.file_name()
             .unwrap()

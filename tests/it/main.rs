@@ -1,5 +1,6 @@
 //! Integration tests: the real binary, real SQLite, real FFmpeg, media made in the test.
 
+mod acme;
 mod api;
 mod cli;
 mod crash;
@@ -8,9 +9,11 @@ mod inbox;
 mod ingest_rules;
 mod install;
 mod install_systemd;
+mod ops;
 mod origin;
 mod player;
 mod safety;
 mod service;
 mod sources;
+mod static_binary;
 mod support;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{BIN, listening_address};
+use crate::support::{bin, listening_address};
 
 /// The next datagram, or None when none arrives within `wait`.
 fn next_message(socket: &UnixDatagram, wait: Duration) -> Option<String> {
@@ -41,7 +41,7 @@ fn the_server_notifies_ready_watchdog_and_stopping() {
     let socket_path = tmp.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     let log = std::fs::File::create(tmp.path().join("server.log")).unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .env("NOTIFY_SOCKET", &socket_path)
