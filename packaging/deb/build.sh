@@ -22,7 +22,9 @@ version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -n 1)"
 arch="$(dpkg --print-architecture)"
 # A dynamically linked binary (a development build) needs Debian's FFmpeg libraries.
 depends="passwd"
-if ! ldd "$binary" 2>&1 | grep -q "not a dynamic executable\|statically linked"; then
+# (ldd fails on a static binary: read its words, not its status.)
+linkage="$(ldd "$binary" 2>&1 || true)"
+if ! grep -q "not a dynamic executable\|statically linked" <<<"$linkage"; then
     depends="$depends, libavcodec59, libavformat59, libavfilter8, libavdevice59, libswscale6, libswresample4, libavutil57"
 fi
 

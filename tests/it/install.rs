@@ -304,6 +304,10 @@ fn install_sh_installs_upgrades_and_uninstalls_on_a_fresh_debian_12() {
 
     // The .deb installs into the same system: the user, the data dir, the settings.
     let deb = build_deb(&binary, tmp.path());
+    if is_static(&binary) {
+        // A static binary needs no FFmpeg package.
+        assert_eq!(dpkg_deb(&deb, "-f", Some("Depends")).trim(), "passwd");
+    }
     std::fs::copy(&deb, root.join("root/marquee.deb")).unwrap();
     let out = run(in_chroot(&root, &["dpkg", "-i", "/root/marquee.deb"], &[]));
     assert!(
