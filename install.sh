@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
-# Installs Marquee on a fresh Debian 12 and runs it in the foreground.
+# Installs Marquee as a systemd service on Debian 12 or Ubuntu 24.04, as root.
 #
-#   ./install.sh                      as root, from a clone of the repository
+#   ./install.sh               install, or upgrade in place and restart
+#   ./install.sh --uninstall   remove the binary, the service and the `marquee` user;
+#                              keep the data (/var/lib/marquee) and the settings (/etc/marquee)
+#   ./install.sh --purge       the same, and delete the data and the settings too
+#
+# The binary: ./marquee next to this script (a release download), else MARQUEE_BINARY, else
+# one built from this clone with packaging/build-static.sh.
 #
 # Environment:
-#   MARQUEE_DATA_DIR   where Marquee keeps its database, inbox and library (/var/lib/marquee)
-#   MARQUEE_LISTEN     address the web server binds to (0.0.0.0:8080)
+#   MARQUEE_BINARY   use this marquee binary
+#   MARQUEE_LISTEN   address to listen on; written into /etc/marquee/marquee.toml on the
+#                    first install (default 0.0.0.0:8080)
 #
-# Running it again rebuilds, reinstalls and restarts; nothing in the data dir is touched.
+# Where systemd is not running (a container), Marquee runs in the foreground instead.
 set -euo pipefail
 
-cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
+HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
+BIN=/usr/local/bin/marquee
+DATA_DIR=/var/lib/marquee
+CONFIG_DIR=/etc/marquee
+CONFIG="$CONFIG_DIR/marquee.toml"
+UNIT=/etc/systemd/system/marquee.service
+SERVICE_USER=marquee
 
 say() { printf '==> %s\n' "$*"; }
 die() {
@@ -18,62 +31,236 @@ die() {
     exit 1
 }
 
-[ "$(id -u)" -eq 0 ] || die "install.sh must run as root (try: sudo ./install.sh)"
-command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install.sh supports Debian 12"
-if [ -r /etc/os-release ]; then
-    # shellcheck source=/dev/null
-    os_id="$(. /etc/os-release && echo "${ID:-}")"
-    # shellcheck source=/dev/null
-    os_version="$(. /etc/os-release && echo "${VERSION_ID:-}")"
-    if [ "$os_id" != debian ] || [ "$os_version" != 12 ]; then
-        say "warning: this is ${os_id:-an unknown system} ${os_version}; install.sh is made for Debian 12 and may fail here"
-    fi
-fi
+usage() {
+    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
 
-DATA_DIR="${MARQUEE_DATA_DIR:-/var/lib/marquee}"
-LISTEN="${MARQUEE_LISTEN:-0.0.0.0:8080}"
-BIN=/usr/local/bin/marquee
-
-bash packaging/deps.sh build
-export PATH="${HOME:-/root}/.cargo/bin:$PATH"
-
-say "building Marquee (the first build takes several minutes)"
-cargo build --release --locked
-
-say "installing $BIN"
-# Copy then rename, so a running marquee keeps its old binary and a half-copied file is
-# never visible under the real name.
-install -m 0755 target/release/marquee "$BIN.new"
-mv -f "$BIN.new" "$BIN"
-
-say "creating the data dir $DATA_DIR"
-mkdir -p "$DATA_DIR/inbox"
-
-port="${LISTEN##*:}"
-host="${LISTEN%:*}"
-echo
-echo "Marquee is starting. It answers at:"
-case "$host" in
-    0.0.0.0 | "[::]" | "")
-        first_ip="$(hostname -I 2>/dev/null | awk '{print $1}' || true)"
-        if [ -n "$first_ip" ]; then
-            case "$first_ip" in
-                *:*) first_ip="[$first_ip]" ;;
-            esac
-            echo "    http://$first_ip:$port/"
-        fi
-        echo "    http://localhost:$port/"
+ACTION=install
+case "${1:-}" in
+    "") ;;
+    --uninstall) ACTION=uninstall ;;
+    --purge) ACTION=purge ;;
+    -h | --help)
+        usage
+        exit 0
         ;;
     *)
-        echo "    http://$host:$port/"
+        usage >&2
+        die "unknown option: $1"
         ;;
 esac
-echo
-echo "Open it in a browser to watch. Drop video files into $DATA_DIR/inbox/: they are"
-echo "transcoded to adaptive HLS and appear on the home page when ready."
-echo "API key for /api/v1/assets: $BIN apikey create --data-dir $DATA_DIR --name ops"
-echo "Marquee runs in the foreground: Ctrl-C stops it (running jobs go back to the queue)."
-echo "(Installing it as a systemd service comes in a later release.)"
-echo
 
-exec "$BIN" serve --data-dir "$DATA_DIR" --listen "$LISTEN"
+[ "$(id -u)" -eq 0 ] || die "install.sh must run as root (try: sudo $0 ${1:-})"
+
+# The same test as sd_booted(3): this directory exists only when systemd is PID 1.
+systemd_running() { [ -d /run/systemd/system ]; }
+
+# The `listen = "..."` value in the settings file, else the binary's default.
+configured_listen() {
+    local value=""
+    if [ -r "$CONFIG" ]; then
+        value="$(sed -n 's/^[[:space:]]*listen[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$CONFIG" | head -n 1)"
+    fi
+    echo "${value:-127.0.0.1:8080}"
+}
+
+# GET /healthz with bash's /dev/tcp: a fresh system may have neither curl nor wget.
+healthz_answers() {
+    local host="$1" port="$2" status=""
+    { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
+    printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3
+    IFS= read -r -t 5 status <&3 || true
+    exec 3<&- 3>&-
+    case "$status" in
+        "HTTP/1.1 200"*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
+# Waits up to $2 seconds for /healthz at $1 (host:port; 0.0.0.0 and [::] on loopback).
+wait_healthy() {
+    local listen="$1" seconds="$2" host port
+    port="${listen##*:}"
+    host="${listen%:*}"
+    host="${host#[}"
+    host="${host%]}"
+    case "$host" in
+        0.0.0.0 | "") host=127.0.0.1 ;;
+        ::) host=::1 ;;
+    esac
+    for _ in $(seq $((seconds * 5))); do
+        healthz_answers "$host" "$port" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+print_urls() {
+    local listen="$1" port host first_ip
+    port="${listen##*:}"
+    host="${listen%:*}"
+    echo
+    echo "Marquee answers at:"
+    case "$host" in
+        0.0.0.0 | "[::]" | "")
+            first_ip="$(hostname -I 2>/dev/null | awk '{print $1}' || true)"
+            if [ -n "$first_ip" ]; then
+                case "$first_ip" in
+                    *:*) first_ip="[$first_ip]" ;;
+                esac
+                echo "    http://$first_ip:$port/"
+            fi
+            echo "    http://localhost:$port/"
+            ;;
+        *) echo "    http://$host:$port/" ;;
+    esac
+    echo
+    echo "Drop video files into $DATA_DIR/inbox/: they are transcoded to adaptive HLS and"
+    echo "appear on the home page when ready. Settings: $CONFIG."
+    echo "API key for /api/v1/assets: runuser -u $SERVICE_USER -- $BIN apikey create --data-dir $DATA_DIR --name ops"
+}
+
+# --- uninstall ----------------------------------------------------------------------------
+
+if [ "$ACTION" != install ]; then
+    if systemd_running && [ -e "$UNIT" ]; then
+        say "stopping and disabling the marquee service"
+        systemctl disable --now marquee.service || true
+    fi
+    rm -f "$UNIT" "$BIN" "$BIN.new"
+    if systemd_running; then
+        systemctl daemon-reload
+    fi
+    if id "$SERVICE_USER" >/dev/null 2>&1; then
+        say "removing the $SERVICE_USER user"
+        userdel "$SERVICE_USER"
+    fi
+    if [ "$ACTION" = purge ]; then
+        say "deleting $DATA_DIR and $CONFIG_DIR"
+        rm -rf "$DATA_DIR" "$CONFIG_DIR"
+        say "Marquee is removed, with its data"
+    else
+        say "Marquee is removed; the data in $DATA_DIR and the settings in $CONFIG_DIR are kept"
+        say "(./install.sh brings it back with them; ./install.sh --purge deletes them)"
+    fi
+    exit 0
+fi
+
+# --- install or upgrade -------------------------------------------------------------------
+
+if [ -r /etc/os-release ]; then
+    os_id="$(. /etc/os-release && echo "${ID:-}")"
+    os_version="$(. /etc/os-release && echo "${VERSION_ID:-}")"
+    case "$os_id $os_version" in
+        "debian 12" | "ubuntu 24.04") ;;
+        *) say "warning: this is ${os_id:-an unknown system} ${os_version}; install.sh is made for Debian 12 and Ubuntu 24.04 and may fail here" ;;
+    esac
+fi
+
+# The binary to install: a release's ./marquee, an explicit one, or a build.
+if [ -n "${MARQUEE_BINARY:-}" ]; then
+    binary="$MARQUEE_BINARY"
+elif [ -f "$HERE/marquee" ]; then
+    binary="$HERE/marquee"
+elif [ -f "$HERE/packaging/build-static.sh" ]; then
+    bash "$HERE/packaging/deps.sh" static
+    say "building the static marquee binary (the first build takes several minutes)"
+    binary="$(bash "$HERE/packaging/build-static.sh" | tail -n 1)"
+elif [ -f "$HERE/Cargo.toml" ]; then
+    # Until packaging/build-static.sh exists: a release build linked to Debian's FFmpeg.
+    bash "$HERE/packaging/deps.sh" build
+    export PATH="${HOME:-/root}/.cargo/bin:$PATH"
+    say "building Marquee (the first build takes several minutes)"
+    (cd "$HERE" && cargo build --release --locked)
+    binary="$HERE/target/release/marquee"
+else
+    die "no marquee binary next to install.sh and no source to build one from"
+fi
+[ -f "$binary" ] && [ -x "$binary" ] || die "$binary is not an executable file"
+"$binary" --version >/dev/null 2>&1 || die "$binary does not run here (try the static release binary)"
+[ -f "$HERE/systemd/marquee.service" ] || die "$HERE/systemd/marquee.service is missing"
+[ -f "$HERE/packaging/marquee.toml" ] || die "$HERE/packaging/marquee.toml is missing"
+
+upgrade=0
+[ -e "$BIN" ] && upgrade=1
+
+if ! id "$SERVICE_USER" >/dev/null 2>&1; then
+    say "creating the $SERVICE_USER system user"
+    useradd --system --user-group --home-dir "$DATA_DIR" --no-create-home \
+        --shell /usr/sbin/nologin --comment "Marquee streaming service" "$SERVICE_USER"
+fi
+
+say "installing $BIN ($("$binary" --version | head -n 1))"
+# Copy then rename: a running marquee keeps its old binary, and a half-copied file is
+# never visible under the real name.
+install -m 0755 "$binary" "$BIN.new"
+mv -f "$BIN.new" "$BIN"
+
+mkdir -p "$DATA_DIR/inbox"
+# Data kept by an uninstall belongs to the old user's id: hand it to the new one.
+if [ "$(stat -c %U "$DATA_DIR")" != "$SERVICE_USER" ] || [ "$(stat -c %U "$DATA_DIR/inbox")" != "$SERVICE_USER" ]; then
+    chown -R "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR"
+fi
+chmod 0750 "$DATA_DIR"
+
+mkdir -p "$CONFIG_DIR"
+if [ -e "$CONFIG" ]; then
+    say "keeping the settings in $CONFIG"
+else
+    say "writing the default settings to $CONFIG"
+    listen="${MARQUEE_LISTEN:-0.0.0.0:8080}"
+    case "$listen" in
+        *[!0-9A-Za-z.:\[\]-]*) die "MARQUEE_LISTEN=$listen is not an address like 0.0.0.0:8080" ;;
+    esac
+    sed "s/^listen = .*/listen = \"$listen\"/" "$HERE/packaging/marquee.toml" >"$CONFIG.new"
+    chown "root:$SERVICE_USER" "$CONFIG.new"
+    chmod 0640 "$CONFIG.new"
+    mv -f "$CONFIG.new" "$CONFIG"
+fi
+chown "root:$SERVICE_USER" "$CONFIG_DIR" "$CONFIG"
+chmod 0750 "$CONFIG_DIR"
+
+listen="${MARQUEE_LISTEN:-$(configured_listen)}"
+
+if ! systemd_running; then
+    say "systemd is not running here (a container?): running Marquee in the foreground instead of as a service"
+    # As the service user, with the one capability the service has.
+    setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups \
+        --inh-caps=+net_bind_service --ambient-caps=+net_bind_service \
+        "$BIN" serve --config "$CONFIG" --data-dir "$DATA_DIR" &
+    server=$!
+    trap 'kill -TERM "$server" 2>/dev/null' TERM INT
+    if wait_healthy "$listen" 60; then
+        print_urls "$listen"
+        echo "Marquee runs in the foreground: Ctrl-C stops it (running jobs go back to the queue)."
+        echo
+    else
+        say "warning: Marquee did not answer /healthz on $listen within 60 s"
+    fi
+    # A signal handled by the trap interrupts `wait`: wait again for the server's own exit.
+    while :; do
+        status=0
+        wait "$server" || status=$?
+        kill -0 "$server" 2>/dev/null || break
+    done
+    exit "$status"
+fi
+
+say "installing $UNIT"
+install -m 0644 "$HERE/systemd/marquee.service" "$UNIT.new"
+mv -f "$UNIT.new" "$UNIT"
+systemctl daemon-reload
+systemctl enable marquee.service >/dev/null 2>&1
+if [ "$upgrade" = 1 ]; then
+    say "upgraded in place: restarting the service"
+else
+    say "starting the service"
+fi
+# Type=notify: restart returns once Marquee has sent READY=1 (its /healthz answers).
+if ! systemctl restart marquee.service || ! wait_healthy "$listen" 60; then
+    journalctl -u marquee.service -n 40 --no-pager >&2 || true
+    die "the marquee service did not start; the log is above (journalctl -u marquee)"
+fi
+print_urls "$listen"
+echo "It runs as the systemd service marquee: systemctl status marquee, journalctl -u marquee."
+echo

@@ -50,6 +50,10 @@ pub struct Cli {
     /// Where Marquee keeps its database, inbox and library.
     #[arg(long, global = true, env = "MARQUEE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Configuration file to read instead of `<data-dir>/marquee.toml` (the installed
+    /// service uses /etc/marquee/marquee.toml); it must exist.
+    #[arg(long, global = true, env = "MARQUEE_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Log output format (logs go to standard error).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "MARQUEE_LOG_FORMAT")]
     pub log_format: LogFormat,

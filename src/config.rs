@@ -1,4 +1,5 @@
-//! Configuration: built-in defaults < `<data-dir>/marquee.toml` < `MARQUEE_*` env < CLI flags.
+//! Configuration: built-in defaults < `<data-dir>/marquee.toml` (or the `--config` file)
+//! < `MARQUEE_*` env < CLI flags.
 //!
 //! Nested keys use a double underscore in the environment, e.g. `MARQUEE_TRANSCODE__JOBS=2`.
 
@@ -309,15 +310,35 @@ impl Default for TranscodeConfig {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Option<String>,
+    /// `--config FILE`: read this file instead of `<data-dir>/marquee.toml`.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Config {
     pub fn load(data_dir: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let file = data_dir.join("marquee.toml");
+        let file = match &overrides.config_file {
+            // A file named on the command line must exist: a typo in the path would
+            // otherwise run the server on defaults without a word.
+            Some(file) if !file.is_file() => {
+                return Err(ConfigError::Read {
+                    path: file.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no such file (given with --config or MARQUEE_CONFIG)",
+                    ),
+                });
+            }
+            Some(file) => file.clone(),
+            None => data_dir.join("marquee.toml"),
+        };
         check_file_keys(&file)?;
         let mut figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(&file))
-            .merge(Env::prefixed("MARQUEE_").split("__").ignore(&["data_dir"]));
+            .merge(
+                Env::prefixed("MARQUEE_")
+                    .split("__")
+                    .ignore(&["data_dir", "config"]),
+            );
         if let Some(listen) = &overrides.listen {
             figment = figment.merge(("listen", listen));
         }
@@ -648,6 +669,88 @@ mod tests {
         std::fs::create_dir_all(&linked.root).unwrap();
         std::os::unix::fs::symlink(&real_inbox, linked.inbox()).unwrap();
         assert!(linked.owns(&linked.inbox().join("a.mp4")));
+    }
+
+    #[test]
+    fn a_config_file_named_on_the_command_line_replaces_the_data_dirs_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("marquee.toml"),
+            "listen = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let etc = dir.path().join("etc.toml");
+        std::fs::write(&etc, "listen = \"127.0.0.1:2\"\n").unwrap();
+        let named = |file: &Path| Overrides {
+            config_file: Some(file.to_path_buf()),
+            ..Overrides::default()
+        };
+        let config = Config::load(dir.path(), &named(&etc)).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:2");
+        let text = Config::load(dir.path(), &named(&dir.path().join("missing.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("missing.toml") && text.contains("--config"),
+            "{text}"
+        );
+        std::fs::write(&etc, "lisen = \"127.0.0.1:2\"\n").unwrap();
+        let text = Config::load(dir.path(), &named(&etc))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("etc.toml: unknown key `lisen`"), "{text}");
+    }
+
+    #[test]
+    fn the_packaged_commented_defaults_are_the_real_defaults() {
+        // packaging/marquee.toml is what install.sh and the .deb put in /etc/marquee: with
+        // every setting uncommented it must load, and give exactly the built-in defaults
+        // (except `listen`, which the service opens to the network).
+        let packaged = include_str!("../packaging/marquee.toml");
+        let uncommented: String = packaged
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(rest) if !rest.starts_with(' ') && !rest.is_empty() => rest,
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let loaded = load_with(&uncommented).unwrap();
+        assert_eq!(loaded.listen, "0.0.0.0:8080");
+        let defaults = Config {
+            listen: loaded.listen.clone(),
+            ..Config::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&loaded).unwrap(),
+            serde_json::to_value(&defaults).unwrap()
+        );
+        // Every setting is shown: uncommented with its default, or (one without a default
+        // value, such as an optional token) as an example after `# `.
+        fn leaves(value: &serde_json::Value, key: &str, out: &mut Vec<(String, bool)>) {
+            match value.as_object() {
+                Some(table) if !table.is_empty() => {
+                    for (k, v) in table {
+                        leaves(v, k, out)
+                    }
+                }
+                _ => out.push((key.to_string(), value.is_null())),
+            }
+        }
+        let mut every_key = Vec::new();
+        leaves(
+            &serde_json::to_value(Config::default()).unwrap(),
+            "",
+            &mut every_key,
+        );
+        for (key, unset) in every_key {
+            let shown = if unset {
+                packaged.contains(&format!("\n# {key} = "))
+            } else {
+                uncommented.contains(&format!("\n{key} = "))
+            };
+            assert!(shown, "packaging/marquee.toml does not show `{key}`");
+        }
     }
 
     #[test]

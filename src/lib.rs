@@ -17,4 +17,5 @@ pub mod metrics;
 pub mod ops;
 pub mod playback;
 pub mod server;
+pub mod service_manager;
 pub mod services;

@@ -36,12 +36,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => return Ok(marquee::ops::cli::doctor(&data)),
         _ => {}
     }
-    let overrides = match &cli.command {
+    let mut overrides = match &cli.command {
         Command::Serve { listen, .. } => Overrides {
             listen: listen.clone(),
+            ..Overrides::default()
         },
         _ => Overrides::default(),
     };
+    overrides.config_file = cli.config.clone();
     let config = Config::load(&data.root, &overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -13,6 +13,7 @@ use crate::ingest::watcher::InboxWatcher;
 use crate::jobs::control::RunningJobs;
 use crate::jobs::runner::JobEnv;
 use crate::jobs::supervisor;
+use crate::service_manager::ServiceManager;
 
 /// `ui_dir`: development mode, the web UI is read from this folder on every request.
 pub async fn serve(
@@ -35,6 +36,7 @@ pub async fn serve(
     let wake_jobs = Arc::new(Notify::new());
     let watcher = InboxWatcher::new(db.clone(), data.clone(), &config.ingest, wake_jobs.clone());
     let watcher_shutdown = shutdown_rx.clone();
+    let watchdog_shutdown = shutdown_rx.clone();
     let watcher_task = tokio::spawn(async move {
         if let Err(e) = watcher.run(watcher_shutdown).await {
             tracing::error!(error = %e, "the inbox watcher stopped; new files will not be picked up");
@@ -68,15 +70,27 @@ pub async fn serve(
     }
     println!("Drop video files into {}", data.inbox().display());
     tracing::info!(data_dir = ?data.root, "started");
+    let service_manager = ServiceManager::from_env();
+    let mut watchdog_task = None;
+    if let (Some(manager), Some(addr)) = (&service_manager, addrs.first()) {
+        manager.ready(*addr).await?;
+        watchdog_task = manager.spawn_watchdog(db.clone(), watchdog_shutdown);
+    }
 
     wait_for_signal().await;
     tracing::info!("shutting down");
     crate::ops::health::begin_shutdown();
+    if let Some(manager) = &service_manager {
+        manager.stopping();
+    }
     let _ = shutdown_tx.send(true);
     handle.stop(true).await;
     let _ = jobs_task.await;
     let _ = watcher_task.await;
     let _ = server_task.await;
+    if let Some(task) = watchdog_task {
+        let _ = task.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -127,18 +127,7 @@ impl Server {
             .stderr(Stdio::from(log_file(&self.data)))
             .spawn()
             .expect("start marquee serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let line = lines.next().expect("server printed nothing").unwrap();
-        let url = line
-            .split("http://")
-            .nth(1)
-            .expect("no URL in the first line")
-            .trim_end_matches('/')
-            .to_string();
-        self.base = format!("http://{url}");
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        self.base = format!("http://{}", listening_address(&mut child));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while ureq::get(&format!("{}/healthz", self.base)).call().is_err() {
@@ -215,6 +204,22 @@ impl Server {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.join("test-server.log")).unwrap_or_default()
     }
+}
+
+/// The `host:port` a starting `marquee serve` prints on its first line; the rest of its
+/// standard output is drained so the server never blocks on a full pipe.
+pub fn listening_address(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().expect("server printed nothing").unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .expect("no URL in the first line")
+        .trim_end_matches('/')
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    addr
 }
 
 impl Drop for Server {
