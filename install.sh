@@ -166,13 +166,6 @@ elif [ -f "$HERE/packaging/build-static.sh" ]; then
     bash "$HERE/packaging/deps.sh" static
     say "building the static marquee binary (the first build takes several minutes)"
     binary="$(bash "$HERE/packaging/build-static.sh" | tail -n 1)"
-elif [ -f "$HERE/Cargo.toml" ]; then
-    # Until packaging/build-static.sh exists: a release build linked to Debian's FFmpeg.
-    bash "$HERE/packaging/deps.sh" build
-    export PATH="${HOME:-/root}/.cargo/bin:$PATH"
-    say "building Marquee (the first build takes several minutes)"
-    (cd "$HERE" && cargo build --release --locked)
-    binary="$HERE/target/release/marquee"
 else
     die "no marquee binary next to install.sh and no source to build one from"
 fi
