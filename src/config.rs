@@ -36,6 +36,7 @@ pub struct Config {
     /// connection through actix-web (for filesystems where sendfile misbehaves).
     pub sendfile: bool,
     pub http: HttpConfig,
+    pub tls: TlsConfig,
     pub ingest: IngestConfig,
     pub transcode: TranscodeConfig,
 }
@@ -47,6 +48,22 @@ pub struct HttpConfig {
     /// `send_timeout`, 60 s by default there), and so is one whose request body stalls
     /// this long (nginx's `client_body_timeout`).
     pub send_timeout_secs: u64,
+}
+
+/// HTTPS. When enabled, `tls.listen` serves everything over TLS and `listen` (plain HTTP)
+/// only redirects to it and answers ACME HTTP-01 challenges.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    /// Address the HTTPS server binds to.
+    pub listen: String,
+    /// PEM certificate chain and private key given by the operator, reloaded when they
+    /// change. Without them a self-signed certificate is made in `<data-dir>/tls/`.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// How often the operator's files are checked for changes.
+    pub reload_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +115,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             sendfile: true,
             http: HttpConfig::default(),
+            tls: TlsConfig::default(),
             ingest: IngestConfig::default(),
             transcode: TranscodeConfig::default(),
         }
@@ -115,6 +133,18 @@ impl Default for HttpConfig {
 impl HttpConfig {
     pub fn send_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.send_timeout_secs)
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enabled: false,
+            listen: "127.0.0.1:8443".into(),
+            cert_file: None,
+            key_file: None,
+            reload_secs: 10,
+        }
     }
 }
 
@@ -171,6 +201,8 @@ impl Default for TranscodeConfig {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Option<String>,
+    /// `--tls`: serve HTTPS whatever the file says.
+    pub tls: bool,
 }
 
 impl Config {
@@ -183,6 +215,9 @@ impl Config {
         if let Some(listen) = &overrides.listen {
             figment = figment.merge(("listen", listen));
         }
+        if overrides.tls {
+            figment = figment.merge(("tls.enabled", true));
+        }
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
@@ -193,6 +228,18 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "http.send_timeout_secs must be between 1 and 3600, not {}",
                 self.http.send_timeout_secs
+            )));
+        }
+        let tls = &self.tls;
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file go together: give both or neither".into(),
+            ));
+        }
+        if !(1..=86400).contains(&tls.reload_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "tls.reload_secs must be between 1 and 86400, not {}",
+                tls.reload_secs
             )));
         }
         let i = &self.ingest;

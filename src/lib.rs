@@ -14,3 +14,4 @@ pub mod media;
 pub mod playback;
 pub mod server;
 pub mod services;
+pub mod tls;

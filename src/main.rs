@@ -28,8 +28,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let root = cli.data_dir.unwrap_or_else(config::default_data_dir);
     let data = DataDir::new(std::path::absolute(&root).unwrap_or(root));
     let overrides = match &cli.command {
-        Command::Serve { listen, .. } => Overrides {
+        Command::Serve { listen, tls, .. } => Overrides {
             listen: listen.clone(),
+            tls: *tls,
         },
         _ => Overrides::default(),
     };

@@ -8,8 +8,10 @@ pub mod fast_origin;
 pub mod listener;
 pub mod openapi;
 pub mod origin;
+pub mod redirect;
 pub mod request_gate;
 pub mod stall;
+pub mod tls_listener;
 pub mod ui;
 pub mod ui_files;
 
