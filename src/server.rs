@@ -65,7 +65,7 @@ pub async fn serve(
             println!("Marquee is listening on https://{addr}/");
         }
         for addr in &plain_addrs {
-            println!("Plain HTTP on {addr} redirects to HTTPS");
+            println!("Plain HTTP redirects to HTTPS on http://{addr}/");
         }
         server
     } else {
@@ -125,10 +125,7 @@ fn tls_setup(
             let certified = stored
                 .load_or_create(&tls::self_signed::local_names())
                 .context("cannot set up the self-signed certificate")?;
-            println!(
-                "HTTPS uses the self-signed certificate in {}",
-                stored.cert.display()
-            );
+            tracing::info!(cert = %stored.cert.display(), "HTTPS uses the self-signed certificate");
             Arc::new(tls::CertResolver::new(certified))
         }
     };

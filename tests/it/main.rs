@@ -11,3 +11,4 @@ mod player;
 mod safety;
 mod sources;
 mod support;
+mod tls;

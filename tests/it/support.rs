@@ -20,6 +20,8 @@ pub const TEST_TRANSCODE: &str = "retry_delay_secs = 1\n";
 pub struct Server {
     child: Option<Child>,
     pub base: String,
+    /// `https://…` when the server runs with `--tls` (`base` then only redirects).
+    pub https: Option<String>,
     pub data: PathBuf,
     pub key: String,
     options: Options,
@@ -42,6 +44,8 @@ pub struct Options {
     /// Run the server as an unprivileged user (`nobody` when the tests run as root), so
     /// file permissions apply to it.
     pub unprivileged: bool,
+    /// `serve --tls`, HTTPS on a free loopback port.
+    pub tls: bool,
 }
 
 impl Server {
@@ -74,6 +78,7 @@ impl Server {
         let mut server = Server {
             child: None,
             base: String::new(),
+            https: None,
             data: data.to_path_buf(),
             key,
             options,
@@ -89,9 +94,15 @@ impl Server {
         } else {
             Command::new(BIN)
         };
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        if self.options.tls {
+            command
+                .arg("--tls")
+                .env("MARQUEE_TLS__LISTEN", "127.0.0.1:0");
+        }
         command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg("--data-dir")
             .arg(&self.data)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -100,7 +111,13 @@ impl Server {
             .expect("start marquee serve");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let line = lines.next().expect("server printed nothing").unwrap();
+        let mut line = lines.next().expect("server printed nothing").unwrap();
+        // With `--tls` the HTTPS address comes first, then the plain one.
+        self.https = None;
+        if let Some(url) = line.split("https://").nth(1) {
+            self.https = Some(format!("https://{}", url.trim_end_matches('/')));
+            line = lines.next().expect("no plain address").unwrap();
+        }
         let url = line
             .split("http://")
             .nth(1)
@@ -112,7 +129,11 @@ impl Server {
         std::thread::spawn(move || for _ in lines {});
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while ureq::get(&format!("{}/healthz", self.base)).call().is_err() {
+        while agent()
+            .get(format!("{}/healthz", self.url()))
+            .call()
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "server never answered /healthz");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -141,12 +162,20 @@ impl Server {
     }
 
     pub fn healthy(&self) -> bool {
-        ureq::get(&format!("{}/healthz", self.base)).call().is_ok()
+        agent()
+            .get(format!("{}/healthz", self.url()))
+            .call()
+            .is_ok()
+    }
+
+    /// Where the application is: `https` under `--tls`, else `base`.
+    pub fn url(&self) -> &str {
+        self.https.as_deref().unwrap_or(&self.base)
     }
 
     /// GET with the API key; returns status and JSON body (errors included).
     pub fn get(&self, path: &str) -> (u16, Value) {
-        get_with(&format!("{}{path}", self.base), Some(&self.key))
+        get_with(&format!("{}{path}", self.url()), Some(&self.key))
     }
 
     pub fn assets(&self) -> Vec<Value> {
@@ -237,7 +266,11 @@ pub fn get_with(url: &str, key: Option<&str>) -> (u16, Value) {
 
 /// Like [`get_with`], but `None` when the server cannot be reached.
 pub fn try_get(url: &str, key: Option<&str>) -> Option<(u16, Value)> {
-    let mut req = ureq::get(url).config().http_status_as_error(false).build();
+    let mut req = agent()
+        .get(url)
+        .config()
+        .http_status_as_error(false)
+        .build();
     if let Some(key) = key {
         req = req.header("Authorization", &format!("Bearer {key}"));
     }
@@ -245,6 +278,18 @@ pub fn try_get(url: &str, key: Option<&str>) -> Option<(u16, Value)> {
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_json::<Value>().unwrap_or(Value::Null);
     Some((status, body))
+}
+
+/// The test client; it trusts any certificate (the TLS tests check certificates themselves).
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .disable_verification(true)
+                .build(),
+        )
+        .build()
+        .new_agent()
 }
 
 pub fn create_api_key(data: &Path) -> String {
