@@ -579,6 +579,14 @@ mod tests {
                 "[transcode]\naudio_kbps = 8\n",
                 "audio_kbps must be at least 32",
             ),
+            (
+                "[tls]\ncert_file = \"/x.crt\"\n",
+                "tls.cert_file and tls.key_file go together",
+            ),
+            (
+                "[tls]\nreload_secs = 0\n",
+                "tls.reload_secs must be between",
+            ),
         ] {
             let text = load_with(toml).unwrap_err().to_string();
             assert!(text.contains(expected), "{toml}: {text}");

@@ -86,3 +86,47 @@ fn pem_error(path: &Path, reason: String) -> TlsError {
         reason,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_is_refused_with_both_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let ((cert_a, key_a), (_, key_b)) = (pair("a.example"), pair("b.example"));
+        let (cert, key, other) = (
+            dir.path().join("a.crt"),
+            dir.path().join("a.key"),
+            dir.path().join("b.key"),
+        );
+        std::fs::write(&cert, cert_a).unwrap();
+        std::fs::write(&key, key_a).unwrap();
+        std::fs::write(&other, key_b).unwrap();
+        assert!(load(&cert, &key).is_ok());
+        let text = load(&cert, &other).unwrap_err().to_string();
+        assert!(
+            text.contains("b.key does not belong to the certificate in"),
+            "{text}"
+        );
+        let text = load(&key, &key).unwrap_err().to_string();
+        assert!(text.contains("no CERTIFICATE block"), "{text}");
+        let text = load(&cert, &cert).unwrap_err().to_string();
+        assert!(text.contains("no usable private key"), "{text}");
+        let text = load(&dir.path().join("missing.crt"), &key)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("cannot read") && text.contains("missing.crt"),
+            "{text}"
+        );
+    }
+}
