@@ -36,8 +36,9 @@ BUILD_PACKAGES=(
     libswscale-dev libswresample-dev libavutil-dev
 )
 # Used by tests only: ffmpeg/ffprobe as an independent client and reference, nginx, wrk,
+# h2load (nghttp2-client, the HTTP/2 benchmark),
 # a headless browser, and Node.js for front-end tests.
-TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr)
+TEST_PACKAGES=(ffmpeg wrk nghttp2-client chromium firefox-esr)
 
 export DEBIAN_FRONTEND=noninteractive
 

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_http::HttpService;
+use actix_http::HttpServiceBuilder;
 use actix_service::{
     IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_factory, fn_service,
     map_config,
@@ -93,6 +93,22 @@ pub(super) fn web_service(
     )
 }
 
+/// actix-http's connection builder with the timeouts every listener of ours uses (as
+/// actix-web's `HttpServer` sets them, and the fast path matches).
+pub(super) fn http_builder<T, S>(addr: SocketAddr) -> HttpServiceBuilder<T, S>
+where
+    S: ServiceFactory<actix_http::Request, Config = ()>,
+    S::Error: Into<actix_http::Response<actix_web::body::BoxBody>> + 'static,
+    S::InitError: std::fmt::Debug,
+    <S::Service as Service<actix_http::Request>>::Future: 'static,
+{
+    HttpServiceBuilder::default()
+        .keep_alive(KEEP_ALIVE)
+        .client_request_timeout(FIRST_REQUEST)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .local_addr(addr)
+}
+
 /// actix-server with Marquee's shutdown rules: signals are `server`'s to handle, and
 /// open connections get 10 s to finish.
 pub(super) fn server_builder() -> actix_server::ServerBuilder {
@@ -130,11 +146,7 @@ pub(super) fn add_plain(
         builder = builder.listen(format!("marquee-{addr}"), listener, move || {
             let state = state.clone();
             let h1 = Rc::new(
-                HttpService::<RequestGate<SendStall<TcpStream>>, _, _>::build()
-                    .keep_alive(KEEP_ALIVE)
-                    .client_request_timeout(FIRST_REQUEST)
-                    .client_disconnect_timeout(Duration::from_secs(1))
-                    .local_addr(addr)
+                http_builder::<RequestGate<SendStall<TcpStream>>, _>(addr)
                     .h1(web_service(state.clone())),
             );
             let client_errors = client_errors.clone();

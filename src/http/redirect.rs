@@ -5,7 +5,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
 use std::time::Duration;
 
-use actix_http::HttpService;
 use actix_service::{
     IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_factory, fn_service,
     map_config,
@@ -14,7 +13,7 @@ use actix_web::dev::AppConfig;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use tokio::net::TcpStream;
 
-use super::fast_origin::{FIRST_REQUEST, KEEP_ALIVE};
+use super::listener::http_builder;
 use super::request_gate::RequestGate;
 use super::stall::SendStall;
 use crate::tls::Http01Tokens;
@@ -44,17 +43,11 @@ pub(super) fn add(
                 )
                 .default_service(web::to(redirect));
             let h1 = Rc::new(
-                HttpService::<RequestGate<SendStall<TcpStream>>, _, _>::build()
-                    .keep_alive(KEEP_ALIVE)
-                    .client_request_timeout(FIRST_REQUEST)
-                    .client_disconnect_timeout(Duration::from_secs(1))
-                    .local_addr(addr)
-                    .h1(map_config(
-                        app.into_factory().map_err(|err: actix_web::Error| {
-                            err.as_response_error().error_response()
-                        }),
-                        |_: ()| AppConfig::default(),
-                    )),
+                http_builder::<RequestGate<SendStall<TcpStream>>, _>(addr).h1(map_config(
+                    app.into_factory()
+                        .map_err(|err: actix_web::Error| err.as_response_error().error_response()),
+                    |_: ()| AppConfig::default(),
+                )),
             );
             fn_factory(move || {
                 let h1 = h1.clone();

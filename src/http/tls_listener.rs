@@ -12,7 +12,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_http::HttpService;
 use actix_service::{Service, ServiceFactory, fn_factory, fn_service};
 use actix_web::web;
 use rustls::ServerConfig;
@@ -23,8 +22,7 @@ use tokio_rustls::server::TlsStream;
 
 use super::AppState;
 use super::client_errors::ClientErrors;
-use super::fast_origin::{FIRST_REQUEST, KEEP_ALIVE};
-use super::listener::{server_builder, web_service};
+use super::listener::{http_builder, server_builder, web_service};
 use super::request_gate::RequestGate;
 use super::stall::SendStall;
 use crate::tls::{ACME_TLS_ALPN, Http01Tokens};
@@ -80,12 +78,8 @@ pub fn serve(
         );
         builder = builder.listen(format!("marquee-tls-{addr}"), listener, move || {
             let h1 = Rc::new(
-                HttpService::<RequestGate<Tls>, _, _>::build()
-                    .keep_alive(KEEP_ALIVE)
-                    .client_request_timeout(FIRST_REQUEST)
-                    .client_disconnect_timeout(Duration::from_secs(1))
+                http_builder::<RequestGate<Tls>, _>(addr)
                     .secure()
-                    .local_addr(addr)
                     .on_connect_ext(mark_tls)
                     .h1(web_service(state.clone())),
             );
@@ -93,11 +87,8 @@ pub fn serve(
             // defaults hold (rapid-reset and CONTINUATION-flood limits), keep-alive sends
             // pings and closes a connection whose pong does not come back.
             let h2 = Rc::new(
-                HttpService::<Tls, _, _>::build()
-                    .keep_alive(KEEP_ALIVE)
-                    .client_request_timeout(FIRST_REQUEST)
+                http_builder::<Tls, _>(addr)
                     .secure()
-                    .local_addr(addr)
                     .on_connect_ext(mark_tls)
                     .h2(web_service(state.clone())),
             );

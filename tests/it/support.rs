@@ -415,3 +415,65 @@ pub fn blake3_of(path: &Path) -> String {
         .to_hex()
         .to_string()
 }
+
+/// The URL path of a ready asset's first video segment, and its file in the library.
+pub fn first_video_segment(server: &Server, asset: &Value) -> (String, PathBuf) {
+    let dir = server.package_dir(asset);
+    let rendition = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("video_"))
+        .expect("a video rendition");
+    let url = format!(
+        "/p/public/{}/{rendition}/seg_00000.m4s",
+        asset["id"].as_str().unwrap()
+    );
+    (url, dir.join(rendition).join("seg_00000.m4s"))
+}
+
+/// A field of `/proc/<pid>/status`, e.g. `VmRSS:` (in KiB).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// How far the resident memory of `pid` rises above `before_kib` (in MiB) at its peak over
+/// the next two seconds.
+pub fn rss_growth_mib(pid: u32, before_kib: u64) -> u64 {
+    let mut peak = 0;
+    for _ in 0..40 {
+        peak = peak.max(proc_status(pid, "VmRSS:"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("RSS {before_kib} KiB before, {peak} KiB at the peak");
+    peak.saturating_sub(before_kib) / 1024
+}
+
+/// Reads one response: the head (lower-cased) and as many body bytes as Content-Length says.
+pub fn read_response(stream: &mut impl std::io::Read) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "{head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}

@@ -12,7 +12,10 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 
-use crate::support::{Options, Server, drop_into, make_clip};
+use crate::support::{
+    Options, Server, drop_into, first_video_segment, make_clip, open_fds, proc_status,
+    read_response, rss_growth_mib,
+};
 
 type TlsClient = StreamOwned<ClientConnection, TcpStream>;
 
@@ -106,20 +109,8 @@ fn exchange(client: &mut TlsClient, path: &str) -> (u16, Vec<u8>) {
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     client.write_all(request.as_bytes()).unwrap();
     client.flush().unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(client.read(&mut byte).unwrap(), 1, "{head:?}");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    let (head, body) = read_response(client);
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let len = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .map_or(0, |v| v.trim().parse().unwrap());
-    let mut body = vec![0; len];
-    client.read_exact(&mut body).unwrap();
     (status, body)
 }
 
@@ -162,18 +153,7 @@ fn ready_segment(server: &Server, tmp: &Path) -> (String, std::path::PathBuf) {
     drop_into(&server.inbox(), &clip);
     let asset = server.wait_finished("secure", Duration::from_secs(120));
     assert_eq!(asset["status"], "ready", "{asset}");
-    let dir = server.package_dir(&asset);
-    let rendition = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.starts_with("video_"))
-        .expect("a video rendition");
-    let url = format!(
-        "/p/public/{}/{rendition}/seg_00000.m4s",
-        asset["id"].as_str().unwrap()
-    );
-    (url, dir.join(rendition).join("seg_00000.m4s"))
+    first_video_segment(server, &asset)
 }
 
 #[test]
@@ -345,13 +325,7 @@ fn stalled_handshakes_and_stalled_tls_readers_are_dropped() {
         let _ = client.write_all(pipelined.as_bytes());
         floods.push(client);
     }
-    let mut peak = 0;
-    for _ in 0..40 {
-        peak = peak.max(proc_status(pid, "VmRSS:"));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let grown_mib = peak.saturating_sub(rss_before) / 1024;
-    eprintln!("RSS {rss_before} KiB before, {peak} KiB at the peak");
+    let grown_mib = rss_growth_mib(pid, rss_before);
     assert!(
         grown_mib < 80,
         "pipelined requests grew the server by {grown_mib} MiB"
@@ -377,19 +351,4 @@ fn stalled_handshakes_and_stalled_tls_readers_are_dropped() {
     }
     drop(floods);
     assert!(server.healthy());
-}
-
-fn proc_status(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
 }
