@@ -85,11 +85,15 @@ pub fn serve(
             );
             // actix-http exposes no HTTP/2 limits beyond windows; the h2 crate's own
             // defaults hold (rapid-reset and CONTINUATION-flood limits), keep-alive sends
-            // pings and closes a connection whose pong does not come back.
+            // pings and closes a connection whose pong does not come back, and the origin
+            // lets `FileAnswers::PER_CONNECTION` file answers send at once per connection.
             let h2 = Rc::new(
                 http_builder::<Tls, _>(addr)
                     .secure()
-                    .on_connect_ext(mark_tls)
+                    .on_connect_ext(|_, data| {
+                        data.insert(ServedOverTls);
+                        data.insert(super::origin::FileAnswers::new());
+                    })
                     .h2(web_service(state.clone())),
             );
             let (acceptor, handshakes, client_errors) =

@@ -325,10 +325,15 @@ fn stalled_handshakes_and_stalled_tls_readers_are_dropped() {
         let _ = client.write_all(pipelined.as_bytes());
         floods.push(client);
     }
+    // 5 HTTP/2 connections open 200 streams each for the segment, grant the server all
+    // the flow-control credit there is, and never read.
+    for _ in 0..5 {
+        floods.push(h2_flood(&server, &segment, 200));
+    }
     let grown_mib = rss_growth_mib(pid, rss_before);
     assert!(
         grown_mib < 80,
-        "pipelined requests grew the server by {grown_mib} MiB"
+        "request floods grew the server by {grown_mib} MiB"
     );
 
     // The server ends every one of them: the handshakes time out, the readers stall.
@@ -351,4 +356,43 @@ fn stalled_handshakes_and_stalled_tls_readers_are_dropped() {
     }
     drop(floods);
     assert!(server.healthy());
+}
+
+/// An HTTP/2 connection that asks for `path` on `streams` streams at once, with the largest
+/// windows HTTP/2 allows, and reads nothing. Header blocks use HPACK's static table and
+/// plain literals: `:method GET`, `:scheme https`, `:path`, `:authority`.
+fn h2_flood(server: &Server, path: &str, streams: u32) -> TlsClient {
+    fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    let mut client = tls_connect(server, &[b"h2"]);
+    assert_eq!(client.conn.alpn_protocol(), Some(&b"h2"[..]));
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    frame(&mut out, 0x4, 0, 0, &[0, 4, 0x7f, 0xff, 0xff, 0xff]);
+    frame(
+        &mut out,
+        0x8,
+        0,
+        0,
+        &(0x7fff_ffff_u32 - 65_535).to_be_bytes(),
+    );
+    assert!(path.len() < 127);
+    let mut block = vec![0x82, 0x87, 0x04, path.len() as u8];
+    block.extend_from_slice(path.as_bytes());
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"localhost");
+    for i in 0..streams {
+        // END_STREAM | END_HEADERS
+        frame(&mut out, 0x1, 0x5, 1 + 2 * i, &block);
+    }
+    client
+        .sock
+        .set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    client.write_all(&out).unwrap();
+    client.flush().unwrap();
+    client
 }
