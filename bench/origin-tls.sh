@@ -28,22 +28,9 @@ echo "==> building marquee (release)"
 cargo build --release --locked -q
 BIN=$PWD/target/release/marquee
 
-cleanup() {
-  [ -n "${MPID:-}" ] && kill "$MPID" 2>/dev/null || true
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-}
-trap cleanup EXIT
+trap origin_cleanup EXIT
 
-# One 720p, 30 s package, made by Marquee itself.
-if ! ls "$DATA"/library/*/master.m3u8 >/dev/null 2>&1; then
-  rm -rf "$DATA"; mkdir -p "$DATA"
-  ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=30" \
-    -f lavfi -i "sine=frequency=440:duration=30" -c:v libx264 -preset veryfast -crf 20 -c:a aac -shortest "$WORK/clip.mp4"
-  printf '[transcode]\npreset = "veryfast"\n' > "$DATA/marquee.toml"
-  "$BIN" ingest --data-dir "$DATA" "$WORK/clip.mp4" > /dev/null
-fi
-PKG=$(dirname "$(ls "$DATA"/library/*/master.m3u8 | head -1)")
-ID=$(basename "$PKG")
+origin_package
 
 # The clients speak TLS 1.3 with AES-128-GCM only.
 cat > "$WORK/openssl.cnf" <<'CNF'
@@ -70,22 +57,12 @@ start_marquee
 CERT=$DATA/tls/self-signed.crt KEY=$DATA/tls/self-signed.key
 
 # The URL lists: every playlist and segment; for the mixed row the watch page first.
-URLS=$WORK/urls.txt
-(cd "$PKG" && find . -name '*.m3u8' -o -name '*.m4s' -o -name 'init.mp4' | sed "s|^\./|/p/public/$ID/|" | sort) > "$URLS"
+origin_urls
 segments=$(grep -c '\.m4s$' "$URLS"); playlists=$(grep -c '\.m3u8$' "$URLS")
 # nginx serves a copy of Marquee's watch page at the same path (a static file there).
 mkdir -p "$WORK/www/watch"
 curl -skf "https://127.0.0.1:$M_PORT/watch/$ID" -o "$WORK/www/watch/$ID"
 page_bytes=$(stat -c %s "$WORK/www/watch/$ID")
-cat > "$WORK/mix.lua" <<'LUA'
-local paths = {}
-for line in io.lines(os.getenv("URLS")) do paths[#paths + 1] = line end
-local i = math.random(#paths)
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-LUA
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes auto;
@@ -120,8 +97,6 @@ for port in $M_PORT $N_PORT; do
   [ "$suite" = TLS_AES_128_GCM_SHA256 ] || { echo "port $port negotiated '$suite'" >&2; exit 1; }
 done
 
-rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
 
 # Samples the RSS of pid $1 while process $2 runs; prints the peak in MiB.
 peak_rss() {
