@@ -54,7 +54,7 @@ start_marquee() {
   curl -skf "https://127.0.0.1:$M_PORT/p/public/$ID/master.m3u8" >/dev/null || { echo "marquee does not serve the package" >&2; exit 1; }
 }
 start_marquee
-CERT=$DATA/tls/self-signed.crt KEY=$DATA/tls/self-signed.key
+CERT=$DATA/tls/cert.pem KEY=$DATA/tls/key.pem
 
 # The URL lists: every playlist and segment; for the mixed row the watch page first.
 origin_urls

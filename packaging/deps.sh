@@ -3,15 +3,17 @@
 #
 #   packaging/deps.sh build   what building the binary needs (used by install.sh)
 #   packaging/deps.sh test    the same, plus what the test suite and later tests use
+#   packaging/deps.sh static  the build set, plus what packaging/build-static.sh needs: the
+#                             static libraries FFmpeg links and Debian's FFmpeg source entry
 #
 # Safe to run again: apt skips what is already installed.
 set -euo pipefail
 
 MODE="${1:-}"
 case "$MODE" in
-    build | test) ;;
+    build | test | static) ;;
     *)
-        echo "usage: $0 build|test" >&2
+        echo "usage: $0 build|test|static" >&2
         exit 2
         ;;
 esac
@@ -36,9 +38,12 @@ BUILD_PACKAGES=(
     libswscale-dev libswresample-dev libavutil-dev
 )
 # Used by tests only: ffmpeg/ffprobe as an independent client and reference, nginx, wrk,
-# h2load (nghttp2-client, the HTTP/2 benchmark),
-# a headless browser, and Node.js for front-end tests.
-TEST_PACKAGES=(ffmpeg wrk nghttp2-client chromium firefox-esr)
+# h2load (nghttp2-client, the HTTP/2 benchmark), pebble (a test ACME CA, with
+# pebble-challtestsrv as its DNS server), a headless browser, and Node.js for front-end tests.
+TEST_PACKAGES=(ffmpeg wrk nghttp2-client chromium firefox-esr openssl pebble)
+# The static build: libzimg.a (zscale), libaom.a (AV1 decoding), dpkg-source for
+# `apt-get source ffmpeg`, `file` to check the result.
+STATIC_PACKAGES=(libzimg-dev libaom-dev dpkg-dev xz-utils file)
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -57,11 +62,32 @@ apt_install() {
     apt-get install -y --no-install-recommends "$@"
 }
 
+# `apt-get source ffmpeg` needs a deb-src entry: the same archives as the binary packages.
+DEB_SRC=/etc/apt/sources.list.d/marquee-deb-src
+if [ "$MODE" = static ] && [ ! -e "$DEB_SRC.sources" ] && [ ! -e "$DEB_SRC.list" ]; then
+    if [ -e /etc/apt/sources.list.d/debian.sources ]; then
+        sed 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$DEB_SRC.tmp"
+        mv "$DEB_SRC.tmp" "$DEB_SRC.sources"
+    elif [ -e /etc/apt/sources.list ]; then
+        # The one-line format: each deb line again as a deb-src line.
+        sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list >"$DEB_SRC.tmp"
+        mv "$DEB_SRC.tmp" "$DEB_SRC.list"
+    else
+        die "found no Debian package sources to add a deb-src entry for"
+    fi
+    say "added deb-src entries (for apt-get source ffmpeg)"
+fi
+
 say "updating the package lists"
 apt-get update
 
 say "installing build dependencies"
 apt_install "${BUILD_PACKAGES[@]}"
+
+if [ "$MODE" = static ]; then
+    say "installing static-build dependencies"
+    apt_install "${STATIC_PACKAGES[@]}"
+fi
 
 if [ "$MODE" = test ]; then
     say "installing test dependencies"

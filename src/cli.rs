@@ -4,10 +4,46 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+// Macros, not consts: `concat!` takes literals only.
+#[cfg(debug_assertions)]
+macro_rules! build_kind {
+    () => {
+        "debug"
+    };
+}
+#[cfg(not(debug_assertions))]
+macro_rules! build_kind {
+    () => {
+        "release"
+    };
+}
+#[cfg(feature = "static")]
+macro_rules! ffmpeg_linking {
+    () => {
+        "linked in (static)"
+    };
+}
+#[cfg(not(feature = "static"))]
+macro_rules! ffmpeg_linking {
+    () => {
+        "shared libraries"
+    };
+}
+/// `marquee --version`: also says how the binary was built, which the test suite reads
+/// (only a debug build has its test hooks) and an operator may want to know.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nbuild: ",
+    build_kind!(),
+    "\nffmpeg: ",
+    ffmpeg_linking!()
+);
+
 #[derive(Parser)]
 #[command(
     name = "marquee",
     version,
+    long_version = LONG_VERSION,
     about = "Self-hosted streaming service: ingest, HLS origin, storefront, paywall"
 )]
 pub struct Cli {
@@ -54,6 +90,28 @@ pub enum Command {
         #[command(subcommand)]
         action: ApikeyAction,
     },
+    /// Write a backup archive (database snapshot, config, keys; media with --media). Safe
+    /// while the server runs.
+    Backup {
+        /// The archive to write (`.tar.zst`); written under a temporary name, then renamed.
+        #[arg(long)]
+        to: PathBuf,
+        /// Also include the library (packages and sources).
+        #[arg(long)]
+        media: bool,
+    },
+    /// Restore a backup archive into the data dir (the server must be stopped).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        /// Restore into a data dir that is not empty, moving what is replaced into
+        /// `backups/pre-restore-<time>/`.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the machine and the configuration; each line says OK, WARN or FAIL and what to
+    /// do. Exits non-zero on any FAIL.
+    Doctor,
     /// Internal: run one transcode job (request on stdin, events on stdout).
     #[command(hide = true)]
     Worker,

@@ -39,6 +39,15 @@ pub struct Config {
     pub tls: TlsConfig,
     pub ingest: IngestConfig,
     pub transcode: TranscodeConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>`. The metrics hold
+    /// counts only (no titles, no viewer addresses), so they are open when unset.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +73,7 @@ pub struct TlsConfig {
     pub key_file: Option<PathBuf>,
     /// How often the operator's files are checked for changes.
     pub reload_secs: u64,
+    pub acme: AcmeConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +87,9 @@ pub struct IngestConfig {
     pub max_subtitle_mb: u64,
     /// Largest poster image sidecar a transcode copies, in MB (10^6 bytes).
     pub max_image_mb: u64,
+    /// Ingest pauses (no job starts) while the data dir's filesystem has less than this
+    /// free, in MB (10^6 bytes), and resumes by itself when space returns.
+    pub min_free_mb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +114,122 @@ pub struct TranscodeConfig {
     pub ladder: Vec<Rung>,
 }
 
+/// Certificates from an ACME CA (Let's Encrypt by default). Off while `domains` is empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AcmeConfig {
+    /// Public DNS names that point at this machine; the certificate covers all of them.
+    pub domains: Vec<String>,
+    /// Contact address the CA writes to about expiry and policy changes (optional).
+    pub email: String,
+    /// The CA's ACME directory URL.
+    pub directory: String,
+    /// How the CA checks that this machine answers for each domain.
+    pub challenge: AcmeChallenge,
+    /// A PEM file with the root certificate that signs the directory's own HTTPS
+    /// certificate, for a private or test CA (pebble); empty: the system's roots.
+    pub directory_ca_file: String,
+    /// A certificate with fewer days than this left is renewed.
+    pub renew_before_days: u32,
+}
+
+pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AcmeChallenge {
+    /// HTTP-01 when plain HTTP is served on port 80, else TLS-ALPN-01.
+    #[serde(rename = "auto")]
+    Auto,
+    /// `http://<domain>/.well-known/acme-challenge/<token>` on port 80.
+    #[serde(rename = "http-01")]
+    Http01,
+    /// A challenge certificate on port 443 for the ALPN protocol `acme-tls/1`.
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        AcmeConfig {
+            domains: Vec::new(),
+            email: String::new(),
+            directory: LETS_ENCRYPT_PRODUCTION.into(),
+            challenge: AcmeChallenge::Auto,
+            directory_ca_file: String::new(),
+            renew_before_days: 30,
+        }
+    }
+}
+
+impl AcmeConfig {
+    pub fn enabled(&self) -> bool {
+        !self.domains.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |reason: String| Err(ConfigError::Invalid(format!("tls.acme.{reason}")));
+        for domain in &self.domains {
+            if !is_dns_name(domain) {
+                return invalid(format!(
+                    "domains: `{domain}` is not a DNS name (letters, digits and hyphens in dot-separated labels; no wildcard, port or IP address)"
+                ));
+            }
+        }
+        if !self.email.is_empty()
+            && (self
+                .email
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+                || !self.email.split_once('@').is_some_and(|(user, host)| {
+                    !user.is_empty() && host.contains('.') && !host.contains('@')
+                }))
+        {
+            return invalid(format!("email: `{}` is not an e-mail address", self.email));
+        }
+        if !self.directory.starts_with("https://") {
+            return invalid(format!(
+                "directory must be an https:// URL, not `{}`",
+                self.directory
+            ));
+        }
+        if !self.directory_ca_file.is_empty()
+            && let Err(e) = std::fs::File::open(&self.directory_ca_file)
+        {
+            return invalid(format!(
+                "directory_ca_file: cannot read {}: {e}",
+                self.directory_ca_file
+            ));
+        }
+        if !(1..=60).contains(&self.renew_before_days) {
+            return invalid(format!(
+                "renew_before_days must be between 1 and 60, not {}",
+                self.renew_before_days
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A name a CA can validate over HTTP-01 or TLS-ALPN-01: LDH labels, at least two of them
+/// (RFC 1123), so no IP address, wildcard or port slips through.
+fn is_dns_name(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && !labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
 /// One rung of the ABR ladder. `height` is the short side of the picture, so portrait
 /// videos get the same quality steps as landscape ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +247,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             ingest: IngestConfig::default(),
             transcode: TranscodeConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -144,6 +274,7 @@ impl Default for TlsConfig {
             cert_file: None,
             key_file: None,
             reload_secs: 10,
+            acme: AcmeConfig::default(),
         }
     }
 }
@@ -155,6 +286,7 @@ impl Default for IngestConfig {
             rescan_secs: 60,
             max_subtitle_mb: 10,
             max_image_mb: 50,
+            min_free_mb: 1024,
         }
     }
 }
@@ -275,6 +407,11 @@ impl Config {
                 "transcode.max_attempts must be at least 1".into(),
             ));
         }
+        if self.metrics.token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "metrics.token must be at least 16 characters".into(),
+            ));
+        }
         if t.ladder.is_empty() {
             return Err(ConfigError::Invalid(
                 "transcode.ladder needs at least one rung".into(),
@@ -293,6 +430,7 @@ impl Config {
                 "transcode.audio_kbps must be at least 32".into(),
             ));
         }
+        self.tls.acme.validate()?;
         Ok(())
     }
 }
@@ -453,6 +591,15 @@ impl DataDir {
         std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
     }
 
+    /// Snapshots taken before schema upgrades, and the database a restore moved aside.
+    pub fn backups(&self) -> PathBuf {
+        self.root.join("backups")
+    }
+    /// TLS certificate and key (`tls/cert.pem`, `tls/key.pem`); part of every backup.
+    pub fn tls(&self) -> PathBuf {
+        self.root.join("tls")
+    }
+
     pub fn create_all(&self) -> std::io::Result<()> {
         for dir in [
             self.root.clone(),
@@ -587,10 +734,54 @@ mod tests {
                 "[tls]\nreload_secs = 0\n",
                 "tls.reload_secs must be between",
             ),
+            (
+                "[tls.acme]\ndomains = [\"*.example.com\"]\n",
+                "`*.example.com` is not a DNS name",
+            ),
+            (
+                "[tls.acme]\ndomains = [\"203.0.113.7\"]\n",
+                "`203.0.113.7` is not a DNS name",
+            ),
+            (
+                "[tls.acme]\ndomains = [\"Example.com\"]\n",
+                "`Example.com` is not a DNS name",
+            ),
+            (
+                "[tls.acme]\nemail = \"ops at example.com\"\n",
+                "not an e-mail address",
+            ),
+            (
+                "[tls.acme]\ndirectory = \"http://acme.example/dir\"\n",
+                "directory must be an https:// URL",
+            ),
+            ("[tls.acme]\nchallenge = \"dns-01\"\n", "challenge"),
+            (
+                "[tls.acme]\ndirectory_ca_file = \"/nonexistent/pebble.pem\"\n",
+                "directory_ca_file: cannot read /nonexistent/pebble.pem",
+            ),
+            (
+                "[tls.acme]\nrenew_before_days = 0\n",
+                "renew_before_days must be between 1 and 60",
+            ),
         ] {
             let text = load_with(toml).unwrap_err().to_string();
             assert!(text.contains(expected), "{toml}: {text}");
         }
+    }
+
+    #[test]
+    fn acme_settings_load_from_the_tls_acme_table() {
+        let config = load_with(
+            "[tls.acme]\ndomains = [\"tv.example.com\", \"www.tv.example.com\"]\nemail = \"ops@example.com\"\nchallenge = \"tls-alpn-01\"\n",
+        )
+        .unwrap();
+        let acme = &config.tls.acme;
+        assert!(acme.enabled());
+        assert_eq!(acme.domains, ["tv.example.com", "www.tv.example.com"]);
+        assert_eq!(acme.challenge, AcmeChallenge::TlsAlpn01);
+        assert_eq!(acme.directory, LETS_ENCRYPT_PRODUCTION);
+        assert_eq!(acme.renew_before_days, 30);
+        assert!(!Config::default().tls.acme.enabled());
     }
 
     #[test]

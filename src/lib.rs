@@ -1,16 +1,20 @@
 //! Marquee: a self-hosted streaming service in one binary.
 
 pub mod accounts;
+pub mod acme;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod disk;
 pub mod http;
 pub mod ingest;
 pub mod ingest_cli;
 pub mod jobs;
 pub mod logging;
 pub mod media;
+pub mod metrics;
+pub mod ops;
 pub mod playback;
 pub mod server;
 pub mod services;

@@ -27,6 +27,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // whatever the working directory of a later process.
     let root = cli.data_dir.unwrap_or_else(config::default_data_dir);
     let data = DataDir::new(std::path::absolute(&root).unwrap_or(root));
+    // These must work whatever state the config is in (a restore replaces it).
+    match &cli.command {
+        Command::Backup { to, media } => return marquee::ops::cli::backup(&data, to, *media),
+        Command::Restore { from, force } => {
+            return marquee::ops::cli::restore(&data, from, *force);
+        }
+        Command::Doctor => return Ok(marquee::ops::cli::doctor(&data)),
+        _ => {}
+    }
     let overrides = match &cli.command {
         Command::Serve { listen, tls, .. } => Overrides {
             listen: listen.clone(),
@@ -65,5 +74,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker => unreachable!("handled before logging starts"),
+        Command::Backup { .. } | Command::Restore { .. } | Command::Doctor => {
+            unreachable!("handled before the config is loaded")
+        }
     }
 }

@@ -22,6 +22,9 @@ pub async fn serve(
     ui_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     raise_open_file_limit();
+    std::fs::create_dir_all(&data.root)
+        .with_context(|| format!("cannot create the data dir {}", data.root.display()))?;
+    let _lock = crate::ops::lock::DataDirLock::acquire(&data.root)?;
     let env = JobEnv::open(&data, &config)
         .with_context(|| format!("cannot open the data dir {}", data.root.display()))?;
     let db = env.db.clone();
@@ -41,7 +44,8 @@ pub async fn serve(
     let running_jobs = Arc::new(RunningJobs::default());
     let state = web::Data::new(
         AppState::new(env.clone(), running_jobs.clone(), wake_jobs.clone(), ui_dir)
-            .with_context(|| format!("cannot open the library in {}", data.root.display()))?,
+            .with_context(|| format!("cannot open the library in {}", data.root.display()))?
+            .with_metrics_token(config.metrics.token.clone()),
     );
     let jobs_task = tokio::spawn(supervisor::run(
         env,
@@ -88,6 +92,7 @@ pub async fn serve(
 
     wait_for_signal().await;
     tracing::info!("shutting down");
+    crate::ops::health::begin_shutdown();
     let _ = shutdown_tx.send(true);
     handle.stop(true).await;
     let _ = jobs_task.await;

@@ -21,6 +21,19 @@ pub enum DbError {
     Migration(#[from] rusqlite_migration::Error),
     #[error("database task panicked or was cancelled")]
     Task,
+    #[error(
+        "the database {path} has schema version {found}, but this Marquee ({binary}) knows schema versions up to {supported}: \
+         it was last used by a newer Marquee. Run that newer version again (schema upgrades are forward-only), \
+         or restore a backup made with this version (`marquee restore --force`)"
+    )]
+    NewerSchema {
+        path: String,
+        found: i64,
+        supported: i64,
+        binary: &'static str,
+    },
+    #[error("cannot snapshot the database to {path} before upgrading it: {reason}")]
+    Snapshot { path: String, reason: String },
 }
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +43,90 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/001_init.sql")),
         M::up(include_str!("migrations/002_job_retries.sql")),
     ])
+}
+
+/// The schema version this binary writes: the number of migrations (rusqlite_migration
+/// keeps it in `PRAGMA user_version`).
+pub fn schema_version() -> i64 {
+    MIGRATION_COUNT
+}
+
+const MIGRATION_COUNT: i64 = 2;
+
+/// The schema version recorded in a database (0 for a new, empty one).
+pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+/// Copies the database `conn` has open into a new file at `dest` with SQLite's online
+/// backup API: a consistent snapshot even while the server writes, which a file copy of a
+/// live WAL database is not. All pages are copied in one step, so no write can interleave.
+pub fn snapshot(conn: &Connection, dest: &Path) -> rusqlite::Result<()> {
+    let mut target = Connection::open(dest)?;
+    let backup = rusqlite::backup::Backup::new(conn, &mut target)?;
+    // -1: every page in one step, under one read transaction (run_to_completion takes
+    // only positive steps, between which a write would restart the copy).
+    let mut busy_waits = 0;
+    loop {
+        match backup.step(-1)? {
+            rusqlite::backup::StepResult::Done => break,
+            rusqlite::backup::StepResult::More => {}
+            // Locked or busy: wait as long as any other call would (`busy_timeout`).
+            _ if busy_waits * 50 < BUSY_TIMEOUT.as_millis() => {
+                busy_waits += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            _ => {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("the database stayed locked".into()),
+                ));
+            }
+        }
+    }
+    drop(backup);
+    // The copy is one self-contained file: no WAL beside it.
+    target.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(())
+}
+
+/// Opens the database at `path` read-only, with no migrations: for taking a backup beside a
+/// running server, whatever its schema version.
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Refuses a database from a newer binary; snapshots a database that has data before
+/// applying pending migrations to it (upgrades are forward-only, so the snapshot in
+/// `<db folder>/backups/` is the way back), then migrates.
+fn upgrade(conn: &mut Connection, path: &Path, now: i64) -> Result<(), DbError> {
+    let found = schema_version_of(conn)?;
+    if found > MIGRATION_COUNT {
+        return Err(DbError::NewerSchema {
+            path: path.display().to_string(),
+            found,
+            supported: MIGRATION_COUNT,
+            binary: concat!("version ", env!("CARGO_PKG_VERSION")),
+        });
+    }
+    if found > 0 && found < MIGRATION_COUNT {
+        let folder = path.parent().unwrap_or(Path::new(".")).join("backups");
+        let dest = folder.join(format!("pre-migration-{found}-{MIGRATION_COUNT}-{now}.db"));
+        let snapshot_error = |reason: String| DbError::Snapshot {
+            path: dest.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(&folder).map_err(|e| snapshot_error(e.to_string()))?;
+        snapshot(conn, &dest).map_err(|e| snapshot_error(e.to_string()))?;
+        tracing::info!(from = found, to = MIGRATION_COUNT, backup = ?dest, "upgrading the database schema; a snapshot was taken first");
+    }
+    migrations().to_latest(conn)?;
+    Ok(())
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -51,7 +148,10 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db, DbError> {
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
-        migrations().to_latest(&mut writer)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        upgrade(&mut writer, path, now as i64)?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| {
@@ -73,6 +173,7 @@ impl Db {
     where
         E: From<DbError>,
     {
+        let started = std::time::Instant::now();
         let mut conn = self
             .writer
             .lock()
@@ -82,6 +183,7 @@ impl Db {
             .map_err(DbError::from)?;
         let value = f(&tx)?;
         tx.commit().map_err(DbError::from)?;
+        crate::metrics::global().db_write(started.elapsed());
         Ok(value)
     }
 
@@ -89,8 +191,11 @@ impl Db {
     where
         E: From<DbError>,
     {
+        let started = std::time::Instant::now();
         let conn = self.readers.get().map_err(DbError::from)?;
-        f(&conn)
+        let value = f(&conn);
+        crate::metrics::global().db_read(started.elapsed());
+        value
     }
 
     pub async fn write<T, E>(
@@ -129,6 +234,10 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+        // The version this binary reports is the one its migrations reach.
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        assert_eq!(schema_version_of(&conn).unwrap(), schema_version());
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub async fn serve_connection(
 ) {
     let mut head = vec![0u8; MAX_HEAD];
     let mut wait = FIRST_REQUEST;
+    let client = stream.peer_addr().ok().map(|a| a.ip());
     loop {
         let peeked = match timeout(wait, stream.peek(&mut head)).await {
             Ok(Ok(n)) if n > 0 => n,
@@ -71,7 +72,7 @@ pub async fn serve_connection(
             return handoff(stream).await;
         };
         let answer = match origin
-            .respond(request.method, &request.path, &request.headers)
+            .respond_to(client, request.method, &request.path, &request.headers)
             .await
         {
             Ok(answer) => answer,

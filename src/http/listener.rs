@@ -64,6 +64,18 @@ pub fn app(
         .wrap(
             actix_web::middleware::DefaultHeaders::new().add(("x-content-type-options", "nosniff")),
         )
+        .wrap_fn(|req, srv| {
+            // Counted here by route class; origin answers are counted by `playback`.
+            let route = super::ops::route_class(req.path());
+            let answer = actix_service::Service::call(srv, req);
+            async move {
+                let res = answer.await?;
+                if let Some(route) = route {
+                    crate::metrics::global().http_request(route, res.status().as_u16());
+                }
+                Ok(res)
+            }
+        })
         .wrap(
             // Segment and asset fetches are not logged: thousands a second under load,
             // and playback analytics come from player beacons, not access logs.

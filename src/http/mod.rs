@@ -7,6 +7,7 @@ pub mod error;
 pub mod fast_origin;
 pub mod listener;
 pub mod openapi;
+pub mod ops;
 pub mod origin;
 pub mod redirect;
 pub mod request_gate;
@@ -34,6 +35,10 @@ pub struct AppState {
     pub origin: Arc<Origin>,
     pub assets: AssetService,
     pub ui: ui_files::UiFiles,
+    /// The disk floor (`ingest.min_free_mb`) that readiness and the status check.
+    pub ingest: crate::config::IngestConfig,
+    /// `metrics.token`: when set, `/metrics` needs it.
+    pub metrics_token: Option<String>,
 }
 
 impl AppState {
@@ -49,12 +54,21 @@ impl AppState {
             ready: ReadyAssets::new(jobs.db.clone()),
         });
         Ok(AppState {
+            ingest: jobs.ingest.clone(),
+            metrics_token: None,
             db: jobs.db.clone(),
             data: jobs.data.clone(),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,
             ui: ui_files::UiFiles::new(ui_dir),
         })
+    }
+}
+
+impl AppState {
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token;
+        self
     }
 }
 
@@ -72,6 +86,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(assets::remove)
         .service(assets::retry)
         .service(openapi::openapi_json)
+        .service(ops::readyz)
+        .service(ops::metrics)
+        .service(ops::status)
         .service(ui::home)
         .service(ui::watch)
         .service(ui::static_file)

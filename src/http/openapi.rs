@@ -6,15 +6,16 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{assets, error};
+use super::{assets, error, ops};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marquee API", description = "Operate a Marquee streaming appliance."),
-    paths(assets::list, assets::get_one, assets::update, assets::remove, assets::retry, openapi_json),
+    paths(assets::list, assets::get_one, assets::update, assets::remove, assets::retry, openapi_json,
+        ops::status),
     components(schemas(assets::AssetView, assets::RenditionView, assets::Page, assets::AssetPatch,
         assets::Deleted, error::ErrorBody, error::ErrorDetail, error::ErrorCode,
-        crate::catalog::AssetStatus)),
+        crate::catalog::AssetStatus, crate::ops::health::OperatorStatus, crate::ops::health::Alert)),
     modifiers(&BearerKey)
 )]
 pub struct ApiDoc;

@@ -27,13 +27,12 @@ impl From<PlaybackError> for ApiError {
 }
 
 pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let method = OriginMethod::parse(req.method().as_str())
-        .ok_or_else(|| ApiError::new(ErrorCode::MethodNotAllowed, "GET, HEAD or OPTIONS only"))?;
-    let headers = origin_headers(&req);
-    let answer = state
-        .origin
-        .respond(method, req.uri().path(), &headers)
-        .await?;
+    let answer = answer(&req, &state).await;
+    if let Err(e) = &answer {
+        // Refusals reach the metrics only here: the fast path hands them to this handler.
+        state.origin.record_refusal(e.code.status().as_u16());
+    }
+    let answer = answer?;
     // An HTTP/2 connection carries many answers at once, each holding a chunk here and up
     // to 400 KiB in the h2 crate's send buffer while it waits for the client: at most
     // `FileAnswers` of them send at once per connection (the others wait their turn, holding
@@ -66,6 +65,17 @@ impl Default for FileAnswers {
     fn default() -> Self {
         Self::new()
     }
+}
+
+async fn answer(req: &HttpRequest, state: &AppState) -> Result<OriginResponse, ApiError> {
+    let method = OriginMethod::parse(req.method().as_str())
+        .ok_or_else(|| ApiError::new(ErrorCode::MethodNotAllowed, "GET, HEAD or OPTIONS only"))?;
+    let headers = origin_headers(req);
+    let client = req.peer_addr().map(|a| a.ip());
+    Ok(state
+        .origin
+        .respond_to(client, method, req.uri().path(), &headers)
+        .await?)
 }
 
 /// The request headers the origin looks at, in the `http` crate's types.

@@ -143,6 +143,24 @@ pub fn give_back(conn: &Connection, job_id: i64, now: i64) -> Result<(), QueueEr
     Ok(())
 }
 
+/// Puts back a job that ran out of disk space: the attempt is given back (the disk filling
+/// is not the job's fault) and it runs again at `run_after` at the earliest, and only once
+/// the supervisor finds space above the floor.
+pub fn wait_for_space(
+    conn: &Connection,
+    job_id: i64,
+    now: i64,
+    run_after: i64,
+    reason: &str,
+) -> Result<(), QueueError> {
+    retry_at(conn, job_id, now, Some(run_after), Some(reason))?;
+    conn.execute(
+        "UPDATE jobs SET attempts = max(attempts - 1, 0) WHERE id = ?1",
+        [job_id],
+    )?;
+    Ok(())
+}
+
 fn retry_at(
     conn: &Connection,
     job_id: i64,

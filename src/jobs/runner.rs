@@ -116,6 +116,9 @@ pub async fn run_claimed(
         Ok(end) => Ok(end),
         Err(e) => {
             let reason = e.operator_reason();
+            if out_of_space(env, &reason) {
+                return wait_for_space(env, &job, reason).await;
+            }
             if job.attempt >= env.transcode.max_attempts {
                 fail(env, &job, format!("{reason} (tried {} times)", job.attempt)).await
             } else {
@@ -206,9 +209,15 @@ async fn attempt(
     };
 
     match outcome {
-        WorkerOutcome::Done(manifest) => publish_package(env, job, &asset, staging, manifest).await,
+        WorkerOutcome::Done(manifest) => {
+            crate::metrics::global().transcode_finished(manifest.duration_secs, started.elapsed());
+            publish_package(env, job, &asset, staging, manifest).await
+        }
         WorkerOutcome::Failed(reason) => {
             discard_staging(&staging).await;
+            if out_of_space(env, &reason) {
+                return wait_for_space(env, job, reason).await;
+            }
             fail(env, job, reason).await
         }
         WorkerOutcome::TimedOut => {
@@ -225,6 +234,9 @@ async fn attempt(
         }
         WorkerOutcome::Crashed(how) => {
             discard_staging(&staging).await;
+            if out_of_space(env, &how) {
+                return wait_for_space(env, job, format!("the transcoder {how}")).await;
+            }
             if job.attempt >= env.transcode.max_attempts {
                 let reason = format!(
                     "the transcoder crashed on each of {} attempts (last: {how})",
@@ -337,6 +349,35 @@ async fn retry_later(env: &JobEnv, job: &ClaimedJob, reason: String) -> Result<J
         .write(move |tx| {
             let at = now();
             queue::retry_later(tx, job_id, at, at + delay as i64, &reason)
+        })
+        .await?;
+    Ok(JobEnd::Requeued)
+}
+
+/// Whether a failure was (or may have been) the disk filling up: the error says so, or
+/// free space is now below the floor.
+fn out_of_space(env: &JobEnv, reason: &str) -> bool {
+    reason.contains("No space left on device")
+        || crate::disk::DiskSpace::of(&env.data.root, env.ingest.min_free_mb)
+            .is_ok_and(|space| space.is_low())
+}
+
+/// The disk is full: not the job's fault, so its attempt is given back; the source is
+/// untouched in the inbox and the job runs again once there is space.
+async fn wait_for_space(
+    env: &JobEnv,
+    job: &ClaimedJob,
+    reason: String,
+) -> Result<JobEnd, JobError> {
+    let delay = env.transcode.retry_delay_secs;
+    tracing::warn!(asset = %job.asset_id, reason = ?reason,
+        "out of disk space; the job goes back to the queue and runs when there is space");
+    let job_id = job.job_id;
+    let reason = format!("out of disk space, waiting to retry: {reason}");
+    env.db
+        .write(move |tx| {
+            let at = now();
+            queue::wait_for_space(tx, job_id, at, at + delay as i64, &reason)
         })
         .await?;
     Ok(JobEnd::Requeued)

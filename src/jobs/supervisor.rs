@@ -127,6 +127,26 @@ async fn remove_orphaned_packages(env: &JobEnv) -> Result<(), JobError> {
     Ok(())
 }
 
+/// While ingest is paused for disk space, how often free space is looked at again.
+const DISK_RECHECK: Duration = Duration::from_secs(2);
+
+/// Whether no job may start now because free space is below `ingest.min_free_mb`; logs
+/// when that changes. The operator sees the same test as an alert (`ops::health`).
+fn pause_for_disk_space(env: &JobEnv, was_paused: bool) -> bool {
+    let space = match crate::disk::DiskSpace::of(&env.data.root, env.ingest.min_free_mb) {
+        Ok(space) => space,
+        // Unknown is not full: statvfs failing must not stop ingest for good.
+        Err(_) => return false,
+    };
+    let low = space.is_low();
+    if low && !was_paused {
+        tracing::warn!(disk = %space.describe(), "ingest paused: disk space is low; it resumes by itself when space returns");
+    } else if !low && was_paused {
+        tracing::info!(disk = %space.describe(), "ingest resumed: disk space is back above the floor");
+    }
+    low
+}
+
 pub async fn run(
     env: JobEnv,
     wake: Arc<Notify>,
@@ -137,8 +157,10 @@ pub async fn run(
     let mut running = JoinSet::new();
     let pid = std::process::id();
     let mut sweep = tokio::time::interval(Duration::from_secs(10));
+    let mut paused = false;
     loop {
-        while let Ok(permit) = slots.clone().try_acquire_owned() {
+        paused = pause_for_disk_space(&env, paused);
+        while !paused && let Ok(permit) = slots.clone().try_acquire_owned() {
             let claimed = env
                 .db
                 .write(move |tx| queue::claim_next(tx, pid, now()))
@@ -189,6 +211,7 @@ pub async fn run(
                 }).await;
             }
             Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = tokio::time::sleep(DISK_RECHECK), if paused => {}
             _ = shutdown.changed() => break,
         }
     }

@@ -54,3 +54,23 @@ pub fn init() -> Result<(), MediaError> {
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
     Ok(())
 }
+
+/// What the linked FFmpeg can do that Marquee needs, for `marquee doctor` (which runs in its
+/// own process, like a worker).
+pub struct Capabilities {
+    /// The encoders every transcode needs, and whether each is present.
+    pub required: Vec<(&'static str, bool)>,
+    /// The filter HDR tone-mapping needs.
+    pub zscale: bool,
+}
+
+pub fn capabilities() -> Capabilities {
+    let _ = init();
+    Capabilities {
+        required: ["libx264", "aac", "mjpeg"]
+            .into_iter()
+            .map(|name| (name, ffmpeg_next::encoder::find_by_name(name).is_some()))
+            .collect(),
+        zscale: ffmpeg_next::filter::find("zscale").is_some(),
+    }
+}

@@ -459,6 +459,35 @@ mod tests {
         }
     }
 
+    /// The static build's FFmpeg has only the demuxers in packaging/ffmpeg-components.txt:
+    /// each must be a real one, and the refused kinds whose reasons an operator sees must be
+    /// among them, or that build would call a playlist "not a media file".
+    #[test]
+    fn the_static_build_lists_real_demuxers_and_the_refused_ones() {
+        ff::init().unwrap();
+        let components = include_str!("../../packaging/ffmpeg-components.txt");
+        let demuxers: Vec<&str> = components
+            .lines()
+            .filter_map(|l| l.split('#').next()?.trim().strip_prefix("demuxer "))
+            .flat_map(|names| names.split(','))
+            .collect();
+        for config_name in &demuxers {
+            // configure names a few demuxers differently from their registered names.
+            let name = match *config_name {
+                "mpegps" => "mpeg",
+                n => n.strip_prefix("image_").unwrap_or(n),
+            };
+            let c_name = CString::new(name).unwrap();
+            // SAFETY: a live C string; the result is a static entry or null.
+            let format = unsafe { ffi::av_find_input_format(c_name.as_ptr()) };
+            assert!(!format.is_null(), "{config_name}: no such demuxer");
+        }
+        // (DASH and IMF need libxml2, which the static build leaves out: no reader, no risk.)
+        for needed in ["mov", "matroska", "mpegts", "hls", "concat", "image2"] {
+            assert!(demuxers.contains(&needed), "{needed} is not built");
+        }
+    }
+
     #[test]
     fn still_image_formats_are_recognised() {
         assert!(is_still_image_format("png_pipe"));

@@ -19,6 +19,17 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    pub fn metrics_class(self) -> crate::metrics::OriginClass {
+        use crate::metrics::OriginClass;
+        match self {
+            FileKind::Playlist => OriginClass::Playlist,
+            FileKind::InitSegment => OriginClass::Init,
+            FileKind::MediaSegment => OriginClass::Segment,
+            FileKind::Subtitles => OriginClass::Subtitles,
+            FileKind::Image => OriginClass::Image,
+        }
+    }
+
     pub fn content_type(self, name: &str) -> &'static str {
         match self {
             FileKind::Playlist => "application/vnd.apple.mpegurl",

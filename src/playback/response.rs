@@ -11,6 +11,7 @@ use http::HeaderMap;
 
 use super::files::{self, Library};
 use super::{PlaybackError, ReadyAssets, token_allows};
+use crate::metrics::OriginClass;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OriginMethod {
@@ -104,10 +105,55 @@ impl Origin {
         raw_path: &str,
         request_headers: &HeaderMap,
     ) -> Result<OriginResponse, PlaybackError> {
+        self.respond_to(None, method, raw_path, request_headers)
+            .await
+    }
+
+    /// [`Origin::respond`] for a request from `client`, recording the answer in the
+    /// metrics: every origin answer passes here, whichever HTTP path writes it. Refusals
+    /// are not recorded here, since the fast path hands them to actix-web, which asks
+    /// again: its handler records them once ([`Origin::record_refusal`]).
+    pub async fn respond_to(
+        &self,
+        client: Option<std::net::IpAddr>,
+        method: OriginMethod,
+        raw_path: &str,
+        request_headers: &HeaderMap,
+    ) -> Result<OriginResponse, PlaybackError> {
+        let (answer, class) = self.answer(method, raw_path, request_headers).await?;
+        let body_bytes = match &answer.body {
+            OriginBody::File { len, .. } => *len,
+            OriginBody::Empty => 0,
+        };
+        let metrics = crate::metrics::global();
+        metrics.origin_answer(class, answer.status, body_bytes);
+        if class == OriginClass::Segment
+            && let Some(client) = client
+        {
+            let token = raw_path
+                .strip_prefix("/p/")
+                .and_then(|rest| rest.split_once('/'))
+                .map_or("", |(token, _)| token);
+            metrics.viewer_fetched_segment(client, token);
+        }
+        Ok(answer)
+    }
+
+    /// Counts a refused origin request (see [`Origin::respond_to`]).
+    pub fn record_refusal(&self, status: u16) {
+        crate::metrics::global().origin_answer(OriginClass::Refused, status, 0);
+    }
+
+    async fn answer(
+        &self,
+        method: OriginMethod,
+        raw_path: &str,
+        request_headers: &HeaderMap,
+    ) -> Result<(OriginResponse, OriginClass), PlaybackError> {
         let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
         let rest = path.strip_prefix("/p/").ok_or(PlaybackError::NotFound)?;
         if method == OriginMethod::Options {
-            return Ok(preflight());
+            return Ok((preflight(), OriginClass::Preflight));
         }
         let (token, rest) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
         let (asset_id, relative) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
@@ -125,6 +171,7 @@ impl Origin {
         // Everything below describes the open file, even if the path is replaced meanwhile.
         let files::PackageFile { file, meta, kind } =
             files::open(&self.library, asset_id, relative)?;
+        let class = kind.metrics_class();
         let size = meta.len();
         let modified = meta.modified().unwrap_or(UNIX_EPOCH);
         let etag_text = etag_of(size, modified);
@@ -142,11 +189,14 @@ impl Origin {
         ]);
 
         if not_modified(request_headers, &etag, modified) {
-            return Ok(OriginResponse {
-                status: 304,
-                headers,
-                body: OriginBody::Empty,
-            });
+            return Ok((
+                OriginResponse {
+                    status: 304,
+                    headers,
+                    body: OriginBody::Empty,
+                },
+                class,
+            ));
         }
 
         let (status, offset, len) = match requested_range(request_headers, &etag, modified, size) {
@@ -158,11 +208,14 @@ impl Origin {
             RangeAnswer::Unsatisfiable => {
                 headers.push(("content-range", format!("bytes */{size}")));
                 headers.push(("content-length", "0".into()));
-                return Ok(OriginResponse {
-                    status: 416,
-                    headers,
-                    body: OriginBody::Empty,
-                });
+                return Ok((
+                    OriginResponse {
+                        status: 416,
+                        headers,
+                        body: OriginBody::Empty,
+                    },
+                    class,
+                ));
             }
         };
         headers.push(("content-length", len.to_string()));
@@ -171,11 +224,14 @@ impl Origin {
         } else {
             OriginBody::File { file, offset, len }
         };
-        Ok(OriginResponse {
-            status,
-            headers,
-            body,
-        })
+        Ok((
+            OriginResponse {
+                status,
+                headers,
+                body,
+            },
+            class,
+        ))
     }
 }
 

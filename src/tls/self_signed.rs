@@ -10,7 +10,7 @@ use rustls::sign::CertifiedKey;
 
 use super::{TlsError, files};
 
-/// `<data-dir>/tls/self-signed.crt` and `.key`.
+/// `<data-dir>/tls/cert.pem` and `key.pem` (the layout `ops` backs up and `doctor` checks).
 pub struct SelfSigned {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -20,8 +20,8 @@ impl SelfSigned {
     pub fn in_data_dir(root: &Path) -> Self {
         let dir = root.join("tls");
         SelfSigned {
-            cert: dir.join("self-signed.crt"),
-            key: dir.join("self-signed.key"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
         }
     }
 

@@ -145,6 +145,10 @@ fn assets_can_be_edited_retried_and_deleted() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let busy_id = busy["id"].as_str().unwrap();
+    // `processing` is set when the job is claimed, a moment before its worker starts.
+    while children_of(server.pid()).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(children_of(server.pid()).len(), 1, "one worker expected");
     assert_eq!(
         send(
@@ -197,6 +201,7 @@ fn openapi_document_lists_every_route() {
         "GET /api/v1/assets",
         "GET /api/v1/assets/{id}",
         "GET /api/v1/openapi.json",
+        "GET /api/v1/status",
         "PATCH /api/v1/assets/{id}",
         "POST /api/v1/assets/{id}/retry",
     ];

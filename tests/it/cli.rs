@@ -4,7 +4,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::hls_check::check_package;
-use crate::support::{BIN, Server, get_with, make_clip};
+use crate::support::{Server, bin, get_with, make_clip};
 
 #[test]
 fn cli_ingest_shows_progress_and_ends_ready() {
@@ -18,7 +18,7 @@ fn cli_ingest_shows_progress_and_ends_ready() {
     )
     .unwrap();
 
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .arg("ingest")
         .arg(&clip)
         .arg("--data-dir")
@@ -54,7 +54,7 @@ fn cli_ingest_shows_progress_and_ends_ready() {
     );
 
     // The same file again is recognised, not transcoded.
-    let again = Command::new(BIN)
+    let again = Command::new(bin())
         .arg("ingest")
         .arg(&clip)
         .arg("--data-dir")
@@ -135,7 +135,7 @@ fn bad_configuration_is_refused_with_a_reason() {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("marquee.toml"), "[transcode]\nsegment_secs = 9\n").unwrap();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .output()
@@ -143,7 +143,7 @@ fn bad_configuration_is_refused_with_a_reason() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("segment_secs must be between 2 and 6"));
     // The environment overrides the file.
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["apikey", "create", "--name", "x", "--data-dir"])
         .arg(&data)
         .env("MARQUEE_TRANSCODE__SEGMENT_SECS", "4")
@@ -159,7 +159,7 @@ fn bad_configuration_is_refused_with_a_reason() {
     let fresh = tmp.path().join("fresh");
     std::fs::create_dir_all(&fresh).unwrap();
     std::fs::write(fresh.join("marquee.toml"), "[transcode]\nsegmnt_secs = 4\n").unwrap();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&fresh)
         .output()

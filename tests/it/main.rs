@@ -1,14 +1,17 @@
 //! Integration tests: the real binary, real SQLite, real FFmpeg, media made in the test.
 
+mod acme;
 mod api;
 mod cli;
 mod crash;
 mod hls_check;
 mod inbox;
 mod ingest_rules;
+mod ops;
 mod origin;
 mod player;
 mod safety;
 mod sources;
+mod static_binary;
 mod support;
 mod tls;

@@ -32,6 +32,10 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn a_delete_landing_inside_a_publish_keeps_the_source_in_the_trash() {
+    if !crate::support::has_test_hooks() {
+        eprintln!("skipped: the publish pause this race needs exists in debug builds only");
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("race.mp4");
     make_clip(&clip, "320x240", 30, 2.0, true);

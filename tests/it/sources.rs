@@ -531,3 +531,131 @@ fn real_world_sources_become_correct_packages() {
 
     assert!(server.healthy());
 }
+
+/// The codecs and containers cameras, editors and old archives produce, each with a
+/// different audio codec, made by the `ffmpeg` program. The static build's FFmpeg is cut
+/// down to packaging/ffmpeg-components.txt: this is what proves it still reads them.
+const INPUT_CODECS: [(&str, &[&str]); 13] = [
+    (
+        "hevc.mkv",
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "log-level=none",
+            "-c:a",
+            "libmp3lame",
+        ],
+    ),
+    (
+        "vp9.webm",
+        &[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "libopus",
+        ],
+    ),
+    (
+        "vp8.webm",
+        &[
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "libvorbis",
+        ],
+    ),
+    (
+        "av1.mkv",
+        &[
+            "-c:v",
+            "libaom-av1",
+            "-usage",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "flac",
+        ],
+    ),
+    (
+        "prores.mov",
+        &["-c:v", "prores_ks", "-profile:v", "0", "-c:a", "pcm_s24le"],
+    ),
+    (
+        "dnxhr.mov",
+        &[
+            "-c:v",
+            "dnxhd",
+            "-profile:v",
+            "dnxhr_lb",
+            "-pix_fmt",
+            "yuv422p",
+            "-c:a",
+            "pcm_s16le",
+        ],
+    ),
+    ("mpeg2.ts", &["-c:v", "mpeg2video", "-c:a", "ac3"]),
+    ("mpeg2ps.mpg", &["-c:v", "mpeg2video", "-c:a", "mp2"]),
+    ("mpeg4.avi", &["-c:v", "mpeg4", "-c:a", "libmp3lame"]),
+    ("windows.wmv", &["-c:v", "wmv2", "-c:a", "wmav2"]),
+    (
+        "eac3.mp4",
+        &["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "eac3"],
+    ),
+    ("alac.m4a", &["-vn", "-c:a", "alac"]),
+    ("pcm.wav", &["-vn", "-c:a", "pcm_s16le"]),
+];
+
+#[test]
+fn every_common_input_codec_becomes_a_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sources = tmp.path().join("sources");
+    std::fs::create_dir_all(&sources).unwrap();
+    for (name, codecs) in INPUT_CODECS {
+        let out = sources.join(name);
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=256x144:rate=25:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=2",
+        ];
+        args.extend_from_slice(codecs);
+        args.push(out.to_str().unwrap());
+        ffmpeg(&args);
+    }
+    let server = Server::start(&tmp.path().join("data"), "jobs = 2\n");
+    for (name, _) in INPUT_CODECS {
+        drop_into(&server.inbox(), &sources.join(name));
+    }
+    for (name, codecs) in INPUT_CODECS {
+        let title = name.split('.').next().unwrap();
+        let asset = server.wait_finished(title, Duration::from_secs(300));
+        assert_eq!(asset["status"], "ready", "{name}: {asset:#}");
+        let report = check_package(&server.package_dir(&asset));
+        let sizes: Vec<_> = report.video.iter().map(|v| v.0).collect();
+        let expected = if codecs.contains(&"-vn") {
+            vec![]
+        } else {
+            vec![(256, 144)]
+        };
+        assert_eq!(sizes, expected, "{name}");
+        assert_eq!(report.audio.len(), 1, "{name}: one audio rendition");
+        let duration = asset["duration_secs"].as_f64().unwrap();
+        assert!((duration - 2.0).abs() < 0.2, "{name}: duration {duration}");
+    }
+}

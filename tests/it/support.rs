@@ -4,11 +4,40 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_marquee");
+/// The binary under test: `MARQUEE_TEST_BIN` when set (the static build:
+/// `MARQUEE_TEST_BIN=dist/marquee cargo test --test it -- sources origin`), else the one
+/// cargo built for this test run.
+pub fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| match std::env::var_os("MARQUEE_TEST_BIN") {
+        Some(path) => std::path::absolute(PathBuf::from(path)).expect("MARQUEE_TEST_BIN"),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_marquee")),
+    })
+}
+
+/// Whether the binary under test has the debug build's test hooks (the `x-marquee-path`
+/// header, `MARQUEE_TEST_PUBLISH_PAUSE_MS`), as its `--version` says. A release binary
+/// has none; the assertions that need them are skipped for it, and only for it.
+pub fn has_test_hooks() -> bool {
+    static HOOKS: OnceLock<bool> = OnceLock::new();
+    *HOOKS.get_or_init(|| {
+        let out = Command::new(bin()).arg("--version").output().unwrap();
+        let version = String::from_utf8_lossy(&out.stdout).into_owned();
+        match version.lines().find_map(|l| l.strip_prefix("build: ")) {
+            Some("debug") => true,
+            Some("release") => false,
+            _ => panic!(
+                "{} --version names no build kind: {version}",
+                bin().display()
+            ),
+        }
+    })
+}
 
 /// Keys of `[ingest]` in every test server's config: a small settle time keeps tests quick;
 /// still longer than the gaps in the slow-copy test.
@@ -92,7 +121,7 @@ impl Server {
         let mut command = if self.options.unprivileged && unsafe { libc::geteuid() } == 0 {
             unprivileged_command(&self.data)
         } else {
-            Command::new(BIN)
+            Command::new(bin())
         };
         command.args(["serve", "--listen", "127.0.0.1:0"]);
         if self.options.tls {
@@ -230,7 +259,7 @@ fn unprivileged_command(data: &Path) -> Command {
     let parent = data.parent().unwrap();
     let exe = parent.join("marquee-unprivileged");
     if !exe.exists() {
-        std::fs::copy(BIN, &exe).unwrap();
+        std::fs::copy(bin(), &exe).unwrap();
     }
     for dir in [parent, data] {
         std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -293,7 +322,7 @@ pub fn agent() -> ureq::Agent {
 }
 
 pub fn create_api_key(data: &Path) -> String {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["apikey", "create", "--name", "tests", "--data-dir"])
         .arg(data)
         .output()

@@ -160,8 +160,8 @@ fn ready_segment(server: &Server, tmp: &Path) -> (String, std::path::PathBuf) {
 fn self_signed_https_serves_http11_and_http2_and_plain_http_redirects() {
     let tmp = tempfile::tempdir().unwrap();
     let mut server = tls_server(&tmp.path().join("data"), "");
-    let cert = server.data.join("tls/self-signed.crt");
-    let key = server.data.join("tls/self-signed.key");
+    let cert = server.data.join("tls/cert.pem");
+    let key = server.data.join("tls/key.pem");
     let first = std::fs::read(&cert).unwrap();
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());

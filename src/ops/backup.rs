@@ -1,0 +1,520 @@
+//! `marquee backup` and `marquee restore`: one `.tar.zst` archive holding a consistent
+//! snapshot of the database (SQLite's online backup API, safe beside a running server),
+//! the config, the TLS folder and, with `--media`, the library; `manifest.json` last, with
+//! every file's size and BLAKE3 hash.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::DataDir;
+use crate::db;
+
+pub const FORMAT: &str = "marquee-backup";
+pub const FORMAT_VERSION: u32 = 1;
+const MANIFEST: &str = "manifest.json";
+const DB_FILE: &str = "marquee.db";
+const CONFIG_FILE: &str = "marquee.toml";
+/// The top-level names an archive may hold; anything else in one is refused.
+const TOP_LEVEL: [&str; 5] = [MANIFEST, DB_FILE, CONFIG_FILE, "tls", "library"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("cannot snapshot the database {path}: {source}")]
+    Snapshot {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("there is no database at {0}: is this the data dir?")]
+    NoDatabase(String),
+    #[error("{file} is not a Marquee backup: {reason}")]
+    NotABackup { file: String, reason: String },
+    #[error("{file} is damaged: {reason}")]
+    Damaged { file: String, reason: String },
+    #[error(
+        "this backup's database has schema version {found}, but this Marquee ({binary}) knows schema versions up to {supported}; restore it with Marquee {made_by} or newer"
+    )]
+    NewerSchema {
+        found: i64,
+        supported: i64,
+        made_by: String,
+        binary: &'static str,
+    },
+    #[error(
+        "{0} is not empty; restoring would replace what is there. Run again with --force to move the current database, config and keys (and library, for a backup with media) aside into backups/ first"
+    )]
+    NotEmpty(String),
+    #[error(transparent)]
+    Locked(#[from] super::lock::LockError),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackupError {
+    let what = what.into();
+    move |source| BackupError::Io { what, source }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BackupManifest {
+    pub format: String,
+    pub format_version: u32,
+    /// The Marquee version that made the backup.
+    pub marquee_version: String,
+    /// `PRAGMA user_version` of the database in the archive.
+    pub schema_version: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub media: bool,
+    pub files: Vec<BackupFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BackupFile {
+    /// Relative, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub blake3: String,
+}
+
+/// Writes a backup of `data` to `to` (through a temporary name beside it, renamed once
+/// complete and synced, so `to` is never a partial archive).
+pub fn create(
+    data: &DataDir,
+    to: &Path,
+    media: bool,
+    now: i64,
+) -> Result<BackupManifest, BackupError> {
+    let db_path = data.db_path();
+    if !db_path.is_file() {
+        return Err(BackupError::NoDatabase(db_path.display().to_string()));
+    }
+    let folder = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = to
+        .file_name()
+        .map_or("backup".into(), |n| n.to_string_lossy());
+    remove_leftovers(folder, &name);
+    let partial = folder.join(format!(".{name}.partial-{}", std::process::id()));
+    let snapshot = folder.join(format!(".{name}.db-{}", std::process::id()));
+    let result = write_archive(data, &partial, &snapshot, media, now);
+    let _ = std::fs::remove_file(&snapshot);
+    let manifest = match result {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, to)
+        .map_err(io(format!("cannot rename the archive to {}", to.display())))?;
+    sync_folder(folder);
+    Ok(manifest)
+}
+
+/// Removes the temporary files of earlier backups to the same name whose process is gone
+/// (killed halfway): `.<name>.partial-<pid>` and `.<name>.db-<pid>`.
+fn remove_leftovers(folder: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name
+            .to_str()
+            .and_then(|f| f.strip_prefix(&format!(".{name}.")))
+        else {
+            continue;
+        };
+        let pid = rest
+            .strip_prefix("partial-")
+            .or_else(|| rest.strip_prefix("db-"))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn write_archive(
+    data: &DataDir,
+    partial: &Path,
+    snapshot: &Path,
+    media: bool,
+    now: i64,
+) -> Result<BackupManifest, BackupError> {
+    let db_path = data.db_path();
+    let snapshot_error = |source| BackupError::Snapshot {
+        path: db_path.display().to_string(),
+        source,
+    };
+    let conn = db::open_read_only(&db_path).map_err(snapshot_error)?;
+    db::snapshot(&conn, snapshot).map_err(snapshot_error)?;
+    drop(conn);
+    let schema_version = db::open_read_only(snapshot)
+        .and_then(|c| db::schema_version_of(&c))
+        .map_err(snapshot_error)?;
+
+    let out = File::create(partial).map_err(io(format!("cannot create {}", partial.display())))?;
+    let encoder =
+        zstd::Encoder::new(BufWriter::new(out), 3).map_err(io("cannot start compressing"))?;
+    let mut tar = tar::Builder::new(encoder);
+    let mut files = Vec::new();
+    files.push(append_file(&mut tar, snapshot, DB_FILE)?);
+    let config = data.root.join(CONFIG_FILE);
+    if config.is_file() {
+        files.push(append_file(&mut tar, &config, CONFIG_FILE)?);
+    }
+    append_tree(&mut tar, &data.tls(), "tls", &mut files)?;
+    if media {
+        append_tree(&mut tar, &data.library(), "library", &mut files)?;
+    }
+    let manifest = BackupManifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        marquee_version: env!("CARGO_PKG_VERSION").into(),
+        schema_version,
+        created_at: now,
+        media,
+        files,
+    };
+    let text = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(text.len() as u64);
+    header.set_mode(0o600);
+    header.set_mtime(now.max(0) as u64);
+    tar.append_data(&mut header, MANIFEST, text.as_slice())
+        .map_err(io("cannot write the archive"))?;
+    let encoder = tar.into_inner().map_err(io("cannot write the archive"))?;
+    let out = encoder.finish().map_err(io("cannot write the archive"))?;
+    let file = out.into_inner().map_err(|e| BackupError::Io {
+        what: "cannot write the archive".into(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io("cannot sync the archive"))?;
+    Ok(manifest)
+}
+
+/// Adds one file under `name`, hashing it as it is read.
+fn append_file<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &Path,
+    name: &str,
+) -> Result<BackupFile, BackupError> {
+    let file = File::open(path).map_err(io(format!("cannot read {}", path.display())))?;
+    let meta = file
+        .metadata()
+        .map_err(io(format!("cannot read {}", path.display())))?;
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata(&meta);
+    let mut reader = Hashing {
+        inner: BufReader::new(file),
+        hasher: blake3::Hasher::new(),
+        read: 0,
+    };
+    tar.append_data(&mut header, name, &mut reader)
+        .map_err(io(format!("cannot archive {}", path.display())))?;
+    Ok(BackupFile {
+        path: name.into(),
+        size: reader.read,
+        blake3: reader.hasher.finalize().to_hex().to_string(),
+    })
+}
+
+/// Adds every regular file below `folder` (symbolic links and special files are not
+/// followed or kept); a missing folder adds nothing.
+fn append_tree<W: Write>(
+    tar: &mut tar::Builder<W>,
+    folder: &Path,
+    name: &str,
+    files: &mut Vec<BackupFile>,
+) -> Result<(), BackupError> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(format!("cannot list {}", folder.display()))(e)),
+    };
+    let mut entries: Vec<_> = entries
+        .collect::<Result<_, _>>()
+        .map_err(io(format!("cannot list {}", folder.display())))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let Some(leaf) = entry.file_name().to_str().map(str::to_owned) else {
+            tracing::warn!(path = ?entry.path(), "not backed up: the name is not UTF-8");
+            continue;
+        };
+        let path = entry.path();
+        let child = format!("{name}/{leaf}");
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => append_tree(tar, &path, &child, files)?,
+            Ok(t) if t.is_file() => match append_file(tar, &path, &child) {
+                Ok(file) => files.push(file),
+                // Deleted while the backup ran: the database snapshot was taken first.
+                Err(BackupError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            },
+            _ => tracing::warn!(path = ?path, "not backed up: not a plain file or folder"),
+        }
+    }
+    Ok(())
+}
+
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    read: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Debug)]
+pub struct Restored {
+    pub manifest: BackupManifest,
+    /// Where the replaced database, config and keys were moved, when `--force` replaced any.
+    pub moved_aside: Option<PathBuf>,
+}
+
+/// Restores `from` into `data`: unpacks into a folder inside the data dir, checks every
+/// file against the manifest and the schema version against this binary, and only then
+/// moves the files into place. A data dir that is not empty is refused unless `force`;
+/// then what the backup replaces is moved to `backups/pre-restore-<now>/`, never deleted.
+pub fn restore(
+    data: &DataDir,
+    from: &Path,
+    force: bool,
+    now: i64,
+) -> Result<Restored, BackupError> {
+    std::fs::create_dir_all(&data.root)
+        .map_err(io(format!("cannot create {}", data.root.display())))?;
+    let _lock = super::lock::DataDirLock::acquire(&data.root)?;
+    let unpacked = data.root.join(format!(".restore-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&unpacked);
+    let result = unpack_and_check(from, &unpacked).and_then(|manifest| {
+        let moved_aside = install(data, &unpacked, &manifest, force, now)?;
+        Ok(Restored {
+            manifest,
+            moved_aside,
+        })
+    });
+    let _ = std::fs::remove_dir_all(&unpacked);
+    result
+}
+
+fn unpack_and_check(from: &Path, unpacked: &Path) -> Result<BackupManifest, BackupError> {
+    let file_name = from.display().to_string();
+    let not_a_backup = |reason: String| BackupError::NotABackup {
+        file: file_name.clone(),
+        reason,
+    };
+    let damaged = |reason: String| BackupError::Damaged {
+        file: file_name.clone(),
+        reason,
+    };
+    let archive = File::open(from).map_err(io(format!("cannot read {}", from.display())))?;
+    let decoder = zstd::Decoder::new(archive).map_err(|e| not_a_backup(e.to_string()))?;
+    let mut tar = tar::Archive::new(decoder);
+    tar.set_preserve_permissions(false);
+    tar.set_unpack_xattrs(false);
+    std::fs::create_dir_all(unpacked)
+        .map_err(io(format!("cannot create {}", unpacked.display())))?;
+    let mut unpacked_files = Vec::new();
+    let entries = tar.entries().map_err(|e| not_a_backup(e.to_string()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| not_a_backup(e.to_string()))?;
+        let path = entry
+            .path()
+            .map_err(|e| damaged(e.to_string()))?
+            .into_owned();
+        let Some(name) = safe_relative(&path) else {
+            return Err(damaged(format!(
+                "it holds an unsafe path {}",
+                path.display()
+            )));
+        };
+        if !entry.header().entry_type().is_file() {
+            return Err(damaged(format!("{name} is not a plain file")));
+        }
+        if !TOP_LEVEL.contains(&name.split('/').next().unwrap_or_default()) {
+            return Err(damaged(format!("it holds an unexpected file {name}")));
+        }
+        let unpacked_ok = entry
+            .unpack_in(unpacked)
+            .map_err(|e| damaged(format!("cannot unpack {name}: {e}")))?;
+        if !unpacked_ok {
+            return Err(damaged(format!("it holds an unsafe path {name}")));
+        }
+        unpacked_files.push(name);
+    }
+    let text = std::fs::read(unpacked.join(MANIFEST))
+        .map_err(|_| not_a_backup("it has no manifest.json".into()))?;
+    let manifest: BackupManifest =
+        serde_json::from_slice(&text).map_err(|e| not_a_backup(format!("manifest.json: {e}")))?;
+    if manifest.format != FORMAT || manifest.format_version > FORMAT_VERSION {
+        return Err(not_a_backup(format!(
+            "its format is {} version {}; this Marquee reads {FORMAT} up to version {FORMAT_VERSION}",
+            manifest.format, manifest.format_version
+        )));
+    }
+    if manifest.schema_version > db::schema_version() {
+        return Err(BackupError::NewerSchema {
+            found: manifest.schema_version,
+            supported: db::schema_version(),
+            made_by: manifest.marquee_version.clone(),
+            binary: concat!("version ", env!("CARGO_PKG_VERSION")),
+        });
+    }
+    // Every file listed, with its size and hash; nothing unlisted; the database included.
+    for listed in &manifest.files {
+        let path = unpacked.join(&listed.path);
+        let mut file = File::open(&path)
+            .map_err(|_| damaged(format!("{} is listed but missing", listed.path)))?;
+        let mut hasher = blake3::Hasher::new();
+        let size = std::io::copy(&mut file, &mut hasher)
+            .map_err(io(format!("cannot read {}", path.display())))?;
+        if size != listed.size || hasher.finalize().to_hex().as_str() != listed.blake3 {
+            return Err(damaged(format!(
+                "{} does not match its checksum",
+                listed.path
+            )));
+        }
+    }
+    if let Some(extra) = unpacked_files
+        .iter()
+        .find(|f| *f != MANIFEST && !manifest.files.iter().any(|l| &l.path == *f))
+    {
+        return Err(damaged(format!("{extra} is not in the manifest")));
+    }
+    if !manifest.files.iter().any(|f| f.path == DB_FILE) {
+        return Err(damaged("it holds no database".into()));
+    }
+    let found = db::open_read_only(&unpacked.join(DB_FILE))
+        .and_then(|c| db::schema_version_of(&c))
+        .map_err(|e| damaged(format!("the database cannot be read: {e}")))?;
+    if found != manifest.schema_version {
+        return Err(damaged(format!(
+            "the database has schema version {found}, the manifest says {}",
+            manifest.schema_version
+        )));
+    }
+    Ok(manifest)
+}
+
+/// `a/b/c` for a path of plain components only.
+fn safe_relative(path: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::Normal(p) => parts.push(p.to_str()?),
+            _ => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Moves the checked files into the data dir, moving aside what they replace.
+fn install(
+    data: &DataDir,
+    unpacked: &Path,
+    manifest: &BackupManifest,
+    force: bool,
+    now: i64,
+) -> Result<Option<PathBuf>, BackupError> {
+    let unpacked_name = unpacked.file_name().unwrap_or_default();
+    let occupied = std::fs::read_dir(&data.root)
+        .map_err(io(format!("cannot list {}", data.root.display())))?
+        .flatten()
+        .any(|e| e.file_name() != unpacked_name && e.file_name() != super::lock::LOCK_FILE);
+    if occupied && !force {
+        return Err(BackupError::NotEmpty(data.root.display().to_string()));
+    }
+    let aside = data.backups().join(format!("pre-restore-{now}"));
+    let mut replaced = vec![
+        DB_FILE.to_string(),
+        format!("{DB_FILE}-wal"),
+        format!("{DB_FILE}-shm"),
+        CONFIG_FILE.to_string(),
+        "tls".to_string(),
+    ];
+    if manifest.media {
+        replaced.push("library".into());
+    }
+    let mut moved_any = false;
+    for name in &replaced {
+        let current = data.root.join(name);
+        if std::fs::symlink_metadata(&current).is_err() {
+            continue;
+        }
+        std::fs::create_dir_all(&aside)
+            .map_err(io(format!("cannot create {}", aside.display())))?;
+        std::fs::rename(&current, aside.join(name))
+            .map_err(io(format!("cannot move {} aside", current.display())))?;
+        moved_any = true;
+    }
+    // Run as root for a service that runs as its own user, the restored files must be that
+    // user's, or the server could not write its own database.
+    let owner = std::fs::metadata(&data.root)
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.uid(), m.gid())
+        })
+        .map_err(io(format!("cannot read {}", data.root.display())))?;
+    for name in [DB_FILE, CONFIG_FILE, "tls", "library"] {
+        let from = unpacked.join(name);
+        if from.exists() {
+            hand_over(&from, owner)?;
+            let to = data.root.join(name);
+            std::fs::rename(&from, &to)
+                .map_err(io(format!("cannot move {} into place", to.display())))?;
+        }
+    }
+    if moved_any {
+        // The server writes its pre-migration snapshots into backups/ too.
+        hand_over(&data.backups(), owner)?;
+    }
+    sync_folder(&data.root);
+    Ok(moved_any.then_some(aside))
+}
+
+/// Gives `path` (and everything below it) to `owner` (uid, gid) when this process may
+/// (root) and the owner is someone else; files unpacked by that owner are theirs already.
+fn hand_over(path: &Path, owner: (u32, u32)) -> Result<(), BackupError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let (uid, gid) = owner;
+    if me != 0 || uid == me {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .map_err(io(format!("cannot hand {} to uid {uid}", path.display())))?;
+    if path.is_dir() && !path.is_symlink() {
+        let entries =
+            std::fs::read_dir(path).map_err(io(format!("cannot list {}", path.display())))?;
+        for entry in entries.flatten() {
+            hand_over(&entry.path(), owner)?;
+        }
+    }
+    Ok(())
+}
+
+fn sync_folder(folder: &Path) {
+    if let Ok(dir) = File::open(folder) {
+        let _ = dir.sync_all();
+    }
+}

@@ -1,0 +1,60 @@
+//! What `marquee backup`, `restore` and `doctor` print: the domain work is in
+//! `backup` and `doctor`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::DataDir;
+
+fn now() -> i64 {
+    crate::jobs::runner::now()
+}
+
+pub fn backup(data: &DataDir, to: &Path, media: bool) -> anyhow::Result<ExitCode> {
+    let manifest = super::backup::create(data, to, media, now())?;
+    let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+    println!(
+        "Backed up {} files ({} MB, schema version {}{}) to {}",
+        manifest.files.len(),
+        bytes / 1_000_000,
+        manifest.schema_version,
+        if media {
+            ", with media"
+        } else {
+            ", without media"
+        },
+        to.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restore(data: &DataDir, from: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let restored = super::backup::restore(data, from, force, now())?;
+    if let Some(aside) = &restored.moved_aside {
+        println!("Moved the replaced files to {}", aside.display());
+    }
+    println!(
+        "Restored {} files (made by Marquee {}, schema version {}{}) into {}",
+        restored.manifest.files.len(),
+        restored.manifest.marquee_version,
+        restored.manifest.schema_version,
+        if restored.manifest.media {
+            ", with media"
+        } else {
+            "; the backup holds no media, so the library was left as it was"
+        },
+        data.root.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn doctor(data: &DataDir) -> ExitCode {
+    let checks = super::doctor::run(data, std::time::SystemTime::now());
+    let (text, failed) = super::doctor::report(&checks);
+    print!("{text}");
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
