@@ -23,35 +23,12 @@ echo "==> building marquee (release)"
 cargo build --release --locked -q
 BIN=$PWD/target/release/marquee
 
-cleanup() {
-  [ -n "${MPID:-}" ] && kill "$MPID" 2>/dev/null || true
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-}
-trap cleanup EXIT
+trap origin_cleanup EXIT
 
-# One 720p, 30 s package, made by Marquee itself.
-if ! ls "$DATA"/library/*/master.m3u8 >/dev/null 2>&1; then
-  rm -rf "$DATA"; mkdir -p "$DATA"
-  ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=30" \
-    -f lavfi -i "sine=frequency=440:duration=30" -c:v libx264 -preset veryfast -crf 20 -c:a aac -shortest "$WORK/clip.mp4"
-  printf '[transcode]\npreset = "veryfast"\n' > "$DATA/marquee.toml"
-  "$BIN" ingest --data-dir "$DATA" "$WORK/clip.mp4" > /dev/null
-fi
-PKG=$(dirname "$(ls "$DATA"/library/*/master.m3u8 | head -1)")
-ID=$(basename "$PKG")
+origin_package
 
 # The URL mix: every playlist and every segment of the package, as a player would ask.
-URLS=$WORK/urls.txt
-(cd "$PKG" && find . -name '*.m3u8' -o -name '*.m4s' -o -name 'init.mp4' | sed "s|^\./|/p/public/$ID/|" | sort) > "$URLS"
-cat > "$WORK/mix.lua" <<'LUA'
-local paths = {}
-for line in io.lines(os.getenv("URLS")) do paths[#paths + 1] = line end
-local i = math.random(#paths)
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-LUA
+origin_urls
 segments=$(grep -c '\.m4s$' "$URLS"); playlists=$(grep -c '\.m3u8$' "$URLS")
 
 # nginx: the same files at the same paths.
@@ -73,7 +50,6 @@ http {
 }
 NGINX
 
-rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 # start_marquee [VAR=value...]: the environment to start Marquee with.
 start_marquee() {
@@ -102,7 +78,6 @@ run_wrk() {
   echo "$rps $transfer $p50 $p99 $peak"
 }
 
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
 to_mibs() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /GB$/) n *= 1024; else if (v ~ /KB$/) n /= 1024; printf "%.1f", n }'; }
 
 start_marquee

@@ -38,11 +38,12 @@ BUILD_PACKAGES=(
     libswscale-dev libswresample-dev libavutil-dev
 )
 # Used by tests only: ffmpeg/ffprobe as an independent client and reference, nginx, wrk,
-# pebble (a test ACME CA, with pebble-challtestsrv as its DNS server),
-# a headless browser, and Node.js for front-end tests; debootstrap (a fresh Debian for the
-# install.sh tests), systemd (systemd-analyze scores the unit) and systemd-container
-# (systemd-nspawn boots that Debian to test the installed service).
-TEST_PACKAGES=(ffmpeg wrk chromium firefox-esr openssl pebble debootstrap systemd systemd-container)
+# h2load (nghttp2-client, the HTTP/2 benchmark), pebble (a test ACME CA, with
+# pebble-challtestsrv as its DNS server), a headless browser, and Node.js for front-end
+# tests; debootstrap (a fresh Debian for the install.sh tests), systemd (systemd-analyze
+# scores the unit) and systemd-container (systemd-nspawn boots that Debian to test the
+# installed service).
+TEST_PACKAGES=(ffmpeg wrk nghttp2-client chromium firefox-esr openssl pebble debootstrap systemd systemd-container)
 # The static build: libzimg.a (zscale), libaom.a (AV1 decoding), dpkg-source for
 # `apt-get source ffmpeg`, `file` to check the result.
 STATIC_PACKAGES=(libzimg-dev libaom-dev dpkg-dev xz-utils file)

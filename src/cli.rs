@@ -74,6 +74,11 @@ pub enum Command {
         /// Address to listen on, e.g. 0.0.0.0:8080.
         #[arg(long, env = "MARQUEE_LISTEN")]
         listen: Option<String>,
+        /// Serve HTTPS on `tls.listen` (HTTP/1.1 and HTTP/2) and redirect plain HTTP on
+        /// `--listen` to it; without certificate files, a self-signed certificate is made
+        /// in the data dir on first start.
+        #[arg(long)]
+        tls: bool,
         /// Development: serve the web UI from this folder (e.g. web-ui) so edits show
         /// without rebuilding.
         #[arg(long, env = "MARQUEE_UI_DIR")]

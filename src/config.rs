@@ -37,9 +37,9 @@ pub struct Config {
     /// connection through actix-web (for filesystems where sendfile misbehaves).
     pub sendfile: bool,
     pub http: HttpConfig,
+    pub tls: TlsConfig,
     pub ingest: IngestConfig,
     pub transcode: TranscodeConfig,
-    pub tls: TlsConfig,
     pub metrics: MetricsConfig,
 }
 
@@ -58,6 +58,23 @@ pub struct HttpConfig {
     /// `send_timeout`, 60 s by default there), and so is one whose request body stalls
     /// this long (nginx's `client_body_timeout`).
     pub send_timeout_secs: u64,
+}
+
+/// HTTPS. When enabled, `tls.listen` serves everything over TLS and `listen` (plain HTTP)
+/// only redirects to it and answers ACME HTTP-01 challenges.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    /// Address the HTTPS server binds to.
+    pub listen: String,
+    /// PEM certificate chain and private key given by the operator, reloaded when they
+    /// change. Without them a self-signed certificate is made in `<data-dir>/tls/`.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// How often the operator's files are checked for changes.
+    pub reload_secs: u64,
+    pub acme: AcmeConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,12 +113,6 @@ pub struct TranscodeConfig {
     /// Wait before the first retry; it doubles with each further attempt (at most 1 h).
     pub retry_delay_secs: u64,
     pub ladder: Vec<Rung>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TlsConfig {
-    pub acme: AcmeConfig,
 }
 
 /// Certificates from an ACME CA (Let's Encrypt by default). Off while `domains` is empty.
@@ -234,10 +245,10 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             sendfile: true,
             http: HttpConfig::default(),
+            tls: TlsConfig::default(),
             ingest: IngestConfig::default(),
             transcode: TranscodeConfig::default(),
             metrics: MetricsConfig::default(),
-            tls: TlsConfig::default(),
         }
     }
 }
@@ -253,6 +264,19 @@ impl Default for HttpConfig {
 impl HttpConfig {
     pub fn send_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.send_timeout_secs)
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enabled: false,
+            listen: "127.0.0.1:8443".into(),
+            cert_file: None,
+            key_file: None,
+            reload_secs: 10,
+            acme: AcmeConfig::default(),
+        }
     }
 }
 
@@ -312,6 +336,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--config FILE`: read this file instead of `<data-dir>/marquee.toml`.
     pub config_file: Option<PathBuf>,
+    /// `--tls`: serve HTTPS whatever the file says.
+    pub tls: bool,
 }
 
 impl Config {
@@ -342,6 +368,9 @@ impl Config {
         if let Some(listen) = &overrides.listen {
             figment = figment.merge(("listen", listen));
         }
+        if overrides.tls {
+            figment = figment.merge(("tls.enabled", true));
+        }
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
@@ -352,6 +381,18 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "http.send_timeout_secs must be between 1 and 3600, not {}",
                 self.http.send_timeout_secs
+            )));
+        }
+        let tls = &self.tls;
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file go together: give both or neither".into(),
+            ));
+        }
+        if !(1..=86400).contains(&tls.reload_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "tls.reload_secs must be between 1 and 86400, not {}",
+                tls.reload_secs
             )));
         }
         let i = &self.ingest;
@@ -787,6 +828,14 @@ mod tests {
             (
                 "[transcode]\naudio_kbps = 8\n",
                 "audio_kbps must be at least 32",
+            ),
+            (
+                "[tls]\ncert_file = \"/x.crt\"\n",
+                "tls.cert_file and tls.key_file go together",
+            ),
+            (
+                "[tls]\nreload_secs = 0\n",
+                "tls.reload_secs must be between",
             ),
             (
                 "[tls.acme]\ndomains = [\"*.example.com\"]\n",

@@ -19,3 +19,4 @@ pub mod playback;
 pub mod server;
 pub mod service_manager;
 pub mod services;
+pub mod tls;

@@ -14,11 +14,11 @@ pub fn init(format: LogFormat) {
     // request anyone can send; `http::client_errors` logs them instead, rate-limited per
     // client. Left on only when asked for by name.
     if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("actix_http")) {
-        filter = filter.add_directive(
-            format!("{}=off", crate::http::client_errors::DISPATCHER_TARGET)
-                .parse()
-                .expect("a valid directive"),
-        );
+        use crate::http::client_errors::{DISPATCHER_TARGET, H2_DISPATCHER_TARGET};
+        for target in [DISPATCHER_TARGET, H2_DISPATCHER_TARGET] {
+            filter =
+                filter.add_directive(format!("{target}=off").parse().expect("a valid directive"));
+        }
     }
     let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()

@@ -37,8 +37,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let mut overrides = match &cli.command {
-        Command::Serve { listen, .. } => Overrides {
+        Command::Serve { listen, tls, .. } => Overrides {
             listen: listen.clone(),
+            tls: *tls,
             ..Overrides::default()
         },
         _ => Overrides::default(),

@@ -14,6 +14,7 @@ use crate::jobs::control::RunningJobs;
 use crate::jobs::runner::JobEnv;
 use crate::jobs::supervisor;
 use crate::service_manager::ServiceManager;
+use crate::tls;
 
 /// `ui_dir`: development mode, the web UI is read from this folder on every request.
 pub async fn serve(
@@ -48,31 +49,51 @@ pub async fn serve(
             .with_context(|| format!("cannot open the library in {}", data.root.display()))?
             .with_metrics_token(config.metrics.token.clone()),
     );
-    let jobs_task = tokio::spawn(supervisor::run(env, wake_jobs, running_jobs, shutdown_rx));
+    let jobs_task = tokio::spawn(supervisor::run(
+        env,
+        wake_jobs,
+        running_jobs,
+        shutdown_rx.clone(),
+    ));
 
     let listeners = http::listener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addrs = listeners
-        .iter()
-        .map(|l| l.local_addr())
-        .collect::<Result<Vec<_>, _>>()?;
-    let server = http::listener::serve(
-        listeners,
-        state,
-        config.sendfile,
-        config.http.send_timeout(),
-    )
-    .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let plain_addrs = addrs_of(&listeners)?;
+    let server = if config.tls.enabled {
+        let secure = http::listener::bind(&config.tls.listen)
+            .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
+        let secure_addrs = addrs_of(&secure)?;
+        let setup = tls_setup(&data, &config, shutdown_rx.clone())?;
+        let server =
+            http::tls_listener::serve(listeners, secure, state, setup, config.http.send_timeout())
+                .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
+        for addr in &secure_addrs {
+            println!("Marquee is listening on https://{addr}/");
+        }
+        for addr in &plain_addrs {
+            println!("Plain HTTP redirects to HTTPS on http://{addr}/");
+        }
+        server
+    } else {
+        let server = http::listener::serve(
+            listeners,
+            state,
+            config.sendfile,
+            config.http.send_timeout(),
+        )
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        for addr in &plain_addrs {
+            println!("Marquee is listening on http://{addr}/");
+        }
+        server
+    };
     let handle = server.handle();
     let server_task = tokio::spawn(server);
-    for addr in &addrs {
-        println!("Marquee is listening on http://{addr}/");
-    }
     println!("Drop video files into {}", data.inbox().display());
     tracing::info!(data_dir = ?data.root, "started");
     let service_manager = ServiceManager::from_env();
     let mut watchdog_task = None;
-    if let (Some(manager), Some(addr)) = (&service_manager, addrs.first()) {
+    if let (Some(manager), Some(addr)) = (&service_manager, plain_addrs.first()) {
         manager.ready(*addr).await?;
         watchdog_task = manager.spawn_watchdog(db.clone(), watchdog_shutdown);
     }
@@ -93,6 +114,44 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+fn addrs_of(listeners: &[std::net::TcpListener]) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    listeners.iter().map(|l| l.local_addr()).collect()
+}
+
+/// The certificate (the operator's files, watched for changes, or the self-signed one in
+/// the data dir) and the TLS configuration built on it.
+fn tls_setup(
+    data: &DataDir,
+    config: &Config,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<http::tls_listener::TlsSetup> {
+    let resolver = match (&config.tls.cert_file, &config.tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let certified = tls::files::load(cert, key)?;
+            let resolver = Arc::new(tls::CertResolver::new(certified));
+            let watched = tls::reload::WatchedFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            let interval = std::time::Duration::from_secs(config.tls.reload_secs);
+            tokio::spawn(watched.run(resolver.clone(), interval, shutdown));
+            resolver
+        }
+        _ => {
+            let stored = tls::self_signed::SelfSigned::in_data_dir(&data.root);
+            let certified = stored
+                .load_or_create(&tls::self_signed::local_names())
+                .context("cannot set up the self-signed certificate")?;
+            tracing::info!(cert = %stored.cert.display(), "HTTPS uses the self-signed certificate");
+            Arc::new(tls::CertResolver::new(certified))
+        }
+    };
+    Ok(http::tls_listener::TlsSetup {
+        config: tls::server_config(resolver)?,
+        tokens: tls::Http01Tokens::default(),
+    })
 }
 
 async fn wait_for_signal() {

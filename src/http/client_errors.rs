@@ -13,6 +13,8 @@ use actix_http::error::{DispatchError, ParseError};
 
 /// The log target the dispatcher's own error lines use (switched off in `logging`).
 pub const DISPATCHER_TARGET: &str = "actix_http::h1::dispatcher";
+/// The same for HTTP/2: it logs each stream a client resets mid-answer at WARN.
+pub const H2_DISPATCHER_TARGET: &str = "actix_http::h2::dispatcher";
 
 const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses remembered at most; past that, the oldest windows are dropped.

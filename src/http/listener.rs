@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_http::HttpService;
+use actix_http::HttpServiceBuilder;
 use actix_service::{
     IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_factory, fn_service,
     map_config,
@@ -86,6 +86,49 @@ pub fn app(
         .configure(super::routes)
 }
 
+/// actix-web's service for one connection type: `app()` under the configuration
+/// `HttpServer` would give it, its errors rendered as responses.
+pub(super) fn web_service(
+    state: web::Data<AppState>,
+) -> impl ServiceFactory<
+    actix_http::Request,
+    Config = (),
+    Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody + 'static>,
+    Error = actix_web::HttpResponse,
+    InitError = (),
+> + 'static {
+    map_config(
+        app(state)
+            .into_factory()
+            .map_err(|err: actix_web::Error| err.as_response_error().error_response()),
+        |_: ()| AppConfig::default(),
+    )
+}
+
+/// actix-http's connection builder with the timeouts every listener of ours uses (as
+/// actix-web's `HttpServer` sets them, and the fast path matches).
+pub(super) fn http_builder<T, S>(addr: SocketAddr) -> HttpServiceBuilder<T, S>
+where
+    S: ServiceFactory<actix_http::Request, Config = ()>,
+    S::Error: Into<actix_http::Response<actix_web::body::BoxBody>> + 'static,
+    S::InitError: std::fmt::Debug,
+    <S::Service as Service<actix_http::Request>>::Future: 'static,
+{
+    HttpServiceBuilder::default()
+        .keep_alive(KEEP_ALIVE)
+        .client_request_timeout(FIRST_REQUEST)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .local_addr(addr)
+}
+
+/// actix-server with Marquee's shutdown rules: signals are `server`'s to handle, and
+/// open connections get 10 s to finish.
+pub(super) fn server_builder() -> actix_server::ServerBuilder {
+    actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(10)
+}
+
 /// Serves on `listeners` until stopped through the returned server's handle. Without
 /// `sendfile`, every connection goes straight to actix-web. A client that accepts no
 /// response bytes for `send_timeout` is disconnected, on either path, and so is one whose
@@ -96,9 +139,17 @@ pub fn serve(
     sendfile: bool,
     send_timeout: Duration,
 ) -> std::io::Result<actix_server::Server> {
-    let mut builder = actix_server::Server::build()
-        .disable_signals()
-        .shutdown_timeout(10);
+    Ok(add_plain(server_builder(), listeners, state, sendfile, send_timeout)?.run())
+}
+
+/// Adds the plain-HTTP listeners (origin fast path, then actix-web) to `builder`.
+pub(super) fn add_plain(
+    mut builder: actix_server::ServerBuilder,
+    listeners: Vec<TcpListener>,
+    state: web::Data<AppState>,
+    sendfile: bool,
+    send_timeout: Duration,
+) -> std::io::Result<actix_server::ServerBuilder> {
     let client_errors = Arc::new(ClientErrors::default());
     for listener in listeners {
         let addr: SocketAddr = listener.local_addr()?;
@@ -106,19 +157,9 @@ pub fn serve(
         let client_errors = client_errors.clone();
         builder = builder.listen(format!("marquee-{addr}"), listener, move || {
             let state = state.clone();
-            let web_app = map_config(
-                app(state.clone())
-                    .into_factory()
-                    .map_err(|err: actix_web::Error| err.as_response_error().error_response()),
-                |_: ()| AppConfig::default(),
-            );
             let h1 = Rc::new(
-                HttpService::<RequestGate<SendStall<TcpStream>>, _, _>::build()
-                    .keep_alive(KEEP_ALIVE)
-                    .client_request_timeout(FIRST_REQUEST)
-                    .client_disconnect_timeout(Duration::from_secs(1))
-                    .local_addr(addr)
-                    .h1(web_app),
+                http_builder::<RequestGate<SendStall<TcpStream>>, _>(addr)
+                    .h1(web_service(state.clone())),
             );
             let client_errors = client_errors.clone();
             fn_factory(move || {
@@ -162,5 +203,5 @@ pub fn serve(
             })
         })?;
     }
-    Ok(builder.run())
+    Ok(builder)
 }

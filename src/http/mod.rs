@@ -9,8 +9,10 @@ pub mod listener;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
+pub mod redirect;
 pub mod request_gate;
 pub mod stall;
+pub mod tls_listener;
 pub mod ui;
 pub mod ui_files;
 

@@ -32,7 +32,39 @@ pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         // Refusals reach the metrics only here: the fast path hands them to this handler.
         state.origin.record_refusal(e.code.status().as_u16());
     }
-    render(answer?).await
+    let answer = answer?;
+    // An HTTP/2 connection carries many answers at once, each holding a chunk here and up
+    // to 400 KiB in the h2 crate's send buffer while it waits for the client: at most
+    // `FileAnswers` of them send at once per connection (the others wait their turn, holding
+    // no file data), in smaller chunks. HTTP/1.1 has one answer per connection and gains
+    // from larger reads.
+    let (chunk, turn) = match req.conn_data::<FileAnswers>() {
+        Some(answers) if matches!(answer.body, OriginBody::File { .. }) => {
+            (H2_CHUNK, answers.0.clone().acquire_owned().await.ok())
+        }
+        _ => (CHUNK, None),
+    };
+    render(answer, chunk, turn).await
+}
+
+/// Put in an HTTP/2 connection's data: how many file answers may send at once on it.
+pub struct FileAnswers(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl FileAnswers {
+    /// hls.js fetches one segment per track at a time; a page loads its files alongside.
+    pub const PER_CONNECTION: usize = 16;
+
+    pub fn new() -> Self {
+        FileAnswers(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            Self::PER_CONNECTION,
+        )))
+    }
+}
+
+impl Default for FileAnswers {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 async fn answer(req: &HttpRequest, state: &AppState) -> Result<OriginResponse, ApiError> {
@@ -63,7 +95,11 @@ fn origin_headers(req: &HttpRequest) -> http::HeaderMap {
     map
 }
 
-async fn render(answer: OriginResponse) -> Result<HttpResponse, ApiError> {
+async fn render(
+    answer: OriginResponse,
+    chunk: u64,
+    turn: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<HttpResponse, ApiError> {
     let status = StatusCode::from_u16(answer.status).map_err(ApiError::internal)?;
     let mut builder = HttpResponse::build(status);
     // Debug builds say which path answered, so tests can tell.
@@ -88,6 +124,8 @@ async fn render(answer: OriginResponse) -> Result<HttpResponse, ApiError> {
             offset,
             len,
             sent: 0,
+            chunk,
+            _turn: turn,
         })),
     }
 }
@@ -96,6 +134,8 @@ async fn render(answer: OriginResponse) -> Result<HttpResponse, ApiError> {
 /// write buffer (32 KiB) has gone out, so a connection that stops reading holds about one
 /// chunk, whatever it asked for.
 const CHUNK: u64 = 256 * 1024;
+/// The same for a stream of an HTTP/2 connection (actix-web sends 16 KiB frames).
+const H2_CHUNK: u64 = 64 * 1024;
 
 /// `len` bytes of `file` from `offset`, read with `pread` one chunk at a time as actix-web
 /// asks for them. Not a memory mapping: a file truncated under a mapping kills the process
@@ -105,11 +145,14 @@ struct FileChunks {
     offset: u64,
     len: u64,
     sent: u64,
+    chunk: u64,
+    /// Held until the body is dropped (sent, or the stream ended).
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl FileChunks {
     fn read_chunk(&mut self) -> std::io::Result<web::Bytes> {
-        let want = (self.len - self.sent).min(CHUNK) as usize;
+        let want = (self.len - self.sent).min(self.chunk) as usize;
         let mut buf = Vec::with_capacity(want);
         let read = loop {
             match rustix::io::pread(

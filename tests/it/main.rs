@@ -17,3 +17,4 @@ mod service;
 mod sources;
 mod static_binary;
 mod support;
+mod tls;

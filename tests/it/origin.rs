@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Options, Server, drop_into, ffmpeg, has_test_hooks, make_clip};
+use crate::support::{
+    Options, Server, drop_into, ffmpeg, first_video_segment, has_test_hooks, make_clip, open_fds,
+    proc_status, read_response, rss_growth_mib,
+};
 
 /// A raw HTTP/1.1 exchange, so paths reach the server byte for byte (no client normalises them).
 fn raw(server: &Server, request: &str) -> (u16, String) {
@@ -469,20 +472,9 @@ fn big_segment_server(
     drop_into(&server.inbox(), &clip);
     let asset = server.wait_finished("big", Duration::from_secs(120));
     assert_eq!(asset["status"], "ready", "{asset}");
-    let dir = server.package_dir(&asset);
-    let rendition = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.starts_with("video_"))
-        .expect("a video rendition");
-    let file = dir.join(&rendition).join("seg_00000.m4s");
+    let (url, file) = first_video_segment(&server, &asset);
     let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, bytes).unwrap();
-    let url = format!(
-        "/p/public/{}/{rendition}/seg_00000.m4s",
-        asset["id"].as_str().unwrap()
-    );
     (server, url, file)
 }
 
@@ -500,45 +492,12 @@ fn connect_small(server: &Server) -> TcpStream {
     stream
 }
 
-/// Reads one response: the head (lower-cased) and as many body bytes as Content-Length says.
-fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "{head:?}");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
-    let len = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .map_or(0, |v| v.trim().parse().unwrap());
-    let mut body = vec![0; len];
-    stream.read_exact(&mut body).unwrap();
-    (head, body)
-}
-
 /// Moves `stream` to actix-web by asking it for something else first.
 fn go_through_actix(stream: &mut TcpStream) {
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     assert_eq!(read_response(stream).1, b"ok\n");
-}
-
-fn proc_status(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
 }
 
 #[test]
@@ -627,13 +586,7 @@ fn deep_pipelines_and_trickled_heads_on_actix_web_are_bounded() {
         }
         clients.push(client);
     }
-    let mut peak = 0;
-    for _ in 0..40 {
-        peak = peak.max(proc_status(pid, "VmRSS:"));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let grown_mib = peak.saturating_sub(rss_before) / 1024;
-    eprintln!("RSS {rss_before} KiB before, {peak} KiB at the peak");
+    let grown_mib = rss_growth_mib(pid, rss_before);
     assert!(
         grown_mib < 80,
         "pipelined requests grew the server by {grown_mib} MiB"

@@ -49,6 +49,8 @@ pub const TEST_TRANSCODE: &str = "retry_delay_secs = 1\n";
 pub struct Server {
     child: Option<Child>,
     pub base: String,
+    /// `https://…` when the server runs with `--tls` (`base` then only redirects).
+    pub https: Option<String>,
     pub data: PathBuf,
     pub key: String,
     options: Options,
@@ -71,6 +73,8 @@ pub struct Options {
     /// Run the server as an unprivileged user (`nobody` when the tests run as root), so
     /// file permissions apply to it.
     pub unprivileged: bool,
+    /// `serve --tls`, HTTPS on a free loopback port.
+    pub tls: bool,
 }
 
 impl Server {
@@ -103,6 +107,7 @@ impl Server {
         let mut server = Server {
             child: None,
             base: String::new(),
+            https: None,
             data: data.to_path_buf(),
             key,
             options,
@@ -118,19 +123,46 @@ impl Server {
         } else {
             Command::new(bin())
         };
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        if self.options.tls {
+            command
+                .arg("--tls")
+                .env("MARQUEE_TLS__LISTEN", "127.0.0.1:0");
+        }
         command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg("--data-dir")
             .arg(&self.data)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file(&self.data)))
             .spawn()
             .expect("start marquee serve");
-        self.base = format!("http://{}", listening_address(&mut child));
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut line = lines.next().expect("server printed nothing").unwrap();
+        // With `--tls` the HTTPS address comes first, then the plain one.
+        self.https = None;
+        if let Some(url) = line.split("https://").nth(1) {
+            self.https = Some(format!("https://{}", url.trim_end_matches('/')));
+            line = lines.next().expect("no plain address").unwrap();
+        }
+        let url = line
+            .split("http://")
+            .nth(1)
+            .expect("no URL in the first line")
+            .trim_end_matches('/')
+            .to_string();
+        self.base = format!("http://{url}");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while ureq::get(&format!("{}/healthz", self.base)).call().is_err() {
+        while agent()
+            .get(format!("{}/healthz", self.url()))
+            .call()
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "server never answered /healthz");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -159,12 +191,20 @@ impl Server {
     }
 
     pub fn healthy(&self) -> bool {
-        ureq::get(&format!("{}/healthz", self.base)).call().is_ok()
+        agent()
+            .get(format!("{}/healthz", self.url()))
+            .call()
+            .is_ok()
+    }
+
+    /// Where the application is: `https` under `--tls`, else `base`.
+    pub fn url(&self) -> &str {
+        self.https.as_deref().unwrap_or(&self.base)
     }
 
     /// GET with the API key; returns status and JSON body (errors included).
     pub fn get(&self, path: &str) -> (u16, Value) {
-        get_with(&format!("{}{path}", self.base), Some(&self.key))
+        get_with(&format!("{}{path}", self.url()), Some(&self.key))
     }
 
     pub fn assets(&self) -> Vec<Value> {
@@ -271,7 +311,11 @@ pub fn get_with(url: &str, key: Option<&str>) -> (u16, Value) {
 
 /// Like [`get_with`], but `None` when the server cannot be reached.
 pub fn try_get(url: &str, key: Option<&str>) -> Option<(u16, Value)> {
-    let mut req = ureq::get(url).config().http_status_as_error(false).build();
+    let mut req = agent()
+        .get(url)
+        .config()
+        .http_status_as_error(false)
+        .build();
     if let Some(key) = key {
         req = req.header("Authorization", &format!("Bearer {key}"));
     }
@@ -279,6 +323,18 @@ pub fn try_get(url: &str, key: Option<&str>) -> Option<(u16, Value)> {
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_json::<Value>().unwrap_or(Value::Null);
     Some((status, body))
+}
+
+/// The test client; it trusts any certificate (the TLS tests check certificates themselves).
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .disable_verification(true)
+                .build(),
+        )
+        .build()
+        .new_agent()
 }
 
 pub fn create_api_key(data: &Path) -> String {
@@ -403,4 +459,66 @@ pub fn blake3_of(path: &Path) -> String {
     blake3::hash(&std::fs::read(path).unwrap())
         .to_hex()
         .to_string()
+}
+
+/// The URL path of a ready asset's first video segment, and its file in the library.
+pub fn first_video_segment(server: &Server, asset: &Value) -> (String, PathBuf) {
+    let dir = server.package_dir(asset);
+    let rendition = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("video_"))
+        .expect("a video rendition");
+    let url = format!(
+        "/p/public/{}/{rendition}/seg_00000.m4s",
+        asset["id"].as_str().unwrap()
+    );
+    (url, dir.join(rendition).join("seg_00000.m4s"))
+}
+
+/// A field of `/proc/<pid>/status`, e.g. `VmRSS:` (in KiB).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// How far the resident memory of `pid` rises above `before_kib` (in MiB) at its peak over
+/// the next two seconds.
+pub fn rss_growth_mib(pid: u32, before_kib: u64) -> u64 {
+    let mut peak = 0;
+    for _ in 0..40 {
+        peak = peak.max(proc_status(pid, "VmRSS:"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("RSS {before_kib} KiB before, {peak} KiB at the peak");
+    peak.saturating_sub(before_kib) / 1024
+}
+
+/// Reads one response: the head (lower-cased) and as many body bytes as Content-Length says.
+pub fn read_response(stream: &mut impl std::io::Read) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "{head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
 }
