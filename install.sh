@@ -12,7 +12,8 @@
 # Environment:
 #   MARQUEE_BINARY   use this marquee binary
 #   MARQUEE_LISTEN   address to listen on; written into /etc/marquee/marquee.toml on the
-#                    first install (default 0.0.0.0:8080)
+#                    first install (default 0.0.0.0:8080; with HTTPS on it only redirects)
+#   MARQUEE_TLS__LISTEN  HTTPS address, written there the same way (default 0.0.0.0:8443)
 #
 # Where systemd is not running (a container), Marquee runs in the foreground instead.
 set -euo pipefail
@@ -55,13 +56,46 @@ esac
 # The same test as sd_booted(3): this directory exists only when systemd is PID 1.
 systemd_running() { [ -d /run/systemd/system ]; }
 
-# The `listen = "..."` value in the settings file, else the binary's default.
+# The value of `$2 = ...` under the table [$1] of the settings file ("" for the top level),
+# without quotes; nothing when it is not set there.
+setting() {
+    [ -r "$CONFIG" ] || return 0
+    awk -v want="$1" -v key="$2" '
+        /^[[:space:]]*\[/ {
+            table = $0
+            gsub(/[[:space:]]/, "", table)
+            table = substr(table, 2, length(table) - 2)
+            next
+        }
+        table == want && $0 ~ ("^[[:space:]]*" key "[[:space:]]*=") {
+            sub(/^[^=]*=[[:space:]]*/, "")
+            sub(/[[:space:]]*(#.*)?$/, "")
+            gsub(/"/, "")
+            print
+            exit
+        }' "$CONFIG"
+}
+
+# The plain HTTP address in the settings file, else the binary's default.
 configured_listen() {
-    local value=""
-    if [ -r "$CONFIG" ]; then
-        value="$(sed -n 's/^[[:space:]]*listen[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$CONFIG" | head -n 1)"
-    fi
+    local value
+    value="$(setting "" listen)"
     echo "${value:-127.0.0.1:8080}"
+}
+
+# The HTTPS address when the settings turn HTTPS on; nothing when they do not.
+configured_tls_listen() {
+    local value
+    [ "$(setting tls enabled)" = true ] || return 0
+    value="$(setting tls listen)"
+    echo "${MARQUEE_TLS__LISTEN:-${value:-127.0.0.1:8443}}"
+}
+
+# The SHA-256 fingerprint of the first certificate in a PEM file, as browsers and
+# `openssl x509 -fingerprint -sha256` show it (coreutils only: openssl may be absent).
+cert_fingerprint() {
+    awk '/-----BEGIN CERTIFICATE-----/ { on = 1; next } /-----END CERTIFICATE-----/ { exit } on' "$1" |
+        base64 -d | sha256sum | cut -d ' ' -f 1 | tr a-f A-F | sed 's/../&:/g; s/:$//'
 }
 
 # GET /healthz with bash's /dev/tcp: a fresh system may have neither curl nor wget.
@@ -95,12 +129,12 @@ wait_healthy() {
     return 1
 }
 
-print_urls() {
-    local listen="$1" port host first_ip
+# The URLs of a listening address: for 0.0.0.0 and [::], this machine's first address
+# and localhost.
+urls_of() {
+    local scheme="$1" listen="$2" port host first_ip
     port="${listen##*:}"
     host="${listen%:*}"
-    echo
-    echo "Marquee answers at:"
     case "$host" in
         0.0.0.0 | "[::]" | "")
             first_ip="$(hostname -I 2>/dev/null | awk '{print $1}' || true)"
@@ -108,12 +142,45 @@ print_urls() {
                 case "$first_ip" in
                     *:*) first_ip="[$first_ip]" ;;
                 esac
-                echo "    http://$first_ip:$port/"
+                echo "    $scheme://$first_ip:$port/"
             fi
-            echo "    http://localhost:$port/"
+            echo "    $scheme://localhost:$port/"
             ;;
-        *) echo "    http://$host:$port/" ;;
+        *) echo "    $scheme://$host:$port/" ;;
     esac
+}
+
+# Where the HTTPS certificate comes from, and for a self-signed one how to check it.
+print_certificate() {
+    local cert="$DATA_DIR/tls/cert.pem" domains
+    domains="$(setting tls.acme domains)"
+    echo
+    if [ -n "$(setting tls cert_file)" ]; then
+        echo "HTTPS uses the certificate in $(setting tls cert_file)."
+    elif [ -n "$domains" ] && [ "$domains" != "[]" ]; then
+        echo "HTTPS certificates for $domains come from the ACME CA ([tls.acme] in $CONFIG)."
+    elif [ -f "$cert" ]; then
+        echo "The certificate is self-signed: browsers warn until it is trusted. For one from"
+        echo "Let's Encrypt, set a domain under [tls.acme] in $CONFIG."
+        echo "Its SHA-256 fingerprint, to compare with the one the browser shows:"
+        echo "    $(cert_fingerprint "$cert")"
+        echo "Check it here with: openssl x509 -noout -fingerprint -sha256 -in $cert"
+        echo "or trust it on a client by importing that file."
+    fi
+}
+
+print_urls() {
+    local listen="$1" tls_listen="$2"
+    echo
+    echo "Marquee answers at:"
+    if [ -n "$tls_listen" ]; then
+        urls_of https "$tls_listen"
+        echo "Plain HTTP redirects there from:"
+        urls_of http "$listen"
+        print_certificate
+    else
+        urls_of http "$listen"
+    fi
     echo
     echo "Drop video files into $DATA_DIR/inbox/: they are transcoded to adaptive HLS and"
     echo "appear on the home page when ready. Settings: $CONFIG."
@@ -202,10 +269,18 @@ if [ -e "$CONFIG" ]; then
 else
     say "writing the default settings to $CONFIG"
     listen="${MARQUEE_LISTEN:-0.0.0.0:8080}"
+    tls_listen="${MARQUEE_TLS__LISTEN:-0.0.0.0:8443}"
     case "$listen" in
         *[!0-9A-Za-z.:\[\]-]*) die "MARQUEE_LISTEN=$listen is not an address like 0.0.0.0:8080" ;;
     esac
-    sed "s/^listen = .*/listen = \"$listen\"/" "$HERE/packaging/marquee.toml" >"$CONFIG.new"
+    case "$tls_listen" in
+        *[!0-9A-Za-z.:\[\]-]*) die "MARQUEE_TLS__LISTEN=$tls_listen is not an address like 0.0.0.0:8443" ;;
+    esac
+    # The top-level `listen` is plain HTTP, the one under [tls] is HTTPS.
+    awk -v plain="$listen" -v secure="$tls_listen" '
+        /^\[/ { table = $0 }
+        /^listen = / { $0 = "listen = \"" (table == "[tls]" ? secure : plain) "\"" }
+        { print }' "$HERE/packaging/marquee.toml" >"$CONFIG.new"
     chown "root:$SERVICE_USER" "$CONFIG.new"
     chmod 0640 "$CONFIG.new"
     mv -f "$CONFIG.new" "$CONFIG"
@@ -214,6 +289,7 @@ chown "root:$SERVICE_USER" "$CONFIG_DIR" "$CONFIG"
 chmod 0750 "$CONFIG_DIR"
 
 listen="${MARQUEE_LISTEN:-$(configured_listen)}"
+tls_listen="$(configured_tls_listen)"
 
 if ! systemd_running; then
     say "systemd is not running here (a container?): running Marquee in the foreground instead of as a service"
@@ -224,7 +300,7 @@ if ! systemd_running; then
     server=$!
     trap 'kill -TERM "$server" 2>/dev/null' TERM INT
     if wait_healthy "$listen" 60; then
-        print_urls "$listen"
+        print_urls "$listen" "$tls_listen"
         echo "Marquee runs in the foreground: Ctrl-C stops it (running jobs go back to the queue)."
         echo
     else
@@ -254,6 +330,6 @@ if ! systemctl restart marquee.service || ! wait_healthy "$listen" 60; then
     journalctl -u marquee.service -n 40 --no-pager >&2 || true
     die "the marquee service did not start; the log is above (journalctl -u marquee)"
 fi
-print_urls "$listen"
+print_urls "$listen" "$tls_listen"
 echo "It runs as the systemd service marquee: systemctl status marquee, journalctl -u marquee."
 echo

@@ -746,7 +746,7 @@ mod tests {
     fn the_packaged_commented_defaults_are_the_real_defaults() {
         // packaging/marquee.toml is what install.sh and the .deb put in /etc/marquee: with
         // every setting uncommented it must load, and give exactly the built-in defaults
-        // (except `listen`, which the service opens to the network).
+        // (except `listen` and `tls`, which the service opens to the network over HTTPS).
         let packaged = include_str!("../packaging/marquee.toml");
         let uncommented: String = packaged
             .lines()
@@ -758,10 +758,14 @@ mod tests {
             .join("\n");
         let loaded = load_with(&uncommented).unwrap();
         assert_eq!(loaded.listen, "0.0.0.0:8080");
-        let defaults = Config {
+        assert!(loaded.tls.enabled);
+        assert_eq!(loaded.tls.listen, "0.0.0.0:8443");
+        let mut defaults = Config {
             listen: loaded.listen.clone(),
             ..Config::default()
         };
+        defaults.tls.enabled = true;
+        defaults.tls.listen = loaded.tls.listen.clone();
         assert_eq!(
             serde_json::to_value(&loaded).unwrap(),
             serde_json::to_value(&defaults).unwrap()

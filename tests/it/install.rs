@@ -108,6 +108,106 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Two different free loopback ports: plain HTTP and HTTPS.
+pub fn free_ports() -> (u16, u16) {
+    let plain = free_port();
+    loop {
+        let secure = free_port();
+        if secure != plain {
+            return (plain, secure);
+        }
+    }
+}
+
+/// The installed server's HTTPS, checked from outside the root filesystem: its self-signed
+/// certificate (`/var/lib/marquee/tls/cert.pem`) is the only CA curl trusts and `localhost`
+/// the name it checks, `GET /healthz` there answers 200, plain HTTP on `port` redirects to
+/// it, and the certificate names localhost and every address of this network namespace.
+/// `printed` is what install.sh said: the HTTPS URL and the certificate's fingerprint.
+pub fn assert_https_works(root: &Path, port: u16, tls_port: u16, printed: &str) {
+    use sha2::{Digest, Sha256};
+    use x509_parser::prelude::*;
+
+    let cert = root.join("var/lib/marquee/tls/cert.pem");
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--resolve", &format!("localhost:{tls_port}:127.0.0.1")])
+        .arg("--cacert")
+        .arg(&cert)
+        .arg(format!("https://localhost:{tls_port}/healthz"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "HTTPS /healthz: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let no_redirects: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .build()
+        .into();
+    let answer = no_redirects
+        .get(&format!("http://127.0.0.1:{port}/watch?x=1"))
+        .call()
+        .unwrap();
+    assert_eq!(answer.status(), 301);
+    assert_eq!(
+        answer.headers()["location"],
+        format!("https://127.0.0.1:{tls_port}/watch?x=1").as_str()
+    );
+
+    let pem = std::fs::read(&cert).unwrap();
+    let (_, block) = parse_x509_pem(&pem).unwrap();
+    let parsed = block.parse_x509().unwrap();
+    let mut names = Vec::new();
+    for name in &parsed
+        .subject_alternative_name()
+        .unwrap()
+        .expect("no subjectAltName")
+        .value
+        .general_names
+    {
+        match name {
+            GeneralName::DNSName(dns) => names.push(dns.to_string()),
+            GeneralName::IPAddress(bytes) => names.push(match bytes.len() {
+                4 => std::net::IpAddr::from(<[u8; 4]>::try_from(*bytes).unwrap()).to_string(),
+                _ => std::net::IpAddr::from(<[u8; 16]>::try_from(*bytes).unwrap()).to_string(),
+            }),
+            _ => {}
+        }
+    }
+    // The server found these itself with getifaddrs(3), which under the unit's sandbox
+    // needs AF_NETLINK; the test shares its network namespace.
+    let mut expected = vec!["localhost".to_string()];
+    expected.extend(
+        if_addrs::get_if_addrs()
+            .unwrap()
+            .iter()
+            .map(|i| i.ip().to_string()),
+    );
+    for name in &expected {
+        assert!(
+            names.contains(name),
+            "{name} not in the certificate's {names:?}"
+        );
+    }
+
+    let fingerprint = Sha256::digest(&block.contents)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    for expected in [
+        format!("https://127.0.0.1:{tls_port}/"),
+        "self-signed".to_string(),
+        fingerprint,
+    ] {
+        assert!(printed.contains(&expected), "{expected} not in:\n{printed}");
+    }
+}
+
 pub fn healthy(port: u16) -> bool {
     ureq::get(&format!("http://127.0.0.1:{port}/healthz"))
         .call()
@@ -121,22 +221,27 @@ struct Foreground {
 }
 
 impl Foreground {
-    fn start(root: &Path, port: u16, output: PathBuf) -> Foreground {
+    fn start(root: &Path, (port, tls_port): (u16, u16), output: PathBuf) -> Foreground {
         let listen = format!("127.0.0.1:{port}");
+        let tls_listen = format!("127.0.0.1:{tls_port}");
         let log = std::fs::File::create(&output).unwrap();
         let child = in_chroot(
             root,
             &["/bin/bash", "/root/marquee/install.sh"],
-            &[("MARQUEE_LISTEN", &listen)],
+            &[
+                ("MARQUEE_LISTEN", &listen),
+                ("MARQUEE_TLS__LISTEN", &tls_listen),
+            ],
         )
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .unwrap();
         let mut foreground = Foreground { child, output };
-        // install.sh prints the URL once /healthz answers; the test checks for itself.
+        // install.sh prints the URLs once /healthz answers, and this line after them; the
+        // test checks for itself.
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !(healthy(port) && foreground.text().contains("Marquee answers at")) {
+        while !(healthy(port) && foreground.text().contains("Marquee runs in the foreground")) {
             if let Some(status) = foreground.child.try_wait().unwrap() {
                 panic!("install.sh exited ({status}):\n{}", foreground.text());
             }
@@ -226,13 +331,13 @@ fn install_sh_installs_upgrades_and_uninstalls_on_a_fresh_debian_12() {
     };
     unpack_rootfs(&root, options);
     copy_release_layout(&root, &binary);
-    let port = free_port();
+    let (port, tls_port) = free_ports();
     let data = root.join("var/lib/marquee");
     let config = root.join("etc/marquee/marquee.toml");
     let installed = root.join("usr/local/bin/marquee");
 
     // First run: user, settings, data dir, binary; the server answers as the service user.
-    let first = Foreground::start(&root, port, tmp.path().join("first.log"));
+    let first = Foreground::start(&root, (port, tls_port), tmp.path().join("first.log"));
     let (uid, home, shell) = service_user(&root).expect("no marquee user");
     assert!(uid < 1000, "not a system user: {uid}");
     assert_eq!(
@@ -243,6 +348,13 @@ fn install_sh_installs_upgrades_and_uninstalls_on_a_fresh_debian_12() {
     assert!(
         settings.contains(&format!("\nlisten = \"127.0.0.1:{port}\"\n")),
         "{settings}"
+    );
+    assert!(
+        settings.contains("\n[tls]\n")
+            && settings.contains(&format!(
+                "\nenabled = true\nlisten = \"127.0.0.1:{tls_port}\"\n"
+            )),
+        "HTTPS on: {settings}"
     );
     assert!(
         settings.contains("#settle_secs = 3"),
@@ -259,6 +371,7 @@ fn install_sh_installs_upgrades_and_uninstalls_on_a_fresh_debian_12() {
         uid
     );
     assert_eq!(std::fs::metadata(&data).unwrap().mode() & 0o777, 0o750);
+    assert_https_works(&root, port, tls_port, &first.text());
     let (status, text) = first.stop();
     assert!(status.success(), "{status}:\n{text}");
     assert!(text.contains("systemd is not running here"), "{text}");
@@ -273,7 +386,7 @@ fn install_sh_installs_upgrades_and_uninstalls_on_a_fresh_debian_12() {
     std::fs::write(&config, &edited).unwrap();
     std::fs::write(data.join("inbox/keep.txt"), b"mine").unwrap();
     let old_inode = std::fs::metadata(&installed).unwrap().ino();
-    let second = Foreground::start(&root, port, tmp.path().join("second.log"));
+    let second = Foreground::start(&root, (port, tls_port), tmp.path().join("second.log"));
     assert_ne!(std::fs::metadata(&installed).unwrap().ino(), old_inode);
     assert_eq!(std::fs::read_to_string(&config).unwrap(), edited);
     let (status, text) = second.stop();

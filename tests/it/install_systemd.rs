@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::install::{
-    build_deb, copy_release_layout, free_port, healthy, is_static, prepare, run, unpack_rootfs,
-    with_fresh_environment,
+    assert_https_works, build_deb, copy_release_layout, free_ports, healthy, is_static, prepare,
+    run, unpack_rootfs, with_fresh_environment,
 };
 
 /// A booted container; shut down (SIGTERM to systemd-nspawn) when dropped.
@@ -204,12 +204,17 @@ fn install_sh_runs_marquee_as_a_hardened_systemd_service() {
     let Some(machine) = Booted::boot(&root, tmp.path().join("nspawn.log")) else {
         return;
     };
-    let port = free_port();
+    let (port, tls_port) = free_ports();
     let listen = format!("127.0.0.1:{port}");
+    let tls_listen = format!("127.0.0.1:{tls_port}");
     let install = |args: &[&str]| {
         let mut all = vec!["/bin/bash", "/root/marquee/install.sh"];
         all.extend_from_slice(args);
-        let out = run(machine.command(&all, &[("MARQUEE_LISTEN", &listen)]));
+        let env = [
+            ("MARQUEE_LISTEN", listen.as_str()),
+            ("MARQUEE_TLS__LISTEN", tls_listen.as_str()),
+        ];
+        let out = run(machine.command(&all, &env));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
 
@@ -226,6 +231,8 @@ fn install_sh_runs_marquee_as_a_hardened_systemd_service() {
     assert_eq!(show["StatusText"], format!("listening on {listen}"));
     assert_eq!(show["WatchdogUSec"], "1min");
     assert!(healthy(port));
+    // HTTPS out of the box, with a certificate made inside the sandbox.
+    assert_https_works(&root, port, tls_port, &text);
     let main_pid = show["MainPID"].clone();
     let owner = machine.output(&["stat", "-c", "%U", &format!("/proc/{main_pid}")]);
     assert_eq!(owner.trim(), "marquee");
