@@ -389,6 +389,13 @@ impl Config {
                 "tls.cert_file and tls.key_file go together: give both or neither".into(),
             ));
         }
+        if tls.cert_file.is_some() && tls.acme.enabled() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file/tls.key_file and tls.acme.domains both choose the certificate: \
+                 set one or the other"
+                    .into(),
+            ));
+        }
         if !(1..=86400).contains(&tls.reload_secs) {
             return Err(ConfigError::Invalid(format!(
                 "tls.reload_secs must be between 1 and 86400, not {}",
@@ -836,6 +843,11 @@ mod tests {
             (
                 "[tls]\ncert_file = \"/x.crt\"\n",
                 "tls.cert_file and tls.key_file go together",
+            ),
+            (
+                "[tls]\ncert_file = \"/x.crt\"\nkey_file = \"/x.key\"\n\
+                 [tls.acme]\ndomains = [\"tv.example.com\"]\n",
+                "tls.cert_file/tls.key_file and tls.acme.domains both choose the certificate",
             ),
             (
                 "[tls]\nreload_secs = 0\n",

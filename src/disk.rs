@@ -47,6 +47,37 @@ pub fn is_disk_full(error: &std::io::Error) -> bool {
     )
 }
 
+/// Writes `bytes` to `path` through a temporary file beside it (`.<name>.tmp`), fsync and a
+/// rename, then fsyncs the folder: a crash or `kill -9` leaves the old file or the new one,
+/// never a torn one. `mode` applies from creation on, so a key is never readable by others,
+/// not even for a moment. A temp file left by a crash is replaced, not piled up.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temp = dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_file(&temp);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    std::fs::File::open(dir)?.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

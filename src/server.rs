@@ -14,7 +14,7 @@ use crate::jobs::control::RunningJobs;
 use crate::jobs::runner::JobEnv;
 use crate::jobs::supervisor;
 use crate::service_manager::ServiceManager;
-use crate::tls;
+use crate::{acme, tls};
 
 /// `ui_dir`: development mode, the web UI is read from this folder on every request.
 pub async fn serve(
@@ -120,8 +120,10 @@ fn addrs_of(listeners: &[std::net::TcpListener]) -> std::io::Result<Vec<std::net
     listeners.iter().map(|l| l.local_addr()).collect()
 }
 
-/// The certificate (the operator's files, watched for changes, or the self-signed one in
-/// the data dir) and the TLS configuration built on it.
+/// The certificate and the TLS configuration built on it. The certificate is the
+/// operator's files (watched for changes), else ACME's when `tls.acme.domains` is set (the
+/// self-signed one until the first is issued), else the self-signed one in the data dir.
+/// Config validation refuses files and ACME together.
 fn tls_setup(
     data: &DataDir,
     config: &Config,
@@ -144,14 +146,60 @@ fn tls_setup(
             let certified = stored
                 .load_or_create(&tls::self_signed::local_names())
                 .context("cannot set up the self-signed certificate")?;
-            tracing::info!(cert = %stored.cert.display(), "HTTPS uses the self-signed certificate");
-            Arc::new(tls::CertResolver::new(certified))
+            let resolver = Arc::new(tls::CertResolver::new(certified));
+            if config.tls.acme.enabled() {
+                start_acme(data, config, resolver.clone(), shutdown);
+            } else {
+                tracing::info!(cert = %stored.cert.display(), "HTTPS uses the self-signed certificate");
+            }
+            resolver
         }
     };
     Ok(http::tls_listener::TlsSetup {
+        tokens: resolver.challenges().clone(),
         config: tls::server_config(resolver)?,
-        tokens: tls::Http01Tokens::default(),
     })
+}
+
+/// Runs ACME issuance and renewal until shutdown; every certificate it hands over (the
+/// stored one first) replaces the served one for new handshakes, open connections keep
+/// theirs. The challenge answers go into the resolver's map, which both listeners read.
+fn start_acme(
+    data: &DataDir,
+    config: &Config,
+    resolver: Arc<tls::CertResolver>,
+    shutdown: watch::Receiver<bool>,
+) {
+    // Under `--tls` the plain listener always runs (it redirects), so `auto` is HTTP-01.
+    let kind = acme::ChallengeKind::choose(&config.tls.acme, true);
+    let challenges = resolver.challenges().clone();
+    let label = acme::CertStore::new(&data.root)
+        .certificate_path()
+        .display()
+        .to_string();
+    let swap_in = move |chain_pem: &str, key_pem: &str| match tls::files::parse(
+        chain_pem.as_bytes(),
+        key_pem.as_bytes(),
+        &label,
+        &label,
+    ) {
+        Ok(certified) => resolver.replace(certified),
+        Err(e) => tracing::error!(error = %e, "the ACME certificate cannot be served"),
+    };
+    let service = acme::AcmeService::new(
+        config.tls.acme.clone(),
+        kind,
+        &data.root,
+        challenges,
+        Arc::new(acme::SystemClock),
+        Box::new(swap_in),
+    );
+    tracing::info!(
+        domains = %config.tls.acme.domains.join(","),
+        challenge = kind.name(),
+        "HTTPS uses the self-signed certificate until ACME delivers one"
+    );
+    tokio::spawn(service.run(shutdown));
 }
 
 async fn wait_for_signal() {

@@ -4,9 +4,8 @@
 //! leaves the old file or the new one, never half of one — and the chain and its key, being
 //! one file, can never come from two different issuances.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -171,7 +170,7 @@ impl CertStore {
         }
     }
 
-    /// Write to a fresh 0600 temp file, fsync, rename over `path`, fsync the folder.
+    /// A 0600 file in the 0700 folder, replaced atomically (`disk::write_atomic`).
     fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<(), AcmeError> {
         let storage = |path: &Path| {
             let path = path.to_owned();
@@ -182,26 +181,7 @@ impl CertStore {
             .mode(0o700)
             .create(&self.dir)
             .map_err(storage(&self.dir))?;
-        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        // One writer (the service); a temp file left by a crash is replaced, not piled up.
-        let temp = self.dir.join(format!(".{file_name}.tmp"));
-        let written = (|| {
-            let _ = fs::remove_file(&temp);
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)?;
-            file.write_all(bytes)?;
-            file.sync_all()
-        })();
-        if let Err(e) = written.and_then(|()| fs::rename(&temp, path)) {
-            let _ = fs::remove_file(&temp);
-            return Err(storage(path)(e));
-        }
-        fs::File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(storage(&self.dir))
+        crate::disk::write_atomic(path, bytes, 0o600).map_err(storage(path))
     }
 }
 

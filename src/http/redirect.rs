@@ -17,18 +17,18 @@ use tokio::net::TcpStream;
 use super::listener::http_builder;
 use super::request_gate::RequestGate;
 use super::stall::SendStall;
-use crate::tls::Http01Tokens;
+use crate::acme::Challenges;
 
 struct Target {
     https_port: u16,
-    tokens: Http01Tokens,
+    tokens: Challenges,
 }
 
 pub(super) fn add(
     mut builder: actix_server::ServerBuilder,
     listeners: Vec<TcpListener>,
     https_port: u16,
-    tokens: Http01Tokens,
+    tokens: Challenges,
     send_timeout: Duration,
 ) -> std::io::Result<actix_server::ServerBuilder> {
     let target = web::Data::new(Target { https_port, tokens });
@@ -78,7 +78,7 @@ pub(super) fn add(
 }
 
 async fn acme_challenge(target: web::Data<Target>, token: web::Path<String>) -> HttpResponse {
-    match target.tokens.key_authorization(&token) {
+    match target.tokens.http_response(&token) {
         Some(answer) => HttpResponse::Ok()
             .content_type("application/octet-stream")
             .body(answer),

@@ -25,7 +25,8 @@ use super::client_errors::ClientErrors;
 use super::listener::{http_builder, server_builder, web_service};
 use super::request_gate::RequestGate;
 use super::stall::SendStall;
-use crate::tls::{ACME_TLS_ALPN, Http01Tokens};
+use crate::acme::Challenges;
+use crate::tls::ACME_TLS_ALPN;
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshakes in progress across the server; more wait (within their timeout) for a turn.
@@ -42,8 +43,9 @@ pub struct ServedOverTls;
 /// What the HTTPS server needs beside the application state.
 pub struct TlsSetup {
     pub config: Arc<ServerConfig>,
-    /// HTTP-01 challenge answers for the plain-HTTP listener.
-    pub tokens: Http01Tokens,
+    /// The ACME answers; the plain-HTTP listener serves their HTTP-01 part (the resolver in
+    /// `config` gives the TLS-ALPN-01 part, from the same map).
+    pub tokens: Challenges,
 }
 
 /// Serves HTTPS on `secure` and, on `plain`, redirects to it (see `redirect`).

@@ -1,7 +1,6 @@
-//! Certificates and keys in PEM files: read, checked against each other, written atomically.
+//! Certificates and keys in PEM files: read and checked against each other.
 
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use rustls::pki_types::pem::PemObject;
@@ -15,26 +14,49 @@ use super::{TlsError, provider};
 pub fn load(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     let cert_pem = read(cert)?;
     let key_pem = read(key)?;
-    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+    parse(
+        &cert_pem,
+        &key_pem,
+        &cert.display().to_string(),
+        &key.display().to_string(),
+    )
+}
+
+/// The chain in `cert_pem` (leaf first) with the key in `key_pem`; `cert_name` and
+/// `key_name` say where they came from in errors.
+pub fn parse(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_name: &str,
+    key_name: &str,
+) -> Result<CertifiedKey, TlsError> {
+    let pem_error = |path: &str, reason: String| TlsError::Pem {
+        path: path.to_owned(),
+        reason,
+    };
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(cert, e.to_string()))?;
+        .map_err(|e| pem_error(cert_name, e.to_string()))?;
     if chain.is_empty() {
-        return Err(pem_error(cert, "no CERTIFICATE block in the file".into()));
+        return Err(pem_error(
+            cert_name,
+            "no CERTIFICATE block in the file".into(),
+        ));
     }
-    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+    let private = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
         pem_error(
-            key,
+            key_name,
             format!("no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}"),
         )
     })?;
     let signing = provider()
         .key_provider
         .load_private_key(private)
-        .map_err(|e| pem_error(key, e.to_string()))?;
+        .map_err(|e| pem_error(key_name, e.to_string()))?;
     let certified = CertifiedKey::new(chain, signing);
     certified.keys_match().map_err(|e| TlsError::Mismatch {
-        cert: cert.display().to_string(),
-        key: key.display().to_string(),
+        cert: cert_name.to_owned(),
+        key: key_name.to_owned(),
         reason: e.to_string(),
     })?;
     Ok(certified)
@@ -47,44 +69,11 @@ pub fn stamp(path: &Path) -> Option<(u64, i64, i64, u64)> {
     Some((meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len()))
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a crash leaves the
-/// old file or the new one, never a torn one. `mode` applies from creation on (a key is
-/// never readable by others, not even for a moment).
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
-    let tmp = path.with_extension("tmp");
-    let written = (|| {
-        let _ = std::fs::remove_file(&tmp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    written.map_err(|source| TlsError::Write {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
         path: path.display().to_string(),
         source,
     })
-}
-
-fn pem_error(path: &Path, reason: String) -> TlsError {
-    TlsError::Pem {
-        path: path.display().to_string(),
-        reason,
-    }
 }
 
 #[cfg(test)]

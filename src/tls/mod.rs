@@ -1,9 +1,10 @@
 //! TLS for the public listener: the certificate the server presents, where it comes from
 //! (a self-signed one made on first start, or the operator's files, reloaded when they
-//! change) and the hooks ACME needs (`challenges`). Knows nothing of HTTP; `http::tls_listener`
-//! accepts connections with the `rustls::ServerConfig` built here.
+//! change, or the ACME one, swapped in by `replace`) and the TLS-ALPN-01 answers, read from
+//! `acme::Challenges` (the one map ACME publishes into; `tls` depends on `acme`, never the
+//! other way). Knows nothing of HTTP; `http::tls_listener` accepts connections with the
+//! `rustls::ServerConfig` built here.
 
-pub mod challenges;
 pub mod files;
 pub mod reload;
 pub mod resolver;
@@ -14,11 +15,10 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 
-pub use challenges::{AlpnChallenges, Http01Tokens};
 pub use resolver::CertResolver;
 
 /// The ALPN name of the TLS-ALPN-01 challenge (RFC 8737).
-pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+pub const ACME_TLS_ALPN: &[u8] = crate::acme::ACME_TLS_ALPN_PROTOCOL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

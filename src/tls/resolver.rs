@@ -6,21 +6,23 @@ use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::{ACME_TLS_ALPN, AlpnChallenges};
+use super::{ACME_TLS_ALPN, provider};
+use crate::acme::Challenges;
 
 pub struct CertResolver {
     current: ArcSwap<CertifiedKey>,
-    challenges: AlpnChallenges,
+    challenges: Challenges,
 }
 
 impl CertResolver {
     pub fn new(key: CertifiedKey) -> Self {
         CertResolver {
             current: ArcSwap::from_pointee(key),
-            challenges: AlpnChallenges::default(),
+            challenges: Challenges::new(),
         }
     }
 
@@ -33,8 +35,9 @@ impl CertResolver {
         self.current.load_full()
     }
 
-    /// The TLS-ALPN-01 challenge certificates this resolver answers with (ACME sets them).
-    pub fn challenges(&self) -> &AlpnChallenges {
+    /// The challenge answers this resolver gives TLS-ALPN-01 validations (ACME publishes
+    /// into a clone of it).
+    pub fn challenges(&self) -> &Challenges {
         &self.challenges
     }
 }
@@ -55,9 +58,26 @@ impl ResolvesServerCert for CertResolver {
         if acme {
             return hello
                 .server_name()
-                .and_then(|name| self.challenges.get(name));
+                .and_then(|name| self.challenges.tls_alpn_cert(name))
+                .and_then(|cert| challenge_key(&cert.cert_der, &cert.key_der));
         }
         Some(self.current.load_full())
+    }
+}
+
+/// A challenge certificate as rustls serves it; `None` (no certificate: the handshake
+/// fails) should its key not load, which only a bug in `acme` could cause.
+fn challenge_key(cert_der: &[u8], pkcs8_der: &[u8]) -> Option<Arc<CertifiedKey>> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_der.to_vec()));
+    match provider().key_provider.load_private_key(key) {
+        Ok(signing) => Some(Arc::new(CertifiedKey::new(
+            vec![CertificateDer::from(cert_der.to_vec())],
+            signing,
+        ))),
+        Err(e) => {
+            tracing::error!(error = %e, "the TLS-ALPN-01 challenge key does not load");
+            None
+        }
     }
 }
 
@@ -83,13 +103,14 @@ mod tests {
         (CertifiedKey::new(vec![der.clone()], signing), der)
     }
 
-    /// Runs a handshake in memory; the certificate the server presented, if it completed.
+    /// Runs a handshake in memory: the certificate the server presented, or why it failed.
     fn handshake(
         resolver: Arc<CertResolver>,
         name: &str,
         alpn: &[u8],
         trusted: &rustls::pki_types::CertificateDer<'static>,
-    ) -> Option<Vec<u8>> {
+    ) -> Result<Vec<u8>, rustls::Error> {
+        let io = |e: std::io::Error| rustls::Error::General(e.to_string());
         let mut roots = RootCertStore::empty();
         roots.add(trusted.clone()).unwrap();
         let mut client_config = ClientConfig::builder_with_provider(crate::tls::provider())
@@ -107,19 +128,21 @@ mod tests {
             while client.wants_write() {
                 client.write_tls(&mut wire).unwrap();
             }
-            server.read_tls(&mut wire.as_slice()).ok()?;
-            server.process_new_packets().ok()?;
+            server.read_tls(&mut wire.as_slice()).map_err(io)?;
+            server.process_new_packets()?;
             let mut back = Vec::new();
             while server.wants_write() {
                 server.write_tls(&mut back).unwrap();
             }
-            client.read_tls(&mut back.as_slice()).ok()?;
-            client.process_new_packets().ok()?;
+            client.read_tls(&mut back.as_slice()).map_err(io)?;
+            client.process_new_packets()?;
             if !client.is_handshaking() {
-                return Some(client.peer_certificates()?[0].to_vec());
+                return Ok(client.peer_certificates().unwrap()[0].to_vec());
             }
         }
-        None
+        Err(rustls::Error::General(
+            "the handshake did not finish".into(),
+        ))
     }
 
     #[test]
@@ -127,39 +150,38 @@ mod tests {
         let (site, site_der) = certified("media.example");
         let resolver = Arc::new(CertResolver::new(site));
         let served = handshake(resolver.clone(), "media.example", b"h2", &site_der);
-        assert_eq!(served.as_deref(), Some(site_der.as_ref()));
+        assert_eq!(served.ok().as_deref(), Some(site_der.as_ref()));
 
         // No challenge set: an `acme-tls/1` handshake gets no certificate at all.
-        assert_eq!(
-            handshake(resolver.clone(), "media.example", ACME_TLS_ALPN, &site_der),
-            None
+        let refused = handshake(resolver.clone(), "media.example", ACME_TLS_ALPN, &site_der);
+        let no_certificate = format!("{:?}", refused.unwrap_err());
+        assert!(
+            !no_certificate.contains("CriticalExtension"),
+            "{no_certificate}"
         );
-        let (challenge, challenge_der) = certified("media.example");
-        resolver.challenges().insert("Media.Example", challenge);
-        let served = handshake(
-            resolver.clone(),
-            "media.example",
-            ACME_TLS_ALPN,
-            &challenge_der,
+
+        // With one, the challenge certificate is presented: the only one carrying the
+        // critical acmeIdentifier extension, which a verifier refuses by that name.
+        resolver
+            .challenges()
+            .publish_tls_alpn("Media.Example", "token.thumbprint")
+            .unwrap();
+        let refused = handshake(resolver.clone(), "media.example", ACME_TLS_ALPN, &site_der);
+        let refused = format!("{:?}", refused.unwrap_err());
+        assert!(
+            refused.contains("UnsupportedCriticalExtension"),
+            "{refused}"
         );
-        assert_eq!(served.as_deref(), Some(challenge_der.as_ref()));
         // Browsers still get the site's certificate meanwhile.
         let served = handshake(resolver.clone(), "media.example", b"http/1.1", &site_der);
-        assert_eq!(served.as_deref(), Some(site_der.as_ref()));
-        resolver.challenges().remove("media.example");
-        assert_eq!(
-            handshake(
-                resolver.clone(),
-                "media.example",
-                ACME_TLS_ALPN,
-                &challenge_der
-            ),
-            None
-        );
+        assert_eq!(served.ok().as_deref(), Some(site_der.as_ref()));
+        resolver.challenges().withdraw_tls_alpn("media.example");
+        let refused = handshake(resolver.clone(), "media.example", ACME_TLS_ALPN, &site_der);
+        assert_eq!(format!("{:?}", refused.unwrap_err()), no_certificate);
 
         let (renewed, renewed_der) = certified("media.example");
         resolver.replace(renewed);
         let served = handshake(resolver, "media.example", b"h2", &renewed_der);
-        assert_eq!(served.as_deref(), Some(renewed_der.as_ref()));
+        assert_eq!(served.ok().as_deref(), Some(renewed_der.as_ref()));
     }
 }

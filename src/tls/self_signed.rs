@@ -44,8 +44,17 @@ impl SelfSigned {
         params.distinguished_name = subject;
         let cert = params.self_signed(&key)?;
         // Key first: a certificate on disk always has its key beside it.
-        files::write_atomic(&self.key, key.serialize_pem().as_bytes(), 0o600)?;
-        files::write_atomic(&self.cert, cert.pem().as_bytes(), 0o644)?;
+        for (path, text, mode) in [
+            (&self.key, key.serialize_pem(), 0o600),
+            (&self.cert, cert.pem(), 0o644),
+        ] {
+            crate::disk::write_atomic(path, text.as_bytes(), mode).map_err(|source| {
+                TlsError::Write {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+        }
         files::load(&self.cert, &self.key)
     }
 }

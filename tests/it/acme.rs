@@ -25,6 +25,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::support::{Options, Server};
+use crate::tls::{AnyCertificate, TlsClient, exchange, presented_cert};
+
 const DOMAIN: &str = "tv.marquee.test";
 const SECOND_DOMAIN: &str = "www.marquee.test";
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -78,6 +81,12 @@ struct Pebble {
 
 impl Pebble {
     fn start() -> Pebble {
+        // Let's Encrypt's 90 days rather than pebble's default of five years.
+        Self::start_issuing_for(90 * DAY)
+    }
+
+    /// Pebble issuing certificates valid for `validity`.
+    fn start_issuing_for(validity: Duration) -> Pebble {
         let dir = tempfile::tempdir().unwrap();
         // A CA for pebble's own HTTPS listeners.
         let ca_key = rcgen::KeyPair::generate().unwrap();
@@ -108,8 +117,7 @@ impl Pebble {
             "tlsPort": tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
-            // Let's Encrypt's 90 days rather than pebble's default of five years.
-            "certificateValidityPeriod": 90 * 24 * 3600,
+            "certificateValidityPeriod": validity.as_secs(),
         }});
         std::fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
         let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
@@ -138,7 +146,7 @@ impl Pebble {
             .expect("pebble (packaging/deps.sh test installs it)");
         let pebble = KillOnDrop(pebble);
         let management = SocketAddr::from((Ipv4Addr::LOCALHOST, management));
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         for port in [listen, management.port()] {
             while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
                 assert!(Instant::now() < deadline, "pebble did not start");
@@ -559,4 +567,150 @@ async fn a_failed_validation_backs_off_and_keeps_the_current_certificate() {
     assert_eq!(service.failures(), 0);
     assert_eq!(delivered.lock().unwrap().len(), 2);
     assert_ne!(t.stored(), current);
+}
+
+// --- Through the real `marquee serve --tls` -------------------------------------------
+//
+// Pebble validates against Marquee's own listeners: its `httpPort` is Marquee's plain
+// port and its `tlsPort` Marquee's HTTPS port, so no test responder is involved.
+
+/// How long after issuance a certificate from `Pebble::start_issuing_for(30 days + this)`
+/// is due for renewal under `renew_before_days = 30`.
+const RENEW_AFTER: Duration = Duration::from_secs(8);
+
+fn marquee_with_acme(pebble: &Pebble, challenge: &str, data: &std::path::Path) -> Server {
+    let tables = format!(
+        "[tls.acme]\ndomains = [\"{DOMAIN}\"]\nemail = \"ops@marquee.test\"\n\
+         directory = \"{}\"\nchallenge = \"{challenge}\"\ndirectory_ca_file = \"{}\"\n\
+         renew_before_days = 30\n",
+        pebble.directory,
+        pebble.ca_file.display()
+    );
+    Server::start_with(
+        data,
+        Options {
+            tls: true,
+            tables,
+            listen: Some(format!("127.0.0.1:{}", pebble.http_port)),
+            env: vec![(
+                "MARQUEE_TLS__LISTEN".into(),
+                format!("127.0.0.1:{}", pebble.tls_port),
+            )],
+            ..Options::default()
+        },
+    )
+}
+
+/// A TLS connection to `server`'s HTTPS port asking for `DOMAIN`: verified against `root`
+/// alone, or (with `None`) accepting any certificate.
+fn connect(server: &Server, root: Option<&CertificateDer<'static>>) -> Result<TlsClient, String> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let config = match root {
+        Some(root) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(root.clone()).unwrap();
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider())))
+            .with_no_client_auth(),
+    };
+    let addr = server
+        .https
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("https://");
+    let tcp = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let name = ServerName::try_from(DOMAIN).unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut client = rustls::StreamOwned::new(conn, tcp);
+    while client.conn.is_handshaking() {
+        client
+            .conn
+            .complete_io(&mut client.sock)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(client)
+}
+
+/// Waits for a connection verified by `root` whose certificate is not `previous`, asking
+/// for `/healthz` on every connection in `open` meanwhile: each must keep answering.
+fn wait_for_new_certificate(
+    server: &Server,
+    pebble: &Pebble,
+    root: &CertificateDer<'static>,
+    previous: Option<&[u8]>,
+    open: &mut [&mut TlsClient],
+) -> TlsClient {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        for client in open.iter_mut() {
+            assert_eq!(exchange(client, "/healthz").0, 200, "an open connection");
+        }
+        if let Ok(client) = connect(server, Some(root))
+            && previous != Some(presented_cert(&client).as_slice())
+        {
+            return client;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new certificate from pebble\n{}\n{}",
+            pebble.log(),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn serve_gets_its_certificate_over_http_01_and_renews_it_without_dropping_connections() {
+    let pebble = Pebble::start_issuing_for(30 * DAY + RENEW_AFTER);
+    let data = tempfile::tempdir().unwrap();
+    let server = marquee_with_acme(&pebble, "http-01", data.path());
+    // Opened at once: most likely still on the self-signed certificate.
+    let mut before = connect(&server, None).unwrap();
+    let root = pebble.issuing_root();
+
+    let mut first = wait_for_new_certificate(&server, &pebble, &root, None, &mut [&mut before]);
+    let first_cert = presented_cert(&first);
+    // The one in the data dir, leaf first.
+    let stored = std::fs::read(data.path().join("acme/certificate.pem")).unwrap();
+    let stored_leaf = CertificateDer::pem_slice_iter(&stored)
+        .next()
+        .unwrap()
+        .unwrap();
+    let renewed = wait_for_new_certificate(
+        &server,
+        &pebble,
+        &root,
+        Some(&first_cert),
+        &mut [&mut before, &mut first],
+    );
+    assert_ne!(presented_cert(&renewed), first_cert);
+    assert!(
+        stored_leaf.as_ref() == first_cert.as_slice()
+            || stored_leaf.as_ref() == presented_cert(&renewed).as_slice(),
+        "the served certificate is the stored one"
+    );
+    // Both connections opened before the swaps still work.
+    assert_eq!(exchange(&mut first, "/healthz").0, 200);
+    assert_eq!(exchange(&mut before, "/healthz").0, 200);
+    assert!(server.log().contains("http-01"), "{}", server.log());
+}
+
+#[test]
+fn serve_gets_its_certificate_over_tls_alpn_01_on_its_https_port() {
+    let pebble = Pebble::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = marquee_with_acme(&pebble, "tls-alpn-01", data.path());
+    let mut before = connect(&server, None).unwrap();
+    let root = pebble.issuing_root();
+    let mut issued = wait_for_new_certificate(&server, &pebble, &root, None, &mut [&mut before]);
+    assert_eq!(exchange(&mut issued, "/healthz").0, 200);
+    assert_eq!(exchange(&mut before, "/healthz").0, 200);
+    assert!(server.log().contains("tls-alpn-01"), "{}", server.log());
 }

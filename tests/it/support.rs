@@ -75,6 +75,8 @@ pub struct Options {
     pub unprivileged: bool,
     /// `serve --tls`, HTTPS on a free loopback port.
     pub tls: bool,
+    /// `--listen` (plain HTTP) instead of a free loopback port.
+    pub listen: Option<String>,
 }
 
 impl Server {
@@ -123,7 +125,8 @@ impl Server {
         } else {
             Command::new(bin())
         };
-        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        let listen = self.options.listen.as_deref().unwrap_or("127.0.0.1:0");
+        command.args(["serve", "--listen", listen]);
         if self.options.tls {
             command
                 .arg("--tls")

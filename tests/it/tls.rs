@@ -17,11 +17,11 @@ use crate::support::{
     read_response, rss_growth_mib,
 };
 
-type TlsClient = StreamOwned<ClientConnection, TcpStream>;
+pub(crate) type TlsClient = StreamOwned<ClientConnection, TcpStream>;
 
 /// Accepts whatever certificate the server presents: the tests look at it themselves.
 #[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+pub(crate) struct AnyCertificate(pub(crate) Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
@@ -95,7 +95,7 @@ fn tls_connect(server: &Server, alpn: &[&[u8]]) -> TlsClient {
     client
 }
 
-fn presented_cert(client: &TlsClient) -> Vec<u8> {
+pub(crate) fn presented_cert(client: &TlsClient) -> Vec<u8> {
     client.conn.peer_certificates().unwrap()[0].to_vec()
 }
 
@@ -105,7 +105,7 @@ fn pem_cert(path: &Path) -> Vec<u8> {
 }
 
 /// One HTTP/1.1 request on `client`; the status and body of the answer.
-fn exchange(client: &mut TlsClient, path: &str) -> (u16, Vec<u8>) {
+pub(crate) fn exchange(client: &mut TlsClient, path: &str) -> (u16, Vec<u8>) {
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     client.write_all(request.as_bytes()).unwrap();
     client.flush().unwrap();
