@@ -706,11 +706,19 @@ fn serve_gets_its_certificate_over_http_01_and_renews_it_without_dropping_connec
 fn serve_gets_its_certificate_over_tls_alpn_01_on_its_https_port() {
     let pebble = Pebble::start();
     let data = tempfile::tempdir().unwrap();
-    let server = marquee_with_acme(&pebble, "tls-alpn-01", data.path());
+    let mut server = marquee_with_acme(&pebble, "tls-alpn-01", data.path());
     let mut before = connect(&server, None).unwrap();
     let root = pebble.issuing_root();
     let mut issued = wait_for_new_certificate(&server, &pebble, &root, None, &mut [&mut before]);
     assert_eq!(exchange(&mut issued, "/healthz").0, 200);
     assert_eq!(exchange(&mut before, "/healthz").0, 200);
     assert!(server.log().contains("tls-alpn-01"), "{}", server.log());
+
+    // After a restart the stored certificate is served again; nothing new is ordered.
+    let issued_cert = presented_cert(&issued);
+    drop((issued, before));
+    server.terminate();
+    server.restart();
+    let again = wait_for_new_certificate(&server, &pebble, &root, None, &mut []);
+    assert_eq!(presented_cert(&again), issued_cert);
 }
