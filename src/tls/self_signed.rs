@@ -63,11 +63,12 @@ impl SelfSigned {
 /// address of this machine's interfaces.
 pub fn local_names() -> Vec<String> {
     let mut names = vec!["localhost".to_owned()];
-    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let host = host.trim();
-        if !host.is_empty() && host != "localhost" {
-            names.push(host.to_owned());
-        }
+    // uname(2), not /proc/sys/kernel/hostname: the unit's `ProcSubset=pid` hides /proc/sys.
+    let uname = rustix::system::uname();
+    let host = uname.nodename().to_string_lossy();
+    let host = host.trim();
+    if !host.is_empty() && host != "localhost" && host != "(none)" {
+        names.push(host.to_owned());
     }
     let mut addrs: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1]))];
     if let Ok(interfaces) = if_addrs::get_if_addrs() {
