@@ -22,6 +22,17 @@ PY
 # --- Shared by the origin benchmarks (origin.sh, origin-tls.sh) ---
 
 # Stops the Marquee ($MPID) and nginx ($WORK/nginx.pid) a benchmark started.
+# origin_setup TOOL...: checks the tools are installed and builds the release binary
+# into $BIN.
+origin_setup() {
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "needs $tool: bash packaging/deps.sh test" >&2; exit 1; }
+  done
+  echo "==> building marquee (release)"
+  cargo build --release --locked -q
+  BIN=$PWD/target/release/marquee
+}
+
 origin_cleanup() {
   [ -n "${MPID:-}" ] && kill "$MPID" 2>/dev/null || true
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true

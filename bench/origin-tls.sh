@@ -20,13 +20,7 @@ WORK=$PWD/bench/work/origin-tls
 DATA=$WORK/data
 M_PORT=18710 M_PLAIN=18711 N_PORT=18712
 mkdir -p "$WORK"
-for tool in wrk h2load nginx ffmpeg openssl; do
-  command -v "$tool" >/dev/null || { echo "needs $tool: bash packaging/deps.sh test" >&2; exit 1; }
-done
-
-echo "==> building marquee (release)"
-cargo build --release --locked -q
-BIN=$PWD/target/release/marquee
+origin_setup wrk h2load nginx ffmpeg openssl
 
 trap origin_cleanup EXIT
 

@@ -15,13 +15,7 @@ WORK=$PWD/bench/work/origin
 DATA=$WORK/data
 M_PORT=18700 N_PORT=18701
 mkdir -p "$WORK"
-for tool in wrk nginx ffmpeg; do
-  command -v "$tool" >/dev/null || { echo "needs $tool: bash packaging/deps.sh test" >&2; exit 1; }
-done
-
-echo "==> building marquee (release)"
-cargo build --release --locked -q
-BIN=$PWD/target/release/marquee
+origin_setup wrk nginx ffmpeg
 
 trap origin_cleanup EXIT
 
