@@ -33,7 +33,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore { from, force } => {
             return marquee::ops::cli::restore(&data, from, *force);
         }
-        Command::Doctor => return Ok(marquee::ops::cli::doctor(&data)),
+        Command::Doctor => {
+            return Ok(marquee::ops::cli::doctor(&data, cli.config.as_deref()));
+        }
         _ => {}
     }
     let mut overrides = match &cli.command {

@@ -48,8 +48,8 @@ pub fn restore(data: &DataDir, from: &Path, force: bool) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn doctor(data: &DataDir) -> ExitCode {
-    let checks = super::doctor::run(data, std::time::SystemTime::now());
+pub fn doctor(data: &DataDir, config_file: Option<&Path>) -> ExitCode {
+    let checks = super::doctor::run(data, config_file, std::time::SystemTime::now());
     let (text, failed) = super::doctor::report(&checks);
     print!("{text}");
     if failed {

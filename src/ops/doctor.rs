@@ -46,15 +46,21 @@ fn check(name: &'static str, level: Level, message: impl Into<String>) -> Check 
 /// A certificate expiring sooner than this is a warning.
 const TLS_WARN_DAYS: i64 = 14;
 
-/// Every check, in the order printed. `now` is the wall clock being checked.
-pub fn run(data: &DataDir, now: SystemTime) -> Vec<Check> {
-    let (config, config_check) = match Config::load(&data.root, &Overrides::default()) {
+/// Every check, in the order printed. `now` is the wall clock being checked; `config_file`
+/// is the file the server reads (`--config`, as the installed service uses), else
+/// `<data-dir>/marquee.toml`.
+pub fn run(data: &DataDir, config_file: Option<&Path>, now: SystemTime) -> Vec<Check> {
+    let overrides = Overrides {
+        config_file: config_file.map(Path::to_path_buf),
+        ..Overrides::default()
+    };
+    let file = config_file.map_or_else(|| data.root.join("marquee.toml"), Path::to_path_buf);
+    let (config, config_check) = match Config::load(&data.root, &overrides) {
         Ok(config) => {
-            let found = data.root.join("marquee.toml").is_file();
-            let message = if found {
-                "marquee.toml is valid"
+            let message = if file.is_file() {
+                format!("{} is valid", file.display())
             } else {
-                "no marquee.toml: the built-in defaults apply"
+                format!("no {}: the built-in defaults apply", file.display())
             };
             (config, check("config", Level::Ok, message))
         }
@@ -63,7 +69,10 @@ pub fn run(data: &DataDir, now: SystemTime) -> Vec<Check> {
             check(
                 "config",
                 Level::Fail,
-                format!("{e}; fix marquee.toml (the other checks use the defaults)"),
+                format!(
+                    "{e}; fix {} (the other checks use the defaults)",
+                    file.display()
+                ),
             ),
         ),
     };

@@ -767,6 +767,21 @@ fn doctor_says_what_is_wrong_and_fails_on_failures() {
         "{report}"
     );
 
+    // With --config (as the installed service reads /etc/marquee/marquee.toml), that file
+    // is the one checked, not the data dir's.
+    config("");
+    let elsewhere = tmp.path().join("etc-marquee.toml");
+    std::fs::write(&elsewhere, "[ingest]\nmin_fre_mb = 1\n").unwrap();
+    let out = marquee(&["doctor", "--config", elsewhere.to_str().unwrap()], &data);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let config_line = line(&report, "config");
+    assert!(
+        !out.status.success()
+            && config_line.contains("min_fre_mb")
+            && config_line.contains("etc-marquee.toml"),
+        "{report}"
+    );
+
     // The port held by this data dir's own running server is fine.
     let server = Server::start(&data, "");
     let addr = server.base.trim_start_matches("http://").to_string();
