@@ -141,24 +141,9 @@ impl Server {
             .stderr(Stdio::from(log_file(&self.data)))
             .spawn()
             .expect("start marquee serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let mut line = lines.next().expect("server printed nothing").unwrap();
-        // With `--tls` the HTTPS address comes first, then the plain one.
-        self.https = None;
-        if let Some(url) = line.split("https://").nth(1) {
-            self.https = Some(format!("https://{}", url.trim_end_matches('/')));
-            line = lines.next().expect("no plain address").unwrap();
-        }
-        let url = line
-            .split("http://")
-            .nth(1)
-            .expect("no URL in the first line")
-            .trim_end_matches('/')
-            .to_string();
-        self.base = format!("http://{url}");
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (https, plain) = listening_addresses(&mut child);
+        self.https = https.map(|addr| format!("https://{addr}"));
+        self.base = format!("http://{plain}");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while agent()
@@ -252,17 +237,26 @@ impl Server {
 /// The `host:port` a starting `marquee serve` prints on its first line; the rest of its
 /// standard output is drained so the server never blocks on a full pipe.
 pub fn listening_address(child: &mut Child) -> String {
+    listening_addresses(child).1
+}
+
+/// The HTTPS address (printed first under `--tls`) and the plain one.
+fn listening_addresses(child: &mut Child) -> (Option<String>, String) {
     let stdout = child.stdout.take().expect("stdout piped");
     let mut lines = BufReader::new(stdout).lines();
-    let line = lines.next().expect("server printed nothing").unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .expect("no URL in the first line")
-        .trim_end_matches('/')
-        .to_string();
+    let mut line = lines.next().expect("server printed nothing").unwrap();
+    let after = |line: &str, scheme: &str| {
+        line.split(scheme)
+            .nth(1)
+            .map(|url| url.trim_end_matches('/').to_string())
+    };
+    let https = after(&line, "https://");
+    if https.is_some() {
+        line = lines.next().expect("no plain address").unwrap();
+    }
+    let plain = after(&line, "http://").expect("no URL in the line");
     std::thread::spawn(move || for _ in lines {});
-    addr
+    (https, plain)
 }
 
 impl Drop for Server {
