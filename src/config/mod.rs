@@ -9,6 +9,14 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod data_dir;
+mod tls;
+
+pub use data_dir::{DataDir, default_data_dir};
+pub use tls::{
+    AcmeChallenge, AcmeConfig, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, TlsConfig,
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
@@ -60,23 +68,6 @@ pub struct HttpConfig {
     pub send_timeout_secs: u64,
 }
 
-/// HTTPS. When enabled, `tls.listen` serves everything over TLS and `listen` (plain HTTP)
-/// only redirects to it and answers ACME HTTP-01 challenges.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TlsConfig {
-    pub enabled: bool,
-    /// Address the HTTPS server binds to.
-    pub listen: String,
-    /// PEM certificate chain and private key given by the operator, reloaded when they
-    /// change. Without them a self-signed certificate is made in `<data-dir>/tls/`.
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    /// How often the operator's files are checked for changes.
-    pub reload_secs: u64,
-    pub acme: AcmeConfig,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IngestConfig {
@@ -115,122 +106,6 @@ pub struct TranscodeConfig {
     pub ladder: Vec<Rung>,
 }
 
-/// Certificates from an ACME CA (Let's Encrypt by default). Off while `domains` is empty.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AcmeConfig {
-    /// Public DNS names that point at this machine; the certificate covers all of them.
-    pub domains: Vec<String>,
-    /// Contact address the CA writes to about expiry and policy changes (optional).
-    pub email: String,
-    /// The CA's ACME directory URL.
-    pub directory: String,
-    /// How the CA checks that this machine answers for each domain.
-    pub challenge: AcmeChallenge,
-    /// A PEM file with the root certificate that signs the directory's own HTTPS
-    /// certificate, for a private or test CA (pebble); empty: the system's roots.
-    pub directory_ca_file: String,
-    /// A certificate with fewer days than this left is renewed.
-    pub renew_before_days: u32,
-}
-
-pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
-pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AcmeChallenge {
-    /// HTTP-01 when plain HTTP is served on port 80, else TLS-ALPN-01.
-    #[serde(rename = "auto")]
-    Auto,
-    /// `http://<domain>/.well-known/acme-challenge/<token>` on port 80.
-    #[serde(rename = "http-01")]
-    Http01,
-    /// A challenge certificate on port 443 for the ALPN protocol `acme-tls/1`.
-    #[serde(rename = "tls-alpn-01")]
-    TlsAlpn01,
-}
-
-impl Default for AcmeConfig {
-    fn default() -> Self {
-        AcmeConfig {
-            domains: Vec::new(),
-            email: String::new(),
-            directory: LETS_ENCRYPT_PRODUCTION.into(),
-            challenge: AcmeChallenge::Auto,
-            directory_ca_file: String::new(),
-            renew_before_days: 30,
-        }
-    }
-}
-
-impl AcmeConfig {
-    pub fn enabled(&self) -> bool {
-        !self.domains.is_empty()
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |reason: String| Err(ConfigError::Invalid(format!("tls.acme.{reason}")));
-        for domain in &self.domains {
-            if !is_dns_name(domain) {
-                return invalid(format!(
-                    "domains: `{domain}` is not a DNS name (letters, digits and hyphens in dot-separated labels; no wildcard, port or IP address)"
-                ));
-            }
-        }
-        if !self.email.is_empty()
-            && (self
-                .email
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-                || !self.email.split_once('@').is_some_and(|(user, host)| {
-                    !user.is_empty() && host.contains('.') && !host.contains('@')
-                }))
-        {
-            return invalid(format!("email: `{}` is not an e-mail address", self.email));
-        }
-        if !self.directory.starts_with("https://") {
-            return invalid(format!(
-                "directory must be an https:// URL, not `{}`",
-                self.directory
-            ));
-        }
-        if !self.directory_ca_file.is_empty()
-            && let Err(e) = std::fs::File::open(&self.directory_ca_file)
-        {
-            return invalid(format!(
-                "directory_ca_file: cannot read {}: {e}",
-                self.directory_ca_file
-            ));
-        }
-        if !(1..=60).contains(&self.renew_before_days) {
-            return invalid(format!(
-                "renew_before_days must be between 1 and 60, not {}",
-                self.renew_before_days
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A name a CA can validate over HTTP-01 or TLS-ALPN-01: LDH labels, at least two of them
-/// (RFC 1123), so no IP address, wildcard or port slips through.
-fn is_dns_name(name: &str) -> bool {
-    let labels: Vec<&str> = name.split('.').collect();
-    name.len() <= 253
-        && labels.len() >= 2
-        && !labels
-            .last()
-            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
-        && labels.iter().all(|label| {
-            (1..=63).contains(&label.len())
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        })
-}
-
 /// One rung of the ABR ladder. `height` is the short side of the picture, so portrait
 /// videos get the same quality steps as landscape ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,19 +139,6 @@ impl Default for HttpConfig {
 impl HttpConfig {
     pub fn send_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.send_timeout_secs)
-    }
-}
-
-impl Default for TlsConfig {
-    fn default() -> Self {
-        TlsConfig {
-            enabled: false,
-            listen: "127.0.0.1:8443".into(),
-            cert_file: None,
-            key_file: None,
-            reload_secs: 10,
-            acme: AcmeConfig::default(),
-        }
     }
 }
 
@@ -537,112 +399,6 @@ fn hint_for(key: &str) -> String {
     }
 }
 
-/// Where Marquee keeps everything when `--data-dir` is not given.
-pub fn default_data_dir() -> PathBuf {
-    let is_root = unsafe { libc::geteuid() } == 0;
-    match std::env::var_os("HOME") {
-        Some(home) if !is_root => PathBuf::from(home).join(".local/share/marquee"),
-        _ => PathBuf::from("/var/lib/marquee"),
-    }
-}
-
-/// The fixed layout under the data dir.
-#[derive(Debug, Clone)]
-pub struct DataDir {
-    pub root: PathBuf,
-}
-
-impl DataDir {
-    pub fn new(root: PathBuf) -> Self {
-        DataDir { root }
-    }
-    pub fn db_path(&self) -> PathBuf {
-        self.root.join("marquee.db")
-    }
-    pub fn inbox(&self) -> PathBuf {
-        self.root.join("inbox")
-    }
-    pub fn library(&self) -> PathBuf {
-        self.root.join("library")
-    }
-    pub fn asset_dir(&self, asset_id: &str) -> PathBuf {
-        self.library().join(asset_id)
-    }
-    /// Work in progress lives here, on the same filesystem as the library, so publishing is a rename.
-    pub fn staging(&self) -> PathBuf {
-        self.root.join("staging")
-    }
-    pub fn duplicates(&self) -> PathBuf {
-        self.root.join("duplicates")
-    }
-    /// Sources of deleted assets and of orphaned packages: moved here, never deleted.
-    pub fn trash(&self) -> PathBuf {
-        self.root.join("trash")
-    }
-    /// Copies (or hard links) of files taken from outside the data dir: `marquee ingest`
-    /// and inbox files reached through a symbolic link.
-    pub fn imports(&self) -> PathBuf {
-        self.root.join("imports")
-    }
-
-    /// Whether `path` is a file this data dir owns, and so may move: a regular file below
-    /// one of its folders, reached without a symbolic link below that folder (the folder
-    /// itself may be a link the operator made). A file reached through a link belongs to
-    /// some other folder of the operator's and is never moved or deleted.
-    pub fn owns(&self, path: &Path) -> bool {
-        let bases = [
-            self.inbox(),
-            self.library(),
-            self.staging(),
-            self.imports(),
-            self.duplicates(),
-            self.trash(),
-        ];
-        let Some((base, relative)) = bases
-            .iter()
-            .find_map(|b| path.strip_prefix(b).ok().map(|r| (b, r)))
-        else {
-            return false;
-        };
-        let mut at = base.clone();
-        for part in relative.components() {
-            if !matches!(part, std::path::Component::Normal(_)) {
-                return false;
-            }
-            at.push(part);
-            match std::fs::symlink_metadata(&at) {
-                Ok(meta) if meta.file_type().is_symlink() => return false,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-        std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
-    }
-
-    /// Snapshots taken before schema upgrades, and the database a restore moved aside.
-    pub fn backups(&self) -> PathBuf {
-        self.root.join("backups")
-    }
-    /// TLS certificate and key (`tls/cert.pem`, `tls/key.pem`); part of every backup.
-    pub fn tls(&self) -> PathBuf {
-        self.root.join("tls")
-    }
-
-    pub fn create_all(&self) -> std::io::Result<()> {
-        for dir in [
-            self.root.clone(),
-            self.inbox(),
-            self.library(),
-            self.staging(),
-        ] {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,7 +510,7 @@ mod tests {
         // packaging/marquee.toml is what install.sh and the .deb put in /etc/marquee: with
         // every setting uncommented it must load, and give exactly the built-in defaults
         // (except `listen` and `tls`, which the service opens to the network over HTTPS).
-        let packaged = include_str!("../packaging/marquee.toml");
+        let packaged = include_str!("../../packaging/marquee.toml");
         let uncommented: String = packaged
             .lines()
             .map(|line| match line.strip_prefix('#') {
