@@ -206,6 +206,21 @@ fn self_signed_https_serves_http11_and_http2_and_plain_http_redirects() {
         "{answer}"
     );
     assert!(!answer.contains("\r\n\r\nok"), "{answer}");
+    // Any other method gets a 308, which keeps the method and the body (a 301 lets the
+    // client turn a POST into a GET).
+    let mut plain = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    plain
+        .write_all(b"POST /api/v1/assets HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        .unwrap();
+    let mut answer = String::new();
+    plain.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 308"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains(&format!(
+            "\r\nlocation: https://localhost:{port}/api/v1/assets\r\n"
+        )),
+        "{answer}"
+    );
 
     // A second start reuses the certificate.
     server.terminate();
