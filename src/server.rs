@@ -47,8 +47,21 @@ pub async fn serve(
     let state = web::Data::new(
         AppState::new(env.clone(), running_jobs.clone(), wake_jobs.clone(), ui_dir)
             .with_context(|| format!("cannot open the library in {}", data.root.display()))?
-            .with_metrics_token(config.metrics.token.clone()),
+            .with_metrics_token(config.metrics.token.clone())
+            .with_uploads(&config),
     );
+    let uploads = state.uploads.clone();
+    match uploads.recover().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            uploads = n,
+            "handed uploads finished before a crash to ingest"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot hand finished uploads to ingest; retried when their client asks")
+        }
+    }
+    let sweeper_task = tokio::spawn(uploads.run_sweeper(shutdown_rx.clone()));
     let jobs_task = tokio::spawn(supervisor::run(
         env,
         wake_jobs,
@@ -108,6 +121,7 @@ pub async fn serve(
     handle.stop(true).await;
     let _ = jobs_task.await;
     let _ = watcher_task.await;
+    let _ = sweeper_task.await;
     let _ = server_task.await;
     if let Some(task) = watchdog_task {
         let _ = task.await;

@@ -60,6 +60,7 @@ impl DataDir {
             self.library(),
             self.staging(),
             self.imports(),
+            self.uploads(),
             self.duplicates(),
             self.trash(),
         ];
@@ -84,6 +85,12 @@ impl DataDir {
         std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
     }
 
+    /// Resumable uploads: `<id>.part` while bytes arrive, then `<id>.<ext>` until its
+    /// transcode publishes it into the library.
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
     /// Snapshots taken before schema upgrades, and the database a restore moved aside.
     pub fn backups(&self) -> PathBuf {
         self.root.join("backups")
@@ -99,6 +106,7 @@ impl DataDir {
             self.inbox(),
             self.library(),
             self.staging(),
+            self.uploads(),
         ] {
             std::fs::create_dir_all(&dir).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))

@@ -17,6 +17,7 @@ pub mod stall;
 pub mod tls_listener;
 pub mod ui;
 pub mod ui_files;
+pub mod uploads;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 
@@ -41,6 +42,11 @@ pub struct AppState {
     pub ingest: crate::config::IngestConfig,
     /// `metrics.token`: when set, `/metrics` needs it.
     pub metrics_token: Option<String>,
+    /// Resumable uploads (`http::uploads`).
+    pub uploads: Arc<crate::uploads::Uploads>,
+    /// How long an upload's body may stall (`http.send_timeout_secs`); also for HTTP/2,
+    /// which the connection-level gate does not read.
+    pub upload_stall: std::time::Duration,
 }
 
 impl AppState {
@@ -55,7 +61,16 @@ impl AppState {
             library: Library::open(&jobs.data.library())?,
             ready: ReadyAssets::new(jobs.db.clone()),
         });
+        let uploads = crate::uploads::Uploads::new(
+            jobs.db.clone(),
+            jobs.data.clone(),
+            crate::uploads::UploadLimits::new(&Default::default(), &jobs.ingest),
+            wake_jobs.clone(),
+            crate::jobs::runner::now,
+        );
         Ok(AppState {
+            uploads: Arc::new(uploads),
+            upload_stall: crate::config::HttpConfig::default().send_timeout(),
             ingest: jobs.ingest.clone(),
             metrics_token: None,
             db: jobs.db.clone(),
@@ -70,6 +85,18 @@ impl AppState {
 impl AppState {
     pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
         self.metrics_token = token;
+        self
+    }
+
+    /// The configured upload limits and body stall time (`AppState::new` has the defaults).
+    pub fn with_uploads(mut self, config: &crate::config::Config) -> Self {
+        let limits = crate::uploads::UploadLimits::new(&config.uploads, &config.ingest);
+        if let Some(uploads) = Arc::into_inner(self.uploads) {
+            self.uploads = Arc::new(uploads.with_limits(limits));
+        } else {
+            unreachable!("with_uploads runs before the state is shared");
+        }
+        self.upload_stall = config.http.send_timeout();
         self
     }
 }
@@ -87,6 +114,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(assets::update)
         .service(assets::remove)
         .service(assets::retry)
+        .service(uploads::capabilities)
+        .service(uploads::capabilities_of_one)
+        .service(uploads::create)
+        .service(uploads::status)
+        .service(uploads::append)
+        .service(uploads::terminate)
+        .service(uploads::get_one)
         .service(openapi::openapi_json)
         .service(ops::readyz)
         .service(ops::metrics)

@@ -19,3 +19,4 @@ mod sources;
 mod static_binary;
 mod support;
 mod tls;
+mod uploads;
