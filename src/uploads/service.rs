@@ -105,7 +105,7 @@ impl Uploads {
         self.busy_ids().contains(id)
     }
 
-    fn claim(self: &Arc<Self>, id: &str) -> Result<BusyGuard, UploadError> {
+    pub(super) fn claim(self: &Arc<Self>, id: &str) -> Result<BusyGuard, UploadError> {
         if !self.busy_ids().insert(id.to_string()) {
             return Err(UploadError::Busy);
         }
@@ -188,11 +188,21 @@ impl Uploads {
     /// ingest (a crash in between) is handed over now.
     pub async fn get(self: &Arc<Self>, owner: &Owner, id: &str) -> Result<Upload, UploadError> {
         let upload = self.find(owner, id).await?;
-        if upload.received == upload.size && !upload.is_complete() {
-            let this = self.clone();
-            return run_blocking(move || this.finish_blocking(upload)).await;
+        if upload.received < upload.size || upload.is_complete() {
+            return Ok(upload);
         }
-        Ok(upload)
+        // A request that holds the upload finishes it itself; answer as it stands.
+        let Ok(guard) = self.claim(id) else {
+            return Ok(upload);
+        };
+        let upload = self.find(owner, id).await?;
+        if upload.is_complete() {
+            return Ok(upload);
+        }
+        let this = self.clone();
+        let finished = run_blocking(move || this.finish_blocking(upload)).await;
+        drop(guard);
+        finished
     }
 
     async fn find(&self, owner: &Owner, id: &str) -> Result<Upload, UploadError> {
@@ -277,7 +287,8 @@ impl Uploads {
 
     /// Hands a fully received upload to ingest (the same path as an inbox file): its
     /// `.part` file is renamed to `<id>.<ext>`, hashed, and becomes a queued asset, or is
-    /// set aside as a duplicate. Each step can be repeated after a crash.
+    /// set aside as a duplicate. Each step can be repeated after a crash. Only with the
+    /// upload claimed (or at start, before requests), so it runs once.
     pub(super) fn finish_blocking(&self, upload: Upload) -> Result<Upload, UploadError> {
         let part = self.part_path(&upload.id);
         let finished = self.finished_path(&upload);

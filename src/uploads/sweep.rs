@@ -30,8 +30,10 @@ impl Uploads {
             .await?;
         let count = pending.len();
         for upload in pending {
+            let guard = self.claim(&upload.id)?;
             let this = self.clone();
             run_blocking(move || this.finish_blocking(upload)).await?;
+            drop(guard);
         }
         Ok(count)
     }

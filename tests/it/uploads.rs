@@ -302,6 +302,42 @@ fn a_clip_uploaded_in_pieces_becomes_a_ready_asset_that_plays() {
         part_files(&server.data)
     );
 
+    // The same file again, in the creation request itself (creation-with-upload): a
+    // duplicate, as in the inbox, set aside and pointing at the asset it duplicates.
+    let metadata = format!("filename {}", STANDARD.encode("Copy.mp4"));
+    let again = tus(
+        &server,
+        &key,
+        "POST",
+        "/api/v1/uploads",
+        &[
+            ("Upload-Length", &bytes.len().to_string()),
+            ("Upload-Metadata", &metadata),
+            ("Content-Type", "application/offset+octet-stream"),
+        ],
+        Some(&bytes),
+    );
+    assert_eq!(
+        again.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    assert_eq!(again.offset(), bytes.len() as u64);
+    assert_eq!(again.header("marquee-asset-id"), Some(asset_id.as_str()));
+    let (_, view) = server.get(again.header("location").unwrap());
+    assert_eq!(
+        (&view["duplicate"], &view["finished"]),
+        (&Value::Bool(true), &Value::Bool(true))
+    );
+    assert_eq!(
+        std::fs::read_dir(server.data.join("duplicates"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(server.assets().len(), 1);
+
     let openapi = server.get("/api/v1/openapi.json").1;
     let paths = &openapi["paths"];
     for method in ["post", "options"] {
