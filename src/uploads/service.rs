@@ -281,7 +281,7 @@ impl Uploads {
             pending: Vec::with_capacity(WRITE_CHUNK),
             broken: false,
             last_checkpoint: Instant::now(),
-            guard: Some(guard),
+            guard: Some(Arc::new(guard)),
         })
     }
 
@@ -349,7 +349,9 @@ pub struct Appender {
     /// and only the bytes before the failure count.
     broken: bool,
     last_checkpoint: Instant,
-    guard: Option<BusyGuard>,
+    /// Shared with every blocking task this appender starts: if the request is dropped
+    /// mid-write, the upload stays busy until that write or sync has ended.
+    guard: Option<Arc<BusyGuard>>,
 }
 
 impl Appender {
@@ -395,7 +397,9 @@ impl Appender {
         };
         let mut buffer = std::mem::take(&mut self.pending);
         let len = buffer.len() as u64;
+        let hold = self.guard.clone();
         let (file, result) = tokio::task::spawn_blocking(move || {
+            let _hold = hold;
             let result = file.write_all(&buffer);
             buffer.clear();
             (file, result.map(|_| buffer))
@@ -429,7 +433,9 @@ impl Appender {
         let Some(file) = self.file.take() else {
             return Ok(());
         };
-        let (file, synced) = persist(&self.uploads, &self.upload.id, file, self.written).await;
+        let hold = self.guard.clone();
+        let (file, synced) =
+            persist(&self.uploads, &self.upload.id, file, self.written, hold).await;
         self.file = file;
         synced?;
         self.upload.received = self.written;
@@ -448,7 +454,9 @@ impl Appender {
     pub async fn finish(mut self) -> Result<Upload, UploadError> {
         let written = self.write_pending().await;
         if let Some(file) = self.file.take() {
-            let (_file, synced) = persist(&self.uploads, &self.upload.id, file, self.written).await;
+            let hold = self.guard.clone();
+            let (_file, synced) =
+                persist(&self.uploads, &self.upload.id, file, self.written, hold).await;
             synced?;
             self.upload.received = self.written;
         }
@@ -466,24 +474,44 @@ impl Appender {
 
 impl Drop for Appender {
     fn drop(&mut self) {
-        // Dropped mid-body (the client went away and the request with it): keep what was
-        // written. The busy mark goes with the task, so no other request writes meanwhile.
-        let (Some(file), Some(guard)) = (self.file.take(), self.guard.take()) else {
+        // Dropped mid-body (the client went away and the request with it): keep what
+        // arrived. The busy mark goes with the task, so no other request writes meanwhile.
+        let (Some(mut file), Some(hold)) = (self.file.take(), self.guard.take()) else {
             return;
         };
-        if self.written == self.upload.received {
+        let pending = if self.broken {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.pending)
+        };
+        if self.written + pending.len() as u64 == self.upload.received {
             return;
         }
-        let (uploads, id, written) = (self.uploads.clone(), self.upload.id.clone(), self.written);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let (_file, synced) = persist(&uploads, &id, file, written).await;
-                if let Err(e) = synced {
-                    tracing::warn!(upload = %id, error = %e, "cannot record an interrupted upload's progress");
-                }
-                drop(guard);
-            });
-        }
+        let (uploads, id) = (self.uploads.clone(), self.upload.id.clone());
+        let mut written = self.written;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let pending_written = {
+                let hold = hold.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _hold = hold;
+                    let result = file.write_all(&pending).map(|()| pending.len() as u64);
+                    (file, result)
+                })
+                .await
+            };
+            let Ok((file, result)) = pending_written else {
+                return;
+            };
+            // A failed write leaves its bytes uncounted; those before it still count.
+            written += result.unwrap_or(0);
+            let (_file, synced) = persist(&uploads, &id, file, written, Some(hold)).await;
+            if let Err(e) = synced {
+                tracing::warn!(upload = %id, error = %e, "cannot record an interrupted upload's progress");
+            }
+        });
     }
 }
 
@@ -494,9 +522,11 @@ async fn persist(
     id: &str,
     file: File,
     written: u64,
+    hold: Option<Arc<BusyGuard>>,
 ) -> (Option<File>, Result<(), UploadError>) {
     let (this, key) = (uploads.clone(), id.to_string());
     let joined = tokio::task::spawn_blocking(move || {
+        let _hold = hold;
         let result = file
             .sync_data()
             .map_err(|e| io_error(&this.part_path(&key), e))

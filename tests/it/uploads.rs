@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -351,56 +352,107 @@ fn a_clip_uploaded_in_pieces_becomes_a_ready_asset_that_plays() {
     }
 }
 
+/// Starts a PATCH at `offset` that announces every byte left, and sends `part` of them.
+fn start_patch(
+    server: &Server,
+    location: &str,
+    offset: usize,
+    rest: usize,
+    part: &[u8],
+) -> TcpStream {
+    let mut stream = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    write!(
+        stream,
+        "PATCH {location} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\n\
+         Content-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {rest}\r\n\r\n",
+        server.key
+    )
+    .unwrap();
+    stream.write_all(part).unwrap();
+    stream
+}
+
+fn wait_for_offset(server: &Server, location: &str, what: &str, done: impl Fn(u64) -> bool) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let offset = head(server, &server.key, location).offset();
+        if done(offset) {
+            return offset;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the offset stayed {offset}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn an_upload_killed_mid_body_resumes_at_the_reported_offset_after_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let bytes = clip(tmp.path(), "resumed.mp4");
-    let mut server = Server::start(&tmp.path().join("data"), "");
+    // A stalled body is not ended by the server within this test: only the upload's own
+    // syncing can make its bytes count.
+    let mut server = Server::start_with(
+        &tmp.path().join("data"),
+        Options {
+            tables: "[http]\nsend_timeout_secs = 600\n".into(),
+            ..Options::default()
+        },
+    );
     let key = server.key.clone();
     let (created, location) = create(&server, &key, bytes.len(), "Resumed.mp4");
     assert_eq!(created.status, 201);
+    let len = bytes.len();
 
     // Half, acknowledged.
-    let half = bytes.len() / 2;
+    let half = len / 2;
     assert_eq!(
         patch(&server, &key, &location, 0, &bytes[..half]).offset(),
         half as u64
     );
 
-    // The rest announced, a part of it sent, and the server killed while it waits for more.
-    let mut stream =
-        std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
-    let rest = bytes.len() - half;
-    write!(
-        stream,
-        "PATCH {location} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {key}\r\nTus-Resumable: 1.0.0\r\n\
-         Content-Type: application/offset+octet-stream\r\nUpload-Offset: {half}\r\nContent-Length: {rest}\r\n\r\n"
-    )
-    .unwrap();
-    let quarter = rest / 2;
-    stream.write_all(&bytes[half..half + quarter]).unwrap();
-    // Bytes of a body that pauses are synced and count: wait until the server says so.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while head(&server, &key, &location).offset() == half as u64 {
-        assert!(
-            Instant::now() < deadline,
-            "the paused body's bytes never counted"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // A client that goes away mid-body loses nothing it sent.
+    let eighth = len / 8;
+    let stream = start_patch(
+        &server,
+        &location,
+        half,
+        len - half,
+        &bytes[half..half + eighth],
+    );
+    stream.shutdown(std::net::Shutdown::Both).unwrap();
+    let kept = wait_for_offset(&server, &location, "after a disconnect", |o| {
+        o > half as u64
+    });
+    assert_eq!(kept, (half + eighth) as u64);
+
+    // A body that pauses has its bytes synced and counted; then the server is killed.
+    let from = half + eighth;
+    let sent = len / 4;
+    let stream = start_patch(
+        &server,
+        &location,
+        from,
+        len - from,
+        &bytes[from..from + sent],
+    );
+    wait_for_offset(&server, &location, "while the body pauses", |o| {
+        o > from as u64
+    });
     server.kill9();
     drop(stream);
     server.restart();
 
     let offset = head(&server, &key, &location).offset();
     assert!(
-        offset > half as u64 && offset <= (half + quarter) as u64,
-        "resumes at {offset}, between {half} (acknowledged) and {} (sent)",
-        half + quarter
+        offset > from as u64 && offset <= (from + sent) as u64,
+        "resumes at {offset}, between {from} (acknowledged) and {} (sent)",
+        from + sent
     );
     let done = patch(&server, &key, &location, offset, &bytes[offset as usize..]);
     assert_eq!(done.status, 204, "{}", String::from_utf8_lossy(&done.body));
-    assert_eq!(done.offset(), bytes.len() as u64);
+    assert_eq!(done.offset(), len as u64);
     let asset = server.wait_finished("Resumed", Duration::from_secs(120));
     assert_eq!(asset["status"], "ready", "{asset:#}\n{}", server.log());
     check_package(&server.package_dir(&asset));
