@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use crate::hls_check::check_package;
-use crate::support::{Options, Server, blake3_of, create_api_key, ffmpeg, get_with, make_clip};
+use crate::support::{Options, Server, blake3_of, create_api_key, get_with, make_clip};
 
 /// One answer: status, headers (lower-case names) and body.
 struct Answer {
@@ -591,18 +591,8 @@ fn an_unfinished_upload_expires_and_the_sweep_removes_its_bytes() {
 fn an_uploaded_playlist_fails_with_a_reason_and_reads_nothing_outside_its_file() {
     let tmp = tempfile::tempdir().unwrap();
     // A playable clip outside the data dir: any playlist that reached it would be published.
-    let secret = tmp.path().join("secret.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=25:duration=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        secret.to_str().unwrap(),
-    ]);
+    let secret = tmp.path().join("secret.mp4");
+    make_clip(&secret, "160x120", 25, 2.0, false);
     let secret = secret.to_str().unwrap();
     let hls = |uri: &str| {
         format!(
