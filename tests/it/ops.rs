@@ -254,7 +254,7 @@ fn an_older_binary_refuses_a_newer_database_and_upgrades_snapshot_first() {
         let said = text(&out);
         assert!(
             said.contains("schema version 99")
-                && said.contains("up to 2")
+                && said.contains(&format!("up to {}", marquee::db::schema_version()))
                 && said.contains("newer Marquee"),
             "{said}"
         );
@@ -277,7 +277,8 @@ fn an_older_binary_refuses_a_newer_database_and_upgrades_snapshot_first() {
     }
     let out = marquee(&["apikey", "create", "--name", "new"], &old);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(user_version(&old.join("marquee.db")), 2);
+    let latest = marquee::db::schema_version();
+    assert_eq!(user_version(&old.join("marquee.db")), latest);
     let snapshots: Vec<_> = std::fs::read_dir(old.join("backups"))
         .unwrap()
         .flatten()
@@ -290,7 +291,7 @@ fn an_older_binary_refuses_a_newer_database_and_upgrades_snapshot_first() {
         .to_string_lossy()
         .to_string();
     assert!(
-        name.starts_with("pre-migration-1-2-") && name.ends_with(".db"),
+        name.starts_with(&format!("pre-migration-1-{latest}-")) && name.ends_with(".db"),
         "{name}"
     );
     assert_eq!(user_version(&snapshots[0]), 1);
@@ -687,7 +688,8 @@ fn doctor_says_what_is_wrong_and_fails_on_failures() {
         assert!(line(&report, name).starts_with("OK "), "{report}");
     }
     assert!(
-        line(&report, "database").ends_with("schema version 2"),
+        line(&report, "database")
+            .ends_with(&format!("schema version {}", marquee::db::schema_version())),
         "{report}"
     );
     assert!(line(&report, "tls").starts_with("WARN"), "{report}");
@@ -757,7 +759,7 @@ fn doctor_says_what_is_wrong_and_fails_on_failures() {
         database.starts_with("FAIL") && database.contains("schema version 99"),
         "{report}"
     );
-    set_user_version(&data.join("marquee.db"), 2);
+    set_user_version(&data.join("marquee.db"), marquee::db::schema_version());
 
     // A misspelt key fails the config line, naming the key.
     config("[ingest]\nmin_fre_mb = 1\n");
