@@ -281,7 +281,14 @@ pub async fn create(
         let upload = state.uploads.create(&owner, size, metadata).await?;
         let upload = if with_body {
             let appender = state.uploads.begin_append(&owner, &upload.id, 0).await?;
-            write_body(appender, &mut payload, state.upload_stall).await?
+            match write_body(appender, &mut payload, state.upload_stall).await {
+                Ok(upload) => upload,
+                // The upload exists either way: the client learns where, and resumes.
+                Err(e) => {
+                    tracing::info!(upload = %upload.id, error = %e, "the creation request's body ended early");
+                    state.uploads.get(&owner, &upload.id).await?
+                }
+            }
         } else {
             upload
         };

@@ -103,6 +103,15 @@ pub fn set_received(
     Ok(())
 }
 
+/// Moves the offset back to the bytes a `.part` file really holds (they went missing).
+pub fn lower_received(conn: &Connection, id: &str, on_disk: u64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE uploads SET received = ?2 WHERE id = ?1 AND completed_at IS NULL AND received > ?2",
+        params![id, on_disk as i64],
+    )?;
+    Ok(())
+}
+
 pub fn mark_complete(
     conn: &Connection,
     id: &str,

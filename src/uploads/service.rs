@@ -135,6 +135,11 @@ impl Uploads {
         metadata_header: &str,
     ) -> Result<Upload, UploadError> {
         let limits = self.limits;
+        if size == 0 {
+            return Err(UploadError::Invalid(
+                "Upload-Length is 0: an empty file is not a video".into(),
+            ));
+        }
         if size > limits.max_bytes {
             return Err(UploadError::TooLarge {
                 size,
@@ -208,11 +213,43 @@ impl Uploads {
     async fn find(&self, owner: &Owner, id: &str) -> Result<Upload, UploadError> {
         let (owner, key) = (owner.clone(), id.to_string());
         let now = (self.clock)();
-        self.db
+        let upload = self
+            .db
             .read(move |c| Ok::<_, UploadError>(records::get(c, &owner, &key)?))
             .await?
             .filter(|u| u.is_complete() || u.expires_at > now)
-            .ok_or_else(|| UploadError::NotFound(id.to_string()))
+            .ok_or_else(|| UploadError::NotFound(id.to_string()))?;
+        self.reconcile(upload).await
+    }
+
+    /// An unfinished upload whose `.part` file holds fewer bytes than it counts (restored
+    /// from a backup, which leaves uploads out, or cut by hand) resumes from what is there,
+    /// never over a gap. A crash cannot cause this: only synced bytes are counted.
+    async fn reconcile(&self, upload: Upload) -> Result<Upload, UploadError> {
+        // All received (or none): the file may be mid-rename into ingest; nothing to check.
+        if upload.is_complete() || upload.received == 0 || upload.received >= upload.size {
+            return Ok(upload);
+        }
+        let part = self.part_path(&upload.id);
+        let on_disk = run_blocking(move || match std::fs::metadata(&part) {
+            Ok(meta) => Ok(meta.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io_error(&part, e)),
+        })
+        .await?;
+        if on_disk >= upload.received {
+            return Ok(upload);
+        }
+        tracing::warn!(upload = %upload.id, counted = upload.received, on_disk,
+            "an upload's bytes are missing from disk; it resumes from what is there");
+        let key = upload.id.clone();
+        self.db
+            .write(move |tx| Ok::<_, UploadError>(records::lower_received(tx, &key, on_disk)?))
+            .await?;
+        Ok(Upload {
+            received: on_disk,
+            ..upload
+        })
     }
 
     /// Terminates an unfinished upload: its record and its bytes go.

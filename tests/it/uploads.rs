@@ -498,6 +498,8 @@ fn limits_refuse_before_storing_and_termination_removes_the_bytes() {
         None,
     );
     assert_eq!(malformed.status, 400);
+    let (empty, _) = create(&server, &key, 0, "empty.mp4");
+    assert_eq!(empty.status, 400);
     assert_eq!(upload_rows(&server.data), 0);
     assert!(part_files(&server.data).is_empty());
 
@@ -585,6 +587,18 @@ fn an_unfinished_upload_expires_and_the_sweep_removes_its_bytes() {
     assert_eq!(upload_rows(&server.data), 1);
     assert!(fresh_part.exists());
     assert_eq!(head(&server, &key, &fresh).offset(), 700);
+
+    // Bytes gone from disk (cut by hand; a restore leaves uploads out) are never resumed
+    // over: the upload goes on from what is there.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fresh_part)
+        .unwrap()
+        .set_len(300)
+        .unwrap();
+    assert_eq!(head(&server, &key, &fresh).offset(), 300);
+    assert_eq!(patch(&server, &key, &fresh, 700, &[2u8; 10]).status, 409);
+    assert_eq!(patch(&server, &key, &fresh, 300, &[2u8; 10]).offset(), 310);
 }
 
 #[test]
