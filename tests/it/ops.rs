@@ -446,7 +446,7 @@ fn metrics_count_both_origin_paths_viewers_jobs_and_need_the_token() {
 }
 
 /// Mounts a tmpfs of `mb` MB on `dir`; false where this container may not mount.
-fn mount_tmpfs(dir: &Path, mb: u64) -> bool {
+pub(crate) fn mount_tmpfs(dir: &Path, mb: u64) -> bool {
     std::fs::create_dir_all(dir).unwrap();
     Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
@@ -455,7 +455,7 @@ fn mount_tmpfs(dir: &Path, mb: u64) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-struct Unmount<'a>(&'a Path);
+pub(crate) struct Unmount<'a>(pub(crate) &'a Path);
 
 impl Drop for Unmount<'_> {
     fn drop(&mut self) {
@@ -463,7 +463,7 @@ impl Drop for Unmount<'_> {
     }
 }
 
-fn free_bytes(dir: &Path) -> u64 {
+pub(crate) fn free_bytes(dir: &Path) -> u64 {
     let out = Command::new("df")
         .args(["--output=avail", "-B1"])
         .arg(dir)
@@ -479,7 +479,7 @@ fn free_bytes(dir: &Path) -> u64 {
 }
 
 /// Writes a file of `bytes` zero bytes (really allocated, not sparse).
-fn ballast(path: &Path, bytes: u64) {
+pub(crate) fn ballast(path: &Path, bytes: u64) {
     use std::io::Write;
     let mut file = std::fs::File::create(path).unwrap();
     let chunk = vec![0u8; 1 << 20];

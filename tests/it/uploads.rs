@@ -645,3 +645,50 @@ fn an_uploaded_playlist_fails_with_a_reason_and_reads_nothing_outside_its_file()
         .collect();
     assert!(published.is_empty(), "{published:?}");
 }
+
+#[test]
+fn a_patch_stops_with_507_when_the_disk_falls_below_the_floor_and_keeps_its_bytes() {
+    use crate::ops::{Unmount, ballast, free_bytes, mount_tmpfs};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    if !mount_tmpfs(&data, 64) {
+        eprintln!("skipped: cannot mount a small tmpfs to fill (needs root)");
+        return;
+    }
+    let _unmount = Unmount(&data);
+    let server = Server::start_with(
+        &data,
+        Options {
+            ingest: "min_free_mb = 24\n".into(),
+            ..Options::default()
+        },
+    );
+    let key = server.key.clone();
+    let size = 20_000_000;
+    let (created, location) = create(&server, &key, size, "big.mp4");
+    assert_eq!(created.status, 201);
+    // Something else fills the disk to 30 MB free: the body takes it below the 24 MB floor.
+    ballast(&data.join("ballast"), free_bytes(&data) - 30_000_000);
+    let body = vec![3u8; 17_000_000];
+    let stopped = patch(&server, &key, &location, 0, &body);
+    assert_eq!(
+        stopped.status,
+        507,
+        "{}",
+        String::from_utf8_lossy(&stopped.body)
+    );
+    assert_eq!(stopped.json()["error"]["code"], "insufficient_storage");
+    let kept = head(&server, &key, &location).offset();
+    assert!(kept > 0 && kept <= body.len() as u64, "kept {kept}");
+    let part = data
+        .join("uploads")
+        .join(format!("{}.part", location.rsplit('/').next().unwrap()));
+    assert!(std::fs::metadata(&part).unwrap().len() >= kept);
+
+    // Space returns: the upload goes on from what was kept.
+    std::fs::remove_file(data.join("ballast")).unwrap();
+    let rest = vec![3u8; size - kept as usize];
+    let done = patch(&server, &key, &location, kept, &rest);
+    assert_eq!(done.status, 204, "{}", String::from_utf8_lossy(&done.body));
+    assert_eq!(done.offset(), size as u64);
+}
