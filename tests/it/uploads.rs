@@ -692,3 +692,48 @@ fn a_patch_stops_with_507_when_the_disk_falls_below_the_floor_and_keeps_its_byte
     assert_eq!(done.status, 204, "{}", String::from_utf8_lossy(&done.body));
     assert_eq!(done.offset(), size as u64);
 }
+
+#[test]
+fn the_vendored_tus_js_client_uploads_from_chromium_and_resumes_after_an_abort() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("from_browser.mp4");
+    make_clip(&clip, "320x240", 25, 2.0, true);
+    let server = Server::start(&tmp.path().join("data"), "");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci --prefix tests/browser` (packaging/deps.sh test does)"
+    );
+    let out = std::process::Command::new("node")
+        .current_dir(&dir)
+        .args(["tus-upload.mjs", &server.base, &server.key])
+        .arg(&clip)
+        .arg("Browser_upload.mp4")
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tus-upload.mjs failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["loaded", "interrupted", "resumed", "finished"],
+        "{report}"
+    );
+    let asset = server.wait_finished("Browser upload", Duration::from_secs(120));
+    assert_eq!(asset["status"], "ready", "{asset:#}");
+    assert_eq!(asset["id"], report["asset"]);
+    assert_eq!(
+        blake3_of(&server.package_dir(&asset).join("source.mp4")),
+        blake3_of(&clip)
+    );
+}
