@@ -112,3 +112,68 @@ pub(super) fn remove_if_present(path: &std::path::Path) -> Result<(), UploadErro
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::config::DataDir;
+    use crate::db::Db;
+    use crate::uploads::{Owner, UploadLimits};
+
+    static NOW: AtomicI64 = AtomicI64::new(1_000_000);
+
+    fn clock() -> i64 {
+        NOW.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn an_upload_idle_past_its_expiry_is_swept_and_activity_pushes_expiry_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().to_path_buf());
+        data.create_all().unwrap();
+        let limits = UploadLimits {
+            max_bytes: 1_000_000,
+            expire_secs: 3600,
+            min_free_mb: 0,
+        };
+        let db = Db::open(&data.db_path()).unwrap();
+        let uploads = Arc::new(Uploads::new(db, data, limits, Default::default(), clock));
+        let owner = Owner::api_key(1);
+        let idle = uploads.create(&owner, 100, "").await.unwrap();
+        let busy = uploads.create(&owner, 100, "").await.unwrap();
+        for upload in [&idle, &busy] {
+            let mut appender = uploads.begin_append(&owner, &upload.id, 0).await.unwrap();
+            appender.push(&[1; 10]).await.unwrap();
+            assert_eq!(appender.finish().await.unwrap().received, 10);
+        }
+        // Half an hour later one of them receives more, which moves its expiry on.
+        NOW.fetch_add(1800, Ordering::SeqCst);
+        let mut appender = uploads.begin_append(&owner, &busy.id, 10).await.unwrap();
+        appender.push(&[1; 10]).await.unwrap();
+        appender.finish().await.unwrap();
+        assert_eq!(uploads.sweep_blocking().unwrap(), Swept::default());
+
+        NOW.fetch_add(1801, Ordering::SeqCst);
+        let swept = uploads.sweep_blocking().unwrap();
+        assert_eq!(
+            swept,
+            Swept {
+                expired: 1,
+                strays: 0
+            }
+        );
+        assert!(!uploads.part_path(&idle.id).exists());
+        assert!(matches!(
+            uploads.get(&owner, &idle.id).await,
+            Err(UploadError::NotFound(_))
+        ));
+        assert_eq!(uploads.get(&owner, &busy.id).await.unwrap().received, 20);
+
+        // A `.part` file no upload owns (a crash inside a termination) goes too.
+        std::fs::write(uploads.part_path("0123abcd"), b"x").unwrap();
+        assert_eq!(uploads.sweep_blocking().unwrap().strays, 1);
+        assert!(uploads.part_path(&busy.id).exists());
+    }
+}
