@@ -1,15 +1,15 @@
 // Uploads a file from Debian's headless Chromium with the vendored tus-js-client, as the
 // dashboard will: small chunks, an abort half-way, then a new Upload that finds the old
 // one's URL and resumes from the offset the server reports.
-// Usage: node tus-upload.mjs <server-url> <api-key> <file> <name>
-// Prints one JSON line (steps, and `asset`: the asset the upload became); exits non-zero
-// on failure.
+// Usage: node tus-upload.mjs <server-url> <api-key> <file> <name> <asset-out>
+// Writes the id of the asset the upload became to <asset-out>. Prints one JSON line;
+// exits non-zero on failure.
 import { chromium } from 'playwright-core';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const [base, key, file, name] = process.argv.slice(2);
+const [base, key, file, name, assetOut] = process.argv.slice(2);
 const report = { ok: false, steps: [] };
 const step = (stepName, extra = {}) => report.steps.push({ name: stepName, ...extra });
 
@@ -80,7 +80,7 @@ try {
   step('resumed', { from: result.resumedFrom });
   if (!result.asset) throw new Error(`no asset named: ${JSON.stringify(result)}`);
   step('finished');
-  report.asset = result.asset;
+  writeFileSync(assetOut, result.asset);
   if (pageErrors.length) throw new Error(`page errors: ${JSON.stringify(pageErrors)}`);
   report.ok = true;
 } catch (e) {

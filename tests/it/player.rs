@@ -124,7 +124,7 @@ fn pages_render_and_chromium_and_firefox_play_switch_and_show_subtitles() {
 }
 
 /// Runs one of the browser scripts in `dir` and returns the names of the steps it passed.
-fn browser_check(dir: &Path, args: &[&str]) -> Vec<String> {
+pub(crate) fn browser_check(dir: &Path, args: &[&str]) -> Vec<String> {
     let out = Command::new("node")
         .current_dir(dir)
         .args(args)

@@ -704,34 +704,23 @@ fn the_vendored_tus_js_client_uploads_from_chromium_and_resumes_after_an_abort()
         dir.join("node_modules/playwright-core").is_dir(),
         "playwright-core is not installed: run `npm ci --prefix tests/browser` (packaging/deps.sh test does)"
     );
-    let out = std::process::Command::new("node")
-        .current_dir(&dir)
-        .args(["tus-upload.mjs", &server.base, &server.key])
-        .arg(&clip)
-        .arg("Browser_upload.mp4")
-        .output()
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "tus-upload.mjs failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let asset_file = tmp.path().join("asset.txt");
+    let steps = crate::player::browser_check(
+        &dir,
+        &[
+            "tus-upload.mjs",
+            &server.base,
+            &server.key,
+            clip.to_str().unwrap(),
+            "Browser_upload.mp4",
+            asset_file.to_str().unwrap(),
+        ],
     );
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let steps: Vec<&str> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        steps,
-        ["loaded", "interrupted", "resumed", "finished"],
-        "{report}"
-    );
+    assert_eq!(steps, ["loaded", "interrupted", "resumed", "finished"]);
+    let named = std::fs::read_to_string(&asset_file).unwrap();
     let asset = server.wait_finished("Browser upload", Duration::from_secs(120));
     assert_eq!(asset["status"], "ready", "{asset:#}");
-    assert_eq!(asset["id"], report["asset"]);
+    assert_eq!(asset["id"], named.as_str());
     assert_eq!(
         blake3_of(&server.package_dir(&asset).join("source.mp4")),
         blake3_of(&clip)
