@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
 use crate::config::{Config, DataDir};
+use crate::disk::DiskSpace;
 use crate::ingest::enqueue::{self, CliIngest};
 use crate::jobs::runner::{JobEnd, JobEnv, now, run_claimed};
 
@@ -29,6 +30,18 @@ pub async fn run(
     });
     let mut not_ready = 0;
     for file in files {
+        // The server pauses its queue below the floor; here nothing is started instead.
+        if let Ok(space) = DiskSpace::of(&data.root, config.ingest.min_free_mb)
+            && space.is_low()
+        {
+            eprintln!(
+                "{}: not started: {}; free some space or lower ingest.min_free_mb",
+                file.display(),
+                space.describe()
+            );
+            not_ready += 1;
+            continue;
+        }
         let (db2, data2, f) = (db.clone(), data.clone(), file.clone());
         let started =
             tokio::task::spawn_blocking(move || enqueue::ingest_cli_file(&db2, &data2, &f, now()))

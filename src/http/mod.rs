@@ -5,6 +5,8 @@ pub mod auth;
 pub mod client_errors;
 pub mod error;
 pub mod fast_origin;
+pub mod h2_gate;
+pub mod h2_ledger;
 pub mod listener;
 pub mod openapi;
 pub mod ops;

@@ -11,6 +11,7 @@ use actix_service::{
     map_config,
 };
 use actix_web::dev::AppConfig;
+use actix_web::http::Method;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use tokio::net::TcpStream;
 
@@ -102,7 +103,13 @@ async fn redirect(target: web::Data<Target>, req: HttpRequest) -> HttpResponse {
         port => format!(":{port}"),
     };
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    HttpResponse::MovedPermanently()
+    // 308 keeps the method and body; a 301 lets a client turn a POST into a GET.
+    let mut answer = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        HttpResponse::MovedPermanently()
+    } else {
+        HttpResponse::PermanentRedirect()
+    };
+    answer
         .insert_header(("location", format!("https://{host}{port}{path}")))
         .finish()
 }

@@ -1,7 +1,7 @@
 //! The HTTPS listener. Each connection's TLS handshake is done here (tokio-rustls, over
 //! `SendStall`, so a client that stops reading is dropped under TLS too), then the
-//! negotiated protocol picks actix-web's HTTP/2 service or its HTTP/1 service behind
-//! `RequestGate`. There is no sendfile path: the bytes must be encrypted in user space.
+//! negotiated protocol picks actix-web's HTTP/2 service behind `H2Gate` or its HTTP/1
+//! service behind `RequestGate`. There is no sendfile path: the bytes must be encrypted in user space.
 //!
 //! A handshake must finish within `HANDSHAKE_TIMEOUT` of the accept, and at most
 //! `MAX_HANDSHAKES` run at once (each costs a key exchange and a signature), so clients
@@ -22,6 +22,7 @@ use tokio_rustls::server::TlsStream;
 
 use super::AppState;
 use super::client_errors::ClientErrors;
+use super::h2_gate::H2Gate;
 use super::listener::{http_builder, server_builder, web_service};
 use super::request_gate::RequestGate;
 use super::stall::SendStall;
@@ -85,12 +86,13 @@ pub fn serve(
                     .on_connect_ext(mark_tls)
                     .h1(web_service(state.clone())),
             );
-            // actix-http exposes no HTTP/2 limits beyond windows; the h2 crate's own
-            // defaults hold (rapid-reset and CONTINUATION-flood limits), keep-alive sends
-            // pings and closes a connection whose pong does not come back, and the origin
-            // lets `FileAnswers::PER_CONNECTION` file answers send at once per connection.
+            // actix-http sets no HTTP/2 limits beyond windows: `H2Gate` announces and keeps
+            // the stream and header limits, the h2 crate's own rapid-reset and
+            // CONTINUATION-flood limits hold, keep-alive sends pings and closes a
+            // connection whose pong does not come back, and the origin lets
+            // `FileAnswers::PER_CONNECTION` file answers send at once per connection.
             let h2 = Rc::new(
-                http_builder::<Tls, _>(addr)
+                http_builder::<H2Gate<Tls>, _>(addr)
                     .secure()
                     .on_connect_ext(|_, data| {
                         data.insert(ServedOverTls);
@@ -119,7 +121,7 @@ pub fn serve(
                                 return Ok(());
                             };
                             let outcome = match tls.get_ref().1.alpn_protocol() {
-                                Some(b"h2") => h2.call((tls, peer)).await,
+                                Some(b"h2") => h2.call((H2Gate::new(tls), peer)).await,
                                 // A TLS-ALPN-01 validation ends with the handshake.
                                 Some(p) if p == ACME_TLS_ALPN => Ok(()),
                                 _ => {

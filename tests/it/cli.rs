@@ -18,6 +18,24 @@ fn cli_ingest_shows_progress_and_ends_ready() {
     )
     .unwrap();
 
+    // Below the free-space floor nothing is started and nothing is written.
+    let refused = Command::new(bin())
+        .arg("ingest")
+        .arg(&clip)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("MARQUEE_INGEST__MIN_FREE_MB", "1000000000000")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("not started") && stderr.contains("ingest.min_free_mb"),
+        "{stderr}"
+    );
+    let library = data.join("library");
+    assert!(!library.exists() || std::fs::read_dir(&library).unwrap().next().is_none());
+
     let out = Command::new(bin())
         .arg("ingest")
         .arg(&clip)

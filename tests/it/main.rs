@@ -4,6 +4,7 @@ mod acme;
 mod api;
 mod cli;
 mod crash;
+mod h2_limits;
 mod hls_check;
 mod inbox;
 mod ingest_rules;

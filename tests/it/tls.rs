@@ -12,6 +12,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 
+use crate::h2_limits::{frame, get_block};
 use crate::support::{
     Options, Server, drop_into, first_video_segment, make_clip, open_fds, proc_status,
     read_response, rss_growth_mib,
@@ -71,7 +72,7 @@ fn https_addr(server: &Server) -> String {
 }
 
 /// A finished TLS connection offering `alpn`, over a socket with a small receive buffer.
-fn tls_connect(server: &Server, alpn: &[&[u8]]) -> TlsClient {
+pub(crate) fn tls_connect(server: &Server, alpn: &[&[u8]]) -> TlsClient {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -135,7 +136,7 @@ fn curl(cert: &Path, http: &str, url: &str) -> (String, Vec<u8>) {
     (String::from_utf8(out.stdout).unwrap(), body)
 }
 
-fn tls_server(data: &Path, tables: &str) -> Server {
+pub(crate) fn tls_server(data: &Path, tables: &str) -> Server {
     Server::start_with(
         data,
         Options {
@@ -205,6 +206,21 @@ fn self_signed_https_serves_http11_and_http2_and_plain_http_redirects() {
         "{answer}"
     );
     assert!(!answer.contains("\r\n\r\nok"), "{answer}");
+    // Any other method gets a 308, which keeps the method and the body (a 301 lets the
+    // client turn a POST into a GET).
+    let mut plain = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    plain
+        .write_all(b"POST /api/v1/assets HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        .unwrap();
+    let mut answer = String::new();
+    plain.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 308"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains(&format!(
+            "\r\nlocation: https://localhost:{port}/api/v1/assets\r\n"
+        )),
+        "{answer}"
+    );
 
     // A second start reuses the certificate.
     server.terminate();
@@ -325,10 +341,10 @@ fn stalled_handshakes_and_stalled_tls_readers_are_dropped() {
         let _ = client.write_all(pipelined.as_bytes());
         floods.push(client);
     }
-    // 5 HTTP/2 connections open 200 streams each for the segment, grant the server all
-    // the flow-control credit there is, and never read.
+    // 5 HTTP/2 connections open as many streams as allowed (128) for the segment, grant
+    // the server all the flow-control credit there is, and never read.
     for _ in 0..5 {
-        floods.push(h2_flood(&server, &segment, 200));
+        floods.push(h2_flood(&server, &segment, 128));
     }
     let grown_mib = rss_growth_mib(pid, rss_before);
     assert!(
@@ -362,12 +378,6 @@ fn stalled_handshakes_and_stalled_tls_readers_are_dropped() {
 /// windows HTTP/2 allows, and reads nothing. Header blocks use HPACK's static table and
 /// plain literals: `:method GET`, `:scheme https`, `:path`, `:authority`.
 fn h2_flood(server: &Server, path: &str, streams: u32) -> TlsClient {
-    fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
-        out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
-        out.extend_from_slice(&[kind, flags]);
-        out.extend_from_slice(&stream.to_be_bytes());
-        out.extend_from_slice(payload);
-    }
     let mut client = tls_connect(server, &[b"h2"]);
     assert_eq!(client.conn.alpn_protocol(), Some(&b"h2"[..]));
     let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
@@ -379,11 +389,7 @@ fn h2_flood(server: &Server, path: &str, streams: u32) -> TlsClient {
         0,
         &(0x7fff_ffff_u32 - 65_535).to_be_bytes(),
     );
-    assert!(path.len() < 127);
-    let mut block = vec![0x82, 0x87, 0x04, path.len() as u8];
-    block.extend_from_slice(path.as_bytes());
-    block.extend_from_slice(&[0x01, 9]);
-    block.extend_from_slice(b"localhost");
+    let block = get_block(path, 0);
     for i in 0..streams {
         // END_STREAM | END_HEADERS
         frame(&mut out, 0x1, 0x5, 1 + 2 * i, &block);
