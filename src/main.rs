@@ -29,9 +29,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data = DataDir::new(std::path::absolute(&root).unwrap_or(root));
     // These must work whatever state the config is in (a restore replaces it).
     match &cli.command {
-        Command::Backup { to, media } => return marquee::ops::cli::backup(&data, to, *media),
+        Command::Backup { to, media } => {
+            return marquee::ops::cli::backup(&data, cli.config.as_deref(), to, *media);
+        }
         Command::Restore { from, force } => {
-            return marquee::ops::cli::restore(&data, from, *force);
+            return marquee::ops::cli::restore(&data, cli.config.as_deref(), from, *force);
         }
         Command::Doctor => {
             return Ok(marquee::ops::cli::doctor(&data, cli.config.as_deref()));
