@@ -117,6 +117,9 @@ pub enum Command {
     /// Check the machine and the configuration; each line says OK, WARN or FAIL and what to
     /// do. Exits non-zero on any FAIL.
     Doctor,
+    /// Print the addresses the server answers at and, for a self-signed certificate, its
+    /// SHA-256 fingerprint (what install.sh and the .deb print after starting it).
+    Urls,
     /// Internal: run one transcode job (request on stdin, events on stdout).
     #[command(hide = true)]
     Worker,

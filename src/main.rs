@@ -50,6 +50,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     overrides.config_file = cli.config.clone();
     let config = Config::load(&data.root, &overrides)?;
+    if let Command::Urls = cli.command {
+        let settings = data.settings_file(cli.config.as_deref());
+        marquee::ops::cli::urls(&config, &data, &settings);
+        return Ok(ExitCode::SUCCESS);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -80,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker => unreachable!("handled before logging starts"),
+        Command::Urls => unreachable!("handled before the runtime starts"),
         Command::Backup { .. } | Command::Restore { .. } | Command::Doctor => {
             unreachable!("handled before the config is loaded")
         }

@@ -113,11 +113,6 @@ pub struct BackupFile {
     pub blake3: String,
 }
 
-/// The settings file the server reads: `config_file` (`--config`), else the data dir's.
-pub fn settings_path(data: &DataDir, config_file: Option<&Path>) -> PathBuf {
-    config_file.map_or_else(|| data.root.join(CONFIG_FILE), Path::to_path_buf)
-}
-
 /// Writes a backup of `data` and of the settings file the server reads (`config_file`,
 /// else the data dir's) to `to` (through a temporary name beside it, renamed once complete
 /// and synced, so `to` is never a partial archive).
@@ -132,7 +127,7 @@ pub fn create(
     if !db_path.is_file() {
         return Err(BackupError::NoDatabase(db_path.display().to_string()));
     }
-    let settings = settings_path(data, config_file);
+    let settings = data.settings_file(config_file);
     // Named on the command line, it must be there: the server would refuse to start too.
     if config_file.is_some() && !settings.is_file() {
         return Err(BackupError::NoSettingsFile(settings.display().to_string()));
@@ -372,7 +367,7 @@ pub fn restore(
     let _lock = super::lock::DataDirLock::acquire(&data.root)?;
     let unpacked = data.root.join(format!(".restore-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&unpacked);
-    let settings = settings_path(data, config_file);
+    let settings = data.settings_file(config_file);
     let result = unpack_and_check(from, &unpacked).and_then(|manifest| {
         let (moved_aside, settings) = install(data, &unpacked, &settings, &manifest, force, now)?;
         Ok(Restored {

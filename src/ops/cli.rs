@@ -35,7 +35,7 @@ pub fn backup(
         Some(path) => println!("The settings file in it is {path}"),
         None => println!(
             "There was no settings file at {}: the backup holds none",
-            super::backup::settings_path(data, config_file).display()
+            data.settings_file(config_file).display()
         ),
     }
     Ok(ExitCode::SUCCESS)
@@ -73,6 +73,13 @@ pub fn restore(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn urls(config: &crate::config::Config, data: &DataDir, settings: &Path) {
+    let local: Vec<_> = if_addrs::get_if_addrs()
+        .map(|interfaces| interfaces.iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    print!("{}", super::urls::describe(config, data, settings, &local));
 }
 
 pub fn doctor(data: &DataDir, config_file: Option<&Path>) -> ExitCode {

@@ -1004,3 +1004,59 @@ fn doctor_says_what_is_wrong_and_fails_on_failures() {
         "{report}"
     );
 }
+
+#[test]
+fn urls_names_where_the_server_answers_and_its_certificate_fingerprint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let plain = free_port();
+    let secure = std::iter::repeat_with(free_port)
+        .find(|p| *p != plain)
+        .unwrap();
+    let mut server = Server::start_with(
+        &data,
+        Options {
+            listen: Some(format!("127.0.0.1:{plain}")),
+            tables: format!("[tls]\nenabled = true\nlisten = \"127.0.0.1:{secure}\"\n"),
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        server.https.as_deref(),
+        Some(format!("https://127.0.0.1:{secure}").as_str())
+    );
+    // The settings say plain HTTP on 127.0.0.1:8080, as `serve --listen` overrode them;
+    // `urls` reads the environment as the server does.
+    let out = Command::new(bin())
+        .args(["urls", "--data-dir"])
+        .arg(&data)
+        .env("MARQUEE_LISTEN", format!("127.0.0.1:{plain}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pem = std::fs::read(data.join("tls/cert.pem")).unwrap();
+    let (_, block) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let fingerprint = crate::install::sha256_fingerprint(&block.contents);
+    for expected in [
+        format!("https://127.0.0.1:{secure}/"),
+        format!("http://127.0.0.1:{plain}/"),
+        "self-signed".to_string(),
+        fingerprint,
+    ] {
+        assert!(said.contains(&expected), "{expected} not in:\n{said}");
+    }
+    assert!(server.healthy(), "the HTTPS URL answers");
+    server.terminate();
+
+    // Without HTTPS: the plain address only, and no certificate.
+    std::fs::write(data.join("marquee.toml"), "listen = \"0.0.0.0:8080\"\n").unwrap();
+    let out = marquee(&["urls"], &data);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(said.contains("http://localhost:8080/"), "{said}");
+    assert!(
+        !said.contains("https://") && !said.contains("self-signed"),
+        "{said}"
+    );
+}
