@@ -64,7 +64,15 @@ pub fn restore(
         data.root.display()
     );
     match &restored.settings {
-        SettingsRestored::Written(path) => println!("Wrote the settings to {}", path.display()),
+        SettingsRestored::Written(path) => println!(
+            "Wrote the settings{} to {}",
+            restored
+                .manifest
+                .settings_path
+                .as_ref()
+                .map_or_else(String::new, |from| format!(" (backed up from {from})")),
+            path.display()
+        ),
         SettingsRestored::Unchanged(path) => {
             println!("{} already held the backup's settings", path.display())
         }
