@@ -624,7 +624,7 @@ fn write_settings(
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     let (uid, gid, mode) = match &replaced {
-        Some(meta) => (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        Some(meta) => (meta.uid(), meta.gid(), meta.mode() & 0o777),
         None if in_data_dir => (data_owner.0, data_owner.1, SETTINGS_MODE),
         None => (me, data_owner.1, SETTINGS_MODE),
     };
