@@ -269,6 +269,25 @@ fn backup_and_restore_carry_the_settings_file_the_server_reads_with_config() {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains(etc.to_str().unwrap()), "{}", text(&out));
+    // A settings file named but missing (a typo) is an error, not a backup without one.
+    let typo = tmp.path().join("etc/marquee/marque.toml");
+    let refused = tmp.path().join("refused.tar.zst");
+    let out = marquee(
+        &[
+            "backup",
+            "--config",
+            typo.to_str().unwrap(),
+            "--to",
+            refused.to_str().unwrap(),
+        ],
+        &data,
+    );
+    assert!(!out.status.success() && !refused.exists());
+    assert!(
+        text(&out).contains("marque.toml does not exist"),
+        "{}",
+        text(&out)
+    );
     server.terminate();
 
     // Wipe the data dir and the settings file; restore with the settings path from
