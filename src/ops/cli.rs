@@ -64,15 +64,21 @@ pub fn restore(
         data.root.display()
     );
     match &restored.settings {
-        SettingsRestored::Written(path) => println!(
-            "Wrote the settings{} to {}",
-            restored
-                .manifest
-                .settings_path
-                .as_ref()
-                .map_or_else(String::new, |from| format!(" (backed up from {from})")),
-            path.display()
-        ),
+        SettingsRestored::Written(path) => {
+            let from = restored.manifest.settings_path.as_deref();
+            println!(
+                "Wrote the settings{} to {}",
+                from.map_or_else(String::new, |from| format!(" (backed up from {from})")),
+                path.display()
+            );
+            // An installed service reads /etc/marquee/marquee.toml: restoring without
+            // `--config` would leave it on the settings it had.
+            if let Some(from) = from.filter(|from| Path::new(from) != path.as_path()) {
+                println!(
+                    "Note: if the server reads its settings from {from}, restore again with --config {from} --force"
+                );
+            }
+        }
         SettingsRestored::Unchanged(path) => {
             println!("{} already held the backup's settings", path.display())
         }

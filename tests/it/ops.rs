@@ -300,7 +300,22 @@ fn backup_and_restore_carry_the_settings_file_the_server_reads_with_config() {
         &[("MARQUEE_CONFIG", &etc)],
     );
     assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("Note:"), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&etc).unwrap(), settings);
+    // Restored elsewhere without the settings path, the output says where they came from.
+    let elsewhere = tmp.path().join("elsewhere");
+    let out = marquee(
+        &["restore", "--from", archive.to_str().unwrap()],
+        &elsewhere,
+    );
+    assert!(
+        text(&out).contains(&format!(
+            "restore again with --config {} --force",
+            etc.display()
+        )),
+        "{}",
+        text(&out)
+    );
     let mode = std::fs::metadata(&etc).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
     assert!(
