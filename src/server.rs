@@ -76,7 +76,7 @@ pub async fn serve(
         let secure = http::listener::bind(&config.tls.listen)
             .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
         let secure_addrs = addrs_of(&secure)?;
-        let setup = tls_setup(&data, &config, shutdown_rx.clone())?;
+        let setup = tls_setup(&data, &config, &plain_addrs, shutdown_rx.clone())?;
         let server =
             http::tls_listener::serve(listeners, secure, state, setup, config.http.send_timeout())
                 .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
@@ -141,6 +141,7 @@ fn addrs_of(listeners: &[std::net::TcpListener]) -> std::io::Result<Vec<std::net
 fn tls_setup(
     data: &DataDir,
     config: &Config,
+    plain_addrs: &[std::net::SocketAddr],
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<http::tls_listener::TlsSetup> {
     let resolver = match (&config.tls.cert_file, &config.tls.key_file) {
@@ -162,7 +163,15 @@ fn tls_setup(
                 .context("cannot set up the self-signed certificate")?;
             let resolver = Arc::new(tls::CertResolver::new(certified));
             if config.tls.acme.enabled() {
-                start_acme(data, config, resolver.clone(), shutdown);
+                // The CA fetches HTTP-01 answers from port 80 only.
+                let serves_http_on_port_80 = plain_addrs.iter().any(|a| a.port() == 80);
+                start_acme(
+                    data,
+                    config,
+                    serves_http_on_port_80,
+                    resolver.clone(),
+                    shutdown,
+                );
             } else {
                 tracing::info!(cert = %stored.cert.display(), "HTTPS uses the self-signed certificate");
             }
@@ -181,11 +190,11 @@ fn tls_setup(
 fn start_acme(
     data: &DataDir,
     config: &Config,
+    serves_http_on_port_80: bool,
     resolver: Arc<tls::CertResolver>,
     shutdown: watch::Receiver<bool>,
 ) {
-    // Under `--tls` the plain listener always runs (it redirects), so `auto` is HTTP-01.
-    let kind = acme::ChallengeKind::choose(&config.tls.acme, true);
+    let kind = acme::ChallengeKind::choose(&config.tls.acme, serves_http_on_port_80);
     let challenges = resolver.challenges().clone();
     let label = acme::CertStore::new(&data.root)
         .certificate_path()

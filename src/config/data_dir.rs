@@ -21,6 +21,11 @@ impl DataDir {
     pub fn new(root: PathBuf) -> Self {
         DataDir { root }
     }
+    /// The settings file the server reads: `config_file` (`--config`, `MARQUEE_CONFIG`),
+    /// else `<data-dir>/marquee.toml`.
+    pub fn settings_file(&self, config_file: Option<&Path>) -> PathBuf {
+        config_file.map_or_else(|| self.root.join("marquee.toml"), Path::to_path_buf)
+    }
     pub fn db_path(&self) -> PathBuf {
         self.root.join("marquee.db")
     }

@@ -699,24 +699,20 @@ fn the_vendored_tus_js_client_uploads_from_chromium_and_resumes_after_an_abort()
     let clip = tmp.path().join("from_browser.mp4");
     make_clip(&clip, "320x240", 25, 2.0, true);
     let server = Server::start(&tmp.path().join("data"), "");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci --prefix tests/browser` (packaging/deps.sh test does)"
-    );
     let asset_file = tmp.path().join("asset.txt");
-    let steps = crate::player::browser_check(
-        &dir,
-        &[
-            "tus-upload.mjs",
-            &server.base,
-            &server.key,
-            clip.to_str().unwrap(),
-            "Browser_upload.mp4",
-            asset_file.to_str().unwrap(),
-        ],
+    let report = crate::player::browser_check(&[
+        "tus-upload.mjs",
+        &server.base,
+        &server.key,
+        clip.to_str().unwrap(),
+        "Browser_upload.mp4",
+        asset_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        crate::player::step_names(&report),
+        ["loaded", "interrupted", "resumed", "finished"],
+        "{report}"
     );
-    assert_eq!(steps, ["loaded", "interrupted", "resumed", "finished"]);
     let named = std::fs::read_to_string(&asset_file).unwrap();
     let asset = server.wait_finished("Browser upload", Duration::from_secs(120));
     assert_eq!(asset["status"], "ready", "{asset:#}");
