@@ -42,8 +42,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/001_init.sql")),
         M::up(include_str!("migrations/002_job_retries.sql")),
-        // 003 belongs to accounts (issue 9); merged in before this one.
-        M::up(include_str!("migrations/004_uploads.sql")),
+        M::up(include_str!("migrations/003_uploads.sql")),
     ])
 }
 
