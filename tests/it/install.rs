@@ -17,8 +17,8 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub fn prepare(test: &str) -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
     let Some(binary) = binary_to_install() else {
         eprintln!(
-            "\n!!! SKIPPED {test}: no binary to install (build dist/marquee with \
-             packaging/build-static.sh, or set MARQUEE_INSTALL_BINARY) !!!\n"
+            "\n!!! SKIPPED {test}: no binary to install (packaging/test.sh runs it with the \
+             static build; or set MARQUEE_TEST_BIN=dist/marquee or MARQUEE_INSTALL_BINARY) !!!\n"
         );
         return None;
     };
@@ -34,12 +34,12 @@ pub fn prepare(test: &str) -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
 }
 
 /// The binary to install: `MARQUEE_INSTALL_BINARY`, else `MARQUEE_TEST_BIN` (the binary
-/// the other tests run), else the static build's `dist/marquee`.
+/// the other tests run; `packaging/test.sh` sets it to the static build). Never a
+/// `dist/marquee` left from an earlier build: it may predate the install.sh under test.
 fn binary_to_install() -> Option<PathBuf> {
     std::env::var_os("MARQUEE_INSTALL_BINARY")
         .or_else(|| std::env::var_os("MARQUEE_TEST_BIN"))
         .map(PathBuf::from)
-        .or_else(|| Some(Path::new(REPO).join("dist/marquee")))
         .filter(|p| p.is_file())
 }
 

@@ -141,7 +141,13 @@ impl Server {
             .stderr(Stdio::from(log_file(&self.data)))
             .spawn()
             .expect("start marquee serve");
-        let (https, plain) = listening_addresses(&mut child);
+        let Some((https, plain)) = listening_addresses(&mut child) else {
+            let _ = child.wait();
+            panic!(
+                "marquee serve ended before listening; its log:\n{}",
+                self.log()
+            );
+        };
         self.https = https.map(|addr| format!("https://{addr}"));
         self.base = format!("http://{plain}");
         self.child = Some(child);
@@ -237,14 +243,17 @@ impl Server {
 /// The `host:port` a starting `marquee serve` prints on its first line; the rest of its
 /// standard output is drained so the server never blocks on a full pipe.
 pub fn listening_address(child: &mut Child) -> String {
-    listening_addresses(child).1
+    listening_addresses(child)
+        .expect("server printed nothing")
+        .1
 }
 
 /// The HTTPS address (printed first under `--tls`) and the plain one.
-fn listening_addresses(child: &mut Child) -> (Option<String>, String) {
+/// `None` when the server ends without printing (it could not start).
+fn listening_addresses(child: &mut Child) -> Option<(Option<String>, String)> {
     let stdout = child.stdout.take().expect("stdout piped");
     let mut lines = BufReader::new(stdout).lines();
-    let mut line = lines.next().expect("server printed nothing").unwrap();
+    let mut line = lines.next()?.ok()?;
     let after = |line: &str, scheme: &str| {
         line.split(scheme)
             .nth(1)
@@ -256,7 +265,7 @@ fn listening_addresses(child: &mut Child) -> (Option<String>, String) {
     }
     let plain = after(&line, "http://").expect("no URL in the line");
     std::thread::spawn(move || for _ in lines {});
-    (https, plain)
+    Some((https, plain))
 }
 
 impl Drop for Server {
