@@ -236,7 +236,8 @@ if ! systemd_running; then
         --inh-caps=+net_bind_service --ambient-caps=+net_bind_service \
         "$BIN" serve --config "$CONFIG" --data-dir "$DATA_DIR" &
     server=$!
-    trap 'kill -TERM "$server" 2>/dev/null' TERM INT
+    signalled=0
+    trap 'signalled=1; kill -TERM "$server" 2>/dev/null' TERM INT
     if wait_healthy "$listen" 60; then
         print_urls
         echo "Marquee runs in the foreground: Ctrl-C stops it (running jobs go back to the queue)."
@@ -244,11 +245,16 @@ if ! systemd_running; then
     else
         say "warning: Marquee did not answer /healthz on $listen within 60 s"
     fi
-    # A signal handled by the trap interrupts `wait`: wait again for the server's own exit.
+    # A signal handled by the trap interrupts `wait` (status 128+n): wait again for the
+    # server's own status, which bash keeps even when the server has already exited.
     while :; do
         status=0
         wait "$server" || status=$?
-        kill -0 "$server" 2>/dev/null || break
+        if [ "$signalled" = 1 ] && [ "$status" -gt 128 ]; then
+            signalled=2
+            continue
+        fi
+        break
     done
     exit "$status"
 fi

@@ -53,7 +53,8 @@ pub fn is_static(binary: &Path) -> bool {
     text.contains("not a dynamic executable") || text.contains("statically linked")
 }
 
-/// A fresh Debian 12 unpacked into `root` (`packaging/test/rootfs.sh` options: Debian's
+/// A fresh Debian 12 (Ubuntu 24.04 with `MARQUEE_TEST_DISTRO=ubuntu-noble`) unpacked into
+/// `root` (`packaging/test/rootfs.sh` options: Debian's
 /// FFmpeg libraries for a dynamic binary, systemd for booting it).
 pub fn unpack_rootfs(root: &Path, options: &[&str]) {
     let mut script = Command::new("bash");
