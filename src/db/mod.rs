@@ -42,6 +42,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/001_init.sql")),
         M::up(include_str!("migrations/002_job_retries.sql")),
+        M::up(include_str!("migrations/003_accounts.sql")),
     ])
 }
 
@@ -51,7 +52,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 2;
+const MIGRATION_COUNT: i64 = 3;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

@@ -1,0 +1,149 @@
+//! Signing in with email and password: throttle first, then one argon2 check (against a
+//! dummy hash when there is no such account), then record the outcome.
+
+use std::net::IpAddr;
+
+use super::email::Email;
+use super::throttle::{self, ThrottleKey, ThrottlePolicy};
+use super::users::{self, User};
+use super::{AccountsError, passwords};
+use crate::db::Db;
+
+#[derive(Debug)]
+pub enum SignIn {
+    SignedIn(User),
+    /// Wrong email, wrong password or a disabled account: the caller says the same for all.
+    Refused,
+    /// Too many failures: try again in this many seconds.
+    Throttled {
+        retry_after_secs: i64,
+    },
+}
+
+pub async fn sign_in(
+    db: &Db,
+    email: &str,
+    password: String,
+    ip: IpAddr,
+    policy: &ThrottlePolicy,
+    now: i64,
+) -> Result<SignIn, AccountsError> {
+    let account = ThrottleKey::Account(Email::key_of(email));
+    let keys = vec![account.clone(), ThrottleKey::Ip(ip)];
+    let checked = keys.clone();
+    if let Some(wait) = db
+        .read(move |c| throttle::wait_for(c, &checked, now))
+        .await?
+    {
+        return Ok(SignIn::Throttled {
+            retry_after_secs: wait.max(1),
+        });
+    }
+    // A password past the limit is never hashed (a cost to the server), but it is
+    // refused like any wrong one.
+    let usable = password.chars().count() <= passwords::MAX_CHARS;
+    let key = Email::key_of(email);
+    let user = db.read(move |c| users::find_by_email(c, &key)).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = usable && passwords::verify(password, stored).await?;
+    let policy = *policy;
+    match user.filter(|u| matches && !u.disabled) {
+        Some(user) => {
+            db.write(move |tx| throttle::record_success(tx, &account))
+                .await?;
+            Ok(SignIn::SignedIn(user))
+        }
+        None => {
+            db.write(move |tx| throttle::record_failure(tx, &keys, &policy, now))
+                .await?;
+            Ok(SignIn::Refused)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::roles::Role;
+    use crate::accounts::users::NewUser;
+
+    const POLICY: ThrottlePolicy = ThrottlePolicy {
+        account_free_failures: 2,
+        ip_free_failures: 100,
+        base_lockout_secs: 10,
+        max_lockout_secs: 10,
+        forget_after_secs: 1000,
+    };
+
+    #[tokio::test]
+    async fn right_wrong_unknown_and_throttled() {
+        let (_dir, db) = crate::accounts::test_db();
+        let hash = passwords::hash("correct horse battery".into())
+            .await
+            .unwrap();
+        let email = Email::parse("ann@example.com").unwrap();
+        db.write(move |tx| {
+            users::create(
+                tx,
+                &NewUser {
+                    email: &email,
+                    display_name: "Ann",
+                    role: Role::Owner,
+                    password_hash: Some(&hash),
+                },
+                0,
+            )
+        })
+        .await
+        .unwrap();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let try_at = |pw: &str, now| {
+            let db = db.clone();
+            let pw = pw.to_string();
+            async move {
+                sign_in(&db, " ANN@example.com", pw, ip, &POLICY, now)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(
+            matches!(try_at("correct horse battery", 0).await, SignIn::SignedIn(u) if u.display_name == "Ann")
+        );
+        assert!(matches!(
+            try_at("wrong password!!", 0).await,
+            SignIn::Refused
+        ));
+        assert!(matches!(
+            try_at("wrong password!!", 0).await,
+            SignIn::Refused
+        ));
+        assert!(matches!(
+            try_at("wrong password!!", 0).await,
+            SignIn::Refused
+        ));
+        // Locked now: even the right password waits.
+        assert!(matches!(
+            try_at("correct horse battery", 5).await,
+            SignIn::Throttled {
+                retry_after_secs: 5
+            }
+        ));
+        assert!(matches!(
+            try_at("correct horse battery", 10).await,
+            SignIn::SignedIn(_)
+        ));
+        let unknown = sign_in(
+            &db,
+            "bob@example.com",
+            "correct horse battery".into(),
+            ip,
+            &POLICY,
+            20,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(unknown, SignIn::Refused));
+        let huge = try_at(&"x".repeat(2000), 20).await;
+        assert!(matches!(huge, SignIn::Refused));
+    }
+}
