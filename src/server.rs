@@ -59,15 +59,16 @@ pub async fn serve(
     let listeners = http::listener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let plain_addrs = addrs_of(&listeners)?;
+    let mut secure_addrs = None;
     let server = if config.tls.enabled {
         let secure = http::listener::bind(&config.tls.listen)
             .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
-        let secure_addrs = addrs_of(&secure)?;
+        let secure_addrs = secure_addrs.insert(addrs_of(&secure)?);
         let setup = tls_setup(&data, &config, shutdown_rx.clone())?;
         let server =
             http::tls_listener::serve(listeners, secure, state, setup, config.http.send_timeout())
                 .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
-        for addr in &secure_addrs {
+        for addr in secure_addrs.iter() {
             println!("Marquee is listening on https://{addr}/");
         }
         for addr in &plain_addrs {
@@ -89,6 +90,13 @@ pub async fn serve(
     };
     let handle = server.handle();
     let server_task = tokio::spawn(server);
+    let link_addr = match &secure_addrs {
+        Some(addrs) => addrs.first().map(|a| ("https", *a)),
+        None => plain_addrs.first().map(|a| ("http", *a)),
+    };
+    if let Some((scheme, addr)) = link_addr {
+        announce_setup_link(&db, scheme, addr).await?;
+    }
     println!("Drop video files into {}", data.inbox().display());
     tracing::info!(data_dir = ?data.root, "started");
     let service_manager = ServiceManager::from_env();
@@ -113,6 +121,48 @@ pub async fn serve(
         let _ = task.await;
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// With no owner yet, a fresh one-time setup link (the earlier one stops working), printed
+/// and logged: the one secret the log carries, as the operator must be able to find it.
+async fn announce_setup_link(
+    db: &crate::db::Db,
+    scheme: &str,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let secret = crate::accounts::secret::Secret::generate();
+    let now = crate::jobs::runner::now();
+    let Some(secret) = crate::accounts::setup::setup_link_if_needed(db, secret, now)
+        .await
+        .context("cannot issue the setup link")?
+    else {
+        return Ok(());
+    };
+    let host = if addr.ip().is_unspecified() {
+        // Listening everywhere: name the machine rather than 0.0.0.0.
+        let uname = rustix::system::uname();
+        let name = uname.nodename().to_string_lossy().trim().to_owned();
+        if name.is_empty() || name == "(none)" {
+            "localhost".to_owned()
+        } else {
+            name
+        }
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let link = format!(
+        "{scheme}://{host}:{}/setup/{}",
+        addr.port(),
+        secret.encode()
+    );
+    println!("No owner account yet. Create it (link valid 24 h, usable once): {link}");
+    tracing::info!(%link, "no owner account yet: the setup link creates it");
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //! start issues a setup link (the last one printed is the one valid); opening it creates
 //! the owner. `marquee admin create` makes accounts directly, the owner first.
 
+use std::io::Read;
+
 use super::email::Email;
 use super::roles::Role;
 use super::secret::Secret;
@@ -119,6 +121,41 @@ pub async fn create_from_shell(
     .await
 }
 
+/// The password given on standard input: one line (its line ending dropped). Reads at most
+/// a few KiB, so a stray pipe cannot fill memory.
+pub fn password_from(input: impl Read) -> Result<String, AccountsError> {
+    let limit = (passwords::MAX_CHARS * 4 + 2) as u64;
+    let mut bytes = Vec::new();
+    input.take(limit + 1).read_to_end(&mut bytes).map_err(|e| {
+        AccountsError::Invalid(format!("cannot read the password from standard input: {e}"))
+    })?;
+    if bytes.len() as u64 > limit {
+        return Err(AccountsError::Invalid(format!(
+            "the password is too long: at most {} characters",
+            passwords::MAX_CHARS
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        AccountsError::Invalid("the password on standard input is not UTF-8 text".into())
+    })?;
+    let line = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if line.contains(['\n', '\r']) {
+        return Err(AccountsError::Invalid(
+            "give the password as one line on standard input".into(),
+        ));
+    }
+    if line.is_empty() {
+        return Err(AccountsError::Invalid(
+            "no password on standard input: pipe it in, e.g. `printf %s \"$PW\" | marquee admin create ...`".into(),
+        ));
+    }
+    passwords::check_new(line)?;
+    Ok(line.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +166,29 @@ mod tests {
             display_name: String::new(),
             password: "correct horse battery".into(),
         }
+    }
+
+    #[test]
+    fn password_from_standard_input() {
+        let read = |s: &str| password_from(s.as_bytes());
+        assert_eq!(
+            read("correct horse battery\n").unwrap(),
+            "correct horse battery"
+        );
+        assert_eq!(
+            read("correct horse battery\r\n").unwrap(),
+            "correct horse battery"
+        );
+        assert_eq!(
+            read("correct horse battery").unwrap(),
+            "correct horse battery"
+        );
+        assert!(read("").is_err());
+        assert!(read("short\n").is_err());
+        assert!(read("correct horse battery\nsecond line\n").is_err());
+        assert!(read(&"x".repeat(1025)).is_err());
+        assert!(read(&"x".repeat(100_000)).is_err());
+        assert!(password_from(&[0xff_u8; 20][..]).is_err());
     }
 
     #[tokio::test]
