@@ -47,7 +47,8 @@ pub async fn serve(
     let state = web::Data::new(
         AppState::new(env.clone(), running_jobs.clone(), wake_jobs.clone(), ui_dir)
             .with_context(|| format!("cannot open the library in {}", data.root.display()))?
-            .with_metrics_token(config.metrics.token.clone()),
+            .with_metrics_token(config.metrics.token.clone())
+            .with_accounts(account_policies(&config.accounts)),
     );
     let jobs_task = tokio::spawn(supervisor::run(
         env,
@@ -122,6 +123,19 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+fn account_policies(config: &crate::config::AccountsConfig) -> crate::accounts::Policies {
+    crate::accounts::Policies {
+        sessions: crate::accounts::sessions::SessionPolicy {
+            idle_secs: config.session_idle_secs,
+            absolute_secs: config.session_max_secs,
+        },
+        throttle: crate::accounts::throttle::ThrottlePolicy {
+            max_lockout_secs: config.lockout_max_secs,
+            ..Default::default()
+        },
+    }
 }
 
 /// With no owner yet, a fresh one-time setup link (the earlier one stops working), printed

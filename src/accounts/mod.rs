@@ -42,3 +42,10 @@ pub(crate) fn test_db() -> (tempfile::TempDir, crate::db::Db) {
     let db = crate::db::Db::open(&dir.path().join("t.db")).expect("open db");
     (dir, db)
 }
+
+/// How long sessions last and how sign-in is throttled, as the server runs them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policies {
+    pub sessions: sessions::SessionPolicy,
+    pub throttle: throttle::ThrottlePolicy,
+}

@@ -1,5 +1,6 @@
 //! The HTTP layer: thin handlers that parse, call one domain function, and render.
 
+pub mod account_pages;
 pub mod assets;
 pub mod auth;
 pub mod client_errors;
@@ -13,6 +14,7 @@ pub mod ops;
 pub mod origin;
 pub mod redirect;
 pub mod request_gate;
+pub mod session;
 pub mod stall;
 pub mod tls_listener;
 pub mod ui;
@@ -41,6 +43,8 @@ pub struct AppState {
     pub ingest: crate::config::IngestConfig,
     /// `metrics.token`: when set, `/metrics` needs it.
     pub metrics_token: Option<String>,
+    /// Session lifetimes and sign-in throttling (`[accounts]`).
+    pub accounts: crate::accounts::Policies,
 }
 
 impl AppState {
@@ -58,6 +62,7 @@ impl AppState {
         Ok(AppState {
             ingest: jobs.ingest.clone(),
             metrics_token: None,
+            accounts: crate::accounts::Policies::default(),
             db: jobs.db.clone(),
             data: jobs.data.clone(),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
@@ -70,6 +75,11 @@ impl AppState {
 impl AppState {
     pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
         self.metrics_token = token;
+        self
+    }
+
+    pub fn with_accounts(mut self, policies: crate::accounts::Policies) -> Self {
+        self.accounts = policies;
         self
     }
 }
@@ -91,6 +101,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ops::readyz)
         .service(ops::metrics)
         .service(ops::status)
+        .service(account_pages::login_form)
+        .service(account_pages::login)
+        .service(account_pages::logout)
+        .service(account_pages::setup_form)
+        .service(account_pages::setup_submit)
+        .service(account_pages::admin_home)
+        .service(account_pages::account)
+        .service(account_pages::sign_out_everywhere)
         .service(ui::home)
         .service(ui::watch)
         .service(ui::static_file)
