@@ -89,8 +89,8 @@ pub async fn serve(
         }
         server
     };
-    let handle = server.handle();
-    let server_task = tokio::spawn(server);
+    // Before the server answers anything (connections wait in the listen backlog), so
+    // whoever sees /healthz answer also finds the link in the log.
     let link_addr = match &secure_addrs {
         Some(addrs) => addrs.first().map(|a| ("https", *a)),
         None => plain_addrs.first().map(|a| ("http", *a)),
@@ -98,6 +98,8 @@ pub async fn serve(
     if let Some((scheme, addr)) = link_addr {
         announce_setup_link(&db, scheme, addr).await?;
     }
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
     println!("Drop video files into {}", data.inbox().display());
     tracing::info!(data_dir = ?data.root, "started");
     let service_manager = ServiceManager::from_env();
