@@ -23,6 +23,25 @@ use crate::accounts::users::User;
 use crate::accounts::{AccountsError, passwords};
 use crate::jobs::runner::now;
 
+/// Paths whose last segment is a one-time token: the access log shows them redacted.
+const TOKEN_PATHS: &[&str] = &["/setup/"];
+
+/// The request line as the access log writes it, with one-time tokens left out: a log is
+/// read by more people than may use the links.
+pub fn loggable_request_line(
+    method: &str,
+    path: &str,
+    query: &str,
+    version: actix_web::http::Version,
+) -> String {
+    let target = match TOKEN_PATHS.iter().find(|p| path.starts_with(*p)) {
+        Some(prefix) => format!("{prefix}[redacted]"),
+        None if query.is_empty() => path.to_owned(),
+        None => format!("{path}?{query}"),
+    };
+    format!("{method} {target} {version:?}")
+}
+
 /// Where to go after signing in: a path on this site only (never `//host` or a URL), else
 /// the user's home.
 fn safe_next(next: Option<&str>, user: &User) -> String {

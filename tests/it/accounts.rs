@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use marquee::accounts::roles::{Permission, Role};
+
 use crate::support::{Options, Server, bin};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -169,8 +171,12 @@ fn data_with_ann(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
 /// The setup link's path, from the server's log.
 fn setup_path(server: &Server) -> Option<String> {
     let log = server.log();
-    let at = log.rfind("/setup/")?;
-    Some(log[at..at + "/setup/".len() + 43].to_string())
+    let token_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    log.match_indices("/setup/")
+        .filter_map(|(at, _)| log.get(at..at + "/setup/".len() + 43))
+        .filter(|path| path["/setup/".len()..].chars().all(token_char))
+        .last()
+        .map(str::to_owned)
 }
 
 /// Waits for the setup link to be logged (the server logs it as it starts serving).
@@ -237,6 +243,10 @@ fn setup_link_works_once_and_signs_the_owner_in() {
     assert_eq!(again.status, 404);
     assert!(second.session().is_none());
     assert_eq!(second.sign_in("intruder@example.com", PASSWORD).status, 401);
+    // The access log does not carry the token.
+    let token = &path["/setup/".len()..];
+    assert_eq!(server.log().matches(token).count(), 1, "{}", server.log());
+    assert!(server.log().contains("/setup/[redacted]"));
     // With an owner, a restart issues no new link.
     assert!(server.terminate().success());
     server.restart();
@@ -468,5 +478,55 @@ fn markup_in_names_and_emails_renders_as_text() {
             "{path}: {}",
             page.body
         );
+    }
+}
+
+/// Every signed-in page and the permission it needs (`None`: any signed-in person), as the
+/// handlers' signatures say (`Admin<perm::…>` or `Viewer`).
+const PAGES: &[(&str, Option<Permission>)] = &[
+    ("/admin", Some(Permission::DashboardView)),
+    ("/account", None),
+];
+
+#[test]
+fn every_role_gets_what_the_permission_table_gives_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    for role in Role::ALL {
+        created(
+            &data,
+            &format!("{role}@example.com"),
+            &["--role", role.as_str()],
+        );
+    }
+    let server = Server::start_with(&data, Options::default());
+    let mut signed_out = Browser::new(server.url());
+    for (page, _) in PAGES {
+        let answer = signed_out.get(page);
+        assert_eq!(answer.status, 303, "{page}");
+        assert!(answer.location.unwrap().starts_with("/login?next="));
+    }
+    for role in Role::ALL {
+        let mut browser = Browser::new(server.url());
+        let signed_in = browser.sign_in(&format!("{role}@example.com"), PASSWORD);
+        assert_eq!(signed_in.status, 303, "{role}: {}", signed_in.body);
+        for (page, permission) in PAGES {
+            let allowed = permission.is_none_or(|p| role.may(p));
+            let answer = browser.get(page);
+            assert_eq!(
+                answer.status,
+                if allowed { 200 } else { 403 },
+                "{role} on {page}"
+            );
+        }
+        // Signing out ends the session for good.
+        let csrf = browser.get("/account").csrf();
+        let cookies = browser.cookies.clone();
+        assert_eq!(browser.post("/logout", &[("csrf", &csrf)]).status, 303);
+        assert!(browser.session().is_none());
+        assert_eq!(browser.get("/account").status, 303);
+        // A copy of the old cookie no longer signs anyone in.
+        browser.cookies = cookies;
+        assert_eq!(browser.get("/account").status, 303);
     }
 }
