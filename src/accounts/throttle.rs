@@ -95,6 +95,12 @@ pub fn record_failure(
     policy: &ThrottlePolicy,
     now: i64,
 ) -> Result<(), AccountsError> {
+    // Guesses at made-up emails must not grow the table for good: rows that are forgotten
+    // anyway (no failure for `forget_after_secs`, not locked) go.
+    conn.execute(
+        "DELETE FROM sign_in_throttle WHERE last_failure_at < ?1 AND locked_until <= ?2",
+        params![now - policy.forget_after_secs, now],
+    )?;
     for key in keys {
         let stored = key.stored();
         let previous: Option<(i64, i64)> = conn
@@ -218,6 +224,26 @@ mod tests {
         }
         fail(&db, &a, 2000);
         assert_eq!(wait(&db, &a, 2000), None, "counting started again");
+    }
+
+    #[test]
+    fn forgotten_rows_are_removed() {
+        let (_d, db) = db();
+        for i in 0..10 {
+            fail(
+                &db,
+                &ThrottleKey::Account(format!("made-up-{i}@example.com")),
+                0,
+            );
+        }
+        fail(&db, &account(), 1001);
+        let rows: i64 = db
+            .read_blocking(|c| {
+                c.query_row("SELECT count(*) FROM sign_in_throttle", [], |r| r.get(0))
+                    .map_err(AccountsError::from)
+            })
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 
     #[test]

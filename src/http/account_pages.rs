@@ -60,13 +60,24 @@ fn safe_next(next: Option<&str>, user: &User) -> String {
     }
 }
 
-/// A page that carries a token: never cached, plus any cookie to set.
+/// A page that carries a token: never cached, never framed by another site (a framed
+/// sign-in form invites clickjacking), and its address (which may hold a one-time token)
+/// never sent on as a referrer; plus any cookie to set.
 fn private(mut resp: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpResponse {
     if let Some(c) = cookie {
         let _ = resp.add_cookie(&c);
     }
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = resp.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     resp
 }
 
@@ -222,12 +233,13 @@ fn setup_secret(token: &str) -> Result<Secret, PageError> {
 }
 
 fn link_gone(state: &AppState) -> Result<HttpResponse, PageError> {
-    Ok(page(
+    let resp = page(
         state,
         "link_gone.html",
         StatusCode::NOT_FOUND,
         minijinja::context! {},
-    )?)
+    )?;
+    Ok(private(resp, None))
 }
 
 #[derive(Deserialize)]

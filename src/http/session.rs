@@ -164,6 +164,9 @@ impl From<super::error::ApiError> for PageError {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
+            PageError::SignInRequired { next } if next.starts_with("/api/") => {
+                StatusCode::UNAUTHORIZED
+            }
             PageError::SignInRequired { .. } => StatusCode::SEE_OTHER,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -173,6 +176,10 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         if let PageError::SignInRequired { next } = self {
+            // An API client cannot follow a sign-in page.
+            if next.starts_with("/api/") {
+                return super::error::ApiError::unauthorized("sign in first").error_response();
+            }
             let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
             return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, format!("/login?{query}")))

@@ -22,6 +22,7 @@ struct Browser {
 
 struct Page {
     status: u16,
+    headers: BTreeMap<String, String>,
     location: Option<String>,
     set_cookies: Vec<String>,
     body: String,
@@ -84,6 +85,11 @@ impl Browser {
             }
         }
         Page {
+            headers: resp
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+                .collect(),
             status: resp.status().as_u16(),
             location: resp
                 .headers()
@@ -198,6 +204,19 @@ fn setup_link_works_once_and_signs_the_owner_in() {
     let mut owner = Browser::new(server.url());
     let form = owner.get(&path);
     assert_eq!(form.status, 200, "{}", form.body);
+    // The page with the token in its address is not cached, framed, or sent as a referrer.
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+    ] {
+        assert_eq!(
+            form.headers.get(name).map(String::as_str),
+            Some(value),
+            "{name}"
+        );
+    }
     // Bad input changes nothing: the passwords differ.
     let csrf = form.csrf();
     let refused = owner.post(
@@ -281,8 +300,17 @@ fn admin_create_from_the_shell_then_sign_in() {
     let unknown = browser.sign_in("bob@example.com", PASSWORD);
     assert_eq!(unknown.status, 401);
     assert!(unknown.body.contains("Wrong email or password."));
-    // The email compares case-insensitively.
-    let ok = browser.sign_in(" ANN@example.com ", PASSWORD);
+    // The email compares case-insensitively, and `next` goes nowhere off this site.
+    let csrf = browser.get("/login").csrf();
+    let ok = browser.post(
+        "/login",
+        &[
+            ("csrf", &csrf),
+            ("email", " ANN@example.com "),
+            ("password", PASSWORD),
+            ("next", "//evil.example/"),
+        ],
+    );
     assert_eq!(ok.status, 303, "{}", ok.body);
     assert_eq!(ok.location.as_deref(), Some("/admin"));
     assert_eq!(browser.get("/admin").status, 200);

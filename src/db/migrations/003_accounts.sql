@@ -50,3 +50,4 @@ CREATE TABLE sign_in_throttle (
     last_failure_at  INTEGER NOT NULL,
     locked_until     INTEGER NOT NULL
 );
+CREATE INDEX sign_in_throttle_age ON sign_in_throttle (last_failure_at);
