@@ -185,6 +185,7 @@ pub async fn login(
     let next = form.next.as_deref();
     match outcome {
         SignIn::SignedIn(user) => {
+            tracing::info!(user = user.id.0, "signed in");
             let to = safe_next(next, &user);
             start_session(&req, &state, &user, &to).await
         }
@@ -197,6 +198,7 @@ pub async fn login(
             Some("Wrong email or password.".into()),
         ),
         SignIn::Throttled { retry_after_secs } => {
+            tracing::info!(ip = %client_ip(&req), retry_after_secs, "sign-in refused: too many failures");
             let mut resp = login_page(
                 &req,
                 &state,

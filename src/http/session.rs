@@ -220,6 +220,13 @@ fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// Where a state-changing request carries its CSRF token.
+enum CsrfSource {
+    NotNeeded,
+    Header(String),
+    Form(<web::Bytes as FromRequest>::Future),
+}
+
 #[derive(serde::Deserialize)]
 struct CsrfField {
     #[serde(default)]
@@ -234,8 +241,15 @@ impl FromRequest for Viewer {
         let req = req.clone();
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let secret = presented_session(&req);
-        let body = changes_state(req.method())
-            .then(|| web::Bytes::from_request(&req, &mut payload.take()));
+        // The header leaves the body to the handler (which may stream it); a form's token
+        // is in the body, which is then read here.
+        let presented = if !changes_state(req.method()) {
+            CsrfSource::NotNeeded
+        } else if let Some(h) = req.headers().get(CSRF_HEADER) {
+            CsrfSource::Header(h.to_str().unwrap_or_default().to_owned())
+        } else {
+            CsrfSource::Form(web::Bytes::from_request(&req, &mut payload.take()))
+        };
         Box::pin(async move {
             let state = state.ok_or_else(|| PageError::internal("no app state"))?;
             let next = req
@@ -254,26 +268,28 @@ impl FromRequest for Viewer {
                 .ok_or_else(sign_in)?;
             let csrf = secret.derive(CSRF_PURPOSE);
             let mut form = None;
-            if let Some(body) = body {
-                let bytes = body
-                    .await
-                    .map_err(|e| PageError::BadRequest(e.to_string()))?;
-                if bytes.len() > FORM_LIMIT {
-                    return Err(PageError::BadRequest("the form is too large".into()));
-                }
-                let presented = match req.headers().get(CSRF_HEADER) {
-                    Some(h) => h.to_str().unwrap_or_default().to_owned(),
-                    None => serde_urlencoded::from_bytes::<CsrfField>(&bytes)
+            let presented = match presented {
+                CsrfSource::NotNeeded => None,
+                CsrfSource::Header(token) => Some(token),
+                CsrfSource::Form(body) => {
+                    let bytes = body
+                        .await
+                        .map_err(|e| PageError::BadRequest(e.to_string()))?;
+                    if bytes.len() > FORM_LIMIT {
+                        return Err(PageError::BadRequest("the form is too large".into()));
+                    }
+                    let token = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
                         .map(|f| f.csrf)
-                        .unwrap_or_default(),
-                };
-                if !constant_time_eq(&presented, &csrf) {
-                    return Err(PageError::Forbidden(
-                        "this form is not from your current session; reload the page and try again"
-                            .into(),
-                    ));
+                        .unwrap_or_default();
+                    form = Some(bytes);
+                    Some(token)
                 }
-                form = Some(bytes);
+            };
+            if presented.is_some_and(|token| !constant_time_eq(&token, &csrf)) {
+                return Err(PageError::Forbidden(
+                    "this form is not from your current session; reload the page and try again"
+                        .into(),
+                ));
             }
             if session.needs_touch(now) {
                 let id = session.id;
