@@ -83,21 +83,6 @@ configured_listen() {
     echo "${value:-127.0.0.1:8080}"
 }
 
-# The HTTPS address when the settings turn HTTPS on; nothing when they do not.
-configured_tls_listen() {
-    local value
-    [ "$(setting tls enabled)" = true ] || return 0
-    value="$(setting tls listen)"
-    echo "${MARQUEE_TLS__LISTEN:-${value:-127.0.0.1:8443}}"
-}
-
-# The SHA-256 fingerprint of the first certificate in a PEM file, as browsers and
-# `openssl x509 -fingerprint -sha256` show it (coreutils only: openssl may be absent).
-cert_fingerprint() {
-    awk '/-----BEGIN CERTIFICATE-----/ { on = 1; next } /-----END CERTIFICATE-----/ { exit } on' "$1" |
-        base64 -d | sha256sum | cut -d ' ' -f 1 | tr a-f A-F | sed 's/../&:/g; s/:$//'
-}
-
 # GET /healthz with bash's /dev/tcp: a fresh system may have neither curl nor wget.
 healthz_answers() {
     local host="$1" port="$2" status=""
@@ -129,58 +114,12 @@ wait_healthy() {
     return 1
 }
 
-# The URLs of a listening address: for 0.0.0.0 and [::], this machine's first address
-# and localhost.
-urls_of() {
-    local scheme="$1" listen="$2" port host first_ip
-    port="${listen##*:}"
-    host="${listen%:*}"
-    case "$host" in
-        0.0.0.0 | "[::]" | "")
-            first_ip="$(hostname -I 2>/dev/null | awk '{print $1}' || true)"
-            if [ -n "$first_ip" ]; then
-                case "$first_ip" in
-                    *:*) first_ip="[$first_ip]" ;;
-                esac
-                echo "    $scheme://$first_ip:$port/"
-            fi
-            echo "    $scheme://localhost:$port/"
-            ;;
-        *) echo "    $scheme://$host:$port/" ;;
-    esac
-}
-
-# Where the HTTPS certificate comes from, and for a self-signed one how to check it.
-print_certificate() {
-    local cert="$DATA_DIR/tls/cert.pem" domains
-    domains="$(setting tls.acme domains)"
-    echo
-    if [ -n "$(setting tls cert_file)" ]; then
-        echo "HTTPS uses the certificate in $(setting tls cert_file)."
-    elif [ -n "$domains" ] && [ "$domains" != "[]" ]; then
-        echo "HTTPS certificates for $domains come from the ACME CA ([tls.acme] in $CONFIG)."
-    elif [ -f "$cert" ]; then
-        echo "The certificate is self-signed: browsers warn until it is trusted. For one from"
-        echo "Let's Encrypt, set a domain under [tls.acme] in $CONFIG."
-        echo "Its SHA-256 fingerprint, to compare with the one the browser shows:"
-        echo "    $(cert_fingerprint "$cert")"
-        echo "Check it here with: openssl x509 -noout -fingerprint -sha256 -in $cert"
-        echo "or trust it on a client by importing that file."
-    fi
-}
-
+# Where Marquee answers and, for a self-signed certificate, its SHA-256 fingerprint: the
+# binary says it (`marquee urls`, which the .deb's postinst prints too), reading the
+# settings as the server does; then what to do next.
 print_urls() {
-    local listen="$1" tls_listen="$2"
     echo
-    echo "Marquee answers at:"
-    if [ -n "$tls_listen" ]; then
-        urls_of https "$tls_listen"
-        echo "Plain HTTP redirects there from:"
-        urls_of http "$listen"
-        print_certificate
-    else
-        urls_of http "$listen"
-    fi
+    "$BIN" urls --config "$CONFIG" --data-dir "$DATA_DIR" || true
     echo
     echo "Drop video files into $DATA_DIR/inbox/: they are transcoded to adaptive HLS and"
     echo "appear on the home page when ready. Settings: $CONFIG."
@@ -289,7 +228,6 @@ chown "root:$SERVICE_USER" "$CONFIG_DIR" "$CONFIG"
 chmod 0750 "$CONFIG_DIR"
 
 listen="${MARQUEE_LISTEN:-$(configured_listen)}"
-tls_listen="$(configured_tls_listen)"
 
 if ! systemd_running; then
     say "systemd is not running here (a container?): running Marquee in the foreground instead of as a service"
@@ -300,7 +238,7 @@ if ! systemd_running; then
     server=$!
     trap 'kill -TERM "$server" 2>/dev/null' TERM INT
     if wait_healthy "$listen" 60; then
-        print_urls "$listen" "$tls_listen"
+        print_urls
         echo "Marquee runs in the foreground: Ctrl-C stops it (running jobs go back to the queue)."
         echo
     else
@@ -330,6 +268,6 @@ if ! systemctl restart marquee.service || ! wait_healthy "$listen" 60; then
     journalctl -u marquee.service -n 40 --no-pager >&2 || true
     die "the marquee service did not start; the log is above (journalctl -u marquee)"
 fi
-print_urls "$listen" "$tls_listen"
+print_urls
 echo "It runs as the systemd service marquee: systemctl status marquee, journalctl -u marquee."
 echo

@@ -177,6 +177,14 @@ for row in h1 h2 mixed; do
 done
 echo "$verdicts"
 
+# Kernel TLS would let sendfile work under TLS; say whether this kernel has it at all.
+ulps=$(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || echo none)
+if grep -qw tls <<<"$ulps"; then
+  ktls="Kernel TLS is available on this kernel; neither server uses it in this run."
+else
+  ktls="Kernel TLS (sendfile under TLS) cannot be measured here: kernel $(uname -r) has no \`tls\` TCP upper layer (\`tcp_available_ulp\`: $ulps)."
+fi
+
 section=$(cat <<MD
 <!-- origin-tls:begin -->
 ## HTTPS origin: Marquee (\`serve --tls\`) vs nginx, same certificate and cipher
@@ -189,7 +197,8 @@ TLS_AES_128_GCM_SHA256 only (checked with \`openssl s_client\` before the runs).
 $(nginx -v 2>&1 | sed 's|.*/||'): static, \`sendfile on\` (which TLS cannot use), \`worker_processes auto\`,
 HTTP/2 on, a shared session cache, access log off. Marquee: release build, default settings
 (rustls with ring, actix-web's HTTP/1 and HTTP/2 dispatchers, the token and ready checks
-from memory on every request).
+from memory on every request, HTTP/2 behind \`H2Gate\`'s stream and header limits).
+${ktls}
 - **h1**: \`wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s\` over HTTPS, cycling through every playlist and segment.
 - **h2**: \`h2load -t$THREADS -c$CONNECTIONS -m$STREAMS -D $DURATION\`, the same URLs; p50/p99 from h2load's per-request log.
 - **mixed**: h2load as above, each connection asking first for the watch page (${page_bytes} bytes;

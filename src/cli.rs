@@ -99,8 +99,8 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
-    /// Write a backup archive (database snapshot, config, keys; media with --media). Safe
-    /// while the server runs.
+    /// Write a backup archive (database snapshot, the settings file the server reads:
+    /// --config or the data dir's, keys; media with --media). Safe while the server runs.
     Backup {
         /// The archive to write (`.tar.zst`); written under a temporary name, then renamed.
         #[arg(long)]
@@ -109,18 +109,22 @@ pub enum Command {
         #[arg(long)]
         media: bool,
     },
-    /// Restore a backup archive into the data dir (the server must be stopped).
+    /// Restore a backup archive into the data dir, its settings to --config or the data
+    /// dir's marquee.toml (the server must be stopped).
     Restore {
         #[arg(long)]
         from: PathBuf,
-        /// Restore into a data dir that is not empty, moving what is replaced into
-        /// `backups/pre-restore-<time>/`.
+        /// Restore into a data dir that is not empty, or over a different settings file,
+        /// moving (copying) what is replaced into `backups/pre-restore-<time>/`.
         #[arg(long)]
         force: bool,
     },
     /// Check the machine and the configuration; each line says OK, WARN or FAIL and what to
     /// do. Exits non-zero on any FAIL.
     Doctor,
+    /// Print the addresses the server answers at and, for a self-signed certificate, its
+    /// SHA-256 fingerprint (what install.sh and the .deb print after starting it).
+    Urls,
     /// Internal: run one transcode job (request on stdin, events on stdout).
     #[command(hide = true)]
     Worker,

@@ -20,3 +20,4 @@ pub mod server;
 pub mod service_manager;
 pub mod services;
 pub mod tls;
+pub mod uploads;

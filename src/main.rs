@@ -29,9 +29,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data = DataDir::new(std::path::absolute(&root).unwrap_or(root));
     // These must work whatever state the config is in (a restore replaces it).
     match &cli.command {
-        Command::Backup { to, media } => return marquee::ops::cli::backup(&data, to, *media),
+        Command::Backup { to, media } => {
+            return marquee::ops::cli::backup(&data, cli.config.as_deref(), to, *media);
+        }
         Command::Restore { from, force } => {
-            return marquee::ops::cli::restore(&data, from, *force);
+            return marquee::ops::cli::restore(&data, cli.config.as_deref(), from, *force);
         }
         Command::Doctor => {
             return Ok(marquee::ops::cli::doctor(&data, cli.config.as_deref()));
@@ -48,6 +50,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     overrides.config_file = cli.config.clone();
     let config = Config::load(&data.root, &overrides)?;
+    if let Command::Urls = cli.command {
+        let settings = data.settings_file(cli.config.as_deref());
+        marquee::ops::cli::urls(&config, &data, &settings);
+        return Ok(ExitCode::SUCCESS);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -103,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker => unreachable!("handled before logging starts"),
+        Command::Urls => unreachable!("handled before the runtime starts"),
         Command::Backup { .. } | Command::Restore { .. } | Command::Doctor => {
             unreachable!("handled before the config is loaded")
         }

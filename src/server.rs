@@ -48,8 +48,21 @@ pub async fn serve(
         AppState::new(env.clone(), running_jobs.clone(), wake_jobs.clone(), ui_dir)
             .with_context(|| format!("cannot open the library in {}", data.root.display()))?
             .with_metrics_token(config.metrics.token.clone())
+            .with_uploads(&config)
             .with_accounts(account_policies(&config.accounts)),
     );
+    let uploads = state.uploads.clone();
+    match uploads.recover().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            uploads = n,
+            "handed uploads finished before a crash to ingest"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot hand finished uploads to ingest; retried when their client asks")
+        }
+    }
+    let sweeper_task = tokio::spawn(uploads.run_sweeper(shutdown_rx.clone()));
     let jobs_task = tokio::spawn(supervisor::run(
         env,
         wake_jobs,
@@ -65,7 +78,7 @@ pub async fn serve(
         let secure = http::listener::bind(&config.tls.listen)
             .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
         let secure_addrs = secure_addrs.insert(addrs_of(&secure)?);
-        let setup = tls_setup(&data, &config, shutdown_rx.clone())?;
+        let setup = tls_setup(&data, &config, &plain_addrs, shutdown_rx.clone())?;
         let server =
             http::tls_listener::serve(listeners, secure, state, setup, config.http.send_timeout())
                 .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
@@ -119,6 +132,7 @@ pub async fn serve(
     handle.stop(true).await;
     let _ = jobs_task.await;
     let _ = watcher_task.await;
+    let _ = sweeper_task.await;
     let _ = server_task.await;
     if let Some(task) = watchdog_task {
         let _ = task.await;
@@ -193,6 +207,7 @@ fn addrs_of(listeners: &[std::net::TcpListener]) -> std::io::Result<Vec<std::net
 fn tls_setup(
     data: &DataDir,
     config: &Config,
+    plain_addrs: &[std::net::SocketAddr],
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<http::tls_listener::TlsSetup> {
     let resolver = match (&config.tls.cert_file, &config.tls.key_file) {
@@ -214,7 +229,15 @@ fn tls_setup(
                 .context("cannot set up the self-signed certificate")?;
             let resolver = Arc::new(tls::CertResolver::new(certified));
             if config.tls.acme.enabled() {
-                start_acme(data, config, resolver.clone(), shutdown);
+                // The CA fetches HTTP-01 answers from port 80 only.
+                let serves_http_on_port_80 = plain_addrs.iter().any(|a| a.port() == 80);
+                start_acme(
+                    data,
+                    config,
+                    serves_http_on_port_80,
+                    resolver.clone(),
+                    shutdown,
+                );
             } else {
                 tracing::info!(cert = %stored.cert.display(), "HTTPS uses the self-signed certificate");
             }
@@ -233,11 +256,11 @@ fn tls_setup(
 fn start_acme(
     data: &DataDir,
     config: &Config,
+    serves_http_on_port_80: bool,
     resolver: Arc<tls::CertResolver>,
     shutdown: watch::Receiver<bool>,
 ) {
-    // Under `--tls` the plain listener always runs (it redirects), so `auto` is HTTP-01.
-    let kind = acme::ChallengeKind::choose(&config.tls.acme, true);
+    let kind = acme::ChallengeKind::choose(&config.tls.acme, serves_http_on_port_80);
     let challenges = resolver.challenges().clone();
     let label = acme::CertStore::new(&data.root)
         .certificate_path()

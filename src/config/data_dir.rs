@@ -21,6 +21,11 @@ impl DataDir {
     pub fn new(root: PathBuf) -> Self {
         DataDir { root }
     }
+    /// The settings file the server reads: `config_file` (`--config`, `MARQUEE_CONFIG`),
+    /// else `<data-dir>/marquee.toml`.
+    pub fn settings_file(&self, config_file: Option<&Path>) -> PathBuf {
+        config_file.map_or_else(|| self.root.join("marquee.toml"), Path::to_path_buf)
+    }
     pub fn db_path(&self) -> PathBuf {
         self.root.join("marquee.db")
     }
@@ -60,6 +65,7 @@ impl DataDir {
             self.library(),
             self.staging(),
             self.imports(),
+            self.uploads(),
             self.duplicates(),
             self.trash(),
         ];
@@ -84,6 +90,12 @@ impl DataDir {
         std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
     }
 
+    /// Resumable uploads: `<id>.part` while bytes arrive, then `<id>.<ext>` until its
+    /// transcode publishes it into the library.
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
     /// Snapshots taken before schema upgrades, and the database a restore moved aside.
     pub fn backups(&self) -> PathBuf {
         self.root.join("backups")
@@ -99,6 +111,7 @@ impl DataDir {
             self.inbox(),
             self.library(),
             self.staging(),
+            self.uploads(),
         ] {
             std::fs::create_dir_all(&dir).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))

@@ -52,6 +52,26 @@ pub struct Config {
     pub transcode: TranscodeConfig,
     pub metrics: MetricsConfig,
     pub accounts: AccountsConfig,
+    pub uploads: UploadsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadsConfig {
+    /// Largest file a resumable upload may announce, in bytes; larger ones are refused
+    /// before anything is stored.
+    pub max_bytes: u64,
+    /// An unfinished upload that receives nothing for this long is removed with its bytes.
+    pub expire_hours: u64,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        UploadsConfig {
+            max_bytes: 20_000_000_000,
+            expire_hours: 24,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -128,6 +148,7 @@ impl Default for Config {
             transcode: TranscodeConfig::default(),
             metrics: MetricsConfig::default(),
             accounts: AccountsConfig::default(),
+            uploads: UploadsConfig::default(),
         }
     }
 }
@@ -324,6 +345,17 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "transcode.audio_kbps must be at least 32".into(),
             ));
+        }
+        if self.uploads.max_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "uploads.max_bytes must be at least 1".into(),
+            ));
+        }
+        if !(1..=24 * 365).contains(&self.uploads.expire_hours) {
+            return Err(ConfigError::Invalid(format!(
+                "uploads.expire_hours must be between 1 and 8760, not {}",
+                self.uploads.expire_hours
+            )));
         }
         self.tls.acme.validate()?;
         Ok(())

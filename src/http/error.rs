@@ -15,7 +15,15 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    /// 412: a tus request without `Tus-Resumable: 1.0.0`.
+    PreconditionFailed,
+    /// 413: an upload larger than `uploads.max_bytes`, or a body past its length.
+    PayloadTooLarge,
+    /// 415: an upload body not sent as `application/offset+octet-stream`.
+    UnsupportedMediaType,
     Internal,
+    /// 507: not enough disk space for an upload above `ingest.min_free_mb`.
+    InsufficientStorage,
 }
 
 impl ErrorCode {
@@ -27,7 +35,11 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 }

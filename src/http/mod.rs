@@ -19,6 +19,7 @@ pub mod stall;
 pub mod tls_listener;
 pub mod ui;
 pub mod ui_files;
+pub mod uploads;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 
@@ -45,6 +46,11 @@ pub struct AppState {
     pub metrics_token: Option<String>,
     /// Session lifetimes and sign-in throttling (`[accounts]`).
     pub accounts: crate::accounts::Policies,
+    /// Resumable uploads (`http::uploads`).
+    pub uploads: Arc<crate::uploads::Uploads>,
+    /// How long an upload's body may stall (`http.send_timeout_secs`); also for HTTP/2,
+    /// which the connection-level gate does not read.
+    pub upload_stall: std::time::Duration,
 }
 
 impl AppState {
@@ -59,7 +65,16 @@ impl AppState {
             library: Library::open(&jobs.data.library())?,
             ready: ReadyAssets::new(jobs.db.clone()),
         });
+        let uploads = crate::uploads::Uploads::new(
+            jobs.db.clone(),
+            jobs.data.clone(),
+            crate::uploads::UploadLimits::new(&Default::default(), &jobs.ingest),
+            wake_jobs.clone(),
+            crate::jobs::runner::now,
+        );
         Ok(AppState {
+            uploads: Arc::new(uploads),
+            upload_stall: crate::config::HttpConfig::default().send_timeout(),
             ingest: jobs.ingest.clone(),
             metrics_token: None,
             accounts: crate::accounts::Policies::default(),
@@ -82,6 +97,18 @@ impl AppState {
         self.accounts = policies;
         self
     }
+
+    /// The configured upload limits and body stall time (`AppState::new` has the defaults).
+    pub fn with_uploads(mut self, config: &crate::config::Config) -> Self {
+        let limits = crate::uploads::UploadLimits::new(&config.uploads, &config.ingest);
+        if let Some(uploads) = Arc::into_inner(self.uploads) {
+            self.uploads = Arc::new(uploads.with_limits(limits));
+        } else {
+            unreachable!("with_uploads runs before the state is shared");
+        }
+        self.upload_stall = config.http.send_timeout();
+        self
+    }
 }
 
 #[get("/healthz")]
@@ -97,6 +124,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(assets::update)
         .service(assets::remove)
         .service(assets::retry)
+        .service(uploads::capabilities)
+        .service(uploads::capabilities_of_one)
+        .service(uploads::create)
+        .service(uploads::status)
+        .service(uploads::append)
+        .service(uploads::terminate)
+        .service(uploads::get_one)
         .service(openapi::openapi_json)
         .service(ops::readyz)
         .service(ops::metrics)

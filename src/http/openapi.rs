@@ -6,15 +6,16 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{assets, error, ops};
+use super::{assets, error, ops, uploads};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marquee API", description = "Operate a Marquee streaming appliance."),
     paths(assets::list, assets::get_one, assets::update, assets::remove, assets::retry, openapi_json,
-        ops::status),
+        ops::status, uploads::capabilities, uploads::create, uploads::status, uploads::append,
+        uploads::terminate, uploads::get_one),
     components(schemas(assets::AssetView, assets::RenditionView, assets::Page, assets::AssetPatch,
-        assets::Deleted, error::ErrorBody, error::ErrorDetail, error::ErrorCode,
+        assets::Deleted, uploads::UploadView, error::ErrorBody, error::ErrorDetail, error::ErrorCode,
         crate::catalog::AssetStatus, crate::ops::health::OperatorStatus, crate::ops::health::Alert)),
     modifiers(&BearerKey)
 )]

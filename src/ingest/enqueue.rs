@@ -202,6 +202,61 @@ fn set_aside_duplicate(data: &DataDir, path: &Path) -> Result<PathBuf, IngestErr
     Ok(target)
 }
 
+/// A file uploaded through the API, complete on disk under the data dir: the inbox's hash,
+/// duplicate check, asset and queued job, titled by the client's file name (already
+/// sanitised). `record` runs in the transaction that creates the asset, or in one after a
+/// duplicate is set aside, so the upload is marked finished exactly when its outcome is.
+pub fn ingest_upload(
+    db: &Db,
+    data: &DataDir,
+    path: &Path,
+    title: &str,
+    now: i64,
+    record: impl FnOnce(&rusqlite::Connection, &Enqueued) -> rusqlite::Result<()>,
+) -> Result<Enqueued, IngestError> {
+    let facts = facts(path)?;
+    let hash = content_hash(path)?;
+    // Called once, on whichever branch ends the upload.
+    let mut record = Some(record);
+    let mut record_once = |tx: &rusqlite::Connection, outcome: &Enqueued| match record.take() {
+        Some(record) => record(tx, outcome),
+        None => Ok(()),
+    };
+    let existing =
+        db.read_blocking(|c| catalog::find_by_hash(c, &hash).map_err(IngestError::from))?;
+    let outcome = match existing {
+        Some(existing) => Err(existing.id),
+        None => db.write_blocking(|tx| {
+            if let Some(existing) = catalog::find_by_hash(tx, &hash)? {
+                return Ok::<_, IngestError>(Err(existing.id));
+            }
+            let asset_id = catalog::new_asset_id();
+            let mut new = new_asset(&asset_id, path, facts, Some(hash.clone()));
+            new.title = title.to_string();
+            new.sidecars = Vec::new();
+            catalog::insert(tx, &new, None, now)?;
+            queue::enqueue(tx, &asset_id, now)?;
+            let queued = Enqueued::Queued { asset_id };
+            record_once(tx, &queued)?;
+            Ok(Ok(queued))
+        })?,
+    };
+    match outcome {
+        Ok(queued) => {
+            tracing::info!(file = ?path, title, "upload queued");
+            Ok(queued)
+        }
+        Err(of) => {
+            let moved_to = set_aside_duplicate(data, path)?;
+            tracing::warn!(file = ?path, of = %of, moved_to = ?moved_to,
+                "uploaded file has the same content as an existing asset: not transcoded again");
+            let duplicate = Enqueued::Duplicate { of, moved_to };
+            db.write_blocking(|tx| Ok::<_, IngestError>(record_once(tx, &duplicate)?))?;
+            Ok(duplicate)
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum CliIngest {
     Started {

@@ -1,7 +1,9 @@
 //! `marquee backup` and `marquee restore`: one `.tar.zst` archive holding a consistent
 //! snapshot of the database (SQLite's online backup API, safe beside a running server),
-//! the config, the TLS folder and, with `--media`, the library; `manifest.json` last, with
-//! every file's size and BLAKE3 hash.
+//! the settings file the server reads (`--config`, else the data dir's), the keys (the
+//! self-signed `tls/` and the ACME `acme/` folders) and, with `--media`, the library;
+//! `manifest.json` last, with every file's size and BLAKE3 hash. Certificate files the
+//! settings name (`tls.cert_file`) are the operator's and are not copied.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -13,12 +15,31 @@ use crate::config::DataDir;
 use crate::db;
 
 pub const FORMAT: &str = "marquee-backup";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the settings file is `settings.toml`, wherever it was read from (version 1 held
+/// the data dir's `marquee.toml`); the `acme/` folder is kept.
+pub const FORMAT_VERSION: u32 = 2;
 const MANIFEST: &str = "manifest.json";
 const DB_FILE: &str = "marquee.db";
+/// The settings file's name in the data dir (read when no `--config` is given).
 const CONFIG_FILE: &str = "marquee.toml";
-/// The top-level names an archive may hold; anything else in one is refused.
-const TOP_LEVEL: [&str; 5] = [MANIFEST, DB_FILE, CONFIG_FILE, "tls", "library"];
+/// The settings file's name in an archive, whatever its path was.
+const SETTINGS_FILE: &str = "settings.toml";
+/// The data dir's key folders: the self-signed certificate and the ACME account/certificate.
+const KEY_DIRS: [&str; 2] = ["tls", "acme"];
+/// The top-level names an archive may hold; anything else in one is refused. `marquee.toml`
+/// is the settings file of a version 1 archive.
+const TOP_LEVEL: [&str; 7] = [
+    MANIFEST,
+    DB_FILE,
+    SETTINGS_FILE,
+    CONFIG_FILE,
+    "tls",
+    "acme",
+    "library",
+];
+/// Mode of a settings file a restore creates: the installed one is root:marquee 0640
+/// (it may hold the metrics token and ACME contact).
+const SETTINGS_MODE: u32 = 0o640;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -51,6 +72,12 @@ pub enum BackupError {
         "{0} is not empty; restoring would replace what is there. Run again with --force to move the current database, config and keys (and library, for a backup with media) aside into backups/ first"
     )]
     NotEmpty(String),
+    #[error(
+        "the settings file {0} differs from the one in the backup; nothing was restored. Run again with --force to replace it (the current one is kept in backups/pre-restore-<time>/)"
+    )]
+    SettingsDiffer(String),
+    #[error("the settings file {0} does not exist (given with --config or MARQUEE_CONFIG)")]
+    NoSettingsFile(String),
     #[error(transparent)]
     Locked(#[from] super::lock::LockError),
 }
@@ -72,6 +99,10 @@ pub struct BackupManifest {
     pub created_at: i64,
     pub media: bool,
     pub files: Vec<BackupFile>,
+    /// Where the settings file in the archive (`settings.toml`) was read from; absent when
+    /// there was none, and in version 1 archives (their `marquee.toml` was the data dir's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,10 +113,12 @@ pub struct BackupFile {
     pub blake3: String,
 }
 
-/// Writes a backup of `data` to `to` (through a temporary name beside it, renamed once
-/// complete and synced, so `to` is never a partial archive).
+/// Writes a backup of `data` and of the settings file the server reads (`config_file`,
+/// else the data dir's) to `to` (through a temporary name beside it, renamed once complete
+/// and synced, so `to` is never a partial archive).
 pub fn create(
     data: &DataDir,
+    config_file: Option<&Path>,
     to: &Path,
     media: bool,
     now: i64,
@@ -93,6 +126,11 @@ pub fn create(
     let db_path = data.db_path();
     if !db_path.is_file() {
         return Err(BackupError::NoDatabase(db_path.display().to_string()));
+    }
+    let settings = data.settings_file(config_file);
+    // Named on the command line, it must be there: the server would refuse to start too.
+    if config_file.is_some() && !settings.is_file() {
+        return Err(BackupError::NoSettingsFile(settings.display().to_string()));
     }
     let folder = to
         .parent()
@@ -104,7 +142,7 @@ pub fn create(
     remove_leftovers(folder, &name);
     let partial = folder.join(format!(".{name}.partial-{}", std::process::id()));
     let snapshot = folder.join(format!(".{name}.db-{}", std::process::id()));
-    let result = write_archive(data, &partial, &snapshot, media, now);
+    let result = write_archive(data, &settings, &partial, &snapshot, media, now);
     let _ = std::fs::remove_file(&snapshot);
     let manifest = match result {
         Ok(manifest) => manifest,
@@ -147,6 +185,7 @@ fn remove_leftovers(folder: &Path, name: &str) {
 
 fn write_archive(
     data: &DataDir,
+    settings: &Path,
     partial: &Path,
     snapshot: &Path,
     media: bool,
@@ -170,11 +209,18 @@ fn write_archive(
     let mut tar = tar::Builder::new(encoder);
     let mut files = Vec::new();
     files.push(append_file(&mut tar, snapshot, DB_FILE)?);
-    let config = data.root.join(CONFIG_FILE);
-    if config.is_file() {
-        files.push(append_file(&mut tar, &config, CONFIG_FILE)?);
+    let settings_path = if settings.is_file() {
+        files.push(append_file(&mut tar, settings, SETTINGS_FILE)?);
+        Some(std::path::absolute(settings).map_or_else(
+            |_| settings.display().to_string(),
+            |p| p.display().to_string(),
+        ))
+    } else {
+        None
+    };
+    for dir in KEY_DIRS {
+        append_tree(&mut tar, &data.root.join(dir), dir, &mut files)?;
     }
-    append_tree(&mut tar, &data.tls(), "tls", &mut files)?;
     if media {
         append_tree(&mut tar, &data.library(), "library", &mut files)?;
     }
@@ -186,6 +232,7 @@ fn write_archive(
         created_at: now,
         media,
         files,
+        settings_path,
     };
     let text = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
     let mut header = tar::Header::new_gnu();
@@ -289,14 +336,28 @@ pub struct Restored {
     pub manifest: BackupManifest,
     /// Where the replaced database, config and keys were moved, when `--force` replaced any.
     pub moved_aside: Option<PathBuf>,
+    pub settings: SettingsRestored,
 }
 
-/// Restores `from` into `data`: unpacks into a folder inside the data dir, checks every
-/// file against the manifest and the schema version against this binary, and only then
-/// moves the files into place. A data dir that is not empty is refused unless `force`;
-/// then what the backup replaces is moved to `backups/pre-restore-<now>/`, never deleted.
+/// What a restore did with the settings file.
+#[derive(Debug, PartialEq)]
+pub enum SettingsRestored {
+    /// The backup holds none; the settings file was left as it was.
+    NotInBackup,
+    /// The file at this path already held the backup's settings.
+    Unchanged(PathBuf),
+    Written(PathBuf),
+}
+
+/// Restores `from` into `data`, and its settings file to the one the server reads
+/// (`config_file`, else the data dir's): unpacks into a folder inside the data dir, checks
+/// every file against the manifest and the schema version against this binary, and only
+/// then moves the files into place. A data dir that is not empty, or a settings file that
+/// differs from the backup's, is refused unless `force`; then what the backup replaces is
+/// moved (the settings file copied) to `backups/pre-restore-<now>/`, never deleted.
 pub fn restore(
     data: &DataDir,
+    config_file: Option<&Path>,
     from: &Path,
     force: bool,
     now: i64,
@@ -306,11 +367,13 @@ pub fn restore(
     let _lock = super::lock::DataDirLock::acquire(&data.root)?;
     let unpacked = data.root.join(format!(".restore-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&unpacked);
+    let settings = data.settings_file(config_file);
     let result = unpack_and_check(from, &unpacked).and_then(|manifest| {
-        let moved_aside = install(data, &unpacked, &manifest, force, now)?;
+        let (moved_aside, settings) = install(data, &unpacked, &settings, &manifest, force, now)?;
         Ok(Restored {
             manifest,
             moved_aside,
+            settings,
         })
     });
     let _ = std::fs::remove_dir_all(&unpacked);
@@ -428,14 +491,16 @@ fn safe_relative(path: &Path) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
-/// Moves the checked files into the data dir, moving aside what they replace.
+/// Moves the checked files into the data dir and writes the settings file to `settings`,
+/// moving aside what they replace. Everything that could refuse is checked first.
 fn install(
     data: &DataDir,
     unpacked: &Path,
+    settings: &Path,
     manifest: &BackupManifest,
     force: bool,
     now: i64,
-) -> Result<Option<PathBuf>, BackupError> {
+) -> Result<(Option<PathBuf>, SettingsRestored), BackupError> {
     let unpacked_name = unpacked.file_name().unwrap_or_default();
     let occupied = std::fs::read_dir(&data.root)
         .map_err(io(format!("cannot list {}", data.root.display())))?
@@ -444,18 +509,60 @@ fn install(
     if occupied && !force {
         return Err(BackupError::NotEmpty(data.root.display().to_string()));
     }
+    // A version 1 archive holds the data dir's `marquee.toml` instead.
+    let archived_settings = match [SETTINGS_FILE, CONFIG_FILE]
+        .iter()
+        .map(|name| unpacked.join(name))
+        .find(|p| p.is_file())
+    {
+        Some(path) => {
+            Some(std::fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?)
+        }
+        None => None,
+    };
+    let current_settings = match std::fs::read(settings) {
+        Ok(bytes) => {
+            let meta = std::fs::metadata(settings)
+                .map_err(io(format!("cannot read {}", settings.display())))?;
+            Some((bytes, meta))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(format!("cannot read {}", settings.display()))(e)),
+    };
+    let settings_differ = matches!(
+        (&archived_settings, &current_settings),
+        (Some(new), Some((old, _))) if new != old
+    );
+    if settings_differ && !force {
+        return Err(BackupError::SettingsDiffer(settings.display().to_string()));
+    }
+
     let aside = data.backups().join(format!("pre-restore-{now}"));
+    let in_data_dir = settings == data.root.join(CONFIG_FILE);
     let mut replaced = vec![
         DB_FILE.to_string(),
         format!("{DB_FILE}-wal"),
         format!("{DB_FILE}-shm"),
-        CONFIG_FILE.to_string(),
-        "tls".to_string(),
     ];
+    // The data dir's settings file, when the server reads another, goes with the rest.
+    if !in_data_dir {
+        replaced.push(CONFIG_FILE.into());
+    }
+    replaced.extend(KEY_DIRS.map(String::from));
     if manifest.media {
         replaced.push("library".into());
     }
     let mut moved_any = false;
+    // The settings file the backup replaces is copied aside, never moved: it stays in
+    // place until the atomic write below replaces it.
+    if settings_differ && let Some((old, _)) = &current_settings {
+        std::fs::create_dir_all(&aside)
+            .map_err(io(format!("cannot create {}", aside.display())))?;
+        let copy = aside.join(SETTINGS_FILE);
+        crate::disk::write_atomic(&copy, old, 0o600)
+            .map_err(io(format!("cannot write {}", copy.display())))?;
+        moved_any = true;
+    }
     for name in &replaced {
         let current = data.root.join(name);
         if std::fs::symlink_metadata(&current).is_err() {
@@ -475,7 +582,7 @@ fn install(
             (m.uid(), m.gid())
         })
         .map_err(io(format!("cannot read {}", data.root.display())))?;
-    for name in [DB_FILE, CONFIG_FILE, "tls", "library"] {
+    for name in [DB_FILE, "tls", "acme", "library"] {
         let from = unpacked.join(name);
         if from.exists() {
             hand_over(&from, owner)?;
@@ -484,12 +591,57 @@ fn install(
                 .map_err(io(format!("cannot move {} into place", to.display())))?;
         }
     }
+    let settings_restored = match archived_settings {
+        None => SettingsRestored::NotInBackup,
+        Some(_) if !settings_differ && current_settings.is_some() => {
+            SettingsRestored::Unchanged(settings.to_path_buf())
+        }
+        Some(new) => {
+            let replaced = current_settings.map(|(_, meta)| meta);
+            write_settings(settings, in_data_dir, &new, replaced, owner)?;
+            SettingsRestored::Written(settings.to_path_buf())
+        }
+    };
     if moved_any {
         // The server writes its pre-migration snapshots into backups/ too.
         hand_over(&data.backups(), owner)?;
     }
     sync_folder(&data.root);
-    Ok(moved_any.then_some(aside))
+    Ok((moved_any.then_some(aside), settings_restored))
+}
+
+/// Writes the restored settings file atomically. A file it replaces keeps its owner and
+/// mode; a new one is 0640, readable by the data dir owner's group (the service's): the
+/// data dir's own file belongs to that owner, one elsewhere (/etc/marquee) to root.
+fn write_settings(
+    path: &Path,
+    in_data_dir: bool,
+    bytes: &[u8],
+    replaced: Option<std::fs::Metadata>,
+    data_owner: (u32, u32),
+) -> Result<(), BackupError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let (uid, gid, mode) = match &replaced {
+        Some(meta) => (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        None if in_data_dir => (data_owner.0, data_owner.1, SETTINGS_MODE),
+        None => (me, data_owner.1, SETTINGS_MODE),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    }
+    crate::disk::write_atomic(path, bytes, mode)
+        .map_err(io(format!("cannot write {}", path.display())))?;
+    // The creation mode went through the umask; the owner is set only where this process
+    // may (root), as restore runs for an installed service.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(io(format!("cannot set the mode of {}", path.display())))?;
+    if me == 0 {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+            .map_err(io(format!("cannot hand {} to uid {uid}", path.display())))?;
+    }
+    Ok(())
 }
 
 /// Gives `path` (and everything below it) to `owner` (uid, gid) when this process may

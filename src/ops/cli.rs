@@ -4,14 +4,20 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::backup::SettingsRestored;
 use crate::config::DataDir;
 
 fn now() -> i64 {
     crate::jobs::runner::now()
 }
 
-pub fn backup(data: &DataDir, to: &Path, media: bool) -> anyhow::Result<ExitCode> {
-    let manifest = super::backup::create(data, to, media, now())?;
+pub fn backup(
+    data: &DataDir,
+    config_file: Option<&Path>,
+    to: &Path,
+    media: bool,
+) -> anyhow::Result<ExitCode> {
+    let manifest = super::backup::create(data, config_file, to, media, now())?;
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
     println!(
         "Backed up {} files ({} MB, schema version {}{}) to {}",
@@ -25,11 +31,23 @@ pub fn backup(data: &DataDir, to: &Path, media: bool) -> anyhow::Result<ExitCode
         },
         to.display()
     );
+    match &manifest.settings_path {
+        Some(path) => println!("The settings file in it is {path}"),
+        None => println!(
+            "There was no settings file at {}: the backup holds none",
+            data.settings_file(config_file).display()
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn restore(data: &DataDir, from: &Path, force: bool) -> anyhow::Result<ExitCode> {
-    let restored = super::backup::restore(data, from, force, now())?;
+pub fn restore(
+    data: &DataDir,
+    config_file: Option<&Path>,
+    from: &Path,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
+    let restored = super::backup::restore(data, config_file, from, force, now())?;
     if let Some(aside) = &restored.moved_aside {
         println!("Moved the replaced files to {}", aside.display());
     }
@@ -45,7 +63,37 @@ pub fn restore(data: &DataDir, from: &Path, force: bool) -> anyhow::Result<ExitC
         },
         data.root.display()
     );
+    match &restored.settings {
+        SettingsRestored::Written(path) => {
+            let from = restored.manifest.settings_path.as_deref();
+            println!(
+                "Wrote the settings{} to {}",
+                from.map_or_else(String::new, |from| format!(" (backed up from {from})")),
+                path.display()
+            );
+            // An installed service reads /etc/marquee/marquee.toml: restoring without
+            // `--config` would leave it on the settings it had.
+            if let Some(from) = from.filter(|from| Path::new(from) != path.as_path()) {
+                println!(
+                    "Note: if the server reads its settings from {from}, restore again with --config {from} --force"
+                );
+            }
+        }
+        SettingsRestored::Unchanged(path) => {
+            println!("{} already held the backup's settings", path.display())
+        }
+        SettingsRestored::NotInBackup => {
+            println!("The backup holds no settings file; the settings were left as they were")
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn urls(config: &crate::config::Config, data: &DataDir, settings: &Path) {
+    let local: Vec<_> = if_addrs::get_if_addrs()
+        .map(|interfaces| interfaces.iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    print!("{}", super::urls::describe(config, data, settings, &local));
 }
 
 pub fn doctor(data: &DataDir, config_file: Option<&Path>) -> ExitCode {

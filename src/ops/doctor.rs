@@ -54,7 +54,7 @@ pub fn run(data: &DataDir, config_file: Option<&Path>, now: SystemTime) -> Vec<C
         config_file: config_file.map(Path::to_path_buf),
         ..Overrides::default()
     };
-    let file = config_file.map_or_else(|| data.root.join("marquee.toml"), Path::to_path_buf);
+    let file = data.settings_file(config_file);
     let (config, config_check) = match Config::load(&data.root, &overrides) {
         Ok(config) => {
             let message = if file.is_file() {

@@ -578,7 +578,14 @@ async fn a_failed_validation_backs_off_and_keeps_the_current_certificate() {
 /// is due for renewal under `renew_before_days = 30`.
 const RENEW_AFTER: Duration = Duration::from_secs(8);
 
-fn marquee_with_acme(pebble: &Pebble, challenge: &str, data: &std::path::Path) -> Server {
+/// `serve --tls` with ACME from `pebble`, HTTPS on pebble's `tlsPort` and plain HTTP on
+/// `plain_port` (pebble's `httpPort` for HTTP-01 to reach it; 0 for a port it never tries).
+fn marquee_with_acme(
+    pebble: &Pebble,
+    challenge: &str,
+    data: &std::path::Path,
+    plain_port: u16,
+) -> Server {
     let tables = format!(
         "[tls.acme]\ndomains = [\"{DOMAIN}\"]\nemail = \"ops@marquee.test\"\n\
          directory = \"{}\"\nchallenge = \"{challenge}\"\ndirectory_ca_file = \"{}\"\n\
@@ -591,7 +598,7 @@ fn marquee_with_acme(pebble: &Pebble, challenge: &str, data: &std::path::Path) -
         Options {
             tls: true,
             tables,
-            listen: Some(format!("127.0.0.1:{}", pebble.http_port)),
+            listen: Some(format!("127.0.0.1:{plain_port}")),
             env: vec![(
                 "MARQUEE_TLS__LISTEN".into(),
                 format!("127.0.0.1:{}", pebble.tls_port),
@@ -670,7 +677,7 @@ fn wait_for_new_certificate(
 fn serve_gets_its_certificate_over_http_01_and_renews_it_without_dropping_connections() {
     let pebble = Pebble::start_issuing_for(30 * DAY + RENEW_AFTER);
     let data = tempfile::tempdir().unwrap();
-    let server = marquee_with_acme(&pebble, "http-01", data.path());
+    let server = marquee_with_acme(&pebble, "http-01", data.path(), pebble.http_port);
     // Opened at once: most likely still on the self-signed certificate.
     let mut before = connect(&server, None).unwrap();
     let root = pebble.issuing_root();
@@ -706,7 +713,7 @@ fn serve_gets_its_certificate_over_http_01_and_renews_it_without_dropping_connec
 fn serve_gets_its_certificate_over_tls_alpn_01_on_its_https_port() {
     let pebble = Pebble::start();
     let data = tempfile::tempdir().unwrap();
-    let mut server = marquee_with_acme(&pebble, "tls-alpn-01", data.path());
+    let mut server = marquee_with_acme(&pebble, "tls-alpn-01", data.path(), pebble.http_port);
     let mut before = connect(&server, None).unwrap();
     let root = pebble.issuing_root();
     let mut issued = wait_for_new_certificate(&server, &pebble, &root, None, &mut [&mut before]);
@@ -721,4 +728,27 @@ fn serve_gets_its_certificate_over_tls_alpn_01_on_its_https_port() {
     server.restart();
     let again = wait_for_new_certificate(&server, &pebble, &root, None, &mut []);
     assert_eq!(presented_cert(&again), issued_cert);
+}
+
+/// `auto` takes HTTP-01 only when plain HTTP is on port 80, where the CA looks; elsewhere it
+/// takes TLS-ALPN-01 on the HTTPS port, which has to be reachable as 443 anyway for the
+/// certificate to be of use. Here plain HTTP is on a port pebble never tries, so only
+/// TLS-ALPN-01 can succeed.
+#[test]
+fn auto_uses_tls_alpn_01_when_plain_http_is_not_on_port_80() {
+    let pebble = Pebble::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = marquee_with_acme(&pebble, "auto", data.path(), 0);
+    assert_ne!(
+        server.base,
+        format!("http://127.0.0.1:{}", pebble.http_port)
+    );
+    let root = pebble.issuing_root();
+    let mut issued = wait_for_new_certificate(&server, &pebble, &root, None, &mut []);
+    assert_eq!(exchange(&mut issued, "/healthz").0, 200);
+    let log = server.log();
+    assert!(
+        log.contains("tls-alpn-01") && !log.contains("http-01"),
+        "{log}"
+    );
 }

@@ -125,7 +125,6 @@ pub fn free_ports() -> (u16, u16) {
 /// it, and the certificate names localhost and every address of this network namespace.
 /// `printed` is what install.sh said: the HTTPS URL and the certificate's fingerprint.
 pub fn assert_https_works(root: &Path, port: u16, tls_port: u16, printed: &str) {
-    use sha2::{Digest, Sha256};
     use x509_parser::prelude::*;
 
     let cert = root.join("var/lib/marquee/tls/cert.pem");
@@ -194,11 +193,7 @@ pub fn assert_https_works(root: &Path, port: u16, tls_port: u16, printed: &str) 
         );
     }
 
-    let fingerprint = Sha256::digest(&block.contents)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let fingerprint = sha256_fingerprint(&block.contents);
     for expected in [
         format!("https://127.0.0.1:{tls_port}/"),
         "self-signed".to_string(),
@@ -206,6 +201,17 @@ pub fn assert_https_works(root: &Path, port: u16, tls_port: u16, printed: &str) 
     ] {
         assert!(printed.contains(&expected), "{expected} not in:\n{printed}");
     }
+}
+
+/// `AB:CD:…`, as browsers and `openssl x509 -fingerprint -sha256` show a certificate's
+/// SHA-256 (of its DER bytes).
+pub fn sha256_fingerprint(der: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 pub fn healthy(port: u16) -> bool {

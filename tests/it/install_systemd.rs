@@ -310,10 +310,12 @@ fn install_sh_runs_marquee_as_a_hardened_systemd_service() {
     // install.sh left, with its port) and stop it on purge.
     let deb = build_deb(&binary, tmp.path());
     std::fs::copy(&deb, root.join("root/marquee.deb")).unwrap();
-    run(machine.command(&["dpkg", "-i", "--force-confold", "/root/marquee.deb"], &[]));
+    let out = run(machine.command(&["dpkg", "-i", "--force-confold", "/root/marquee.deb"], &[]));
     machine.wait_for(port, "the .deb did not start the service", |s| {
         s["Type"] == "notify"
     });
+    // The postinst says where it answers, with the certificate's fingerprint.
+    assert_https_works(&root, port, tls_port, &String::from_utf8_lossy(&out.stdout));
     let exec = machine.output(&["systemctl", "show", "marquee", "-p", "ExecStart"]);
     assert!(exec.contains("path=/usr/bin/marquee"), "{exec}");
     run(machine.command(&["dpkg", "--purge", "marquee"], &[]));

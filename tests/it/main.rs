@@ -20,3 +20,4 @@ mod sources;
 mod static_binary;
 mod support;
 mod tls;
+mod uploads;

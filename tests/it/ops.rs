@@ -152,8 +152,253 @@ fn backup_while_serving_then_wipe_and_restore_gives_back_assets_settings_and_key
         .collect();
     assert_eq!(aside.len(), 1);
     assert!(aside[0].path().join("marquee.db").is_file());
+    // The settings file held what the backup holds: it stays, unchanged.
+    assert_eq!(
+        std::fs::read(data.join("marquee.toml")).unwrap(),
+        config_before
+    );
     // The library stays: a backup without media replaces none of it.
     assert!(data.join("library").join(id).join("master.m3u8").is_file());
+}
+
+/// `marquee ARGS --data-dir DATA` with `env` added.
+fn marquee_env(args: &[&str], data: &Path, env: &[(&str, &Path)]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
+        .output()
+        .unwrap()
+}
+
+/// `marquee restore --config CONFIG --from ARCHIVE [--force]` into `data`.
+fn restore_with_config(config: &Path, archive: &Path, data: &Path, force: bool) -> Output {
+    let mut args = vec!["restore", "--config", config.to_str().unwrap()];
+    if force {
+        args.push("--force");
+    }
+    args.extend(["--from", archive.to_str().unwrap()]);
+    marquee(&args, data)
+}
+
+/// The status of `GET /metrics`, with the bearer token when given.
+fn metrics_status(server: &Server, token: Option<&str>) -> u16 {
+    let url = format!("{}/metrics", server.base);
+    fetch(&ureq::Agent::new_with_defaults(), &url, token).0
+}
+
+/// What a backup made before the settings file had its own name looked like: the same
+/// archive, with the settings stored as the data dir's `marquee.toml`, format version 1.
+fn as_version_1_archive(archive: &Path, to: &Path) {
+    let mut entries = Vec::new();
+    let decoder = zstd::Decoder::new(std::fs::File::open(archive).unwrap()).unwrap();
+    let mut tar = tar::Archive::new(decoder);
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        entries.push((path, bytes));
+    }
+    let out = zstd::Encoder::new(std::fs::File::create(to).unwrap(), 3).unwrap();
+    let mut builder = tar::Builder::new(out);
+    for (path, bytes) in entries {
+        let (path, bytes) = match path.as_str() {
+            "settings.toml" => ("marquee.toml".to_string(), bytes),
+            "manifest.json" => {
+                let mut manifest: Value = serde_json::from_slice(&bytes).unwrap();
+                manifest["format_version"] = 1.into();
+                manifest.as_object_mut().unwrap().remove("settings_path");
+                for file in manifest["files"].as_array_mut().unwrap() {
+                    if file["path"] == "settings.toml" {
+                        file["path"] = "marquee.toml".into();
+                    }
+                }
+                (path, serde_json::to_vec(&manifest).unwrap())
+            }
+            _ => (path, bytes),
+        };
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o600);
+        builder
+            .append_data(&mut header, &path, bytes.as_slice())
+            .unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn backup_and_restore_carry_the_settings_file_the_server_reads_with_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // As installed: the service reads /etc/marquee/marquee.toml, not the data dir's file.
+    let etc = tmp.path().join("etc/marquee/marquee.toml");
+    std::fs::create_dir_all(etc.parent().unwrap()).unwrap();
+    let settings = format!(
+        "# the operator's settings\n[ingest]\n{}\n[transcode]\n{}preset = \"ultrafast\"\n\n[metrics]\ntoken = \"{METRICS_TOKEN}\"\n",
+        crate::support::TEST_INGEST,
+        crate::support::TEST_TRANSCODE
+    );
+    std::fs::write(&etc, &settings).unwrap();
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let mut server = Server::start_with(
+        &data,
+        Options {
+            env: vec![("MARQUEE_CONFIG".into(), etc.to_str().unwrap().into())],
+            ..Options::default()
+        },
+    );
+    // The server reads that file: /metrics needs its token.
+    assert_eq!(metrics_status(&server, None), 401);
+    std::fs::create_dir_all(data.join("acme")).unwrap();
+    std::fs::write(data.join("acme/account.json"), "{\"id\":\"acct\"}\n").unwrap();
+
+    let archive = tmp.path().join("b.tar.zst");
+    let out = marquee(
+        &[
+            "backup",
+            "--config",
+            etc.to_str().unwrap(),
+            "--to",
+            archive.to_str().unwrap(),
+        ],
+        &data,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(etc.to_str().unwrap()), "{}", text(&out));
+    // A settings file named but missing (a typo) is an error, not a backup without one.
+    let typo = tmp.path().join("etc/marquee/marque.toml");
+    let refused = tmp.path().join("refused.tar.zst");
+    let out = marquee(
+        &[
+            "backup",
+            "--config",
+            typo.to_str().unwrap(),
+            "--to",
+            refused.to_str().unwrap(),
+        ],
+        &data,
+    );
+    assert!(!out.status.success() && !refused.exists());
+    assert!(
+        text(&out).contains("marque.toml does not exist"),
+        "{}",
+        text(&out)
+    );
+    server.terminate();
+
+    // Wipe the data dir and the settings file; restore with the settings path from
+    // MARQUEE_CONFIG, as the installed service's environment gives it.
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::remove_file(&etc).unwrap();
+    let out = marquee_env(
+        &["restore", "--from", archive.to_str().unwrap()],
+        &data,
+        &[("MARQUEE_CONFIG", &etc)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("Note:"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&etc).unwrap(), settings);
+    // Restored elsewhere without the settings path, the output says where they came from.
+    let elsewhere = tmp.path().join("elsewhere");
+    let out = marquee(
+        &["restore", "--from", archive.to_str().unwrap()],
+        &elsewhere,
+    );
+    assert!(
+        text(&out).contains(&format!(
+            "restore again with --config {} --force",
+            etc.display()
+        )),
+        "{}",
+        text(&out)
+    );
+    let mode = std::fs::metadata(&etc).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    assert!(
+        !data.join("marquee.toml").exists(),
+        "the settings went to the data dir, not to --config"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("acme/account.json")).unwrap(),
+        "{\"id\":\"acct\"}\n"
+    );
+    server.restart();
+    assert_eq!(metrics_status(&server, None), 401);
+    assert_eq!(metrics_status(&server, Some(METRICS_TOKEN)), 200);
+    assert_eq!(server.get("/api/v1/assets").0, 200, "the API key came back");
+    server.terminate();
+
+    // A different settings file at that path is not overwritten without --force, and
+    // nothing changes: neither the file nor the (empty) data dir.
+    let edited = format!("{settings}# changed since the backup\n");
+    std::fs::write(&etc, &edited).unwrap();
+    let fresh = tmp.path().join("fresh");
+    let out = restore_with_config(&etc, &archive, &fresh, false);
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains(etc.to_str().unwrap())
+            && said.contains("differs")
+            && said.contains("--force"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read_to_string(&etc).unwrap(), edited);
+    let left: Vec<_> = std::fs::read_dir(&fresh)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "marquee.lock")
+        .collect();
+    assert!(left.is_empty(), "the refused restore wrote {left:?}");
+
+    // With --force it is replaced, the old one kept with the other pre-restore copies.
+    let out = restore_with_config(&etc, &archive, &fresh, true);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&etc).unwrap(), settings);
+    let kept: Vec<_> = std::fs::read_dir(fresh.join("backups"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("settings.toml"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), edited);
+
+    // An archive from before the settings file had its own name still restores, to the
+    // data dir without --config and to the --config file with it.
+    let old = tmp.path().join("v1.tar.zst");
+    as_version_1_archive(&archive, &old);
+    let old_data = tmp.path().join("old");
+    let out = marquee(&["restore", "--from", old.to_str().unwrap()], &old_data);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(old_data.join("marquee.toml")).unwrap(),
+        settings
+    );
+    let elsewhere = tmp.path().join("elsewhere.toml");
+    let out = restore_with_config(&elsewhere, &old, &tmp.path().join("old2"), false);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), settings);
+
+    // Run as root for an installed service, a new settings file is root's, readable by the
+    // service's group, as install.sh makes /etc/marquee/marquee.toml.
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::fs::MetadataExt;
+        let service = tmp.path().join("service");
+        std::fs::create_dir_all(&service).unwrap();
+        std::os::unix::fs::chown(&service, Some(65534), Some(65534)).unwrap();
+        let installed = tmp.path().join("etc/marquee/installed.toml");
+        let out = restore_with_config(&installed, &archive, &service, false);
+        assert!(out.status.success(), "{}", text(&out));
+        let meta = std::fs::metadata(&installed).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (0, 65534, 0o640)
+        );
+    }
 }
 
 #[test]
@@ -254,7 +499,7 @@ fn an_older_binary_refuses_a_newer_database_and_upgrades_snapshot_first() {
         let said = text(&out);
         assert!(
             said.contains("schema version 99")
-                && said.contains("up to 2")
+                && said.contains(&format!("up to {}", marquee::db::schema_version()))
                 && said.contains("newer Marquee"),
             "{said}"
         );
@@ -277,7 +522,8 @@ fn an_older_binary_refuses_a_newer_database_and_upgrades_snapshot_first() {
     }
     let out = marquee(&["apikey", "create", "--name", "new"], &old);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(user_version(&old.join("marquee.db")), 2);
+    let latest = marquee::db::schema_version();
+    assert_eq!(user_version(&old.join("marquee.db")), latest);
     let snapshots: Vec<_> = std::fs::read_dir(old.join("backups"))
         .unwrap()
         .flatten()
@@ -290,7 +536,7 @@ fn an_older_binary_refuses_a_newer_database_and_upgrades_snapshot_first() {
         .to_string_lossy()
         .to_string();
     assert!(
-        name.starts_with("pre-migration-1-2-") && name.ends_with(".db"),
+        name.starts_with(&format!("pre-migration-1-{latest}-")) && name.ends_with(".db"),
         "{name}"
     );
     assert_eq!(user_version(&snapshots[0]), 1);
@@ -445,7 +691,7 @@ fn metrics_count_both_origin_paths_viewers_jobs_and_need_the_token() {
 }
 
 /// Mounts a tmpfs of `mb` MB on `dir`; false where this container may not mount.
-fn mount_tmpfs(dir: &Path, mb: u64) -> bool {
+pub(crate) fn mount_tmpfs(dir: &Path, mb: u64) -> bool {
     std::fs::create_dir_all(dir).unwrap();
     Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
@@ -454,7 +700,7 @@ fn mount_tmpfs(dir: &Path, mb: u64) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-struct Unmount<'a>(&'a Path);
+pub(crate) struct Unmount<'a>(pub(crate) &'a Path);
 
 impl Drop for Unmount<'_> {
     fn drop(&mut self) {
@@ -462,7 +708,7 @@ impl Drop for Unmount<'_> {
     }
 }
 
-fn free_bytes(dir: &Path) -> u64 {
+pub(crate) fn free_bytes(dir: &Path) -> u64 {
     let out = Command::new("df")
         .args(["--output=avail", "-B1"])
         .arg(dir)
@@ -478,7 +724,7 @@ fn free_bytes(dir: &Path) -> u64 {
 }
 
 /// Writes a file of `bytes` zero bytes (really allocated, not sparse).
-fn ballast(path: &Path, bytes: u64) {
+pub(crate) fn ballast(path: &Path, bytes: u64) {
     use std::io::Write;
     let mut file = std::fs::File::create(path).unwrap();
     let chunk = vec![0u8; 1 << 20];
@@ -687,7 +933,8 @@ fn doctor_says_what_is_wrong_and_fails_on_failures() {
         assert!(line(&report, name).starts_with("OK "), "{report}");
     }
     assert!(
-        line(&report, "database").ends_with("schema version 2"),
+        line(&report, "database")
+            .ends_with(&format!("schema version {}", marquee::db::schema_version())),
         "{report}"
     );
     assert!(line(&report, "tls").starts_with("WARN"), "{report}");
@@ -757,7 +1004,7 @@ fn doctor_says_what_is_wrong_and_fails_on_failures() {
         database.starts_with("FAIL") && database.contains("schema version 99"),
         "{report}"
     );
-    set_user_version(&data.join("marquee.db"), 2);
+    set_user_version(&data.join("marquee.db"), marquee::db::schema_version());
 
     // A misspelt key fails the config line, naming the key.
     config("[ingest]\nmin_fre_mb = 1\n");
@@ -791,5 +1038,61 @@ fn doctor_says_what_is_wrong_and_fails_on_failures() {
     assert!(
         line(&report, "port").contains("the Marquee server running on this data dir"),
         "{report}"
+    );
+}
+
+#[test]
+fn urls_names_where_the_server_answers_and_its_certificate_fingerprint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let plain = free_port();
+    let secure = std::iter::repeat_with(free_port)
+        .find(|p| *p != plain)
+        .unwrap();
+    let mut server = Server::start_with(
+        &data,
+        Options {
+            listen: Some(format!("127.0.0.1:{plain}")),
+            tables: format!("[tls]\nenabled = true\nlisten = \"127.0.0.1:{secure}\"\n"),
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        server.https.as_deref(),
+        Some(format!("https://127.0.0.1:{secure}").as_str())
+    );
+    // The settings say plain HTTP on 127.0.0.1:8080, as `serve --listen` overrode them;
+    // `urls` reads the environment as the server does.
+    let out = Command::new(bin())
+        .args(["urls", "--data-dir"])
+        .arg(&data)
+        .env("MARQUEE_LISTEN", format!("127.0.0.1:{plain}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pem = std::fs::read(data.join("tls/cert.pem")).unwrap();
+    let (_, block) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let fingerprint = crate::install::sha256_fingerprint(&block.contents);
+    for expected in [
+        format!("https://127.0.0.1:{secure}/"),
+        format!("http://127.0.0.1:{plain}/"),
+        "self-signed".to_string(),
+        fingerprint,
+    ] {
+        assert!(said.contains(&expected), "{expected} not in:\n{said}");
+    }
+    assert!(server.healthy(), "the HTTPS URL answers");
+    server.terminate();
+
+    // Without HTTPS: the plain address only, and no certificate.
+    std::fs::write(data.join("marquee.toml"), "listen = \"0.0.0.0:8080\"\n").unwrap();
+    let out = marquee(&["urls"], &data);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(said.contains("http://localhost:8080/"), "{said}");
+    assert!(
+        !said.contains("https://") && !said.contains("self-signed"),
+        "{said}"
     );
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Server, drop_into, make_clip};
+use crate::support::{Options, Server, drop_into, make_clip};
 
 fn fetch(server: &Server, path: &str) -> (u16, String, String) {
     let mut resp = ureq::get(&format!("{}{path}", server.base))
@@ -33,22 +33,38 @@ fn fetch(server: &Server, path: &str) -> (u16, String, String) {
     )
 }
 
-#[test]
-fn pages_render_and_chromium_and_firefox_play_switch_and_show_subtitles() {
-    let tmp = tempfile::tempdir().unwrap();
-    let clip = tmp.path().join("Harbour_Tour.mp4");
+/// A 20 s clip with sound and English subtitles, ingested by `server`; its asset id.
+fn harbour_tour(server: &Server, tmp: &Path) -> String {
+    let clip = tmp.join("Harbour_Tour.mp4");
     make_clip(&clip, "640x360", 30, 20.0, true);
     std::fs::write(
-        tmp.path().join("Harbour_Tour.en.srt"),
+        tmp.join("Harbour_Tour.en.srt"),
         "1\n00:00:00,000 --> 00:00:19,000\nWelcome aboard\n",
     )
     .unwrap();
-    let server = Server::start(&tmp.path().join("data"), "");
-    drop_into(&server.inbox(), &tmp.path().join("Harbour_Tour.en.srt"));
+    drop_into(&server.inbox(), &tmp.join("Harbour_Tour.en.srt"));
     drop_into(&server.inbox(), &clip);
     let asset = server.wait_finished("Harbour Tour", Duration::from_secs(120));
     assert_eq!(asset["status"], "ready");
-    let id = asset["id"].as_str().unwrap();
+    asset["id"].as_str().unwrap().to_owned()
+}
+
+/// The checks watch.mjs runs in Chromium, in order.
+const CHROMIUM_STEPS: [&str; 6] = [
+    "manifest",
+    "played",
+    "switched",
+    "subtitles",
+    "keyboard",
+    "resumed",
+];
+
+#[test]
+fn pages_render_and_chromium_and_firefox_play_switch_and_show_subtitles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "");
+    let id = harbour_tour(&server, tmp.path());
+    let id = id.as_str();
 
     let (status, info, home) = fetch(&server, "/");
     assert_eq!(status, 200);
@@ -92,41 +108,70 @@ fn pages_render_and_chromium_and_firefox_play_switch_and_show_subtitles() {
     assert_eq!(fetch(&server, "/static/../marquee.toml").0, 404);
 
     // A real browser.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci --prefix tests/browser` (packaging/deps.sh test does)"
-    );
     let shot = tmp.path().join("watch.png");
     let page = format!("{}/watch/{id}", server.base);
-    let chromium = browser_check(&dir, &["watch.mjs", &page, shot.to_str().unwrap()]);
-    assert_eq!(
-        chromium,
-        [
-            "manifest",
-            "played",
-            "switched",
-            "subtitles",
-            "keyboard",
-            "resumed"
-        ]
-    );
+    let chromium = browser_check(&["watch.mjs", &page, shot.to_str().unwrap()]);
+    assert_eq!(step_names(&chromium), CHROMIUM_STEPS);
     assert!(shot.is_file());
     // The same checks in Firefox ESR, over WebDriver BiDi.
-    let firefox = browser_check(
-        &dir,
-        &["--experimental-websocket", "watch-firefox.mjs", &page],
+    let firefox = browser_check(&["--experimental-websocket", "watch-firefox.mjs", &page]);
+    assert_eq!(
+        step_names(&firefox),
+        ["manifest", "played", "switched", "subtitles"]
     );
-    assert_eq!(firefox, ["manifest", "played", "switched", "subtitles"]);
     if let Ok(keep) = std::env::var("MARQUEE_KEEP_SCREENSHOT") {
         let _ = std::fs::copy(&shot, keep);
     }
 }
 
-/// Runs one of the browser scripts in `dir` and returns the names of the steps it passed.
-fn browser_check(dir: &Path, args: &[&str]) -> Vec<String> {
+/// Chromium pointed at the plain port of `serve --tls`: the 301 takes it to HTTPS, where
+/// it trusts the server's self-signed certificate (pinned by its public key, so no other
+/// certificate error is overlooked), and the page and the whole stream come over HTTP/2.
+#[test]
+fn chromium_follows_the_redirect_to_https_and_plays_over_http2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        Options {
+            tls: true,
+            ..Options::default()
+        },
+    );
+    let id = harbour_tour(&server, tmp.path());
+    let https = server.https.as_deref().expect("a --tls server");
+    let plain_page = format!("{}/watch/{id}", server.base);
+    let cert = server.data.join("tls/cert.pem");
+
+    let report = browser_check(&[
+        "watch.mjs",
+        &plain_page,
+        "--trust-cert",
+        cert.to_str().unwrap(),
+    ]);
+    assert_eq!(step_names(&report), CHROMIUM_STEPS, "{report}");
+    let page = &report["page"];
+    assert_eq!(page["url"], format!("{https}/watch/{id}"), "{report}");
+    assert_eq!(page["redirectedFrom"]["url"], plain_page, "{report}");
+    assert_eq!(page["redirectedFrom"]["status"], 301, "{report}");
+    let protocols = &report["protocols"];
+    assert_eq!(protocols["page"], "h2", "{report}");
+    assert_eq!(protocols["stream"], serde_json::json!(["h2"]), "{report}");
+    // The master and media playlists, init segments and media segments of two renditions.
+    assert!(
+        protocols["streamRequests"].as_u64().unwrap() > 6,
+        "{report}"
+    );
+}
+
+/// Runs one of the browser scripts in tests/browser and returns its report.
+pub(crate) fn browser_check(args: &[&str]) -> serde_json::Value {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci --prefix tests/browser` (packaging/deps.sh test does)"
+    );
     let out = Command::new("node")
-        .current_dir(dir)
+        .current_dir(&dir)
         .args(args)
         .output()
         .expect("node");
@@ -136,11 +181,15 @@ fn browser_check(dir: &Path, args: &[&str]) -> Vec<String> {
         "{args:?} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// The names of the steps a browser script passed.
+pub(crate) fn step_names(report: &serde_json::Value) -> Vec<&str> {
     report["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["name"].as_str().unwrap().to_string())
+        .map(|s| s["name"].as_str().unwrap())
         .collect()
 }

@@ -402,3 +402,64 @@ fn h2_flood(server: &Server, path: &str, streams: u32) -> TlsClient {
     client.flush().unwrap();
     client
 }
+
+/// Every file and directory under `dir`, with the size of each file.
+fn tree(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        entries.push((entry.path(), meta.len()));
+        if meta.is_dir() {
+            entries.extend(tree(&entry.path()));
+        }
+    }
+    entries.sort();
+    entries
+}
+
+#[test]
+fn operator_certificate_files_together_with_acme_domains_are_refused_before_listening() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A valid pair: the files themselves are not what is refused.
+    let (_, cert_pem, key_pem) = make_pair("media.example.org");
+    let (cert_path, key_path) = (tmp.path().join("site.crt"), tmp.path().join("site.key"));
+    std::fs::write(&cert_path, cert_pem).unwrap();
+    std::fs::write(&key_path, key_pem).unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("marquee.toml"),
+        format!(
+            "[tls]\ncert_file = {cert_path:?}\nkey_file = {key_path:?}\n\n\
+             [tls.acme]\ndomains = [\"media.example.org\"]\n"
+        ),
+    )
+    .unwrap();
+    let before = tree(&data);
+
+    let mut child = Command::new(crate::support::bin())
+        .args(["serve", "--tls", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("MARQUEE_TLS__LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that listens prints its addresses first; one that refuses exits silently.
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first_line,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first_line.is_empty(), "it listened: {first_line}");
+    assert!(!out.status.success());
+    for setting in ["tls.cert_file", "tls.key_file", "tls.acme.domains"] {
+        assert!(stderr.contains(setting), "{setting} not named: {stderr}");
+    }
+    assert_eq!(tree(&data), before, "the data dir changed: {stderr}");
+}
