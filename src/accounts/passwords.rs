@@ -5,14 +5,14 @@
 use std::sync::OnceLock;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::AccountsError;
 
 pub const MIN_CHARS: usize = 12;
 pub const MAX_CHARS: usize = 1024;
 
-const CONCURRENT_HASHES: usize = 2;
+pub(crate) const CONCURRENT_HASHES: usize = 2;
 
 fn hasher() -> Argon2<'static> {
     // 19 MiB = 19456 KiB; the parameters are constant and valid.
@@ -70,13 +70,22 @@ fn permits() -> &'static Semaphore {
     &PERMITS
 }
 
+/// One of the few hashing slots. Sign-in holds it from the throttle check to recording the
+/// outcome, so a burst of parallel guesses cannot all pass the check before the first
+/// failure is counted.
+pub struct HashingTurn(#[allow(dead_code)] SemaphorePermit<'static>);
+
+pub async fn turn() -> Result<HashingTurn, AccountsError> {
+    permits()
+        .acquire()
+        .await
+        .map(HashingTurn)
+        .map_err(|_| AccountsError::Hashing("the hashing pool is closed".into()))
+}
+
 async fn off_executor<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AccountsError> {
-    let _permit = permits()
-        .acquire()
-        .await
-        .map_err(|_| AccountsError::Hashing("the hashing pool is closed".into()))?;
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|_| AccountsError::Hashing("the hashing task was cancelled".into()))
@@ -84,10 +93,16 @@ async fn off_executor<T: Send + 'static>(
 
 pub async fn hash(password: String) -> Result<String, AccountsError> {
     let salt: [u8; 16] = rand::random();
+    let _turn = turn().await?;
     off_executor(move || hash_blocking(&password, &salt)).await?
 }
 
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AccountsError> {
+/// Verifies in the caller's turn (see `HashingTurn`).
+pub async fn verify(
+    _turn: &HashingTurn,
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, AccountsError> {
     off_executor(move || verify_blocking(&password, stored.as_deref())).await
 }
 

@@ -28,6 +28,7 @@ pub async fn sign_in(
     policy: &ThrottlePolicy,
     now: i64,
 ) -> Result<SignIn, AccountsError> {
+    let turn = passwords::turn().await?;
     let account = ThrottleKey::Account(Email::key_of(email));
     let keys = vec![account.clone(), ThrottleKey::Ip(ip)];
     let checked = keys.clone();
@@ -45,7 +46,7 @@ pub async fn sign_in(
     let key = Email::key_of(email);
     let user = db.read(move |c| users::find_by_email(c, &key)).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let matches = usable && passwords::verify(password, stored).await?;
+    let matches = usable && passwords::verify(&turn, password, stored).await?;
     let policy = *policy;
     match user.filter(|u| matches && !u.disabled) {
         Some(user) => {
@@ -145,5 +146,69 @@ mod tests {
         assert!(matches!(unknown, SignIn::Refused));
         let huge = try_at(&"x".repeat(2000), 20).await;
         assert!(matches!(huge, SignIn::Refused));
+    }
+}
+
+#[cfg(test)]
+mod burst {
+    use super::*;
+    use crate::accounts::roles::Role;
+    use crate::accounts::users::NewUser;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_of_parallel_guesses_is_throttled_too() {
+        let (_dir, db) = crate::accounts::test_db();
+        let hash = passwords::hash("correct horse battery".into())
+            .await
+            .unwrap();
+        let email = Email::parse("ann@example.com").unwrap();
+        db.write(move |tx| {
+            users::create(
+                tx,
+                &NewUser {
+                    email: &email,
+                    display_name: "",
+                    role: Role::Owner,
+                    password_hash: Some(&hash),
+                },
+                0,
+            )
+        })
+        .await
+        .unwrap();
+        let policy = ThrottlePolicy {
+            account_free_failures: 2,
+            ip_free_failures: 1000,
+            base_lockout_secs: 100,
+            max_lockout_secs: 100,
+            forget_after_secs: 1000,
+        };
+        let guesses: Vec<_> = (0..20)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let ip = IpAddr::from([192, 0, 2, i]);
+                    sign_in(
+                        &db,
+                        "ann@example.com",
+                        format!("guess {i} is wrong"),
+                        ip,
+                        &policy,
+                        0,
+                    )
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        let mut checked = 0;
+        for guess in guesses {
+            checked += usize::from(matches!(guess.await.unwrap(), SignIn::Refused));
+        }
+        // The free failures, plus those already in their hashing turn when the lock began.
+        assert!(
+            checked <= 2 + passwords::CONCURRENT_HASHES,
+            "{checked} of 20 parallel guesses had their password checked"
+        );
     }
 }
