@@ -348,3 +348,27 @@ pub fn see_other(to: &str, cookies: impl IntoIterator<Item = Cookie<'static>>) -
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_out_pages_redirect_and_the_api_answers_401() {
+        let page = PageError::SignInRequired {
+            next: "/admin?tab=a b".into(),
+        }
+        .error_response();
+        assert_eq!(page.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            page.headers().get(header::LOCATION).unwrap(),
+            "/login?next=%2Fadmin%3Ftab%3Da+b"
+        );
+        let api = PageError::SignInRequired {
+            next: "/api/v1/members".into(),
+        }
+        .error_response();
+        assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+        assert!(api.headers().get(header::LOCATION).is_none());
+    }
+}
