@@ -123,8 +123,10 @@ pub fn check_form_token(req: &HttpRequest, presented: &str) -> Result<(), PageEr
 /// Errors of the signed-in pages: a redirect to sign in, or a short page.
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
+    /// `next`: where to return after signing in (empty: the user's home); `api`: the
+    /// request was to `/api/`, whose clients get 401 rather than a page.
     #[error("sign in first")]
-    SignInRequired { next: String },
+    SignInRequired { next: String, api: bool },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -164,9 +166,7 @@ impl From<super::error::ApiError> for PageError {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            PageError::SignInRequired { next } if next.starts_with("/api/") => {
-                StatusCode::UNAUTHORIZED
-            }
+            PageError::SignInRequired { api: true, .. } => StatusCode::UNAUTHORIZED,
             PageError::SignInRequired { .. } => StatusCode::SEE_OTHER,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -175,14 +175,19 @@ impl ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let PageError::SignInRequired { next } = self {
+        if let PageError::SignInRequired { next, api } = self {
             // An API client cannot follow a sign-in page.
-            if next.starts_with("/api/") {
+            if *api {
                 return super::error::ApiError::unauthorized("sign in first").error_response();
             }
-            let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            let to = if next.is_empty() {
+                "/login".to_owned()
+            } else {
+                let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+                format!("/login?{query}")
+            };
             return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, format!("/login?{query}")))
+                .insert_header((header::LOCATION, to))
                 .finish();
         }
         // Plain text: nothing from the request is echoed as markup.
@@ -252,11 +257,20 @@ impl FromRequest for Viewer {
         };
         Box::pin(async move {
             let state = state.ok_or_else(|| PageError::internal("no app state"))?;
-            let next = req
-                .uri()
-                .path_and_query()
-                .map_or("/".to_owned(), |p| p.as_str().to_owned());
-            let sign_in = || PageError::SignInRequired { next: next.clone() };
+            // Back to the page after signing in; a form post cannot be replayed as a GET,
+            // so after one the user lands on their home page.
+            let next = match *req.method() {
+                Method::GET | Method::HEAD => req
+                    .uri()
+                    .path_and_query()
+                    .map_or(String::new(), |p| p.as_str().to_owned()),
+                _ => String::new(),
+            };
+            let api = req.path().starts_with("/api/");
+            let sign_in = || PageError::SignInRequired {
+                next: next.clone(),
+                api,
+            };
             let secret = secret.ok_or_else(sign_in)?;
             let policy = state.accounts.sessions;
             let now = crate::jobs::runner::now();
@@ -357,6 +371,7 @@ mod tests {
     fn signed_out_pages_redirect_and_the_api_answers_401() {
         let page = PageError::SignInRequired {
             next: "/admin?tab=a b".into(),
+            api: false,
         }
         .error_response();
         assert_eq!(page.status(), StatusCode::SEE_OTHER);
@@ -365,10 +380,20 @@ mod tests {
             "/login?next=%2Fadmin%3Ftab%3Da+b"
         );
         let api = PageError::SignInRequired {
-            next: "/api/v1/members".into(),
+            next: String::new(),
+            api: true,
         }
         .error_response();
         assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
         assert!(api.headers().get(header::LOCATION).is_none());
+        let after_post = PageError::SignInRequired {
+            next: String::new(),
+            api: false,
+        }
+        .error_response();
+        assert_eq!(
+            after_post.headers().get(header::LOCATION).unwrap(),
+            "/login"
+        );
     }
 }
