@@ -68,17 +68,9 @@ mod tests {
     use crate::accounts::roles::Role;
     use crate::accounts::users::NewUser;
 
-    const POLICY: ThrottlePolicy = ThrottlePolicy {
-        account_free_failures: 2,
-        ip_free_failures: 100,
-        base_lockout_secs: 10,
-        max_lockout_secs: 10,
-        forget_after_secs: 1000,
-    };
-
-    #[tokio::test]
-    async fn right_wrong_unknown_and_throttled() {
-        let (_dir, db) = crate::accounts::test_db();
+    /// A database with one account, Ann (password "correct horse battery").
+    pub(super) async fn db_with_ann() -> (tempfile::TempDir, Db) {
+        let (dir, db) = crate::accounts::test_db();
         let hash = passwords::hash("correct horse battery".into())
             .await
             .unwrap();
@@ -97,6 +89,20 @@ mod tests {
         })
         .await
         .unwrap();
+        (dir, db)
+    }
+
+    const POLICY: ThrottlePolicy = ThrottlePolicy {
+        account_free_failures: 2,
+        ip_free_failures: 100,
+        base_lockout_secs: 10,
+        max_lockout_secs: 10,
+        forget_after_secs: 1000,
+    };
+
+    #[tokio::test]
+    async fn right_wrong_unknown_and_throttled() {
+        let (_dir, db) = db_with_ann().await;
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let try_at = |pw: &str, now| {
             let db = db.clone();
@@ -151,31 +157,12 @@ mod tests {
 
 #[cfg(test)]
 mod burst {
+    use super::tests::db_with_ann;
     use super::*;
-    use crate::accounts::roles::Role;
-    use crate::accounts::users::NewUser;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_burst_of_parallel_guesses_is_throttled_too() {
-        let (_dir, db) = crate::accounts::test_db();
-        let hash = passwords::hash("correct horse battery".into())
-            .await
-            .unwrap();
-        let email = Email::parse("ann@example.com").unwrap();
-        db.write(move |tx| {
-            users::create(
-                tx,
-                &NewUser {
-                    email: &email,
-                    display_name: "",
-                    role: Role::Owner,
-                    password_hash: Some(&hash),
-                },
-                0,
-            )
-        })
-        .await
-        .unwrap();
+        let (_dir, db) = db_with_ann().await;
         let policy = ThrottlePolicy {
             account_free_failures: 2,
             ip_free_failures: 1000,
