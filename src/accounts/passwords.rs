@@ -37,6 +37,15 @@ pub fn check_new(password: &str) -> Result<(), AccountsError> {
     Ok(())
 }
 
+/// The start of every hash made with today's algorithm and parameters.
+const CURRENT_PREFIX: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+
+/// A hash made with other parameters (older, weaker) is replaced at the next sign-in, the
+/// one moment the password is known.
+pub fn needs_rehash(stored: &str) -> bool {
+    !stored.starts_with(CURRENT_PREFIX)
+}
+
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`); `salt` comes from the caller.
 pub fn hash_blocking(password: &str, salt: &[u8; 16]) -> Result<String, AccountsError> {
     hasher()
@@ -97,6 +106,12 @@ pub async fn hash(password: String) -> Result<String, AccountsError> {
     off_executor(move || hash_blocking(&password, &salt)).await?
 }
 
+/// Hashes in the caller's turn (a second turn could deadlock against other sign-ins).
+pub async fn hash_in_turn(_turn: &HashingTurn, password: String) -> Result<String, AccountsError> {
+    let salt: [u8; 16] = rand::random();
+    off_executor(move || hash_blocking(&password, &salt)).await?
+}
+
 /// Verifies in the caller's turn (see `HashingTurn`).
 pub async fn verify(
     _turn: &HashingTurn,
@@ -114,6 +129,8 @@ mod tests {
     fn hashes_with_owasp_parameters_and_verifies() {
         let h = hash_blocking("correct horse battery", &[1; 16]).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(!needs_rehash(&h));
+        assert!(needs_rehash("$argon2id$v=19$m=8192,t=1,p=1$c2FsdA$aGFzaA"));
         assert!(verify_blocking("correct horse battery", Some(&h)));
         assert!(!verify_blocking("correct horse batterx", Some(&h)));
         // A different salt, a different hash.

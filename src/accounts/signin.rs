@@ -46,12 +46,22 @@ pub async fn sign_in(
     let key = Email::key_of(email);
     let user = db.read(move |c| users::find_by_email(c, &key)).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let matches = usable && passwords::verify(&turn, password, stored).await?;
+    let matches = usable && passwords::verify(&turn, password.clone(), stored.clone()).await?;
     let policy = *policy;
     match user.filter(|u| matches && !u.disabled) {
         Some(user) => {
-            db.write(move |tx| throttle::record_success(tx, &account))
-                .await?;
+            let rehashed = match stored.filter(|s| passwords::needs_rehash(s)) {
+                Some(_) => Some(passwords::hash_in_turn(&turn, password).await?),
+                None => None,
+            };
+            let id = user.id;
+            db.write(move |tx| {
+                if let Some(hash) = &rehashed {
+                    users::set_password_hash(tx, id, hash)?;
+                }
+                throttle::record_success(tx, &account)
+            })
+            .await?;
             Ok(SignIn::SignedIn(user))
         }
         None => {
@@ -152,6 +162,71 @@ mod tests {
         assert!(matches!(unknown, SignIn::Refused));
         let huge = try_at(&"x".repeat(2000), 20).await;
         assert!(matches!(huge, SignIn::Refused));
+    }
+}
+
+#[cfg(test)]
+mod rehash {
+    use super::tests::db_with_ann;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_with_old_parameters_is_replaced_at_sign_in() {
+        let (_dir, db) = db_with_ann().await;
+        // The same password under weaker, older parameters.
+        let weak = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(8 * 1024, 1, 1, None).unwrap(),
+        );
+        let old = argon2::PasswordHasher::hash_password_with_salt(
+            &weak,
+            b"correct horse battery",
+            &[9; 16],
+        )
+        .unwrap()
+        .to_string();
+        let stored = old.clone();
+        db.write(move |tx| {
+            tx.execute("UPDATE users SET password_hash = ?1", [&stored])
+                .map_err(AccountsError::from)
+        })
+        .await
+        .unwrap();
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        let policy = ThrottlePolicy::default();
+        let outcome = sign_in(
+            &db,
+            "ann@example.com",
+            "correct horse battery".into(),
+            ip,
+            &policy,
+            0,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(outcome, SignIn::SignedIn(_)));
+        let now_stored = db
+            .read(|c| users::find_by_email(c, "ann@example.com"))
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap();
+        assert_ne!(now_stored, old);
+        assert!(!passwords::needs_rehash(&now_stored));
+        // And it still signs in.
+        let again = sign_in(
+            &db,
+            "ann@example.com",
+            "correct horse battery".into(),
+            ip,
+            &policy,
+            1,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(again, SignIn::SignedIn(_)));
     }
 }
 

@@ -93,6 +93,14 @@ pub fn get(conn: &Connection, id: UserId) -> Result<Option<User>, AccountsError>
         .optional()?)
 }
 
+pub fn set_password_hash(conn: &Connection, id: UserId, hash: &str) -> Result<(), AccountsError> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        rusqlite::params![id.0, hash],
+    )?;
+    Ok(())
+}
+
 pub fn owner_exists(conn: &Connection) -> Result<bool, AccountsError> {
     Ok(conn
         .query_row(
