@@ -94,6 +94,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ApikeyAction,
     },
+    /// Manage accounts.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Write a backup archive (database snapshot, the settings file the server reads:
     /// --config or the data dir's, keys; media with --media). Safe while the server runs.
     Backup {
@@ -130,6 +135,23 @@ pub enum ApikeyAction {
     /// Create a key; it is printed once, alone on the last line.
     Create {
         #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminAction {
+    /// Create an account; the password is read from standard input (one line, 12 to 1024
+    /// characters). The first account is the owner.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// owner, admin, editor, support or viewer; admin when not given (owner for the
+        /// first account, whatever is given).
+        #[arg(long)]
+        role: Option<String>,
+        /// The name shown in the dashboard.
+        #[arg(long, default_value = "")]
         name: String,
     },
 }

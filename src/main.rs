@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use marquee::cli::{ApikeyAction, Cli, Command};
+use marquee::cli::{AdminAction, ApikeyAction, Cli, Command};
 use marquee::config::{self, Config, DataDir, Overrides};
 use marquee::db::Db;
 
@@ -82,6 +82,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             eprintln!("API key {name:?} created. It is shown only once; store it now.");
             println!("{key}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin {
+            action: AdminAction::Create { email, role, name },
+        } => {
+            let role = role
+                .as_deref()
+                .map(str::parse::<marquee::accounts::roles::Role>)
+                .transpose()?;
+            let password = marquee::accounts::setup::password_from(std::io::stdin().lock())?;
+            data.create_all()?;
+            let db = Db::open(&data.db_path())
+                .with_context(|| format!("cannot open {}", data.db_path().display()))?;
+            let new = marquee::accounts::setup::NewAccount {
+                email,
+                display_name: name,
+                password,
+            };
+            let user = runtime.block_on(marquee::accounts::setup::create_from_shell(
+                &db,
+                new,
+                role,
+                marquee::jobs::runner::now(),
+            ))?;
+            println!("Created the {} account {}.", user.role, user.email);
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker => unreachable!("handled before logging starts"),

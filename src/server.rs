@@ -48,7 +48,8 @@ pub async fn serve(
         AppState::new(env.clone(), running_jobs.clone(), wake_jobs.clone(), ui_dir)
             .with_context(|| format!("cannot open the library in {}", data.root.display()))?
             .with_metrics_token(config.metrics.token.clone())
-            .with_uploads(&config),
+            .with_uploads(&config)
+            .with_accounts(account_policies(&config.accounts)),
     );
     let uploads = state.uploads.clone();
     match uploads.recover().await {
@@ -72,15 +73,16 @@ pub async fn serve(
     let listeners = http::listener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let plain_addrs = addrs_of(&listeners)?;
+    let mut secure_addrs = None;
     let server = if config.tls.enabled {
         let secure = http::listener::bind(&config.tls.listen)
             .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
-        let secure_addrs = addrs_of(&secure)?;
+        let secure_addrs = secure_addrs.insert(addrs_of(&secure)?);
         let setup = tls_setup(&data, &config, &plain_addrs, shutdown_rx.clone())?;
         let server =
             http::tls_listener::serve(listeners, secure, state, setup, config.http.send_timeout())
                 .with_context(|| format!("cannot listen on {}", config.tls.listen))?;
-        for addr in &secure_addrs {
+        for addr in secure_addrs.iter() {
             println!("Marquee is listening on https://{addr}/");
         }
         for addr in &plain_addrs {
@@ -100,6 +102,15 @@ pub async fn serve(
         }
         server
     };
+    // Before the server answers anything (connections wait in the listen backlog), so
+    // whoever sees /healthz answer also finds the link in the log.
+    let link_addr = match &secure_addrs {
+        Some(addrs) => addrs.first().map(|a| ("https", *a)),
+        None => plain_addrs.first().map(|a| ("http", *a)),
+    };
+    if let Some((scheme, addr)) = link_addr {
+        announce_setup_link(&db, scheme, addr).await?;
+    }
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     println!("Drop video files into {}", data.inbox().display());
@@ -127,6 +138,61 @@ pub async fn serve(
         let _ = task.await;
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+fn account_policies(config: &crate::config::AccountsConfig) -> crate::accounts::Policies {
+    crate::accounts::Policies {
+        sessions: crate::accounts::sessions::SessionPolicy {
+            idle_secs: config.session_idle_secs,
+            absolute_secs: config.session_max_secs,
+        },
+        throttle: crate::accounts::throttle::ThrottlePolicy {
+            max_lockout_secs: config.lockout_max_secs,
+            ..Default::default()
+        },
+    }
+}
+
+/// With no owner yet, a fresh one-time setup link (the earlier one stops working), printed
+/// and logged: the one secret the log carries, as the operator must be able to find it.
+async fn announce_setup_link(
+    db: &crate::db::Db,
+    scheme: &str,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let secret = crate::accounts::secret::Secret::generate();
+    let now = crate::jobs::runner::now();
+    let Some(secret) = crate::accounts::setup::setup_link_if_needed(db, secret, now)
+        .await
+        .context("cannot issue the setup link")?
+    else {
+        return Ok(());
+    };
+    let host = if addr.ip().is_unspecified() {
+        // Listening everywhere: name the machine rather than 0.0.0.0.
+        let uname = rustix::system::uname();
+        let name = uname.nodename().to_string_lossy().trim().to_owned();
+        if name.is_empty() || name == "(none)" {
+            "localhost".to_owned()
+        } else {
+            name
+        }
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let link = format!(
+        "{scheme}://{host}:{}/setup/{}",
+        addr.port(),
+        secret.encode()
+    );
+    println!("No owner account yet. Create it (link valid 24 h, usable once): {link}");
+    tracing::info!(%link, "no owner account yet: the setup link creates it");
     Ok(())
 }
 

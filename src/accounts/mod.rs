@@ -1,6 +1,17 @@
-//! Who may use Marquee: API keys today; viewer and admin accounts come later.
+//! Who may use Marquee: people with accounts (email + password, sessions, roles) and API
+//! keys. Nothing here knows about HTTP; time and randomness come in as parameters.
 
 pub mod apikeys;
+pub mod email;
+pub mod passwords;
+pub mod roles;
+pub mod secret;
+pub mod sessions;
+pub mod setup;
+pub mod signin;
+pub mod throttle;
+pub mod tokens;
+pub mod users;
 
 use crate::db::DbError;
 
@@ -10,10 +21,31 @@ pub enum AccountsError {
     Db(#[from] DbError),
     #[error("{0}")]
     Invalid(String),
+    #[error("an account with the email {0} already exists")]
+    EmailTaken(String),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error("this link is unknown, expired or already used")]
+    LinkNotValid,
 }
 
 impl From<rusqlite::Error> for AccountsError {
     fn from(e: rusqlite::Error) -> Self {
         AccountsError::Db(DbError::Sqlite(e))
     }
+}
+
+/// A fresh database in a temporary folder, for the unit tests of this module.
+#[cfg(test)]
+pub(crate) fn test_db() -> (tempfile::TempDir, crate::db::Db) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = crate::db::Db::open(&dir.path().join("t.db")).expect("open db");
+    (dir, db)
+}
+
+/// How long sessions last and how sign-in is throttled, as the server runs them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policies {
+    pub sessions: sessions::SessionPolicy,
+    pub throttle: throttle::ThrottlePolicy,
 }

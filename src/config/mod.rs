@@ -9,9 +9,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod accounts;
 mod data_dir;
 mod tls;
 
+pub use accounts::AccountsConfig;
 pub use data_dir::{DataDir, default_data_dir};
 pub use tls::{
     AcmeChallenge, AcmeConfig, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, TlsConfig,
@@ -49,6 +51,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub transcode: TranscodeConfig,
     pub metrics: MetricsConfig,
+    pub accounts: AccountsConfig,
     pub uploads: UploadsConfig,
 }
 
@@ -144,6 +147,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             transcode: TranscodeConfig::default(),
             metrics: MetricsConfig::default(),
+            accounts: AccountsConfig::default(),
             uploads: UploadsConfig::default(),
         }
     }
@@ -318,6 +322,7 @@ impl Config {
                 "transcode.max_attempts must be at least 1".into(),
             ));
         }
+        self.accounts.validate()?;
         if self.metrics.token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "metrics.token must be at least 16 characters".into(),

@@ -79,7 +79,15 @@ pub fn app(
         .wrap(
             // Segment and asset fetches are not logged: thousands a second under load,
             // and playback analytics come from player beacons, not access logs.
-            actix_web::middleware::Logger::new("%r %s %b %Dms")
+            actix_web::middleware::Logger::new("%{request}xi %s %b %Dms")
+                .custom_request_replace("request", |req| {
+                    super::account_pages::loggable_request_line(
+                        req.method().as_str(),
+                        req.path(),
+                        req.query_string(),
+                        req.version(),
+                    )
+                })
                 .log_target("marquee::http")
                 .exclude_regex("^/(p|static)/"),
         )

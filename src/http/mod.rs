@@ -1,5 +1,6 @@
 //! The HTTP layer: thin handlers that parse, call one domain function, and render.
 
+pub mod account_pages;
 pub mod assets;
 pub mod auth;
 pub mod client_errors;
@@ -13,6 +14,7 @@ pub mod ops;
 pub mod origin;
 pub mod redirect;
 pub mod request_gate;
+pub mod session;
 pub mod stall;
 pub mod tls_listener;
 pub mod ui;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub ingest: crate::config::IngestConfig,
     /// `metrics.token`: when set, `/metrics` needs it.
     pub metrics_token: Option<String>,
+    /// Session lifetimes and sign-in throttling (`[accounts]`).
+    pub accounts: crate::accounts::Policies,
     /// Resumable uploads (`http::uploads`).
     pub uploads: Arc<crate::uploads::Uploads>,
     /// How long an upload's body may stall (`http.send_timeout_secs`); also for HTTP/2,
@@ -73,6 +77,7 @@ impl AppState {
             upload_stall: crate::config::HttpConfig::default().send_timeout(),
             ingest: jobs.ingest.clone(),
             metrics_token: None,
+            accounts: crate::accounts::Policies::default(),
             db: jobs.db.clone(),
             data: jobs.data.clone(),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
@@ -85,6 +90,11 @@ impl AppState {
 impl AppState {
     pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
         self.metrics_token = token;
+        self
+    }
+
+    pub fn with_accounts(mut self, policies: crate::accounts::Policies) -> Self {
+        self.accounts = policies;
         self
     }
 
@@ -125,6 +135,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ops::readyz)
         .service(ops::metrics)
         .service(ops::status)
+        .service(account_pages::login_form)
+        .service(account_pages::login)
+        .service(account_pages::logout)
+        .service(account_pages::setup_form)
+        .service(account_pages::setup_submit)
+        .service(account_pages::admin_home)
+        .service(account_pages::account)
+        .service(account_pages::sign_out_everywhere)
         .service(ui::home)
         .service(ui::watch)
         .service(ui::static_file)

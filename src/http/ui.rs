@@ -45,7 +45,7 @@ fn clock(secs: Option<f64>) -> String {
     }
 }
 
-fn page(
+pub(super) fn page(
     state: &AppState,
     template: &str,
     status: StatusCode,

@@ -1,0 +1,148 @@
+//! Who may do what: the one table every dashboard and API check reads, and the one the
+//! tests walk.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::AccountsError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Owner,
+    Admin,
+    Editor,
+    Support,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Editor,
+        Role::Support,
+        Role::Viewer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Support => "support",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn may(self, permission: Permission) -> bool {
+        PERMISSIONS
+            .iter()
+            .find(|(role, _)| *role == self)
+            .is_some_and(|(_, granted)| granted.contains(&permission))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = AccountsError;
+
+    fn from_str(s: &str) -> Result<Role, AccountsError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                AccountsError::Invalid(format!(
+                    "unknown role {s:?}: one of owner, admin, editor, support, viewer"
+                ))
+            })
+    }
+}
+
+/// Declares the permissions once: the enum, its list, and one marker type each in `perm`.
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Permission {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Permission {
+            pub const ALL: &[Permission] = &[$(Permission::$name),*];
+        }
+
+        /// Permissions as types, so a handler's signature names the one it needs
+        /// (`Admin<perm::MediaWrite>`).
+        pub mod perm {
+            use super::Permission;
+
+            pub trait Required {
+                const PERMISSION: Permission;
+            }
+
+            $(
+                pub struct $name;
+                impl Required for $name {
+                    const PERMISSION: Permission = Permission::$name;
+                }
+            )*
+        }
+    };
+}
+
+permissions!(
+    /// Open the dashboard at all.
+    DashboardView,
+    MediaRead,
+    MediaWrite,
+    MembersRead,
+    MembersWrite,
+    SettingsRead,
+    SettingsWrite,
+    ApiKeysManage,
+);
+
+use Permission::*;
+
+/// The table. A permission not listed for a role is refused.
+pub const PERMISSIONS: &[(Role, &[Permission])] = &[
+    (Role::Owner, Permission::ALL),
+    (Role::Admin, Permission::ALL),
+    (Role::Editor, &[DashboardView, MediaRead, MediaWrite]),
+    (
+        Role::Support,
+        &[DashboardView, MediaRead, MembersRead, SettingsRead],
+    ),
+    (Role::Viewer, &[]),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_has_one_row_and_names_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(PERMISSIONS.iter().filter(|(r, _)| *r == role).count(), 1);
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn the_table_decides() {
+        for p in Permission::ALL {
+            assert!(Role::Owner.may(*p));
+            assert!(!Role::Viewer.may(*p));
+        }
+        assert!(Role::Editor.may(MediaWrite));
+        assert!(!Role::Editor.may(MembersRead));
+        assert!(Role::Support.may(MembersRead));
+        assert!(!Role::Support.may(SettingsWrite));
+        assert!(!Role::Support.may(MediaWrite));
+    }
+}

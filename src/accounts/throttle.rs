@@ -1,0 +1,259 @@
+//! Sign-in throttling, per account and per client address. A few failures are free; each
+//! one after that locks the key for twice as long as the one before (up to a ceiling).
+//! While locked, attempts are refused without checking the password and without counting,
+//! so a guesser cannot keep the real user out past the window: once it passes, the right
+//! password gets in (and clears the account's count). Stored in SQLite so a restart does
+//! not reset a lockout. Keys are made whether or not the account exists, so a lockout says
+//! nothing about who has an account.
+
+use std::net::IpAddr;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::AccountsError;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottlePolicy {
+    /// Failures per account before the first lockout.
+    pub account_free_failures: i64,
+    /// Failures per address before the first lockout: higher, as many people may share
+    /// one address (an office, a carrier's NAT).
+    pub ip_free_failures: i64,
+    /// The first lockout; each later one doubles it.
+    pub base_lockout_secs: i64,
+    /// The longest lockout.
+    pub max_lockout_secs: i64,
+    /// A key with no failure for this long starts again from zero.
+    pub forget_after_secs: i64,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        ThrottlePolicy {
+            account_free_failures: 5,
+            ip_free_failures: 20,
+            base_lockout_secs: 1,
+            max_lockout_secs: 15 * 60,
+            forget_after_secs: 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThrottleKey {
+    /// The comparison key of the email typed (`Email::key_of`).
+    Account(String),
+    Ip(IpAddr),
+}
+
+impl ThrottleKey {
+    fn stored(&self) -> String {
+        match self {
+            ThrottleKey::Account(key) => format!("account:{key}"),
+            // One IPv6 client usually holds a whole /64: count it as one address.
+            ThrottleKey::Ip(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            ThrottleKey::Ip(ip) => format!("ip:{}", ip.to_canonical()),
+        }
+    }
+
+    fn free_failures(&self, policy: &ThrottlePolicy) -> i64 {
+        match self {
+            ThrottleKey::Account(_) => policy.account_free_failures,
+            ThrottleKey::Ip(_) => policy.ip_free_failures,
+        }
+    }
+}
+
+/// Seconds until any of `keys` may try again; `None` when none is locked.
+pub fn wait_for(
+    conn: &Connection,
+    keys: &[ThrottleKey],
+    now: i64,
+) -> Result<Option<i64>, AccountsError> {
+    let mut wait = None;
+    for key in keys {
+        let locked_until: Option<i64> = conn
+            .query_row(
+                "SELECT locked_until FROM sign_in_throttle WHERE key = ?1",
+                [key.stored()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(until) = locked_until.filter(|u| *u > now) {
+            wait = Some(wait.unwrap_or(0).max(until - now));
+        }
+    }
+    Ok(wait)
+}
+
+pub fn record_failure(
+    conn: &Connection,
+    keys: &[ThrottleKey],
+    policy: &ThrottlePolicy,
+    now: i64,
+) -> Result<(), AccountsError> {
+    // Guesses at made-up emails must not grow the table for good: rows that are forgotten
+    // anyway (no failure for `forget_after_secs`, not locked) go.
+    conn.execute(
+        "DELETE FROM sign_in_throttle WHERE last_failure_at < ?1 AND locked_until <= ?2",
+        params![now - policy.forget_after_secs, now],
+    )?;
+    for key in keys {
+        let stored = key.stored();
+        let previous: Option<(i64, i64)> = conn
+            .query_row(
+                "SELECT failures, last_failure_at FROM sign_in_throttle WHERE key = ?1",
+                [&stored],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let failures = match previous {
+            Some((n, last)) if now - last <= policy.forget_after_secs => n + 1,
+            _ => 1,
+        };
+        let over = failures - key.free_failures(policy);
+        let locked_until = if over > 0 {
+            // 2^(over-1) times the base, capped; the shift is bounded so it cannot overflow.
+            let factor = 1i64 << (over - 1).min(40);
+            now + policy
+                .base_lockout_secs
+                .saturating_mul(factor)
+                .min(policy.max_lockout_secs)
+        } else {
+            0
+        };
+        conn.execute(
+            "INSERT INTO sign_in_throttle (key, failures, last_failure_at, locked_until)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (key) DO UPDATE SET failures = ?2, last_failure_at = ?3, locked_until = ?4",
+            params![stored, failures, now, locked_until],
+        )?;
+    }
+    Ok(())
+}
+
+/// The right password: the account's count starts again. The address keeps its count, so
+/// signing in to one's own account does not reset a guesser's budget for others.
+pub fn record_success(conn: &Connection, account: &ThrottleKey) -> Result<(), AccountsError> {
+    conn.execute(
+        "DELETE FROM sign_in_throttle WHERE key = ?1",
+        [account.stored()],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    use crate::accounts::test_db as db;
+
+    const POLICY: ThrottlePolicy = ThrottlePolicy {
+        account_free_failures: 3,
+        ip_free_failures: 10,
+        base_lockout_secs: 2,
+        max_lockout_secs: 60,
+        forget_after_secs: 1000,
+    };
+
+    fn account() -> ThrottleKey {
+        ThrottleKey::Account("ann@example.com".into())
+    }
+
+    fn fail(db: &Db, key: &ThrottleKey, now: i64) {
+        db.write_blocking(|tx| record_failure(tx, std::slice::from_ref(key), &POLICY, now))
+            .unwrap();
+    }
+
+    fn wait(db: &Db, key: &ThrottleKey, now: i64) -> Option<i64> {
+        db.read_blocking(|c| wait_for(c, std::slice::from_ref(key), now))
+            .unwrap()
+    }
+
+    #[test]
+    fn free_failures_then_doubling_lockouts_up_to_the_ceiling() {
+        let (_d, db) = db();
+        let a = account();
+        let mut now = 0;
+        for _ in 0..3 {
+            fail(&db, &a, now);
+            assert_eq!(wait(&db, &a, now), None);
+        }
+        let mut expected = 2;
+        for _ in 0..8 {
+            fail(&db, &a, now);
+            assert_eq!(wait(&db, &a, now), Some(expected.min(60)));
+            // The window passes: the next attempt is allowed again.
+            now += expected.min(60);
+            assert_eq!(wait(&db, &a, now), None);
+            expected *= 2;
+        }
+    }
+
+    #[test]
+    fn success_clears_the_account_but_not_the_address() {
+        let (_d, db) = db();
+        let a = account();
+        let ip = ThrottleKey::Ip("192.0.2.7".parse().unwrap());
+        for _ in 0..11 {
+            db.write_blocking(|tx| record_failure(tx, &[a.clone(), ip.clone()], &POLICY, 0))
+                .unwrap();
+        }
+        assert!(wait(&db, &ip, 0).is_some());
+        let after = wait(&db, &a, 0).unwrap();
+        db.write_blocking(|tx| record_success(tx, &a)).unwrap();
+        assert_eq!(wait(&db, &a, 0), None);
+        assert!(wait(&db, &ip, 0).is_some());
+        // The whole set is checked: the address alone keeps it locked.
+        let both = db
+            .read_blocking(|c| wait_for(c, &[a.clone(), ip.clone()], 0))
+            .unwrap();
+        assert!(both.is_some() && after > 0);
+    }
+
+    #[test]
+    fn old_failures_are_forgotten() {
+        let (_d, db) = db();
+        let a = account();
+        for _ in 0..3 {
+            fail(&db, &a, 0);
+        }
+        fail(&db, &a, 2000);
+        assert_eq!(wait(&db, &a, 2000), None, "counting started again");
+    }
+
+    #[test]
+    fn forgotten_rows_are_removed() {
+        let (_d, db) = db();
+        for i in 0..10 {
+            fail(
+                &db,
+                &ThrottleKey::Account(format!("made-up-{i}@example.com")),
+                0,
+            );
+        }
+        fail(&db, &account(), 1001);
+        let rows: i64 = db
+            .read_blocking(|c| {
+                c.query_row("SELECT count(*) FROM sign_in_throttle", [], |r| r.get(0))
+                    .map_err(AccountsError::from)
+            })
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        let one = ThrottleKey::Ip("2001:db8:1:2::1".parse().unwrap());
+        let two = ThrottleKey::Ip("2001:db8:1:2:ffff::9".parse().unwrap());
+        let other = ThrottleKey::Ip("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(one.stored(), two.stored());
+        assert_ne!(one.stored(), other.stored());
+        let mapped = ThrottleKey::Ip("::ffff:192.0.2.7".parse().unwrap());
+        assert_eq!(mapped.stored(), "ip:192.0.2.7");
+    }
+}

@@ -1,0 +1,186 @@
+//! Accounts: one row per person, keyed by normalised email.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::AccountsError;
+use super::email::Email;
+use super::roles::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserId(pub i64);
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a Email,
+    pub display_name: &'a str,
+    pub role: Role,
+    /// An argon2id PHC string from `passwords::hash`.
+    pub password_hash: Option<&'a str>,
+}
+
+const COLUMNS: &str = "id, email, display_name, role, password_hash, disabled_at, created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    let role: String = r.get(3)?;
+    let disabled_at: Option<i64> = r.get(5)?;
+    Ok(User {
+        id: UserId(r.get(0)?),
+        email: r.get(1)?,
+        display_name: r.get(2)?,
+        // The CHECK constraint keeps other values out.
+        role: role.parse().unwrap_or(Role::Viewer),
+        password_hash: r.get(4)?,
+        disabled: disabled_at.is_some(),
+        created_at: r.get(6)?,
+    })
+}
+
+pub const MAX_DISPLAY_NAME: usize = 100;
+
+/// Creates an account; refuses an email already taken (whatever its case).
+pub fn create(conn: &Connection, new: &NewUser<'_>, now: i64) -> Result<UserId, AccountsError> {
+    let name = new.display_name.trim();
+    if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+        return Err(AccountsError::Invalid(format!(
+            "a display name is at most {MAX_DISPLAY_NAME} characters, without control characters"
+        )));
+    }
+    if find_by_email(conn, &new.email.key)?.is_some() {
+        return Err(AccountsError::EmailTaken(new.email.address.clone()));
+    }
+    conn.execute(
+        "INSERT INTO users (email, email_key, display_name, role, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            new.email.address,
+            new.email.key,
+            name,
+            new.role.as_str(),
+            new.password_hash,
+            now
+        ],
+    )?;
+    Ok(UserId(conn.last_insert_rowid()))
+}
+
+pub fn find_by_email(conn: &Connection, email_key: &str) -> Result<Option<User>, AccountsError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE email_key = ?1"),
+            [email_key],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn get(conn: &Connection, id: UserId) -> Result<Option<User>, AccountsError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+            [id.0],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn set_password_hash(conn: &Connection, id: UserId, hash: &str) -> Result<(), AccountsError> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        rusqlite::params![id.0, hash],
+    )?;
+    Ok(())
+}
+
+pub fn owner_exists(conn: &Connection) -> Result<bool, AccountsError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM users WHERE role = 'owner' LIMIT 1",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::accounts::test_db as db;
+
+    #[test]
+    fn email_is_unique_whatever_its_case() {
+        let (_d, db) = db();
+        let ann = Email::parse("Ann@Example.com").unwrap();
+        let id = db
+            .write_blocking(|tx| {
+                create(
+                    tx,
+                    &NewUser {
+                        email: &ann,
+                        display_name: "Ann",
+                        role: Role::Owner,
+                        password_hash: Some("h"),
+                    },
+                    5,
+                )
+            })
+            .unwrap();
+        let again = Email::parse("ANN@example.COM").unwrap();
+        let err = db
+            .write_blocking(|tx| {
+                create(
+                    tx,
+                    &NewUser {
+                        email: &again,
+                        display_name: "",
+                        role: Role::Viewer,
+                        password_hash: None,
+                    },
+                    6,
+                )
+            })
+            .unwrap_err();
+        assert!(matches!(err, AccountsError::EmailTaken(_)), "{err}");
+        let found = db
+            .read_blocking(|c| find_by_email(c, "ann@example.com"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, id);
+        assert_eq!(found.email, "Ann@example.com");
+        assert_eq!(found.role, Role::Owner);
+        assert!(db.read_blocking(owner_exists).unwrap());
+    }
+
+    #[test]
+    fn display_name_rules() {
+        let (_d, db) = db();
+        let e = Email::parse("b@example.com").unwrap();
+        for bad in ["a\u{7}b".to_string(), "x".repeat(101)] {
+            let r = db.write_blocking(|tx| {
+                create(
+                    tx,
+                    &NewUser {
+                        email: &e,
+                        display_name: &bad,
+                        role: Role::Viewer,
+                        password_hash: None,
+                    },
+                    1,
+                )
+            });
+            assert!(r.is_err());
+        }
+        assert!(!db.read_blocking(owner_exists).unwrap());
+    }
+}

@@ -1,0 +1,413 @@
+//! Sign-in, first-run setup, sign-out, the account page and the dashboard's front page.
+//! Handlers parse, call one `accounts` function, and render; who may call each is in its
+//! signature (`Viewer`, `Admin<perm::…>`).
+
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+
+use super::AppState;
+use super::session::{
+    Admin, PageError, Viewer, check_form_token, client_ip, form_token, presented_session,
+    see_other, session_cookie, session_cookie_removal,
+};
+use super::ui::page;
+use crate::accounts::roles::{Permission, perm};
+use crate::accounts::secret::Secret;
+use crate::accounts::sessions::{self, device_summary};
+use crate::accounts::setup::{self as first_run, NewAccount};
+use crate::accounts::signin::{self, SignIn};
+use crate::accounts::users::User;
+use crate::accounts::{AccountsError, passwords};
+use crate::jobs::runner::now;
+
+/// Paths whose last segment is a one-time token: the access log shows them redacted.
+const TOKEN_PATHS: &[&str] = &["/setup/"];
+
+/// The request line as the access log writes it, with one-time tokens left out: a log is
+/// read by more people than may use the links.
+pub fn loggable_request_line(
+    method: &str,
+    path: &str,
+    query: &str,
+    version: actix_web::http::Version,
+) -> String {
+    let target = match TOKEN_PATHS.iter().find(|p| path.starts_with(*p)) {
+        Some(prefix) => format!("{prefix}[redacted]"),
+        None if query.is_empty() => path.to_owned(),
+        None => format!("{path}?{query}"),
+    };
+    format!("{method} {target} {version:?}")
+}
+
+/// Where to go after signing in: a path on this site only (never `//host` or a URL), else
+/// the user's home.
+fn safe_next(next: Option<&str>, user: &User) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.chars().any(char::is_control)
+                && n != "/login" =>
+        {
+            n.to_owned()
+        }
+        _ if user.role.may(Permission::DashboardView) => "/admin".to_owned(),
+        _ => "/account".to_owned(),
+    }
+}
+
+/// A page that carries a token: never cached, never framed by another site (a framed
+/// sign-in form invites clickjacking), and its address (which may hold a one-time token)
+/// never sent on as a referrer; plus any cookie to set.
+fn private(mut resp: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpResponse {
+    if let Some(c) = cookie {
+        let _ = resp.add_cookie(&c);
+    }
+    let headers = resp.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+/// Starts a session for `user` (a new secret: any session the browser had is ended, so a
+/// planted cookie never becomes a signed-in one) and sends the browser on.
+async fn start_session(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    to: &str,
+) -> Result<HttpResponse, PageError> {
+    let previous = presented_session(req);
+    let secret = Secret::generate();
+    let device = device_summary(
+        req.headers()
+            .get(header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default(),
+    );
+    let ip = client_ip(req).to_string();
+    let (id, created, policy, now) = (user.id, secret.clone(), state.accounts.sessions, now());
+    state
+        .db
+        .write(move |tx| {
+            if let Some(previous) = previous {
+                sessions::end(tx, &previous)?;
+            }
+            sessions::purge_expired(tx, &policy, now)?;
+            sessions::create(tx, &created, id, &device, &ip, now)
+        })
+        .await?;
+    Ok(see_other(
+        to,
+        [session_cookie(req, &secret, policy.absolute_secs)],
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    next: Option<String>,
+}
+
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    email: &str,
+    next: Option<&str>,
+    error: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let (csrf, cookie) = form_token(req);
+    let resp = page(
+        state,
+        "login.html",
+        status,
+        minijinja::context! { csrf, email, next, error },
+    )?;
+    Ok(private(resp, cookie))
+}
+
+#[get("/login")]
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, PageError> {
+    login_page(
+        &req,
+        &state,
+        StatusCode::OK,
+        "",
+        query.next.as_deref(),
+        None,
+    )
+}
+
+#[post("/login")]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, PageError> {
+    check_form_token(&req, &form.csrf)?;
+    let form = form.into_inner();
+    let outcome = signin::sign_in(
+        &state.db,
+        &form.email,
+        form.password,
+        client_ip(&req),
+        &state.accounts.throttle,
+        now(),
+    )
+    .await?;
+    let next = form.next.as_deref();
+    match outcome {
+        SignIn::SignedIn(user) => {
+            tracing::info!(user = user.id.0, "signed in");
+            let to = safe_next(next, &user);
+            start_session(&req, &state, &user, &to).await
+        }
+        SignIn::Refused => login_page(
+            &req,
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &form.email,
+            next,
+            Some("Wrong email or password.".into()),
+        ),
+        SignIn::Throttled { retry_after_secs } => {
+            tracing::info!(ip = %client_ip(&req), retry_after_secs, "sign-in refused: too many failures");
+            let mut resp = login_page(
+                &req,
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.email,
+                next,
+                Some(format!(
+                    "Too many failed sign-ins. Try again in {retry_after_secs} s."
+                )),
+            )?;
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            Ok(resp)
+        }
+    }
+}
+
+#[post("/logout")]
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+) -> Result<HttpResponse, PageError> {
+    let _ = viewer;
+    if let Some(secret) = presented_session(&req) {
+        state.db.write(move |tx| sessions::end(tx, &secret)).await?;
+    }
+    Ok(see_other("/login", [session_cookie_removal(&req)]))
+}
+
+fn setup_secret(token: &str) -> Result<Secret, PageError> {
+    Secret::parse(token)
+        .ok_or_else(|| PageError::Forbidden(AccountsError::LinkNotValid.to_string()))
+}
+
+fn link_gone(state: &AppState) -> Result<HttpResponse, PageError> {
+    let resp = page(
+        state,
+        "link_gone.html",
+        StatusCode::NOT_FOUND,
+        minijinja::context! {},
+    )?;
+    Ok(private(resp, None))
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn setup_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    form: Option<&SetupForm>,
+    error: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let (csrf, cookie) = form_token(req);
+    let (email, name) = form.map_or(("", ""), |f| (f.email.as_str(), f.name.as_str()));
+    let min = passwords::MIN_CHARS;
+    let resp = page(
+        state,
+        "setup.html",
+        status,
+        minijinja::context! { csrf, email, name, error, min },
+    )?;
+    Ok(private(resp, cookie))
+}
+
+#[get("/setup/{token}")]
+pub async fn setup_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let Ok(secret) = setup_secret(&token) else {
+        return link_gone(&state);
+    };
+    if !first_run::setup_link_is_live(&state.db, secret, now()).await? {
+        return link_gone(&state);
+    }
+    setup_page(&req, &state, StatusCode::OK, None, None)
+}
+
+#[post("/setup/{token}")]
+pub async fn setup_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    form: web::Form<SetupForm>,
+) -> Result<HttpResponse, PageError> {
+    check_form_token(&req, &form.csrf)?;
+    let Ok(secret) = setup_secret(&token) else {
+        return link_gone(&state);
+    };
+    if form.password != form.confirm {
+        let error = Some("The two passwords differ.".to_owned());
+        return setup_page(&req, &state, StatusCode::BAD_REQUEST, Some(&form), error);
+    }
+    let new = NewAccount {
+        email: form.email.clone(),
+        display_name: form.name.clone(),
+        password: form.password.clone(),
+    };
+    match first_run::create_owner_with_link(&state.db, secret, new, now()).await {
+        Ok(owner) => {
+            tracing::info!(
+                user = owner.id.0,
+                "the owner account was created with the setup link"
+            );
+            start_session(&req, &state, &owner, "/admin").await
+        }
+        Err(AccountsError::LinkNotValid) => link_gone(&state),
+        Err(AccountsError::Invalid(m)) => {
+            setup_page(&req, &state, StatusCode::BAD_REQUEST, Some(&form), Some(m))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[get("/admin")]
+pub async fn admin_home(
+    state: web::Data<AppState>,
+    admin: Admin<perm::DashboardView>,
+) -> Result<HttpResponse, PageError> {
+    let viewer = &admin.viewer;
+    let user = viewer.user();
+    let resp = page(
+        &state,
+        "admin.html",
+        StatusCode::OK,
+        minijinja::context! {
+            email => &user.email,
+            name => &user.display_name,
+            role => user.role.as_str(),
+            csrf => viewer.csrf_token(),
+        },
+    )?;
+    Ok(private(resp, None))
+}
+
+#[derive(serde::Serialize)]
+struct SessionRow {
+    device: String,
+    ip: String,
+    signed_in: String,
+    last_seen: String,
+    current: bool,
+}
+
+fn when(secs: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    httpdate::fmt_http_date(at)
+}
+
+#[get("/account")]
+pub async fn account(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+) -> Result<HttpResponse, PageError> {
+    let (id, policy, now) = (viewer.user().id, state.accounts.sessions, now());
+    let listed = state
+        .db
+        .read(move |c| sessions::list(c, id, &policy, now))
+        .await?;
+    let rows: Vec<SessionRow> = listed
+        .into_iter()
+        .map(|s| SessionRow {
+            current: s.id == viewer.session.id,
+            device: s.device,
+            ip: s.ip,
+            signed_in: when(s.created_at),
+            last_seen: when(s.last_seen_at),
+        })
+        .collect();
+    let user = viewer.user();
+    let resp = page(
+        &state,
+        "account.html",
+        StatusCode::OK,
+        minijinja::context! {
+            email => &user.email,
+            name => &user.display_name,
+            role => user.role.as_str(),
+            dashboard => user.role.may(Permission::DashboardView),
+            csrf => viewer.csrf_token(),
+            sessions => minijinja::Value::from(minijinja::value::Serde(&rows)),
+        },
+    )?;
+    Ok(private(resp, None))
+}
+
+#[post("/account/sessions/end-all")]
+pub async fn sign_out_everywhere(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+) -> Result<HttpResponse, PageError> {
+    let id = viewer.user().id;
+    let ended = state.db.write(move |tx| sessions::end_all(tx, id)).await?;
+    tracing::info!(user = id.0, sessions = ended, "signed out everywhere");
+    Ok(see_other("/login", [session_cookie_removal(&req)]))
+}
