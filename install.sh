@@ -126,6 +126,14 @@ print_urls() {
     echo "API key for /api/v1/assets: runuser -u $SERVICE_USER -- $BIN apikey create --data-dir $DATA_DIR --name ops"
 }
 
+# The first-run setup link, or where to sign in once the owner exists. A fresh link: the
+# one the service printed at start is stored hashed and cannot be shown again. Run as the
+# service user, so what it writes in the database stays the service's.
+print_setup_link() {
+    echo
+    runuser -u "$SERVICE_USER" -- "$BIN" admin setup-link --config "$CONFIG" --data-dir "$DATA_DIR" || true
+}
+
 # --- uninstall ----------------------------------------------------------------------------
 
 if [ "$ACTION" != install ]; then
@@ -275,5 +283,6 @@ if ! systemctl restart marquee.service || ! wait_healthy "$listen" 60; then
     die "the marquee service did not start; the log is above (journalctl -u marquee)"
 fi
 print_urls
+print_setup_link
 echo "It runs as the systemd service marquee: systemctl status marquee, journalctl -u marquee."
 echo

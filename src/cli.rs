@@ -141,6 +141,10 @@ pub enum ApikeyAction {
 
 #[derive(Subcommand)]
 pub enum AdminAction {
+    /// While no owner exists: issue a fresh one-time setup link (an earlier one, such as
+    /// the one the server printed, stops working) and print it on the last line, for the
+    /// first address `marquee urls` shows. With an owner: say where to sign in.
+    SetupLink,
     /// Create an account; the password is read from standard input (one line, 12 to 1024
     /// characters). The first account is the owner.
     Create {

@@ -85,6 +85,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin {
+            action: AdminAction::SetupLink,
+        } => runtime.block_on(marquee::ops::cli::setup_link(&config, &data)),
+        Command::Admin {
             action: AdminAction::Create { email, role, name },
         } => {
             let role = role

@@ -89,11 +89,41 @@ pub fn restore(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn urls(config: &crate::config::Config, data: &DataDir, settings: &Path) {
-    let local: Vec<_> = if_addrs::get_if_addrs()
+fn local_addresses() -> Vec<std::net::IpAddr> {
+    if_addrs::get_if_addrs()
         .map(|interfaces| interfaces.iter().map(|i| i.ip()).collect())
-        .unwrap_or_default();
-    print!("{}", super::urls::describe(config, data, settings, &local));
+        .unwrap_or_default()
+}
+
+pub fn urls(config: &crate::config::Config, data: &DataDir, settings: &Path) {
+    print!(
+        "{}",
+        super::urls::describe(config, data, settings, &local_addresses())
+    );
+}
+
+/// `marquee admin setup-link`: a fresh setup link while no owner exists (printed alone on
+/// the last line, for scripts), else where to sign in.
+pub async fn setup_link(
+    config: &crate::config::Config,
+    data: &DataDir,
+) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    data.create_all()?;
+    let db = crate::db::Db::open(&data.db_path())
+        .with_context(|| format!("cannot open {}", data.db_path().display()))?;
+    let base = super::urls::base_url(config, &local_addresses());
+    let secret = crate::accounts::secret::Secret::generate();
+    match crate::accounts::setup::setup_link_if_needed(&db, secret, now()).await? {
+        Some(secret) => {
+            println!(
+                "No owner account yet. Create it (link valid 24 h, usable once; any earlier link no longer works):"
+            );
+            println!("{base}/setup/{}", secret.encode());
+        }
+        None => println!("The owner account exists: sign in at {base}/login"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn doctor(data: &DataDir, config_file: Option<&Path>) -> ExitCode {

@@ -71,25 +71,42 @@ pub fn describe(config: &Config, data: &DataDir, settings: &Path, local: &[IpAdd
 /// The URLs of a listening address: for an unspecified one (0.0.0.0, [::]) this machine's
 /// first address and localhost.
 fn urls_of(scheme: &str, listen: &str, local: &[IpAddr]) -> String {
+    addresses(scheme, listen, local)
+        .iter()
+        .map(|url| format!("    {url}/\n"))
+        .collect()
+}
+
+fn addresses(scheme: &str, listen: &str, local: &[IpAddr]) -> Vec<String> {
     let Ok(addr) = listen.parse::<SocketAddr>() else {
         // A host name: shown as given.
-        return format!("    {scheme}://{listen}/\n");
+        return vec![format!("{scheme}://{listen}")];
     };
     if !addr.ip().is_unspecified() {
-        return format!("    {scheme}://{addr}/\n");
+        return vec![format!("{scheme}://{addr}")];
     }
     let port = addr.port();
-    let mut text = String::new();
     // IPv4 first: that is the address people type.
     let first = local
         .iter()
         .filter(|ip| !ip.is_loopback())
         .min_by_key(|ip| ip.is_ipv6());
-    if let Some(ip) = first {
-        let _ = writeln!(text, "    {scheme}://{}/", SocketAddr::new(*ip, port));
-    }
-    let _ = writeln!(text, "    {scheme}://localhost:{port}/");
-    text
+    first
+        .map(|ip| format!("{scheme}://{}", SocketAddr::new(*ip, port)))
+        .into_iter()
+        .chain([format!("{scheme}://localhost:{port}")])
+        .collect()
+}
+
+/// Where browsers should go, without a trailing slash: the first URL `describe` lists
+/// (HTTPS when it is on).
+pub fn base_url(config: &Config, local: &[IpAddr]) -> String {
+    let (scheme, listen) = if config.tls.enabled {
+        ("https", &config.tls.listen)
+    } else {
+        ("http", &config.listen)
+    };
+    addresses(scheme, listen, local).swap_remove(0)
 }
 
 /// The SHA-256 fingerprint of the first certificate in `pem`, as browsers and

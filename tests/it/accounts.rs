@@ -272,6 +272,52 @@ fn setup_link_works_once_and_signs_the_owner_in() {
     assert_eq!(setup_path(&server).as_deref(), Some(path.as_str()));
 }
 
+/// `marquee admin setup-link`, as install.sh runs it beside the running service (whose
+/// address it reads from the settings, here from `MARQUEE_LISTEN`).
+fn setup_link_command(server: &Server, data: &Path) -> String {
+    let out = Command::new(bin())
+        .args(["admin", "setup-link", "--data-dir"])
+        .arg(data)
+        .env("MARQUEE_LISTEN", server.url().trim_start_matches("http://"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn admin_setup_link_replaces_the_printed_link_until_an_owner_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with(&data, Options::default());
+    let printed = logged_setup_path(&server);
+
+    // A fresh link for the address the server answers on, alone on the last line; the one
+    // the server printed stops working.
+    let text = setup_link_command(&server, &data);
+    let link = text.lines().last().unwrap();
+    let path = link
+        .strip_prefix(server.url())
+        .unwrap_or_else(|| panic!("{link} is not on {}", server.url()));
+    assert!(path.starts_with("/setup/") && path != printed, "{text}");
+    let mut browser = Browser::new(server.url());
+    assert_eq!(browser.get(&printed).status, 404);
+    assert_eq!(browser.get(path).status, 200);
+
+    // Once the owner exists it says where to sign in, and issues nothing.
+    created(&data, "ann@example.com", &[]);
+    let text = setup_link_command(&server, &data);
+    assert!(
+        text.contains(&format!("sign in at {}/login", server.url())) && !text.contains("/setup/"),
+        "{text}"
+    );
+    assert_eq!(browser.get(path).status, 404);
+}
+
 #[test]
 fn the_setup_link_names_https_under_tls() {
     let dir = tempfile::tempdir().unwrap();

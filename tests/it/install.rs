@@ -144,6 +144,24 @@ pub fn assert_https_works(root: &Path, port: u16, tls_port: u16, printed: &str) 
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The first-run setup link is printed and opens the owner's form over HTTPS.
+    let link = printed
+        .split_whitespace()
+        .find(|word| word.starts_with("https://") && word.contains("/setup/"))
+        .unwrap_or_else(|| panic!("no setup link printed:\n{printed}"));
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(&cert)
+        .arg(link)
+        .output()
+        .unwrap();
+    let form = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && form.contains("name=\"password\""),
+        "{link}: {form}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let no_redirects: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)
         .build()
