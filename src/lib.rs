@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod ingest_cli;
 pub mod jobs;
 pub mod logging;
+pub mod mail;
 pub mod media;
 pub mod metrics;
 pub mod ops;

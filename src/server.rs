@@ -49,9 +49,11 @@ pub async fn serve(
             .with_context(|| format!("cannot open the library in {}", data.root.display()))?
             .with_metrics_token(config.metrics.token.clone())
             .with_uploads(&config)
-            .with_accounts(account_policies(&config.accounts)),
+            .with_accounts(account_policies(&config.accounts))
+            .with_mail(crate::mail::Mailer::from_config(&config.smtp).context("[smtp]")?),
     );
     let uploads = state.uploads.clone();
+    let mail = state.mail.clone();
     match uploads.recover().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(
@@ -109,6 +111,7 @@ pub async fn serve(
         None => plain_addrs.first().map(|a| ("http", *a)),
     };
     if let Some((scheme, addr)) = link_addr {
+        mail.set_link_base(browser_base(scheme, addr));
         announce_setup_link(&db, scheme, addr).await?;
     }
     let handle = server.handle();
@@ -151,6 +154,9 @@ fn account_policies(config: &crate::config::AccountsConfig) -> crate::accounts::
             max_lockout_secs: config.lockout_max_secs,
             ..Default::default()
         },
+        magic_link: crate::accounts::magic_link::MagicLinkPolicy {
+            ttl_secs: config.magic_link_secs,
+        },
     }
 }
 
@@ -169,6 +175,15 @@ async fn announce_setup_link(
     else {
         return Ok(());
     };
+    let link = format!("{}/setup/{}", browser_base(scheme, addr), secret.encode());
+    println!("No owner account yet. Create it (link valid 24 h, usable once): {link}");
+    tracing::info!(%link, "no owner account yet: the setup link creates it");
+    Ok(())
+}
+
+/// Where a browser reaches the server listening on `addr`: `scheme://host:port`, the
+/// machine's name when it listens everywhere.
+fn browser_base(scheme: &str, addr: std::net::SocketAddr) -> String {
     let host = if addr.ip().is_unspecified() {
         // Listening everywhere: name the machine rather than 0.0.0.0.
         let uname = rustix::system::uname();
@@ -181,19 +196,11 @@ async fn announce_setup_link(
     } else {
         addr.ip().to_string()
     };
-    let host = if host.contains(':') {
-        format!("[{host}]")
+    if host.contains(':') {
+        format!("{scheme}://[{host}]:{}", addr.port())
     } else {
-        host
-    };
-    let link = format!(
-        "{scheme}://{host}:{}/setup/{}",
-        addr.port(),
-        secret.encode()
-    );
-    println!("No owner account yet. Create it (link valid 24 h, usable once): {link}");
-    tracing::info!(%link, "no owner account yet: the setup link creates it");
-    Ok(())
+        format!("{scheme}://{host}:{}", addr.port())
+    }
 }
 
 fn addrs_of(listeners: &[std::net::TcpListener]) -> std::io::Result<Vec<std::net::SocketAddr>> {

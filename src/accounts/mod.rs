@@ -3,6 +3,7 @@
 
 pub mod apikeys;
 pub mod email;
+pub mod magic_link;
 pub mod passwords;
 pub mod roles;
 pub mod secret;
@@ -48,4 +49,5 @@ pub(crate) fn test_db() -> (tempfile::TempDir, crate::db::Db) {
 pub struct Policies {
     pub sessions: sessions::SessionPolicy,
     pub throttle: throttle::ThrottlePolicy,
+    pub magic_link: magic_link::MagicLinkPolicy,
 }

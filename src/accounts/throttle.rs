@@ -44,6 +44,9 @@ pub enum ThrottleKey {
     /// The comparison key of the email typed (`Email::key_of`).
     Account(String),
     Ip(IpAddr),
+    /// Requests for emailed sign-in links, counted apart from password guesses (every
+    /// request counts) so asking for links cannot lock anyone out of their password.
+    LinkRequest(Box<ThrottleKey>),
 }
 
 impl ThrottleKey {
@@ -56,6 +59,7 @@ impl ThrottleKey {
                 format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
             ThrottleKey::Ip(ip) => format!("ip:{}", ip.to_canonical()),
+            ThrottleKey::LinkRequest(key) => format!("link:{}", key.stored()),
         }
     }
 
@@ -63,6 +67,7 @@ impl ThrottleKey {
         match self {
             ThrottleKey::Account(_) => policy.account_free_failures,
             ThrottleKey::Ip(_) => policy.ip_free_failures,
+            ThrottleKey::LinkRequest(key) => key.free_failures(policy),
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct AccountsConfig {
     pub session_max_secs: i64,
     /// Failed sign-ins lock the account (and the address) for doubling periods up to this.
     pub lockout_max_secs: i64,
+    /// An emailed sign-in link works this long (once).
+    pub magic_link_secs: i64,
 }
 
 impl Default for AccountsConfig {
@@ -22,6 +24,7 @@ impl Default for AccountsConfig {
             session_idle_secs: 14 * 24 * 3600,
             session_max_secs: 90 * 24 * 3600,
             lockout_max_secs: 15 * 60,
+            magic_link_secs: 15 * 60,
         }
     }
 }
@@ -36,6 +39,11 @@ impl AccountsConfig {
         if !(1..=24 * 3600).contains(&self.lockout_max_secs) {
             return Err(ConfigError::Invalid(
                 "accounts.lockout_max_secs must be between 1 and 86400".into(),
+            ));
+        }
+        if !(1..=24 * 3600).contains(&self.magic_link_secs) {
+            return Err(ConfigError::Invalid(
+                "accounts.magic_link_secs must be between 1 and 86400".into(),
             ));
         }
         Ok(())

@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 
 mod accounts;
 mod data_dir;
+mod smtp;
 mod tls;
 
 pub use accounts::AccountsConfig;
 pub use data_dir::{DataDir, default_data_dir};
+pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use tls::{
     AcmeChallenge, AcmeConfig, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, TlsConfig,
 };
@@ -53,6 +55,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub accounts: AccountsConfig,
     pub uploads: UploadsConfig,
+    pub smtp: SmtpConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,6 +152,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             accounts: AccountsConfig::default(),
             uploads: UploadsConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -323,6 +327,7 @@ impl Config {
             ));
         }
         self.accounts.validate()?;
+        self.smtp.validate()?;
         if self.metrics.token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "metrics.token must be at least 16 characters".into(),

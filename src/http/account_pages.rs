@@ -24,7 +24,7 @@ use crate::accounts::{AccountsError, passwords};
 use crate::jobs::runner::now;
 
 /// Paths whose last segment is a one-time token: the access log shows them redacted.
-const TOKEN_PATHS: &[&str] = &["/setup/"];
+const TOKEN_PATHS: &[&str] = &["/setup/", "/login/link/"];
 
 /// The request line as the access log writes it, with one-time tokens left out: a log is
 /// read by more people than may use the links.
@@ -44,7 +44,7 @@ pub fn loggable_request_line(
 
 /// Where to go after signing in: a path on this site only (never `//host` or a URL), else
 /// the user's home.
-fn safe_next(next: Option<&str>, user: &User) -> String {
+pub(super) fn safe_next(next: Option<&str>, user: &User) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
@@ -63,7 +63,7 @@ fn safe_next(next: Option<&str>, user: &User) -> String {
 /// A page that carries a token: never cached, never framed by another site (a framed
 /// sign-in form invites clickjacking), and its address (which may hold a one-time token)
 /// never sent on as a referrer; plus any cookie to set.
-fn private(mut resp: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpResponse {
+pub(super) fn private(mut resp: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpResponse {
     if let Some(c) = cookie {
         let _ = resp.add_cookie(&c);
     }
@@ -83,7 +83,7 @@ fn private(mut resp: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpRespo
 
 /// Starts a session for `user` (a new secret: any session the browser had is ended, so a
 /// planted cookie never becomes a signed-in one) and sends the browser on.
-async fn start_session(
+pub(super) async fn start_session(
     req: &HttpRequest,
     state: &AppState,
     user: &User,
@@ -131,20 +131,35 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-fn login_page(
+/// What the sign-in page says above its forms.
+pub(super) enum LoginMessage {
+    None,
+    Error(String),
+    /// Something went well (a sign-in link is on its way).
+    Notice(String),
+}
+
+pub(super) fn login_page(
     req: &HttpRequest,
     state: &AppState,
     status: StatusCode,
     email: &str,
     next: Option<&str>,
-    error: Option<String>,
+    message: LoginMessage,
 ) -> Result<HttpResponse, PageError> {
     let (csrf, cookie) = form_token(req);
+    let (error, notice) = match message {
+        LoginMessage::None => (None, None),
+        LoginMessage::Error(e) => (Some(e), None),
+        LoginMessage::Notice(n) => (None, Some(n)),
+    };
+    // The emailed-link form only where email can go out.
+    let email_links = state.mail.is_on();
     let resp = page(
         state,
         "login.html",
         status,
-        minijinja::context! { csrf, email, next, error },
+        minijinja::context! { csrf, email, next, error, notice, email_links },
     )?;
     Ok(private(resp, cookie))
 }
@@ -161,7 +176,7 @@ pub async fn login_form(
         StatusCode::OK,
         "",
         query.next.as_deref(),
-        None,
+        LoginMessage::None,
     )
 }
 
@@ -195,7 +210,7 @@ pub async fn login(
             StatusCode::UNAUTHORIZED,
             &form.email,
             next,
-            Some("Wrong email or password.".into()),
+            LoginMessage::Error("Wrong email or password.".into()),
         ),
         SignIn::Throttled { retry_after_secs } => {
             tracing::info!(ip = %client_ip(&req), retry_after_secs, "sign-in refused: too many failures");
@@ -205,7 +220,7 @@ pub async fn login(
                 StatusCode::TOO_MANY_REQUESTS,
                 &form.email,
                 next,
-                Some(format!(
+                LoginMessage::Error(format!(
                     "Too many failed sign-ins. Try again in {retry_after_secs} s."
                 )),
             )?;
@@ -234,7 +249,7 @@ fn setup_secret(token: &str) -> Result<Secret, PageError> {
         .ok_or_else(|| PageError::Forbidden(AccountsError::LinkNotValid.to_string()))
 }
 
-fn link_gone(state: &AppState) -> Result<HttpResponse, PageError> {
+pub(super) fn link_gone(state: &AppState) -> Result<HttpResponse, PageError> {
     let resp = page(
         state,
         "link_gone.html",

@@ -15,6 +15,7 @@ pub mod origin;
 pub mod redirect;
 pub mod request_gate;
 pub mod session;
+pub mod sign_in_link;
 pub mod stall;
 pub mod tls_listener;
 pub mod ui;
@@ -51,6 +52,8 @@ pub struct AppState {
     /// How long an upload's body may stall (`http.send_timeout_secs`); also for HTTP/2,
     /// which the connection-level gate does not read.
     pub upload_stall: std::time::Duration,
+    /// Outgoing email (`[smtp]`); off unless configured.
+    pub mail: Arc<crate::mail::Mailer>,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ impl AppState {
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,
             ui: ui_files::UiFiles::new(ui_dir),
+            mail: Arc::new(crate::mail::Mailer::off()),
         })
     }
 }
@@ -90,6 +94,11 @@ impl AppState {
 impl AppState {
     pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
         self.metrics_token = token;
+        self
+    }
+
+    pub fn with_mail(mut self, mailer: crate::mail::Mailer) -> Self {
+        self.mail = Arc::new(mailer);
         self
     }
 
@@ -137,6 +146,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ops::status)
         .service(account_pages::login_form)
         .service(account_pages::login)
+        .service(sign_in_link::ask_for_link)
+        .service(sign_in_link::open_link)
+        .service(sign_in_link::confirm_link)
         .service(account_pages::logout)
         .service(account_pages::setup_form)
         .service(account_pages::setup_submit)

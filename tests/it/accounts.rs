@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use marquee::accounts::roles::{Permission, Role};
 
-use crate::support::{Options, Server, bin};
+use crate::support::{Options, Server, SmtpCapture, bin};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -640,4 +640,147 @@ fn every_role_gets_what_the_permission_table_gives_it() {
         browser.cookies = cookies;
         assert_eq!(browser.get("/account").status, 303);
     }
+}
+
+/// The sign-in link in a captured email (quoted-printable line breaks undone).
+fn emailed_link(mail: &crate::support::CapturedMail) -> String {
+    let text = mail.data.replace("=\r\n", "");
+    let at = text
+        .find("http")
+        .unwrap_or_else(|| panic!("no link in {text}"));
+    let link = text[at..].split_whitespace().next().unwrap().to_string();
+    assert!(link.contains("/login/link/"), "{link}");
+    link
+}
+
+/// Asks for a sign-in link for `email` on the sign-in page.
+fn ask_for_link(browser: &mut Browser, email: &str) -> Page {
+    let csrf = browser.get("/login").csrf();
+    browser.post("/login/link", &[("csrf", &csrf), ("email", email)])
+}
+
+#[test]
+fn an_emailed_link_signs_a_viewer_in_once() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    created(&data, "vi@example.com", &["--role", "viewer"]);
+    let options = Options {
+        tables: smtp.config(),
+        ..Options::default()
+    };
+    let server = Server::start_with(&data, options.clone());
+    let mut browser = Browser::new(server.url());
+    assert!(
+        browser
+            .get("/login")
+            .body
+            .contains("Email me a sign-in link")
+    );
+
+    let asked = ask_for_link(&mut browser, "VI@example.com");
+    assert_eq!(asked.status, 200);
+    assert!(asked.body.contains("a sign-in link is on its way"));
+    let mail = smtp.wait_for(1).remove(0);
+    assert_eq!(mail.to, ["<vi@example.com>"]);
+    assert_eq!(mail.from, "<tv@example.com>");
+    assert!(
+        mail.data.contains("Subject: Your sign-in link"),
+        "{}",
+        mail.data
+    );
+    let link = emailed_link(&mail);
+    let path = link
+        .strip_prefix(server.url())
+        .unwrap_or_else(|| panic!("{link} is not on {}", server.url()))
+        .to_string();
+
+    // Opening the link (as a mail scanner would) signs no one in and uses nothing up.
+    for _ in 0..2 {
+        let opened = browser.get(&path);
+        assert_eq!(opened.status, 200);
+        assert!(browser.session().is_none());
+    }
+    let planted = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_string();
+    browser
+        .cookies
+        .insert("marquee_session".into(), planted.clone());
+    let csrf = browser.get(&path).csrf();
+    let confirmed = browser.post(&path, &[("csrf", &csrf)]);
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    assert_eq!(confirmed.location.as_deref(), Some("/account"));
+    assert_ne!(browser.session(), Some(&planted));
+    let account = browser.get("/account");
+    assert_eq!(account.status, 200);
+    assert!(account.body.contains("vi@example.com"));
+
+    // The access log names the path, never the token.
+    let token = &path["/login/link/".len()..];
+    assert!(!server.log().contains(token), "{}", server.log());
+    assert!(server.log().contains("/login/link/[redacted]"));
+
+    // Used once: a second use, in another browser, is refused.
+    let mut other = Browser::new(server.url());
+    assert_eq!(other.get(&path).status, 404);
+    let csrf = other.get("/login").csrf();
+    assert_eq!(other.post(&path, &[("csrf", &csrf)]).status, 404);
+    assert!(other.session().is_none());
+
+    // An unknown email gets the same answer and no email; a known one asked after it
+    // gets the next one.
+    let mut stranger = Browser::new(server.url());
+    let unknown = ask_for_link(&mut stranger, "nobody@example.com");
+    assert_eq!(unknown.status, asked.status);
+    assert_eq!(
+        unknown.body.replace("nobody@example.com", "EMAIL"),
+        asked
+            .body
+            .replace("VI@example.com", "EMAIL")
+            .replace(&asked.csrf(), &unknown.csrf())
+    );
+    ask_for_link(&mut stranger, "vi@example.com");
+    std::thread::sleep(Duration::from_millis(500));
+    let mails = smtp.wait_for(2);
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert_eq!(mails[1].to, ["<vi@example.com>"]);
+    drop(server);
+
+    // A link opened after its time is refused.
+    let options = Options {
+        env: vec![("MARQUEE_ACCOUNTS__MAGIC_LINK_SECS".into(), "1".into())],
+        ..options
+    };
+    let server = Server::start_with(&data, options);
+    let mut late = Browser::new(server.url());
+    assert_eq!(ask_for_link(&mut late, "vi@example.com").status, 200);
+    let link = emailed_link(&smtp.wait_for(3)[2]);
+    let path = link.strip_prefix(server.url()).unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(2500));
+    let csrf = late.get("/login").csrf();
+    assert_eq!(late.post(&path, &[("csrf", &csrf)]).status, 404);
+    assert!(late.session().is_none());
+}
+
+#[test]
+fn without_smtp_no_link_is_sent_and_the_log_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    let server = Server::start_with(&data, Options::default());
+    let mut browser = Browser::new(server.url());
+    assert!(
+        !browser
+            .get("/login")
+            .body
+            .contains("Email me a sign-in link")
+    );
+    let asked = ask_for_link(&mut browser, "ann@example.com");
+    assert_eq!(asked.status, 200);
+    assert!(asked.body.contains("a sign-in link is on its way"));
+    assert!(
+        server
+            .log()
+            .contains("email not sent: SMTP is not configured"),
+        "{}",
+        server.log()
+    );
 }

@@ -528,3 +528,109 @@ pub fn read_response(stream: &mut impl std::io::Read) -> (String, Vec<u8>) {
     stream.read_exact(&mut body).unwrap();
     (head, body)
 }
+
+/// One email the capture server took.
+#[derive(Debug, Clone)]
+pub struct CapturedMail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// Headers and body as sent, dot-stuffing undone.
+    pub data: String,
+}
+
+/// A small SMTP server on 127.0.0.1 (plain TCP, no auth) that keeps what it is sent:
+/// the outside mail server, for tests of email.
+pub struct SmtpCapture {
+    pub port: u16,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<CapturedMail>>>,
+}
+
+impl SmtpCapture {
+    pub fn start() -> SmtpCapture {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails: std::sync::Arc<std::sync::Mutex<Vec<CapturedMail>>> = Default::default();
+        let kept = std::sync::Arc::clone(&mails);
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let kept = kept.clone();
+                std::thread::spawn(move || smtp_session(conn, &kept));
+            }
+        });
+        SmtpCapture { port, mails }
+    }
+
+    /// The `[smtp]` table that sends to this server.
+    pub fn config(&self) -> String {
+        format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Marquee <tv@example.com>\"\n",
+            self.port
+        )
+    }
+
+    pub fn mails(&self) -> Vec<CapturedMail> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) until at least `n` emails have arrived.
+    pub fn wait_for(&self, n: usize) -> Vec<CapturedMail> {
+        for _ in 0..100 {
+            let mails = self.mails();
+            if mails.len() >= n {
+                return mails;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{} emails arrived, not {n}", self.mails().len());
+    }
+}
+
+fn smtp_session(conn: std::net::TcpStream, kept: &std::sync::Mutex<Vec<CapturedMail>>) {
+    use std::io::Write;
+    let mut out = conn.try_clone().unwrap();
+    let mut lines = BufReader::new(conn);
+    let mut reply = |text: &str| out.write_all(format!("{text}\r\n").as_bytes()).is_ok();
+    reply("220 capture ESMTP");
+    let (mut from, mut to) = (String::new(), Vec::new());
+    let mut line = String::new();
+    while lines.read_line(&mut line).unwrap_or(0) > 0 {
+        let command = line.trim_end().to_string();
+        line.clear();
+        let verb = command.get(..4).unwrap_or_default().to_ascii_uppercase();
+        let ok = match verb.as_str() {
+            "EHLO" | "HELO" | "RSET" | "NOOP" => reply("250 capture"),
+            "MAIL" => {
+                from = command.get(10..).unwrap_or_default().to_string();
+                reply("250 ok")
+            }
+            "RCPT" => {
+                to.push(command.get(8..).unwrap_or_default().to_string());
+                reply("250 ok")
+            }
+            "DATA" => {
+                reply("354 go on");
+                let mut data = String::new();
+                while lines.read_line(&mut line).unwrap_or(0) > 0 && line != ".\r\n" {
+                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                    line.clear();
+                }
+                line.clear();
+                let mail = CapturedMail {
+                    from: std::mem::take(&mut from),
+                    to: std::mem::take(&mut to),
+                    data,
+                };
+                kept.lock().unwrap().push(mail);
+                reply("250 kept")
+            }
+            "QUIT" => {
+                reply("221 bye");
+                return;
+            }
+            _ => reply("502 not here"),
+        };
+        if !ok {
+            return;
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Signing in with a link sent by email (for viewers, as Ghost members do). Asking for a
+//! link answers the same whether or not the account exists; only an existing, enabled
+//! account gets one. Requests are throttled per email and per address, every request
+//! counting. The link works once, for `MagicLinkPolicy::ttl_secs`.
+
+use std::net::IpAddr;
+
+use super::AccountsError;
+use super::email::Email;
+use super::secret::Secret;
+use super::throttle::{self, ThrottleKey, ThrottlePolicy};
+use super::tokens::{self, TokenFor, TokenKind};
+use super::users::{self, User};
+use crate::db::Db;
+
+#[derive(Debug, Clone, Copy)]
+pub struct MagicLinkPolicy {
+    pub ttl_secs: i64,
+}
+
+impl Default for MagicLinkPolicy {
+    fn default() -> Self {
+        MagicLinkPolicy { ttl_secs: 15 * 60 }
+    }
+}
+
+#[derive(Debug)]
+pub enum LinkRequest {
+    /// A link for this account: email `secret` to `to`. The caller answers as for
+    /// `NoAccount`.
+    Issued { to: String, secret: Secret },
+    /// No such account, or a disabled one: nothing to send.
+    NoAccount,
+    /// Too many requests: try again in this many seconds.
+    Throttled { retry_after_secs: i64 },
+}
+
+pub async fn request(
+    db: &Db,
+    email: &str,
+    ip: IpAddr,
+    throttle_policy: &ThrottlePolicy,
+    policy: &MagicLinkPolicy,
+    now: i64,
+) -> Result<LinkRequest, AccountsError> {
+    let key = Email::key_of(email);
+    let keys = vec![
+        ThrottleKey::LinkRequest(Box::new(ThrottleKey::Account(key.clone()))),
+        ThrottleKey::LinkRequest(Box::new(ThrottleKey::Ip(ip))),
+    ];
+    let (throttle_policy, ttl) = (*throttle_policy, policy.ttl_secs);
+    db.write(move |tx| {
+        if let Some(wait) = throttle::wait_for(tx, &keys, now)? {
+            return Ok(LinkRequest::Throttled {
+                retry_after_secs: wait.max(1),
+            });
+        }
+        throttle::record_failure(tx, &keys, &throttle_policy, now)?;
+        let Some(user) = users::find_by_email(tx, &key)?.filter(|u| !u.disabled) else {
+            return Ok(LinkRequest::NoAccount);
+        };
+        let secret = Secret::generate();
+        let subject = TokenFor {
+            user: Some(user.id),
+            email: Some(user.email.clone()),
+            role: None,
+        };
+        tokens::issue(tx, TokenKind::MagicLink, &secret, &subject, ttl, now)?;
+        Ok(LinkRequest::Issued {
+            to: user.email,
+            secret,
+        })
+    })
+    .await
+}
+
+/// Whether the link is live, without using it (the confirm page's GET: mail scanners
+/// that fetch links must not use them up).
+pub async fn is_live(db: &Db, secret: Secret, now: i64) -> Result<bool, AccountsError> {
+    db.read(move |c| tokens::peek(c, TokenKind::MagicLink, &secret, now))
+        .await
+        .map(|t| t.is_some())
+}
+
+/// Uses the link: the account it signs in, or `LinkNotValid` when the link is unknown,
+/// expired or used, or the account is gone or disabled.
+pub async fn redeem(db: &Db, secret: Secret, now: i64) -> Result<User, AccountsError> {
+    db.write(move |tx| {
+        let token = tokens::consume(tx, TokenKind::MagicLink, &secret, now)?
+            .ok_or(AccountsError::LinkNotValid)?;
+        let id = token.subject.user.ok_or(AccountsError::LinkNotValid)?;
+        users::get(tx, id)?
+            .filter(|u| !u.disabled)
+            .ok_or(AccountsError::LinkNotValid)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::roles::Role;
+    use crate::accounts::users::NewUser;
+
+    async fn db_with(email: &str) -> (tempfile::TempDir, Db) {
+        let (dir, db) = crate::accounts::test_db();
+        let email = Email::parse(email).unwrap();
+        db.write(move |tx| {
+            users::create(
+                tx,
+                &NewUser {
+                    email: &email,
+                    display_name: "Vi",
+                    role: Role::Viewer,
+                    password_hash: None,
+                },
+                0,
+            )
+        })
+        .await
+        .unwrap();
+        (dir, db)
+    }
+
+    const THROTTLE: ThrottlePolicy = ThrottlePolicy {
+        account_free_failures: 3,
+        ip_free_failures: 100,
+        base_lockout_secs: 60,
+        max_lockout_secs: 60,
+        forget_after_secs: 1000,
+    };
+
+    #[tokio::test]
+    async fn a_link_signs_in_once_before_it_expires() {
+        let (_d, db) = db_with("vi@example.com").await;
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        let policy = MagicLinkPolicy { ttl_secs: 900 };
+        let ask = |now| {
+            let db = db.clone();
+            async move {
+                request(&db, " VI@example.com", ip, &THROTTLE, &policy, now)
+                    .await
+                    .unwrap()
+            }
+        };
+        let LinkRequest::Issued { to, secret } = ask(0).await else {
+            panic!("no link issued")
+        };
+        assert_eq!(to, "vi@example.com");
+        assert!(is_live(&db, secret.clone(), 1).await.unwrap());
+        assert!(is_live(&db, secret.clone(), 1).await.unwrap());
+        assert_eq!(
+            redeem(&db, secret.clone(), 2).await.unwrap().email,
+            "vi@example.com"
+        );
+        assert!(matches!(
+            redeem(&db, secret, 3).await,
+            Err(AccountsError::LinkNotValid)
+        ));
+        let LinkRequest::Issued { secret: late, .. } = ask(10).await else {
+            panic!("no second link")
+        };
+        assert!(matches!(
+            redeem(&db, late, 910).await,
+            Err(AccountsError::LinkNotValid)
+        ));
+        let unknown = request(&db, "nobody@example.com", ip, &THROTTLE, &policy, 20)
+            .await
+            .unwrap();
+        assert!(matches!(unknown, LinkRequest::NoAccount));
+    }
+
+    #[tokio::test]
+    async fn requests_are_throttled_per_email_apart_from_password_guesses() {
+        let (_d, db) = db_with("vi@example.com").await;
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        let policy = MagicLinkPolicy::default();
+        for now in 0..3 {
+            let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, now)
+                .await
+                .unwrap();
+            assert!(matches!(r, LinkRequest::Issued { .. }));
+        }
+        let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, 3)
+            .await
+            .unwrap();
+        assert!(
+            matches!(r, LinkRequest::Issued { .. }),
+            "the fourth request locks what follows"
+        );
+        let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, 4)
+            .await
+            .unwrap();
+        assert!(matches!(
+            r,
+            LinkRequest::Throttled {
+                retry_after_secs: 59
+            }
+        ));
+        // Password sign-in keeps its own count.
+        let keys = [ThrottleKey::Account(Email::key_of("vi@example.com"))];
+        assert_eq!(
+            db.read(move |c| throttle::wait_for(c, &keys, 4))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The `[smtp]` table: where outgoing email (sign-in links) goes. Off while `host` is
+//! empty; then links are not sent and the server log says so.
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain TCP upgraded with STARTTLS, which must succeed (port 587 by default).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465 by default).
+    Tls,
+    /// No encryption (port 25 by default): only for a relay on the same machine.
+    None,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// Unset: the usual port for `security`.
+    pub port: Option<u16>,
+    pub username: String,
+    pub password: String,
+    /// The sender, `Name <address>` or a bare address.
+    pub from: String,
+    pub security: SmtpSecurity,
+}
+
+impl SmtpConfig {
+    pub fn enabled(&self) -> bool {
+        !self.host.is_empty()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let invalid = |m: &str| Err(ConfigError::Invalid(format!("smtp.{m}")));
+        if self
+            .host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return invalid("host must be a host name or address, without spaces");
+        }
+        if self.port == Some(0) {
+            return invalid("port must be between 1 and 65535");
+        }
+        if self.username.is_empty() != self.password.is_empty() {
+            return invalid("username and smtp.password go together: give both or neither");
+        }
+        // lettre's parser refuses CR/LF and anything else that is not one mailbox, so
+        // the sender can never smuggle in a header.
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid(
+                "from must be one email address, optionally with a name: \"Name <a@b.example>\"",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on() -> SmtpConfig {
+        SmtpConfig {
+            host: "mail.example.com".into(),
+            from: "Marquee <tv@example.com>".into(),
+            ..SmtpConfig::default()
+        }
+    }
+
+    #[test]
+    fn off_while_the_host_is_empty_and_checked_when_on() {
+        assert!(SmtpConfig::default().validate().is_ok());
+        assert!(on().validate().is_ok());
+        assert_eq!(on().port(), 587);
+        for bad in [
+            SmtpConfig {
+                from: "".into(),
+                ..on()
+            },
+            SmtpConfig {
+                from: "Evil\r\nBcc: x@example.com <tv@example.com>".into(),
+                ..on()
+            },
+            SmtpConfig {
+                from: "tv@example.com\r\nBcc: x@example.com".into(),
+                ..on()
+            },
+            SmtpConfig {
+                host: "mail example".into(),
+                ..on()
+            },
+            SmtpConfig {
+                port: Some(0),
+                ..on()
+            },
+            SmtpConfig {
+                username: "u".into(),
+                ..on()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?} passed");
+        }
+    }
+}
