@@ -24,6 +24,10 @@ pub enum MailError {
     BadAddress(String),
     #[error("cannot build the message: {0}")]
     Message(#[from] lettre::error::Error),
+    #[error("cannot start the SMTP client: {0}")]
+    Io(String),
+    #[error("the SMTP server did not answer a NOOP")]
+    NoAnswer,
     #[error("the SMTP server refused or failed: {0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
 }
@@ -102,6 +106,17 @@ impl Mailer {
     pub fn link(&self, path: &str) -> String {
         let base = self.link_base.get().map_or("", String::as_str);
         format!("{base}{path}")
+    }
+
+    /// Connects, says hello, upgrades to TLS and signs in as configured, then quits: what
+    /// `marquee doctor` reports.
+    pub async fn check_connection(&self) -> Result<(), MailError> {
+        let smtp = self.smtp.as_ref().ok_or(MailError::NotConfigured)?;
+        if smtp.transport.test_connection().await? {
+            Ok(())
+        } else {
+            Err(MailError::NoAnswer)
+        }
     }
 
     pub async fn send(&self, letter: &Letter) -> Result<(), MailError> {

@@ -43,6 +43,35 @@ fn check(name: &'static str, level: Level, message: impl Into<String>) -> Check 
     }
 }
 
+/// Email: off, or a real conversation with the configured server (connect, TLS, sign-in).
+fn smtp(config: &crate::config::SmtpConfig) -> Check {
+    if !config.enabled() {
+        return check(
+            "smtp",
+            Level::Ok,
+            "not configured: sign-in links are not emailed (set [smtp] host and from)",
+        );
+    }
+    let server =
+        format!("{}:{} ({:?})", config.host, config.port(), config.security).to_lowercase();
+    let tried = crate::mail::Mailer::from_config(config).and_then(|mailer| {
+        // The doctor runs before any runtime: one of its own for this conversation.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| crate::mail::MailError::Io(e.to_string()))?;
+        runtime.block_on(mailer.check_connection())
+    });
+    match tried {
+        Ok(()) => check("smtp", Level::Ok, format!("{server} answered")),
+        Err(e) => check(
+            "smtp",
+            Level::Fail,
+            format!("{server}: {e}; check [smtp] (no email can go out)"),
+        ),
+    }
+}
+
 /// A certificate expiring sooner than this is a warning.
 const TLS_WARN_DAYS: i64 = 14;
 
@@ -85,11 +114,7 @@ pub fn run(data: &DataDir, config_file: Option<&Path>, now: SystemTime) -> Vec<C
         clock(now),
         encoders(),
         tls(data, now),
-        check(
-            "smtp",
-            Level::Ok,
-            "not configured: this version of Marquee sends no email",
-        ),
+        smtp(&config.smtp),
         check(
             "payments",
             Level::Ok,

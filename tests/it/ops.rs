@@ -1096,3 +1096,36 @@ fn urls_names_where_the_server_answers_and_its_certificate_fingerprint() {
         "{said}"
     );
 }
+
+#[test]
+fn doctor_talks_to_the_configured_smtp_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::create_api_key(&data);
+    let listen = format!("listen = \"127.0.0.1:{}\"\n", free_port());
+    let smtp = crate::support::SmtpCapture::start();
+    std::fs::write(
+        data.join("marquee.toml"),
+        format!("{listen}{}", smtp.config()),
+    )
+    .unwrap();
+    let (report, _) = doctor(&data);
+    let said = line(&report, "smtp");
+    assert!(said.starts_with("OK "), "{report}");
+    assert!(
+        said.contains(&format!("127.0.0.1:{} (none) answered", smtp.port)),
+        "{report}"
+    );
+
+    // Nothing listens on this port: the doctor says so and fails.
+    let closed = free_port();
+    let config = smtp
+        .config()
+        .replace(&smtp.port.to_string(), &closed.to_string());
+    std::fs::write(data.join("marquee.toml"), format!("{listen}{config}")).unwrap();
+    let (report, ok) = doctor(&data);
+    let said = line(&report, "smtp");
+    assert!(said.starts_with("FAIL "), "{report}");
+    assert!(said.contains(&format!("127.0.0.1:{closed}")), "{report}");
+    assert!(!ok, "{report}");
+}
