@@ -18,7 +18,7 @@ pub enum SmtpSecurity {
     None,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SmtpConfig {
     pub host: String,
@@ -29,6 +29,27 @@ pub struct SmtpConfig {
     /// The sender, `Name <address>` or a bare address.
     pub from: String,
     pub security: SmtpSecurity,
+}
+
+// By hand, so no debug print shows the password.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "[redacted]"
+                },
+            )
+            .field("from", &self.from)
+            .field("security", &self.security)
+            .finish()
+    }
 }
 
 impl SmtpConfig {
@@ -118,5 +139,11 @@ mod tests {
         ] {
             assert!(bad.validate().is_err(), "{bad:?} passed");
         }
+        let secret = SmtpConfig {
+            username: "u".into(),
+            password: "hunter2-secret".into(),
+            ..on()
+        };
+        assert!(!format!("{secret:?}").contains("hunter2"));
     }
 }
