@@ -784,3 +784,37 @@ fn without_smtp_no_link_is_sent_and_the_log_says_so() {
         server.log()
     );
 }
+
+#[test]
+fn asking_for_links_is_throttled_and_leaves_the_password_alone() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    let server = Server::start_with(
+        &data,
+        Options {
+            tables: smtp.config(),
+            ..Options::default()
+        },
+    );
+    let mut browser = Browser::new(server.url());
+    // 5 requests per email are free, then each locks for twice as long as the last: one
+    // of the next requests lands inside a lock, whatever the machine's speed.
+    let mut asked = 0;
+    let throttled = loop {
+        let page = ask_for_link(&mut browser, "ann@example.com");
+        asked += 1;
+        if page.status == 429 || asked == 20 {
+            break page;
+        }
+        assert_eq!(page.status, 200);
+    };
+    assert_eq!(
+        throttled.status, 429,
+        "not throttled after {asked} requests"
+    );
+    assert!(throttled.headers.contains_key("retry-after"));
+    assert!(asked > 5, "throttled after only {asked} requests");
+    // Password sign-in counts its own failures.
+    assert_eq!(browser.sign_in("ann@example.com", PASSWORD).status, 303);
+}
