@@ -206,4 +206,32 @@ mod tests {
             None
         );
     }
+
+    #[tokio::test]
+    async fn a_disabled_account_gets_no_link_and_its_links_stop_working() {
+        let (_d, db) = db_with("vi@example.com").await;
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        let policy = MagicLinkPolicy::default();
+        let LinkRequest::Issued { secret, .. } =
+            request(&db, "vi@example.com", ip, &THROTTLE, &policy, 0)
+                .await
+                .unwrap()
+        else {
+            panic!("no link issued")
+        };
+        db.write(|tx| {
+            tx.execute("UPDATE users SET disabled_at = 1", [])
+                .map_err(AccountsError::from)
+        })
+        .await
+        .unwrap();
+        let asked = request(&db, "vi@example.com", ip, &THROTTLE, &policy, 2)
+            .await
+            .unwrap();
+        assert!(matches!(asked, LinkRequest::NoAccount));
+        assert!(matches!(
+            redeem(&db, secret, 3).await,
+            Err(AccountsError::LinkNotValid)
+        ));
+    }
 }
