@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod acme;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -9,6 +9,13 @@ use super::AccountsError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyId(pub i64);
 
+/// A key that checked out: which one, and its name (for the audit log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedKey {
+    pub id: ApiKeyId,
+    pub name: String,
+}
+
 fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     (0..len)
@@ -38,21 +45,21 @@ pub fn create(conn: &Connection, name: &str, now: i64) -> Result<String, Account
 }
 
 /// Checks a presented key; `None` for anything unknown, malformed or revoked.
-pub fn verify(conn: &Connection, presented: &str) -> Result<Option<ApiKeyId>, AccountsError> {
+pub fn verify(conn: &Connection, presented: &str) -> Result<Option<VerifiedKey>, AccountsError> {
     let Some(prefix) = presented
         .strip_prefix("mq_")
         .and_then(|rest| rest.split('_').next())
     else {
         return Ok(None);
     };
-    let row: Option<(i64, String)> = conn
+    let row: Option<(i64, String, String)> = conn
         .query_row(
-            "SELECT id, secret_hash FROM api_keys WHERE prefix = ?1 AND revoked_at IS NULL",
+            "SELECT id, secret_hash, name FROM api_keys WHERE prefix = ?1 AND revoked_at IS NULL",
             [prefix],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    Ok(row.and_then(|(id, stored)| {
+    Ok(row.and_then(|(id, stored, name)| {
         let presented_hash = hash(presented);
         // Constant-time comparison of equal-length hex digests.
         let same = stored.len() == presented_hash.len()
@@ -61,7 +68,10 @@ pub fn verify(conn: &Connection, presented: &str) -> Result<Option<ApiKeyId>, Ac
                 .zip(presented_hash.bytes())
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0;
-        same.then_some(ApiKeyId(id))
+        same.then_some(VerifiedKey {
+            id: ApiKeyId(id),
+            name,
+        })
     }))
 }
 

@@ -104,9 +104,32 @@ permissions!(
     SettingsRead,
     SettingsWrite,
     ApiKeysManage,
+    /// Read the audit log.
+    AuditRead,
 );
 
 use Permission::*;
+
+impl Permission {
+    /// The API key scope that grants this permission (`marquee apikey create --scope`).
+    pub fn scope(self) -> &'static str {
+        match self {
+            DashboardView => "status:read",
+            MediaRead => "assets:read",
+            MediaWrite => "assets:write",
+            MembersRead => "members:read",
+            MembersWrite => "members:write",
+            SettingsRead => "settings:read",
+            SettingsWrite => "settings:write",
+            ApiKeysManage => "apikeys:write",
+            AuditRead => "audit:read",
+        }
+    }
+
+    pub fn from_scope(scope: &str) -> Option<Permission> {
+        Permission::ALL.iter().copied().find(|p| p.scope() == scope)
+    }
+}
 
 /// The table. A permission not listed for a role is refused.
 pub const PERMISSIONS: &[(Role, &[Permission])] = &[
@@ -131,6 +154,10 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());
+        for p in Permission::ALL {
+            assert_eq!(Permission::from_scope(p.scope()), Some(*p));
+        }
+        assert_eq!(Permission::from_scope("assets:delete"), None);
     }
 
     #[test]

@@ -10,11 +10,11 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::session::{
-    Admin, PageError, Viewer, check_form_token, client_ip, form_token, presented_session,
-    see_other, session_cookie, session_cookie_removal,
+    PageError, Viewer, check_form_token, client_ip, form_token, presented_session, see_other,
+    session_cookie, session_cookie_removal,
 };
 use super::ui::page;
-use crate::accounts::roles::{Permission, perm};
+use crate::accounts::roles::Permission;
 use crate::accounts::secret::Secret;
 use crate::accounts::sessions::{self, device_summary};
 use crate::accounts::setup::{self as first_run, NewAccount};
@@ -341,27 +341,6 @@ pub async fn setup_submit(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-#[get("/admin")]
-pub async fn admin_home(
-    state: web::Data<AppState>,
-    admin: Admin<perm::DashboardView>,
-) -> Result<HttpResponse, PageError> {
-    let viewer = &admin.viewer;
-    let user = viewer.user();
-    let resp = page(
-        &state,
-        "admin.html",
-        StatusCode::OK,
-        minijinja::context! {
-            email => &user.email,
-            name => &user.display_name,
-            role => user.role.as_str(),
-            csrf => viewer.csrf_token(),
-        },
-    )?;
-    Ok(private(resp, None))
 }
 
 #[derive(serde::Serialize)]

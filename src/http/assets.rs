@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::auth::ApiKey;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
+use crate::accounts::roles::perm;
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
 use crate::playback::package_url;
 
@@ -116,7 +117,7 @@ pub struct Page {
     security(("api_key" = [])))]
 #[get("/api/v1/assets")]
 pub async fn list(
-    _key: ApiKey,
+    _caller: Caller<perm::MediaRead>,
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -158,7 +159,7 @@ pub async fn list(
     security(("api_key" = [])))]
 #[get("/api/v1/assets/{id}")]
 pub async fn get_one(
-    _key: ApiKey,
+    _caller: Caller<perm::MediaRead>,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -180,7 +181,7 @@ pub struct AssetPatch {
     (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 #[patch("/api/v1/assets/{id}")]
 pub async fn update(
-    _key: ApiKey,
+    _caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<AssetPatch>,
@@ -204,7 +205,7 @@ pub struct Deleted {
     security(("api_key" = [])))]
 #[delete("/api/v1/assets/{id}")]
 pub async fn remove(
-    _key: ApiKey,
+    _caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -222,7 +223,7 @@ pub async fn remove(
     (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 #[post("/api/v1/assets/{id}/retry")]
 pub async fn retry(
-    _key: ApiKey,
+    _caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,54 +1,138 @@
 //! Extractors that put a handler's permission in its signature.
+//!
+//! `Caller<P>` is every `/api/v1` route's: an API key whose scopes grant `P`, or a signed-in
+//! session whose role may `P` (the dashboard's own scripts call the API this way). A
+//! session's state-changing request must carry the `x-csrf-token` header; the API never
+//! reads a form body for it.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 
+use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::accounts::apikeys::{self, ApiKeyId};
+use super::session::{PageError, Viewer, presented_session};
+use crate::accounts::apikeys::{self, VerifiedKey};
+use crate::accounts::roles::perm::Required;
+use crate::audit::Actor;
+use crate::uploads::Owner;
 
-/// A request carrying a valid `Authorization: Bearer <key>`.
-pub struct ApiKey(pub ApiKeyId);
+/// Who is calling an API route.
+pub enum Principal {
+    Key(VerifiedKey),
+    Session(Box<Viewer>),
+}
 
-impl FromRequest for ApiKey {
+/// A caller allowed permission `P` (see `accounts::roles::PERMISSIONS`).
+pub struct Caller<P: Required> {
+    pub principal: Principal,
+    permission: PhantomData<P>,
+}
+
+impl<P: Required> Caller<P> {
+    /// Who the audit log names for a change made by this caller.
+    pub fn actor(&self) -> Actor {
+        match &self.principal {
+            Principal::Key(k) => Actor::ApiKey {
+                id: k.id.0,
+                label: k.name.clone(),
+            },
+            Principal::Session(v) => Actor::User {
+                id: v.user().id.0,
+                label: v.user().email.clone(),
+            },
+        }
+    }
+
+    /// Who owns the uploads this caller creates.
+    pub fn upload_owner(&self) -> Owner {
+        match &self.principal {
+            Principal::Key(k) => Owner::api_key(k.id.0),
+            Principal::Session(v) => Owner::user(v.user().id.0),
+        }
+    }
+}
+
+impl From<PageError> for ApiError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::SignInRequired { .. } => ApiError::unauthorized(
+                "an API key (Authorization: Bearer <key>) or a signed-in session is required",
+            ),
+            PageError::Forbidden(m) => ApiError::forbidden(m),
+            PageError::BadRequest(m) => ApiError::bad_request(m),
+            PageError::Internal => ApiError::internal("page extractor failed"),
+        }
+    }
+}
+
+/// The key in `Authorization: Bearer <key>`; `Err` for a header that is there but wrong.
+fn bearer(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let header = header
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| Some(key.trim().to_owned()))
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be: Bearer <key>"))
+}
+
+impl<P: Required + 'static> FromRequest for Caller<P> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .map(|h| h.to_str().map(str::to_owned));
+        let key = bearer(req);
+        let session = match &key {
+            Ok(None) if presented_session(req).is_some() => {
+                let changes_state =
+                    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+                if changes_state && !req.headers().contains_key("x-csrf-token") {
+                    return Box::pin(async {
+                        Err(ApiError::forbidden(
+                            "a signed-in API request that changes state needs the x-csrf-token header",
+                        ))
+                    });
+                }
+                Some(Viewer::from_request(req, payload))
+            }
+            _ => None,
+        };
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("no app state"))?;
-            let presented = match header {
-                None => {
+            let principal = if let Some(viewer) = session {
+                let viewer = viewer.await?;
+                if !viewer.user().role.may(P::PERMISSION) {
+                    return Err(ApiError::forbidden(format!(
+                        "your role ({}) may not do this",
+                        viewer.user().role
+                    )));
+                }
+                Principal::Session(Box::new(viewer))
+            } else {
+                let Some(key) = key? else {
                     return Err(ApiError::unauthorized(
-                        "an API key is required: Authorization: Bearer <key>",
+                        "an API key (Authorization: Bearer <key>) or a signed-in session is required",
                     ));
-                }
-                Some(Err(_)) => {
-                    return Err(ApiError::unauthorized("malformed Authorization header"));
-                }
-                Some(Ok(h)) => h,
+                };
+                let found = state.db.read(move |c| apikeys::verify(c, &key)).await?;
+                Principal::Key(
+                    found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?,
+                )
             };
-            // The scheme is case-insensitive (RFC 9110 §11.1).
-            let Some(key) = presented
-                .split_once(' ')
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, key)| key.trim().to_owned())
-            else {
-                return Err(ApiError::unauthorized(
-                    "the Authorization header must be: Bearer <key>",
-                ));
-            };
-            let found = state.db.read(move |c| apikeys::verify(c, &key)).await?;
-            found
-                .map(ApiKey)
-                .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))
+            Ok(Caller {
+                principal,
+                permission: PhantomData,
+            })
         })
     }
 }

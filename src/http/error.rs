@@ -12,6 +12,8 @@ use crate::catalog::CatalogError;
 pub enum ErrorCode {
     BadRequest,
     Unauthorized,
+    /// 403: signed in or keyed, but the role or the key's scopes do not allow this.
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -32,6 +34,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
@@ -63,6 +66,9 @@ impl ApiError {
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthorized, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)

@@ -4,6 +4,7 @@ pub mod account_pages;
 pub mod assets;
 pub mod auth;
 pub mod client_errors;
+pub mod dashboard;
 pub mod error;
 pub mod fast_origin;
 pub mod h2_gate;
@@ -152,7 +153,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(account_pages::logout)
         .service(account_pages::setup_form)
         .service(account_pages::setup_submit)
-        .service(account_pages::admin_home)
+        .configure(dashboard::routes)
         .service(account_pages::account)
         .service(account_pages::sign_out_everywhere)
         .service(ui::home)

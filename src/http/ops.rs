@@ -7,8 +7,9 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, get, web};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use super::auth::ApiKey;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
+use crate::accounts::roles::perm;
 use crate::ops::health::{self, OperatorStatus};
 
 #[get("/readyz")]
@@ -69,7 +70,10 @@ async fn metrics(_reader: MetricsReader, state: web::Data<AppState>) -> HttpResp
     (status = 200, body = OperatorStatus), (status = 401, body = ErrorBody)),
     security(("api_key" = [])))]
 #[get("/api/v1/status")]
-pub async fn status(_key: ApiKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn status(
+    _caller: Caller<perm::DashboardView>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let status = health::status(&state.db, &state.data, state.ingest.min_free_mb).await?;
     Ok(HttpResponse::Ok().json(status))
 }

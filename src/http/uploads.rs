@@ -14,10 +14,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::ApiKey;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorCode};
+use crate::accounts::roles::perm;
 use crate::uploads::{
-    Appender, CHECKPOINT_EVERY, Owner, TUS_EXTENSIONS, TUS_VERSION, Upload, UploadError,
+    Appender, CHECKPOINT_EVERY, TUS_EXTENSIONS, TUS_VERSION, Upload, UploadError,
 };
 
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
@@ -170,10 +171,6 @@ fn progress_headers(builder: &mut HttpResponseBuilder, upload: &Upload) {
     }
 }
 
-fn owner_of(key: &ApiKey) -> Owner {
-    Owner::api_key(key.0.0)
-}
-
 /// Reads the body into the upload until it ends, stalls, breaks or is refused, then keeps
 /// what was written. An interruption is answered as an error after the bytes are kept.
 /// A pause syncs what arrived, so a client that vanishes without closing loses nothing
@@ -257,7 +254,7 @@ fn capabilities_answer(state: &AppState) -> HttpResponse {
     security(("api_key" = [])))]
 #[post("/api/v1/uploads")]
 pub async fn create(
-    key: ApiKey,
+    caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
     mut payload: web::Payload,
@@ -277,7 +274,7 @@ pub async fn create(
             check_content_length(&req, 0, size)?;
         }
         let metadata = header_str(headers, "upload-metadata")?.unwrap_or_default();
-        let owner = owner_of(&key);
+        let owner = caller.upload_owner();
         let upload = state.uploads.create(&owner, size, metadata).await?;
         let upload = if with_body {
             let appender = state.uploads.begin_append(&owner, &upload.id, 0).await?;
@@ -308,14 +305,14 @@ pub async fn create(
     security(("api_key" = [])))]
 #[head("/api/v1/uploads/{id}")]
 pub async fn status(
-    key: ApiKey,
+    caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
     tus(async {
         check_version(&req)?;
-        let upload = state.uploads.get(&owner_of(&key), &id).await?;
+        let upload = state.uploads.get(&caller.upload_owner(), &id).await?;
         let mut builder = HttpResponse::Ok();
         builder.insert_header(("Upload-Length", upload.size.to_string()));
         if !upload.metadata.is_empty() {
@@ -339,7 +336,7 @@ pub async fn status(
     security(("api_key" = [])))]
 #[patch("/api/v1/uploads/{id}")]
 pub async fn append(
-    key: ApiKey,
+    caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
@@ -352,7 +349,7 @@ pub async fn append(
             .ok_or_else(|| ApiError::bad_request("Upload-Offset is required"))?;
         let appender = state
             .uploads
-            .begin_append(&owner_of(&key), &id, offset)
+            .begin_append(&caller.upload_owner(), &id, offset)
             .await?;
         check_content_length(&req, offset, appender.upload().size)?;
         let upload = write_body(appender, &mut payload, state.upload_stall).await?;
@@ -371,14 +368,14 @@ pub async fn append(
     security(("api_key" = [])))]
 #[delete("/api/v1/uploads/{id}")]
 pub async fn terminate(
-    key: ApiKey,
+    caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
     tus(async {
         check_version(&req)?;
-        state.uploads.terminate(&owner_of(&key), &id).await?;
+        state.uploads.terminate(&caller.upload_owner(), &id).await?;
         Ok(HttpResponse::NoContent().finish())
     }
     .await)
@@ -390,12 +387,12 @@ pub async fn terminate(
     security(("api_key" = [])))]
 #[get("/api/v1/uploads/{id}")]
 pub async fn get_one(
-    key: ApiKey,
+    caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> HttpResponse {
     tus(async {
-        let upload = state.uploads.get(&owner_of(&key), &id).await?;
+        let upload = state.uploads.get(&caller.upload_owner(), &id).await?;
         Ok(HttpResponse::Ok().json(UploadView::from(upload)))
     }
     .await)

@@ -23,14 +23,16 @@ pub const TUS_VERSION: &str = "1.0.0";
 /// The tus extensions supported, as `Tus-Extension` lists them.
 pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
 
-/// Who created an upload; nobody else may see or touch it. An API key today; an account
-/// once accounts exist.
+/// Who created an upload; nobody else may see or touch it: an API key or an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner(String);
 
 impl Owner {
     pub fn api_key(id: i64) -> Owner {
         Owner(format!("apikey:{id}"))
+    }
+    pub fn user(id: i64) -> Owner {
+        Owner(format!("user:{id}"))
     }
     pub fn as_str(&self) -> &str {
         &self.0

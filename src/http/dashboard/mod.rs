@@ -1,0 +1,91 @@
+//! The dashboard at `/admin`: server-rendered pages, one file per section. Every page
+//! renders through `render`, which adds the navigation (only the sections the viewer's role
+//! may open), the CSRF token (for forms, and in a `<meta>` for `admin.js`'s API calls) and
+//! who is signed in.
+
+pub mod overview;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use super::AppState;
+use super::account_pages::private;
+use super::session::{PageError, Viewer};
+use super::ui::page;
+use crate::accounts::roles::Permission;
+
+/// A section of the dashboard: its path, its name in the navigation, and the permission
+/// that opens it (the same one its handlers' `Admin<perm::…>` names).
+pub struct Section {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub permission: Permission,
+}
+
+pub const SECTIONS: &[Section] = &[Section {
+    href: "/admin",
+    label: "Overview",
+    permission: Permission::DashboardView,
+}];
+
+#[derive(Serialize)]
+struct NavItem {
+    href: &'static str,
+    label: &'static str,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct SignedIn<'a> {
+    email: &'a str,
+    name: &'a str,
+    role: &'a str,
+}
+
+/// Renders a dashboard page: `template` extends `admin/layout.html`; `current` is the
+/// section's `href`. Never cached, never framed.
+pub fn render(
+    state: &AppState,
+    viewer: &Viewer,
+    current: &str,
+    template: &str,
+    status: StatusCode,
+    ctx: minijinja::Value,
+) -> Result<HttpResponse, PageError> {
+    let user = viewer.user();
+    let nav: Vec<NavItem> = SECTIONS
+        .iter()
+        .filter(|s| user.role.may(s.permission))
+        .map(|s| NavItem {
+            href: s.href,
+            label: s.label,
+            current: s.href == current,
+        })
+        .collect();
+    let signed_in = SignedIn {
+        email: &user.email,
+        name: &user.display_name,
+        role: user.role.as_str(),
+    };
+    let admin_css = state.ui.static_url("admin.css");
+    let admin_js = state.ui.static_url("admin.js");
+    let resp = page(
+        state,
+        template,
+        status,
+        minijinja::context! {
+            nav => minijinja::Value::from(minijinja::value::Serde(&nav)),
+            user => minijinja::Value::from(minijinja::value::Serde(&signed_in)),
+            csrf => viewer.csrf_token(),
+            admin_css, admin_js,
+            ..ctx
+        },
+    )?;
+    Ok(private(resp, None))
+}
+
+/// Every dashboard route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(overview::overview);
+}
