@@ -112,6 +112,40 @@ pub fn owner_exists(conn: &Connection) -> Result<bool, AccountsError> {
         .is_some())
 }
 
+/// Which accounts to list: every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct MemberQuery {
+    /// Email starting with this, or a display name containing it (case ignored).
+    pub search: Option<String>,
+    pub role: Option<Role>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// Accounts newest first, and how many match in all.
+pub fn list(conn: &Connection, q: &MemberQuery) -> Result<(Vec<User>, u64), AccountsError> {
+    let search = q
+        .search
+        .as_deref()
+        .map(|s| crate::db::escape_like(&s.trim().to_lowercase()));
+    let role = q.role.map(Role::as_str);
+    const FILTER: &str = "(?1 IS NULL OR email_key LIKE ?1 || '%' ESCAPE '\\'
+            OR lower(display_name) LIKE '%' || ?1 || '%' ESCAPE '\\')
+        AND (?2 IS NULL OR role = ?2)";
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM users WHERE {FILTER} ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+    ))?;
+    let users = stmt
+        .query_map(params![search, role, q.limit, q.offset], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM users WHERE {FILTER}"),
+        params![search, role],
+        |r| r.get(0),
+    )?;
+    Ok((users, total as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

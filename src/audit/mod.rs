@@ -112,12 +112,7 @@ pub fn list(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, AuditError
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
-    // LIKE patterns with the user's text escaped, so `%` and `_` match only themselves.
-    let like = |s: &str| {
-        s.replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    };
+    let like = crate::db::escape_like;
     let mut stmt = conn.prepare_cached(
         "SELECT id, at, actor_kind, actor_id, actor_label, action, target, detail
          FROM audit_log

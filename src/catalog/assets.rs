@@ -244,24 +244,32 @@ pub fn find_pending_by_source(
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub status: Option<AssetStatus>,
+    /// Assets whose title contains this, ignoring ASCII case.
+    pub title: Option<String>,
     pub limit: u32,
     pub offset: u32,
 }
 
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<(Vec<Asset>, u64), CatalogError> {
     let status = q.status.map(AssetStatus::as_str);
+    let title = q
+        .title
+        .as_deref()
+        .map(|t| format!("%{}%", crate::db::escape_like(t)));
+    const FILTER: &str =
+        "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR title LIKE ?2 ESCAPE '\\')";
     let sql = format!(
-        "SELECT {COLUMNS} FROM assets WHERE (?1 IS NULL OR status = ?1) ORDER BY created_at DESC, id LIMIT ?2 OFFSET ?3"
+        "SELECT {COLUMNS} FROM assets WHERE {FILTER} ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params![status, q.limit, q.offset], from_row)?;
+    let rows = stmt.query_map(params![status, title, q.limit, q.offset], from_row)?;
     let mut assets = Vec::new();
     for row in rows {
         assets.push(row??);
     }
     let total: i64 = conn.query_row(
-        "SELECT count(*) FROM assets WHERE (?1 IS NULL OR status = ?1)",
-        [status],
+        &format!("SELECT count(*) FROM assets WHERE {FILTER}"),
+        params![status, title],
         |r| r.get(0),
     )?;
     Ok((assets, total as u64))

@@ -48,6 +48,13 @@ fn migrations() -> Migrations<'static> {
     ])
 }
 
+/// `text` for a `LIKE … ESCAPE '\'` pattern: `%` and `_` in it match only themselves.
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// The schema version this binary writes: the number of migrations (rusqlite_migration
 /// keeps it in `PRAGMA user_version`).
 pub fn schema_version() -> i64 {

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 
 use super::AppState;
+use super::dashboard::when;
 use super::session::{
     PageError, Viewer, check_form_token, client_ip, form_token, presented_session, see_other,
     session_cookie, session_cookie_removal,
@@ -350,11 +351,6 @@ struct SessionRow {
     signed_in: String,
     last_seen: String,
     current: bool,
-}
-
-fn when(secs: i64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
-    httpdate::fmt_http_date(at)
 }
 
 #[get("/account")]

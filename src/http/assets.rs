@@ -97,6 +97,8 @@ impl From<Asset> for AssetView {
 pub struct ListParams {
     /// Only assets in this state: queued, processing, ready or failed.
     status: Option<String>,
+    /// Only assets whose title contains this (ASCII case ignored).
+    q: Option<String>,
     /// Page size, 1 to 200 (default 50).
     limit: Option<u32>,
     /// How many assets to skip.
@@ -137,6 +139,7 @@ pub async fn list(
     }
     let query = ListQuery {
         status,
+        title: params.q.clone().filter(|q| !q.trim().is_empty()),
         limit,
         offset: params.offset.unwrap_or(0),
     };
@@ -181,13 +184,16 @@ pub struct AssetPatch {
     (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 #[patch("/api/v1/assets/{id}")]
 pub async fn update(
-    _caller: Caller<perm::MediaWrite>,
+    caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<AssetPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let AssetPatch { title, description } = body.into_inner();
-    let asset = state.assets.update_details(&id, title, description).await?;
+    let asset = state
+        .assets
+        .update_details(&caller.actor(), &id, title, description)
+        .await?;
     Ok(HttpResponse::Ok().json(AssetView::from(asset)))
 }
 
@@ -205,12 +211,12 @@ pub struct Deleted {
     security(("api_key" = [])))]
 #[delete("/api/v1/assets/{id}")]
 pub async fn remove(
-    _caller: Caller<perm::MediaWrite>,
+    caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let trash = state.assets.delete(&id).await?;
+    let trash = state.assets.delete(&caller.actor(), &id).await?;
     Ok(HttpResponse::Ok().json(Deleted {
         id,
         trash: trash.display().to_string(),

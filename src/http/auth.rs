@@ -40,10 +40,7 @@ impl<P: Required> Caller<P> {
                 id: k.id.0,
                 label: k.name.clone(),
             },
-            Principal::Session(v) => Actor::User {
-                id: v.user().id.0,
-                label: v.user().email.clone(),
-            },
+            Principal::Session(v) => v.actor(),
         }
     }
 
@@ -64,6 +61,8 @@ impl From<PageError> for ApiError {
             ),
             PageError::Forbidden(m) => ApiError::forbidden(m),
             PageError::BadRequest(m) => ApiError::bad_request(m),
+            PageError::NotFound(m) => ApiError::not_found(m),
+            PageError::Conflict(m) => ApiError::new(super::error::ErrorCode::Conflict, m),
             PageError::Internal => ApiError::internal("page extractor failed"),
         }
     }

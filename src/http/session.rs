@@ -131,6 +131,10 @@ pub enum PageError {
     Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("internal error; see the server log")]
     Internal,
 }
@@ -157,6 +161,18 @@ impl From<crate::db::DbError> for PageError {
     }
 }
 
+impl From<crate::services::ServiceError> for PageError {
+    fn from(e: crate::services::ServiceError) -> Self {
+        use crate::services::ServiceError;
+        match e {
+            ServiceError::NotFound(id) => PageError::NotFound(format!("no asset with id {id}")),
+            ServiceError::Invalid(m) => PageError::BadRequest(m),
+            ServiceError::Conflict(m) => PageError::Conflict(m),
+            other => PageError::internal(other),
+        }
+    }
+}
+
 impl From<super::error::ApiError> for PageError {
     fn from(e: super::error::ApiError) -> Self {
         PageError::internal(e)
@@ -170,6 +186,8 @@ impl ResponseError for PageError {
             PageError::SignInRequired { .. } => StatusCode::SEE_OTHER,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::Conflict(_) => StatusCode::CONFLICT,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -207,6 +225,14 @@ pub struct Viewer {
 impl Viewer {
     pub fn user(&self) -> &User {
         &self.session.user
+    }
+
+    /// Who the audit log names for a change this person makes.
+    pub fn actor(&self) -> crate::audit::Actor {
+        crate::audit::Actor::User {
+            id: self.user().id.0,
+            label: self.user().email.clone(),
+        }
     }
 
     /// The token forms of this session must carry (field `csrf`).

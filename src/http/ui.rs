@@ -66,6 +66,7 @@ pub(super) fn page(
 pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = ListQuery {
         status: Some(AssetStatus::Ready),
+        title: None,
         limit: 500,
         offset: 0,
     };

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::audit::{self, Actor, AuditError};
 use crate::catalog::{self, Asset, AssetStatus, CatalogError, NewAsset};
 use crate::db::DbError;
 use crate::ingest::{IngestError, enqueue};
@@ -33,6 +34,8 @@ pub enum ServiceError {
     Queue(#[from] QueueError),
     #[error("cannot move the asset's files: {0}")]
     Files(#[from] publish::PublishError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 impl From<CatalogError> for ServiceError {
@@ -78,8 +81,10 @@ impl AssetService {
         Ok(self.env.db.read(move |c| catalog::get(c, &id)).await?)
     }
 
+    /// Changes the title and/or description; the audit log records who and what.
     pub async fn update_details(
         &self,
+        actor: &Actor,
         id: &str,
         title: Option<String>,
         description: Option<String>,
@@ -101,23 +106,39 @@ impl AssetService {
             )));
         }
         let id = id.to_string();
-        Ok(self
-            .env
+        let actor = actor.clone();
+        self.env
             .db
             .write(move |tx| {
+                let before = catalog::get(tx, &id)?;
                 catalog::update_details(tx, &id, title.as_deref(), description.as_deref(), now())?;
-                catalog::get(tx, &id)
+                let after = catalog::get(tx, &id)?;
+                let detail = serde_json::json!({
+                    "from": before.title,
+                    "to": after.title,
+                    "description_changed": before.description != after.description,
+                });
+                audit::record(
+                    tx,
+                    &actor,
+                    "asset.rename",
+                    &format!("asset:{id}"),
+                    detail,
+                    now(),
+                )?;
+                Ok::<_, ServiceError>(after)
             })
-            .await?)
+            .await
     }
 
     /// Removes the asset: its row and job, its package, any running worker; it stops being
     /// served at once. The source (and sidecars) move to `trash/<asset>/`, which is
     /// returned. A publish of the same asset in progress is waited for, never raced.
-    pub async fn delete(&self, id: &str) -> Result<PathBuf, ServiceError> {
+    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<PathBuf, ServiceError> {
         let started = Instant::now();
         let asset = loop {
             let key = id.to_string();
+            let actor = actor.clone();
             let removed = self
                 .env
                 .db
@@ -127,6 +148,15 @@ impl AssetService {
                         return Ok(None);
                     }
                     catalog::delete(tx, &key)?;
+                    let detail = serde_json::json!({ "title": asset.title });
+                    audit::record(
+                        tx,
+                        &actor,
+                        "asset.delete",
+                        &format!("asset:{key}"),
+                        detail,
+                        now(),
+                    )?;
                     Ok::<_, ServiceError>(Some(asset))
                 })
                 .await?;
@@ -255,7 +285,7 @@ mod tests {
 
         let deleting = tokio::spawn({
             let s = s.clone();
-            async move { s.delete("abcd").await }
+            async move { s.delete(&Actor::Shell, "abcd").await }
         });
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(
@@ -299,7 +329,7 @@ mod tests {
         let s = service(tmp.path());
         let source = add_asset(&s, "abcd", None);
         assert!(matches!(
-            s.delete("nope").await,
+            s.delete(&Actor::Shell, "nope").await,
             Err(ServiceError::NotFound(_))
         ));
         assert!(source.is_file());
@@ -346,17 +376,22 @@ mod tests {
         let s = service(tmp.path());
         add_asset(&s, "abcd", None);
         assert!(
-            s.update_details("abcd", Some("  ".into()), None)
+            s.update_details(&Actor::Shell, "abcd", Some("  ".into()), None)
                 .await
                 .is_err()
         );
         assert!(
-            s.update_details("abcd", None, Some("x".repeat(MAX_DESCRIPTION + 1)))
-                .await
-                .is_err()
+            s.update_details(
+                &Actor::Shell,
+                "abcd",
+                None,
+                Some("x".repeat(MAX_DESCRIPTION + 1))
+            )
+            .await
+            .is_err()
         );
         let a = s
-            .update_details("abcd", Some(" New title ".into()), None)
+            .update_details(&Actor::Shell, "abcd", Some(" New title ".into()), None)
             .await
             .unwrap();
         assert_eq!(a.title, "New title");

@@ -11,26 +11,26 @@ use marquee::accounts::roles::{Permission, Role};
 
 use crate::support::{Options, Server, SmtpCapture, bin};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A browser: keeps cookies, follows no redirects, shows every status.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     agent: ureq::Agent,
     cookies: BTreeMap<String, String>,
 }
 
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     headers: BTreeMap<String, String>,
-    location: Option<String>,
+    pub(crate) location: Option<String>,
     set_cookies: Vec<String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
     /// The value of the hidden `csrf` field of the page's first form.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let at = self
             .body
             .find("name=\"csrf\" value=\"")
@@ -41,7 +41,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(base: &str) -> Browser {
+    pub(crate) fn new(base: &str) -> Browser {
         let agent = ureq::Agent::config_builder()
             .max_redirects(0)
             .http_status_as_error(false)
@@ -100,7 +100,7 @@ impl Browser {
         }
     }
 
-    fn get(&mut self, path: &str) -> Page {
+    pub(crate) fn get(&mut self, path: &str) -> Page {
         let resp = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -110,7 +110,7 @@ impl Browser {
         self.take(resp)
     }
 
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let resp = self
             .agent
             .post(format!("{}{path}", self.base))
@@ -121,7 +121,7 @@ impl Browser {
     }
 
     /// Opens the sign-in page and submits it.
-    fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub(crate) fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let csrf = self.get("/login").csrf();
         self.post(
             "/login",
@@ -129,7 +129,7 @@ impl Browser {
         )
     }
 
-    fn session(&self) -> Option<&String> {
+    pub(crate) fn session(&self) -> Option<&String> {
         self.cookies
             .iter()
             .find(|(k, _)| k.ends_with("marquee_session"))
@@ -156,7 +156,7 @@ fn admin_create(data: &Path, email: &str, extra: &[&str], password: &str) -> Out
     child.wait_with_output().unwrap()
 }
 
-fn created(data: &Path, email: &str, extra: &[&str]) {
+pub(crate) fn created(data: &Path, email: &str, extra: &[&str]) {
     let out = admin_create(data, email, extra, PASSWORD);
     assert!(
         out.status.success(),
@@ -167,7 +167,7 @@ fn created(data: &Path, email: &str, extra: &[&str]) {
 
 /// A data dir under `dir` whose owner `ann@example.com` was made with `admin create`
 /// (`extra`: more of its arguments).
-fn data_with_ann(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
+pub(crate) fn data_with_ann(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     created(&data, "ann@example.com", extra);
@@ -186,7 +186,7 @@ fn setup_path(server: &Server) -> Option<String> {
 }
 
 /// Waits for the setup link to be logged (the server logs it as it starts serving).
-fn logged_setup_path(server: &Server) -> String {
+pub(crate) fn logged_setup_path(server: &Server) -> String {
     for _ in 0..100 {
         if let Some(path) = setup_path(server) {
             return path;

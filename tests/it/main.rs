@@ -5,6 +5,7 @@ mod acme;
 mod api;
 mod cli;
 mod crash;
+mod dashboard;
 mod h2_limits;
 mod hls_check;
 mod inbox;

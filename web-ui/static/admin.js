@@ -28,4 +28,35 @@ document.addEventListener('submit', (ev) => {
   if (message && !window.confirm(message)) ev.preventDefault();
 });
 
-window.marquee = { api, csrfToken };
+// Live regions: an element with an id and `data-live` is fetched again from this page's
+// URL every two seconds and replaced, until the fresh copy no longer says `data-live` (no
+// job in flight). The server renders each region; this only swaps it in.
+let liveTimer = null;
+async function refreshLive() {
+  liveTimer = null;
+  const regions = [...document.querySelectorAll('[id][data-live]')];
+  if (!regions.length) return;
+  let doc;
+  try {
+    const resp = await fetch(location.href, { credentials: 'same-origin', headers: { accept: 'text/html' } });
+    if (!resp.ok) throw new Error(resp.statusText);
+    doc = new DOMParser().parseFromString(await resp.text(), 'text/html');
+  } catch (_) {
+    liveTimer = setTimeout(refreshLive, 5000);
+    return;
+  }
+  for (const old of regions) {
+    const fresh = doc.getElementById(old.id);
+    if (fresh) old.replaceWith(document.importNode(fresh, true));
+    else old.removeAttribute('data-live');
+  }
+  watchLive();
+}
+/** Starts polling the live regions; `force` marks them live first (after an upload). */
+function watchLive(force) {
+  if (force) document.querySelectorAll('[id][data-live-region]').forEach((el) => el.setAttribute('data-live', ''));
+  if (liveTimer === null && document.querySelector('[id][data-live]')) liveTimer = setTimeout(refreshLive, 2000);
+}
+document.addEventListener('DOMContentLoaded', () => watchLive(false));
+
+window.marquee = { api, csrfToken, watchLive };

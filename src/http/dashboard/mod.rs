@@ -3,6 +3,7 @@
 //! may open), the CSRF token (for forms, and in a `<meta>` for `admin.js`'s API calls) and
 //! who is signed in.
 
+pub mod media;
 pub mod overview;
 
 use actix_web::http::StatusCode;
@@ -23,11 +24,18 @@ pub struct Section {
     pub permission: Permission,
 }
 
-pub const SECTIONS: &[Section] = &[Section {
-    href: "/admin",
-    label: "Overview",
-    permission: Permission::DashboardView,
-}];
+pub const SECTIONS: &[Section] = &[
+    Section {
+        href: "/admin",
+        label: "Overview",
+        permission: Permission::DashboardView,
+    },
+    Section {
+        href: "/admin/media",
+        label: "Media",
+        permission: Permission::MediaRead,
+    },
+];
 
 #[derive(Serialize)]
 struct NavItem {
@@ -87,5 +95,32 @@ pub fn render(
 
 /// Every dashboard route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(overview::overview);
+    cfg.service(overview::overview)
+        .service(media::list)
+        .service(media::detail)
+        .service(media::rename)
+        .service(media::retry)
+        .service(media::delete);
+}
+
+/// A time as pages show it (UTC, HTTP date format).
+pub fn when(secs: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    httpdate::fmt_http_date(at)
+}
+
+/// A byte count for people: `1.4 GB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
