@@ -3,7 +3,9 @@
 
 pub mod apikeys;
 pub mod email;
+pub mod invites;
 pub mod magic_link;
+pub mod members;
 pub mod passwords;
 pub mod roles;
 pub mod secret;
@@ -28,6 +30,13 @@ pub enum AccountsError {
     Hashing(String),
     #[error("this link is unknown, expired or already used")]
     LinkNotValid,
+    /// A rule forbids it (a role may not grant owner, nobody deletes themselves, …).
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("no member with id {0}")]
+    NoSuchMember(i64),
+    #[error("no open invitation with id {0}")]
+    NoSuchInvite(i64),
 }
 
 impl From<rusqlite::Error> for AccountsError {

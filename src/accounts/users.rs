@@ -18,6 +18,8 @@ pub struct User {
     pub password_hash: Option<String>,
     pub disabled: bool,
     pub created_at: i64,
+    /// When the email address was proven (a verification link, an invitation).
+    pub email_verified_at: Option<i64>,
 }
 
 pub struct NewUser<'a> {
@@ -28,7 +30,8 @@ pub struct NewUser<'a> {
     pub password_hash: Option<&'a str>,
 }
 
-const COLUMNS: &str = "id, email, display_name, role, password_hash, disabled_at, created_at";
+const COLUMNS: &str =
+    "id, email, display_name, role, password_hash, disabled_at, created_at, email_verified_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = r.get(3)?;
@@ -42,6 +45,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         password_hash: r.get(4)?,
         disabled: disabled_at.is_some(),
         created_at: r.get(6)?,
+        email_verified_at: r.get(7)?,
     })
 }
 

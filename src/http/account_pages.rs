@@ -25,7 +25,7 @@ use crate::accounts::{AccountsError, passwords};
 use crate::jobs::runner::now;
 
 /// Paths whose last segment is a one-time token: the access log shows them redacted.
-const TOKEN_PATHS: &[&str] = &["/setup/", "/login/link/"];
+const TOKEN_PATHS: &[&str] = &["/setup/", "/login/link/", "/invite/"];
 
 /// The request line as the access log writes it, with one-time tokens left out: a log is
 /// read by more people than may use the links.

@@ -16,6 +16,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::session::{PageError, Viewer, presented_session};
 use crate::accounts::apikeys::{self, VerifiedKey};
+use crate::accounts::members::Acting;
+use crate::accounts::roles::Role;
 use crate::accounts::roles::perm::Required;
 use crate::audit::Actor;
 use crate::uploads::Owner;
@@ -41,6 +43,19 @@ impl<P: Required> Caller<P> {
                 label: k.name.clone(),
             },
             Principal::Session(v) => v.actor(),
+        }
+    }
+
+    /// Who is acting on other accounts: a person with their role, or a key, which reaches
+    /// as far as an admin (never owner-only changes).
+    pub fn acting(&self) -> Acting {
+        match &self.principal {
+            Principal::Key(_) => Acting {
+                actor: self.actor(),
+                role: Role::Admin,
+                user: None,
+            },
+            Principal::Session(v) => Acting::user(v.user()),
         }
     }
 

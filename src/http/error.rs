@@ -120,6 +120,11 @@ impl From<AccountsError> for ApiError {
     fn from(e: AccountsError) -> Self {
         match e {
             AccountsError::Invalid(m) => Self::bad_request(m),
+            AccountsError::NotAllowed(m) => Self::forbidden(m),
+            e @ (AccountsError::NoSuchMember(_) | AccountsError::NoSuchInvite(_)) => {
+                Self::not_found(e.to_string())
+            }
+            e @ AccountsError::EmailTaken(_) => Self::new(ErrorCode::Conflict, e.to_string()),
             other => Self::internal(other),
         }
     }

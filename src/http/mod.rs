@@ -9,7 +9,9 @@ pub mod error;
 pub mod fast_origin;
 pub mod h2_gate;
 pub mod h2_ledger;
+pub mod invite_pages;
 pub mod listener;
+pub mod members_api;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
@@ -141,6 +143,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(uploads::append)
         .service(uploads::terminate)
         .service(uploads::get_one)
+        .service(members_api::list)
+        .service(members_api::get_one)
+        .service(members_api::update)
+        .service(members_api::remove)
+        .service(members_api::invite)
+        .service(members_api::pending)
+        .service(members_api::revoke)
         .service(openapi::openapi_json)
         .service(ops::readyz)
         .service(ops::metrics)
@@ -151,6 +160,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(sign_in_link::open_link)
         .service(sign_in_link::confirm_link)
         .service(account_pages::logout)
+        .service(invite_pages::accept_form)
+        .service(invite_pages::accept)
         .service(account_pages::setup_form)
         .service(account_pages::setup_submit)
         .configure(dashboard::routes)

@@ -198,17 +198,24 @@ fn openapi_document_lists_every_route() {
     listed.sort();
     let expected = [
         "DELETE /api/v1/assets/{id}",
+        "DELETE /api/v1/invites/{id}",
+        "DELETE /api/v1/members/{id}",
         "DELETE /api/v1/uploads/{id}",
         "GET /api/v1/assets",
         "GET /api/v1/assets/{id}",
+        "GET /api/v1/invites",
+        "GET /api/v1/members",
+        "GET /api/v1/members/{id}",
         "GET /api/v1/openapi.json",
         "GET /api/v1/status",
         "GET /api/v1/uploads/{id}",
         "HEAD /api/v1/uploads/{id}",
         "OPTIONS /api/v1/uploads",
         "PATCH /api/v1/assets/{id}",
+        "PATCH /api/v1/members/{id}",
         "PATCH /api/v1/uploads/{id}",
         "POST /api/v1/assets/{id}/retry",
+        "POST /api/v1/invites",
         "POST /api/v1/uploads",
     ];
     assert_eq!(listed, expected);

@@ -12,6 +12,7 @@ mod inbox;
 mod ingest_rules;
 mod install;
 mod install_systemd;
+mod members;
 mod ops;
 mod origin;
 mod player;

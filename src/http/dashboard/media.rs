@@ -125,18 +125,13 @@ pub async fn list(
         offset: params.page.saturating_mul(PAGE_SIZE),
     };
     let (rows, total) = rows(&state, query).await?;
-    let pages = total.div_ceil(u64::from(PAGE_SIZE)).max(1);
-    let page_href = |page: u32| {
-        let query = serde_urlencoded::to_string([
-            ("q", search.as_str()),
-            ("status", params.status.as_str()),
-            ("page", &page.to_string()),
-        ])
-        .unwrap_or_default();
-        format!("/admin/media?{query}")
-    };
-    let newer = (params.page > 0).then(|| page_href(params.page - 1));
-    let older = (u64::from(params.page) + 1 < pages).then(|| page_href(params.page + 1));
+    let pager = super::pager(
+        "/admin/media",
+        &[("q", search.as_str()), ("status", params.status.as_str())],
+        params.page,
+        total,
+        PAGE_SIZE,
+    );
     let can_write = admin.viewer.user().role.may(Permission::MediaWrite);
     let tus_js = state.ui.static_url("vendor/tus.min.js");
     let media_js = state.ui.static_url("admin-media.js");
@@ -149,8 +144,8 @@ pub async fn list(
         StatusCode::OK,
         minijinja::context! {
             rows => minijinja::Value::from(minijinja::value::Serde(&rows)),
-            total, pages, page => params.page, status => &params.status, q => search,
-            newer, older, can_write, tus_js, media_js, max_bytes, max_size => super::size(max_bytes),
+            total, pager => minijinja::Value::from(minijinja::value::Serde(&pager)), status => &params.status, q => search,
+            can_write, tus_js, media_js, max_bytes, max_size => super::size(max_bytes),
         },
     )
 }

@@ -4,6 +4,7 @@
 //! who is signed in.
 
 pub mod media;
+pub mod members;
 pub mod overview;
 
 use actix_web::http::StatusCode;
@@ -34,6 +35,11 @@ pub const SECTIONS: &[Section] = &[
         href: "/admin/media",
         label: "Media",
         permission: Permission::MediaRead,
+    },
+    Section {
+        href: "/admin/members",
+        label: "Members",
+        permission: Permission::MembersRead,
     },
 ];
 
@@ -100,7 +106,43 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(media::detail)
         .service(media::rename)
         .service(media::retry)
-        .service(media::delete);
+        .service(media::delete)
+        .service(members::list)
+        .service(members::invite)
+        .service(members::revoke_invite)
+        .service(members::detail)
+        .service(members::set_role)
+        .service(members::act);
+}
+
+/// Paging links for a list page (`admin/pager.html`).
+#[derive(Serialize)]
+pub struct Pager {
+    page: u32,
+    pages: u64,
+    newer: Option<String>,
+    older: Option<String>,
+}
+
+/// The pager of `path` at `page` (from 0) of `total` items shown `size` at a time, its
+/// links keeping the list's `filters`.
+pub fn pager(path: &str, filters: &[(&str, &str)], page: u32, total: u64, size: u32) -> Pager {
+    let pages = total.div_ceil(u64::from(size)).max(1);
+    let href = |page: u32| {
+        let page = page.to_string();
+        let mut query: Vec<(&str, &str)> = filters.to_vec();
+        query.push(("page", &page));
+        format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(query).unwrap_or_default()
+        )
+    };
+    Pager {
+        page,
+        pages,
+        newer: (page > 0).then(|| href(page - 1)),
+        older: (u64::from(page) + 1 < pages).then(|| href(page + 1)),
+    }
 }
 
 /// A time as pages show it (UTC, HTTP date format).
