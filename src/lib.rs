@@ -21,5 +21,6 @@ pub mod playback;
 pub mod server;
 pub mod service_manager;
 pub mod services;
+pub mod settings;
 pub mod tls;
 pub mod uploads;

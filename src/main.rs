@@ -60,7 +60,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()?;
     match cli.command {
         Command::Serve { ui_dir, .. } => {
-            runtime.block_on(marquee::server::serve(data, config, ui_dir))?;
+            let settings_file = data.settings_file(cli.config.as_deref());
+            runtime.block_on(marquee::server::serve(data, config, settings_file, ui_dir))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { files } => {

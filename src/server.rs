@@ -17,9 +17,11 @@ use crate::service_manager::ServiceManager;
 use crate::{acme, tls};
 
 /// `ui_dir`: development mode, the web UI is read from this folder on every request.
+/// `settings_file`: the file `config` was read from (settings given there are pinned).
 pub async fn serve(
     data: DataDir,
     config: Config,
+    settings_file: std::path::PathBuf,
     ui_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     raise_open_file_limit();
@@ -44,13 +46,24 @@ pub async fn serve(
         }
     });
     let running_jobs = Arc::new(RunningJobs::default());
+    let pins = crate::settings::Pins::detect(&settings_file, std::env::vars());
+    let base = config.clone();
+    let settings = db
+        .write(move |tx| {
+            crate::settings::Settings::load(tx, base, pins, crate::jobs::runner::now())
+        })
+        .await
+        .context("cannot read the settings stored in the database")?;
+    let transcode = env.transcode.clone();
     let state = web::Data::new(
         AppState::new(env.clone(), running_jobs.clone(), wake_jobs.clone(), ui_dir)
             .with_context(|| format!("cannot open the library in {}", data.root.display()))?
             .with_metrics_token(config.metrics.token.clone())
             .with_uploads(&config)
             .with_accounts(account_policies(&config.accounts))
-            .with_mail(crate::mail::Mailer::from_config(&config.smtp).context("[smtp]")?),
+            .with_mail(crate::mail::Mailer::from_config(&config.smtp).context("[smtp]")?)
+            .with_settings(settings, transcode)
+            .context("the stored settings")?,
     );
     let uploads = state.uploads.clone();
     let mail = state.mail.clone();

@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 
 mod accounts;
 mod data_dir;
+mod site;
 mod smtp;
 mod tls;
 
 pub use accounts::AccountsConfig;
 pub use data_dir::{DataDir, default_data_dir};
+pub use site::SiteConfig;
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use tls::{
     AcmeChallenge, AcmeConfig, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, TlsConfig,
@@ -56,6 +58,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub uploads: UploadsConfig,
     pub smtp: SmtpConfig,
+    pub site: SiteConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -153,6 +156,7 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             uploads: UploadsConfig::default(),
             smtp: SmtpConfig::default(),
+            site: SiteConfig::default(),
         }
     }
 }
@@ -267,7 +271,7 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=3600).contains(&self.http.send_timeout_secs) {
             return Err(ConfigError::Invalid(format!(
                 "http.send_timeout_secs must be between 1 and 3600, not {}",
@@ -328,6 +332,7 @@ impl Config {
         }
         self.accounts.validate()?;
         self.smtp.validate()?;
+        self.site.validate()?;
         if self.metrics.token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "metrics.token must be at least 16 characters".into(),

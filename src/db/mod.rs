@@ -45,6 +45,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/003_uploads.sql")),
         M::up(include_str!("migrations/004_accounts.sql")),
         M::up(include_str!("migrations/005_audit.sql")),
+        M::up(include_str!("migrations/006_settings.sql")),
     ])
 }
 
@@ -61,7 +62,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 5;
+const MIGRATION_COUNT: i64 = 6;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

@@ -18,6 +18,7 @@ pub mod origin;
 pub mod redirect;
 pub mod request_gate;
 pub mod session;
+pub mod settings_api;
 pub mod sign_in_link;
 pub mod stall;
 pub mod tls_listener;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub upload_stall: std::time::Duration,
     /// Outgoing email (`[smtp]`); off unless configured.
     pub mail: Arc<crate::mail::Mailer>,
+    /// The settings the dashboard changes, and what applies them (`with_settings`).
+    pub settings: Arc<crate::services::SettingsService>,
 }
 
 impl AppState {
@@ -78,8 +81,18 @@ impl AppState {
             wake_jobs.clone(),
             crate::jobs::runner::now,
         );
+        let uploads = Arc::new(uploads);
+        let mail = Arc::new(crate::mail::Mailer::off());
+        let settings = crate::services::SettingsService::new(
+            crate::settings::Settings::fixed(crate::config::Config::default()),
+            jobs.db.clone(),
+            mail.clone(),
+            uploads.clone(),
+            jobs.transcode.clone(),
+        );
         Ok(AppState {
-            uploads: Arc::new(uploads),
+            settings: Arc::new(settings),
+            uploads,
             upload_stall: crate::config::HttpConfig::default().send_timeout(),
             ingest: jobs.ingest.clone(),
             metrics_token: None,
@@ -89,7 +102,7 @@ impl AppState {
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,
             ui: ui_files::UiFiles::new(ui_dir),
-            mail: Arc::new(crate::mail::Mailer::off()),
+            mail,
         })
     }
 }
@@ -105,6 +118,25 @@ impl AppState {
         self
     }
 
+    /// The running settings, applied to the mailer, uploads and transcoding; call it
+    /// after `with_mail` and `with_uploads`, whose handles it keeps.
+    pub fn with_settings(
+        mut self,
+        settings: crate::settings::Settings,
+        transcode: Arc<arc_swap::ArcSwap<crate::config::TranscodeConfig>>,
+    ) -> Result<Self, crate::settings::SettingsError> {
+        let service = crate::services::SettingsService::new(
+            settings,
+            self.db.clone(),
+            self.mail.clone(),
+            self.uploads.clone(),
+            transcode,
+        );
+        service.apply()?;
+        self.settings = Arc::new(service);
+        Ok(self)
+    }
+
     pub fn with_accounts(mut self, policies: crate::accounts::Policies) -> Self {
         self.accounts = policies;
         self
@@ -113,11 +145,7 @@ impl AppState {
     /// The configured upload limits and body stall time (`AppState::new` has the defaults).
     pub fn with_uploads(mut self, config: &crate::config::Config) -> Self {
         let limits = crate::uploads::UploadLimits::new(&config.uploads, &config.ingest);
-        if let Some(uploads) = Arc::into_inner(self.uploads) {
-            self.uploads = Arc::new(uploads.with_limits(limits));
-        } else {
-            unreachable!("with_uploads runs before the state is shared");
-        }
+        self.uploads.set_limits(limits);
         self.upload_stall = config.http.send_timeout();
         self
     }
@@ -150,6 +178,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(members_api::invite)
         .service(members_api::pending)
         .service(members_api::revoke)
+        .service(settings_api::list)
+        .service(settings_api::update)
+        .service(settings_api::entries)
         .service(openapi::openapi_json)
         .service(ops::readyz)
         .service(ops::metrics)

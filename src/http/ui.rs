@@ -54,9 +54,11 @@ pub(super) fn page(
     let css = state.ui.static_url("app.css");
     let js = state.ui.static_url("app.js");
     let hls = state.ui.static_url("vendor/hls.min.js");
-    let html = state
-        .ui
-        .render(template, minijinja::context! { css, js, hls, ..ctx })?;
+    let site_name = state.settings.settings.current().site.name.clone();
+    let html = state.ui.render(
+        template,
+        minijinja::context! { css, js, hls, site_name, ..ctx },
+    )?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(html))

@@ -60,7 +60,9 @@ impl JobError {
 pub struct JobEnv {
     pub db: Db,
     pub data: DataDir,
-    pub transcode: TranscodeConfig,
+    /// Swapped when transcoding settings change in the dashboard; each job reads it as
+    /// it starts.
+    pub transcode: std::sync::Arc<arc_swap::ArcSwap<TranscodeConfig>>,
     /// The sidecar size limits travel to the worker from here.
     pub ingest: IngestConfig,
     /// This binary, run as `marquee worker`.
@@ -75,7 +77,9 @@ impl JobEnv {
         Ok(JobEnv {
             db,
             data: data.clone(),
-            transcode: config.transcode.clone(),
+            transcode: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
+                config.transcode.clone(),
+            )),
             ingest: config.ingest.clone(),
             exe: std::env::current_exe()?,
         })
@@ -119,7 +123,7 @@ pub async fn run_claimed(
             if out_of_space(env, &reason) {
                 return wait_for_space(env, &job, reason).await;
             }
-            if job.attempt >= env.transcode.max_attempts {
+            if job.attempt >= env.transcode.load().max_attempts {
                 fail(env, &job, format!("{reason} (tried {} times)", job.attempt)).await
             } else {
                 retry_later(env, &job, reason).await
@@ -174,7 +178,7 @@ async fn attempt(
         source: asset.source_path.clone(),
         output_dir: staging.clone(),
         sidecars: asset.sidecars.clone(),
-        settings: settings_of(&env.transcode, &env.ingest),
+        settings: settings_of(&env.transcode.load(), &env.ingest),
     };
 
     let started = Instant::now();
@@ -195,7 +199,7 @@ async fn attempt(
             });
         }
     };
-    let timeout = Duration::from_secs(env.transcode.timeout_secs);
+    let timeout = Duration::from_secs(env.transcode.load().timeout_secs);
     let outcome = run_worker(&env.exe, &request, timeout, &mut on_progress, cancel).await;
     let outcome = match outcome {
         Ok(o) => o,
@@ -237,7 +241,7 @@ async fn attempt(
             if out_of_space(env, &how) {
                 return wait_for_space(env, job, format!("the transcoder {how}")).await;
             }
-            if job.attempt >= env.transcode.max_attempts {
+            if job.attempt >= env.transcode.load().max_attempts {
                 let reason = format!(
                     "the transcoder crashed on each of {} attempts (last: {how})",
                     job.attempt
@@ -341,7 +345,7 @@ async fn finish_interrupted_publish(
 }
 
 async fn retry_later(env: &JobEnv, job: &ClaimedJob, reason: String) -> Result<JobEnd, JobError> {
-    let delay = queue::retry_delay(env.transcode.retry_delay_secs, job.attempt);
+    let delay = queue::retry_delay(env.transcode.load().retry_delay_secs, job.attempt);
     tracing::warn!(asset = %job.asset_id, attempt = job.attempt, retry_in_secs = delay,
         reason = ?reason, "attempt failed; will retry");
     let job_id = job.job_id;
@@ -369,7 +373,7 @@ async fn wait_for_space(
     job: &ClaimedJob,
     reason: String,
 ) -> Result<JobEnd, JobError> {
-    let delay = env.transcode.retry_delay_secs;
+    let delay = env.transcode.load().retry_delay_secs;
     tracing::warn!(asset = %job.asset_id, reason = ?reason,
         "out of disk space; the job goes back to the queue and runs when there is space");
     let job_id = job.job_id;

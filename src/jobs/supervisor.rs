@@ -62,7 +62,7 @@ pub async fn recover(env: &JobEnv) -> Result<(), JobError> {
             })
             .await?;
     }
-    let max_attempts = env.transcode.max_attempts;
+    let max_attempts = env.transcode.load().max_attempts;
     let abandoned = env
         .db
         .write(move |tx| {
@@ -153,7 +153,7 @@ pub async fn run(
     running_jobs: Arc<RunningJobs>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(env.transcode.jobs));
+    let slots = Arc::new(Semaphore::new(env.transcode.load().jobs));
     let mut running = JoinSet::new();
     let pid = std::process::id();
     let mut sweep = tokio::time::interval(Duration::from_secs(10));
@@ -205,7 +205,7 @@ pub async fn run(
             _ = tokio::time::sleep(due_in) => {}
             _ = sweep.tick() => {
                 // Jobs abandoned by another process (a crashed `marquee ingest`) come back here.
-                let max_attempts = env.transcode.max_attempts;
+                let max_attempts = env.transcode.load().max_attempts;
                 let _ = env.db.write(move |tx| {
                     queue::requeue_abandoned(tx, now(), max_attempts, &queue::process_alive)
                 }).await;

@@ -4,6 +4,8 @@
 //! instead, and the log says nothing was sent.
 
 use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwapOption;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -46,7 +48,10 @@ struct Smtp {
 }
 
 pub struct Mailer {
-    smtp: Option<Smtp>,
+    /// Swapped when the SMTP settings change in the dashboard (`reconfigure`).
+    smtp: ArcSwapOption<Smtp>,
+    /// `site.base_url` when set: links point there rather than at `link_base`.
+    public_base: ArcSwapOption<String>,
     /// Where links in emails point (`scheme://host:port`), set once the server knows
     /// its address. Never taken from a request's Host header, which the client writes:
     /// a forged one would send the victim's link to the forger's site.
@@ -57,15 +62,34 @@ impl Mailer {
     /// SMTP off: every send answers `NotConfigured`.
     pub fn off() -> Mailer {
         Mailer {
-            smtp: None,
+            smtp: ArcSwapOption::empty(),
+            public_base: ArcSwapOption::empty(),
             link_base: OnceLock::new(),
         }
     }
 
     /// From validated settings (`SmtpConfig::validate`); off while the host is empty.
     pub fn from_config(config: &SmtpConfig) -> Result<Mailer, MailError> {
+        let mailer = Mailer::off();
+        mailer.reconfigure(config)?;
+        Ok(mailer)
+    }
+
+    /// Sends through the server `config` names from now on (off while its host is empty).
+    pub fn reconfigure(&self, config: &SmtpConfig) -> Result<(), MailError> {
+        self.smtp.store(Self::smtp_of(config)?.map(Arc::new));
+        Ok(())
+    }
+
+    /// Links point at `base` (`https://tv.example.com`) from now on; `None`: at the
+    /// address the server announced.
+    pub fn set_public_base(&self, base: Option<String>) {
+        self.public_base.store(base.map(Arc::new));
+    }
+
+    fn smtp_of(config: &SmtpConfig) -> Result<Option<Smtp>, MailError> {
         if !config.enabled() {
-            return Ok(Mailer::off());
+            return Ok(None);
         }
         let from: Mailbox = config
             .from
@@ -84,17 +108,14 @@ impl Mailer {
                 config.password.clone(),
             ));
         }
-        Ok(Mailer {
-            smtp: Some(Smtp {
-                transport: builder.build(),
-                from,
-            }),
-            link_base: OnceLock::new(),
-        })
+        Ok(Some(Smtp {
+            transport: builder.build(),
+            from,
+        }))
     }
 
     pub fn is_on(&self) -> bool {
-        self.smtp.is_some()
+        self.smtp.load().is_some()
     }
 
     /// Sets where links point; the first call wins.
@@ -104,6 +125,9 @@ impl Mailer {
 
     /// The absolute link to `path` (which starts with `/`).
     pub fn link(&self, path: &str) -> String {
+        if let Some(base) = self.public_base.load_full() {
+            return format!("{base}{path}");
+        }
         let base = self.link_base.get().map_or("", String::as_str);
         format!("{base}{path}")
     }
@@ -111,7 +135,7 @@ impl Mailer {
     /// Connects, says hello, upgrades to TLS and signs in as configured, then quits: what
     /// `marquee doctor` reports.
     pub async fn check_connection(&self) -> Result<(), MailError> {
-        let smtp = self.smtp.as_ref().ok_or(MailError::NotConfigured)?;
+        let smtp = self.smtp.load_full().ok_or(MailError::NotConfigured)?;
         if smtp.transport.test_connection().await? {
             Ok(())
         } else {
@@ -120,7 +144,7 @@ impl Mailer {
     }
 
     pub async fn send(&self, letter: &Letter) -> Result<(), MailError> {
-        let smtp = self.smtp.as_ref().ok_or(MailError::NotConfigured)?;
+        let smtp = self.smtp.load_full().ok_or(MailError::NotConfigured)?;
         let message = message(&smtp.from, letter)?;
         smtp.transport.send(message).await?;
         Ok(())

@@ -2,5 +2,7 @@
 //! is one function here, so every caller gets the same checks and the same order of steps.
 
 pub mod assets;
+pub mod settings;
 
 pub use assets::{AssetService, ServiceError};
+pub use settings::SettingsService;

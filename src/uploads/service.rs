@@ -49,7 +49,8 @@ impl UploadLimits {
 pub struct Uploads {
     pub(super) db: Db,
     pub(super) data: DataDir,
-    pub(super) limits: UploadLimits,
+    /// Swapped when the limits change in the dashboard (`set_limits`).
+    pub(super) limits: arc_swap::ArcSwap<UploadLimits>,
     /// Told when a finished upload queued a job.
     wake_jobs: Arc<Notify>,
     /// The clock (Unix seconds), passed in so tests can move it.
@@ -81,7 +82,7 @@ impl Uploads {
         Uploads {
             db,
             data,
-            limits,
+            limits: arc_swap::ArcSwap::from_pointee(limits),
             wake_jobs,
             clock,
             busy: Mutex::new(HashSet::new()),
@@ -89,12 +90,12 @@ impl Uploads {
     }
 
     pub fn limits(&self) -> UploadLimits {
-        self.limits
+        **self.limits.load()
     }
 
-    /// The same uploads under other limits (the configured ones, once loaded).
-    pub fn with_limits(self, limits: UploadLimits) -> Uploads {
-        Uploads { limits, ..self }
+    /// Applies other limits to uploads created from now on.
+    pub fn set_limits(&self, limits: UploadLimits) {
+        self.limits.store(Arc::new(limits));
     }
 
     fn busy_ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -134,7 +135,7 @@ impl Uploads {
         size: u64,
         metadata_header: &str,
     ) -> Result<Upload, UploadError> {
-        let limits = self.limits;
+        let limits = self.limits();
         if size == 0 {
             return Err(UploadError::Invalid(
                 "Upload-Length is 0: an empty file is not a video".into(),
@@ -478,7 +479,7 @@ impl Appender {
         self.upload.received = self.written;
         self.last_checkpoint = Instant::now();
         let folder = self.uploads.data.uploads();
-        let space = DiskSpace::of(&folder, self.uploads.limits.min_free_mb)
+        let space = DiskSpace::of(&folder, self.uploads.limits().min_free_mb)
             .map_err(|e| io_error(&folder, e))?;
         if space.is_low() {
             return Err(UploadError::NoSpace(space.describe()));
@@ -569,7 +570,7 @@ async fn persist(
             .map_err(|e| io_error(&this.part_path(&key), e))
             .and_then(|()| {
                 let now = (this.clock)();
-                let expires_at = now + this.limits.expire_secs;
+                let expires_at = now + this.limits().expire_secs;
                 this.db.write_blocking(|tx| {
                     Ok::<_, UploadError>(records::set_received(tx, &key, written, now, expires_at)?)
                 })

@@ -18,6 +18,7 @@ mod origin;
 mod player;
 mod safety;
 mod service;
+mod settings;
 mod sources;
 mod static_binary;
 mod support;

@@ -3,9 +3,11 @@
 //! may open), the CSRF token (for forms, and in a `<meta>` for `admin.js`'s API calls) and
 //! who is signed in.
 
+pub mod audit;
 pub mod media;
 pub mod members;
 pub mod overview;
+pub mod settings;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -40,6 +42,16 @@ pub const SECTIONS: &[Section] = &[
         href: "/admin/members",
         label: "Members",
         permission: Permission::MembersRead,
+    },
+    Section {
+        href: "/admin/settings",
+        label: "Settings",
+        permission: Permission::SettingsRead,
+    },
+    Section {
+        href: "/admin/audit",
+        label: "Audit log",
+        permission: Permission::AuditRead,
     },
 ];
 
@@ -112,7 +124,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(members::revoke_invite)
         .service(members::detail)
         .service(members::set_role)
-        .service(members::act);
+        .service(members::act)
+        .service(settings::show)
+        .service(settings::save)
+        .service(settings::test_email)
+        .service(audit::show);
 }
 
 /// Paging links for a list page (`admin/pager.html`).

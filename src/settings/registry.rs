@@ -1,0 +1,272 @@
+//! The editable settings: each one's key (as in `marquee.toml`), type and place on the
+//! settings page, and how it is read from and written into a `Config`.
+
+use serde_json::{Value, json};
+
+use super::SettingsError;
+use crate::config::{Config, SmtpSecurity};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Text,
+    /// Never shown back; an empty value in a form leaves it as it is.
+    Secret,
+    Integer {
+        min: u64,
+        max: u64,
+    },
+    Choice(&'static [&'static str]),
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Secret => "secret",
+            Kind::Integer { .. } => "integer",
+            Kind::Choice(_) => "choice",
+        }
+    }
+}
+
+pub struct Spec {
+    pub key: &'static str,
+    pub group: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+}
+
+const PRESETS: &[&str] = &[
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+];
+
+pub const SPECS: &[Spec] = &[
+    Spec {
+        key: "site.name",
+        group: "Site",
+        label: "Site name",
+        help: "Shown in every page's header and title.",
+        kind: Kind::Text,
+    },
+    Spec {
+        key: "site.base_url",
+        group: "Site",
+        label: "Public address",
+        help: "Where links in emails point, like https://tv.example.com. Empty: the address the server listens on.",
+        kind: Kind::Text,
+    },
+    Spec {
+        key: "smtp.host",
+        group: "Email",
+        label: "SMTP server",
+        help: "Empty turns email off; invitation and sign-in links are then shown to the admin.",
+        kind: Kind::Text,
+    },
+    Spec {
+        key: "smtp.port",
+        group: "Email",
+        label: "SMTP port",
+        help: "0: the usual port for the security mode (587, 465 or 25).",
+        kind: Kind::Integer { min: 0, max: 65535 },
+    },
+    Spec {
+        key: "smtp.security",
+        group: "Email",
+        label: "Security",
+        help: "starttls (587), tls (465), or none (a relay on this machine only).",
+        kind: Kind::Choice(&["starttls", "tls", "none"]),
+    },
+    Spec {
+        key: "smtp.username",
+        group: "Email",
+        label: "SMTP user name",
+        help: "Empty: no sign-in.",
+        kind: Kind::Text,
+    },
+    Spec {
+        key: "smtp.password",
+        group: "Email",
+        label: "SMTP password",
+        help: "Never shown; leave empty to keep the one set.",
+        kind: Kind::Secret,
+    },
+    Spec {
+        key: "smtp.from",
+        group: "Email",
+        label: "Sender",
+        help: "Name <address> or an address.",
+        kind: Kind::Text,
+    },
+    Spec {
+        key: "transcode.preset",
+        group: "Transcoding",
+        label: "x264 preset",
+        help: "Slower presets make smaller files for the same quality and take longer. Applies to videos queued from now on.",
+        kind: Kind::Choice(PRESETS),
+    },
+    Spec {
+        key: "transcode.segment_secs",
+        group: "Transcoding",
+        label: "Segment length (seconds)",
+        help: "2 to 6. Applies to videos queued from now on.",
+        kind: Kind::Integer { min: 2, max: 6 },
+    },
+    Spec {
+        key: "transcode.audio_kbps",
+        group: "Transcoding",
+        label: "Audio bitrate (kbit/s)",
+        help: "AAC stereo.",
+        kind: Kind::Integer { min: 32, max: 512 },
+    },
+    Spec {
+        key: "uploads.max_bytes",
+        group: "Uploads",
+        label: "Largest upload (bytes)",
+        help: "Uploads from the browser or the API above this are refused before anything is stored.",
+        kind: Kind::Integer {
+            min: 1024 * 1024,
+            max: 1 << 44,
+        },
+    },
+];
+
+pub fn spec(key: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.key == key)
+}
+
+fn security_name(s: SmtpSecurity) -> &'static str {
+    match s {
+        SmtpSecurity::Starttls => "starttls",
+        SmtpSecurity::Tls => "tls",
+        SmtpSecurity::None => "none",
+    }
+}
+
+/// The value of `key` in `config` (a secret in clear: callers hide it).
+pub fn get(config: &Config, key: &str) -> Value {
+    match key {
+        "site.name" => json!(config.site.name),
+        "site.base_url" => json!(config.site.base_url),
+        "smtp.host" => json!(config.smtp.host),
+        "smtp.port" => json!(config.smtp.port.unwrap_or(0)),
+        "smtp.security" => json!(security_name(config.smtp.security)),
+        "smtp.username" => json!(config.smtp.username),
+        "smtp.password" => json!(config.smtp.password),
+        "smtp.from" => json!(config.smtp.from),
+        "transcode.preset" => json!(config.transcode.preset),
+        "transcode.segment_secs" => json!(config.transcode.segment_secs),
+        "transcode.audio_kbps" => json!(config.transcode.audio_kbps),
+        "uploads.max_bytes" => json!(config.uploads.max_bytes),
+        _ => Value::Null,
+    }
+}
+
+fn text(spec: &Spec, value: &Value) -> Result<String, SettingsError> {
+    value
+        .as_str()
+        .map(|s| s.trim().to_owned())
+        .ok_or_else(|| SettingsError::Invalid(format!("{} must be text", spec.key)))
+}
+
+fn integer(spec: &Spec, value: &Value, min: u64, max: u64) -> Result<u64, SettingsError> {
+    // Forms send numbers as text.
+    let n = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    n.filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+        SettingsError::Invalid(format!(
+            "{} must be a whole number from {min} to {max}",
+            spec.key
+        ))
+    })
+}
+
+/// Writes `value` into `config` as `spec` says, after checking its type and range (the
+/// rest is `Config::validate`'s).
+pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), SettingsError> {
+    match spec.kind {
+        Kind::Integer { min, max } => {
+            let n = integer(spec, value, min, max)?;
+            match spec.key {
+                "smtp.port" => config.smtp.port = (n != 0).then_some(n as u16),
+                "transcode.segment_secs" => config.transcode.segment_secs = n as u32,
+                "transcode.audio_kbps" => config.transcode.audio_kbps = n as u32,
+                "uploads.max_bytes" => config.uploads.max_bytes = n,
+                _ => return Err(SettingsError::Unknown(spec.key.into())),
+            }
+        }
+        Kind::Choice(allowed) => {
+            let v = text(spec, value)?;
+            if !allowed.contains(&v.as_str()) {
+                return Err(SettingsError::Invalid(format!(
+                    "{} must be one of {}",
+                    spec.key,
+                    allowed.join(", ")
+                )));
+            }
+            match spec.key {
+                "smtp.security" => {
+                    config.smtp.security = match v.as_str() {
+                        "tls" => SmtpSecurity::Tls,
+                        "none" => SmtpSecurity::None,
+                        _ => SmtpSecurity::Starttls,
+                    }
+                }
+                "transcode.preset" => config.transcode.preset = v,
+                _ => return Err(SettingsError::Unknown(spec.key.into())),
+            }
+        }
+        Kind::Text | Kind::Secret => {
+            let v = text(spec, value)?;
+            if v.len() > 1000 || v.chars().any(char::is_control) {
+                return Err(SettingsError::Invalid(format!(
+                    "{} must be at most 1000 characters without control characters",
+                    spec.key
+                )));
+            }
+            match spec.key {
+                "site.name" => config.site.name = v,
+                "site.base_url" => config.site.base_url = v,
+                "smtp.host" => config.smtp.host = v,
+                "smtp.username" => config.smtp.username = v,
+                "smtp.password" => config.smtp.password = v,
+                "smtp.from" => config.smtp.from = v,
+                _ => return Err(SettingsError::Unknown(spec.key.into())),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_reads_back_what_was_written() {
+        let mut config = Config::default();
+        for spec in SPECS {
+            let value = match spec.kind {
+                Kind::Integer { min, .. } => json!(min + 1),
+                Kind::Choice(c) => json!(c[c.len() - 1]),
+                Kind::Text | Kind::Secret => json!(format!("v-{}", spec.key)),
+            };
+            set(&mut config, spec, &value).unwrap_or_else(|e| panic!("{}: {e}", spec.key));
+            assert_eq!(get(&config, spec.key), value, "{}", spec.key);
+        }
+        let port = spec("smtp.port").unwrap();
+        assert!(set(&mut config, port, &json!(70000)).is_err());
+        assert!(set(&mut config, port, &json!("25")).is_ok());
+        assert!(set(&mut config, spec("site.name").unwrap(), &json!("a\u{7}b")).is_err());
+    }
+}
