@@ -229,3 +229,45 @@ fn signed_out_and_viewers_are_kept_out_of_the_dashboard() {
     assert_eq!(vic.get("/admin/media").status, 403);
     assert_eq!(vic.get("/admin").status, 403);
 }
+
+/// The acceptance walk in Chromium: setup link → owner → upload → ready (live) →
+/// invite an editor → rename the site → the editor accepts and sees the dashboard.
+#[test]
+fn an_operator_runs_the_service_from_the_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("Acceptance_clip.mp4");
+    make_clip(&clip, "320x240", 25, 2.0, true);
+    let server = Server::start(&tmp.path().join("data"), "");
+    let setup = crate::accounts::logged_setup_path(&server);
+    let report = crate::player::browser_check(&[
+        "dashboard.mjs",
+        server.url(),
+        &setup,
+        clip.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        crate::player::step_names(&report),
+        [
+            "owner created",
+            "uploaded",
+            "ready",
+            "invited",
+            "site renamed",
+            "editor signed in"
+        ],
+        "{report}"
+    );
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[2]["title"], "Acceptance clip", "{report}");
+    assert_eq!(steps[4]["title"], "Acceptance TV", "{report}");
+    // The editor sees media but not members or settings.
+    assert_eq!(
+        steps[5]["nav"],
+        serde_json::json!(["Overview", "Media"]),
+        "{report}"
+    );
+    let asset = server.asset_titled("Acceptance clip").unwrap();
+    assert_eq!(asset["status"], "ready");
+    let (_, members) = server.get("/api/v1/members?role=editor");
+    assert_eq!(members["items"][0]["email"], "ed@example.com");
+}

@@ -1,0 +1,91 @@
+// The acceptance walk in Debian's headless Chromium, as a new operator would do it: open
+// the setup link, create the owner, upload a clip on the Media page, watch it become
+// ready without reloading, invite an editor (email is off, so the link is shown), rename
+// the site in Settings and see the home page change, then accept the invitation.
+// Usage: node dashboard.mjs <server-url> <setup-path> <clip-file>
+// Prints one JSON line; exits non-zero on failure.
+import { chromium } from 'playwright-core';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [base, setupPath, clip] = process.argv.slice(2);
+const report = { ok: false, steps: [] };
+const step = (name, extra = {}) => report.steps.push({ name, ...extra });
+const PASSWORD = 'a long enough owner password';
+
+const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'marquee-chromium-')), {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--no-first-run', '--disable-sync'],
+});
+try {
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('dialog', (d) => d.accept());
+
+  await page.goto(`${base}${setupPath}`);
+  await page.fill('input[name="email"]', 'owner@example.com');
+  await page.fill('input[name="name"]', 'Olive Owner');
+  await page.fill('input[name="password"]', PASSWORD);
+  await page.fill('input[name="confirm"]', PASSWORD);
+  await Promise.all([page.waitForURL(`${base}/admin`), page.click('button[type="submit"]')]);
+  step('owner created', { url: page.url() });
+
+  await Promise.all([page.waitForURL(`${base}/admin/media`), page.click('nav.dash-nav >> text=Media')]);
+  await page.waitForSelector('#upload:not([hidden])');
+  // A marker that a reload would wipe: the list must update in place.
+  await page.evaluate(() => { window.stillThisPage = true; });
+  const states = new Set();
+  await page.setInputFiles('#upload-file', clip);
+  await page.waitForSelector('.uploads li.done', { timeout: 60000 });
+  step('uploaded', { text: await page.textContent('.uploads li.done .state') });
+  const deadline = Date.now() + 120000;
+  let ready = false;
+  while (!ready && Date.now() < deadline) {
+    for (const s of await page.$$eval('#media-rows tr[data-status]', (rows) => rows.map((r) => r.dataset.status))) states.add(s);
+    ready = states.has('ready') || states.has('failed');
+    if (!ready) await page.waitForTimeout(250);
+  }
+  const row = await page.$eval('#media-rows tr[data-status]', (r) => ({ status: r.dataset.status, title: r.querySelector('a').textContent }));
+  if (row.status !== 'ready') throw new Error(`the upload ended ${JSON.stringify(row)}`);
+  if (!await page.evaluate(() => window.stillThisPage === true)) throw new Error('the page reloaded');
+  step('ready', { title: row.title, seen: [...states] });
+
+  await page.goto(`${base}/admin/members`);
+  const form = 'form[action="/admin/members/invite"]';
+  await page.fill(`${form} input[name="email"]`, 'ed@example.com');
+  await page.selectOption(`${form} select[name="role"]`, 'editor');
+  await Promise.all([page.waitForNavigation(), page.click(`${form} button`)]);
+  const invite = await page.inputValue('#invite-link');
+  step('invited');
+
+  await page.goto(`${base}/admin/settings`);
+  await page.fill('[name="site.name"]', 'Acceptance TV');
+  await Promise.all([page.waitForURL(/saved=1/), page.click('form.settings button[type="submit"]')]);
+  await page.goto(`${base}/`);
+  const brand = await page.textContent('.brand');
+  const home = await page.textContent('main');
+  if (brand !== 'Acceptance TV' || !home.includes(row.title)) throw new Error(`home: ${brand} / ${home}`);
+  step('site renamed', { brand, title: await page.title() });
+
+  await context.clearCookies();
+  await page.goto(invite);
+  await page.fill('input[name="name"]', 'Ed Editor');
+  await page.fill('input[name="password"]', PASSWORD);
+  await page.fill('input[name="confirm"]', PASSWORD);
+  await Promise.all([page.waitForURL(`${base}/admin`), page.click('button[type="submit"]')]);
+  const nav = await page.$$eval('nav.dash-nav li a', (as) => as.map((a) => a.textContent));
+  step('editor signed in', { nav });
+
+  if (pageErrors.length) throw new Error(`page errors: ${JSON.stringify(pageErrors)}`);
+  report.ok = true;
+} catch (e) {
+  report.error = String(e && e.stack || e);
+} finally {
+  await context.close();
+  console.log(JSON.stringify(report));
+  process.exit(report.ok ? 0 : 1);
+}
