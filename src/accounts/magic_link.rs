@@ -43,12 +43,36 @@ pub async fn request(
     policy: &MagicLinkPolicy,
     now: i64,
 ) -> Result<LinkRequest, AccountsError> {
+    let link = LinkKind {
+        kind: TokenKind::MagicLink,
+        ttl_secs: policy.ttl_secs,
+    };
+    request_link(db, link, email, ip, throttle_policy, now).await
+}
+
+/// Which emailed link to issue and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkKind {
+    pub kind: TokenKind,
+    pub ttl_secs: i64,
+}
+
+/// A link of `link.kind` for the enabled account with this email (sign-in or password
+/// reset): the same throttle for both, every request counting.
+pub async fn request_link(
+    db: &Db,
+    link: LinkKind,
+    email: &str,
+    ip: IpAddr,
+    throttle_policy: &ThrottlePolicy,
+    now: i64,
+) -> Result<LinkRequest, AccountsError> {
     let key = Email::key_of(email);
     let keys = vec![
         ThrottleKey::LinkRequest(Box::new(ThrottleKey::Account(key.clone()))),
         ThrottleKey::LinkRequest(Box::new(ThrottleKey::Ip(ip))),
     ];
-    let (throttle_policy, ttl) = (*throttle_policy, policy.ttl_secs);
+    let (throttle_policy, ttl) = (*throttle_policy, link.ttl_secs);
     db.write(move |tx| {
         if let Some(wait) = throttle::wait_for(tx, &keys, now)? {
             return Ok(LinkRequest::Throttled {
@@ -65,7 +89,7 @@ pub async fn request(
             email: Some(user.email.clone()),
             role: None,
         };
-        tokens::issue(tx, TokenKind::MagicLink, &secret, &subject, ttl, now)?;
+        tokens::issue(tx, link.kind, &secret, &subject, ttl, now)?;
         Ok(LinkRequest::Issued {
             to: user.email,
             secret,

@@ -7,6 +7,7 @@ pub mod invites;
 pub mod magic_link;
 pub mod members;
 pub mod passwords;
+pub mod recovery;
 pub mod roles;
 pub mod secret;
 pub mod sessions;

@@ -25,7 +25,7 @@ use crate::accounts::{AccountsError, passwords};
 use crate::jobs::runner::now;
 
 /// Paths whose last segment is a one-time token: the access log shows them redacted.
-const TOKEN_PATHS: &[&str] = &["/setup/", "/login/link/", "/invite/"];
+const TOKEN_PATHS: &[&str] = &["/setup/", "/login/link/", "/invite/", "/reset/", "/verify/"];
 
 /// The request line as the access log writes it, with one-time tokens left out: a log is
 /// read by more people than may use the links.
@@ -353,11 +353,23 @@ struct SessionRow {
     current: bool,
 }
 
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    /// `sent` or `no-email`, after asking for a verification link.
+    verify: Option<String>,
+}
+
 #[get("/account")]
 pub async fn account(
     state: web::Data<AppState>,
     viewer: Viewer,
+    query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, PageError> {
+    let notice = match query.verify.as_deref() {
+        Some("sent") => Some("A confirmation link is on its way to your email."),
+        Some("no-email") => Some("This server cannot send email; ask the operator."),
+        _ => None,
+    };
     let (id, policy, now) = (viewer.user().id, state.accounts.sessions, now());
     let listed = state
         .db
@@ -382,6 +394,8 @@ pub async fn account(
             email => &user.email,
             name => &user.display_name,
             role => user.role.as_str(),
+            verified => user.email_verified_at.is_some(),
+            notice,
             dashboard => user.role.may(Permission::DashboardView),
             csrf => viewer.csrf_token(),
             sessions => minijinja::Value::from(minijinja::value::Serde(&rows)),

@@ -15,6 +15,7 @@ pub mod members_api;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
+pub mod recovery_pages;
 pub mod redirect;
 pub mod request_gate;
 pub mod session;
@@ -192,6 +193,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(sign_in_link::confirm_link)
         .service(account_pages::logout)
         .service(invite_pages::accept_form)
+        .service(recovery_pages::ask_form)
+        .service(recovery_pages::ask)
+        .service(recovery_pages::reset_form)
+        .service(recovery_pages::reset)
+        .service(recovery_pages::send_verification)
+        .service(recovery_pages::verify_form)
+        .service(recovery_pages::verify)
         .service(invite_pages::accept)
         .service(account_pages::setup_form)
         .service(account_pages::setup_submit)

@@ -261,3 +261,132 @@ fn invitations_by_api_are_emailed_and_the_rules_keep_an_owner() {
         ]
     );
 }
+
+/// The first link in a captured email (quoted-printable line breaks undone), as a path.
+fn emailed_path(server: &Server, mail: &crate::support::CapturedMail) -> String {
+    let text = mail.data.replace("=\r\n", "");
+    let link = text[text.find("http").unwrap_or_else(|| panic!("{text}"))..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    link.strip_prefix(server.url())
+        .unwrap_or_else(|| panic!("{link}"))
+        .to_string()
+}
+
+#[test]
+fn a_password_reset_link_works_once_and_ends_the_other_sessions() {
+    let smtp = SmtpCapture::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = Server::start_with(
+        &data,
+        Options {
+            tables: smtp.config(),
+            ..Options::default()
+        },
+    );
+    let mut elsewhere = signed_in(&server, "ann@example.com");
+    assert_eq!(elsewhere.get("/account").status, 200);
+    let mut browser = Browser::new(server.url());
+    let ask = |browser: &mut Browser, email: &str| {
+        let csrf = browser.get("/reset").csrf();
+        browser.post("/reset", &[("csrf", &csrf), ("email", email)])
+    };
+    // An unknown address gets the same answer, and no email.
+    let unknown = ask(&mut browser, "nobody@example.com");
+    assert_eq!(unknown.status, 200);
+    let known = ask(&mut browser, "ANN@example.com");
+    assert_eq!(known.status, 200);
+    assert_eq!(
+        unknown.body.replace("nobody@example.com", ""),
+        known.body.replace("ANN@example.com", "")
+    );
+    let mail = smtp.wait_for(1).remove(0);
+    assert_eq!(mail.to, ["<ann@example.com>"]);
+    assert!(mail.data.contains("Subject: Reset your password"));
+    let path = emailed_path(&server, &mail);
+    assert!(path.starts_with("/reset/"), "{path}");
+    // Opening it (as a mail scanner would) uses nothing up.
+    assert_eq!(Browser::new(server.url()).get(&path).status, 200);
+    let form = browser.get(&path);
+    let csrf = form.csrf();
+    let new_password = "a brand new password here";
+    let short = browser.post(
+        &path,
+        &[("csrf", &csrf), ("password", "short"), ("confirm", "short")],
+    );
+    assert_eq!(short.status, 400);
+    let done = browser.post(
+        &path,
+        &[
+            ("csrf", &csrf),
+            ("password", new_password),
+            ("confirm", new_password),
+        ],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        browser.get("/admin").status,
+        200,
+        "signed in with the new password"
+    );
+    assert_eq!(
+        elsewhere.get("/account").status,
+        303,
+        "other sessions ended"
+    );
+    assert_ne!(browser.get(&path).status, 200, "the link works once");
+    let mut fresh = Browser::new(server.url());
+    assert_eq!(fresh.sign_in("ann@example.com", PASSWORD).status, 401);
+    assert_eq!(fresh.sign_in("ann@example.com", new_password).status, 303);
+    assert_eq!(smtp.mails().len(), 1, "no mail for the unknown address");
+}
+
+#[test]
+fn an_email_address_is_verified_by_its_link_once() {
+    let smtp = SmtpCapture::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = Server::start_with(
+        &data,
+        Options {
+            tables: smtp.config(),
+            ..Options::default()
+        },
+    );
+    let mut ann = signed_in(&server, "ann@example.com");
+    let account = ann.get("/account");
+    assert!(
+        account.body.contains("not confirmed yet"),
+        "{}",
+        account.body
+    );
+    let sent = ann.post("/account/verify-email", &[("csrf", &account.csrf())]);
+    assert_eq!(sent.status, 303);
+    assert_eq!(sent.location.as_deref(), Some("/account?verify=sent"));
+    let path = emailed_path(&server, &smtp.wait_for(1).remove(0));
+    assert!(path.starts_with("/verify/"), "{path}");
+    // A GET alone verifies nothing.
+    assert_eq!(ann.get(&path).status, 200);
+    let (_, before) = server.get("/api/v1/members?q=ann");
+    assert_eq!(before["items"][0]["email_verified"], false);
+    let mut other = Browser::new(server.url());
+    let csrf = other.get(&path).csrf();
+    let confirmed = other.post(&path, &[("csrf", &csrf)]);
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert!(confirmed.body.contains("is confirmed"));
+    let (_, after) = server.get("/api/v1/members?q=ann");
+    assert_eq!(after["items"][0]["email_verified"], true);
+    assert!(
+        ann.get("/account")
+            .body
+            .contains("Your email address is confirmed")
+    );
+    assert_ne!(
+        other.post(&path, &[("csrf", &csrf)]).status,
+        200,
+        "works once"
+    );
+}
