@@ -136,6 +136,18 @@ pub enum ApikeyAction {
     Create {
         #[arg(long)]
         name: String,
+        /// What the key may do (repeat for more): assets:read, assets:write, status:read,
+        /// members:read, members:write, settings:read, settings:write, apikeys:write,
+        /// audit:read. Without it the key may do everything.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The key stops working after this long: `30d`, `12h`, `90m`.
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// The account the key belongs to (its email); it never reaches further than
+        /// that account's role, and stops working if the account is disabled or deleted.
+        #[arg(long)]
+        owner: Option<String>,
     },
 }
 

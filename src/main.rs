@@ -73,13 +73,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Apikey {
-            action: ApikeyAction::Create { name },
+            action:
+                ApikeyAction::Create {
+                    name,
+                    scopes,
+                    expires_in,
+                    owner,
+                },
         } => {
             data.create_all()?;
             let db = Db::open(&data.db_path())
                 .with_context(|| format!("cannot open {}", data.db_path().display()))?;
             let key = db.write_blocking(|tx| {
-                marquee::accounts::apikeys::create(tx, &name, marquee::jobs::runner::now())
+                marquee::accounts::apikeys::create_from_shell(
+                    tx,
+                    &name,
+                    &scopes,
+                    expires_in.as_deref(),
+                    owner.as_deref(),
+                    marquee::jobs::runner::now(),
+                )
             })?;
             eprintln!("API key {name:?} created. It is shown only once; store it now.");
             println!("{key}");

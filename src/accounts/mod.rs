@@ -38,6 +38,8 @@ pub enum AccountsError {
     NoSuchMember(i64),
     #[error("no open invitation with id {0}")]
     NoSuchInvite(i64),
+    #[error("no active API key with id {0}")]
+    NoSuchKey(i64),
 }
 
 impl From<rusqlite::Error> for AccountsError {

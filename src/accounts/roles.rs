@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::AccountsError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Owner,
     Admin,
@@ -66,7 +66,7 @@ impl FromStr for Role {
 /// Declares the permissions once: the enum, its list, and one marker type each in `perm`.
 macro_rules! permissions {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Permission {
             $($(#[$doc])* $name,)*
         }

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, JsonBody};
 use crate::accounts::roles::perm;
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
 use crate::playback::package_url;
@@ -116,7 +116,7 @@ pub struct Page {
 /// List assets, newest first.
 #[utoipa::path(params(ListParams), responses(
     (status = 200, body = Page), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["assets:read"])))]
 #[get("/api/v1/assets")]
 pub async fn list(
     _caller: Caller<perm::MediaRead>,
@@ -159,7 +159,7 @@ pub async fn list(
 /// One asset.
 #[utoipa::path(params(("id" = String, Path, description = "Asset id")), responses(
     (status = 200, body = AssetView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["assets:read"])))]
 #[get("/api/v1/assets/{id}")]
 pub async fn get_one(
     _caller: Caller<perm::MediaRead>,
@@ -181,15 +181,15 @@ pub struct AssetPatch {
 /// Change an asset's title or description.
 #[utoipa::path(params(("id" = String, Path, description = "Asset id")), request_body = AssetPatch, responses(
     (status = 200, body = AssetView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+    (status = 404, body = ErrorBody)), security(("api_key" = ["assets:write"])))]
 #[patch("/api/v1/assets/{id}")]
 pub async fn update(
     caller: Caller<perm::MediaWrite>,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<AssetPatch>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let AssetPatch { title, description } = body.into_inner();
+    let AssetPatch { title, description } = body.parse()?;
     let asset = state
         .assets
         .update_details(&caller.actor(), &id, title, description)
@@ -208,7 +208,7 @@ pub struct Deleted {
 /// transcode is stopped; the source moves to the trash folder, never deleted.
 #[utoipa::path(params(("id" = String, Path, description = "Asset id")), responses(
     (status = 200, body = Deleted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["assets:write"])))]
 #[delete("/api/v1/assets/{id}")]
 pub async fn remove(
     caller: Caller<perm::MediaWrite>,
@@ -226,7 +226,7 @@ pub async fn remove(
 /// Queue a failed asset again, with its source as it is now.
 #[utoipa::path(params(("id" = String, Path, description = "Asset id")), responses(
     (status = 202, body = AssetView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+    (status = 409, body = ErrorBody)), security(("api_key" = ["assets:write"])))]
 #[post("/api/v1/assets/{id}/retry")]
 pub async fn retry(
     _caller: Caller<perm::MediaWrite>,

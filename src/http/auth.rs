@@ -50,9 +50,13 @@ impl<P: Required> Caller<P> {
     /// as far as an admin (never owner-only changes).
     pub fn acting(&self) -> Acting {
         match &self.principal {
-            Principal::Key(_) => Acting {
+            // A key reaches as far as its owner, never to owner-only changes.
+            Principal::Key(k) => Acting {
                 actor: self.actor(),
-                role: Role::Admin,
+                role: match k.owner_role {
+                    Some(Role::Owner) | None => Role::Admin,
+                    Some(role) => role,
+                },
                 user: None,
             },
             Principal::Session(v) => Acting::user(v.user()),
@@ -138,10 +142,27 @@ impl<P: Required + 'static> FromRequest for Caller<P> {
                         "an API key (Authorization: Bearer <key>) or a signed-in session is required",
                     ));
                 };
-                let found = state.db.read(move |c| apikeys::verify(c, &key)).await?;
-                Principal::Key(
-                    found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?,
-                )
+                let now = crate::jobs::runner::now();
+                let found = state
+                    .db
+                    .read(move |c| apikeys::verify(c, &key, now))
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("unknown, revoked or expired API key"))?;
+                if !found.may(P::PERMISSION) {
+                    return Err(ApiError::forbidden(format!(
+                        "this API key lacks the scope {}",
+                        P::PERMISSION.scope()
+                    )));
+                }
+                // Use is recorded at most once a minute: no write per request.
+                if found.last_used_at.is_none_or(|t| now - t >= 60) {
+                    let id = found.id;
+                    state
+                        .db
+                        .write(move |tx| apikeys::touch(tx, id, now))
+                        .await?;
+                }
+                Principal::Key(found)
             };
             Ok(Caller {
                 principal,

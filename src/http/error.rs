@@ -121,9 +121,9 @@ impl From<AccountsError> for ApiError {
         match e {
             AccountsError::Invalid(m) => Self::bad_request(m),
             AccountsError::NotAllowed(m) => Self::forbidden(m),
-            e @ (AccountsError::NoSuchMember(_) | AccountsError::NoSuchInvite(_)) => {
-                Self::not_found(e.to_string())
-            }
+            e @ (AccountsError::NoSuchMember(_)
+            | AccountsError::NoSuchInvite(_)
+            | AccountsError::NoSuchKey(_)) => Self::not_found(e.to_string()),
             e @ AccountsError::EmailTaken(_) => Self::new(ErrorCode::Conflict, e.to_string()),
             other => Self::internal(other),
         }
@@ -145,5 +145,45 @@ impl From<crate::services::ServiceError> for ApiError {
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         Self::internal(e)
+    }
+}
+
+/// The largest JSON body an API route reads.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// A JSON request body, parsed in the handler rather than by an extractor: extractors run
+/// together, so a body error could otherwise answer before the permission check does.
+pub struct JsonBody(pub actix_web::web::Bytes);
+
+impl JsonBody {
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.0.len() > JSON_LIMIT {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the JSON body is larger than {JSON_LIMIT} bytes"),
+            ));
+        }
+        serde_json::from_slice(&self.0)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+impl actix_web::FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let bytes = actix_web::web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            bytes.await.map(JsonBody).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("cannot read the body: {e}"),
+                )
+            })
+        })
     }
 }

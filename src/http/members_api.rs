@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, JsonBody};
 use super::invite_pages::deliver;
 use crate::accounts::invites::{self, Invite};
 use crate::accounts::members;
@@ -173,9 +173,9 @@ pub async fn update(
     caller: Caller<perm::MembersWrite>,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<MemberPatch>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = body.into_inner();
+    let patch: MemberPatch = body.parse()?;
     let role = patch.role.as_deref().map(str::parse::<Role>).transpose()?;
     let (acting, id, now) = (caller.acting(), UserId(id.into_inner()), now());
     // All or nothing: one transaction.
@@ -242,9 +242,9 @@ pub struct InviteCreated {
 pub async fn invite(
     caller: Caller<perm::MembersWrite>,
     state: web::Data<AppState>,
-    body: web::Json<NewInvite>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let NewInvite { email, role } = body.into_inner();
+    let NewInvite { email, role } = body.parse()?;
     let role: Role = role.parse()?;
     let acting = caller.acting();
     let (invite, secret) = state

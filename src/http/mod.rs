@@ -1,6 +1,7 @@
 //! The HTTP layer: thin handlers that parse, call one domain function, and render.
 
 pub mod account_pages;
+pub mod api_keys;
 pub mod assets;
 pub mod auth;
 pub mod client_errors;
@@ -182,6 +183,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(settings_api::list)
         .service(settings_api::update)
         .service(settings_api::entries)
+        .service(api_keys::list)
+        .service(api_keys::create)
+        .service(api_keys::revoke)
         .service(openapi::openapi_json)
         .service(ops::readyz)
         .service(ops::metrics)

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{assets, error, members_api, ops, settings_api, uploads};
+use super::{api_keys, assets, error, members_api, ops, settings_api, uploads};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,12 +15,14 @@ use super::{assets, error, members_api, ops, settings_api, uploads};
         ops::status, uploads::capabilities, uploads::create, uploads::status, uploads::append,
         uploads::terminate, uploads::get_one, members_api::list, members_api::get_one, members_api::update,
         members_api::remove, members_api::invite, members_api::pending, members_api::revoke,
-        settings_api::list, settings_api::update, settings_api::entries),
+        settings_api::list, settings_api::update, settings_api::entries, api_keys::list, api_keys::create,
+        api_keys::revoke),
     components(schemas(assets::AssetView, assets::RenditionView, assets::Page, assets::AssetPatch,
         assets::Deleted, uploads::UploadView, error::ErrorBody, error::ErrorDetail, error::ErrorCode,
         members_api::MemberView, members_api::SessionView, members_api::MemberDetail,
         members_api::MemberPage, members_api::MemberPatch, members_api::NewInvite, members_api::InviteCreated,
         crate::accounts::invites::Invite, crate::settings::SettingView, crate::audit::Entry,
+        crate::accounts::apikeys::KeyInfo, api_keys::NewApiKey, api_keys::CreatedApiKey,
         crate::catalog::AssetStatus, crate::ops::health::OperatorStatus, crate::ops::health::Alert)),
     modifiers(&BearerKey)
 )]

@@ -68,7 +68,7 @@ async fn metrics(_reader: MetricsReader, state: web::Data<AppState>) -> HttpResp
 
 #[utoipa::path(responses(
     (status = 200, body = OperatorStatus), (status = 401, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["status:read"])))]
 #[get("/api/v1/status")]
 pub async fn status(
     _caller: Caller<perm::DashboardView>,

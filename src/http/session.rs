@@ -151,9 +151,9 @@ impl From<AccountsError> for PageError {
         match e {
             AccountsError::Invalid(m) => PageError::BadRequest(m),
             AccountsError::NotAllowed(m) => PageError::Forbidden(m),
-            e @ (AccountsError::NoSuchMember(_) | AccountsError::NoSuchInvite(_)) => {
-                PageError::NotFound(e.to_string())
-            }
+            e @ (AccountsError::NoSuchMember(_)
+            | AccountsError::NoSuchInvite(_)
+            | AccountsError::NoSuchKey(_)) => PageError::NotFound(e.to_string()),
             e @ AccountsError::EmailTaken(_) => PageError::Conflict(e.to_string()),
             other => PageError::internal(other),
         }

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::auth::Caller;
 use super::dashboard::audit::filter_of;
-use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode, JsonBody};
 use crate::accounts::roles::perm;
 use crate::audit::{self, Entry};
 use crate::settings::{SettingView, SettingsError};
@@ -49,11 +49,11 @@ pub async fn list(
 pub async fn update(
     caller: Caller<perm::SettingsWrite>,
     state: web::Data<AppState>,
-    body: web::Json<BTreeMap<String, Value>>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     state
         .settings
-        .update(&caller.actor(), body.into_inner())
+        .update(&caller.actor(), body.parse::<BTreeMap<String, Value>>()?)
         .await?;
     Ok(HttpResponse::Ok().json(state.settings.view()))
 }

@@ -251,7 +251,7 @@ fn capabilities_answer(state: &AppState) -> HttpResponse {
     (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 412, body = ErrorBody),
     (status = 413, body = ErrorBody, description = "Larger than uploads.max_bytes; nothing stored"),
     (status = 507, body = ErrorBody, description = "Not enough disk space above ingest.min_free_mb")),
-    security(("api_key" = [])))]
+    security(("api_key" = ["assets:write"])))]
 #[post("/api/v1/uploads")]
 pub async fn create(
     caller: Caller<perm::MediaWrite>,
@@ -302,7 +302,7 @@ pub async fn create(
 #[utoipa::path(params(("id" = String, Path, description = "Upload id")), responses(
     (status = 200, description = "`Upload-Offset` and `Upload-Length` in the headers"),
     (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["assets:write"])))]
 #[head("/api/v1/uploads/{id}")]
 pub async fn status(
     caller: Caller<perm::MediaWrite>,
@@ -333,7 +333,7 @@ pub async fn status(
     (status = 409, body = ErrorBody, description = "Wrong Upload-Offset, or another request is writing"),
     (status = 412, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
     (status = 507, body = ErrorBody, description = "The disk fell below ingest.min_free_mb; the bytes before are kept")),
-    security(("api_key" = [])))]
+    security(("api_key" = ["assets:write"])))]
 #[patch("/api/v1/uploads/{id}")]
 pub async fn append(
     caller: Caller<perm::MediaWrite>,
@@ -365,7 +365,7 @@ pub async fn append(
     (status = 204, description = "Terminated"), (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Finished, or being written"),
     (status = 412, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["assets:write"])))]
 #[delete("/api/v1/uploads/{id}")]
 pub async fn terminate(
     caller: Caller<perm::MediaWrite>,
@@ -384,7 +384,7 @@ pub async fn terminate(
 /// An upload as JSON, with the asset it became once finished.
 #[utoipa::path(params(("id" = String, Path, description = "Upload id")), responses(
     (status = 200, body = UploadView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["assets:write"])))]
 #[get("/api/v1/uploads/{id}")]
 pub async fn get_one(
     caller: Caller<perm::MediaWrite>,

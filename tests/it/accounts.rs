@@ -17,7 +17,7 @@ pub(crate) const PASSWORD: &str = "correct horse battery staple";
 pub(crate) struct Browser {
     base: String,
     agent: ureq::Agent,
-    cookies: BTreeMap<String, String>,
+    pub(crate) cookies: BTreeMap<String, String>,
 }
 
 pub(crate) struct Page {

@@ -197,10 +197,12 @@ fn openapi_document_lists_every_route() {
         .collect();
     listed.sort();
     let expected = [
+        "DELETE /api/v1/api-keys/{id}",
         "DELETE /api/v1/assets/{id}",
         "DELETE /api/v1/invites/{id}",
         "DELETE /api/v1/members/{id}",
         "DELETE /api/v1/uploads/{id}",
+        "GET /api/v1/api-keys",
         "GET /api/v1/assets",
         "GET /api/v1/assets/{id}",
         "GET /api/v1/audit",
@@ -217,6 +219,7 @@ fn openapi_document_lists_every_route() {
         "PATCH /api/v1/members/{id}",
         "PATCH /api/v1/settings",
         "PATCH /api/v1/uploads/{id}",
+        "POST /api/v1/api-keys",
         "POST /api/v1/assets/{id}/retry",
         "POST /api/v1/invites",
         "POST /api/v1/uploads",

@@ -12,7 +12,7 @@ use crate::support::{Server, drop_into, make_clip};
 fn audit(data: &Path) -> Vec<(String, String, String, String)> {
     let conn = rusqlite::Connection::open(data.join("marquee.db")).unwrap();
     let mut stmt = conn
-        .prepare("SELECT actor_label, action, target, detail FROM audit_log ORDER BY id")
+        .prepare("SELECT actor_label, action, target, detail FROM audit_log WHERE action LIKE 'asset.%' ORDER BY id")
         .unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()

@@ -1,5 +1,6 @@
 //! Integration tests: the real binary, real SQLite, real FFmpeg, media made in the test.
 
+mod access;
 mod accounts;
 mod acme;
 mod api;

@@ -243,7 +243,7 @@ fn invitations_by_api_are_emailed_and_the_rules_keep_an_owner() {
 
     let conn = rusqlite::Connection::open(data.join("marquee.db")).unwrap();
     let actions: Vec<String> = conn
-        .prepare("SELECT action || ' ' || actor_label || ' ' || target FROM audit_log ORDER BY id")
+        .prepare("SELECT action || ' ' || actor_label || ' ' || target FROM audit_log WHERE action LIKE 'member.%' ORDER BY id")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()

@@ -44,6 +44,11 @@ pub const SECTIONS: &[Section] = &[
         permission: Permission::MembersRead,
     },
     Section {
+        href: "/admin/api-keys",
+        label: "API keys",
+        permission: Permission::ApiKeysManage,
+    },
+    Section {
         href: "/admin/settings",
         label: "Settings",
         permission: Permission::SettingsRead,
@@ -128,7 +133,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(settings::show)
         .service(settings::save)
         .service(settings::test_email)
-        .service(audit::show);
+        .service(audit::show)
+        .service(crate::http::api_keys::page)
+        .service(crate::http::api_keys::create_from_page)
+        .service(crate::http::api_keys::revoke_from_page);
 }
 
 /// Paging links for a list page (`admin/pager.html`).
