@@ -86,6 +86,8 @@ pub struct VerifiedKey {
     pub id: ApiKeyId,
     pub name: String,
     pub scopes: Scopes,
+    /// The account it belongs to, and that account's role today.
+    pub owner: Option<UserId>,
     pub owner_role: Option<Role>,
     /// When it was last used (to record use at most once a minute).
     pub last_used_at: Option<i64>,
@@ -300,10 +302,18 @@ pub fn verify(
     else {
         return Ok(None);
     };
-    type Row = (i64, String, String, String, Option<String>, Option<i64>);
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
     let row: Option<Row> = conn
         .query_row(
-            "SELECT k.id, k.secret_hash, k.name, k.scopes, u.role, k.last_used_at
+            "SELECT k.id, k.secret_hash, k.name, k.scopes, u.role, k.last_used_at, k.user_id
              FROM api_keys k LEFT JOIN users u ON u.id = k.user_id
              WHERE k.prefix = ?1 AND k.revoked_at IS NULL
                AND (k.expires_at IS NULL OR k.expires_at > ?2)
@@ -317,12 +327,13 @@ pub fn verify(
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             },
         )
         .optional()?;
     Ok(
-        row.and_then(|(id, stored, name, scopes, role, last_used_at)| {
+        row.and_then(|(id, stored, name, scopes, role, last_used_at, owner)| {
             let presented_hash = hash(presented);
             // Constant-time comparison of equal-length hex digests.
             let same = stored.len() == presented_hash.len()
@@ -335,6 +346,7 @@ pub fn verify(
                 id: ApiKeyId(id),
                 name,
                 scopes: Scopes::from_stored(&scopes),
+                owner: owner.map(UserId),
                 owner_role: role.and_then(|r| r.parse().ok()),
                 last_used_at,
             })

@@ -182,6 +182,22 @@ pub fn delete(
     )
 }
 
+/// A password reset link for the account, made by an admin (to email or to pass on).
+pub fn reset_link(
+    conn: &Connection,
+    acting: &Acting,
+    id: UserId,
+    now: i64,
+) -> Result<(User, crate::accounts::secret::Secret), AccountsError> {
+    let user = target(conn, acting, id)?;
+    if user.disabled {
+        return Err(refuse("the account is disabled; enable it first"));
+    }
+    let secret = crate::accounts::recovery::issue_reset(conn, &user, now)?;
+    record(conn, acting, "member.reset_link", &user, json!({}), now)?;
+    Ok((user, secret))
+}
+
 /// Signs the account out everywhere.
 pub fn end_sessions(
     conn: &Connection,

@@ -212,10 +212,11 @@ pub async fn create(
     } = body.parse()?;
     let creator = match &caller.principal {
         Principal::Session(viewer) => creator_of_session(viewer),
-        // A key makes keys no wider than itself, for the same owner.
+        // A key makes keys no wider than itself, for the same owner (so the new key is
+        // bounded by that owner's role too).
         Principal::Key(key) => Creator {
             actor: caller.actor(),
-            owner: None,
+            owner: key.owner,
             granted: Permission::ALL
                 .iter()
                 .copied()

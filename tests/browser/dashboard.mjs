@@ -2,14 +2,15 @@
 // the setup link, create the owner, upload a clip on the Media page, watch it become
 // ready without reloading, invite an editor (email is off, so the link is shown), rename
 // the site in Settings and see the home page change, then accept the invitation.
-// Usage: node dashboard.mjs <server-url> <setup-path> <clip-file>
+// Usage: node dashboard.mjs <server-url> <setup-path> <clip-file> <title the clip gets>
+// (a self-signed certificate is accepted: the appliance makes one on first start)
 // Prints one JSON line; exits non-zero on failure.
 import { chromium } from 'playwright-core';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const [base, setupPath, clip] = process.argv.slice(2);
+const [base, setupPath, clip, title] = process.argv.slice(2);
 const report = { ok: false, steps: [] };
 const step = (name, extra = {}) => report.steps.push({ name, ...extra });
 const PASSWORD = 'a long enough owner password';
@@ -17,6 +18,7 @@ const PASSWORD = 'a long enough owner password';
 const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'marquee-chromium-')), {
   executablePath: '/usr/bin/chromium',
   headless: true,
+  ignoreHTTPSErrors: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
     '--no-first-run', '--disable-sync'],
 });
@@ -44,12 +46,18 @@ try {
   step('uploaded', { text: await page.textContent('.uploads li.done .state') });
   const deadline = Date.now() + 120000;
   let ready = false;
+  // The uploaded clip's row, as the page shows it now.
+  const uploaded = () => page.$$eval('#media-rows tr[data-status]', (rows, t) => rows
+    .map((r) => ({ status: r.dataset.status, title: r.querySelector('a').textContent }))
+    .find((r) => r.title === t) || null, title);
+  let row = null;
   while (!ready && Date.now() < deadline) {
-    for (const s of await page.$$eval('#media-rows tr[data-status]', (rows) => rows.map((r) => r.dataset.status))) states.add(s);
-    ready = states.has('ready') || states.has('failed');
+    row = await uploaded();
+    if (row) states.add(row.status);
+    ready = row !== null && (row.status === 'ready' || row.status === 'failed');
     if (!ready) await page.waitForTimeout(250);
   }
-  const row = await page.$eval('#media-rows tr[data-status]', (r) => ({ status: r.dataset.status, title: r.querySelector('a').textContent }));
+  if (!row) throw new Error(`no row titled ${title}`);
   if (row.status !== 'ready') throw new Error(`the upload ended ${JSON.stringify(row)}`);
   if (!await page.evaluate(() => window.stillThisPage === true)) throw new Error('the page reloaded');
   step('ready', { title: row.title, seen: [...states] });

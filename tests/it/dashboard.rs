@@ -244,6 +244,7 @@ fn an_operator_runs_the_service_from_the_browser() {
         server.url(),
         &setup,
         clip.to_str().unwrap(),
+        "Acceptance clip",
     ]);
     assert_eq!(
         crate::player::step_names(&report),

@@ -144,10 +144,17 @@ pub fn assert_https_works(root: &Path, port: u16, tls_port: u16, printed: &str) 
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // The first-run setup link is printed and opens the owner's form over HTTPS.
+    // The first-run setup link is printed and opens the owner's form over HTTPS; once
+    // the owner exists, where to sign in is printed instead.
     let link = printed
         .split_whitespace()
         .find(|word| word.starts_with("https://") && word.contains("/setup/"))
+        .or_else(|| {
+            printed
+                .split_whitespace()
+                .find(|word| word.starts_with("https://") && word.ends_with("/login"))
+                .filter(|_| printed.contains("The owner account exists"))
+        })
         .unwrap_or_else(|| panic!("no setup link printed:\n{printed}"));
     let out = Command::new("curl")
         .args(["-sS", "--fail", "--cacert"])

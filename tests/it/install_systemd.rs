@@ -233,6 +233,34 @@ fn install_sh_runs_marquee_as_a_hardened_systemd_service() {
     assert!(healthy(port));
     // HTTPS out of the box, with a certificate made inside the sandbox.
     assert_https_works(&root, port, tls_port, &text);
+    // The acceptance walk in Chromium against the installed service, from the
+    // printed link: owner, upload, ready, invite an editor, rename the site.
+    let setup = text
+        .split_whitespace()
+        .find(|w| w.starts_with("https://") && w.contains("/setup/"))
+        .unwrap();
+    let (base, path) = setup.split_at(setup.find("/setup/").unwrap());
+    let upload = tmp.path().join("Acceptance_clip.mp4");
+    crate::support::make_clip(&upload, "160x120", 25, 1.0, true);
+    let report = crate::player::browser_check(&[
+        "dashboard.mjs",
+        base,
+        path,
+        upload.to_str().unwrap(),
+        "Acceptance clip",
+    ]);
+    assert_eq!(
+        crate::player::step_names(&report),
+        [
+            "owner created",
+            "uploaded",
+            "ready",
+            "invited",
+            "site renamed",
+            "editor signed in"
+        ],
+        "{report}"
+    );
     let main_pid = show["MainPID"].clone();
     let owner = machine.output(&["stat", "-c", "%U", &format!("/proc/{main_pid}")]);
     assert_eq!(owner.trim(), "marquee");

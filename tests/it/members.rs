@@ -120,6 +120,24 @@ fn an_invited_editor_without_email_gets_the_link_from_the_admin_and_lands_in_the
         list.contains("Ed &lt;b&gt;") && !list.contains("Ed <b>"),
         "{list}"
     );
+    // Without email, a password reset link for the editor is shown to the admin to pass on.
+    let ed_id = member_id(&server, "ed@example.com");
+    let sent = ann.post(
+        &format!("/admin/members/{ed_id}/reset-link"),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let at = sent
+        .body
+        .find("id=\"reset-link\"")
+        .unwrap_or_else(|| panic!("{}", sent.body));
+    let before = &sent.body[..at];
+    let value = before.rfind("value=\"").unwrap() + "value=\"".len();
+    let reset = before[value..value + before[value..].find('"').unwrap()].replace("&#x2f;", "/");
+    let reset_path = reset.strip_prefix(server.url()).unwrap().to_string();
+    assert!(reset_path.starts_with("/reset/"), "{reset_path}");
+    assert_eq!(Browser::new(server.url()).get(&reset_path).status, 200);
+    assert!(server.log().contains("password reset link not emailed"));
     // Inviting an existing account is refused, plainly.
     let taken = ann.post(
         "/admin/members/invite",

@@ -225,15 +225,30 @@ pub async fn detail(
     admin: Admin<perm::MembersRead>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, PageError> {
-    let (id, policy, now) = (UserId(id.into_inner()), state.accounts.sessions, now());
-    let (user, verified, listed) = state
+    detail_page(&state, &admin.viewer, UserId(id.into_inner()), None).await
+}
+
+/// What the member page says after "send a password reset link".
+#[derive(Serialize)]
+struct ResetSent {
+    /// The link to pass on, when email is not set up.
+    link: Option<String>,
+}
+
+async fn detail_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: UserId,
+    reset: Option<ResetSent>,
+) -> Result<HttpResponse, PageError> {
+    let (policy, now) = (state.accounts.sessions, now());
+    let (user, listed) = state
         .db
         .read(move |c| {
             let user =
                 users::get(c, id)?.ok_or(crate::accounts::AccountsError::NoSuchMember(id.0))?;
-            let verified = user.email_verified_at;
             let listed = sessions::list(c, id, &policy, now)?;
-            Ok::<_, PageError>((user, verified, listed))
+            Ok::<_, PageError>((user, listed))
         })
         .await?;
     let rows: Vec<SessionRow> = listed
@@ -245,12 +260,12 @@ pub async fn detail(
             last_seen: when(s.last_seen_at),
         })
         .collect();
-    let viewer = &admin.viewer;
     let itself = viewer.user().id == user.id;
     let can_write = viewer.user().role.may(Permission::MembersWrite) && !itself;
+    let verified = user.email_verified_at.map(when);
     let member = MemberRow::from(user);
     render(
-        &state,
+        state,
         viewer,
         "/admin/members",
         "admin/member.html",
@@ -258,9 +273,43 @@ pub async fn detail(
         minijinja::context! {
             member => minijinja::Value::from(minijinja::value::Serde(&member)),
             sessions => minijinja::Value::from(minijinja::value::Serde(&rows)),
-            verified => verified.map(when), itself, can_write, grantable => grantable(viewer),
+            reset => minijinja::Value::from(minijinja::value::Serde(&reset)),
+            verified, itself, can_write, grantable => grantable(viewer),
         },
     )
+}
+
+/// Emails the member a password reset link, or shows it to pass on when email is off.
+#[post("/admin/members/{id}/reset-link")]
+pub async fn reset_link(
+    state: web::Data<AppState>,
+    admin: Admin<perm::MembersWrite>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, PageError> {
+    let (acting, id) = (Acting::user(admin.viewer.user()), UserId(id.into_inner()));
+    let (user, secret) = state
+        .db
+        .write(move |tx| members::reset_link(tx, &acting, id, now()))
+        .await?;
+    let link = state.mail.link(&format!("/reset/{}", secret.encode()));
+    let reset = if state.mail.is_on() {
+        let letter = crate::mail::Letter {
+            to: user.email.clone(),
+            subject: "Reset your password".into(),
+            body: format!(
+                "An administrator sent you this link to choose a new password (it works once, for an hour):\r\n\r\n{link}\r\n"
+            ),
+        };
+        state.mail.send_later(letter, "password reset link");
+        ResetSent { link: None }
+    } else {
+        tracing::warn!(
+            user = id.0,
+            "password reset link not emailed: SMTP is not configured; the dashboard shows it to the admin"
+        );
+        ResetSent { link: Some(link) }
+    };
+    detail_page(&state, &admin.viewer, id, Some(reset)).await
 }
 
 #[derive(Deserialize)]

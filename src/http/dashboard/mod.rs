@@ -129,6 +129,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(members::revoke_invite)
         .service(members::detail)
         .service(members::set_role)
+        .service(members::reset_link)
         .service(members::act)
         .service(settings::show)
         .service(settings::save)
