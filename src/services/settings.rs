@@ -23,6 +23,8 @@ pub struct SettingsService {
     mail: Arc<Mailer>,
     uploads: Arc<Uploads>,
     transcode: Arc<ArcSwap<TranscodeConfig>>,
+    /// One change at a time: each is checked against the settings the one before left.
+    updating: tokio::sync::Mutex<()>,
 }
 
 impl SettingsService {
@@ -39,6 +41,7 @@ impl SettingsService {
             mail,
             uploads,
             transcode,
+            updating: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -59,6 +62,7 @@ impl SettingsService {
         actor: &Actor,
         changes: BTreeMap<String, Value>,
     ) -> Result<Vec<Change>, SettingsError> {
+        let _one_at_a_time = self.updating.lock().await;
         let (next, changed) = self.settings.prepare(&changes)?;
         if changed.is_empty() {
             return Ok(changed);
