@@ -43,9 +43,11 @@ pub async fn run(
             continue;
         }
         let (db2, data2, f) = (db.clone(), data.clone(), file.clone());
-        let started =
-            tokio::task::spawn_blocking(move || enqueue::ingest_cli_file(&db2, &data2, &f, now()))
-                .await?;
+        let policy = env.new_titles.clone();
+        let started = tokio::task::spawn_blocking(move || {
+            enqueue::ingest_cli_file(&db2, &data2, &f, &policy, now())
+        })
+        .await?;
         let (asset_id, title, job) = match started {
             Ok(CliIngest::Started {
                 asset_id,

@@ -5,6 +5,7 @@ pub mod acme;
 pub mod audit;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod disk;

@@ -37,7 +37,13 @@ pub async fn serve(
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let wake_jobs = Arc::new(Notify::new());
-    let watcher = InboxWatcher::new(db.clone(), data.clone(), &config.ingest, wake_jobs.clone());
+    let watcher = InboxWatcher::new(
+        db.clone(),
+        data.clone(),
+        &config.ingest,
+        env.new_titles.clone(),
+        wake_jobs.clone(),
+    );
     let watcher_shutdown = shutdown_rx.clone();
     let watchdog_shutdown = shutdown_rx.clone();
     let watcher_task = tokio::spawn(async move {
@@ -62,7 +68,7 @@ pub async fn serve(
             .with_uploads(&config)
             .with_accounts(account_policies(&config.accounts))
             .with_mail(crate::mail::Mailer::from_config(&config.smtp).context("[smtp]")?)
-            .with_settings(settings, transcode)
+            .with_settings(settings, transcode, env.new_titles.clone())
             .context("the stored settings")?,
     );
     let uploads = state.uploads.clone();

@@ -99,6 +99,9 @@ permissions!(
     DashboardView,
     MediaRead,
     MediaWrite,
+    /// Titles, series, collections, rails and webhooks.
+    CatalogRead,
+    CatalogWrite,
     MembersRead,
     MembersWrite,
     SettingsRead,
@@ -117,6 +120,8 @@ impl Permission {
             DashboardView => "status:read",
             MediaRead => "assets:read",
             MediaWrite => "assets:write",
+            CatalogRead => "catalog:read",
+            CatalogWrite => "catalog:write",
             MembersRead => "members:read",
             MembersWrite => "members:write",
             SettingsRead => "settings:read",
@@ -135,10 +140,25 @@ impl Permission {
 pub const PERMISSIONS: &[(Role, &[Permission])] = &[
     (Role::Owner, Permission::ALL),
     (Role::Admin, Permission::ALL),
-    (Role::Editor, &[DashboardView, MediaRead, MediaWrite]),
+    (
+        Role::Editor,
+        &[
+            DashboardView,
+            MediaRead,
+            MediaWrite,
+            CatalogRead,
+            CatalogWrite,
+        ],
+    ),
     (
         Role::Support,
-        &[DashboardView, MediaRead, MembersRead, SettingsRead],
+        &[
+            DashboardView,
+            MediaRead,
+            CatalogRead,
+            MembersRead,
+            SettingsRead,
+        ],
     ),
     (Role::Viewer, &[]),
 ];

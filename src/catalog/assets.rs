@@ -329,7 +329,7 @@ pub fn set_status(
                 eta_secs = NULL, error = NULL, updated_at = ?3 WHERE id = ?1",
         params![id, status.as_str(), now],
     )?;
-    Ok(())
+    super::visibility::refresh_for_asset(conn, id)
 }
 
 pub fn set_progress(
@@ -363,7 +363,7 @@ pub fn mark_ready(
     if changed == 0 {
         return Err(CatalogError::NotFound(id.to_string()));
     }
-    Ok(())
+    super::visibility::refresh_for_asset(conn, id)
 }
 
 pub fn mark_failed(
@@ -376,7 +376,7 @@ pub fn mark_failed(
         "UPDATE assets SET status = 'failed', eta_secs = NULL, error = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, reason, now],
     )?;
-    Ok(())
+    super::visibility::refresh_for_asset(conn, id)
 }
 
 pub fn update_details(
@@ -402,7 +402,8 @@ pub fn delete(conn: &Connection, id: &str) -> Result<(), CatalogError> {
     if conn.execute("DELETE FROM assets WHERE id = ?1", [id])? == 0 {
         return Err(CatalogError::NotFound(id.to_string()));
     }
-    Ok(())
+    // Titles keep the link and show "media missing"; viewers stop seeing them now.
+    super::visibility::refresh_for_asset(conn, id)
 }
 
 /// Short, URL-safe, unguessable id.

@@ -1,6 +1,19 @@
-//! The asset catalogue: what Marquee holds, its processing state and its package.
+//! The catalogue: the assets Marquee holds (processing state and package) and the titles
+//! viewers browse (`titles`), when they see them (`visibility`, `publishing`), how they find
+//! them (`search`) and what a dropped file's `name.json` says about them (`title_sidecar`).
 
 mod assets;
+pub mod browse;
+pub mod collections;
+pub mod publishing;
+pub mod rails;
+pub mod search;
+pub mod title_sidecar;
+pub mod titles;
+pub mod visibility;
+
+#[cfg(test)]
+mod tests;
 
 pub use assets::*;
 
@@ -12,6 +25,12 @@ pub enum CatalogError {
     Db(#[from] DbError),
     #[error("asset {0} not found")]
     NotFound(String),
+    #[error("title {0} not found")]
+    TitleNotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot publish yet; missing: {}", .0.join("; "))]
+    NotReady(Vec<String>),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

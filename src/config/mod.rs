@@ -59,6 +59,23 @@ pub struct Config {
     pub uploads: UploadsConfig,
     pub smtp: SmtpConfig,
     pub site: SiteConfig,
+    pub catalog: CatalogConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CatalogConfig {
+    /// What a title made for new media starts as: `draft` (an editor publishes it) or
+    /// `published` (viewers see it as soon as its media is ready).
+    pub new_titles: NewTitles,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NewTitles {
+    #[default]
+    Draft,
+    Published,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,6 +174,7 @@ impl Default for Config {
             uploads: UploadsConfig::default(),
             smtp: SmtpConfig::default(),
             site: SiteConfig::default(),
+            catalog: CatalogConfig::default(),
         }
     }
 }

@@ -111,6 +111,19 @@ impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
         match e {
             CatalogError::NotFound(id) => Self::not_found(format!("no asset with id {id}")),
+            CatalogError::TitleNotFound(id) => Self::not_found(format!("no title with id {id}")),
+            e @ CatalogError::Invalid(_) => Self::bad_request(e.to_string()),
+            e @ CatalogError::NotReady(_) => Self::new(ErrorCode::Conflict, e.to_string()),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::services::TitleServiceError> for ApiError {
+    fn from(e: crate::services::TitleServiceError) -> Self {
+        use crate::services::TitleServiceError as E;
+        match e {
+            E::Catalog(e) => e.into(),
             other => Self::internal(other),
         }
     }

@@ -396,6 +396,11 @@ mod tests {
                 "INSERT INTO assets (id, title, status, source_path, source_size, source_mtime, manifest, created_at, updated_at)
                  VALUES ('abcd1234', 't', 'ready', 'x', 0, 0, ?1, 0, 0)",
                 [manifest.to_string()],
+            )?;
+            c.execute(
+                "INSERT INTO titles (id, kind, name, asset_id, status, live_from, created_at, updated_at)
+                 VALUES ('abcd1234', 'movie', 't', 'abcd1234', 'published', 0, 0, 0)",
+                [],
             )
             .map_err(crate::db::DbError::from)
         })

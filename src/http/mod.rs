@@ -16,6 +16,7 @@ pub mod members_api;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
+pub mod rails_api;
 pub mod recovery_pages;
 pub mod redirect;
 pub mod request_gate;
@@ -23,6 +24,8 @@ pub mod session;
 pub mod settings_api;
 pub mod sign_in_link;
 pub mod stall;
+pub mod storefront;
+pub mod titles_api;
 pub mod tls_listener;
 pub mod ui;
 pub mod ui_files;
@@ -46,6 +49,7 @@ pub struct AppState {
     pub data: DataDir,
     pub origin: Arc<Origin>,
     pub assets: AssetService,
+    pub titles: crate::services::TitleService,
     pub ui: ui_files::UiFiles,
     /// The disk floor (`ingest.min_free_mb`) that readiness and the status check.
     pub ingest: crate::config::IngestConfig,
@@ -80,6 +84,7 @@ impl AppState {
             jobs.db.clone(),
             jobs.data.clone(),
             crate::uploads::UploadLimits::new(&Default::default(), &jobs.ingest),
+            jobs.new_titles.clone(),
             wake_jobs.clone(),
             crate::jobs::runner::now,
         );
@@ -91,6 +96,7 @@ impl AppState {
             mail.clone(),
             uploads.clone(),
             jobs.transcode.clone(),
+            jobs.new_titles.clone(),
         );
         Ok(AppState {
             settings: Arc::new(settings),
@@ -101,6 +107,7 @@ impl AppState {
             accounts: crate::accounts::Policies::default(),
             db: jobs.db.clone(),
             data: jobs.data.clone(),
+            titles: crate::services::TitleService::new(jobs.db.clone(), origin.clone()),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,
             ui: ui_files::UiFiles::new(ui_dir),
@@ -126,6 +133,7 @@ impl AppState {
         mut self,
         settings: crate::settings::Settings,
         transcode: Arc<arc_swap::ArcSwap<crate::config::TranscodeConfig>>,
+        new_titles: crate::catalog::title_sidecar::NewTitlePolicy,
     ) -> Result<Self, crate::settings::SettingsError> {
         let service = crate::services::SettingsService::new(
             settings,
@@ -133,6 +141,7 @@ impl AppState {
             self.mail.clone(),
             self.uploads.clone(),
             transcode,
+            new_titles,
         );
         service.apply()?;
         self.settings = Arc::new(service);
@@ -166,6 +175,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(assets::update)
         .service(assets::remove)
         .service(assets::retry)
+        .service(titles_api::list)
+        .service(titles_api::create)
+        .service(titles_api::get_one)
+        .service(titles_api::update)
+        .service(titles_api::publish)
+        .service(titles_api::unpublish)
+        .service(titles_api::remove)
+        .service(rails_api::list)
+        .service(rails_api::create)
+        .service(rails_api::reorder)
+        .service(rails_api::update)
+        .service(rails_api::remove)
+        .service(rails_api::collections_list)
+        .service(rails_api::collection_get)
+        .service(rails_api::collection_create)
+        .service(rails_api::collection_update)
+        .service(rails_api::collection_delete)
         .service(uploads::capabilities)
         .service(uploads::capabilities_of_one)
         .service(uploads::create)
@@ -210,7 +236,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(dashboard::routes)
         .service(account_pages::account)
         .service(account_pages::sign_out_everywhere)
-        .service(ui::home)
+        .service(storefront::home)
+        .service(storefront::title)
+        .service(storefront::search_page)
+        .service(storefront::genre)
+        .service(storefront::collection)
+        .service(storefront::sitemap)
+        .service(storefront::robots)
         .service(ui::watch)
         .service(ui::static_file)
         .route("/p/{tail:.*}", web::route().to(origin::serve))

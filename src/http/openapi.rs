@@ -6,7 +6,9 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{api_keys, assets, error, members_api, ops, settings_api, uploads};
+use super::{
+    api_keys, assets, error, members_api, ops, rails_api, settings_api, titles_api, uploads,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,14 +18,24 @@ use super::{api_keys, assets, error, members_api, ops, settings_api, uploads};
         uploads::terminate, uploads::get_one, members_api::list, members_api::get_one, members_api::update,
         members_api::remove, members_api::invite, members_api::pending, members_api::revoke,
         settings_api::list, settings_api::update, settings_api::entries, api_keys::list, api_keys::create,
-        api_keys::revoke),
+        api_keys::revoke, titles_api::list, titles_api::create, titles_api::get_one, titles_api::update,
+        titles_api::publish, titles_api::unpublish, titles_api::remove, rails_api::list, rails_api::create,
+        rails_api::update, rails_api::remove, rails_api::reorder, rails_api::collections_list,
+        rails_api::collection_get, rails_api::collection_create, rails_api::collection_update,
+        rails_api::collection_delete),
     components(schemas(assets::AssetView, assets::RenditionView, assets::Page, assets::AssetPatch,
         assets::Deleted, uploads::UploadView, error::ErrorBody, error::ErrorDetail, error::ErrorCode,
         members_api::MemberView, members_api::SessionView, members_api::MemberDetail,
         members_api::MemberPage, members_api::MemberPatch, members_api::NewInvite, members_api::InviteCreated,
         crate::accounts::invites::Invite, crate::settings::SettingView, crate::audit::Entry,
         crate::accounts::apikeys::KeyInfo, api_keys::NewApiKey, api_keys::CreatedApiKey,
-        crate::catalog::AssetStatus, crate::ops::health::OperatorStatus, crate::ops::health::Alert)),
+        crate::catalog::AssetStatus, titles_api::TitleSummary, titles_api::TitleView, titles_api::ChildView,
+        titles_api::TitlePage, titles_api::NewTitle, crate::catalog::titles::TitleFields, titles_api::PublishResult,
+        crate::catalog::titles::TitleKind, crate::catalog::titles::ExtraKind,
+        crate::catalog::titles::PublishState, crate::catalog::publishing::MediaState,
+        rails_api::RailView, rails_api::NewRail, rails_api::RailOrder, rails_api::CollectionView,
+        crate::catalog::rails::Rail, crate::catalog::rails::RailKind, crate::catalog::rails::RailFields,
+        crate::catalog::collections::Collection, crate::catalog::collections::CollectionFields, crate::ops::health::OperatorStatus, crate::ops::health::Alert)),
     modifiers(&BearerKey)
 )]
 pub struct ApiDoc;

@@ -245,6 +245,12 @@ impl Viewer {
         &self.csrf
     }
 
+    /// The request's raw form body (for repeated fields), already checked for the CSRF
+    /// token.
+    pub fn form_bytes(&self) -> &[u8] {
+        self.form.as_deref().unwrap_or_default()
+    }
+
     /// The request's form body, already checked for the CSRF token.
     pub fn form<T: DeserializeOwned>(&self) -> Result<T, PageError> {
         let body = self.form.as_deref().unwrap_or_default();

@@ -1,4 +1,5 @@
-//! Viewer pages, rendered on the server: the home page of ready titles and the watch page.
+//! Viewer pages, rendered on the server: the watch page, the page frame every page shares,
+//! and static files. The storefront's other pages are in `storefront`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -8,21 +9,13 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::ui_files::{self, UiError};
-use crate::catalog::{self, Asset, AssetStatus, ListQuery};
+use crate::catalog::{self, AssetStatus, browse};
 use crate::playback::package_url;
 
 impl From<UiError> for ApiError {
     fn from(e: UiError) -> Self {
         ApiError::internal(e)
     }
-}
-
-#[derive(Serialize)]
-struct Card {
-    id: String,
-    title: String,
-    poster: Option<String>,
-    duration: String,
 }
 
 #[derive(Serialize)]
@@ -34,6 +27,10 @@ struct WatchView {
     playback_url: String,
     poster: Option<String>,
     thumbnails: Option<String>,
+    /// The series and episode number, or the title an extra belongs to.
+    heading: Option<String>,
+    /// That title's page.
+    back: Option<String>,
 }
 
 fn clock(secs: Option<f64>) -> String {
@@ -54,46 +51,15 @@ pub(super) fn page(
     let css = state.ui.static_url("app.css");
     let js = state.ui.static_url("app.js");
     let hls = state.ui.static_url("vendor/hls.min.js");
+    let search_js = state.ui.static_url("search.js");
     let site_name = state.settings.settings.current().site.name.clone();
     let html = state.ui.render(
         template,
-        minijinja::context! { css, js, hls, site_name, ..ctx },
+        minijinja::context! { css, js, hls, search_js, site_name, ..ctx },
     )?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(html))
-}
-
-#[get("/")]
-pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery {
-        status: Some(AssetStatus::Ready),
-        title: None,
-        limit: 500,
-        offset: 0,
-    };
-    let (assets, _) = state
-        .db
-        .read(move |c| catalog::list(c, &query).map_err(ApiError::from))
-        .await?;
-    let cards: Vec<Card> = assets
-        .into_iter()
-        .map(|a: Asset| Card {
-            poster: a
-                .manifest
-                .as_ref()
-                .and_then(|m| m.poster.as_deref().map(|p| package_url(&a.id, p))),
-            duration: clock(a.duration_secs),
-            id: a.id,
-            title: a.title,
-        })
-        .collect();
-    page(
-        &state,
-        "home.html",
-        StatusCode::OK,
-        minijinja::context! { cards => minijinja::Value::from(minijinja::value::Serde(&cards)) },
-    )
 }
 
 #[get("/watch/{id}")]
@@ -102,40 +68,75 @@ pub async fn watch(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    let now = crate::clock::now();
+    let lookup = id.clone();
     let found = state
         .db
-        .read(move |c| Ok::<_, ApiError>(catalog::get(c, &id).ok()))
+        .read(move |c| {
+            let title = browse::live_title(c, &lookup, now)?.filter(|t| t.kind.plays());
+            let Some(title) = title else {
+                // An asset's id from before the catalog: its live title, if it has one.
+                return Ok::<_, ApiError>(Err(browse::title_playing(c, &lookup, now)?));
+            };
+            let asset = title
+                .asset_id
+                .as_deref()
+                .map(|a| catalog::get(c, a))
+                .transpose()
+                .ok()
+                .flatten();
+            let parent = match &title.parent_id {
+                Some(p) => browse::live_title(c, p, now)?,
+                None => None,
+            };
+            Ok(Ok((title, asset, parent)))
+        })
         .await?;
-    let Some(asset) = found.filter(|a| a.status == AssetStatus::Ready) else {
-        return page(
-            &state,
-            "missing.html",
-            StatusCode::NOT_FOUND,
-            minijinja::context! {},
-        );
+    let (title, asset, parent) = match found {
+        Ok(found) => found,
+        Err(Some(title_id)) if title_id != id => {
+            return Ok(HttpResponse::MovedPermanently()
+                .insert_header((header::LOCATION, format!("/watch/{title_id}")))
+                .finish());
+        }
+        Err(_) => return missing(&state),
+    };
+    let Some(asset) = asset.filter(|a| a.status == AssetStatus::Ready) else {
+        return missing(&state);
     };
     let Some(m) = asset.manifest.as_ref() else {
-        return page(
-            &state,
-            "missing.html",
-            StatusCode::NOT_FOUND,
-            minijinja::context! {},
-        );
+        return missing(&state);
+    };
+    let heading = match (&parent, title.season_number, title.episode_number) {
+        (Some(series), Some(s), Some(e)) => Some(format!("{} · S{s} E{e}", series.name)),
+        (Some(p), _, _) => Some(p.name.clone()),
+        _ => None,
     };
     let view = WatchView {
         playback_url: package_url(&asset.id, &m.master),
         poster: m.poster.as_deref().map(|p| package_url(&asset.id, p)),
         thumbnails: m.thumbnails.as_deref().map(|t| package_url(&asset.id, t)),
         duration: clock(asset.duration_secs),
-        id: asset.id.clone(),
-        title: asset.title.clone(),
-        description: asset.description.clone(),
+        id: title.id.clone(),
+        title: title.name.clone(),
+        description: title.synopsis.clone(),
+        heading,
+        back: parent.map(|p| format!("/title/{}", p.id)),
     };
     page(
         &state,
         "watch.html",
         StatusCode::OK,
         minijinja::context! { asset => minijinja::Value::from(minijinja::value::Serde(&view)) },
+    )
+}
+
+fn missing(state: &AppState) -> Result<HttpResponse, ApiError> {
+    page(
+        state,
+        "missing.html",
+        StatusCode::NOT_FOUND,
+        minijinja::context! {},
     )
 }
 

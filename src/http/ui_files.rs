@@ -85,7 +85,21 @@ fn environment(dir: Option<PathBuf>) -> Environment<'static> {
         };
         Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
     });
+    env.add_filter("truncate", truncate);
     env
+}
+
+/// `{{ text | truncate(200) }}`: at most that many characters, cut at a word with "…".
+fn truncate(text: String, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text;
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(at) if at > max / 2 => &cut[..at],
+        _ => cut.as_str(),
+    };
+    format!("{}…", cut.trim_end())
 }
 
 pub fn content_type(path: &str) -> &'static str {

@@ -10,6 +10,8 @@ pub enum FileKind {
     Media,
     Subtitle,
     Image,
+    /// A `name.json` title sidecar.
+    Metadata,
     /// Hidden files and the temporary names downloaders and copy tools use.
     Ignored,
 }
@@ -40,6 +42,7 @@ pub fn kind_of(path: &Path) -> FileKind {
     match ext_of(path).as_deref() {
         Some(e) if SUBTITLE_EXTS.contains(&e) => FileKind::Subtitle,
         Some(e) if IMAGE_EXTS.contains(&e) => FileKind::Image,
+        Some("json") => FileKind::Metadata,
         _ => FileKind::Media,
     }
 }
@@ -122,6 +125,10 @@ pub fn sidecars_for(media: &Path) -> Vec<Sidecar> {
                     path: p,
                     kind: SidecarKind::Poster,
                 }),
+                FileKind::Metadata => Some(Sidecar {
+                    path: p,
+                    kind: SidecarKind::Metadata,
+                }),
                 _ => None,
             }
         })
@@ -141,7 +148,15 @@ pub fn sidecars_for(media: &Path) -> Vec<Sidecar> {
     found
 }
 
-/// For a subtitle or image: the media file it belongs to, if one lies next to it.
+/// The `name.json` title sidecar among a media file's sidecars.
+pub fn title_sidecar(sidecars: &[Sidecar]) -> Option<&Path> {
+    sidecars
+        .iter()
+        .find(|s| s.kind == SidecarKind::Metadata)
+        .map(|s| s.path.as_path())
+}
+
+/// For a subtitle, image or title sidecar: the media file it belongs to, if one lies next to it.
 pub fn media_for_sidecar(sidecar: &Path) -> Option<PathBuf> {
     let (base, _) = sidecar_stem(sidecar);
     siblings(sidecar).into_iter().find(|p| {
@@ -189,6 +204,7 @@ mod tests {
             "film.vtt",
             "film.jpg",
             "film.png",
+            "film.json",
             "other.srt",
             "film2.srt",
         ] {
@@ -199,7 +215,14 @@ mod tests {
             .iter()
             .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec!["film.en.srt", "film.jpg", "film.vtt"]);
+        assert_eq!(
+            names,
+            vec!["film.en.srt", "film.jpg", "film.json", "film.vtt"]
+        );
+        assert_eq!(
+            title_sidecar(&found),
+            Some(dir.path().join("film.json").as_path())
+        );
         assert_eq!(
             found[0].kind,
             SidecarKind::Subtitle {

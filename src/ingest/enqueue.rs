@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::IngestError;
 use super::classify::{self, FileKind};
+use crate::catalog::title_sidecar::{self, NewTitlePolicy};
 use crate::catalog::{self, NewAsset};
 use crate::config::DataDir;
 use crate::db::Db;
@@ -69,6 +70,7 @@ pub fn ingest_inbox_file(
     db: &Db,
     data: &DataDir,
     path: &Path,
+    policy: &NewTitlePolicy,
     now: i64,
 ) -> Result<Enqueued, IngestError> {
     let kind = classify::kind_of(path);
@@ -99,14 +101,23 @@ pub fn ingest_inbox_file(
         // folders, and publishing would move it out of there.
         return reject(db, path, facts, REACHED_THROUGH_LINK, now);
     }
-    if matches!(kind, FileKind::Subtitle | FileKind::Image) {
+    if matches!(
+        kind,
+        FileKind::Subtitle | FileKind::Image | FileKind::Metadata
+    ) {
         if classify::media_for_sidecar(path).is_some() {
             return Ok(Enqueued::Skipped);
         }
-        let reason = if kind == FileKind::Image {
-            "an image on its own is not a video; to use it as a poster, give it the same name as its video (movie.jpg next to movie.mp4)"
-        } else {
-            "a subtitle file on its own is not a video; give it the same name as its video (movie.en.srt next to movie.mp4)"
+        let reason = match kind {
+            FileKind::Image => {
+                "an image on its own is not a video; to use it as a poster, give it the same name as its video (movie.jpg next to movie.mp4)"
+            }
+            FileKind::Metadata => {
+                "a title sidecar on its own is not a video; give it the same name as its video (movie.json next to movie.mp4)"
+            }
+            _ => {
+                "a subtitle file on its own is not a video; give it the same name as its video (movie.en.srt next to movie.mp4)"
+            }
         };
         return reject(db, path, facts, reason, now);
     }
@@ -139,6 +150,7 @@ pub fn ingest_inbox_file(
             Some(_) => catalog::reset_for_retry(tx, &new, now)?,
             None => catalog::insert(tx, &new, None, now)?,
         }
+        attach_title(tx, &new, policy, now)?;
         queue::enqueue(tx, &asset_id, now)?;
         Ok(Ok(asset_id))
     })?;
@@ -176,6 +188,41 @@ fn reject(
     })
 }
 
+/// The new asset's title, from its `name.json` when it has one. A sidecar that cannot be
+/// used costs the video nothing: the title falls back to the file name and the log says why.
+fn attach_title(
+    tx: &rusqlite::Connection,
+    new: &NewAsset,
+    policy: &NewTitlePolicy,
+    now: i64,
+) -> Result<(), IngestError> {
+    let sidecar = classify::title_sidecar(&new.sidecars).and_then(|path| {
+        title_sidecar::read(path)
+            .inspect_err(|reason| {
+                tracing::warn!(file = ?path, reason, "title sidecar not used; the title comes from the file name")
+            })
+            .ok()
+    });
+    let attached = title_sidecar::attach(
+        tx,
+        &new.id,
+        &new.title,
+        sidecar.as_ref(),
+        policy.publishes(),
+        now,
+    );
+    match attached {
+        Ok(_) => Ok(()),
+        // The sidecar names a slot or series it cannot have: the video still gets a title.
+        Err(catalog::CatalogError::Invalid(reason)) if sidecar.is_some() => {
+            tracing::warn!(asset = %new.id, reason, "title sidecar not used; the title comes from the file name");
+            title_sidecar::attach(tx, &new.id, &new.title, None, policy.publishes(), now)?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn new_asset(id: &str, path: &Path, facts: FileFacts, hash: Option<String>) -> NewAsset {
     NewAsset {
         id: id.to_string(),
@@ -189,7 +236,17 @@ fn new_asset(id: &str, path: &Path, facts: FileFacts, hash: Option<String>) -> N
 }
 
 /// Duplicates leave the inbox (so they are not looked at again) but are never deleted.
+/// An inbox file's sidecars go with it: left behind, each would be refused as a lone file.
 fn set_aside_duplicate(data: &DataDir, path: &Path) -> Result<PathBuf, IngestError> {
+    if path.starts_with(data.inbox()) {
+        for sidecar in classify::sidecars_for(path) {
+            set_aside(data, &sidecar.path)?;
+        }
+    }
+    set_aside(data, path)
+}
+
+fn set_aside(data: &DataDir, path: &Path) -> Result<PathBuf, IngestError> {
     let dir = data.duplicates();
     std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
     let name = path
@@ -211,6 +268,7 @@ pub fn ingest_upload(
     data: &DataDir,
     path: &Path,
     title: &str,
+    policy: &NewTitlePolicy,
     now: i64,
     record: impl FnOnce(&rusqlite::Connection, &Enqueued) -> rusqlite::Result<()>,
 ) -> Result<Enqueued, IngestError> {
@@ -235,6 +293,7 @@ pub fn ingest_upload(
             new.title = title.to_string();
             new.sidecars = Vec::new();
             catalog::insert(tx, &new, None, now)?;
+            attach_title(tx, &new, policy, now)?;
             queue::enqueue(tx, &asset_id, now)?;
             let queued = Enqueued::Queued { asset_id };
             record_once(tx, &queued)?;
@@ -277,6 +336,7 @@ pub fn ingest_cli_file(
     db: &Db,
     data: &DataDir,
     path: &Path,
+    policy: &NewTitlePolicy,
     now: i64,
 ) -> Result<CliIngest, IngestError> {
     let path = std::fs::canonicalize(path).map_err(|e| io_err(path, e))?;
@@ -322,6 +382,7 @@ pub fn ingest_cli_file(
     let title = new.title.clone();
     let job = db.write_blocking(|tx| {
         catalog::insert(tx, &new, None, now)?;
+        attach_title(tx, &new, policy, now)?;
         Ok::<_, IngestError>(queue::enqueue_running(
             tx,
             &asset_id,

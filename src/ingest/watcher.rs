@@ -12,6 +12,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use super::IngestError;
 use super::enqueue::{self, Enqueued, FileFacts};
+use crate::catalog::title_sidecar::NewTitlePolicy;
 use crate::config::{DataDir, IngestConfig};
 use crate::db::Db;
 use crate::jobs::runner::now;
@@ -26,14 +27,22 @@ pub struct InboxWatcher {
     data: DataDir,
     settle: Duration,
     rescan: Duration,
+    new_titles: NewTitlePolicy,
     wake_jobs: Arc<Notify>,
 }
 
 impl InboxWatcher {
-    pub fn new(db: Db, data: DataDir, config: &IngestConfig, wake_jobs: Arc<Notify>) -> Self {
+    pub fn new(
+        db: Db,
+        data: DataDir,
+        config: &IngestConfig,
+        new_titles: NewTitlePolicy,
+        wake_jobs: Arc<Notify>,
+    ) -> Self {
         InboxWatcher {
             db,
             data,
+            new_titles,
             settle: Duration::from_secs(config.settle_secs),
             rescan: Duration::from_secs(config.rescan_secs.max(1)),
             wake_jobs,
@@ -123,10 +132,11 @@ impl InboxWatcher {
         });
         for path in settled {
             let (db, data) = (self.db.clone(), self.data.clone());
+            let policy = self.new_titles.clone();
             let p = path.clone();
             tracing::debug!(file = ?path, "settled");
             let result = tokio::task::spawn_blocking(move || {
-                enqueue::ingest_inbox_file(&db, &data, &p, now())
+                enqueue::ingest_inbox_file(&db, &data, &p, &policy, now())
             })
             .await;
             tracing::debug!(file = ?path, ?result, "ingest result");

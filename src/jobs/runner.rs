@@ -67,6 +67,8 @@ pub struct JobEnv {
     pub ingest: IngestConfig,
     /// This binary, run as `marquee worker`.
     pub exe: PathBuf,
+    /// Whether titles made for new media start published (changed live in the dashboard).
+    pub new_titles: crate::catalog::title_sidecar::NewTitlePolicy,
 }
 
 impl JobEnv {
@@ -75,6 +77,9 @@ impl JobEnv {
         data.create_all()?;
         let db = Db::open(&data.db_path())?;
         Ok(JobEnv {
+            new_titles: crate::catalog::title_sidecar::NewTitlePolicy::new(
+                config.catalog.new_titles == crate::config::NewTitles::Published,
+            ),
             db,
             data: data.clone(),
             transcode: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(

@@ -170,7 +170,7 @@ fn import_subtitles(
         .iter()
         .filter_map(|s| match &s.kind {
             SidecarKind::Subtitle { language } => Some((s, language.as_deref())),
-            SidecarKind::Poster => None,
+            SidecarKind::Poster | SidecarKind::Metadata => None,
         })
         .enumerate()
         .map(|(i, (sidecar, language))| {

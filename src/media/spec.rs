@@ -36,8 +36,12 @@ pub struct Sidecar {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SidecarKind {
-    Subtitle { language: Option<String> },
+    Subtitle {
+        language: Option<String>,
+    },
     Poster,
+    /// `name.json`: read at ingest for the title; kept with the package, never transcoded.
+    Metadata,
 }
 
 /// The package's manifest file, written last: a folder with one is a complete package.

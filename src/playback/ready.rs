@@ -1,7 +1,9 @@
 //! Which assets may be served, and which of their files, answered from memory: the origin
-//! must not query the database for every segment. Ready assets are kept a minute with the
-//! manifest that lists their files; other answers briefly (an asset may become ready any
-//! moment); deleting an asset forgets it at once.
+//! must not query the database for every segment. An asset is served while it is ready and
+//! a live title plays it (`catalog::visibility`). Such assets are kept a minute with the
+//! manifest that lists their files, and never past the end of their titles' window; other
+//! answers briefly (an asset may become ready, or its title go live, any moment); deleting
+//! an asset or unpublishing its title forgets it at once.
 //!
 //! The two answers are kept apart so that a flood of unknown ids, which costs little to
 //! send, can only ever push out other unknown ids, never a ready asset.
@@ -11,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::PlaybackError;
-use crate::catalog::{self, AssetStatus, CatalogError};
+use crate::catalog::{self, AssetStatus, CatalogError, visibility};
 use crate::db::Db;
 use crate::media::PackageManifest;
 
@@ -22,8 +24,9 @@ const MAX_NOT_READY: usize = 10_000;
 
 #[derive(Default)]
 struct Known {
-    /// Ready assets: what they serve, and since when that is known.
-    ready: HashMap<String, (Arc<PackageManifest>, Instant)>,
+    /// Ready assets: what they serve, since when that is known, and the Unix second their
+    /// titles stop being live (if they do).
+    ready: HashMap<String, (Arc<PackageManifest>, Instant, Option<i64>)>,
     /// Unknown, unfinished and failed assets.
     not_ready: HashMap<String, Instant>,
 }
@@ -49,8 +52,9 @@ impl ReadyAssets {
     ) -> Result<Option<Arc<PackageManifest>>, PlaybackError> {
         {
             let known = self.known.read().unwrap_or_else(|p| p.into_inner());
-            if let Some((manifest, at)) = known.ready.get(asset_id)
+            if let Some((manifest, at, until)) = known.ready.get(asset_id)
                 && at.elapsed() < READY_TTL
+                && until.is_none_or(|u| crate::clock::now() < u)
             {
                 return Ok(Some(manifest.clone()));
             }
@@ -61,20 +65,29 @@ impl ReadyAssets {
             }
         }
         let id = asset_id.to_string();
-        let manifest = self
+        let now = crate::clock::now();
+        let found = self
             .db
-            .read(move |c| match catalog::get(c, &id) {
-                Ok(a) if a.status == AssetStatus::Ready => Ok(a.manifest.map(Arc::new)),
-                Ok(_) | Err(CatalogError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e),
+            .read(move |c| {
+                let Some(until) = visibility::asset_live_until(c, &id, now)? else {
+                    return Ok(None);
+                };
+                match catalog::get(c, &id) {
+                    Ok(a) if a.status == AssetStatus::Ready => {
+                        Ok(a.manifest.map(|m| (Arc::new(m), until)))
+                    }
+                    Ok(_) | Err(CatalogError::NotFound(_)) => Ok(None),
+                    Err(e) => Err(e),
+                }
             })
             .await?;
+        let manifest = found.as_ref().map(|(m, _)| m.clone());
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        match &manifest {
-            Some(m) => {
+        match found {
+            Some((m, until)) => {
                 known.not_ready.remove(asset_id);
-                known.ready.insert(asset_id.to_string(), (m.clone(), now));
+                known.ready.insert(asset_id.to_string(), (m, now, until));
             }
             None => {
                 known.ready.remove(asset_id);
@@ -115,6 +128,11 @@ mod tests {
                 "INSERT INTO assets (id, title, status, source_path, source_size, source_mtime, manifest, created_at, updated_at)
                  VALUES ('abcd1234', 't', 'ready', 'x', 0, 0, ?1, 0, 0)",
                 [manifest.to_string()],
+            )?;
+            c.execute(
+                "INSERT INTO titles (id, kind, name, asset_id, status, live_from, created_at, updated_at)
+                 VALUES ('abcd1234', 'movie', 't', 'abcd1234', 'published', 0, 0, 0)",
+                [],
             )
             .map_err(crate::db::DbError::from)
         })

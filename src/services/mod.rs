@@ -3,6 +3,8 @@
 
 pub mod assets;
 pub mod settings;
+pub mod titles;
 
 pub use assets::{AssetService, ServiceError};
 pub use settings::SettingsService;
+pub use titles::{TitleDetail, TitleService, TitleServiceError};

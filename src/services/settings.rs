@@ -1,7 +1,7 @@
 //! Changing settings while the server runs: check every change, store it with its audit
 //! entry in one transaction, then hand the new values to what uses them — the mailer
 //! (SMTP, the public address links start from), upload limits, and the transcoding
-//! defaults the next job reads. Pages read the site name from `Settings::current`.
+//! defaults the next job reads, and whether new media's titles start published. Pages read the site name from `Settings::current`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 use crate::audit::Actor;
-use crate::config::{Config, TranscodeConfig};
+use crate::catalog::title_sidecar::NewTitlePolicy;
+use crate::config::{Config, NewTitles, TranscodeConfig};
 use crate::db::Db;
 use crate::jobs::runner::now;
 use crate::mail::Mailer;
@@ -23,6 +24,7 @@ pub struct SettingsService {
     mail: Arc<Mailer>,
     uploads: Arc<Uploads>,
     transcode: Arc<ArcSwap<TranscodeConfig>>,
+    new_titles: NewTitlePolicy,
     /// One change at a time: each is checked against the settings the one before left.
     updating: tokio::sync::Mutex<()>,
 }
@@ -34,6 +36,7 @@ impl SettingsService {
         mail: Arc<Mailer>,
         uploads: Arc<Uploads>,
         transcode: Arc<ArcSwap<TranscodeConfig>>,
+        new_titles: NewTitlePolicy,
     ) -> SettingsService {
         SettingsService {
             settings,
@@ -41,6 +44,7 @@ impl SettingsService {
             mail,
             uploads,
             transcode,
+            new_titles,
             updating: tokio::sync::Mutex::new(()),
         }
     }
@@ -49,7 +53,10 @@ impl SettingsService {
     /// change).
     pub fn apply(&self) -> Result<(), SettingsError> {
         let config = self.settings.current();
-        apply_to(&config, &self.mail, &self.uploads, &self.transcode)
+        apply_to(&config, &self.mail, &self.uploads, &self.transcode)?;
+        self.new_titles
+            .set(config.catalog.new_titles == NewTitles::Published);
+        Ok(())
     }
 
     pub fn view(&self) -> Vec<SettingView> {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::SettingsError;
-use crate::config::{Config, SmtpSecurity};
+use crate::config::{Config, NewTitles, SmtpSecurity};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -106,6 +106,13 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Text,
     },
     Spec {
+        key: "catalog.new_titles",
+        group: "Catalog",
+        label: "New media becomes",
+        help: "draft: a title is made for each new video and waits for an editor to publish it. published: viewers see it as soon as its video is ready.",
+        kind: Kind::Choice(&["draft", "published"]),
+    },
+    Spec {
         key: "transcode.preset",
         group: "Transcoding",
         label: "x264 preset",
@@ -162,6 +169,10 @@ pub fn get(config: &Config, key: &str) -> Value {
         "smtp.password" => json!(config.smtp.password),
         "smtp.from" => json!(config.smtp.from),
         "transcode.preset" => json!(config.transcode.preset),
+        "catalog.new_titles" => json!(match config.catalog.new_titles {
+            NewTitles::Draft => "draft",
+            NewTitles::Published => "published",
+        }),
         "transcode.segment_secs" => json!(config.transcode.segment_secs),
         "transcode.audio_kbps" => json!(config.transcode.audio_kbps),
         "uploads.max_bytes" => json!(config.uploads.max_bytes),
@@ -223,6 +234,13 @@ pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), Settin
                     }
                 }
                 "transcode.preset" => config.transcode.preset = v,
+                "catalog.new_titles" => {
+                    config.catalog.new_titles = if v == "published" {
+                        NewTitles::Published
+                    } else {
+                        NewTitles::Draft
+                    }
+                }
                 _ => return Err(SettingsError::Unknown(spec.key.into())),
             }
         }

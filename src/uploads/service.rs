@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use super::metadata::{self, Metadata};
 use super::records::{self, Upload};
 use super::{Owner, UploadError, io_error};
+use crate::catalog::title_sidecar::NewTitlePolicy;
 use crate::config::{DataDir, IngestConfig, UploadsConfig};
 use crate::db::{Db, DbError};
 use crate::disk::DiskSpace;
@@ -51,6 +52,8 @@ pub struct Uploads {
     pub(super) data: DataDir,
     /// Swapped when the limits change in the dashboard (`set_limits`).
     pub(super) limits: arc_swap::ArcSwap<UploadLimits>,
+    /// Whether the title of a finished upload starts published.
+    new_titles: NewTitlePolicy,
     /// Told when a finished upload queued a job.
     wake_jobs: Arc<Notify>,
     /// The clock (Unix seconds), passed in so tests can move it.
@@ -76,12 +79,14 @@ impl Uploads {
         db: Db,
         data: DataDir,
         limits: UploadLimits,
+        new_titles: NewTitlePolicy,
         wake_jobs: Arc<Notify>,
         clock: fn() -> i64,
     ) -> Uploads {
         Uploads {
             db,
             data,
+            new_titles,
             limits: arc_swap::ArcSwap::from_pointee(limits),
             wake_jobs,
             clock,
@@ -345,6 +350,7 @@ impl Uploads {
             &self.data,
             &finished,
             &title,
+            &self.new_titles,
             now,
             |tx, outcome| match outcome {
                 Enqueued::Queued { asset_id } => {

@@ -139,7 +139,14 @@ mod tests {
             min_free_mb: 0,
         };
         let db = Db::open(&data.db_path()).unwrap();
-        let uploads = Arc::new(Uploads::new(db, data, limits, Default::default(), clock));
+        let uploads = Arc::new(Uploads::new(
+            db,
+            data,
+            limits,
+            Default::default(),
+            Default::default(),
+            clock,
+        ));
         let owner = Owner::api_key(1);
         let idle = uploads.create(&owner, 100, "").await.unwrap();
         let busy = uploads.create(&owner, 100, "").await.unwrap();

@@ -41,6 +41,76 @@ const PAGES: &[(&str, &str, Option<Permission>)] = &[
         "/admin/media/nosuchasset/delete",
         Some(Permission::MediaWrite),
     ),
+    ("GET", "/admin/titles", Some(Permission::CatalogRead)),
+    ("POST", "/admin/titles", Some(Permission::CatalogWrite)),
+    (
+        "GET",
+        "/admin/titles/nosuchtitle",
+        Some(Permission::CatalogRead),
+    ),
+    (
+        "POST",
+        "/admin/titles/nosuchtitle",
+        Some(Permission::CatalogWrite),
+    ),
+    (
+        "POST",
+        "/admin/titles/nosuchtitle/publish",
+        Some(Permission::CatalogWrite),
+    ),
+    (
+        "POST",
+        "/admin/titles/nosuchtitle/unpublish",
+        Some(Permission::CatalogWrite),
+    ),
+    (
+        "POST",
+        "/admin/titles/nosuchtitle/delete",
+        Some(Permission::CatalogWrite),
+    ),
+    (
+        "POST",
+        "/admin/titles/nosuchtitle/episodes",
+        Some(Permission::CatalogWrite),
+    ),
+    (
+        "POST",
+        "/admin/titles/nosuchtitle/extras",
+        Some(Permission::CatalogWrite),
+    ),
+    ("GET", "/admin/rails", Some(Permission::CatalogRead)),
+    ("POST", "/admin/rails", Some(Permission::CatalogWrite)),
+    (
+        "POST",
+        "/admin/rails/999999",
+        Some(Permission::CatalogWrite),
+    ),
+    (
+        "POST",
+        "/admin/rails/999999/move",
+        Some(Permission::CatalogWrite),
+    ),
+    (
+        "POST",
+        "/admin/rails/999999/delete",
+        Some(Permission::CatalogWrite),
+    ),
+    ("POST", "/admin/collections", Some(Permission::CatalogWrite)),
+    (
+        "GET",
+        "/admin/collections/nosuchcollection",
+        Some(Permission::CatalogRead),
+    ),
+    (
+        "POST",
+        "/admin/collections/nosuchcollection",
+        Some(Permission::CatalogWrite),
+    ),
+    (
+        "POST",
+        "/admin/collections/nosuchcollection/delete",
+        Some(Permission::CatalogWrite),
+    ),
     ("GET", "/admin/members", Some(Permission::MembersRead)),
     (
         "GET",

@@ -69,11 +69,21 @@ fn pages_render_and_chromium_and_firefox_play_switch_and_show_subtitles() {
     let (status, info, home) = fetch(&server, "/");
     assert_eq!(status, 200);
     assert!(info.starts_with("text/html"), "{info}");
+    // The video's title (same id as the asset) is on the home page, and its page plays it.
+    let home = home.replace("&#x2f;", "/");
     assert!(
-        home.contains("Harbour Tour") && home.contains(&format!("/watch/{id}")),
+        home.contains("Harbour Tour") && home.contains(&format!("/title/{id}")),
         "{home}"
     );
     assert!(home.contains(&format!("/p/public/{id}/poster.jpg")));
+    let (status, _, title_page) = fetch(&server, &format!("/title/{id}"));
+    assert_eq!(status, 200);
+    assert!(
+        title_page
+            .replace("&#x2f;", "/")
+            .contains(&format!("/watch/{id}")),
+        "{title_page}"
+    );
     // One stylesheet in the head; scripts are deferred.
     let (status, _, watch) = fetch(&server, &format!("/watch/{id}"));
     assert_eq!(status, 200);

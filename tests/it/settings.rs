@@ -13,22 +13,6 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-/// `method path` with the test's API key and a JSON body; status and JSON answer.
-fn call(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let request = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("{}{path}", server.url()))
-        .header("Authorization", format!("Bearer {}", server.key))
-        .header("Content-Type", "application/json");
-    let mut resp = match body {
-        Some(b) => agent().run(request.body(b.to_string()).unwrap()),
-        None => agent().run(request.body(()).unwrap()),
-    }
-    .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
-}
-
 fn setting(list: &Value, key: &str) -> Value {
     list.as_array()
         .unwrap()
@@ -90,7 +74,7 @@ fn the_site_name_changes_from_the_dashboard_at_once_and_stays_after_a_restart() 
     server.terminate();
     server.restart();
     assert_eq!(home_title(&server), "Ciné &lt;Club&gt;");
-    let (status, log) = call(&server, "GET", "/api/v1/audit?action=settings.", None);
+    let (status, log) = server.call("GET", "/api/v1/audit?action=settings.", None);
     assert_eq!(status, 200, "{log}");
     assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
     assert_eq!(log[0]["actor_label"], "ann@example.com");
@@ -121,29 +105,19 @@ fn a_pinned_setting_is_read_only_and_the_rest_apply_without_a_restart() {
         },
     );
     assert_eq!(home_title(&server), "From Env");
-    let (_, list) = call(&server, "GET", "/api/v1/settings", None);
+    let (_, list) = server.call("GET", "/api/v1/settings", None);
     let name = setting(&list, "site.name");
     assert_eq!(
         name["pinned"],
         "set by the environment variable MARQUEE_SITE__NAME"
     );
-    let (status, refused) = call(
-        &server,
-        "PATCH",
-        "/api/v1/settings",
-        Some(json!({"site.name": "X"})),
-    );
+    let (status, refused) =
+        server.call("PATCH", "/api/v1/settings", Some(json!({"site.name": "X"})));
     assert_eq!(status, 409, "{refused}");
-    let (status, _) = call(
-        &server,
-        "PATCH",
-        "/api/v1/settings",
-        Some(json!({"no.such": 1})),
-    );
+    let (status, _) = server.call("PATCH", "/api/v1/settings", Some(json!({"no.such": 1})));
     assert_eq!(status, 400);
     // All or nothing: one bad value keeps the good one out too.
-    let (status, _) = call(
-        &server,
+    let (status, _) = server.call(
         "PATCH",
         "/api/v1/settings",
         Some(json!({"uploads.max_bytes": 2_000_000, "smtp.port": 70000})),
@@ -151,7 +125,7 @@ fn a_pinned_setting_is_read_only_and_the_rest_apply_without_a_restart() {
     assert_eq!(status, 400);
     assert_eq!(
         setting(
-            &call(&server, "GET", "/api/v1/settings", None).1,
+            &server.call("GET", "/api/v1/settings", None).1,
             "uploads.max_bytes"
         )["value"],
         20_000_000_000u64
@@ -170,8 +144,7 @@ fn a_pinned_setting_is_read_only_and_the_rest_apply_without_a_restart() {
         agent().run(request).unwrap().status().as_u16()
     };
     assert_eq!(create("3000000"), 201);
-    let (status, _) = call(
-        &server,
+    let (status, _) = server.call(
         "PATCH",
         "/api/v1/settings",
         Some(json!({"uploads.max_bytes": 2_000_000})),
@@ -191,9 +164,7 @@ fn a_pinned_setting_is_read_only_and_the_rest_apply_without_a_restart() {
         .trim()
         .to_string();
     let secret = "hunter2-smtp-password";
-    let (status, after) = call(
-        &server,
-        "PATCH",
+    let (status, after) = server.call("PATCH",
         "/api/v1/settings",
         Some(json!({
             "smtp.host": "127.0.0.1", "smtp.port": port.parse::<u64>().unwrap(), "smtp.security": "none",
@@ -208,7 +179,7 @@ fn a_pinned_setting_is_read_only_and_the_rest_apply_without_a_restart() {
     assert!(!ann.get("/admin/settings").body.contains(secret));
     // The capture server takes no sign-in: clear the credentials (an empty value clears).
     let clear = json!({"smtp.username": "", "smtp.password": ""});
-    let (status, after) = call(&server, "PATCH", "/api/v1/settings", Some(clear));
+    let (status, after) = server.call("PATCH", "/api/v1/settings", Some(clear));
     assert_eq!(status, 200, "{after}");
     assert_eq!(setting(&after, "smtp.password")["is_set"], false);
     let page = ann.get("/admin/settings");
@@ -227,7 +198,7 @@ fn a_pinned_setting_is_read_only_and_the_rest_apply_without_a_restart() {
         "{}",
         mail.data
     );
-    let (_, log) = call(&server, "GET", "/api/v1/audit?limit=50", None);
+    let (_, log) = server.call("GET", "/api/v1/audit?limit=50", None);
     assert!(!log.to_string().contains(secret), "{log}");
     assert!(log.to_string().contains("(changed)"), "{log}");
     assert!(!server.log().contains(secret));

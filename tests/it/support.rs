@@ -77,6 +77,10 @@ pub struct Options {
     pub tls: bool,
     /// `--listen` (plain HTTP) instead of a free loopback port.
     pub listen: Option<String>,
+    /// New media's titles start as drafts (the product's default). Without it a test
+    /// server publishes them (`[catalog] new_titles = "published"`), so the tests of the
+    /// media path play what they drop without an editor's step.
+    pub draft_titles: bool,
 }
 
 impl Server {
@@ -99,9 +103,14 @@ impl Server {
         } else {
             "preset = \"ultrafast\"\n"
         };
+        let catalog = if options.draft_titles {
+            ""
+        } else {
+            "\n[catalog]\nnew_titles = \"published\"\n"
+        };
         // Top-level keys must come before the first table.
         let config = format!(
-            "{}\n[ingest]\n{TEST_INGEST}{}\n[transcode]\n{TEST_TRANSCODE}{preset}{}\n{}",
+            "{}\n[ingest]\n{TEST_INGEST}{}\n[transcode]\n{TEST_TRANSCODE}{preset}{}{catalog}\n{}",
             options.top, options.ingest, options.transcode, options.tables
         );
         std::fs::write(data.join("marquee.toml"), config).unwrap();
@@ -199,6 +208,38 @@ impl Server {
     /// GET with the API key; returns status and JSON body (errors included).
     pub fn get(&self, path: &str) -> (u16, Value) {
         get_with(&format!("{}{path}", self.url()), Some(&self.key))
+    }
+
+    /// `method path` with the test's API key and a JSON body; status and JSON answer.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url()))
+            .header("Authorization", format!("Bearer {}", self.key))
+            .header("Content-Type", "application/json");
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut resp = match body {
+            Some(b) => agent.run(request.body(b.to_string()).unwrap()),
+            None => agent.run(request.body(()).unwrap()),
+        }
+        .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+    }
+
+    /// A page without signing in: status and body.
+    pub fn page(&self, path: &str) -> (u16, String) {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .new_agent();
+        let mut resp = agent.get(format!("{}{path}", self.url())).call().unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().unwrap_or_default())
     }
 
     pub fn assets(&self) -> Vec<Value> {

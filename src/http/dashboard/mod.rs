@@ -4,10 +4,12 @@
 //! who is signed in.
 
 pub mod audit;
+pub mod home_page;
 pub mod media;
 pub mod members;
 pub mod overview;
 pub mod settings;
+pub mod titles;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -37,6 +39,16 @@ pub const SECTIONS: &[Section] = &[
         href: "/admin/media",
         label: "Media",
         permission: Permission::MediaRead,
+    },
+    Section {
+        href: "/admin/titles",
+        label: "Titles",
+        permission: Permission::CatalogRead,
+    },
+    Section {
+        href: "/admin/rails",
+        label: "Home page",
+        permission: Permission::CatalogRead,
     },
     Section {
         href: "/admin/members",
@@ -124,6 +136,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(media::rename)
         .service(media::retry)
         .service(media::delete)
+        .service(titles::list)
+        .service(titles::create)
+        .service(titles::detail)
+        .service(titles::save)
+        .service(titles::publish)
+        .service(titles::unpublish)
+        .service(titles::delete)
+        .service(titles::add_episode)
+        .service(titles::add_extra)
+        .service(home_page::show)
+        .service(home_page::create)
+        .service(home_page::save)
+        .service(home_page::shift)
+        .service(home_page::remove)
+        .service(home_page::create_collection)
+        .service(home_page::collection)
+        .service(home_page::save_collection)
+        .service(home_page::delete_collection)
         .service(members::list)
         .service(members::invite)
         .service(members::revoke_invite)

@@ -1,0 +1,269 @@
+//! What viewers browse: cards for rails and lists, a title's page (seasons and episodes,
+//! extras), genre pages. Live titles only; everything here takes `now`.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::titles::{self, Title, TitleKind};
+use super::{CatalogError, visibility};
+
+/// A file of an asset's package (`asset_id`, file name): the storefront turns it into a
+/// playback URL; the catalog does not know how URLs are made.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PackageFile {
+    pub asset_id: String,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Card {
+    pub id: String,
+    pub kind: TitleKind,
+    pub name: String,
+    pub year: Option<i64>,
+    pub synopsis: String,
+    pub poster: Option<PackageFile>,
+    pub duration_secs: Option<f64>,
+    /// For episodes: the series' name, season and number.
+    pub series: Option<(String, i64, i64)>,
+}
+
+/// The media a title shows its poster from: its own, or a series' first live episode's.
+fn poster_of(
+    conn: &Connection,
+    t: &Title,
+    now: i64,
+) -> Result<Option<(PackageFile, Option<f64>)>, CatalogError> {
+    let row = |asset: Option<String>| -> Result<Option<(PackageFile, Option<f64>)>, CatalogError> {
+        let Some(asset) = asset else { return Ok(None) };
+        let found: Option<(Option<String>, Option<f64>)> = conn
+            .prepare_cached(
+                "SELECT json_extract(manifest, '$.poster'), duration_secs FROM assets
+                 WHERE id = ?1 AND status = 'ready'",
+            )?
+            .query_row([&asset], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(found.and_then(|(poster, duration)| {
+            poster.map(|file| {
+                (
+                    PackageFile {
+                        asset_id: asset.clone(),
+                        file,
+                    },
+                    duration,
+                )
+            })
+        }))
+    };
+    if t.kind != TitleKind::Series {
+        return row(t.asset_id.clone());
+    }
+    let first: Option<String> = conn
+        .prepare_cached(&format!(
+            "SELECT t.asset_id FROM titles t WHERE t.parent_id = ?2 AND t.kind = 'episode' AND {}
+             ORDER BY t.season_number, t.episode_number LIMIT 1",
+            visibility::live_sql(1)
+        ))?
+        .query_row(params![now, t.id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(row(first)?.map(|(p, _)| (p, None)))
+}
+
+pub fn cards(conn: &Connection, list: &[Title], now: i64) -> Result<Vec<Card>, CatalogError> {
+    list.iter()
+        .map(|t| {
+            let poster = poster_of(conn, t, now)?;
+            let series = match (t.kind, &t.parent_id) {
+                (TitleKind::Episode, Some(parent)) => Some((
+                    titles::get(conn, parent)?.name,
+                    t.season_number.unwrap_or(0),
+                    t.episode_number.unwrap_or(0),
+                )),
+                _ => None,
+            };
+            Ok(Card {
+                id: t.id.clone(),
+                kind: t.kind,
+                name: t.name.clone(),
+                year: t.year,
+                synopsis: t.synopsis.clone(),
+                duration_secs: poster.as_ref().and_then(|(_, d)| *d),
+                poster: poster.map(|(p, _)| p),
+                series,
+            })
+        })
+        .collect()
+}
+
+/// A live title by id, or `None` (draft, scheduled, expired, media missing, unknown).
+pub fn live_title(conn: &Connection, id: &str, now: i64) -> Result<Option<Title>, CatalogError> {
+    Ok(titles::find(conn, id)?.filter(|t| t.is_live(now)))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Season {
+    pub number: i64,
+    pub name: String,
+    pub episodes: Vec<Card>,
+}
+
+/// Everything a title's page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct TitlePage {
+    pub title: Title,
+    pub card: Card,
+    pub genres: Vec<(String, String)>,
+    pub seasons: Vec<Season>,
+    pub extras: Vec<Card>,
+    pub trailer: Option<Card>,
+    /// The parent of an episode or extra.
+    pub parent: Option<Title>,
+}
+
+pub fn title_page(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+) -> Result<Option<TitlePage>, CatalogError> {
+    let Some(title) = live_title(conn, id, now)? else {
+        return Ok(None);
+    };
+    let children: Vec<Title> = titles::children(conn, id)?
+        .into_iter()
+        .filter(|c| c.is_live(now))
+        .collect();
+    let mut seasons: Vec<Season> = Vec::new();
+    let episodes: Vec<&Title> = children
+        .iter()
+        .filter(|c| c.kind == TitleKind::Episode)
+        .collect();
+    for ep in episodes {
+        let number = ep.season_number.unwrap_or(0);
+        let card = cards(conn, std::slice::from_ref(ep), now)?.remove(0);
+        match seasons.last_mut() {
+            Some(s) if s.number == number => s.episodes.push(card),
+            _ => {
+                let name: Option<String> = conn
+                    .query_row(
+                        "SELECT name FROM seasons WHERE series_id = ?1 AND number = ?2",
+                        params![id, number],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                seasons.push(Season {
+                    number,
+                    name: name
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| format!("Season {number}")),
+                    episodes: vec![card],
+                })
+            }
+        }
+    }
+    let extras_list: Vec<Title> = children
+        .into_iter()
+        .filter(|c| c.kind == TitleKind::Extra)
+        .collect();
+    let extras = cards(conn, &extras_list, now)?;
+    let trailer = extras_list
+        .iter()
+        .position(|e| e.extra_kind == Some(super::titles::ExtraKind::Trailer))
+        .map(|i| extras[i].clone());
+    let genres = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT g.name, g.slug FROM title_genres tg JOIN genres g ON g.id = tg.genre_id
+             WHERE tg.title_id = ?1 ORDER BY g.name",
+        )?;
+        stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let parent = match &title.parent_id {
+        Some(p) => live_title(conn, p, now)?,
+        None => None,
+    };
+    let card = cards(conn, std::slice::from_ref(&title), now)?.remove(0);
+    Ok(Some(TitlePage {
+        title,
+        card,
+        genres,
+        seasons,
+        extras,
+        trailer,
+        parent,
+    }))
+}
+
+/// Live movies and series in a genre, newest first.
+pub fn genre(
+    conn: &Connection,
+    slug: &str,
+    now: i64,
+    limit: u32,
+) -> Result<Option<(String, Vec<Title>)>, CatalogError> {
+    let name: Option<String> = conn
+        .query_row("SELECT name FROM genres WHERE slug = ?1", [slug], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(name) = name else { return Ok(None) };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM genres g JOIN title_genres tg ON tg.genre_id = g.id
+         JOIN titles t ON t.id = tg.title_id
+         WHERE g.slug = ?2 AND t.parent_id IS NULL AND {}
+         ORDER BY t.live_from DESC LIMIT ?3",
+        titles::COLUMNS,
+        visibility::live_sql(1)
+    ))?;
+    let rows = stmt.query_map(params![now, slug, limit], titles::from_row)?;
+    Ok(Some((name, rows.collect::<Result<_, _>>()?)))
+}
+
+/// Every genre (name, slug), for editors.
+pub fn all_genres(conn: &Connection) -> Result<Vec<(String, String)>, CatalogError> {
+    let mut stmt = conn.prepare_cached("SELECT name, slug FROM genres ORDER BY name")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Genres with at least one live title, for the browse menu.
+pub fn live_genres(conn: &Connection, now: i64) -> Result<Vec<(String, String)>, CatalogError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT g.name, g.slug FROM genres g WHERE EXISTS (
+            SELECT 1 FROM title_genres tg JOIN titles t ON t.id = tg.title_id
+            WHERE tg.genre_id = g.id AND t.parent_id IS NULL AND {})
+         ORDER BY g.name",
+        visibility::live_sql(1)
+    ))?;
+    let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every live movie and series (id, last change), for the sitemap.
+pub fn live_ids(conn: &Connection, now: i64) -> Result<Vec<(String, i64)>, CatalogError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT t.id, t.updated_at FROM titles t WHERE t.parent_id IS NULL AND {}
+         ORDER BY t.live_from DESC LIMIT 50000",
+        visibility::live_sql(1)
+    ))?;
+    let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The live title that plays an asset (for old `/watch/<asset>` links).
+pub fn title_playing(
+    conn: &Connection,
+    asset_id: &str,
+    now: i64,
+) -> Result<Option<String>, CatalogError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT t.id FROM titles t WHERE t.asset_id = ?2 AND {} ORDER BY t.created_at LIMIT 1",
+                visibility::live_sql(1)
+            ),
+            params![now, asset_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}

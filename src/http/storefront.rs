@@ -1,0 +1,343 @@
+//! The viewer's storefront, rendered on the server: the home page of rails, title pages,
+//! search (with results as you type), genre and collection pages, the sitemap and
+//! robots.txt. Every answer comes from `catalog::browse` and shows live titles only.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::session::Viewer;
+use super::ui::page;
+use crate::catalog::browse::{self, Card, PackageFile};
+use crate::catalog::collections;
+use crate::catalog::rails::{self, RailKind};
+use crate::catalog::search::{self, Audience};
+use crate::clock;
+use crate::playback::package_url;
+
+/// A card as templates use it: URLs made, the duration as a clock.
+#[derive(Debug, Serialize)]
+pub struct CardView {
+    id: String,
+    kind: &'static str,
+    name: String,
+    year: Option<i64>,
+    synopsis: String,
+    poster: Option<String>,
+    duration: Option<String>,
+    href: String,
+    /// "S1 E2 · Series name" for episodes.
+    subtitle: Option<String>,
+}
+
+fn poster_url(p: &Option<PackageFile>) -> Option<String> {
+    p.as_ref().map(|p| package_url(&p.asset_id, &p.file))
+}
+
+pub fn clock_text(secs: f64) -> String {
+    let s = secs.round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+fn view(c: &Card) -> CardView {
+    let plays_directly = !matches!(
+        c.kind,
+        crate::catalog::titles::TitleKind::Series | crate::catalog::titles::TitleKind::Movie
+    );
+    CardView {
+        id: c.id.clone(),
+        kind: c.kind.as_str(),
+        name: c.name.clone(),
+        year: c.year,
+        synopsis: c.synopsis.clone(),
+        poster: poster_url(&c.poster),
+        duration: c.duration_secs.map(clock_text),
+        href: if plays_directly {
+            format!("/watch/{}", c.id)
+        } else {
+            format!("/title/{}", c.id)
+        },
+        subtitle: c
+            .series
+            .as_ref()
+            .map(|(series, s, e)| format!("S{s} E{e} · {series}")),
+    }
+}
+
+fn views(cards: &[Card]) -> Vec<CardView> {
+    cards.iter().map(view).collect()
+}
+
+fn value<T: Serialize>(v: &T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(v))
+}
+
+#[derive(Serialize)]
+struct RailView {
+    id: i64,
+    name: String,
+    hero: bool,
+    cards: Vec<CardView>,
+}
+
+#[get("/")]
+pub async fn home(
+    state: web::Data<AppState>,
+    viewer: Option<Viewer>,
+) -> Result<HttpResponse, ApiError> {
+    let user = viewer.as_ref().map(|v| v.user().id.0);
+    let now = clock::now();
+    let rails = state
+        .db
+        .read(move |c| {
+            let mut out = Vec::new();
+            for rail in rails::list(c)? {
+                let titles = rails::resolve(c, &rail, user, now)?;
+                if titles.is_empty() {
+                    continue;
+                }
+                let cards = browse::cards(c, &titles, now)?;
+                out.push((rail, cards));
+            }
+            let genres = browse::live_genres(c, now)?;
+            Ok::<_, crate::catalog::CatalogError>((out, genres))
+        })
+        .await?;
+    let (rails, genres) = rails;
+    let rails: Vec<RailView> = rails
+        .iter()
+        .map(|(rail, cards)| RailView {
+            id: rail.id,
+            name: rail.name.clone(),
+            hero: rail.kind == RailKind::Hero,
+            cards: views(cards),
+        })
+        .collect();
+    page(
+        &state,
+        "home.html",
+        StatusCode::OK,
+        minijinja::context! { rails => value(&rails), genres => value(&genres),
+        signed_in => viewer.is_some() },
+    )
+}
+
+fn not_found(state: &AppState) -> Result<HttpResponse, ApiError> {
+    page(
+        state,
+        "missing.html",
+        StatusCode::NOT_FOUND,
+        minijinja::context! {},
+    )
+}
+
+/// The public address pages name in their OpenGraph tags and the sitemap: the configured
+/// base URL, else the address this request came to.
+fn public_base(state: &AppState, req: &HttpRequest) -> String {
+    let base = state.settings.settings.current().site.base_url.clone();
+    if !base.is_empty() {
+        return base.trim_end_matches('/').to_string();
+    }
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+#[get("/title/{id}")]
+pub async fn title(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let now = clock::now();
+    let found = state
+        .db
+        .read(move |c| browse::title_page(c, &id, now))
+        .await?;
+    let Some(p) = found else {
+        return not_found(&state);
+    };
+    #[derive(Serialize)]
+    struct SeasonView {
+        number: i64,
+        name: String,
+        episodes: Vec<CardView>,
+    }
+    let seasons: Vec<SeasonView> = p
+        .seasons
+        .iter()
+        .map(|s| SeasonView {
+            number: s.number,
+            name: s.name.clone(),
+            episodes: views(&s.episodes),
+        })
+        .collect();
+    let play = match p.title.kind {
+        crate::catalog::titles::TitleKind::Series => p
+            .seasons
+            .first()
+            .and_then(|s| s.episodes.first())
+            .map(|e| format!("/watch/{}", e.id)),
+        _ => Some(format!("/watch/{}", p.title.id)),
+    };
+    let base = public_base(&state, &req);
+    page(
+        &state,
+        "title.html",
+        StatusCode::OK,
+        minijinja::context! {
+            title => value(&p.title), card => value(&view(&p.card)), genres => value(&p.genres),
+            seasons => value(&seasons), extras => value(&views(&p.extras)),
+            trailer => value(&p.trailer.as_ref().map(view)), play,
+            canonical => format!("{base}/title/{}", p.title.id),
+            og_image => poster_url(&p.card.poster).map(|u| format!("{base}{u}")),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+    /// `1`: only the results list, for search as you type.
+    #[serde(default)]
+    partial: Option<String>,
+}
+
+const SEARCH_LIMIT: u32 = 40;
+
+#[get("/search")]
+pub async fn search_page(
+    state: web::Data<AppState>,
+    params: web::Query<SearchParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q: String = params.q.chars().take(200).collect();
+    let now = clock::now();
+    let query = q.clone();
+    let cards = state
+        .db
+        .read(move |c| {
+            let found = search::search(c, &query, Audience::Viewer { now }, SEARCH_LIMIT)?;
+            browse::cards(c, &found, now)
+        })
+        .await?;
+    let template = if params.partial.as_deref() == Some("1") {
+        "search_results.html"
+    } else {
+        "search.html"
+    };
+    page(
+        &state,
+        template,
+        StatusCode::OK,
+        minijinja::context! { q, cards => value(&views(&cards)) },
+    )
+}
+
+#[get("/genre/{slug}")]
+pub async fn genre(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let now = clock::now();
+    let found = state
+        .db
+        .read(move |c| {
+            let Some((name, titles)) = browse::genre(c, &slug, now, 200)? else {
+                return Ok::<_, crate::catalog::CatalogError>(None);
+            };
+            Ok(Some((name, browse::cards(c, &titles, now)?)))
+        })
+        .await?;
+    let Some((name, cards)) = found else {
+        return not_found(&state);
+    };
+    page(
+        &state,
+        "browse.html",
+        StatusCode::OK,
+        minijinja::context! { heading => name, cards => value(&views(&cards)) },
+    )
+}
+
+#[get("/collection/{slug}")]
+pub async fn collection(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let now = clock::now();
+    let found = state
+        .db
+        .read(move |c| {
+            let Some(col) = collections::find(c, &slug)? else {
+                return Ok::<_, crate::catalog::CatalogError>(None);
+            };
+            let titles = collections::live_items(c, &col.id, now)?;
+            Ok(Some((col, browse::cards(c, &titles, now)?)))
+        })
+        .await?;
+    let Some((col, cards)) = found else {
+        return not_found(&state);
+    };
+    page(
+        &state,
+        "browse.html",
+        StatusCode::OK,
+        minijinja::context! { heading => col.name, intro => col.description,
+        cards => value(&views(&cards)) },
+    )
+}
+
+#[get("/sitemap.xml")]
+pub async fn sitemap(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let now = clock::now();
+    let ids = state.db.read(move |c| browse::live_ids(c, now)).await?;
+    let base = public_base(&state, &req);
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
+    xml.push_str(&format!("<url><loc>{}/</loc></url>\n", xml_escape(&base)));
+    for (id, updated) in ids {
+        let date = time::OffsetDateTime::from_unix_timestamp(updated)
+            .map(|t| t.date().to_string())
+            .unwrap_or_default();
+        xml.push_str(&format!(
+            "<url><loc>{}/title/{}</loc><lastmod>{date}</lastmod></url>\n",
+            xml_escape(&base),
+            xml_escape(&id)
+        ));
+    }
+    xml.push_str("</urlset>\n");
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=300"))
+        .body(xml))
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[get("/robots.txt")]
+pub async fn robots(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let base = public_base(&state, &req);
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "User-agent: *\nDisallow: /admin\nDisallow: /api/\nDisallow: /p/\nDisallow: /account\nAllow: /\nSitemap: {base}/sitemap.xml\n"
+        ))
+}

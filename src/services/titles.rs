@@ -1,0 +1,245 @@
+//! What editors do to titles: create, edit, publish behind the readiness gate, unpublish,
+//! delete; each with its audit entry in the same transaction. After every change the origin
+//! forgets what it held in memory for the title's media, so unpublishing stops playback at
+//! once, not when a cache entry runs out.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::audit::{self, Actor, AuditError};
+use crate::catalog::CatalogError;
+use crate::catalog::publishing::{self, MediaState, Published};
+use crate::catalog::titles::{self, Placement, Title, TitleFields};
+use crate::clock;
+use crate::db::{Db, DbError};
+use crate::playback::Origin;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TitleServiceError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// A title with what the dashboard shows around it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TitleDetail {
+    pub title: Title,
+    pub genres: Vec<String>,
+    pub tags: Vec<String>,
+    pub media: MediaState,
+    /// What keeps it from being published (empty: ready).
+    pub missing: Vec<String>,
+    /// Episodes (by season) and extras, each with its media state.
+    pub children: Vec<(Title, MediaState)>,
+    pub live: bool,
+}
+
+pub struct TitleService {
+    db: Db,
+    origin: Arc<Origin>,
+}
+
+impl TitleService {
+    pub fn new(db: Db, origin: Arc<Origin>) -> Self {
+        TitleService { db, origin }
+    }
+
+    pub async fn detail(&self, id: &str) -> Result<TitleDetail, TitleServiceError> {
+        let id = id.to_string();
+        let now = clock::now();
+        Ok(self.db.read(move |c| detail(c, &id, now)).await?)
+    }
+
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        placement: Placement,
+        fields: TitleFields,
+    ) -> Result<TitleDetail, TitleServiceError> {
+        let actor = actor.clone();
+        let id = titles::new_title_id();
+        let now = clock::now();
+        let detail = self
+            .db
+            .write(move |tx| {
+                titles::create(tx, &id, &placement, &fields, now)?;
+                let title = titles::get(tx, &id)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "title.create",
+                    &id,
+                    serde_json::json!({"name": title.name, "kind": title.kind}),
+                    now,
+                )?;
+                Ok::<_, TitleServiceError>(detail(tx, &id, now)?)
+            })
+            .await?;
+        self.forget_family(&detail);
+        Ok(detail)
+    }
+
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: &str,
+        fields: TitleFields,
+    ) -> Result<TitleDetail, TitleServiceError> {
+        let (actor, id) = (actor.clone(), id.to_string());
+        let now = clock::now();
+        let before = self.detail(&id).await?;
+        let detail = self
+            .db
+            .write(move |tx| {
+                titles::update(tx, &id, &fields, now)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "title.update",
+                    &id,
+                    serde_json::json!({
+                        "name": fields.name, "synopsis_changed": fields.synopsis.is_some(),
+                        "asset_id": fields.asset_id, "publish_at": fields.publish_at,
+                        "expire_at": fields.expire_at,
+                    }),
+                    now,
+                )?;
+                Ok::<_, TitleServiceError>(detail(tx, &id, now)?)
+            })
+            .await?;
+        self.forget_family(&before);
+        self.forget_family(&detail);
+        Ok(detail)
+    }
+
+    pub async fn publish(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<(TitleDetail, Published), TitleServiceError> {
+        let (actor, id) = (actor.clone(), id.to_string());
+        let now = clock::now();
+        let out = self
+            .db
+            .write(move |tx| {
+                let done = publishing::publish(tx, &id, now)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "title.publish",
+                    &id,
+                    serde_json::json!({"episodes": done.episodes_published}),
+                    now,
+                )?;
+                Ok::<_, TitleServiceError>((detail(tx, &id, now)?, done))
+            })
+            .await?;
+        self.forget_family(&out.0);
+        Ok(out)
+    }
+
+    pub async fn unpublish(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<TitleDetail, TitleServiceError> {
+        let (actor, id) = (actor.clone(), id.to_string());
+        let now = clock::now();
+        let detail = self
+            .db
+            .write(move |tx| {
+                publishing::unpublish(tx, &id, now)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "title.unpublish",
+                    &id,
+                    serde_json::json!({}),
+                    now,
+                )?;
+                Ok::<_, TitleServiceError>(detail(tx, &id, now)?)
+            })
+            .await?;
+        self.forget_family(&detail);
+        Ok(detail)
+    }
+
+    /// Deletes the title with its episodes and extras; their media stays in the library.
+    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<Title, TitleServiceError> {
+        let before = self.detail(id).await?;
+        let (actor, id) = (actor.clone(), id.to_string());
+        let now = clock::now();
+        let title = self
+            .db
+            .write(move |tx| {
+                let title = titles::delete(tx, &id)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "title.delete",
+                    &id,
+                    serde_json::json!({"name": title.name}),
+                    now,
+                )?;
+                Ok::<_, TitleServiceError>(title)
+            })
+            .await?;
+        self.forget_family(&before);
+        Ok(title)
+    }
+
+    /// The origin re-reads, on the next request, whether each of these media may be served.
+    fn forget_family(&self, detail: &TitleDetail) {
+        let assets = std::iter::once(&detail.title)
+            .chain(detail.children.iter().map(|(c, _)| c))
+            .filter_map(|t| t.asset_id.as_deref());
+        for asset in assets {
+            self.origin.ready.forget(asset);
+        }
+    }
+}
+
+fn detail(c: &rusqlite::Connection, id: &str, now: i64) -> Result<TitleDetail, CatalogError> {
+    let title = titles::get(c, id)?;
+    let children = titles::children(c, id)?
+        .into_iter()
+        .map(|child| {
+            let state = publishing::media_state(c, &child)?;
+            Ok::<_, CatalogError>((child, state))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(TitleDetail {
+        genres: titles::genres_of(c, id)?,
+        tags: titles::tags_of(c, id)?,
+        media: publishing::media_state(c, &title)?,
+        missing: publishing::missing(c, &title)?,
+        live: title.is_live(now),
+        children,
+        title,
+    })
+}
+
+/// One catalog change (rails, collections) and its audit entry in one transaction. `change`
+/// returns its result, the audit target and the entry's detail.
+pub async fn audited<T: Send + 'static>(
+    db: &Db,
+    actor: &Actor,
+    action: &'static str,
+    change: impl FnOnce(&rusqlite::Connection) -> Result<(T, String, serde_json::Value), CatalogError>
+    + Send
+    + 'static,
+) -> Result<T, TitleServiceError> {
+    let actor = actor.clone();
+    let now = clock::now();
+    db.write(move |tx| {
+        let (out, target, detail) = change(tx)?;
+        audit::record(tx, &actor, action, &target, detail, now)?;
+        Ok::<_, TitleServiceError>(out)
+    })
+    .await
+}

@@ -1,0 +1,360 @@
+//! The catalog against the real server: a series dropped as files with `name.json`
+//! sidecars, the readiness gate, publishing and unpublishing everywhere at once (pages,
+//! search, sitemap, API, origin), scheduled windows on an injected clock, hostile search
+//! input, rails that go live without a restart, and markup in titles kept inert.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Options, Server, drop_into, has_test_hooks, make_clip};
+
+const SCRIPT: &str = "<script>alert(1)</script>";
+
+fn catalog_server(data: &Path, clock: &Path) -> Server {
+    std::fs::write(clock, "0").unwrap();
+    Server::start_with(
+        data,
+        Options {
+            draft_titles: true,
+            env: vec![(
+                "MARQUEE_TEST_CLOCK_FILE".into(),
+                clock.display().to_string(),
+            )],
+            ..Options::default()
+        },
+    )
+}
+
+/// Drops a clip with its `name.json` and waits for the asset. `stem` is a plain word (it is
+/// the asset's name); `secs` tells clips apart (the same content would be a duplicate).
+fn drop_with_sidecar(server: &Server, tmp: &Path, stem: &str, secs: f64, sidecar: Value) -> String {
+    let clip = tmp.join(format!("{stem}.mp4"));
+    make_clip(&clip, "320x180", 25, secs, true);
+    let json = tmp.join(format!("{stem}.json"));
+    std::fs::write(&json, sidecar.to_string()).unwrap();
+    drop_into(&server.inbox(), &json);
+    drop_into(&server.inbox(), &clip);
+    let asset = server.wait_finished(stem, Duration::from_secs(120));
+    assert_eq!(asset["status"], "ready", "{asset}");
+    asset["id"].as_str().unwrap().to_owned()
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+}
+
+fn series_named(server: &Server, name: &str) -> Value {
+    let (status, list) = server.call("GET", "/api/v1/titles?kind=series", None);
+    assert_eq!(status, 200, "{list}");
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no series {name}: {list}"))
+}
+
+/// Whether a viewer reaches the title anywhere: home, its page, search, sitemap, origin.
+struct Seen {
+    home: bool,
+    page: bool,
+    search: bool,
+    sitemap: bool,
+    origin: bool,
+}
+
+fn seen(server: &Server, title_id: &str, query: &str, asset_id: &str) -> Seen {
+    let (_, home) = server.page("/");
+    let (page, _) = server.page(&format!("/title/{title_id}"));
+    let (_, search) = server.page(&format!("/search?q={query}"));
+    let (_, sitemap) = server.page("/sitemap.xml");
+    let (origin, _) = server.page(&format!("/p/public/{asset_id}/master.m3u8"));
+    let link = format!("/title/{title_id}");
+    Seen {
+        home: unescape(&home).contains(&link),
+        page: page == 200,
+        search: unescape(&search).contains(&link),
+        sitemap: sitemap.contains(&link),
+        origin: origin == 200,
+    }
+}
+
+#[test]
+fn a_series_dropped_with_sidecars_is_published_behind_the_gate_and_unpublished_everywhere_at_once()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let server = catalog_server(&tmp.path().join("data"), &tmp.path().join("clock"));
+    // Episode 2 arrives first; both land in season 1 of one series, in order.
+    let second = drop_with_sidecar(
+        &server,
+        tmp.path(),
+        "stormy",
+        2.5,
+        json!({"title": "The Storm", "series": "Harbour Lights", "season": 1, "episode": 2,
+               "genres": ["Drama"], "synopsis": "A storm comes."}),
+    );
+    let first = drop_with_sidecar(
+        &server,
+        tmp.path(),
+        "arrival",
+        2.0,
+        json!({"title": "Arrival", "series": "Harbour Lights", "season": 1, "episode": 1}),
+    );
+    let series = series_named(&server, "Harbour Lights");
+    let id = series["id"].as_str().unwrap().to_owned();
+    let (_, detail) = server.call("GET", &format!("/api/v1/titles/{id}"), None);
+    let episodes: Vec<(i64, i64, &str, &str)> = detail["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["season_number"].as_i64().unwrap(),
+                c["episode_number"].as_i64().unwrap(),
+                c["name"].as_str().unwrap(),
+                c["asset_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        episodes,
+        vec![
+            (1, 1, "Arrival", first.as_str()),
+            (1, 2, "The Storm", second.as_str())
+        ]
+    );
+    assert_eq!(detail["status"], "draft");
+    let episode_ids: Vec<String> = detail["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    // Drafts reach no viewer.
+    let before = seen(&server, &id, "harb", &first);
+    assert!(!before.home && !before.page && !before.search && !before.sitemap && !before.origin);
+
+    // The gate names what is missing and changes nothing.
+    let (status, refused) = server.call("POST", &format!("/api/v1/titles/{id}/publish"), None);
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a synopsis"),
+        "{refused}"
+    );
+    let (_, still) = server.call("GET", &format!("/api/v1/titles/{id}"), None);
+    assert_eq!(still["status"], "draft");
+    assert_eq!(still["missing"], json!(["a synopsis"]));
+
+    let synopsis = format!("Lights on the harbour {SCRIPT}");
+    let (status, _) = server.call(
+        "PATCH",
+        &format!("/api/v1/titles/{id}"),
+        Some(json!({"synopsis": synopsis, "name": format!("Harbour Lights {SCRIPT}")})),
+    );
+    assert_eq!(status, 200);
+    let (status, published) = server.call("POST", &format!("/api/v1/titles/{id}/publish"), None);
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(published["live"], true);
+    assert_eq!(published["episodes_published"].as_array().unwrap().len(), 2);
+
+    let now = seen(&server, &id, "harb", &first);
+    assert!(now.home && now.page && now.search && now.sitemap && now.origin);
+    // Markup in the name and synopsis is text on every page and in the OpenGraph tags.
+    for path in [
+        "/".to_string(),
+        format!("/title/{id}"),
+        "/search?q=harbour".into(),
+        format!("/watch/{}", episode_ids[0]),
+    ] {
+        let (status, html) = server.page(&path);
+        assert_eq!(status, 200, "{path}");
+        assert!(!html.contains(SCRIPT), "{path}: {html}");
+    }
+    let (_, page) = server.page(&format!("/title/{id}"));
+    assert!(
+        page.contains("<meta property=\"og:title\" content=\"Harbour Lights &lt;script&gt;"),
+        "{page}"
+    );
+    for episode in &episode_ids {
+        assert!(unescape(&page).contains(&format!("/watch/{episode}")));
+    }
+    let (_, watch) = server.page(&format!("/watch/{}", episode_ids[1]));
+    assert!(watch.contains("The Storm"), "{watch}");
+    // An asset's own id (links from before the catalog) leads to the title that plays it.
+    let (status, _) = server.page(&format!("/watch/{second}"));
+    assert_eq!(status, 301);
+
+    // Unpublish: gone everywhere at once, including the origin's memory of the media.
+    let (status, _) = server.call("POST", &format!("/api/v1/titles/{id}/unpublish"), None);
+    assert_eq!(status, 200);
+    let after = seen(&server, &id, "harb", &first);
+    assert!(
+        !after.home && !after.page && !after.search && !after.sitemap && !after.origin,
+        "still seen after unpublishing"
+    );
+    let (status, _) = server.page(&format!("/watch/{}", episode_ids[1]));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn scheduled_titles_appear_and_expire_with_the_clock_and_deleted_media_hides_them() {
+    if !has_test_hooks() {
+        return; // the injected clock is a debug build's hook
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = tmp.path().join("clock");
+    let server = catalog_server(&tmp.path().join("data"), &clock);
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let asset = drop_with_sidecar(
+        &server,
+        tmp.path(),
+        "premiere",
+        2.0,
+        json!({"title": "Premiere Night", "synopsis": "Opening.",
+               "publish_at": start + 3600}),
+    );
+    // The sidecar's publish time publishes it, scheduled: nobody sees it yet.
+    let (_, title) = server.call("GET", &format!("/api/v1/titles/{asset}"), None);
+    assert_eq!(title["status"], "published", "{title}");
+    assert_eq!(title["live"], false);
+    let (status, _) = server.call(
+        "PATCH",
+        &format!("/api/v1/titles/{asset}"),
+        Some(json!({"expire_at": start + 7200})),
+    );
+    assert_eq!(status, 200);
+    let hidden = seen(&server, &asset, "premi", &asset);
+    assert!(!hidden.home && !hidden.page && !hidden.search && !hidden.origin);
+
+    std::fs::write(&clock, "3700").unwrap();
+    std::thread::sleep(Duration::from_millis(2100)); // the origin's "not ready" memory
+    let open = seen(&server, &asset, "premi", &asset);
+    assert!(open.home && open.page && open.search && open.sitemap && open.origin);
+
+    std::fs::write(&clock, "7300").unwrap();
+    let closed = seen(&server, &asset, "premi", &asset);
+    assert!(
+        !closed.home && !closed.page && !closed.search && !closed.sitemap && !closed.origin,
+        "seen after expiry"
+    );
+
+    // Back inside the window, then the media is deleted: hidden, and the editor is told.
+    std::fs::write(&clock, "3700").unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(seen(&server, &asset, "premi", &asset).page);
+    let (status, _) = server.call("DELETE", &format!("/api/v1/assets/{asset}"), None);
+    assert_eq!(status, 200);
+    assert!(!seen(&server, &asset, "premi", &asset).page);
+    let (_, title) = server.call("GET", &format!("/api/v1/titles/{asset}"), None);
+    assert_eq!(title["media"], "missing", "{title}");
+    assert!(
+        title["missing"][0]
+            .as_str()
+            .unwrap()
+            .contains("was deleted"),
+        "{title}"
+    );
+}
+
+#[test]
+fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "");
+    // Published as soon as ready (the test servers' setting).
+    let amelie = drop_with_sidecar(
+        &server,
+        tmp.path(),
+        "amelie",
+        2.0,
+        json!({"title": "Amélie", "synopsis": "A waitress in Montmartre.", "genres": ["Comedy"]}),
+    );
+    let other = drop_with_sidecar(
+        &server,
+        tmp.path(),
+        "other",
+        2.5,
+        json!({"title": format!("Other {SCRIPT}"), "synopsis": "Amelie's cousin.",
+               "tags": ["paris"]}),
+    );
+    // Accents folded, prefixes match, the name outranks the synopsis.
+    let (_, found) = server.page("/search?q=Amel&partial=1");
+    let found = unescape(&found);
+    let (a, o) = (
+        found
+            .find(&format!("/watch/{amelie}"))
+            .or(found.find(&format!("/title/{amelie}"))),
+        found.find(&format!("/title/{other}")),
+    );
+    assert!(a.is_some() && o.is_some() && a < o, "{found}");
+    let (_, api) = server.call("GET", "/api/v1/titles?q=amelie", None);
+    assert_eq!(api["items"][0]["id"], amelie.as_str(), "{api}");
+    for hostile in [
+        "%27%20OR%201%3D1%20--",
+        "NEAR(",
+        "%22",
+        "%22%22%22",
+        "a%22%20OR%20%22b",
+        "*",
+        "%00",
+        "%E2%80%AE",
+    ] {
+        let (status, html) = server.page(&format!("/search?q={hostile}"));
+        assert_eq!(status, 200, "{hostile}: {html}");
+        let (status, body) = server.call("GET", &format!("/api/v1/titles?q={hostile}"), None);
+        assert_eq!(status, 200, "{hostile}: {body}");
+    }
+
+    // A hand-picked rail before "New", named with markup: live on the next page view.
+    let (status, rail) = server.call(
+        "POST",
+        "/api/v1/rails",
+        Some(
+            json!({"kind": "manual", "name": format!("Picks {SCRIPT}"), "titles": [other, amelie]}),
+        ),
+    );
+    assert_eq!(status, 201, "{rail}");
+    let (_, rails) = server.call("GET", "/api/v1/rails", None);
+    let ids: Vec<i64> = rails
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    let picks = rail["id"].as_i64().unwrap();
+    let (status, _) = server.call(
+        "POST",
+        "/api/v1/rails/order",
+        Some(json!({"ids": [picks, ids[0]]})),
+    );
+    assert_eq!(status, 200);
+    let (_, home) = server.page("/");
+    assert!(!home.contains(SCRIPT), "{home}");
+    let picks_at = home
+        .find("Picks &lt;script&gt;")
+        .expect("the new rail is shown");
+    let new_at = home.find(">New<").expect("the New rail is shown");
+    assert!(picks_at < new_at, "{home}");
+    let (status, _) = server.call(
+        "POST",
+        "/api/v1/rails/order",
+        Some(json!({"ids": [ids[0], picks]})),
+    );
+    assert_eq!(status, 200);
+    let (_, home) = server.page("/");
+    assert!(home.find(">New<").unwrap() < home.find("Picks &lt;script&gt;").unwrap());
+    // A wrong order is refused and changes nothing.
+    let (status, _) = server.call("POST", "/api/v1/rails/order", Some(json!({"ids": [picks]})));
+    assert_eq!(status, 400);
+    // The title with markup is JSON text in the API, never HTML.
+    let (_, title) = server.call("GET", &format!("/api/v1/titles/{other}"), None);
+    assert_eq!(title["name"], format!("Other {SCRIPT}"));
+}
