@@ -25,3 +25,4 @@ pub mod services;
 pub mod settings;
 pub mod tls;
 pub mod uploads;
+pub mod webhooks;

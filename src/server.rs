@@ -84,6 +84,13 @@ pub async fn serve(
         }
     }
     let sweeper_task = tokio::spawn(uploads.run_sweeper(shutdown_rx.clone()));
+    let webhooks = crate::services::webhooks::WebhookSender::new(
+        db.clone(),
+        mail.clone(),
+        config.webhooks.clone(),
+        state.webhook_wake.clone(),
+    );
+    let webhooks_task = tokio::spawn(webhooks.run(shutdown_rx.clone()));
     let jobs_task = tokio::spawn(supervisor::run(
         env,
         wake_jobs,
@@ -155,6 +162,7 @@ pub async fn serve(
     let _ = jobs_task.await;
     let _ = watcher_task.await;
     let _ = sweeper_task.await;
+    let _ = webhooks_task.await;
     let _ = server_task.await;
     if let Some(task) = watchdog_task {
         let _ = task.await;

@@ -107,6 +107,8 @@ permissions!(
     SettingsRead,
     SettingsWrite,
     ApiKeysManage,
+    /// Add, change and remove webhook endpoints; read their delivery logs.
+    WebhooksManage,
     /// Read the audit log.
     AuditRead,
 );
@@ -127,6 +129,7 @@ impl Permission {
             SettingsRead => "settings:read",
             SettingsWrite => "settings:write",
             ApiKeysManage => "apikeys:write",
+            WebhooksManage => "webhooks:write",
             AuditRead => "audit:read",
         }
     }

@@ -74,7 +74,14 @@ pub fn create(conn: &Connection, new: &NewUser<'_>, now: i64) -> Result<UserId, 
             now
         ],
     )?;
-    Ok(UserId(conn.last_insert_rowid()))
+    let id = conn.last_insert_rowid();
+    crate::webhooks::outbox::emit(
+        conn,
+        "member.created",
+        serde_json::json!({"id": id, "email": new.email.address, "role": new.role.as_str()}),
+        now,
+    )?;
+    Ok(UserId(id))
 }
 
 pub fn find_by_email(conn: &Connection, email_key: &str) -> Result<Option<User>, AccountsError> {

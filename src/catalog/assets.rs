@@ -363,6 +363,14 @@ pub fn mark_ready(
     if changed == 0 {
         return Err(CatalogError::NotFound(id.to_string()));
     }
+    let title: String =
+        conn.query_row("SELECT title FROM assets WHERE id = ?1", [id], |r| r.get(0))?;
+    crate::webhooks::outbox::emit(
+        conn,
+        "asset.ready",
+        serde_json::json!({"id": id, "title": title, "duration_secs": manifest.duration_secs}),
+        now,
+    )?;
     super::visibility::refresh_for_asset(conn, id)
 }
 
@@ -376,6 +384,17 @@ pub fn mark_failed(
         "UPDATE assets SET status = 'failed', eta_secs = NULL, error = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, reason, now],
     )?;
+    let title: Option<String> = conn
+        .query_row("SELECT title FROM assets WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    if let Some(title) = title {
+        crate::webhooks::outbox::emit(
+            conn,
+            "asset.failed",
+            serde_json::json!({"id": id, "title": title, "error": reason}),
+            now,
+        )?;
+    }
     super::visibility::refresh_for_asset(conn, id)
 }
 

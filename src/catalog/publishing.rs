@@ -116,7 +116,25 @@ pub fn publish(tx: &Connection, id: &str, now: i64) -> Result<Published, Catalog
         }
     }
     visibility::refresh(tx, id)?;
+    announce(tx, "title.published", &title, now)?;
     Ok(done)
+}
+
+/// The webhook event of a title's change (in the change's transaction).
+pub(super) fn announce(
+    tx: &Connection,
+    event: &str,
+    title: &Title,
+    now: i64,
+) -> Result<(), CatalogError> {
+    crate::webhooks::outbox::emit(
+        tx,
+        event,
+        serde_json::json!({"id": title.id, "kind": title.kind, "name": title.name,
+                           "publish_at": title.publish_at, "expire_at": title.expire_at}),
+        now,
+    )?;
+    Ok(())
 }
 
 fn set_published(tx: &Connection, id: &str, now: i64) -> Result<(), CatalogError> {
@@ -137,5 +155,6 @@ pub fn unpublish(tx: &Connection, id: &str, now: i64) -> Result<(), CatalogError
     if changed == 0 {
         return Err(CatalogError::TitleNotFound(id.to_string()));
     }
-    visibility::refresh(tx, id)
+    visibility::refresh(tx, id)?;
+    announce(tx, "title.unpublished", &titles::get(tx, id)?, now)
 }

@@ -232,6 +232,7 @@ fn finish(
             params![id, now, kind == TitleKind::Episode],
         )?;
         visibility::refresh(tx, id)?;
+        super::publishing::announce(tx, "title.published", &titles::get(tx, id)?, now)?;
     }
     Ok(id.to_string())
 }

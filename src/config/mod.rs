@@ -60,6 +60,46 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub site: SiteConfig,
     pub catalog: CatalogConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhooksConfig {
+    /// Seconds to wait before each retry of a failed delivery; after the last one the
+    /// delivery is given up.
+    pub retry_secs: Vec<u64>,
+    /// Failed attempts in a row after which an endpoint is disabled (and its owners told).
+    pub disable_after: u32,
+    /// How long one delivery may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            retry_secs: vec![30, 120, 600, 3600, 10800, 21600, 43200],
+            disable_after: 15,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.retry_secs.iter().any(|s| !(1..=86_400).contains(s)) || self.retry_secs.len() > 30 {
+            return Err(ConfigError::Invalid(
+                "webhooks.retry_secs: at most 30 waits of 1 to 86400 seconds".into(),
+            ));
+        }
+        if self.disable_after == 0 || !(1..=60).contains(&self.timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "webhooks.disable_after must be at least 1 and webhooks.timeout_secs 1 to 60"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -175,6 +215,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             site: SiteConfig::default(),
             catalog: CatalogConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -351,6 +392,7 @@ impl Config {
         self.accounts.validate()?;
         self.smtp.validate()?;
         self.site.validate()?;
+        self.webhooks.validate()?;
         if self.metrics.token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "metrics.token must be at least 16 characters".into(),

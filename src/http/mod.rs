@@ -30,6 +30,7 @@ pub mod tls_listener;
 pub mod ui;
 pub mod ui_files;
 pub mod uploads;
+pub mod webhooks_api;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 
@@ -64,6 +65,8 @@ pub struct AppState {
     pub upload_stall: std::time::Duration,
     /// Outgoing email (`[smtp]`); off unless configured.
     pub mail: Arc<crate::mail::Mailer>,
+    /// Wakes the webhook delivery loop (`services::webhooks`) for an event just queued.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
     /// The settings the dashboard changes, and what applies them (`with_settings`).
     pub settings: Arc<crate::services::SettingsService>,
 }
@@ -112,6 +115,7 @@ impl AppState {
             origin,
             ui: ui_files::UiFiles::new(ui_dir),
             mail,
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 }
@@ -182,6 +186,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(titles_api::publish)
         .service(titles_api::unpublish)
         .service(titles_api::remove)
+        .service(webhooks_api::list)
+        .service(webhooks_api::create)
+        .service(webhooks_api::update)
+        .service(webhooks_api::remove)
+        .service(webhooks_api::deliveries)
+        .service(webhooks_api::test)
         .service(rails_api::list)
         .service(rails_api::create)
         .service(rails_api::reorder)

@@ -8,6 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
     api_keys, assets, error, members_api, ops, rails_api, settings_api, titles_api, uploads,
+    webhooks_api,
 };
 
 #[derive(OpenApi)]
@@ -22,7 +23,8 @@ use super::{
         titles_api::publish, titles_api::unpublish, titles_api::remove, rails_api::list, rails_api::create,
         rails_api::update, rails_api::remove, rails_api::reorder, rails_api::collections_list,
         rails_api::collection_get, rails_api::collection_create, rails_api::collection_update,
-        rails_api::collection_delete),
+        rails_api::collection_delete, webhooks_api::list, webhooks_api::create, webhooks_api::update,
+        webhooks_api::remove, webhooks_api::deliveries, webhooks_api::test),
     components(schemas(assets::AssetView, assets::RenditionView, assets::Page, assets::AssetPatch,
         assets::Deleted, uploads::UploadView, error::ErrorBody, error::ErrorDetail, error::ErrorCode,
         members_api::MemberView, members_api::SessionView, members_api::MemberDetail,
@@ -35,7 +37,8 @@ use super::{
         crate::catalog::titles::PublishState, crate::catalog::publishing::MediaState,
         rails_api::RailView, rails_api::NewRail, rails_api::RailOrder, rails_api::CollectionView,
         crate::catalog::rails::Rail, crate::catalog::rails::RailKind, crate::catalog::rails::RailFields,
-        crate::catalog::collections::Collection, crate::catalog::collections::CollectionFields, crate::ops::health::OperatorStatus, crate::ops::health::Alert)),
+        crate::webhooks::endpoints::Endpoint, crate::webhooks::endpoints::EndpointFields,
+        crate::webhooks::outbox::Delivery, crate::catalog::collections::Collection, crate::catalog::collections::CollectionFields, crate::ops::health::OperatorStatus, crate::ops::health::Alert)),
     modifiers(&BearerKey)
 )]
 pub struct ApiDoc;

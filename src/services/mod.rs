@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod settings;
 pub mod titles;
+pub mod webhooks;
 
 pub use assets::{AssetService, ServiceError};
 pub use settings::SettingsService;

@@ -111,6 +111,13 @@ const PAGES: &[(&str, &str, Option<Permission>)] = &[
         "/admin/collections/nosuchcollection/delete",
         Some(Permission::CatalogWrite),
     ),
+    ("GET", "/admin/webhooks", Some(Permission::WebhooksManage)),
+    ("POST", "/admin/webhooks", Some(Permission::WebhooksManage)),
+    (
+        "POST",
+        "/admin/webhooks/999999",
+        Some(Permission::WebhooksManage),
+    ),
     ("GET", "/admin/members", Some(Permission::MembersRead)),
     (
         "GET",

@@ -205,6 +205,7 @@ fn openapi_document_lists_every_route() {
         "DELETE /api/v1/rails/{id}",
         "DELETE /api/v1/titles/{id}",
         "DELETE /api/v1/uploads/{id}",
+        "DELETE /api/v1/webhooks/{id}",
         "GET /api/v1/api-keys",
         "GET /api/v1/assets",
         "GET /api/v1/assets/{id}",
@@ -221,6 +222,8 @@ fn openapi_document_lists_every_route() {
         "GET /api/v1/titles",
         "GET /api/v1/titles/{id}",
         "GET /api/v1/uploads/{id}",
+        "GET /api/v1/webhooks",
+        "GET /api/v1/webhooks/{id}/deliveries",
         "HEAD /api/v1/uploads/{id}",
         "OPTIONS /api/v1/uploads",
         "PATCH /api/v1/assets/{id}",
@@ -230,6 +233,7 @@ fn openapi_document_lists_every_route() {
         "PATCH /api/v1/settings",
         "PATCH /api/v1/titles/{id}",
         "PATCH /api/v1/uploads/{id}",
+        "PATCH /api/v1/webhooks/{id}",
         "POST /api/v1/api-keys",
         "POST /api/v1/assets/{id}/retry",
         "POST /api/v1/collections",
@@ -240,6 +244,8 @@ fn openapi_document_lists_every_route() {
         "POST /api/v1/titles/{id}/publish",
         "POST /api/v1/titles/{id}/unpublish",
         "POST /api/v1/uploads",
+        "POST /api/v1/webhooks",
+        "POST /api/v1/webhooks/{id}/test",
     ];
     assert_eq!(listed, expected);
     // Every listed route exists on the server (an unknown route would 404 with no JSON error).

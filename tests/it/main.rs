@@ -26,3 +26,4 @@ mod static_binary;
 mod support;
 mod tls;
 mod uploads;
+mod webhooks;

@@ -10,6 +10,7 @@ pub mod members;
 pub mod overview;
 pub mod settings;
 pub mod titles;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -59,6 +60,11 @@ pub const SECTIONS: &[Section] = &[
         href: "/admin/api-keys",
         label: "API keys",
         permission: Permission::ApiKeysManage,
+    },
+    Section {
+        href: "/admin/webhooks",
+        label: "Webhooks",
+        permission: Permission::WebhooksManage,
     },
     Section {
         href: "/admin/settings",
@@ -161,6 +167,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(members::set_role)
         .service(members::reset_link)
         .service(members::act)
+        .service(webhooks::show)
+        .service(webhooks::create)
+        .service(webhooks::act)
         .service(settings::show)
         .service(settings::save)
         .service(settings::test_email)
