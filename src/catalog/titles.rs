@@ -208,7 +208,9 @@ impl TitleFields {
                 "the synopsis is longer than {MAX_SYNOPSIS} characters"
             ));
         }
+        // 0 clears the year.
         if let Some(year) = self.year
+            && year != 0
             && !(1870..=2200).contains(&year)
         {
             return invalid(format!("{year} is not a plausible year"));

@@ -23,6 +23,7 @@ mod service;
 mod settings;
 mod sources;
 mod static_binary;
+mod storefront;
 mod support;
 mod tls;
 mod uploads;

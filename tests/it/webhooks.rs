@@ -239,7 +239,7 @@ fn a_failing_receiver_gets_the_signed_event_once_it_recovers_also_across_a_resta
     let page = browser.get("/admin/webhooks");
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("answered 500"), "{}", page.body);
-    assert!(page.body.contains(&secret));
+    assert!(page.body.replace("&#x2f;", "/").contains(&secret));
 
     // "Send test event" reaches a disabled endpoint too.
     let before = broken.received().len();
