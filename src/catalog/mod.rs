@@ -5,6 +5,7 @@
 mod assets;
 pub mod browse;
 pub mod collections;
+pub mod progress;
 pub mod publishing;
 pub mod rails;
 pub mod search;

@@ -254,6 +254,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(storefront::sitemap)
         .service(storefront::robots)
         .service(ui::watch)
+        .service(ui::save_progress)
         .service(ui::static_file)
         .route("/p/{tail:.*}", web::route().to(origin::serve))
         .default_service(web::to(fallback));

@@ -3,13 +3,14 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
+use super::session::Viewer;
 use super::ui_files::{self, UiError};
-use crate::catalog::{self, AssetStatus, browse};
+use crate::catalog::{self, AssetStatus, browse, progress};
 use crate::playback::package_url;
 
 impl From<UiError> for ApiError {
@@ -31,6 +32,8 @@ struct WatchView {
     heading: Option<String>,
     /// That title's page.
     back: Option<String>,
+    /// Where this signed-in viewer stopped (seconds).
+    resume: Option<f64>,
 }
 
 fn clock(secs: Option<f64>) -> String {
@@ -66,10 +69,12 @@ pub(super) fn page(
 pub async fn watch(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    viewer: Option<Viewer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let now = crate::clock::now();
     let lookup = id.clone();
+    let user = viewer.as_ref().map(|v| v.user().id.0);
     let found = state
         .db
         .read(move |c| {
@@ -89,10 +94,14 @@ pub async fn watch(
                 Some(p) => browse::live_title(c, p, now)?,
                 None => None,
             };
-            Ok(Ok((title, asset, parent)))
+            let resume = match user {
+                Some(u) => progress::position(c, u, &title.id)?,
+                None => None,
+            };
+            Ok(Ok((title, asset, parent, resume)))
         })
         .await?;
-    let (title, asset, parent) = match found {
+    let (title, asset, parent, resume) = match found {
         Ok(found) => found,
         Err(Some(title_id)) if title_id != id => {
             return Ok(HttpResponse::MovedPermanently()
@@ -122,13 +131,44 @@ pub async fn watch(
         description: title.synopsis.clone(),
         heading,
         back: parent.map(|p| format!("/title/{}", p.id)),
+        resume,
     };
-    page(
+    let resp = page(
         &state,
         "watch.html",
         StatusCode::OK,
-        minijinja::context! { asset => minijinja::Value::from(minijinja::value::Serde(&view)) },
-    )
+        minijinja::context! { asset => minijinja::Value::from(minijinja::value::Serde(&view)),
+        csrf => viewer.as_ref().map(|v| v.csrf_token().to_owned()) },
+    )?;
+    // A signed-in page carries the session's CSRF token: never kept by a shared cache.
+    Ok(match viewer {
+        Some(_) => super::account_pages::private(resp, None),
+        None => resp,
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub struct ProgressBody {
+    position: f64,
+    duration: f64,
+}
+
+/// The player's report of where a signed-in viewer is (every few seconds and on leaving).
+#[post("/watch/{id}/progress")]
+pub async fn save_progress(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    viewer: Viewer,
+    body: web::Json<ProgressBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = viewer.user().id.0;
+    let id = id.into_inner();
+    let now = crate::clock::now();
+    state
+        .db
+        .write(move |tx| progress::save(tx, user, &id, body.position, body.duration, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 fn missing(state: &AppState) -> Result<HttpResponse, ApiError> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
 use crate::support::{Options, Server, drop_into, has_test_hooks, make_clip};
 
 const SCRIPT: &str = "<script>alert(1)</script>";
@@ -268,7 +269,9 @@ fn scheduled_titles_appear_and_expire_with_the_clock_and_deleted_media_hides_the
 #[test]
 fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), "");
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "vic@example.com", &["--role", "viewer"]);
+    let server = Server::start(&data, "");
     // Published as soon as ready (the test servers' setting).
     let amelie = drop_with_sidecar(
         &server,
@@ -357,4 +360,55 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
     // The title with markup is JSON text in the API, never HTML.
     let (_, title) = server.call("GET", &format!("/api/v1/titles/{other}"), None);
     assert_eq!(title["name"], format!("Other {SCRIPT}"));
+
+    // "Continue watching": a signed-in viewer's position, saved by the player, shows in its
+    // rail and resumes the watch page; signed out, the rail is not there.
+    let (status, _) = server.call(
+        "POST",
+        "/api/v1/rails",
+        Some(json!({"kind": "continue_watching", "name": "Continue watching"})),
+    );
+    assert_eq!(status, 201);
+    let mut vic = Browser::new(server.url());
+    vic.sign_in("vic@example.com", PASSWORD);
+    let watch = vic.get(&format!("/watch/{amelie}"));
+    let at = watch
+        .body
+        .find("<meta name=\"csrf\" content=\"")
+        .expect("a csrf meta");
+    let rest = &watch.body[at + "<meta name=\"csrf\" content=\"".len()..];
+    let csrf = rest[..rest.find('"').unwrap()].to_owned();
+    let body = r#"{"position": 30.5, "duration": 100}"#;
+    let refused = vic.post_json(&format!("/watch/{amelie}/progress"), "forged", body);
+    assert_eq!(refused.status, 403);
+    assert!(!vic.get("/").body.contains("Continue watching"));
+    let saved = vic.post_json(&format!("/watch/{amelie}/progress"), &csrf, body);
+    assert_eq!(saved.status, 204, "{}", saved.body);
+    let home = vic.get("/").body;
+    let rail = home.find("Continue watching").expect("the rail shows");
+    assert!(
+        unescape(&home[rail..]).contains(&format!("/title/{amelie}")),
+        "{home}"
+    );
+    assert!(
+        vic.get(&format!("/watch/{amelie}"))
+            .body
+            .contains("data-resume=\"30.5\"")
+    );
+    let (_, signed_out) = server.page("/");
+    assert!(!signed_out.contains("Continue watching"));
+    // Watched to the end: out of the rail.
+    let ended = vic.post_json(
+        &format!("/watch/{amelie}/progress"),
+        &csrf,
+        r#"{"position": 100, "duration": 100}"#,
+    );
+    assert_eq!(ended.status, 204);
+    assert!(!vic.get("/").body.contains("Continue watching"));
+    let nonsense = vic.post_json(
+        &format!("/watch/{amelie}/progress"),
+        &csrf,
+        r#"{"position": -1, "duration": 1e300}"#,
+    );
+    assert_eq!(nonsense.status, 400);
 }

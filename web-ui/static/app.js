@@ -123,16 +123,32 @@
   video.addEventListener('durationchange', () => { document.getElementById('total').textContent = clock(video.duration); });
 
   // --- resume -------------------------------------------------------------------------
+  // In this browser always; for a signed-in viewer also on the server (a page with a
+  // session carries its CSRF token), so "continue watching" and resuming work on any device.
   let lastSaved = 0;
+  const csrf = document.querySelector('meta[name="csrf"]');
   function saveResume() {
     lastSaved = video.currentTime;
     try { localStorage.setItem(resumeKey, String(video.currentTime)); } catch (_) { /* private mode */ }
+    if (csrf && video.duration) {
+      fetch(`/watch/${encodeURIComponent(root.dataset.asset)}/progress`, {
+        method: 'POST',
+        keepalive: true,
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf.content },
+        body: JSON.stringify({ position: video.currentTime, duration: video.duration }),
+      }).catch(() => { /* offline: the next save catches up */ });
+    }
   }
   video.addEventListener('loadedmetadata', () => {
-    const saved = parseFloat(localStorage.getItem(resumeKey) || '0');
+    const server = parseFloat(root.dataset.resume || '0');
+    const saved = server || parseFloat(localStorage.getItem(resumeKey) || '0');
     if (saved > 5 && saved < video.duration - 10) video.currentTime = saved;
   });
-  video.addEventListener('ended', () => { try { localStorage.removeItem(resumeKey); } catch (_) { /* ignore */ } });
+  video.addEventListener('pause', saveResume);
+  video.addEventListener('ended', () => {
+    saveResume(); // watched to the end: out of "continue watching"
+    try { localStorage.removeItem(resumeKey); } catch (_) { /* ignore */ }
+  });
   window.addEventListener('pagehide', saveResume);
 
   // --- thumbnail previews -------------------------------------------------------------

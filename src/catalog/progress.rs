@@ -1,0 +1,63 @@
+//! Where signed-in viewers stopped watching, for "continue watching" and resuming on
+//! another device. One row per viewer and title, overwritten as they watch.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::CatalogError;
+
+/// Records a position, for a title that plays media. Positions are clamped to the
+/// duration; nonsense (negative, not finite, over a day) is refused.
+pub fn save(
+    tx: &Connection,
+    user_id: i64,
+    title_id: &str,
+    position_secs: f64,
+    duration_secs: f64,
+    now: i64,
+) -> Result<(), CatalogError> {
+    let sane = |v: f64| v.is_finite() && (0.0..=86_400.0).contains(&v);
+    if !sane(position_secs) || !sane(duration_secs) || duration_secs == 0.0 {
+        return Err(CatalogError::Invalid(
+            "position and duration are seconds, 0 to 86400".into(),
+        ));
+    }
+    let plays: Option<String> = tx
+        .query_row(
+            "SELECT kind FROM titles WHERE id = ?1 AND kind != 'series'",
+            [title_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if plays.is_none() {
+        return Err(CatalogError::TitleNotFound(title_id.to_string()));
+    }
+    tx.execute(
+        "INSERT INTO watch_progress (user_id, title_id, position_secs, duration_secs, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (user_id, title_id) DO UPDATE SET position_secs = excluded.position_secs,
+             duration_secs = excluded.duration_secs, updated_at = excluded.updated_at",
+        params![
+            user_id,
+            title_id,
+            position_secs.min(duration_secs),
+            duration_secs,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// Where the viewer stopped in a title, if they did.
+pub fn position(
+    conn: &Connection,
+    user_id: i64,
+    title_id: &str,
+) -> Result<Option<f64>, CatalogError> {
+    Ok(conn
+        .query_row(
+            "SELECT position_secs FROM watch_progress WHERE user_id = ?1 AND title_id = ?2",
+            params![user_id, title_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
