@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod disk;
 pub mod http;
+pub mod images;
 pub mod ingest;
 pub mod ingest_cli;
 pub mod jobs;

@@ -26,6 +26,14 @@ pub struct Card {
     pub duration_secs: Option<f64>,
     /// For episodes: the series' name, season and number.
     pub series: Option<(String, i64, i64)>,
+    /// Uploaded artwork (poster, backdrop, logo), preferred to a frame of the video.
+    pub art: Vec<super::artwork::Art>,
+}
+
+impl Card {
+    pub fn art(&self, kind: crate::images::ArtKind) -> Option<&super::artwork::Art> {
+        self.art.iter().find(|a| a.kind == kind)
+    }
 }
 
 /// The media a title shows its poster from: its own, or a series' first live episode's.
@@ -83,6 +91,7 @@ pub fn cards(conn: &Connection, list: &[Title], now: i64) -> Result<Vec<Card>, C
                 _ => None,
             };
             Ok(Card {
+                art: super::artwork::of(conn, &t.id)?,
                 id: t.id.clone(),
                 kind: t.kind,
                 name: t.name.clone(),

@@ -2,6 +2,7 @@
 //! viewers browse (`titles`), when they see them (`visibility`, `publishing`), how they find
 //! them (`search`) and what a dropped file's `name.json` says about them (`title_sidecar`).
 
+pub mod artwork;
 mod assets;
 pub mod browse;
 pub mod collections;

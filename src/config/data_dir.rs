@@ -42,6 +42,10 @@ impl DataDir {
     pub fn staging(&self) -> PathBuf {
         self.root.join("staging")
     }
+    /// The catalog's artwork, resized (`images/<key>/<width>.jpg`), with the originals.
+    pub fn images(&self) -> PathBuf {
+        self.root.join("images")
+    }
     pub fn duplicates(&self) -> PathBuf {
         self.root.join("duplicates")
     }

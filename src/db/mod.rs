@@ -49,6 +49,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/007_api_key_scopes.sql")),
         M::up(include_str!("migrations/008_catalog.sql")),
         M::up(include_str!("migrations/009_webhooks.sql")),
+        M::up(include_str!("migrations/010_artwork.sql")),
     ])
 }
 
@@ -65,7 +66,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 9;
+const MIGRATION_COUNT: i64 = 10;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

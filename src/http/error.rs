@@ -124,6 +124,7 @@ impl From<crate::services::TitleServiceError> for ApiError {
         use crate::services::TitleServiceError as E;
         match e {
             E::Catalog(e) => e.into(),
+            E::Image(crate::images::ImageError::Invalid(m)) => Self::bad_request(m),
             other => Self::internal(other),
         }
     }

@@ -110,7 +110,11 @@ impl AppState {
             accounts: crate::accounts::Policies::default(),
             db: jobs.db.clone(),
             data: jobs.data.clone(),
-            titles: crate::services::TitleService::new(jobs.db.clone(), origin.clone()),
+            titles: crate::services::TitleService::new(
+                jobs.db.clone(),
+                origin.clone(),
+                jobs.data.images(),
+            ),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,
             ui: ui_files::UiFiles::new(ui_dir),
@@ -186,6 +190,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(titles_api::publish)
         .service(titles_api::unpublish)
         .service(titles_api::remove)
+        .service(titles_api::put_artwork)
+        .service(titles_api::delete_artwork)
+        .service(storefront::image)
         .service(webhooks_api::list)
         .service(webhooks_api::create)
         .service(webhooks_api::update)

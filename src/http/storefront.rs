@@ -15,6 +15,7 @@ use crate::catalog::collections;
 use crate::catalog::rails::{self, RailKind};
 use crate::catalog::search::{self, Audience};
 use crate::clock;
+use crate::images::ArtKind;
 use crate::playback::package_url;
 
 /// A card as templates use it: URLs made, the duration as a clock.
@@ -25,7 +26,14 @@ pub struct CardView {
     name: String,
     year: Option<i64>,
     synopsis: String,
+    /// A 16:9 image: the uploaded backdrop, else a frame of the video.
     poster: Option<String>,
+    /// Every width of the backdrop, when there is one.
+    srcset: Option<String>,
+    /// The uploaded 2:3 poster, for title pages.
+    tall: Option<String>,
+    /// The backdrop at its largest, for the hero banner.
+    wide: Option<String>,
     duration: Option<String>,
     href: String,
     /// "S1 E2 · Series name" for episodes.
@@ -56,7 +64,16 @@ fn view(c: &Card) -> CardView {
         name: c.name.clone(),
         year: c.year,
         synopsis: c.synopsis.clone(),
-        poster: poster_url(&c.poster),
+        poster: c
+            .art(ArtKind::Backdrop)
+            .map(|a| a.best(640))
+            .or_else(|| poster_url(&c.poster)),
+        srcset: c.art(ArtKind::Backdrop).map(|a| a.srcset()),
+        tall: c.art(ArtKind::Poster).map(|a| a.best(480)),
+        wide: c
+            .art(ArtKind::Backdrop)
+            .map(|a| a.best(1920))
+            .or_else(|| poster_url(&c.poster)),
         duration: c.duration_secs.map(clock_text),
         href: if plays_directly {
             format!("/watch/{}", c.id)
@@ -196,7 +213,13 @@ pub async fn title(
             seasons => value(&seasons), extras => value(&views(&p.extras)),
             trailer => value(&p.trailer.as_ref().map(view)), play,
             canonical => format!("{base}/title/{}", p.title.id),
-            og_image => poster_url(&p.card.poster).map(|u| format!("{base}{u}")),
+            og_image => p
+                .card
+                .art(ArtKind::Backdrop)
+                .or(p.card.art(ArtKind::Poster))
+                .map(|a| a.best(1280))
+                .or_else(|| poster_url(&p.card.poster))
+                .map(|u| format!("{base}{u}")),
         },
     )
 }
@@ -294,6 +317,26 @@ pub async fn collection(
         minijinja::context! { heading => col.name, intro => col.description,
         cards => value(&views(&cards)) },
     )
+}
+
+/// Artwork, public and cached for good: the key changes whenever the image does.
+#[get("/img/{key}/{name}")]
+pub async fn image(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (key, name) = path.into_inner();
+    let Some(file) = crate::images::public_file(&state.data.images(), &key, &name) else {
+        return HttpResponse::NotFound().finish();
+    };
+    match web::block(move || std::fs::read(file)).await {
+        Ok(Ok(bytes)) => HttpResponse::Ok()
+            .content_type(if name.ends_with(".png") {
+                "image/png"
+            } else {
+                "image/jpeg"
+            })
+            .insert_header(("cache-control", "public, max-age=31536000, immutable"))
+            .body(bytes),
+        _ => HttpResponse::NotFound().finish(),
+    }
 }
 
 #[get("/sitemap.xml")]

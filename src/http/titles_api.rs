@@ -1,7 +1,7 @@
 //! `/api/v1/titles`: the catalog as editors manage it (movies, series with their episodes,
 //! extras), with the readiness gate on publish.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -82,6 +82,8 @@ pub struct TitleView {
     pub children: Vec<ChildView>,
     pub published_at: Option<i64>,
     pub created_at: i64,
+    /// Uploaded artwork: kind → its largest image's URL.
+    pub artwork: std::collections::BTreeMap<String, String>,
 }
 
 impl TitleView {
@@ -107,6 +109,11 @@ impl TitleView {
                 .collect(),
             published_at: d.title.published_at,
             created_at: d.title.created_at,
+            artwork: d
+                .art
+                .iter()
+                .map(|a| (a.kind.as_str().to_owned(), a.best(u32::MAX)))
+                .collect(),
         }
     }
 }
@@ -404,4 +411,67 @@ mod tests {
         assert!(parse(r#"[]"#).is_err());
         assert!(serde_json::from_str::<TitleFields>(r#"{"synopsys": "x"}"#).is_err());
     }
+}
+
+fn art_kind(kind: &str) -> Result<crate::images::ArtKind, ApiError> {
+    crate::images::ArtKind::parse(kind).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown artwork {kind:?}; use poster, backdrop or logo"
+        ))
+    })
+}
+
+/// Set a title's poster (2:3), backdrop (16:9) or logo: the body is the image (JPEG, PNG or
+/// WebP, at most 20 MB). It is cropped to the kind's shape and written in a few widths,
+/// served from `/img/...` with long cache lifetimes.
+#[utoipa::path(params(("id" = String, Path, description = "Title id"),
+    ("kind" = String, Path, description = "poster, backdrop or logo")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    responses((status = 200, body = TitleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)), security(("api_key" = ["catalog:write"])))]
+#[put("/api/v1/titles/{id}/artwork/{kind}")]
+pub async fn put_artwork(
+    caller: Caller<perm::CatalogWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    mut body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    use futures_util::StreamExt;
+    let (id, kind) = path.into_inner();
+    let kind = art_kind(&kind)?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if bytes.len() + chunk.len() > crate::images::MAX_BYTES {
+            return Err(ApiError::new(
+                super::error::ErrorCode::PayloadTooLarge,
+                "the image is larger than 20 MB",
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let detail = state
+        .titles
+        .set_artwork(&caller.actor(), &id, kind, bytes)
+        .await?;
+    Ok(HttpResponse::Ok().json(TitleView::of(detail)))
+}
+
+/// Remove a title's artwork of one kind (pages fall back to a frame of the video).
+#[utoipa::path(params(("id" = String, Path, description = "Title id"),
+    ("kind" = String, Path, description = "poster, backdrop or logo")),
+    responses((status = 200, body = TitleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody)), security(("api_key" = ["catalog:write"])))]
+#[delete("/api/v1/titles/{id}/artwork/{kind}")]
+pub async fn delete_artwork(
+    caller: Caller<perm::CatalogWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, kind) = path.into_inner();
+    let detail = state
+        .titles
+        .remove_artwork(&caller.actor(), &id, art_kind(&kind)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(TitleView::of(detail)))
 }

@@ -24,17 +24,19 @@ const DB_FILE: &str = "marquee.db";
 const CONFIG_FILE: &str = "marquee.toml";
 /// The settings file's name in an archive, whatever its path was.
 const SETTINGS_FILE: &str = "settings.toml";
-/// The data dir's key folders: the self-signed certificate and the ACME account/certificate.
-const KEY_DIRS: [&str; 2] = ["tls", "acme"];
+/// The data dir's small folders that go in every backup: the self-signed certificate, the
+/// ACME account and certificate, and the catalog's artwork.
+const KEY_DIRS: [&str; 3] = ["tls", "acme", "images"];
 /// The top-level names an archive may hold; anything else in one is refused. `marquee.toml`
 /// is the settings file of a version 1 archive.
-const TOP_LEVEL: [&str; 7] = [
+const TOP_LEVEL: [&str; 8] = [
     MANIFEST,
     DB_FILE,
     SETTINGS_FILE,
     CONFIG_FILE,
     "tls",
     "acme",
+    "images",
     "library",
 ];
 /// Mode of a settings file a restore creates: the installed one is root:marquee 0640
@@ -582,7 +584,7 @@ fn install(
             (m.uid(), m.gid())
         })
         .map_err(io(format!("cannot read {}", data.root.display())))?;
-    for name in [DB_FILE, "tls", "acme", "library"] {
+    for name in [DB_FILE, "tls", "acme", "images", "library"] {
         let from = unpacked.join(name);
         if from.exists() {
             hand_over(&from, owner)?;

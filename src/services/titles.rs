@@ -23,6 +23,8 @@ pub enum TitleServiceError {
     Db(#[from] DbError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(transparent)]
+    Image(#[from] crate::images::ImageError),
 }
 
 /// A title with what the dashboard shows around it.
@@ -37,16 +39,79 @@ pub struct TitleDetail {
     /// Episodes (by season) and extras, each with its media state.
     pub children: Vec<(Title, MediaState)>,
     pub live: bool,
+    pub art: Vec<crate::catalog::artwork::Art>,
 }
 
 pub struct TitleService {
     db: Db,
     origin: Arc<Origin>,
+    /// Where artwork is written (`DataDir::images`).
+    images: std::path::PathBuf,
 }
 
 impl TitleService {
-    pub fn new(db: Db, origin: Arc<Origin>) -> Self {
-        TitleService { db, origin }
+    pub fn new(db: Db, origin: Arc<Origin>, images: std::path::PathBuf) -> Self {
+        TitleService { db, origin, images }
+    }
+
+    /// Checks and resizes an uploaded image (off the executor), then makes it the title's
+    /// artwork of that kind.
+    pub async fn set_artwork(
+        &self,
+        actor: &Actor,
+        id: &str,
+        kind: crate::images::ArtKind,
+        bytes: Vec<u8>,
+    ) -> Result<TitleDetail, TitleServiceError> {
+        self.detail(id).await?;
+        let dir = self.images.clone();
+        let stored = tokio::task::spawn_blocking(move || crate::images::store(&dir, kind, &bytes))
+            .await
+            .map_err(|e| {
+                TitleServiceError::Image(crate::images::ImageError::Invalid(e.to_string()))
+            })??;
+        let (actor, id) = (actor.clone(), id.to_string());
+        let now = clock::now();
+        self.db
+            .write(move |tx| {
+                crate::catalog::artwork::set(tx, &id, kind, &stored, now)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "title.artwork",
+                    &id,
+                    serde_json::json!({"kind": kind, "key": stored.key}),
+                    now,
+                )?;
+                Ok::<_, TitleServiceError>(detail(tx, &id, now)?)
+            })
+            .await
+    }
+
+    pub async fn remove_artwork(
+        &self,
+        actor: &Actor,
+        id: &str,
+        kind: crate::images::ArtKind,
+    ) -> Result<TitleDetail, TitleServiceError> {
+        let (actor, id) = (actor.clone(), id.to_string());
+        let now = clock::now();
+        self.db
+            .write(move |tx| {
+                titles::get(tx, &id)?;
+                if crate::catalog::artwork::remove(tx, &id, kind)? {
+                    audit::record(
+                        tx,
+                        &actor,
+                        "title.artwork",
+                        &id,
+                        serde_json::json!({"kind": kind, "removed": true}),
+                        now,
+                    )?;
+                }
+                Ok::<_, TitleServiceError>(detail(tx, &id, now)?)
+            })
+            .await
     }
 
     pub async fn detail(&self, id: &str) -> Result<TitleDetail, TitleServiceError> {
@@ -219,6 +284,7 @@ fn detail(c: &rusqlite::Connection, id: &str, now: i64) -> Result<TitleDetail, C
         media: publishing::media_state(c, &title)?,
         missing: publishing::missing(c, &title)?,
         live: title.is_live(now),
+        art: crate::catalog::artwork::of(c, id)?,
         children,
         title,
     })

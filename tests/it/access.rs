@@ -238,14 +238,16 @@ fn api_routes(server: &Server) -> Vec<(String, String, Option<Permission>)> {
                 "{route} declares no scope"
             );
             // Ids that exist nowhere: numbers for accounts, invitations and keys.
-            let concrete = path.replace(
-                "{id}",
-                if path.contains("/assets/") || path.contains("/uploads/") {
-                    "nosuchid"
-                } else {
-                    "999999"
-                },
-            );
+            let concrete = path
+                .replace(
+                    "{id}",
+                    if path.contains("/assets/") || path.contains("/uploads/") {
+                        "nosuchid"
+                    } else {
+                        "999999"
+                    },
+                )
+                .replace("{kind}", "poster");
             routes.push((method, concrete, permission));
         }
     }

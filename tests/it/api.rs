@@ -204,6 +204,7 @@ fn openapi_document_lists_every_route() {
         "DELETE /api/v1/members/{id}",
         "DELETE /api/v1/rails/{id}",
         "DELETE /api/v1/titles/{id}",
+        "DELETE /api/v1/titles/{id}/artwork/{kind}",
         "DELETE /api/v1/uploads/{id}",
         "DELETE /api/v1/webhooks/{id}",
         "GET /api/v1/api-keys",
@@ -246,6 +247,7 @@ fn openapi_document_lists_every_route() {
         "POST /api/v1/uploads",
         "POST /api/v1/webhooks",
         "POST /api/v1/webhooks/{id}/test",
+        "PUT /api/v1/titles/{id}/artwork/{kind}",
     ];
     assert_eq!(listed, expected);
     // Every listed route exists on the server (an unknown route would 404 with no JSON error).

@@ -412,3 +412,106 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
     );
     assert_eq!(nonsense.status, 400);
 }
+
+/// `PUT` of raw bytes with the test's key; status and JSON answer.
+fn put_bytes(server: &Server, path: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut resp = agent
+        .put(format!("{}{path}", server.url()))
+        .header("Authorization", &format!("Bearer {}", server.key))
+        .header("Content-Type", "image/png")
+        .send(&bytes[..])
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn artwork_is_cropped_resized_and_served_publicly_and_bad_files_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "");
+    let movie = drop_with_sidecar(
+        &server,
+        tmp.path(),
+        "lighthouse",
+        2.0,
+        json!({"title": "Lighthouse", "synopsis": "A keeper."}),
+    );
+    let art = tmp.path().join("wide.png");
+    crate::support::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=3000x1200",
+        "-frames:v",
+        "1",
+        art.to_str().unwrap(),
+    ]);
+    let path = format!("/api/v1/titles/{movie}/artwork/backdrop");
+    let (status, title) = put_bytes(&server, &path, std::fs::read(&art).unwrap());
+    assert_eq!(status, 200, "{title}");
+    let url = title["artwork"]["backdrop"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with("/img/") && url.ends_with("/1920.jpg"),
+        "{url}"
+    );
+
+    // Public, no key, cached for good, cropped to 16:9 from the middle.
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut resp = agent.get(format!("{}{url}", server.url())).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    assert_eq!(
+        resp.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let bytes = resp.body_mut().read_to_vec().unwrap();
+    let decoded = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (1920, 1080));
+    let (_, home) = server.page("/");
+    let home = unescape(&home);
+    assert!(home.contains(&url.replace("1920", "640")), "{home}");
+    assert!(home.contains("1280.jpg 1280w"), "{home}");
+
+    // Not an image, a truncated one, an unknown kind, an unknown title: refused, unchanged.
+    for (target, bytes, want) in [
+        (path.clone(), b"<svg onload=alert(1)></svg>".to_vec(), 400),
+        (
+            path.clone(),
+            std::fs::read(&art).unwrap()[..200].to_vec(),
+            400,
+        ),
+        (
+            format!("/api/v1/titles/{movie}/artwork/banner"),
+            std::fs::read(&art).unwrap(),
+            400,
+        ),
+        (
+            "/api/v1/titles/nosuchtitle/artwork/poster".to_string(),
+            std::fs::read(&art).unwrap(),
+            404,
+        ),
+    ] {
+        let (status, body) = put_bytes(&server, &target, bytes);
+        assert_eq!(status, want, "{target}: {body}");
+    }
+    let (_, title) = server.call("GET", &format!("/api/v1/titles/{movie}"), None);
+    assert_eq!(title["artwork"]["backdrop"], url.as_str());
+    for probe in [
+        "/img/..%2F..%2Fmarquee.db/1.jpg",
+        "/img/0123456789abcdef0123/..%2F..%2F..%2Fmarquee.db",
+    ] {
+        assert_eq!(server.page(probe).0, 404, "{probe}");
+    }
+    // Removed: pages fall back to a frame of the video.
+    let (status, _) = server.call("DELETE", &path, None);
+    assert_eq!(status, 200);
+    let (_, home) = server.page("/");
+    assert!(!unescape(&home).contains("/img/"), "{home}");
+}

@@ -59,4 +59,25 @@ function watchLive(force) {
 }
 document.addEventListener('DOMContentLoaded', () => watchLive(false));
 
+// Artwork on a title's page: a file input sends the image as it is (PUT), a button removes
+// it; the page reloads to show the result, or says what was wrong with the file.
+document.addEventListener('change', async (ev) => {
+  const input = ev.target;
+  if (!input.matches || !input.matches('input[type="file"][data-artwork]') || !input.files[0]) return;
+  const status = document.getElementById(`${input.id}-status`);
+  status.textContent = 'Uploading…';
+  const resp = await fetch(input.dataset.artwork, {
+    method: 'PUT', credentials: 'same-origin', body: input.files[0],
+    headers: { 'x-csrf-token': csrfToken(), 'content-type': input.files[0].type || 'application/octet-stream' },
+  });
+  if (resp.ok) { window.location.reload(); return; }
+  const data = await resp.json().catch(() => null);
+  status.textContent = data && data.error ? data.error.message : `Upload failed (${resp.status})`;
+});
+document.addEventListener('click', async (ev) => {
+  const button = ev.target.closest && ev.target.closest('button[data-artwork-remove]');
+  if (!button) return;
+  try { await api('DELETE', button.dataset.artworkRemove); window.location.reload(); } catch (e) { window.alert(e.message); }
+});
+
 window.marquee = { api, csrfToken, watchLive };

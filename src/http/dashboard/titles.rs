@@ -23,6 +23,9 @@ impl From<TitleServiceError> for PageError {
     fn from(e: TitleServiceError) -> Self {
         match e {
             TitleServiceError::Catalog(e) => e.into(),
+            TitleServiceError::Image(crate::images::ImageError::Invalid(m)) => {
+                PageError::BadRequest(m)
+            }
             other => PageError::internal(other),
         }
     }
@@ -291,6 +294,11 @@ pub async fn detail(
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     let can_write = admin.viewer.user().role.may(Permission::CatalogWrite);
+    let art: std::collections::BTreeMap<&str, String> = detail
+        .art
+        .iter()
+        .map(|a| (a.kind.as_str(), a.best(480)))
+        .collect();
     render(
         &state,
         &admin.viewer,
@@ -305,7 +313,7 @@ pub async fn detail(
             extras => minijinja::Value::from(minijinja::value::Serde(&extras)),
             assets => minijinja::Value::from(minijinja::value::Serde(&assets)),
             publish_at => local_input(t.publish_at), expire_at => local_input(t.expire_at),
-            next_season, next_episode, can_write,
+            next_season, next_episode, can_write, art,
         },
     )
 }
