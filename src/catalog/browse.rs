@@ -217,9 +217,10 @@ pub fn genre(
         .optional()?;
     let Some(name) = name else { return Ok(None) };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {} FROM genres g JOIN title_genres tg ON tg.genre_id = g.id
-         JOIN titles t ON t.id = tg.title_id
-         WHERE g.slug = ?2 AND t.parent_id IS NULL AND {}
+        "SELECT {} FROM titles t INDEXED BY titles_live
+         WHERE t.parent_id IS NULL AND {} AND EXISTS (
+             SELECT 1 FROM title_genres tg JOIN genres g ON g.id = tg.genre_id
+             WHERE tg.title_id = t.id AND g.slug = ?2)
          ORDER BY t.live_from DESC LIMIT ?3",
         titles::COLUMNS,
         visibility::live_sql(1)
@@ -275,4 +276,20 @@ pub fn title_playing(
             |r| r.get(0),
         )
         .optional()?)
+}
+
+/// The catalog's version (moved by triggers on every change viewers could see) and the
+/// next time a title's window opens or closes after `now`: together they say whether what
+/// the storefront keeps in memory still stands.
+pub fn freshness(conn: &Connection, now: i64) -> Result<(i64, Option<i64>), CatalogError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT (SELECT n FROM catalog_version),
+                    min(coalesce((SELECT min(live_from) FROM titles WHERE live_from > ?1), 9223372036854775807),
+                        coalesce((SELECT min(live_until) FROM titles WHERE live_until > ?1), 9223372036854775807))",
+        )?
+        .query_row([now], |r| {
+            let next: i64 = r.get(1)?;
+            Ok((r.get(0)?, (next != i64::MAX).then_some(next)))
+        })?)
 }

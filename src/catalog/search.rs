@@ -9,8 +9,6 @@ use rusqlite::{Connection, params};
 use super::titles::{self, Title};
 use super::{CatalogError, visibility};
 
-/// Column weights for bm25: title_id (unindexed), name, synopsis, people, tags.
-const WEIGHTS: &str = "0.0, 10.0, 1.0, 3.0, 3.0";
 /// Words beyond this are ignored (each is a prefix scan).
 const MAX_TERMS: usize = 8;
 
@@ -77,13 +75,18 @@ pub fn search(
         Audience::Viewer { now } => (visibility::live_sql(3), now),
         Audience::Staff => ("1".to_string(), 0),
     };
+    // The best matches first (FTS5's `rank`, set to the weighted bm25 in migration 008,
+    // lets it keep only the top ones), then their titles; drafts and the like are dropped
+    // after, from a few more than asked for.
     let sql = format!(
-        "SELECT {cols} FROM title_search s JOIN titles t ON t.id = s.title_id
-         WHERE title_search MATCH ?1 AND {live} AND ?3 = ?3
-         ORDER BY bm25(title_search, {WEIGHTS}), t.name LIMIT ?2",
+        "WITH hits AS MATERIALIZED (
+             SELECT title_id, rank FROM title_search WHERE title_search MATCH ?1
+             ORDER BY rank LIMIT ?2 * 4 + 40)
+         SELECT {cols} FROM hits JOIN titles t ON t.id = hits.title_id
+         WHERE {live} AND ?3 = ?3 ORDER BY hits.rank, t.name LIMIT ?2",
         cols = titles::COLUMNS
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![query, limit, now], titles::from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -25,6 +25,7 @@ pub mod settings_api;
 pub mod sign_in_link;
 pub mod stall;
 pub mod storefront;
+pub mod storefront_cache;
 pub mod titles_api;
 pub mod tls_listener;
 pub mod ui;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub origin: Arc<Origin>,
     pub assets: AssetService,
     pub titles: crate::services::TitleService,
+    /// The home page and search results in memory (`storefront_cache`).
+    pub storefront: storefront_cache::StorefrontCache,
     pub ui: ui_files::UiFiles,
     /// The disk floor (`ingest.min_free_mb`) that readiness and the status check.
     pub ingest: crate::config::IngestConfig,
@@ -110,6 +113,7 @@ impl AppState {
             accounts: crate::accounts::Policies::default(),
             db: jobs.db.clone(),
             data: jobs.data.clone(),
+            storefront: Default::default(),
             titles: crate::services::TitleService::new(
                 jobs.db.clone(),
                 origin.clone(),

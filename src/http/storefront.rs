@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::session::Viewer;
+use super::storefront_cache::{Home, Stamp};
 use super::ui::page;
 use crate::catalog::browse::{self, Card, PackageFile};
 use crate::catalog::collections;
@@ -17,6 +18,7 @@ use crate::catalog::search::{self, Audience};
 use crate::clock;
 use crate::images::ArtKind;
 use crate::playback::package_url;
+use std::sync::Arc;
 
 /// A card as templates use it: URLs made, the duration as a clock.
 #[derive(Debug, Serialize)]
@@ -110,39 +112,78 @@ pub async fn home(
 ) -> Result<HttpResponse, ApiError> {
     let user = viewer.as_ref().map(|v| v.user().id.0);
     let now = clock::now();
-    let rails = state
-        .db
-        .read(move |c| {
-            let mut out = Vec::new();
-            for rail in rails::list(c)? {
-                let titles = rails::resolve(c, &rail, user, now)?;
-                if titles.is_empty() {
-                    continue;
-                }
-                let cards = browse::cards(c, &titles, now)?;
-                out.push((rail, cards));
+    let stamp = stamp(&state, now).await?;
+    let home = match state.storefront.home(&stamp, now) {
+        Some(home) => home,
+        None => {
+            let built = state.db.read(move |c| build_home(c, now)).await?;
+            let built = Arc::new(built);
+            state.storefront.keep_home(stamp, built.clone());
+            built
+        }
+    };
+    // Per-viewer rails are filled in for this request only.
+    let mut rails = Vec::new();
+    for (rail, cards) in &home.rails {
+        let cards = match cards {
+            Some(cards) => views(cards),
+            None => {
+                let Some(user) = user else { continue };
+                let rail = rail.clone();
+                let cards = state
+                    .db
+                    .read(move |c| {
+                        let titles = rails::resolve(c, &rail, Some(user), now)?;
+                        browse::cards(c, &titles, now)
+                    })
+                    .await?;
+                views(&cards)
             }
-            let genres = browse::live_genres(c, now)?;
-            Ok::<_, crate::catalog::CatalogError>((out, genres))
-        })
-        .await?;
-    let (rails, genres) = rails;
-    let rails: Vec<RailView> = rails
-        .iter()
-        .map(|(rail, cards)| RailView {
+        };
+        if cards.is_empty() {
+            continue;
+        }
+        rails.push(RailView {
             id: rail.id,
             name: rail.name.clone(),
             hero: rail.kind == RailKind::Hero,
-            cards: views(cards),
-        })
-        .collect();
+            cards,
+        });
+    }
     page(
         &state,
         "home.html",
         StatusCode::OK,
-        minijinja::context! { rails => value(&rails), genres => value(&genres),
+        minijinja::context! { rails => value(&rails), genres => value(&home.genres),
         signed_in => viewer.is_some() },
     )
+}
+
+/// The catalog's freshness stamp now.
+async fn stamp(state: &AppState, now: i64) -> Result<Stamp, ApiError> {
+    let (version, until) = state.db.read(move |c| browse::freshness(c, now)).await?;
+    Ok(Stamp {
+        version,
+        at: now,
+        until,
+    })
+}
+
+fn build_home(c: &rusqlite::Connection, now: i64) -> Result<Home, crate::catalog::CatalogError> {
+    let mut out = Vec::new();
+    for rail in rails::list(c)? {
+        if rail.kind == RailKind::ContinueWatching {
+            out.push((rail, None));
+            continue;
+        }
+        let titles = rails::resolve(c, &rail, None, now)?;
+        let cards = browse::cards(c, &titles, now)?;
+        out.push((rail, Some(cards)));
+    }
+    Ok(Home {
+        rails: out,
+        genres: browse::live_genres(c, now)?,
+    })
 }
 
 fn not_found(state: &AppState) -> Result<HttpResponse, ApiError> {
@@ -242,14 +283,24 @@ pub async fn search_page(
 ) -> Result<HttpResponse, ApiError> {
     let q: String = params.q.chars().take(200).collect();
     let now = clock::now();
-    let query = q.clone();
-    let cards = state
-        .db
-        .read(move |c| {
-            let found = search::search(c, &query, Audience::Viewer { now }, SEARCH_LIMIT)?;
-            browse::cards(c, &found, now)
-        })
-        .await?;
+    let key = search::fts_query(&q).unwrap_or_default();
+    let stamp = stamp(&state, now).await?;
+    let cards = match state.storefront.search(&key, &stamp, now) {
+        Some(cards) => cards,
+        None => {
+            let query = q.clone();
+            let found = state
+                .db
+                .read(move |c| {
+                    let found = search::search(c, &query, Audience::Viewer { now }, SEARCH_LIMIT)?;
+                    browse::cards(c, &found, now)
+                })
+                .await?;
+            let found = Arc::new(found);
+            state.storefront.keep_search(key, stamp, found.clone());
+            found
+        }
+    };
     let template = if params.partial.as_deref() == Some("1") {
         "search_results.html"
     } else {

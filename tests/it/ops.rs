@@ -866,6 +866,7 @@ fn a_transcode_that_runs_out_of_space_is_put_back_not_failed() {
     // Long enough for every retry `max_attempts` allows (1 s, then 2 s apart) to have
     // failed the asset, were the attempts counted.
     std::thread::sleep(Duration::from_secs(8));
+    assert!(server.healthy(), "the server stopped: {}", server.log());
     let asset = server.asset_titled("deep water").unwrap();
     let (state, attempts, error) = job_row(&data).unwrap();
     assert_ne!(asset["status"], "failed", "{asset}");

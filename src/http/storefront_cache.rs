@@ -1,0 +1,75 @@
+//! What the storefront keeps in memory: the home page's rails (all but the per-viewer ones)
+//! and recent search results. An entry stands while the catalog's version is the one it
+//! was made at and no title's window has opened or closed since (`browse::freshness`, one
+//! indexed query per request), so an edit, a publish or a scheduled release shows at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::catalog::browse::Card;
+use crate::catalog::rails::Rail;
+
+/// At most this many search results are kept (then the lot is dropped and refilled).
+const MAX_SEARCHES: usize = 2000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub version: i64,
+    /// Made at this Unix second: a clock set back makes the entry stale too.
+    pub at: i64,
+    /// Good until this Unix second (the next window change).
+    pub until: Option<i64>,
+}
+
+impl Stamp {
+    fn holds(&self, current: &Stamp, now: i64) -> bool {
+        self.version == current.version && self.at <= now && self.until.is_none_or(|u| now < u)
+    }
+}
+
+/// The home page without its personal rails: every rail in order, with its cards (`None`
+/// for a per-viewer rail, filled in per request), and the genres menu.
+pub struct Home {
+    pub rails: Vec<(Rail, Option<Vec<Card>>)>,
+    pub genres: Vec<(String, String)>,
+}
+
+/// Search results by their normalised query.
+type Searches = HashMap<String, (Stamp, Arc<Vec<Card>>)>;
+
+#[derive(Default)]
+pub struct StorefrontCache {
+    home: Mutex<Option<(Stamp, Arc<Home>)>>,
+    searches: Mutex<Searches>,
+}
+
+impl StorefrontCache {
+    pub fn home(&self, current: &Stamp, now: i64) -> Option<Arc<Home>> {
+        let kept = self.home.lock().unwrap_or_else(|p| p.into_inner());
+        kept.as_ref()
+            .filter(|(stamp, _)| stamp.holds(current, now))
+            .map(|(_, home)| home.clone())
+    }
+
+    pub fn keep_home(&self, stamp: Stamp, home: Arc<Home>) {
+        *self.home.lock().unwrap_or_else(|p| p.into_inner()) = Some((stamp, home));
+    }
+
+    pub fn search(&self, query: &str, current: &Stamp, now: i64) -> Option<Arc<Vec<Card>>> {
+        let kept = self.searches.lock().unwrap_or_else(|p| p.into_inner());
+        kept.get(query)
+            .filter(|(stamp, _)| stamp.holds(current, now))
+            .map(|(_, cards)| cards.clone())
+    }
+
+    pub fn keep_search(&self, query: String, stamp: Stamp, cards: Arc<Vec<Card>>) {
+        let mut kept = self.searches.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() >= MAX_SEARCHES {
+            kept.retain(|_, (s, _)| s.version == stamp.version);
+            if kept.len() >= MAX_SEARCHES {
+                kept.clear();
+            }
+        }
+        kept.insert(query, (stamp, cards));
+    }
+}
