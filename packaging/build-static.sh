@@ -135,6 +135,9 @@ done
 # and then falls back to reading /dev/random and /dev/urandom: link the call in instead.
 export RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static --cfg getrandom_backend=\"linux_getrandom\""
 export FFMPEG_DIR
+# The shipped binary only: link-time optimisation across crates and one code unit drop
+# code no path reaches, which keeps it under MAX_SIZE_MB (a slower build, once per release).
+export CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 say "building marquee (release, static; FFmpeg from $FFMPEG_DIR; also linked: ${EXTRA_LIBS[*]})"
 started=$SECONDS
 cargo rustc --release --locked --features static --target "$TARGET" --target-dir "$ROOT/target/static" \
