@@ -1,7 +1,8 @@
 // The acceptance walk in Debian's headless Chromium, as a new operator would do it: open
 // the setup link, create the owner, upload a clip on the Media page, watch it become
-// ready without reloading, invite an editor (email is off, so the link is shown), rename
-// the site in Settings and see the home page change, then accept the invitation.
+// ready without reloading, invite an editor (email is off, so the link is shown), give the
+// clip's title a synopsis and publish it, rename the site in Settings and see the home
+// page change with the title on it, then accept the invitation.
 // Usage: node dashboard.mjs <server-url> <setup-path> <clip-file> <title the clip gets>
 // (a self-signed certificate is accepted: the appliance makes one on first start)
 // Prints one JSON line; exits non-zero on failure.
@@ -69,6 +70,20 @@ try {
   await Promise.all([page.waitForNavigation(), page.click(`${form} button`)]);
   const invite = await page.inputValue('#invite-link');
   step('invited');
+
+  // The clip's title: a draft unless the server publishes new media itself; an operator
+  // gives it a synopsis and publishes it from the Titles page.
+  await page.goto(`${base}/admin/titles`);
+  await Promise.all([page.waitForURL(/\/admin\/titles\/[a-z0-9]+$/), page.click(`table.titles a:text-is("${row.title}")`)]);
+  const titleUrl = page.url();
+  const titleId = titleUrl.split('/').pop();
+  await page.fill(`form[action="/admin/titles/${titleId}"] textarea[name="synopsis"]`, 'A clip from the acceptance walk.');
+  await Promise.all([page.waitForNavigation(), page.click(`form[action="/admin/titles/${titleId}"] button[type="submit"]`)]);
+  const publish = await page.$(`form[action="/admin/titles/${titleId}/publish"] button`);
+  if (publish) await Promise.all([page.waitForNavigation(), publish.click()]);
+  const badge = (await page.textContent('h1 + p .badge')).trim();
+  if (badge !== 'published') throw new Error(`the title is ${badge}`);
+  step('published', { was: publish ? 'draft' : 'published' });
 
   await page.goto(`${base}/admin/settings`);
   await page.fill('[name="site.name"]', 'Acceptance TV');

@@ -253,6 +253,7 @@ fn an_operator_runs_the_service_from_the_browser() {
             "uploaded",
             "ready",
             "invited",
+            "published",
             "site renamed",
             "editor signed in"
         ],
@@ -260,10 +261,11 @@ fn an_operator_runs_the_service_from_the_browser() {
     );
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[2]["title"], "Acceptance clip", "{report}");
-    assert_eq!(steps[4]["title"], "Acceptance TV", "{report}");
+    assert_eq!(steps[4]["was"], "published", "{report}");
+    assert_eq!(steps[5]["title"], "Acceptance TV", "{report}");
     // The editor sees media but not members or settings.
     assert_eq!(
-        steps[5]["nav"],
+        steps[6]["nav"],
         serde_json::json!(["Overview", "Media", "Titles", "Home page"]),
         "{report}"
     );

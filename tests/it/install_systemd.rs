@@ -256,11 +256,14 @@ fn install_sh_runs_marquee_as_a_hardened_systemd_service() {
             "uploaded",
             "ready",
             "invited",
+            "published",
             "site renamed",
             "editor signed in"
         ],
         "{report}"
     );
+    // As installed, new media waits for an editor: the walk published a draft.
+    assert_eq!(report["steps"][4]["was"], "draft", "{report}");
     let main_pid = show["MainPID"].clone();
     let owner = machine.output(&["stat", "-c", "%U", &format!("/proc/{main_pid}")]);
     assert_eq!(owner.trim(), "marquee");

@@ -64,7 +64,10 @@ fn bare_root(root: &Path, bin: &Path) {
     std::fs::write(root.join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
     std::fs::write(
         root.join("data/marquee.toml"),
-        format!("[ingest]\n{TEST_INGEST}\n[transcode]\n{TEST_TRANSCODE}preset = \"ultrafast\"\n"),
+        // New media's titles published at once, so the clip plays without an editor.
+        format!(
+            "[ingest]\n{TEST_INGEST}\n[transcode]\n{TEST_TRANSCODE}preset = \"ultrafast\"\n\n[catalog]\nnew_titles = \"published\"\n"
+        ),
     )
     .unwrap();
 }
