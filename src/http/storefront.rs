@@ -296,6 +296,14 @@ pub async fn search_page(
                     browse::cards(c, &found, now)
                 })
                 .await?;
+            // Result lists never show synopses: not kept in memory.
+            let found: Vec<Card> = found
+                .into_iter()
+                .map(|c| Card {
+                    synopsis: String::new(),
+                    ..c
+                })
+                .collect();
             let found = Arc::new(found);
             state.storefront.keep_search(key, stamp, found.clone());
             found

@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 use crate::catalog::browse::Card;
 use crate::catalog::rails::Rail;
 
-/// At most this many search results are kept (then the lot is dropped and refilled).
-const MAX_SEARCHES: usize = 2000;
+/// At most this many search results are kept (then the lot is dropped and refilled), so a
+/// client sending endless distinct queries costs bounded memory: cards are kept without
+/// their synopses, a few KB each, 40 per query.
+const MAX_SEARCHES: usize = 500;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {

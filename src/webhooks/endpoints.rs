@@ -39,12 +39,6 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
     })
 }
 
-impl Endpoint {
-    pub fn wants(&self, event_type: &str) -> bool {
-        self.events.iter().any(|e| e == "*" || e == event_type)
-    }
-}
-
 /// What an operator sets; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +160,22 @@ pub fn list(conn: &Connection) -> Result<Vec<Endpoint>, WebhookError> {
     ))?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The enabled endpoints that receive `event_type` (for the outbox, inside the change's
+/// transaction: its only failure is the database's).
+pub fn wanting(conn: &Connection, event_type: &str) -> Result<Vec<i64>, crate::db::DbError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, events FROM webhook_endpoints WHERE enabled = 1")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut ids = Vec::new();
+    for row in rows {
+        let (id, events) = row?;
+        if events.split(',').any(|e| e == "*" || e == event_type) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
 pub fn delete(tx: &Connection, id: i64) -> Result<Endpoint, WebhookError> {

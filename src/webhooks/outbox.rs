@@ -76,18 +76,10 @@ pub fn emit_to(
     now: i64,
     only: Option<i64>,
 ) -> Result<usize, DbError> {
-    let targets: Vec<i64> = endpoints::list(tx)
-        .map_err(|e| match e {
-            WebhookError::Db(e) => e,
-            other => DbError::Sqlite(rusqlite::Error::InvalidParameterName(other.to_string())),
-        })?
-        .into_iter()
-        .filter(|e| match only {
-            Some(id) => e.id == id,
-            None => e.enabled && e.wants(event_type),
-        })
-        .map(|e| e.id)
-        .collect();
+    let targets: Vec<i64> = match only {
+        Some(id) => vec![id],
+        None => endpoints::wanting(tx, event_type)?,
+    };
     if targets.is_empty() {
         return Ok(0);
     }
