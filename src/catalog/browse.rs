@@ -123,6 +123,8 @@ pub struct TitlePage {
     pub title: Title,
     pub card: Card,
     pub genres: Vec<(String, String)>,
+    /// Cast and crew in billing order.
+    pub people: Vec<super::credits::Credit>,
     pub seasons: Vec<Season>,
     pub extras: Vec<Card>,
     pub trailer: Option<Card>,
@@ -193,6 +195,7 @@ pub fn title_page(
     };
     let card = cards(conn, std::slice::from_ref(&title), now)?.remove(0);
     Ok(Some(TitlePage {
+        people: super::credits::of(conn, id)?,
         title,
         card,
         genres,

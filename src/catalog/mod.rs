@@ -1,11 +1,13 @@
 //! The catalogue: the assets Marquee holds (processing state and package) and the titles
-//! viewers browse (`titles`), when they see them (`visibility`, `publishing`), how they find
+//! viewers browse (`titles`, with their `credits`), when they see them (`visibility`, `publishing`), how they find
 //! them (`search`) and what a dropped file's `name.json` says about them (`title_sidecar`).
 
 pub mod artwork;
 mod assets;
 pub mod browse;
 pub mod collections;
+pub mod credits;
+pub mod picks;
 pub mod progress;
 pub mod publishing;
 pub mod rails;

@@ -61,3 +61,27 @@ pub fn position(
         )
         .optional()?)
 }
+
+/// Where a viewer would pick up a title: the title itself (a movie, an episode) or, for a
+/// series, the live episode they watched last. Only unfinished viewing counts (10 s in,
+/// before the last 5 %), as on the "continue watching" rail.
+pub fn resume_point(
+    conn: &Connection,
+    user_id: i64,
+    title_id: &str,
+    now: i64,
+) -> Result<Option<(String, f64)>, CatalogError> {
+    let live = super::visibility::live_sql(3);
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT w.title_id, w.position_secs FROM watch_progress w JOIN titles t ON t.id = w.title_id
+                 WHERE w.user_id = ?1 AND (t.id = ?2 OR (t.parent_id = ?2 AND t.kind = 'episode'))
+                   AND {live} AND w.position_secs >= 10 AND w.position_secs < w.duration_secs * 0.95
+                 ORDER BY w.updated_at DESC LIMIT 1"
+            ),
+            params![user_id, title_id, now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}

@@ -30,6 +30,10 @@ pub struct TitleSidecar {
     pub age_rating: Option<String>,
     #[serde(default)]
     pub languages: Vec<String>,
+    /// Cast and crew: `[{"name": "Ann Lee", "role": "cast", "character": "Maya"}]`; `role`
+    /// is cast, director, writer or producer (cast when absent).
+    #[serde(default)]
+    pub people: Vec<super::credits::Credit>,
     /// The series this video is an episode of (created when no series has that name).
     pub series: Option<String>,
     pub season: Option<i64>,
@@ -82,6 +86,7 @@ pub fn read(path: &Path) -> Result<TitleSidecar, String> {
     if let Some(t) = &sidecar.publish_at {
         t.unix()?;
     }
+    super::credits::check(&sidecar.people).map_err(|e| e.to_string())?;
     Ok(sidecar)
 }
 
@@ -135,6 +140,7 @@ pub fn attach(
         asset_id: Some(asset_id.to_string()),
         genres: Some(s.genres.clone()),
         tags: Some(s.tags.clone()),
+        people: Some(s.people.clone()),
         publish_at,
         expire_at: None,
     };

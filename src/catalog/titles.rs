@@ -176,6 +176,8 @@ pub struct TitleFields {
     pub asset_id: Option<String>,
     pub genres: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
+    /// Cast and crew in billing order.
+    pub people: Option<Vec<super::credits::Credit>>,
     /// Unix seconds; 0 clears.
     pub publish_at: Option<i64>,
     /// Unix seconds; 0 clears.
@@ -240,6 +242,9 @@ impl TitleFields {
                     "{what}: {bad:?} must be 1 to {MAX_LABEL} characters without commas"
                 ));
             }
+        }
+        if let Some(people) = &self.people {
+            super::credits::check(people)?;
         }
         for (what, t) in [
             ("publish_at", self.publish_at),
@@ -427,6 +432,9 @@ pub fn update(
                 params![id, tag.trim()],
             )?;
         }
+    }
+    if let Some(people) = &fields.people {
+        super::credits::set(tx, id, people)?;
     }
     search::reindex(tx, id)?;
     visibility::refresh(tx, id)

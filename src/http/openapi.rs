@@ -36,6 +36,7 @@ use super::{
         titles_api::TitlePage, titles_api::NewTitle, crate::catalog::titles::TitleFields, titles_api::PublishResult,
         crate::catalog::titles::TitleKind, crate::catalog::titles::ExtraKind,
         crate::catalog::titles::PublishState, crate::catalog::publishing::MediaState,
+        crate::catalog::credits::Credit, crate::catalog::credits::CreditRole,
         rails_api::RailView, rails_api::NewRail, rails_api::RailOrder, rails_api::CollectionView,
         crate::catalog::rails::Rail, crate::catalog::rails::RailKind, crate::catalog::rails::RailFields,
         crate::webhooks::endpoints::Endpoint, crate::webhooks::endpoints::EndpointFields,

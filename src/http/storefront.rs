@@ -13,6 +13,8 @@ use super::storefront_cache::{Home, Stamp};
 use super::ui::page;
 use crate::catalog::browse::{self, Card, PackageFile};
 use crate::catalog::collections;
+use crate::catalog::credits::{Credit, CreditRole};
+use crate::catalog::progress;
 use crate::catalog::rails::{self, RailKind};
 use crate::catalog::search::{self, Audience};
 use crate::clock;
@@ -210,15 +212,26 @@ fn public_base(state: &AppState, req: &HttpRequest) -> String {
 pub async fn title(
     req: HttpRequest,
     state: web::Data<AppState>,
+    viewer: Option<Viewer>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let now = clock::now();
+    let user = viewer.as_ref().map(|v| v.user().id.0);
     let found = state
         .db
-        .read(move |c| browse::title_page(c, &id, now))
+        .read(move |c| {
+            let Some(p) = browse::title_page(c, &id, now)? else {
+                return Ok(None);
+            };
+            let resume = match user {
+                Some(user) => progress::resume_point(c, user, &id, now)?,
+                None => None,
+            };
+            Ok::<_, crate::catalog::CatalogError>(Some((p, resume)))
+        })
         .await?;
-    let Some(p) = found else {
+    let Some((p, resume)) = found else {
         return not_found(&state);
     };
     #[derive(Serialize)]
@@ -236,6 +249,17 @@ pub async fn title(
             episodes: views(&s.episodes),
         })
         .collect();
+    // "Resume" where the signed-in viewer stopped, else "Play" from the start.
+    let resume = resume.map(|(id, at)| {
+        let episode = p
+            .seasons
+            .iter()
+            .flat_map(|s| s.episodes.iter().map(move |e| (s.number, e)))
+            .zip(1..)
+            .find(|((_, e), _)| e.id == id)
+            .map(|((season, _), n)| format!("S{season} E{n}"));
+        (format!("/watch/{id}"), clock_time(at), episode)
+    });
     let play = match p.title.kind {
         crate::catalog::titles::TitleKind::Series => p
             .seasons
@@ -244,6 +268,9 @@ pub async fn title(
             .map(|e| format!("/watch/{}", e.id)),
         _ => Some(format!("/watch/{}", p.title.id)),
     };
+    // The watch page itself resumes: a second button to the same page would say nothing.
+    let play = play.filter(|href| resume.as_ref().is_none_or(|(r, _, _)| r != href));
+    let resume = resume.map(|(href, at, episode)| minijinja::context! { href, at, episode });
     let base = public_base(&state, &req);
     page(
         &state,
@@ -252,7 +279,8 @@ pub async fn title(
         minijinja::context! {
             title => value(&p.title), card => value(&view(&p.card)), genres => value(&p.genres),
             seasons => value(&seasons), extras => value(&views(&p.extras)),
-            trailer => value(&p.trailer.as_ref().map(view)), play,
+            trailer => value(&p.trailer.as_ref().map(view)), play, resume,
+            credits => value(&credit_lines(&p.people)),
             canonical => format!("{base}/title/{}", p.title.id),
             og_image => p
                 .card
@@ -263,6 +291,42 @@ pub async fn title(
                 .map(|u| format!("{base}{u}")),
         },
     )
+}
+
+/// `1:02:03` or `4:05`.
+fn clock_time(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, m, s) => format!("{m}:{s:02}"),
+        (h, m, s) => format!("{h}:{m:02}:{s:02}"),
+    }
+}
+
+/// Credits as the title page lists them: one line per role, cast first, in billing order.
+#[derive(Serialize)]
+struct CreditLine {
+    label: &'static str,
+    people: Vec<(String, String)>,
+}
+
+fn credit_lines(people: &[Credit]) -> Vec<CreditLine> {
+    [
+        (CreditRole::Cast, "Starring", "Starring"),
+        (CreditRole::Director, "Director", "Directors"),
+        (CreditRole::Writer, "Writer", "Writers"),
+        (CreditRole::Producer, "Producer", "Producers"),
+    ]
+    .into_iter()
+    .filter_map(|(role, one, many)| {
+        let people: Vec<(String, String)> = people
+            .iter()
+            .filter(|c| c.role == role)
+            .map(|c| (c.name.clone(), c.character.clone()))
+            .collect();
+        let label = if people.len() == 1 { one } else { many };
+        (!people.is_empty()).then_some(CreditLine { label, people })
+    })
+    .collect()
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, JsonBody};
 use crate::accounts::roles::perm;
+use crate::catalog::credits::Credit;
 use crate::catalog::publishing::MediaState;
 use crate::catalog::search::{self, Audience};
 use crate::catalog::titles::{
@@ -75,6 +76,8 @@ pub struct TitleView {
     pub languages: Vec<String>,
     pub genres: Vec<String>,
     pub tags: Vec<String>,
+    /// Cast and crew in billing order.
+    pub people: Vec<Credit>,
     pub media: MediaState,
     /// What keeps the title from being published; empty when it is ready.
     pub missing: Vec<String>,
@@ -97,6 +100,7 @@ impl TitleView {
             languages: d.title.languages,
             genres: d.genres,
             tags: d.tags,
+            people: d.people,
             media: d.media,
             missing: d.missing,
             children: d

@@ -33,6 +33,7 @@ pub struct TitleDetail {
     pub title: Title,
     pub genres: Vec<String>,
     pub tags: Vec<String>,
+    pub people: Vec<crate::catalog::credits::Credit>,
     pub media: MediaState,
     /// What keeps it from being published (empty: ready).
     pub missing: Vec<String>,
@@ -281,6 +282,7 @@ fn detail(c: &rusqlite::Connection, id: &str, now: i64) -> Result<TitleDetail, C
     Ok(TitleDetail {
         genres: titles::genres_of(c, id)?,
         tags: titles::tags_of(c, id)?,
+        people: crate::catalog::credits::of(c, id)?,
         media: publishing::media_state(c, &title)?,
         missing: publishing::missing(c, &title)?,
         live: title.is_live(now),

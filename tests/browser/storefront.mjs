@@ -1,8 +1,10 @@
 // The catalog walk in Debian's headless Chromium. An editor signs in, creates a series with
-// two episodes from videos on the Media page, publishes it, and puts it in a hero banner and
-// a hand-picked rail. Then a signed-out visitor finds it on the home page and by search as
-// they type, opens it and plays episode 2. axe-core checks the home, title and search pages.
-// Usage: node storefront.mjs <server-url> <editor-email> <password> <video 1 title> <video 2 title>
+// two episodes from videos on the Media page, its cast and crew, publishes it and a movie,
+// and builds the home page: a hero banner, a hand-picked rail (reordered) and a genre rail
+// beside "New". Then a signed-out visitor finds the series on the home page, by search as
+// they type and by an actor's name, opens it and plays episode 2. axe-core checks the home,
+// title and search pages.
+// Usage: node storefront.mjs <server-url> <editor-email> <password> <video 1> <video 2> <movie video>
 // Prints one JSON line; exits non-zero on failure.
 import { chromium } from 'playwright-core';
 import { mkdtempSync } from 'node:fs';
@@ -10,11 +12,13 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const [base, email, password, video1, video2] = process.argv.slice(2);
+const [base, email, password, video1, video2, movieVideo] = process.argv.slice(2);
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const report = { ok: false, steps: [], axe: {} };
 const step = (name, extra = {}) => report.steps.push({ name, ...extra });
 const SERIES = 'Night Harbour';
+const MOVIE = 'Gull Island';
+const PICKS = 'Editors’ picks';
 
 const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'marquee-chromium-')), {
   executablePath: '/usr/bin/chromium',
@@ -63,6 +67,7 @@ try {
   const details = `form[action="/admin/titles/${seriesId}"]`;
   await editor.fill(`${details} textarea[name="synopsis"]`, 'Boats, fog and a lighthouse keeper with a secret.');
   await editor.fill(`${details} input[name="genres"]`, 'Drama, Mystery');
+  await editor.fill(`${details} textarea[name="people"]`, 'Mara Quinn as The Keeper\nJo Park\nDirector: Tomas Ek');
   await Promise.all([editor.waitForNavigation(), editor.click(`${details} button[type="submit"]`)]);
 
   for (const [number, name, video] of [[1, 'Fog', video1], [2, 'The Keeper', video2]]) {
@@ -81,23 +86,47 @@ try {
   const status = await editor.textContent('h1 + p .badge');
   step('published', { status: status.trim(), missingBefore });
 
-  // The home page: a hero with the series, then a hand-picked rail, both before "New".
+  // A movie made from a dropped video: a name, a synopsis, then published.
+  await editor.goto(`${base}/admin/titles`);
+  await Promise.all([editor.waitForURL(/\/admin\/titles\/[a-z0-9]+$/), editor.click(`table a:has-text("${movieVideo}")`)]);
+  const movieId = editor.url().split('/').pop();
+  const movieForm = `form[action="/admin/titles/${movieId}"]`;
+  await editor.fill(`${movieForm} input[name="name"]`, MOVIE);
+  await editor.fill(`${movieForm} textarea[name="synopsis"]`, 'Seabirds, cliffs and one stubborn ferry.');
+  await Promise.all([editor.waitForNavigation(), editor.click(`${movieForm} button[type="submit"]`)]);
+  await Promise.all([editor.waitForNavigation(), editor.click(`form[action="/admin/titles/${movieId}/publish"] button`)]);
+  step('movie published', { status: (await editor.textContent('h1 + p .badge')).trim() });
+
+  // The home page: a hero with the series, hand-picked picks (the movie moved first), both
+  // above "New", and a genre rail at the end.
   await editor.goto(`${base}/admin/rails`);
-  for (const [kind, name, moves] of [['hero', 'Tonight', 1], ['manual', 'Editors’ picks', 1]]) {
+  const addRail = async (kind, name, genre) => {
     await editor.fill('form[action="/admin/rails"] input[name="name"]', name);
     await editor.selectOption('form[action="/admin/rails"] select[name="kind"]', kind);
+    if (genre) await choose(editor, 'form[action="/admin/rails"] select[name="genre"]', genre);
     await Promise.all([editor.waitForNavigation(), editor.click('form[action="/admin/rails"] button')]);
-    const rail = editor.locator('li.rail-edit', { hasText: name });
-    await choose(editor, `li.rail-edit:has-text("${name}") select[name="titles"]`, SERIES);
-    await Promise.all([editor.waitForNavigation(), rail.locator('form.inline button').click()]);
-    // Up above "New": the hero first, then the picks.
-    for (let i = 0; i < moves; i += 1) {
-      const up = editor.locator('li.rail-edit', { hasText: name }).locator('button[aria-label$=" up"]');
-      await Promise.all([editor.waitForNavigation(), up.click()]);
-    }
-  }
+  };
+  const rail = (name) => editor.locator('li.rail-edit', { hasText: name });
+  const addPick = async (name, title) => {
+    await choose(editor, `li.rail-edit:has-text("${name}") form[data-add-pick] select[name="title"]`, title);
+    await Promise.all([editor.waitForNavigation(), rail(name).locator('form[data-add-pick] button').click()]);
+  };
+  const railUp = async (name) => {
+    const up = rail(name).locator('.rail-head button[aria-label$=" up"]');
+    await Promise.all([editor.waitForNavigation(), up.click()]);
+  };
+  await addRail('hero', 'Tonight');
+  await addPick('Tonight', SERIES);
+  await railUp('Tonight');
+  await addRail('manual', PICKS);
+  await addPick(PICKS, SERIES);
+  await addPick(PICKS, MOVIE);
+  await Promise.all([editor.waitForNavigation(), editor.click(`button[aria-label="Move ${MOVIE} up in ${PICKS}"]`)]);
+  await railUp(PICKS);
+  await addRail('genre', 'Mysteries', 'Mystery');
+  const picks = await rail(PICKS).locator('ol.picks li > span:first-child').allTextContents();
   const order = await editor.$$eval('li.rail-edit .rail-head strong', (s) => s.map((x) => x.textContent));
-  step('rails arranged', { order });
+  step('rails arranged', { order, picks });
 
   // A visitor, signed out.
   // A visitor: the same browser without the editor's cookies.
@@ -108,7 +137,8 @@ try {
   const hero = await page.textContent('.hero h2');
   const rails = await page.$$eval('section.rail h2', (h) => h.map((x) => x.textContent));
   const onHome = await page.$$eval('section.rail .card .title', (t) => t.map((x) => x.textContent));
-  step('home', { hero, rails, onHome });
+  const picksOnHome = await page.locator('section.rail', { hasText: PICKS }).locator('.card .title').allTextContents();
+  step('home', { hero, rails, onHome, picksOnHome });
   report.axe.home = await axe(page);
 
   await page.goto(`${base}/search`);
@@ -118,10 +148,15 @@ try {
   const searchUrl = page.url();
   step('found by search', { url: searchUrl });
   report.axe.search = await axe(page);
+  // By a name in the cast.
+  await page.goto(`${base}/search?q=quin`);
+  const byCast = await page.$$eval('#results a', (as) => as.map((a) => a.getAttribute('href')));
+  step('found by cast', { byCast });
 
   await Promise.all([page.waitForURL(`${base}/title/${seriesId}`), page.click(`#results a[href="/title/${seriesId}"]`)]);
   const listed = await page.$$eval('.episodes li a .title', (t) => t.map((x) => x.textContent));
-  step('title page', { listed });
+  const credits = await page.$$eval('.credits div', (d) => d.map((x) => `${x.querySelector('dt').textContent}: ${x.querySelector('dd').textContent}`));
+  step('title page', { listed, credits });
   report.axe.title = await axe(page);
 
   await Promise.all([page.waitForURL(/\/watch\//), page.click('.episodes li:nth-child(2) a')]);

@@ -95,6 +95,16 @@ const PAGES: &[(&str, &str, Option<Permission>)] = &[
         "/admin/rails/999999/delete",
         Some(Permission::CatalogWrite),
     ),
+    (
+        "POST",
+        "/admin/rails/999999/items",
+        Some(Permission::CatalogWrite),
+    ),
+    (
+        "POST",
+        "/admin/collections/nosuchcollection/items",
+        Some(Permission::CatalogWrite),
+    ),
     ("POST", "/admin/collections", Some(Permission::CatalogWrite)),
     (
         "GET",

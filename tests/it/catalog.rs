@@ -286,7 +286,9 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
         "other",
         2.5,
         json!({"title": format!("Other {SCRIPT}"), "synopsis": "Amelie's cousin.",
-               "tags": ["paris"]}),
+               "tags": ["paris"],
+               "people": [{"name": "Zoë Laurent", "character": "Cousine"},
+                          {"name": "Tomas Ek", "role": "director"}]}),
     );
     // Accents folded, prefixes match, the name outranks the synopsis.
     let (_, found) = server.page("/search?q=Amel&partial=1");
@@ -300,6 +302,34 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
     assert!(a.is_some() && o.is_some() && a < o, "{found}");
     let (_, api) = server.call("GET", "/api/v1/titles?q=amelie", None);
     assert_eq!(api["items"][0]["id"], amelie.as_str(), "{api}");
+
+    // Cast and crew: from the sidecar, found by search (accents folded), listed on the page
+    // as text; edited through the API, with the index in step.
+    let (_, detail) = server.call("GET", &format!("/api/v1/titles/{other}"), None);
+    assert_eq!(
+        detail["people"],
+        json!([{"name": "Zoë Laurent", "role": "cast", "character": "Cousine"},
+               {"name": "Tomas Ek", "role": "director", "character": ""}]),
+        "{detail}"
+    );
+    let finds = |q: &str, id: &str| {
+        unescape(&server.page(&format!("/search?q={q}")).1).contains(&format!("/title/{id}"))
+    };
+    assert!(finds("zoe", &other) && finds("tomas", &other) && !finds("zoe", &amelie));
+    let credit = json!({"people": [{"name": format!("Kid {SCRIPT}"), "character": "Lucien"}]});
+    let (status, _) = server.call("PATCH", &format!("/api/v1/titles/{other}"), Some(credit));
+    assert_eq!(status, 200);
+    let (_, page) = server.page(&format!("/title/{other}"));
+    assert!(
+        page.contains("Kid &lt;script&gt;") && !page.contains(SCRIPT),
+        "{page}"
+    );
+    assert!(!finds("zoe", &other) && finds("kid", &other));
+    let gaffer = json!({"people": [{"name": "Al", "role": "gaffer"}]});
+    let (status, _) = server.call("PATCH", &format!("/api/v1/titles/{other}"), Some(gaffer));
+    assert_eq!(status, 400);
+    let (_, detail) = server.call("GET", &format!("/api/v1/titles/{other}"), None);
+    assert_eq!(detail["people"][0]["character"], "Lucien", "{detail}");
     for hostile in [
         "%27%20OR%201%3D1%20--",
         "NEAR(",
@@ -394,6 +424,18 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
         vic.get(&format!("/watch/{amelie}"))
             .body
             .contains("data-resume=\"30.5\"")
+    );
+    // The title page offers to resume, to this viewer only.
+    let page = unescape(&vic.get(&format!("/title/{amelie}")).body);
+    assert!(
+        page.contains(&format!("href=\"/watch/{amelie}\">Resume from 0:30<")),
+        "{page}"
+    );
+    let (_, page) = server.page(&format!("/title/{amelie}"));
+    assert!(
+        !page.contains("Resume")
+            && unescape(&page).contains(&format!("href=\"/watch/{amelie}\">Play<")),
+        "{page}"
     );
     let (_, signed_out) = server.page("/");
     assert!(!signed_out.contains("Continue watching"));

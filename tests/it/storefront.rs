@@ -1,9 +1,13 @@
-//! The storefront in Chromium (tests/browser/storefront.mjs): an editor builds a series and
-//! the home page from the dashboard; a signed-out visitor finds the series on the home page
-//! and by search as they type, and plays episode 2; axe-core finds no serious violation on
-//! the home, title and search pages.
+//! The storefront in Chromium (tests/browser/storefront.mjs): an editor builds a series with
+//! its cast, publishes it and a movie, and builds the home page (a hero, a reordered
+//! hand-picked rail and a genre rail beside "New") from the dashboard only; a signed-out
+//! visitor finds the series on the home page, by search as they type and by an actor's name,
+//! and plays episode 2; axe-core finds no serious violation on the home, title and search
+//! pages.
 
 use std::time::Duration;
+
+use serde_json::json;
 
 use crate::accounts::{PASSWORD, created, data_with_ann};
 use crate::support::{Options, Server, drop_into, make_clip};
@@ -20,7 +24,7 @@ fn an_editor_builds_a_series_and_the_home_page_and_a_visitor_finds_and_plays_it(
             ..Options::default()
         },
     );
-    for (name, secs) in [("Fog take", 3.0), ("Keeper take", 3.5)] {
+    for (name, secs) in [("Fog take", 3.0), ("Keeper take", 3.5), ("Gull take", 2.5)] {
         let clip = tmp.path().join(format!("{}.mp4", name.replace(' ', "_")));
         make_clip(&clip, "640x360", 25, secs, true);
         drop_into(&server.inbox(), &clip);
@@ -34,6 +38,7 @@ fn an_editor_builds_a_series_and_the_home_page_and_a_visitor_finds_and_plays_it(
         PASSWORD,
         "Fog take",
         "Keeper take",
+        "Gull take",
     ]);
     assert_eq!(
         crate::player::step_names(&report),
@@ -41,43 +46,76 @@ fn an_editor_builds_a_series_and_the_home_page_and_a_visitor_finds_and_plays_it(
             "series created",
             "episodes added",
             "published",
+            "movie published",
             "rails arranged",
             "home",
             "found by search",
+            "found by cast",
             "title page",
             "played"
         ],
         "{report}"
     );
-    let steps = report["steps"].as_array().unwrap();
-    assert_eq!(
-        steps[1]["episodes"],
-        serde_json::json!(["Fog", "The Keeper"])
-    );
-    assert_eq!(steps[2]["status"], "published", "{report}");
-    assert_eq!(
-        steps[3]["order"],
-        serde_json::json!(["Tonight", "Editors’ picks", "New"]),
-        "{report}"
-    );
-    assert_eq!(steps[4]["hero"], "Night Harbour", "{report}");
-    assert!(
-        steps[4]["onHome"]
+    let step = |name: &str| {
+        report["steps"]
             .as_array()
             .unwrap()
-            .contains(&"Night Harbour".into()),
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        step("episodes added")["episodes"],
+        json!(["Fog", "The Keeper"])
+    );
+    assert_eq!(step("published")["status"], "published", "{report}");
+    assert_eq!(step("movie published")["status"], "published", "{report}");
+    let arranged = step("rails arranged");
+    assert_eq!(
+        arranged["order"],
+        json!(["Tonight", "Editors’ picks", "New", "Mysteries"]),
+        "{report}"
+    );
+    // Added series first, then the movie, which was moved up.
+    assert_eq!(
+        arranged["picks"],
+        json!(["Gull Island", "Night Harbour"]),
+        "{report}"
+    );
+    let home = step("home");
+    assert_eq!(home["hero"], "Night Harbour", "{report}");
+    assert_eq!(
+        home["rails"],
+        json!(["Editors’ picks", "New", "Mysteries"]),
         "{report}"
     );
     assert_eq!(
-        steps[6]["listed"],
-        serde_json::json!(["Fog", "The Keeper"]),
+        home["picksOnHome"],
+        json!(["Gull Island", "Night Harbour"]),
         "{report}"
     );
-    assert_eq!(steps[7]["heading"], "The Keeper", "{report}");
+    let series = step("series created")["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        step("found by cast")["byCast"],
+        json!([format!("/title/{series}")]),
+        "{report}"
+    );
+    let page = step("title page");
+    assert_eq!(page["listed"], json!(["Fog", "The Keeper"]), "{report}");
+    assert_eq!(
+        page["credits"],
+        json!([
+            "Starring: Mara Quinn as The Keeper, Jo Park",
+            "Director: Tomas Ek"
+        ]),
+        "{report}"
+    );
+    assert_eq!(step("played")["heading"], "The Keeper", "{report}");
     for page in ["home", "search", "title"] {
         assert_eq!(
             report["axe"][page],
-            serde_json::json!([]),
+            json!([]),
             "serious accessibility problems on the {page} page: {report}"
         );
     }

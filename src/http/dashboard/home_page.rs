@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::render;
 use crate::accounts::roles::{Permission, perm};
 use crate::catalog::collections::{self, CollectionFields};
+use crate::catalog::picks::PickEdit;
 use crate::catalog::rails::{self, RailFields, RailKind};
 use crate::catalog::titles::{self, Title, TitleQuery};
 use crate::catalog::{CatalogError, browse};
@@ -24,8 +25,9 @@ struct RailRow {
     source_label: Option<String>,
     max_items: i64,
     hand_picked: bool,
-    items: Vec<String>,
-    item_names: Vec<String>,
+    /// Hand-picked rails: their titles in order.
+    items: Vec<Choice>,
+    item_ids: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -46,20 +48,16 @@ fn kind_label(kind: RailKind) -> &'static str {
     }
 }
 
-/// Movies and series an editor can pick, the already chosen ones first in their order.
+/// Titles as the editor's lists show them, leaving out the ones already `chosen`.
 fn choices(all: &[Title], chosen: &[String], now: i64) -> Vec<Choice> {
-    let mut list: Vec<Choice> = chosen
-        .iter()
-        .filter_map(|id| all.iter().find(|t| &t.id == id))
-        .chain(all.iter().filter(|t| !chosen.contains(&t.id)))
+    all.iter()
+        .filter(|t| !chosen.contains(&t.id))
         .map(|t| Choice {
             id: t.id.clone(),
             name: t.name.clone(),
             live: t.is_live(now),
         })
-        .collect();
-    list.dedup_by(|a, b| a.id == b.id);
-    list
+        .collect()
 }
 
 fn every_title(c: &rusqlite::Connection) -> Result<Vec<Title>, CatalogError> {
@@ -101,8 +99,8 @@ pub async fn show(
                     source_label,
                     max_items: rail.max_items,
                     hand_picked: rail.kind.hand_picked(),
-                    items: items.iter().map(|t| t.id.clone()).collect(),
-                    item_names: items.into_iter().map(|t| t.name).collect(),
+                    item_ids: items.iter().map(|t| t.id.clone()).collect(),
+                    items: choices(&items, &[], now),
                 });
             }
             let genres = browse::all_genres(c)?;
@@ -169,14 +167,6 @@ pub async fn create(
     Ok(see_other("/admin/rails", []))
 }
 
-/// A form's repeated `titles` fields, in order (serde_urlencoded keeps only one).
-fn repeated(body: &[u8], key: &str) -> Vec<String> {
-    url::form_urlencoded::parse(body)
-        .filter(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-        .collect()
-}
-
 #[derive(Deserialize)]
 struct RailForm {
     name: String,
@@ -191,7 +181,6 @@ pub async fn save(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, PageError> {
     let form: RailForm = admin.viewer.form()?;
-    let picked = repeated(admin.viewer.form_bytes(), "titles");
     let id = id.into_inner();
     let max_items = match form.max_items.trim() {
         "" => None,
@@ -201,18 +190,53 @@ pub async fn save(
         ),
     };
     audited(&state.db, &admin.viewer.actor(), "rail.update", move |tx| {
-        let rail = rails::get(tx, id)?;
         let fields = RailFields {
             name: Some(form.name),
             max_items,
-            titles: rail.kind.hand_picked().then_some(picked),
-            source: None,
+            ..RailFields::default()
         };
         rails::update(tx, id, &fields, crate::clock::now())?;
         Ok(((), id.to_string(), serde_json::json!({"name": fields.name})))
     })
     .await?;
     Ok(see_other("/admin/rails", []))
+}
+
+/// One step on a hand-picked list: `action` is add, remove, up or down.
+#[derive(Deserialize)]
+struct PickForm {
+    action: String,
+    title: String,
+}
+
+fn pick_edit(form: PickForm) -> Result<PickEdit, PageError> {
+    PickEdit::from_form(&form.action, form.title).map_err(|e| PageError::BadRequest(e.to_string()))
+}
+
+#[post("/admin/rails/{id}/items")]
+pub async fn edit_rail_items(
+    state: web::Data<AppState>,
+    admin: Admin<perm::CatalogWrite>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, PageError> {
+    let edit = pick_edit(admin.viewer.form()?)?;
+    let id = id.into_inner();
+    audited(&state.db, &admin.viewer.actor(), "rail.update", move |tx| {
+        let mut ids: Vec<String> = rails::items(tx, id)?.into_iter().map(|t| t.id).collect();
+        edit.apply(&mut ids)?;
+        let fields = RailFields {
+            titles: Some(ids),
+            ..RailFields::default()
+        };
+        rails::update(tx, id, &fields, crate::clock::now())?;
+        Ok((
+            (),
+            id.to_string(),
+            serde_json::json!({"titles": fields.titles}),
+        ))
+    })
+    .await?;
+    Ok(see_other(&format!("/admin/rails#rail-{id}"), []))
 }
 
 #[derive(Deserialize)]
@@ -305,6 +329,7 @@ pub async fn collection(
     };
     let item_ids: Vec<String> = items.iter().map(|t| t.id.clone()).collect();
     let catalog = choices(&all, &item_ids, now);
+    let items = choices(&items, &[], now);
     let can_write = admin.viewer.user().role.may(Permission::CatalogWrite);
     render(
         &state,
@@ -315,7 +340,7 @@ pub async fn collection(
         minijinja::context! {
             c => minijinja::Value::from(minijinja::value::Serde(&col)),
             items => minijinja::Value::from(minijinja::value::Serde(&items)),
-            item_ids, catalog => minijinja::Value::from(minijinja::value::Serde(&catalog)), can_write,
+            catalog => minijinja::Value::from(minijinja::value::Serde(&catalog)), can_write,
         },
     )
 }
@@ -337,7 +362,7 @@ pub async fn save_collection(
     let fields = CollectionFields {
         name: Some(form.name),
         description: Some(form.description),
-        titles: Some(repeated(admin.viewer.form_bytes(), "titles")),
+        titles: None,
     };
     let id = id.into_inner();
     let target = id.clone();
@@ -348,6 +373,37 @@ pub async fn save_collection(
         move |tx| {
             collections::update(tx, &target, &fields, crate::clock::now())?;
             Ok(((), target, serde_json::json!({"name": fields.name})))
+        },
+    )
+    .await?;
+    Ok(see_other(&format!("/admin/collections/{id}"), []))
+}
+
+#[post("/admin/collections/{id}/items")]
+pub async fn edit_collection_items(
+    state: web::Data<AppState>,
+    admin: Admin<perm::CatalogWrite>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let edit = pick_edit(admin.viewer.form()?)?;
+    let id = id.into_inner();
+    let target = id.clone();
+    audited(
+        &state.db,
+        &admin.viewer.actor(),
+        "collection.update",
+        move |tx| {
+            let mut ids: Vec<String> = collections::items(tx, &target)?
+                .into_iter()
+                .map(|t| t.id)
+                .collect();
+            edit.apply(&mut ids)?;
+            let fields = CollectionFields {
+                titles: Some(ids),
+                ..CollectionFields::default()
+            };
+            collections::update(tx, &target, &fields, crate::clock::now())?;
+            Ok(((), target, serde_json::json!({"titles": fields.titles})))
         },
     )
     .await?;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{render, when};
 use crate::accounts::roles::{Permission, perm};
+use crate::catalog::credits;
 use crate::catalog::search::{self, Audience};
 use crate::catalog::titles::{
     self, ExtraKind, Placement, PublishState, TitleFields, TitleKind, TitleQuery,
@@ -307,7 +308,8 @@ pub async fn detail(
         StatusCode::OK,
         minijinja::context! {
             t => minijinja::Value::from(minijinja::value::Serde(t)),
-            genres => &detail.genres, tags => &detail.tags, missing => &detail.missing,
+            genres => &detail.genres, tags => &detail.tags,
+            people => credits::to_lines(&detail.people), missing => &detail.missing,
             live => detail.live, media, view_href, parent_name,
             episodes => minijinja::Value::from(minijinja::value::Serde(&episodes)),
             extras => minijinja::Value::from(minijinja::value::Serde(&extras)),
@@ -331,6 +333,7 @@ struct EditForm {
     languages: String,
     genres: Option<String>,
     tags: Option<String>,
+    people: Option<String>,
     asset_id: Option<String>,
     #[serde(default)]
     publish_at: String,
@@ -368,6 +371,12 @@ pub async fn save(
         asset_id: form.asset_id,
         genres: form.genres.as_deref().map(list_field),
         tags: form.tags.as_deref().map(list_field),
+        people: form
+            .people
+            .as_deref()
+            .map(credits::parse_lines)
+            .transpose()
+            .map_err(|e| PageError::BadRequest(e.to_string()))?,
         publish_at: Some(parse_input("publish at", &form.publish_at)?),
         expire_at: Some(parse_input("hide after", &form.expire_at)?),
     };
