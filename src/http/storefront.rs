@@ -80,7 +80,7 @@ fn view(c: &Card) -> CardView {
             .or_else(|| poster_url(&c.poster)),
         duration: c.duration_secs.map(clock_text),
         href: if plays_directly {
-            format!("/watch/{}", c.id)
+            play_href(&c.id)
         } else {
             format!("/title/{}", c.id)
         },
@@ -89,6 +89,11 @@ fn view(c: &Card) -> CardView {
             .as_ref()
             .map(|(series, s, e)| format!("S{s} E{e} · {series}")),
     }
+}
+
+/// A link that means "play this": the watch page starts playback on arrival.
+fn play_href(id: &str) -> String {
+    format!("/watch/{id}?autoplay=1")
 }
 
 fn views(cards: &[Card]) -> Vec<CardView> {
@@ -251,22 +256,19 @@ pub async fn title(
         .collect();
     // "Resume" where the signed-in viewer stopped, else "Play" from the start.
     let resume = resume.map(|(id, at)| {
-        let episode = p
-            .seasons
-            .iter()
-            .flat_map(|s| s.episodes.iter().map(move |e| (s.number, e)))
-            .zip(1..)
-            .find(|((_, e), _)| e.id == id)
-            .map(|((season, _), n)| format!("S{season} E{n}"));
-        (format!("/watch/{id}"), clock_time(at), episode)
+        let episode = p.seasons.iter().find_map(|s| {
+            let n = s.episodes.iter().position(|e| e.id == id)?;
+            Some(format!("S{} E{}", s.number, n + 1))
+        });
+        (play_href(&id), clock_text(at.floor()), episode)
     });
     let play = match p.title.kind {
         crate::catalog::titles::TitleKind::Series => p
             .seasons
             .first()
             .and_then(|s| s.episodes.first())
-            .map(|e| format!("/watch/{}", e.id)),
-        _ => Some(format!("/watch/{}", p.title.id)),
+            .map(|e| play_href(&e.id)),
+        _ => Some(play_href(&p.title.id)),
     };
     // The watch page itself resumes: a second button to the same page would say nothing.
     let play = play.filter(|href| resume.as_ref().is_none_or(|(r, _, _)| r != href));
@@ -291,15 +293,6 @@ pub async fn title(
                 .map(|u| format!("{base}{u}")),
         },
     )
-}
-
-/// `1:02:03` or `4:05`.
-fn clock_time(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, m, s) => format!("{m}:{s:02}"),
-        (h, m, s) => format!("{h}:{m:02}:{s:02}"),
-    }
 }
 
 /// Credits as the title page lists them: one line per role, cast first, in billing order.

@@ -428,13 +428,15 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
     // The title page offers to resume, to this viewer only.
     let page = unescape(&vic.get(&format!("/title/{amelie}")).body);
     assert!(
-        page.contains(&format!("href=\"/watch/{amelie}\">Resume from 0:30<")),
+        page.contains(&format!(
+            "href=\"/watch/{amelie}?autoplay=1\">Resume from 0:30<"
+        )),
         "{page}"
     );
     let (_, page) = server.page(&format!("/title/{amelie}"));
     assert!(
         !page.contains("Resume")
-            && unescape(&page).contains(&format!("href=\"/watch/{amelie}\">Play<")),
+            && unescape(&page).contains(&format!("href=\"/watch/{amelie}?autoplay=1\">Play<")),
         "{page}"
     );
     let (_, signed_out) = server.page("/");

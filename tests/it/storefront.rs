@@ -111,7 +111,11 @@ fn an_editor_builds_a_series_and_the_home_page_and_a_visitor_finds_and_plays_it(
         ]),
         "{report}"
     );
-    assert_eq!(step("played")["heading"], "The Keeper", "{report}");
+    let played = step("played");
+    assert_eq!(played["heading"], "The Keeper", "{report}");
+    // Started by the episode link alone; the address bar keeps the plain watch URL.
+    let url = played["url"].as_str().unwrap();
+    assert!(url.contains("/watch/") && !url.contains('?'), "{report}");
     for page in ["home", "search", "title"] {
         assert_eq!(
             report["axe"][page],

@@ -30,11 +30,65 @@
     state.errors.push(message);
   };
 
+  // Where this viewer stopped: the server's record for a signed-in viewer, else this browser's.
+  const resumeAt = () => {
+    const server = parseFloat(root.dataset.resume || '0');
+    try { return server || parseFloat(localStorage.getItem(resumeKey) || '0'); } catch (_) { return server; }
+  };
+
+  // --- start-up -----------------------------------------------------------------------
+  // The first segment decides how soon a picture shows: start on the best rendition that
+  // fits the bandwidth hls.js measured in this browser last time (else the network's own
+  // estimate, else a modest guess), at the resume position, so nothing is fetched twice.
+  const bandwidthKey = 'marquee:bandwidth';
+  function bandwidthGuess() {
+    let saved = 0;
+    try { saved = Number(localStorage.getItem(bandwidthKey) || 0); } catch (_) { /* private mode */ }
+    if (saved > 0) return saved;
+    const downlink = navigator.connection && navigator.connection.downlink; // Mbit/s
+    return downlink > 0 ? downlink * 1e6 : 1.5e6;
+  }
+  function startLevel(levels, bandwidth) {
+    const fitting = levels
+      .map((level, index) => ({ bitrate: level.bitrate, index }))
+      .filter((l) => l.bitrate <= bandwidth * 0.7)
+      .sort((a, b) => b.bitrate - a.bitrate);
+    if (fitting.length) return fitting[0].index;
+    return levels.reduce((low, level, index) => (level.bitrate < levels[low].bitrate ? index : low), 0);
+  }
+
+  // Arrived by a "Play" link: start at once (where the browser refuses, the play button
+  // is there). The address bar keeps the plain watch URL, for sharing.
+  const params = new URLSearchParams(location.search);
+  const autoplay = params.get('autoplay') === '1';
+  if (autoplay) {
+    params.delete('autoplay');
+    const rest = params.toString();
+    history.replaceState(history.state, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+  }
+  const autoStart = () => { if (autoplay) video.play().catch(() => { /* blocked: wait for a click */ }); };
+
   // --- source -------------------------------------------------------------------------
   if (window.Hls && window.Hls.isSupported()) {
-    const hls = new window.Hls();
+    const bandwidth = bandwidthGuess();
+    const hls = new window.Hls({
+      autoStartLoad: false,
+      abrEwmaDefaultEstimate: bandwidth,
+      capLevelToPlayerSize: true,
+      startFragPrefetch: true,
+    });
     state.hls = hls;
-    hls.on(window.Hls.Events.MANIFEST_PARSED, () => { fillQuality(); fillCaptions(); });
+    hls.on(window.Hls.Events.MANIFEST_PARSED, (_, data) => {
+      hls.startLevel = startLevel(data.levels, bandwidth);
+      const at = resumeAt();
+      hls.startLoad(at > 5 ? at : -1);
+      autoStart();
+      fillQuality();
+      fillCaptions();
+    });
+    hls.on(window.Hls.Events.FRAG_LOADED, () => {
+      try { localStorage.setItem(bandwidthKey, String(Math.round(hls.bandwidthEstimate))); } catch (_) { /* private mode */ }
+    });
     hls.on(window.Hls.Events.SUBTITLE_TRACKS_UPDATED, fillCaptions);
     hls.on(window.Hls.Events.LEVEL_SWITCHED, (_, data) => { state.switched = data.level; labelAuto(); });
     hls.on(window.Hls.Events.ERROR, (_, data) => {
@@ -49,6 +103,7 @@
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     video.src = src;
     video.addEventListener('loadedmetadata', fillCaptions);
+    autoStart();
   } else {
     showError('This browser cannot play HLS video.');
   }
@@ -139,11 +194,13 @@
       }).catch(() => { /* offline: the next save catches up */ });
     }
   }
-  video.addEventListener('loadedmetadata', () => {
-    const server = parseFloat(root.dataset.resume || '0');
-    const saved = server || parseFloat(localStorage.getItem(resumeKey) || '0');
-    if (saved > 5 && saved < video.duration - 10) video.currentTime = saved;
-  });
+  // hls.js starts at the resume position itself; the browser's own HLS seeks once it can.
+  if (!state.hls) {
+    video.addEventListener('loadedmetadata', () => {
+      const saved = resumeAt();
+      if (saved > 5 && saved < video.duration - 10) video.currentTime = saved;
+    });
+  }
   video.addEventListener('pause', saveResume);
   video.addEventListener('ended', () => {
     saveResume(); // watched to the end: out of "continue watching"
@@ -152,11 +209,18 @@
   window.addEventListener('pagehide', saveResume);
 
   // --- thumbnail previews -------------------------------------------------------------
+  // Fetched once playback runs or the seek bar is reached, never ahead of the first frame.
   let cues = [];
-  if (root.dataset.thumbs) {
+  let thumbsAsked = false;
+  function loadThumbs() {
+    if (thumbsAsked || !root.dataset.thumbs) return;
+    thumbsAsked = true;
     const base = new URL(root.dataset.thumbs, location.href);
     fetch(base).then((r) => (r.ok ? r.text() : '')).then((text) => { cues = parseThumbs(text, base); }).catch(() => {});
   }
+  video.addEventListener('playing', loadThumbs, { once: true });
+  seek.addEventListener('pointerenter', loadThumbs);
+  seek.addEventListener('focus', loadThumbs);
   function parseThumbs(text, base) {
     const seconds = (t) => t.split(':').reduce((acc, part) => acc * 60 + parseFloat(part), 0);
     const out = [];
