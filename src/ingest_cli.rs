@@ -12,15 +12,27 @@ use crate::disk::DiskSpace;
 use crate::ingest::enqueue::{self, CliIngest};
 use crate::jobs::runner::{JobEnd, JobEnv, now, run_claimed};
 
-/// Returns how many files did not end ready.
+/// Returns how many files did not end ready. `settings_file`: the file `config` was read
+/// from; the settings changed in the dashboard apply here as in `marquee serve`, unless
+/// that file or the environment pins them.
 pub async fn run(
     data: DataDir,
     config: Config,
+    settings_file: std::path::PathBuf,
     files: Vec<std::path::PathBuf>,
 ) -> anyhow::Result<usize> {
     let env = JobEnv::open(&data, &config)
         .with_context(|| format!("cannot open the data dir {}", data.root.display()))?;
     let db = env.db.clone();
+    let pins = crate::settings::Pins::detect(&settings_file, std::env::vars());
+    let settings = db
+        .write(move |tx| crate::settings::Settings::load(tx, config, pins, now()))
+        .await
+        .context("cannot read the settings stored in the database")?;
+    let config = settings.current();
+    env.transcode.store(std::sync::Arc::new(config.transcode.clone()));
+    env.new_titles
+        .set(config.catalog.new_titles == crate::config::NewTitles::Published);
     let (cancel_tx, cancel_rx) = watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -4,7 +4,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::hls_check::check_package;
-use crate::support::{Server, bin, get_with, make_clip};
+use crate::support::{Options, Server, bin, get_with, make_clip};
 
 #[test]
 fn cli_ingest_shows_progress_and_ends_ready() {
@@ -88,6 +88,46 @@ fn cli_ingest_shows_progress_and_ends_ready() {
     let asset = server.wait_finished("lecture one", Duration::from_secs(10));
     assert_eq!(asset["id"], id.as_str());
     assert_eq!(asset["status"], "ready");
+}
+
+/// The dashboard's "new titles" setting (stored in the database) holds for `marquee ingest`
+/// too, not only for the server's inbox.
+#[test]
+fn cli_ingest_follows_the_new_titles_setting_stored_by_the_dashboard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let options = || Options {
+        draft_titles: true,
+        ..Options::default()
+    };
+    let server = Server::start_with(&data, options());
+    let (status, body) = server.call(
+        "PATCH",
+        "/api/v1/settings",
+        Some(serde_json::json!({"catalog.new_titles": "published"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+    let clip = tmp.path().join("harbour_walk.mp4");
+    make_clip(&clip, "320x180", 25, 2.0, true);
+    let out = Command::new(bin())
+        .arg("ingest")
+        .arg(&clip)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ready: "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("no ready line")
+        .to_owned();
+    let server = Server::start_with(&data, options());
+    let (_, title) = server.call("GET", &format!("/api/v1/titles/{id}"), None);
+    assert_eq!(title["status"], "published", "{title}");
 }
 
 #[test]
