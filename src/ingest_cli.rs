@@ -30,7 +30,8 @@ pub async fn run(
         .await
         .context("cannot read the settings stored in the database")?;
     let config = settings.current();
-    env.transcode.store(std::sync::Arc::new(config.transcode.clone()));
+    env.transcode
+        .store(std::sync::Arc::new(config.transcode.clone()));
     env.new_titles
         .set(config.catalog.new_titles == crate::config::NewTitles::Published);
     let (cancel_tx, cancel_rx) = watch::channel(false);

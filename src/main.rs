@@ -66,12 +66,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ingest { files } => {
             let settings_file = data.settings_file(cli.config.as_deref());
-            let failed = runtime.block_on(marquee::ingest_cli::run(
-                data,
-                config,
-                settings_file,
-                files,
-            ))?;
+            let failed =
+                runtime.block_on(marquee::ingest_cli::run(data, config, settings_file, files))?;
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {

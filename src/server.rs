@@ -84,6 +84,11 @@ pub async fn serve(
         }
     }
     let sweeper_task = tokio::spawn(uploads.run_sweeper(shutdown_rx.clone()));
+    let artwork_task = tokio::spawn(crate::services::titles::sweep_artwork(
+        db.clone(),
+        data.images(),
+        shutdown_rx.clone(),
+    ));
     let webhooks = crate::services::webhooks::WebhookSender::new(
         db.clone(),
         mail.clone(),
@@ -162,6 +167,7 @@ pub async fn serve(
     let _ = jobs_task.await;
     let _ = watcher_task.await;
     let _ = sweeper_task.await;
+    let _ = artwork_task.await;
     let _ = webhooks_task.await;
     let _ = server_task.await;
     if let Some(task) = watchdog_task {

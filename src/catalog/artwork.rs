@@ -106,3 +106,10 @@ pub fn of(conn: &Connection, title_id: &str) -> Result<Vec<Art>, CatalogError> {
     }
     Ok(out)
 }
+
+/// Every image key some title's artwork uses.
+pub fn keys(conn: &Connection) -> Result<std::collections::HashSet<String>, CatalogError> {
+    let mut stmt = conn.prepare("SELECT DISTINCT key FROM artwork")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -187,6 +187,39 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> ImageError + '_ {
     }
 }
 
+/// Removes the folders of artwork nothing refers to any more (replaced, removed, or its title
+/// deleted) once they are `older_than` (so an upload between its files and its record is
+/// left alone). Returns how many went. Blocking.
+pub fn sweep(
+    dir: &Path,
+    keep: &std::collections::HashSet<String>,
+    older_than: std::time::Duration,
+) -> Result<usize, ImageError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let Some(key) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let is_key = key.len() == 20 && key.bytes().all(|b| b.is_ascii_hexdigit());
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= older_than);
+        if is_key && old && !keep.contains(&key) && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// The file for a public request `<key>/<name>`, if the names are well-formed (no path
 /// tricks: a key is 20 hex characters, a name a width and an extension).
 pub fn public_file(dir: &Path, key: &str, name: &str) -> Option<PathBuf> {
@@ -245,5 +278,26 @@ mod tests {
         assert!(public_file(dir.path(), "../../etc/passwd", "1.jpg").is_none());
         assert!(public_file(dir.path(), "0123456789abcdef0123", "../1.jpg").is_none());
         assert!(public_file(dir.path(), "0123456789abcdef0123", "480.jpg").is_some());
+    }
+
+    #[test]
+    fn the_sweep_removes_only_old_folders_nothing_refers_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let (used, unused) = ("0123456789abcdef0123", "fedcba98765432100000");
+        for key in [used, unused, "not-a-key"] {
+            std::fs::create_dir_all(dir.path().join(key)).unwrap();
+            std::fs::write(dir.path().join(key).join("480.jpg"), b"x").unwrap();
+        }
+        let keep: std::collections::HashSet<String> = [used.to_string()].into();
+        // Too new: an upload may be between its files and its record.
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(sweep(dir.path(), &keep, hour).unwrap(), 0);
+        assert_eq!(
+            sweep(dir.path(), &keep, std::time::Duration::ZERO).unwrap(),
+            1
+        );
+        assert!(dir.path().join(used).join("480.jpg").is_file());
+        assert!(dir.path().join("not-a-key").is_dir());
+        assert!(!dir.path().join(unused).exists());
     }
 }

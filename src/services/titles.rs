@@ -311,3 +311,37 @@ pub async fn audited<T: Send + 'static>(
     })
     .await
 }
+
+/// How often artwork files nothing refers to are removed, and how old they must be.
+const ARTWORK_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Removes artwork files nothing refers to (replaced or removed artwork, deleted titles):
+/// at start, then hourly, until shutdown.
+pub async fn sweep_artwork(
+    db: Db,
+    images: std::path::PathBuf,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let keys = db.read(crate::catalog::artwork::keys).await;
+        let dir = images.clone();
+        let swept = match keys {
+            Ok(keys) => tokio::task::spawn_blocking(move || {
+                crate::images::sweep(&dir, &keys, ARTWORK_SWEEP_EVERY).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r),
+            Err(e) => Err(e.to_string()),
+        };
+        match swept {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(folders = n, "unused artwork removed"),
+            Err(e) => tracing::warn!(error = %e, "the artwork sweep failed; it runs again later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ARTWORK_SWEEP_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
