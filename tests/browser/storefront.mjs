@@ -25,6 +25,8 @@ const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir()
   headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
     '--no-first-run', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+  // The installed appliance's certificate is self-signed.
+  ignoreHTTPSErrors: true,
 });
 
 /// Serious and critical axe violations on the page now: rule id, impact, first target.

@@ -13,6 +13,9 @@ use crate::install::{
     run, unpack_rootfs, with_fresh_environment,
 };
 
+/// The owner's password in tests/browser/dashboard.mjs.
+const DASHBOARD_PASSWORD: &str = "a long enough owner password";
+
 /// A booted container; shut down (SIGTERM to systemd-nspawn) when dropped.
 struct Booted {
     nspawn: Child,
@@ -268,33 +271,55 @@ fn install_sh_runs_marquee_as_a_hardened_systemd_service() {
     let owner = machine.output(&["stat", "-c", "%U", &format!("/proc/{main_pid}")]);
     assert_eq!(owner.trim(), "marquee");
 
-    // The transcoder (the same binary as `marquee worker`) works inside the sandbox.
+    // The transcoder (the same binary as `marquee worker`) works inside the sandbox: three
+    // videos dropped into the inbox become ready.
     let inbox = root.join("var/lib/marquee/inbox");
-    let clip = tmp.path().join("clip.mp4");
-    crate::support::make_clip(&clip, "160x120", 25, 1.0, true);
-    std::fs::copy(&clip, inbox.join("clip.part")).unwrap();
-    run(machine.command(
-        &[
-            "chown",
-            "marquee:marquee",
-            "/var/lib/marquee/inbox/clip.part",
-        ],
-        &[],
-    ));
-    std::fs::rename(inbox.join("clip.part"), inbox.join("clip.mp4")).unwrap();
-    let library = root.join("var/lib/marquee/library");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !std::fs::read_dir(&library)
-        .map(|d| d.flatten().any(|e| e.path().join("master.m3u8").is_file()))
-        .unwrap_or(false)
-    {
+    for (name, secs) in crate::storefront::CLIPS {
+        let file = crate::storefront::clip_file(name);
+        let clip = tmp.path().join(&file);
+        crate::support::make_clip(&clip, "160x120", 25, secs, true);
+        let part = format!("{file}.part");
+        std::fs::copy(&clip, inbox.join(&part)).unwrap();
+        run(machine.command(
+            &[
+                "chown",
+                "marquee:marquee",
+                &format!("/var/lib/marquee/inbox/{part}"),
+            ],
+            &[],
+        ));
+        std::fs::rename(inbox.join(&part), inbox.join(&file)).unwrap();
+    }
+    let db = rusqlite::Connection::open(root.join("var/lib/marquee/marquee.db")).unwrap();
+    let ready = || -> i64 {
+        db.query_row(
+            "SELECT count(*) FROM assets WHERE status = 'ready'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ready() < 1 + crate::storefront::CLIPS.len() as i64 {
         assert!(
             Instant::now() < deadline,
-            "no package under the sandbox:\n{}",
+            "the dropped videos did not become ready in the sandbox:\n{}",
             machine.output(&["journalctl", "-u", "marquee", "--no-pager", "-n", "40"])
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    drop(db);
+    // The catalog acceptance walk on the installed service, as its owner, from the
+    // dashboard only: a series with its cast, a movie, a hero and rails; then a visitor
+    // browses, searches and plays.
+    let mut walk = vec![
+        "storefront.mjs",
+        base,
+        "owner@example.com",
+        DASHBOARD_PASSWORD,
+    ];
+    walk.extend(crate::storefront::CLIPS.iter().map(|(name, _)| *name));
+    crate::storefront::check_walk(&crate::player::browser_check(&walk));
 
     // A crash is followed by a restart.
     run(machine.command(&["/bin/bash", "-c", &format!("kill -9 {main_pid}")], &[]));

@@ -12,6 +12,15 @@ use serde_json::json;
 use crate::accounts::{PASSWORD, created, data_with_ann};
 use crate::support::{Options, Server, drop_into, make_clip};
 
+/// The videos the walk builds from: two episodes and a movie (names as the library shows
+/// them, and their lengths, which tell them apart).
+pub const CLIPS: [(&str, f64); 3] = [("Fog take", 3.0), ("Keeper take", 3.5), ("Gull take", 2.5)];
+
+/// The file a clip is dropped as (`Fog_take.mp4`, listed as "Fog take").
+pub fn clip_file(name: &str) -> String {
+    format!("{}.mp4", name.replace(' ', "_"))
+}
+
 #[test]
 fn an_editor_builds_a_series_and_the_home_page_and_a_visitor_finds_and_plays_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -24,8 +33,8 @@ fn an_editor_builds_a_series_and_the_home_page_and_a_visitor_finds_and_plays_it(
             ..Options::default()
         },
     );
-    for (name, secs) in [("Fog take", 3.0), ("Keeper take", 3.5), ("Gull take", 2.5)] {
-        let clip = tmp.path().join(format!("{}.mp4", name.replace(' ', "_")));
+    for (name, secs) in CLIPS {
+        let clip = tmp.path().join(clip_file(name));
         make_clip(&clip, "640x360", 25, secs, true);
         drop_into(&server.inbox(), &clip);
         let asset = server.wait_finished(name, Duration::from_secs(120));
@@ -40,8 +49,14 @@ fn an_editor_builds_a_series_and_the_home_page_and_a_visitor_finds_and_plays_it(
         "Keeper take",
         "Gull take",
     ]);
+    check_walk(&report);
+}
+
+/// What the walk must have seen, wherever it ran (a test server here, the installed
+/// appliance in `install_systemd`).
+pub fn check_walk(report: &serde_json::Value) {
     assert_eq!(
-        crate::player::step_names(&report),
+        crate::player::step_names(report),
         [
             "series created",
             "episodes added",
