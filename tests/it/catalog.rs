@@ -387,6 +387,45 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
     // A wrong order is refused and changes nothing.
     let (status, _) = server.call("POST", "/api/v1/rails/order", Some(json!({"ids": [picks]})));
     assert_eq!(status, 400);
+    // A collection ordered from the dashboard one step at a time (add, add, move up); a
+    // step naming a title not in it, or no such step, changes nothing.
+    let (status, col) = server.call(
+        "POST",
+        "/api/v1/collections",
+        Some(json!({"name": "Paris"})),
+    );
+    assert_eq!(status, 201, "{col}");
+    let col_id = col["id"].as_str().unwrap().to_owned();
+    let mut ann = Browser::new(server.url());
+    ann.sign_in("ann@example.com", PASSWORD);
+    let items = format!("/admin/collections/{col_id}/items");
+    let csrf = ann.get(&format!("/admin/collections/{col_id}")).csrf();
+    for (action, title) in [("add", &amelie), ("add", &other), ("up", &other)] {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("action", action),
+            ("title", title.as_str()),
+        ];
+        assert!(ann.post(&items, &form).status < 400);
+    }
+    for (action, title) in [("sideways", &other), ("remove", &"nosuchtitle".to_owned())] {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("action", action),
+            ("title", title.as_str()),
+        ];
+        assert_eq!(ann.post(&items, &form).status, 400);
+    }
+    let (_, col) = server.call("GET", &format!("/api/v1/collections/{col_id}"), None);
+    assert_eq!(col["titles"], json!([other, amelie]), "{col}");
+    let (_, page) = server.page(&format!("/collection/{}", col["slug"].as_str().unwrap()));
+    let page = unescape(&page);
+    let (o, a) = (
+        page.find(&format!("/title/{other}")),
+        page.find(&format!("/title/{amelie}")),
+    );
+    assert!(o.is_some() && a.is_some() && o < a, "{page}");
+
     // The title with markup is JSON text in the API, never HTML.
     let (_, title) = server.call("GET", &format!("/api/v1/titles/{other}"), None);
     assert_eq!(title["name"], format!("Other {SCRIPT}"));
