@@ -270,4 +270,17 @@ fn search_matches_prefixes_without_accents_ranks_names_first_and_hides_drafts() 
     });
     assert_eq!(find("lyon", viewer), vec!["t2"]);
     assert!(!find("paris", viewer).contains(&"t2".to_string()));
+
+    // Many better-ranked drafts (the word in their names) do not crowd out the live title
+    // (the word in its synopsis) from a viewer's results.
+    write(&db, |c| {
+        for n in 0..150 {
+            let fields = named("Cousin", &format!("Cousin number {n}."));
+            titles::create(c, &format!("d{n}"), &Placement::Movie, &fields, 4)?;
+        }
+        let staff = search::search(c, "cousin", Audience::Staff, 20)?;
+        assert!(staff.iter().all(|t| t.id != "t3"), "the drafts rank first");
+        Ok(())
+    });
+    assert_eq!(find("cousin", viewer), vec!["t3"]);
 }

@@ -399,7 +399,14 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
     let mut ann = Browser::new(server.url());
     ann.sign_in("ann@example.com", PASSWORD);
     let items = format!("/admin/collections/{col_id}/items");
-    let csrf = ann.get(&format!("/admin/collections/{col_id}")).csrf();
+    let editing = ann.get(&format!("/admin/collections/{col_id}"));
+    assert_eq!(
+        editing.body.matches("data-add-pick").count(),
+        1,
+        "{}",
+        editing.body
+    );
+    let csrf = editing.csrf();
     for (action, title) in [("add", &amelie), ("add", &other), ("up", &other)] {
         let form = [
             ("csrf", csrf.as_str()),
