@@ -229,7 +229,9 @@ pub fn genre(
         visibility::live_sql(1)
     ))?;
     let rows = stmt.query_map(params![now, slug, limit], titles::from_row)?;
-    Ok(Some((name, rows.collect::<Result<_, _>>()?)))
+    let live: Vec<Title> = rows.collect::<Result<_, _>>()?;
+    // A genre only drafts have is not shown: its name may announce what is unreleased.
+    Ok((!live.is_empty()).then_some((name, live)))
 }
 
 /// Every genre (name, slug), for editors.

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::CatalogError;
 
-/// Records a position, for a title that plays media. Positions are clamped to the
+/// Records a position, for a live title that plays media. Positions are clamped to the
 /// duration; nonsense (negative, not finite, over a day) is refused.
 pub fn save(
     tx: &Connection,
@@ -21,10 +21,14 @@ pub fn save(
             "position and duration are seconds, 0 to 86400".into(),
         ));
     }
+    // Only a title the viewer can watch now: a draft or a scheduled one answers as missing.
     let plays: Option<String> = tx
         .query_row(
-            "SELECT kind FROM titles WHERE id = ?1 AND kind != 'series'",
-            [title_id],
+            &format!(
+                "SELECT t.kind FROM titles t WHERE t.id = ?1 AND t.kind != 'series' AND {}",
+                super::visibility::live_sql(2)
+            ),
+            params![title_id, now],
             |r| r.get(0),
         )
         .optional()?;

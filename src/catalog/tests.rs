@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use super::publishing::{self, MediaState};
 use super::search::{self, Audience};
 use super::title_sidecar::{self, TitleSidecar};
-use super::titles::{self, Placement, TitleFields};
+use super::titles::{self, Placement, PublishState, TitleFields};
 use super::{CatalogError, NewAsset, visibility};
 use crate::db::Db;
 use crate::media::PackageManifest;
@@ -208,6 +208,35 @@ fn episodes_from_sidecars_land_in_their_seasons_of_one_series() {
     let sid = series.id.clone();
     write(&db, |c| publishing::unpublish(c, &sid, 8));
     assert!(!live(&db, &episodes[0].id, 8));
+    // A new episode published on arrival does not publish the series its editor took down.
+    write(&db, |c| {
+        asset(c, "a5")?;
+        ready(c, "a5")?;
+        title_sidecar::attach(c, "a5", "file", Some(&sidecar(3, Some(1), "Late")), true, 9)
+    });
+    let sid = series.id.clone();
+    let status = db
+        .read_blocking(move |c| titles::get(c, &sid))
+        .unwrap()
+        .status;
+    assert_eq!(status, PublishState::Draft);
+    assert!(!live(&db, &series.id, 9));
+
+    // A sidecar refused halfway leaves nothing behind: no series made for it.
+    let refused = TitleSidecar {
+        series: Some("Never Made".into()),
+        episode: Some(-1),
+        ..TitleSidecar::default()
+    };
+    let err = write(&db, |c| {
+        asset(c, "a6")?;
+        Ok(title_sidecar::attach(c, "a6", "file", Some(&refused), true, 10).unwrap_err())
+    });
+    assert!(err.to_string().contains("0 or more"), "{err}");
+    let orphan = db
+        .read_blocking(|c| titles::series_named(c, "Never Made"))
+        .unwrap();
+    assert!(orphan.is_none());
 }
 
 #[test]

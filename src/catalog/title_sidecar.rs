@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rusqlite::{Connection, params};
 use serde::Deserialize;
 
-use super::titles::{self, Placement, TitleFields, TitleKind};
+use super::titles::{self, Placement, TitleFields};
 use super::{CatalogError, visibility};
 
 /// A sidecar larger than this is refused unread.
@@ -120,6 +120,25 @@ pub fn attach(
     publish_new: bool,
     now: i64,
 ) -> Result<String, CatalogError> {
+    // All or nothing: a sidecar refused halfway (an episode number out of range, say)
+    // leaves no series made for it behind when the caller falls back to the file name.
+    tx.execute_batch("SAVEPOINT title_sidecar")?;
+    let attached = attach_steps(tx, asset_id, file_title, sidecar, publish_new, now);
+    if attached.is_err() {
+        tx.execute_batch("ROLLBACK TO title_sidecar")?;
+    }
+    tx.execute_batch("RELEASE title_sidecar")?;
+    attached
+}
+
+fn attach_steps(
+    tx: &Connection,
+    asset_id: &str,
+    file_title: &str,
+    sidecar: Option<&TitleSidecar>,
+    publish_new: bool,
+    now: i64,
+) -> Result<String, CatalogError> {
     if let Some(existing) = titles::linking(tx, asset_id)?.into_iter().next() {
         return Ok(existing.id);
     }
@@ -156,9 +175,13 @@ pub fn attach(
             id
         }
         Some(series_name) => {
+            // A series made for this video is published with it; one that exists keeps the
+            // state its editor gave it (an unpublished series stays unpublished).
+            let mut new_series = false;
             let series = match titles::series_named(tx, series_name)? {
                 Some(series) => series,
                 None => {
+                    new_series = true;
                     let id = titles::new_title_id();
                     let series_fields = TitleFields {
                         name: Some(series_name.clone()),
@@ -179,7 +202,7 @@ pub fn attach(
                         return finish(
                             tx,
                             &slot.id,
-                            TitleKind::Episode,
+                            new_series.then_some(series.id.as_str()),
                             publish_at,
                             publish_new,
                             now,
@@ -197,11 +220,13 @@ pub fn attach(
                 episode,
             };
             titles::create(tx, &id, &placement, &fields, now)?;
+            if new_series {
+                return finish(tx, &id, Some(&series.id), publish_at, publish_new, now);
+            }
             id
         }
     };
-    let kind = titles::get(tx, &id)?.kind;
-    finish(tx, &id, kind, publish_at, publish_new, now)
+    finish(tx, &id, None, publish_at, publish_new, now)
 }
 
 fn slot_is_free(tx: &Connection, asset_id: Option<&str>) -> Result<bool, CatalogError> {
@@ -222,23 +247,28 @@ fn next_episode(tx: &Connection, series_id: &str, season: i64) -> Result<i64, Ca
 
 /// A sidecar's publish time, or the "publish new titles" policy, publishes without the
 /// editor's gate: the operator asked for it, and viewers still see nothing before the
-/// media is ready (`visibility`). An episode's series is published with it.
+/// media is ready (`visibility`). `new_series`: the series made for this episode, published
+/// with it.
 fn finish(
     tx: &Connection,
     id: &str,
-    kind: TitleKind,
+    new_series: Option<&str>,
     publish_at: Option<i64>,
     publish_new: bool,
     now: i64,
 ) -> Result<String, CatalogError> {
     if publish_at.is_some() || publish_new {
-        tx.execute(
-            "UPDATE titles SET status = 'published', published_at = coalesce(published_at, ?2)
-             WHERE id = ?1 OR (?3 AND id = (SELECT parent_id FROM titles WHERE id = ?1) AND status = 'draft')",
-            params![id, now, kind == TitleKind::Episode],
-        )?;
+        for title in std::iter::once(id).chain(new_series) {
+            tx.execute(
+                "UPDATE titles SET status = 'published', published_at = coalesce(published_at, ?2)
+                 WHERE id = ?1",
+                params![title, now],
+            )?;
+        }
         visibility::refresh(tx, id)?;
-        super::publishing::announce(tx, "title.published", &titles::get(tx, id)?, now)?;
+        for title in std::iter::once(id).chain(new_series) {
+            super::publishing::announce(tx, "title.published", &titles::get(tx, title)?, now)?;
+        }
     }
     Ok(id.to_string())
 }

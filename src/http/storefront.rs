@@ -420,6 +420,11 @@ pub async fn collection(
                 return Ok::<_, crate::catalog::CatalogError>(None);
             };
             let titles = collections::live_items(c, &col.id, now)?;
+            // Nothing viewers may see in it: as if it did not exist (its name may announce
+            // what is still unreleased).
+            if titles.is_empty() {
+                return Ok(None);
+            }
             Ok(Some((col, browse::cards(c, &titles, now)?)))
         })
         .await?;

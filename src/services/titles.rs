@@ -41,6 +41,10 @@ pub struct TitleDetail {
     pub children: Vec<(Title, MediaState)>,
     pub live: bool,
     pub art: Vec<crate::catalog::artwork::Art>,
+    /// Media of the parent and its other episodes and extras: an episode decides whether
+    /// its series (and so the series' extras) is live.
+    #[serde(skip)]
+    pub parent_family_assets: Vec<String>,
 }
 
 pub struct TitleService {
@@ -263,7 +267,8 @@ impl TitleService {
     fn forget_family(&self, detail: &TitleDetail) {
         let assets = std::iter::once(&detail.title)
             .chain(detail.children.iter().map(|(c, _)| c))
-            .filter_map(|t| t.asset_id.as_deref());
+            .filter_map(|t| t.asset_id.as_deref())
+            .chain(detail.parent_family_assets.iter().map(String::as_str));
         for asset in assets {
             self.origin.ready.forget(asset);
         }
@@ -287,6 +292,13 @@ fn detail(c: &rusqlite::Connection, id: &str, now: i64) -> Result<TitleDetail, C
         missing: publishing::missing(c, &title)?,
         live: title.is_live(now),
         art: crate::catalog::artwork::of(c, id)?,
+        parent_family_assets: match &title.parent_id {
+            Some(parent) => std::iter::once(titles::get(c, parent)?)
+                .chain(titles::children(c, parent)?)
+                .filter_map(|t| t.asset_id)
+                .collect(),
+            None => Vec::new(),
+        },
         children,
         title,
     })

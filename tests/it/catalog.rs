@@ -220,7 +220,7 @@ fn scheduled_titles_appear_and_expire_with_the_clock_and_deleted_media_hides_the
         tmp.path(),
         "premiere",
         2.0,
-        json!({"title": "Premiere Night", "synopsis": "Opening.",
+        json!({"title": "Premiere Night", "synopsis": "Opening.", "genres": ["Gala Premieres"],
                "publish_at": start + 3600}),
     );
     // The sidecar's publish time publishes it, scheduled: nobody sees it yet.
@@ -235,11 +235,14 @@ fn scheduled_titles_appear_and_expire_with_the_clock_and_deleted_media_hides_the
     assert_eq!(status, 200);
     let hidden = seen(&server, &asset, "premi", &asset);
     assert!(!hidden.home && !hidden.page && !hidden.search && !hidden.origin);
+    // Its genre, which no live title has yet, is not announced either.
+    assert_eq!(server.page("/genre/gala-premieres").0, 404);
 
     std::fs::write(&clock, "3700").unwrap();
     std::thread::sleep(Duration::from_millis(2100)); // the origin's "not ready" memory
     let open = seen(&server, &asset, "premi", &asset);
     assert!(open.home && open.page && open.search && open.sitemap && open.origin);
+    assert_eq!(server.page("/genre/gala-premieres").0, 200);
 
     std::fs::write(&clock, "7300").unwrap();
     let closed = seen(&server, &asset, "premi", &asset);
@@ -495,6 +498,15 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
     );
     assert_eq!(ended.status, 204);
     assert!(!vic.get("/").body.contains("Continue watching"));
+    // A title the viewer cannot watch answers as missing, and nothing is kept.
+    let (_, draft) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(json!({"kind": "movie", "name": "Unannounced"})),
+    );
+    let draft = draft["id"].as_str().unwrap().to_owned();
+    let hidden = vic.post_json(&format!("/watch/{draft}/progress"), &csrf, body);
+    assert_eq!(hidden.status, 404);
     let nonsense = vic.post_json(
         &format!("/watch/{amelie}/progress"),
         &csrf,
