@@ -30,6 +30,9 @@ pub struct WebhookSender {
     config: WebhooksConfig,
     /// Told when an event is queued, so it goes out at once.
     pub wake: Arc<Notify>,
+    /// Endpoints with deliveries under way: each endpoint gets its events in order, one at
+    /// a time, and one that hangs until the timeout holds up no other.
+    busy: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 enum Outcome {
@@ -44,13 +47,22 @@ impl WebhookSender {
             mail,
             config,
             wake,
+            busy: Default::default(),
         }
+    }
+
+    fn busy_endpoints(&self) -> Vec<i64> {
+        self.busy
+            .lock()
+            .map(|b| b.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Delivers until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
         loop {
-            let sleep = match self.round().await {
+            let sleep = match this.round().await {
                 Ok(Some(secs)) => secs,
                 Ok(None) => 0,
                 Err(e) => {
@@ -59,7 +71,7 @@ impl WebhookSender {
                 }
             };
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = this.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(sleep)) => {}
                 _ = shutdown.changed() => {}
             }
@@ -69,18 +81,53 @@ impl WebhookSender {
         }
     }
 
-    /// Sends what is due; returns how long to wait for the next (`None`: go again at once).
-    async fn round(&self) -> Result<Option<u64>, WebhookError> {
+    /// Starts sending what is due, per endpoint, to endpoints with nothing under way;
+    /// returns how long to wait for the next (`None`: go again at once).
+    async fn round(self: &Arc<Self>) -> Result<Option<u64>, WebhookError> {
         let now = clock::now();
-        let due = self.db.read(move |c| outbox::due(c, now, BATCH)).await?;
+        let skip = self.busy_endpoints();
+        let due = self
+            .db
+            .read(move |c| outbox::due(c, now, BATCH, &skip))
+            .await?;
         let full = due.len() as u32 == BATCH;
+        let mut by_endpoint: Vec<Vec<Delivery>> = Vec::new();
         for delivery in due {
-            self.deliver(delivery).await?;
+            match by_endpoint
+                .iter_mut()
+                .find(|group| group[0].endpoint_id == delivery.endpoint_id)
+            {
+                Some(group) => group.push(delivery),
+                None => by_endpoint.push(vec![delivery]),
+            }
+        }
+        for group in by_endpoint {
+            let endpoint = group[0].endpoint_id;
+            if let Ok(mut busy) = self.busy.lock() {
+                busy.insert(endpoint);
+            }
+            let this = self.clone();
+            tokio::spawn(async move {
+                for delivery in group {
+                    if let Err(e) = this.deliver(delivery).await {
+                        tracing::error!(endpoint, error = %e, "webhook delivery not recorded; tried again in 30 s");
+                        // The endpoint stays busy meanwhile, so the loop does not spin on it.
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        break;
+                    }
+                }
+                if let Ok(mut busy) = this.busy.lock() {
+                    busy.remove(&endpoint);
+                }
+                // Its next deliveries may be due already.
+                this.wake.notify_one();
+            });
         }
         if full {
             return Ok(None);
         }
-        let next = self.db.read(outbox::next_due).await?;
+        let skip = self.busy_endpoints();
+        let next = self.db.read(move |c| outbox::next_due(c, &skip)).await?;
         let now = clock::now();
         // Events written by other processes (`marquee ingest`) or without a wake-up are
         // found within a second: the outbox query is one index look-up.

@@ -202,12 +202,18 @@ pub fn record_attempt(
         )?;
         return Ok(false);
     }
-    let failures: i64 = tx.query_row(
-        "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1
-         WHERE id = ?1 RETURNING consecutive_failures",
-        [id],
-        |r| r.get(0),
-    )?;
+    let failures: Option<i64> = tx
+        .query_row(
+            "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1
+             WHERE id = ?1 RETURNING consecutive_failures",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    // Deleted while its delivery was under way: nothing left to count.
+    let Some(failures) = failures else {
+        return Ok(false);
+    };
     if failures < disable_after {
         return Ok(false);
     }

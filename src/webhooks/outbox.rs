@@ -105,22 +105,32 @@ pub fn emit_to(
     Ok(targets.len())
 }
 
-/// Pending deliveries due at `now` to enabled endpoints (or test events), oldest first.
-pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<Delivery>, WebhookError> {
+/// Pending deliveries due at `now` to enabled endpoints (or test events), oldest first,
+/// leaving out those of the endpoints in `skip` (ones with a delivery under way).
+pub fn due(
+    conn: &Connection,
+    now: i64,
+    limit: u32,
+    skip: &[i64],
+) -> Result<Vec<Delivery>, WebhookError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM webhook_deliveries d
          WHERE state = 'pending' AND next_attempt_at <= ?1
+           AND endpoint_id NOT IN (SELECT value FROM json_each(?3))
          ORDER BY next_attempt_at, id LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![now, limit], from_row)?;
+    let skip = serde_json::to_string(skip).unwrap_or_else(|_| "[]".into());
+    let rows = stmt.query_map(params![now, limit, skip], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// When the next pending delivery falls due, if any.
-pub fn next_due(conn: &Connection) -> Result<Option<i64>, WebhookError> {
+/// When the next pending delivery falls due, if any, leaving out the endpoints in `skip`.
+pub fn next_due(conn: &Connection, skip: &[i64]) -> Result<Option<i64>, WebhookError> {
+    let skip = serde_json::to_string(skip).unwrap_or_else(|_| "[]".into());
     Ok(conn.query_row(
-        "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'",
-        [],
+        "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'
+           AND endpoint_id NOT IN (SELECT value FROM json_each(?1))",
+        [skip],
         |r| r.get(0),
     )?)
 }

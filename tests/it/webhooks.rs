@@ -253,3 +253,75 @@ fn a_failing_receiver_gets_the_signed_event_once_it_recovers_also_across_a_resta
     let event: Value = serde_json::from_slice(&got[before].body).unwrap();
     assert_eq!(event["type"], "webhook.test");
 }
+
+/// A receiver that accepts connections and never answers; counts them.
+struct Hung {
+    url: String,
+    accepted: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Hung {
+    fn start() -> Hung {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let accepted: Arc<Mutex<Vec<std::net::TcpStream>>> = Default::default();
+        let kept = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                kept.lock().unwrap().push(stream);
+            }
+        });
+        Hung { url, accepted }
+    }
+
+    fn count(&self) -> usize {
+        self.accepted.lock().unwrap().len()
+    }
+}
+
+#[test]
+fn a_receiver_that_hangs_holds_up_only_its_own_deliveries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = Server::start_with(
+        &data,
+        Options {
+            tables: "[webhooks]\ntimeout_secs = 60\n".into(),
+            ..Options::default()
+        },
+    );
+    let hung = Hung::start();
+    let fast = Receiver::start(0);
+    let stuck = add_endpoint(&server, &hung.url, json!(["*"]));
+    let fine = add_endpoint(&server, &fast.url, json!(["*"]));
+    // The hung receiver's event is under way (for a minute, the time limit)...
+    let (status, _) = server.call(
+        "POST",
+        &format!("/api/v1/webhooks/{}/test", stuck["id"]),
+        None,
+    );
+    assert!(status < 300);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hung.count() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the hung receiver was never called"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // ...while the other endpoint's event, queued after it, goes out meanwhile.
+    let (status, _) = server.call(
+        "POST",
+        &format!("/api/v1/webhooks/{}/test", fine["id"]),
+        None,
+    );
+    assert!(status < 300);
+    let got = fast.wait_for(1, Duration::from_secs(20));
+    let event: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(event["type"], "webhook.test");
+    assert_eq!(
+        hung.count(),
+        1,
+        "the hung delivery is still the only one under way"
+    );
+}
