@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 /// An upload larger than this is refused unread.
 pub const MAX_BYTES: usize = 20 * 1024 * 1024;
 const MAX_SIDE: u32 = 8000;
+/// Larger pictures are refused before decoding: 40 million pixels is more than any
+/// artwork needs (the largest width written is 1920).
+const MAX_PIXELS: u64 = 40_000_000;
 const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -104,20 +107,40 @@ pub fn store(dir: &Path, kind: ArtKind, bytes: &[u8]) -> Result<Stored, ImageErr
         .ok()
         .filter(|f| matches!(f, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP))
         .ok_or_else(|| ImageError::Invalid("the file is not a JPEG, PNG or WebP image".into()))?;
+    let (w, h) = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|e| ImageError::Invalid(format!("the image cannot be read: {e}")))?;
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(ImageError::Invalid(format!(
+            "the image is {w}×{h}; at most {} million pixels",
+            MAX_PIXELS / 1_000_000
+        )));
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let image = reader
-        .decode()
-        .map_err(|e| ImageError::Invalid(format!("the image cannot be read: {e}")))?;
+    let unreadable =
+        |e: image::ImageError| ImageError::Invalid(format!("the image cannot be read: {e}"));
+    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    // A phone photo says in its EXIF how it was held: turned upright before cropping.
+    let orientation = image::ImageDecoder::orientation(&mut decoder)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    image.apply_orientation(orientation);
     if image.width() < 16 || image.height() < 16 {
         return Err(ImageError::Invalid(
             "the image is smaller than 16×16".into(),
         ));
     }
+    // 8 bits per channel from here on (a 16-bit PNG would double every copy below).
+    let image = if image.color().has_alpha() {
+        DynamicImage::ImageRgba8(image.into_rgba8())
+    } else {
+        DynamicImage::ImageRgb8(image.into_rgb8())
+    };
     let image = crop(image, kind);
     let key = blake3::hash(bytes).to_hex()[..20].to_string();
     let folder = dir.join(&key);
@@ -131,18 +154,22 @@ pub fn store(dir: &Path, kind: ArtKind, bytes: &[u8]) -> Result<Stored, ImageErr
     if widths.is_empty() {
         widths.push(image.width());
     }
-    for &width in &widths {
+    // Largest first, each from the one before: the full picture is resampled once.
+    let (full_width, full_height) = (image.width(), image.height());
+    let mut source = image;
+    for &width in widths.iter().rev() {
         let height =
-            (u64::from(image.height()) * u64::from(width) / u64::from(image.width())).max(1) as u32;
-        let resized = image.resize_exact(width, height, image::imageops::FilterType::Lanczos3);
+            (u64::from(full_height) * u64::from(width) / u64::from(full_width)).max(1) as u32;
+        let resized = source.resize_exact(width, height, image::imageops::FilterType::Lanczos3);
         let path = folder.join(file_name(kind, width));
         write(&path, kind, &resized)?;
+        source = resized;
     }
     Ok(Stored {
         key,
         widths,
-        width: image.width(),
-        height: image.height(),
+        width: full_width,
+        height: full_height,
     })
 }
 
@@ -245,6 +272,49 @@ mod tests {
         out
     }
 
+    /// CRC-32 as PNG chunks use it.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    /// A JPEG whose EXIF says "rotate 90° to show it upright" (orientation 6).
+    fn jpeg_turned(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, _| image::Rgb([(x % 255) as u8, 40, 90]));
+        let mut plain = Vec::new();
+        DynamicImage::ImageRgb8(img)
+            .write_to(&mut Cursor::new(&mut plain), ImageFormat::Jpeg)
+            .unwrap();
+        // TIFF, little-endian: one IFD entry, Orientation (0x0112), SHORT, 1, value 6.
+        let mut tiff = b"II*\0\x08\0\0\0\x01\0".to_vec();
+        tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = plain[..2].to_vec(); // SOI
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&plain[2..]);
+        out
+    }
+
+    #[test]
+    fn a_photo_is_turned_upright_by_its_exif_orientation() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = store(dir.path(), ArtKind::Logo, &jpeg_turned(64, 32)).unwrap();
+        assert_eq!((stored.width, stored.height), (32, 64));
+    }
+
     #[test]
     fn images_are_cropped_to_their_shape_and_never_upscaled() {
         let dir = tempfile::tempdir().unwrap();
@@ -275,6 +345,15 @@ mod tests {
         huge[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         huge[20..24].copy_from_slice(&100_000u32.to_be_bytes());
         assert!(store(dir.path(), ArtKind::Poster, &huge).is_err());
+        // One within the side limit but over the pixel budget (7000 × 7000, its header's
+        // checksum right) is refused by its size, unread.
+        let mut big = png(20, 20);
+        big[16..20].copy_from_slice(&7000u32.to_be_bytes());
+        big[20..24].copy_from_slice(&7000u32.to_be_bytes());
+        let crc = crc32(&big[12..29]);
+        big[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = store(dir.path(), ArtKind::Poster, &big).unwrap_err();
+        assert!(err.to_string().contains("million pixels"), "{err}");
         assert!(public_file(dir.path(), "../../etc/passwd", "1.jpg").is_none());
         assert!(public_file(dir.path(), "0123456789abcdef0123", "../1.jpg").is_none());
         assert!(public_file(dir.path(), "0123456789abcdef0123", "480.jpg").is_some());

@@ -52,11 +52,18 @@ pub struct TitleService {
     origin: Arc<Origin>,
     /// Where artwork is written (`DataDir::images`).
     images: std::path::PathBuf,
+    /// Artwork decodes at a time: each may take a few hundred MB for a moment.
+    image_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl TitleService {
     pub fn new(db: Db, origin: Arc<Origin>, images: std::path::PathBuf) -> Self {
-        TitleService { db, origin, images }
+        TitleService {
+            db,
+            origin,
+            images,
+            image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
+        }
     }
 
     /// Checks and resizes an uploaded image (off the executor), then makes it the title's
@@ -69,6 +76,9 @@ impl TitleService {
         bytes: Vec<u8>,
     ) -> Result<TitleDetail, TitleServiceError> {
         self.detail(id).await?;
+        let _slot = self.image_slots.acquire().await.map_err(|e| {
+            TitleServiceError::Image(crate::images::ImageError::Invalid(e.to_string()))
+        })?;
         let dir = self.images.clone();
         let stored = tokio::task::spawn_blocking(move || crate::images::store(&dir, kind, &bytes))
             .await
