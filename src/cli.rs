@@ -137,8 +137,9 @@ pub enum ApikeyAction {
         #[arg(long)]
         name: String,
         /// What the key may do (repeat for more): assets:read, assets:write, status:read,
-        /// members:read, members:write, settings:read, settings:write, apikeys:write,
-        /// audit:read. Without it the key may do everything.
+        /// catalog:read, catalog:write, members:read, members:write, settings:read,
+        /// settings:write, apikeys:write, webhooks:write, audit:read. Without it the key may
+        /// do everything.
         #[arg(long = "scope")]
         scopes: Vec<String>,
         /// The key stops working after this long: `30d`, `12h`, `90m`.

@@ -59,6 +59,7 @@ pub fn app(
         .app_data(state)
         .app_data(super::query_config())
         .app_data(super::json_config())
+        .app_data(super::path_config())
         // On everything actix-web answers (pages, the API, errors); origin answers carry it
         // from `playback` already, on both paths.
         .wrap(

@@ -303,6 +303,18 @@ pub fn query_config() -> web::QueryConfig {
         .error_handler(|err, _| error::ApiError::bad_request(err.to_string()).into())
 }
 
+/// An API path whose id does not parse (`/api/v1/rails/99999999999999999999`) names
+/// nothing: a JSON 404 like any other missing thing; pages keep actix's answer.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, req| {
+        if req.path().starts_with("/api/") {
+            error::ApiError::not_found(format!("no such thing: {err}")).into()
+        } else {
+            actix_web::error::ErrorNotFound(err.to_string())
+        }
+    })
+}
+
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(64 * 1024)

@@ -40,7 +40,8 @@ const CSRF_PURPOSE: &str = "csrf";
 /// Largest form body a signed-in request may send to a page handler.
 const FORM_LIMIT: usize = 64 * 1024;
 
-fn over_tls(req: &HttpRequest) -> bool {
+/// Whether the request came over one of Marquee's TLS listeners.
+pub fn over_tls(req: &HttpRequest) -> bool {
     req.conn_data::<ServedOverTls>().is_some()
 }
 

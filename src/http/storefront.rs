@@ -203,14 +203,37 @@ fn not_found(state: &AppState) -> Result<HttpResponse, ApiError> {
 }
 
 /// The public address pages name in their OpenGraph tags and the sitemap: the configured
-/// base URL, else the address this request came to.
+/// base URL, else the address this request came to: its Host (HTTP/2: its authority), if
+/// that is a plain host name or address, and the scheme of the listener it came in on.
+/// Forwarding headers are not read: any client can send them.
 fn public_base(state: &AppState, req: &HttpRequest) -> String {
     let base = state.settings.settings.current().site.base_url.clone();
     if !base.is_empty() {
         return base.trim_end_matches('/').to_string();
     }
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+    let scheme = if super::session::over_tls(req) {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .filter(|h| plain_host(h))
+        .unwrap_or_else(|| "localhost".into());
+    format!("{scheme}://{host}")
+}
+
+/// `example.com`, `example.com:8080`, `192.0.2.1`, `[2001:db8::1]:8443`: nothing else.
+fn plain_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
 }
 
 #[get("/title/{id}")]

@@ -387,9 +387,38 @@ fn search_and_rails_take_hostile_input_and_go_live_without_a_restart() {
     assert_eq!(status, 200);
     let (_, home) = server.page("/");
     assert!(home.find(">New<").unwrap() < home.find("Picks &lt;script&gt;").unwrap());
+    // An id that cannot be one is a JSON 404, like any missing rail.
+    let (status, body) = server.call(
+        "PATCH",
+        "/api/v1/rails/99999999999999999999",
+        Some(json!({"name": "x"})),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
     // A wrong order is refused and changes nothing.
     let (status, _) = server.call("POST", "/api/v1/rails/order", Some(json!({"ids": [picks]})));
     assert_eq!(status, 400);
+    // Absolute links name the address the request came to; forwarding headers, anyone's
+    // to send, are not believed.
+    let robots = ureq::get(&format!("{}/robots.txt", server.base))
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Proto", "javascript")
+        .header("Forwarded", "host=evil2.example;proto=https")
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        robots.contains(&format!("Sitemap: {}/sitemap.xml", server.base))
+            && !robots.contains("evil")
+            && !robots.contains("javascript"),
+        "{robots}"
+    );
+
     // A collection ordered from the dashboard one step at a time (add, add, move up); a
     // step naming a title not in it, or no such step, changes nothing.
     let (status, col) = server.call(
