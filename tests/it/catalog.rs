@@ -191,6 +191,37 @@ fn a_series_dropped_with_sidecars_is_published_behind_the_gate_and_unpublished_e
     let (status, _) = server.page(&format!("/watch/{second}"));
     assert_eq!(status, 301);
 
+    // A trailer for the series plays episode 1's media. With episode 1 down the series is
+    // live through episode 2, and so is the trailer; with episode 2 down too, nothing of
+    // the series is, and the origin stops serving the trailer's media at once.
+    let (status, trailer) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(
+            json!({"kind": "extra", "parent_id": id, "extra_kind": "trailer",
+                    "name": "Trailer", "asset_id": first}),
+        ),
+    );
+    assert_eq!(status, 201, "{trailer}");
+    let trailer = trailer["id"].as_str().unwrap().to_owned();
+    let (status, body) = server.call("POST", &format!("/api/v1/titles/{trailer}/publish"), None);
+    assert_eq!(status, 200, "{body}");
+    let master = format!("/p/public/{first}/master.m3u8");
+    let episode = |n: usize, action: &str| {
+        let path = format!("/api/v1/titles/{}/{action}", episode_ids[n]);
+        assert_eq!(server.call("POST", &path, None).0, 200);
+    };
+    episode(0, "unpublish");
+    assert_eq!(server.page(&master).0, 200, "the trailer is live");
+    episode(1, "unpublish");
+    assert_eq!(
+        server.page(&master).0,
+        404,
+        "served after the series went dark"
+    );
+    episode(0, "publish");
+    episode(1, "publish");
+
     // Unpublish: gone everywhere at once, including the origin's memory of the media.
     let (status, _) = server.call("POST", &format!("/api/v1/titles/{id}/unpublish"), None);
     assert_eq!(status, 200);
