@@ -93,16 +93,13 @@ pub fn check(credits: &[Credit]) -> Result<(), CatalogError> {
 /// The caller reindexes search (the people column) in the same transaction.
 pub fn set(tx: &Connection, title_id: &str, credits: &[Credit]) -> Result<(), CatalogError> {
     check(credits)?;
-    let before: Vec<i64> = {
-        let mut stmt = tx.prepare("SELECT person_id FROM title_people WHERE title_id = ?1")?;
-        stmt.query_map([title_id], |r| r.get(0))?
-            .collect::<Result<_, _>>()?
-    };
+    let before = people_of(tx, title_id)?;
     tx.execute("DELETE FROM title_people WHERE title_id = ?1", [title_id])?;
     for (position, c) in credits.iter().enumerate() {
         let name = c.name.trim();
         tx.execute(
-            "INSERT INTO people (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+            // The spelling typed last wins (`ann lee` corrected to `Ann Lee`).
+            "INSERT INTO people (name) VALUES (?1) ON CONFLICT (name) DO UPDATE SET name = excluded.name",
             [name],
         )?;
         tx.execute(
@@ -117,8 +114,20 @@ pub fn set(tx: &Connection, title_id: &str, credits: &[Credit]) -> Result<(), Ca
             ],
         )?;
     }
-    // People credited nowhere any more go, so the table only holds who is on a title.
-    for id in before {
+    forget_uncredited(tx, &before)
+}
+
+/// The people credited on a title (ids).
+pub fn people_of(tx: &Connection, title_id: &str) -> Result<Vec<i64>, CatalogError> {
+    let mut stmt = tx.prepare_cached("SELECT person_id FROM title_people WHERE title_id = ?1")?;
+    let rows = stmt.query_map([title_id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Of these people, removes those credited nowhere any more, so the table only holds who
+/// is on a title (and a misspelling goes with its last credit).
+pub fn forget_uncredited(tx: &Connection, people: &[i64]) -> Result<(), CatalogError> {
+    for id in people {
         tx.execute(
             "DELETE FROM people WHERE id = ?1
              AND NOT EXISTS (SELECT 1 FROM title_people WHERE person_id = ?1)",
@@ -147,19 +156,16 @@ pub fn of(conn: &Connection, title_id: &str) -> Result<Vec<Credit>, CatalogError
 
 /// Reads the dashboard's one-per-line form: `Name`, `Name as Character` (cast), or a role
 /// first: `Director: Name`, `Writer: Name`, `Producer: Name`, `Cast: Name as Character`.
+/// A line starting with anything else before a colon is a cast line as it stands.
 pub fn parse_lines(text: &str) -> Result<Vec<Credit>, CatalogError> {
     let mut out = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let (role, rest) = match line.split_once(':') {
-            Some((label, rest)) => match CreditRole::parse(label) {
-                Some(role) => (role, rest.trim()),
-                None => {
-                    return Err(CatalogError::Invalid(format!(
-                        "people: {line:?} starts with {:?}; use Cast, Director, Writer or Producer",
-                        label.trim()
-                    )));
-                }
-            },
+        // `Director: …` names a role; any other colon is part of a name or a character.
+        let (role, rest) = match line
+            .split_once(':')
+            .and_then(|(label, rest)| Some((CreditRole::parse(label)?, rest.trim())))
+        {
+            Some(found) => found,
             None => (CreditRole::Cast, line),
         };
         let (name, character) = match rest.split_once(" as ") {
@@ -215,8 +221,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_roles_and_empty_names_are_refused() {
-        assert!(parse_lines("Gaffer: Al").is_err());
+    fn a_colon_that_names_no_role_is_part_of_the_line() {
+        let credits = parse_lines("Ann Lee as Agent: Zero\nGaffer: Al").unwrap();
+        assert_eq!(credits[0].character, "Agent: Zero");
+        assert_eq!((credits[1].role, credits[1].name.as_str()), (CreditRole::Cast, "Gaffer: Al"));
+        assert_eq!(parse_lines(&to_lines(&credits)).unwrap(), credits);
+    }
+
+    #[test]
+    fn empty_names_and_too_many_people_are_refused() {
         assert!(parse_lines("Director:   ").is_err());
         let too_many = "A\n".repeat(MAX_CREDITS + 1);
         assert!(parse_lines(&too_many).is_err());

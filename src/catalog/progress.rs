@@ -51,7 +51,12 @@ pub fn save(
     Ok(())
 }
 
-/// Where the viewer stopped in a title, if they did.
+/// What counts as unfinished viewing, worth resuming: 10 s in, before the last 5 %.
+pub(super) const UNFINISHED: &str =
+    "w.position_secs >= 10 AND w.position_secs < w.duration_secs * 0.95";
+
+/// Where the viewer stopped in a title, if they stopped partway (a title watched to the
+/// end starts again from the beginning).
 pub fn position(
     conn: &Connection,
     user_id: i64,
@@ -59,7 +64,10 @@ pub fn position(
 ) -> Result<Option<f64>, CatalogError> {
     Ok(conn
         .query_row(
-            "SELECT position_secs FROM watch_progress WHERE user_id = ?1 AND title_id = ?2",
+            &format!(
+                "SELECT w.position_secs FROM watch_progress w
+                 WHERE w.user_id = ?1 AND w.title_id = ?2 AND {UNFINISHED}"
+            ),
             params![user_id, title_id],
             |r| r.get(0),
         )
@@ -81,7 +89,7 @@ pub fn resume_point(
             &format!(
                 "SELECT w.title_id, w.position_secs FROM watch_progress w JOIN titles t ON t.id = w.title_id
                  WHERE w.user_id = ?1 AND (t.id = ?2 OR (t.parent_id = ?2 AND t.kind = 'episode'))
-                   AND {live} AND w.position_secs >= 10 AND w.position_secs < w.duration_secs * 0.95
+                   AND {live} AND {UNFINISHED}
                  ORDER BY w.updated_at DESC LIMIT 1"
             ),
             params![user_id, title_id, now],

@@ -336,9 +336,9 @@ pub fn resolve(
             (
                 format!(
                     "SELECT {cols} FROM watch_progress w JOIN titles t ON t.id = w.title_id
-                     WHERE w.user_id = ?2 AND {live}
-                       AND w.position_secs >= 10 AND w.position_secs < w.duration_secs * 0.95
-                     ORDER BY w.updated_at DESC LIMIT ?3"
+                     WHERE w.user_id = ?2 AND {live} AND {unfinished}
+                     ORDER BY w.updated_at DESC LIMIT ?3",
+                    unfinished = super::progress::UNFINISHED
                 ),
                 rusqlite::types::Value::Integer(user),
             )

@@ -95,7 +95,16 @@ pub fn search(
     let cap = i64::from(limit) * 4 + 40;
     let found = run(cap)?;
     if found.len() < limit as usize && matches!(audience, Audience::Viewer { .. }) {
-        return run(-1);
+        // Only when the cap cut matches off (few matches is the usual reason for few
+        // results, and then there is nothing more to find).
+        let matches: i64 = conn.query_row(
+            "SELECT count(*) FROM (SELECT 1 FROM title_search WHERE title_search MATCH ?1 LIMIT ?2)",
+            params![query, cap + 1],
+            |r| r.get(0),
+        )?;
+        if matches > cap {
+            return run(-1);
+        }
     }
     Ok(found)
 }

@@ -240,6 +240,38 @@ fn episodes_from_sidecars_land_in_their_seasons_of_one_series() {
 }
 
 #[test]
+fn a_corrected_spelling_wins_and_people_go_with_their_last_title() {
+    use super::credits::{self, Credit, CreditRole};
+    let (_tmp, db) = db();
+    let credit = |name: &str| Credit {
+        name: name.into(),
+        role: CreditRole::Cast,
+        character: String::new(),
+    };
+    write(&db, |c| {
+        for id in ["m1", "m2"] {
+            titles::create(c, id, &Placement::Movie, &named(id, ""), 1)?;
+        }
+        credits::set(c, "m1", &[credit("ann lee")])?;
+        credits::set(c, "m2", &[credit("Ann Lee"), credit("Bo Chen")])
+    });
+    let on_m1 = db.read_blocking(|c| credits::of(c, "m1")).unwrap();
+    assert_eq!(on_m1[0].name, "Ann Lee");
+    write(&db, |c| {
+        titles::delete(c, "m1")?;
+        titles::delete(c, "m2")?;
+        Ok(())
+    });
+    let left: i64 = db
+        .read_blocking(|c| {
+            let n = c.query_row("SELECT count(*) FROM people", [], |r| r.get(0));
+            Ok::<_, CatalogError>(n?)
+        })
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[test]
 fn search_matches_prefixes_without_accents_ranks_names_first_and_hides_drafts() {
     let (_tmp, db) = db();
     write(&db, |c| {

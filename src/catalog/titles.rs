@@ -608,10 +608,13 @@ pub fn delete(tx: &Connection, id: &str) -> Result<Title, CatalogError> {
     let family: Vec<String> = std::iter::once(id.to_string())
         .chain(children(tx, id)?.into_iter().map(|c| c.id))
         .collect();
+    let mut credited = Vec::new();
     for member in &family {
         tx.execute("DELETE FROM title_search WHERE title_id = ?1", [member])?;
+        credited.extend(super::credits::people_of(tx, member)?);
     }
     tx.execute("DELETE FROM titles WHERE id = ?1", [id])?;
+    super::credits::forget_uncredited(tx, &credited)?;
     if let Some(parent) = &title.parent_id {
         visibility::refresh(tx, parent)?;
     }

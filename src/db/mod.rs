@@ -51,6 +51,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/009_webhooks.sql")),
         M::up(include_str!("migrations/010_artwork.sql")),
         M::up(include_str!("migrations/011_catalog_version.sql")),
+        M::up(include_str!("migrations/012_people_index.sql")),
     ])
 }
 
@@ -67,7 +68,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 11;
+const MIGRATION_COUNT: i64 = 12;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

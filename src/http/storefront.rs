@@ -157,13 +157,24 @@ pub async fn home(
             cards,
         });
     }
-    page(
+    let resp = page(
         &state,
         "home.html",
         StatusCode::OK,
         minijinja::context! { rails => value(&rails), genres => value(&home.genres),
         signed_in => viewer.is_some() },
-    )
+    )?;
+    Ok(per_viewer(resp, viewer.is_some()))
+}
+
+/// A page with a signed-in viewer's own rows ("continue watching", "Resume") is never
+/// kept by a shared cache.
+fn per_viewer(resp: HttpResponse, signed_in: bool) -> HttpResponse {
+    if signed_in {
+        super::account_pages::private(resp, None)
+    } else {
+        resp
+    }
 }
 
 /// The catalog's freshness stamp now.
@@ -279,10 +290,13 @@ pub async fn title(
         .collect();
     // "Resume" where the signed-in viewer stopped, else "Play" from the start.
     let resume = resume.map(|(id, at)| {
-        let episode = p.seasons.iter().find_map(|s| {
-            let n = s.episodes.iter().position(|e| e.id == id)?;
-            Some(format!("S{} E{}", s.number, n + 1))
-        });
+        let episode = p
+            .seasons
+            .iter()
+            .flat_map(|s| &s.episodes)
+            .find(|e| e.id == id)
+            .and_then(|e| e.series.as_ref())
+            .map(|(_, season, number)| format!("S{season} E{number}"));
         (play_href(&id), clock_text(at.floor()), episode)
     });
     let play = match p.title.kind {
@@ -297,7 +311,7 @@ pub async fn title(
     let play = play.filter(|href| resume.as_ref().is_none_or(|(r, _, _)| r != href));
     let resume = resume.map(|(href, at, episode)| minijinja::context! { href, at, episode });
     let base = public_base(&state, &req);
-    page(
+    let resp = page(
         &state,
         "title.html",
         StatusCode::OK,
@@ -315,7 +329,8 @@ pub async fn title(
                 .or_else(|| poster_url(&p.card.poster))
                 .map(|u| format!("{base}{u}")),
         },
-    )
+    )?;
+    Ok(per_viewer(resp, user.is_some()))
 }
 
 /// Credits as the title page lists them: one line per role, cast first, in billing order.

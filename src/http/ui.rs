@@ -25,6 +25,8 @@ struct WatchView {
     title: String,
     description: String,
     duration: String,
+    /// Seconds, for the player to tell a finished position from one to resume.
+    duration_secs: Option<f64>,
     playback_url: String,
     poster: Option<String>,
     thumbnails: Option<String>,
@@ -67,6 +69,7 @@ pub(super) fn page(
 
 #[get("/watch/{id}")]
 pub async fn watch(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     viewer: Option<Viewer>,
@@ -104,8 +107,13 @@ pub async fn watch(
     let (title, asset, parent, resume) = match found {
         Ok(found) => found,
         Err(Some(title_id)) if title_id != id => {
+            // The query (`?autoplay=1`) goes along.
+            let query = match req.query_string() {
+                "" => String::new(),
+                q => format!("?{q}"),
+            };
             return Ok(HttpResponse::MovedPermanently()
-                .insert_header((header::LOCATION, format!("/watch/{title_id}")))
+                .insert_header((header::LOCATION, format!("/watch/{title_id}{query}")))
                 .finish());
         }
         Err(_) => return missing(&state),
@@ -126,6 +134,7 @@ pub async fn watch(
         poster: m.poster.as_deref().map(|p| package_url(&asset.id, p)),
         thumbnails: m.thumbnails.as_deref().map(|t| package_url(&asset.id, t)),
         duration: clock(asset.duration_secs),
+        duration_secs: asset.duration_secs,
         id: title.id.clone(),
         title: title.name.clone(),
         description: title.synopsis.clone(),

@@ -232,6 +232,11 @@ pub fn sweep(
         let Some(key) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
+        if key.ends_with(".gone") && entry.path().is_dir() {
+            // Left by a sweep that stopped halfway.
+            std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+            continue;
+        }
         let is_key = key.len() == 20 && key.bytes().all(|b| b.is_ascii_hexdigit());
         let old = entry
             .metadata()
@@ -240,7 +245,11 @@ pub fn sweep(
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age >= older_than);
         if is_key && old && !keep.contains(&key) && entry.path().is_dir() {
-            std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+            // Moved aside first: an upload of the same picture starting now makes a fresh
+            // folder instead of writing into one being deleted.
+            let aside = dir.join(format!("{key}.gone"));
+            std::fs::rename(entry.path(), &aside).map_err(io(&entry.path()))?;
+            std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
             removed += 1;
         }
     }

@@ -30,8 +30,9 @@ pub struct WebhookSender {
     config: WebhooksConfig,
     /// Told when an event is queued, so it goes out at once.
     pub wake: Arc<Notify>,
-    /// Endpoints with deliveries under way: each endpoint gets its events in order, one at
-    /// a time, and one that hangs until the timeout holds up no other.
+    /// Endpoints with deliveries under way: each endpoint gets its events one at a time
+    /// (in order on their first attempt; a retried one may come after later ones), and one
+    /// that hangs until the timeout holds up no other.
     busy: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
@@ -58,11 +59,14 @@ impl WebhookSender {
             .unwrap_or_default()
     }
 
-    /// Delivers until `shutdown` turns true.
+    /// Delivers until `shutdown` turns true, then lets the deliveries under way finish
+    /// (within the time limit), so their outcome is recorded and none is sent again.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
+        let mut under_way = tokio::task::JoinSet::new();
         loop {
-            let sleep = match this.round().await {
+            while under_way.try_join_next().is_some() {}
+            let sleep = match this.round(&mut under_way).await {
                 Ok(Some(secs)) => secs,
                 Ok(None) => 0,
                 Err(e) => {
@@ -76,6 +80,11 @@ impl WebhookSender {
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {
+                let limit = Duration::from_secs(this.config.timeout_secs + 5);
+                let _ = tokio::time::timeout(limit, async {
+                    while under_way.join_next().await.is_some() {}
+                })
+                .await;
                 return;
             }
         }
@@ -83,7 +92,10 @@ impl WebhookSender {
 
     /// Starts sending what is due, per endpoint, to endpoints with nothing under way;
     /// returns how long to wait for the next (`None`: go again at once).
-    async fn round(self: &Arc<Self>) -> Result<Option<u64>, WebhookError> {
+    async fn round(
+        self: &Arc<Self>,
+        under_way: &mut tokio::task::JoinSet<()>,
+    ) -> Result<Option<u64>, WebhookError> {
         let now = clock::now();
         let skip = self.busy_endpoints();
         let due = self
@@ -107,7 +119,7 @@ impl WebhookSender {
                 busy.insert(endpoint);
             }
             let this = self.clone();
-            tokio::spawn(async move {
+            under_way.spawn(async move {
                 for delivery in group {
                     if let Err(e) = this.deliver(delivery).await {
                         tracing::error!(endpoint, error = %e, "webhook delivery not recorded; tried again in 30 s");
@@ -135,6 +147,12 @@ impl WebhookSender {
     }
 
     async fn deliver(&self, d: Delivery) -> Result<(), WebhookError> {
+        // Still waiting to go? (Its endpoint may have been deleted, and its id reused by a
+        // new one, while earlier deliveries of the group were under way.)
+        let id = d.id;
+        if !self.db.read(move |c| outbox::is_pending(c, id)).await? {
+            return Ok(());
+        }
         let endpoint_id = d.endpoint_id;
         let endpoint = match self.db.read(move |c| endpoints::get(c, endpoint_id)).await {
             Ok(e) => e,

@@ -2,7 +2,7 @@
 //! caller's transaction; the delivery loop takes due ones (`due`), and records each
 //! attempt (`delivered`, `retry`, `give_up`).
 
-use rusqlite::{Connection, params};
+use rusqlite::{OptionalExtension, Connection, params};
 use serde::Serialize;
 
 use super::{WebhookError, endpoints};
@@ -133,6 +133,18 @@ pub fn next_due(conn: &Connection, skip: &[i64]) -> Result<Option<i64>, WebhookE
         [skip],
         |r| r.get(0),
     )?)
+}
+
+/// Whether a delivery is still waiting to be sent (not delivered, given up or deleted).
+pub fn is_pending(conn: &Connection, id: i64) -> Result<bool, WebhookError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM webhook_deliveries WHERE id = ?1 AND state = 'pending'",
+            [id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 pub fn delivered(tx: &Connection, id: i64, status: u16, now: i64) -> Result<(), WebhookError> {

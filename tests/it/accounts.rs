@@ -29,6 +29,11 @@ pub(crate) struct Page {
 }
 
 impl Page {
+    /// A response header (lower-case name).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
     /// The value of the hidden `csrf` field of the page's first form.
     pub(crate) fn csrf(&self) -> String {
         let at = self

@@ -30,10 +30,14 @@
     state.errors.push(message);
   };
 
-  // Where this viewer stopped: the server's record for a signed-in viewer, else this browser's.
+  // Where this viewer stopped: the server's record for a signed-in viewer, else this
+  // browser's; 0 (the start) when that was at the very end.
   const resumeAt = () => {
     const server = parseFloat(root.dataset.resume || '0');
-    try { return server || parseFloat(localStorage.getItem(resumeKey) || '0'); } catch (_) { return server; }
+    let at = server;
+    try { at = server || parseFloat(localStorage.getItem(resumeKey) || '0'); } catch (_) { /* private mode */ }
+    const total = parseFloat(root.dataset.duration || '0');
+    return total && at >= total - 10 ? 0 : at;
   };
 
   // --- start-up -----------------------------------------------------------------------
@@ -82,14 +86,21 @@
     });
     state.hls = hls;
     hls.on(window.Hls.Events.MANIFEST_PARSED, (_, data) => {
-      hls.startLevel = startLevel(data.levels, bandwidth);
+      let start = startLevel(data.levels, bandwidth);
+      // Never above what the player's size allows (capLevelToPlayerSize), or the first
+      // segment would be fetched again smaller.
+      if (hls.autoLevelCapping >= 0) start = Math.min(start, hls.autoLevelCapping);
+      hls.startLevel = start;
       const at = resumeAt();
       hls.startLoad(at > 5 ? at : -1);
       autoStart();
       fillQuality();
       fillCaptions();
     });
-    hls.on(window.Hls.Events.FRAG_LOADED, () => {
+    hls.on(window.Hls.Events.FRAG_LOADED, (_, data) => {
+      // A fragment from the browser's cache says nothing about the network.
+      const loading = data.frag && data.frag.stats && data.frag.stats.loading;
+      if (!loading || loading.end - loading.start < 2 || !(hls.bandwidthEstimate > 0)) return;
       try { localStorage.setItem(bandwidthKey, String(Math.round(hls.bandwidthEstimate))); } catch (_) { /* private mode */ }
     });
     hls.on(window.Hls.Events.SUBTITLE_TRACKS_UPDATED, fillCaptions);

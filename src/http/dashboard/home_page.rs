@@ -393,7 +393,11 @@ pub async fn edit_collection_items(
         &admin.viewer.actor(),
         "collection.update",
         move |tx| {
-            let mut ids: Vec<String> = collections::items(tx, &target)?
+            // By its id: the address may name it by slug.
+            let id = collections::find(tx, &target)?
+                .ok_or_else(|| CatalogError::Invalid(format!("no collection {target}")))?
+                .id;
+            let mut ids: Vec<String> = collections::items(tx, &id)?
                 .into_iter()
                 .map(|t| t.id)
                 .collect();
@@ -402,8 +406,8 @@ pub async fn edit_collection_items(
                 titles: Some(ids),
                 ..CollectionFields::default()
             };
-            collections::update(tx, &target, &fields, crate::clock::now())?;
-            Ok(((), target, serde_json::json!({"titles": fields.titles})))
+            collections::update(tx, &id, &fields, crate::clock::now())?;
+            Ok(((), id, serde_json::json!({"titles": fields.titles})))
         },
     )
     .await?;
