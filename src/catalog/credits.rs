@@ -224,7 +224,10 @@ mod tests {
     fn a_colon_that_names_no_role_is_part_of_the_line() {
         let credits = parse_lines("Ann Lee as Agent: Zero\nGaffer: Al").unwrap();
         assert_eq!(credits[0].character, "Agent: Zero");
-        assert_eq!((credits[1].role, credits[1].name.as_str()), (CreditRole::Cast, "Gaffer: Al"));
+        assert_eq!(
+            (credits[1].role, credits[1].name.as_str()),
+            (CreditRole::Cast, "Gaffer: Al")
+        );
         assert_eq!(parse_lines(&to_lines(&credits)).unwrap(), credits);
     }
 

@@ -2,7 +2,7 @@
 //! caller's transaction; the delivery loop takes due ones (`due`), and records each
 //! attempt (`delivered`, `retry`, `give_up`).
 
-use rusqlite::{OptionalExtension, Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{WebhookError, endpoints};
