@@ -1,5 +1,6 @@
 //! Marquee: a self-hosted streaming service in one binary.
 
+pub mod access;
 pub mod accounts;
 pub mod acme;
 pub mod audit;

@@ -1,0 +1,403 @@
+//! The entitlement engine: one pure function from (the title's access, the viewer's state,
+//! the operator's policy, now) to a decision. Allowed says until when and on what basis;
+//! denied says why and what would let the viewer in. Loading the viewer's state from the
+//! database is the caller's job, so this file decides and stores nothing.
+
+use serde::Serialize;
+
+use super::level::{AccessLevel, Price};
+
+/// The operator's rules that are not part of any one title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// How long a subscription whose payment failed keeps playing.
+    pub past_due_grace_secs: i64,
+    /// How long a rental plays once started.
+    pub rental_secs: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            past_due_grace_secs: 3 * 24 * 3600,
+            rental_secs: 48 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    /// In its free trial, until the period's end.
+    Trialing,
+    /// Paid up until the period's end (also when cancelled at the period's end).
+    Active,
+    /// A renewal payment failed at `since`; it plays for the grace period.
+    PastDue { since: i64 },
+    /// Cancelled or expired.
+    Ended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    pub plan_id: String,
+    pub status: SubscriptionStatus,
+    /// The end of the paid (or trial) period.
+    pub period_end: i64,
+    /// Players at once on this plan.
+    pub stream_limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rental {
+    pub title_id: String,
+    /// None until the first play, which starts the window.
+    pub first_play_at: Option<i64>,
+    /// The window bought (the policy's at the time of purchase).
+    pub window_secs: i64,
+}
+
+/// Access given outside a payment: a comp by the operator or a redeemed access code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub scope: GrantScope,
+    /// None: for good.
+    pub until: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum GrantScope {
+    /// As if subscribed to this plan.
+    Plan(String),
+    /// This one title (or event).
+    Title(String),
+}
+
+/// Everything about the viewer the decision needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ViewerState {
+    /// The account, when signed in.
+    pub user_id: Option<i64>,
+    pub subscriptions: Vec<Subscription>,
+    pub rentals: Vec<Rental>,
+    /// Titles bought for good.
+    pub owned: Vec<String>,
+    /// Pay-per-view events with a ticket.
+    pub tickets: Vec<String>,
+    pub grants: Vec<Grant>,
+    /// Players this account has running now (from heartbeats), not counting this one.
+    pub streams_in_use: u32,
+}
+
+/// The title as the engine sees it: its id (what purchases, rentals and grants name), its
+/// access level (the nearest one set: its own, its season's, its collection's), whether it
+/// is a free preview (trailers), and its publishing window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TitleAccess {
+    pub title_id: String,
+    pub level: AccessLevel,
+    pub free_preview: bool,
+    pub live_from: Option<i64>,
+    pub live_until: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Decision {
+    Allowed {
+        /// When access ends, if it does (a rental's window, a period's end, the event's end).
+        until: Option<i64>,
+        basis: Basis,
+        /// This play starts a rental's window (the caller records `first_play_at`).
+        starts_rental: bool,
+    },
+    Denied {
+        reason: Reason,
+        /// What would let the viewer in, best first.
+        remedies: Vec<Remedy>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Basis {
+    Free,
+    SignedIn,
+    Plan(String),
+    Trial(String),
+    /// A past-due subscription inside its grace period.
+    Grace(String),
+    Rental,
+    Owned,
+    Ticket,
+    Grant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    NotYetReleased { at: Option<i64> },
+    WindowClosed,
+    SignInRequired,
+    NoPlan,
+    PlanDoesNotInclude,
+    PaymentPastDue,
+    StreamLimitReached { limit: u32 },
+    NotPurchased,
+    RentalExpired,
+    NoTicket,
+    EventNotStarted { at: i64 },
+    EventOver,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Remedy {
+    SignIn,
+    /// Any of these plans (empty: any plan).
+    Subscribe {
+        plans: Vec<String>,
+    },
+    Rent {
+        price: Price,
+    },
+    Buy {
+        price: Price,
+    },
+    Ticket {
+        price: Price,
+    },
+    /// Redeem an access code.
+    Code,
+    /// Fix the card of the past-due subscription.
+    UpdatePayment,
+    /// Stop a player on another device.
+    StopAnotherStream,
+}
+
+fn denied(reason: Reason, remedies: Vec<Remedy>) -> Decision {
+    Decision::Denied { reason, remedies }
+}
+
+/// May the viewer play the title at `now`?
+pub fn decide(title: &TitleAccess, viewer: &ViewerState, policy: &Policy, now: i64) -> Decision {
+    match title.live_from {
+        Some(from) if from <= now => {}
+        at => return denied(Reason::NotYetReleased { at }, Vec::new()),
+    }
+    if title.live_until.is_some_and(|until| until <= now) {
+        return denied(Reason::WindowClosed, Vec::new());
+    }
+    let decision = decide_level(title, viewer, policy, now);
+    // Nothing outlives the title's own window.
+    match decision {
+        Decision::Allowed {
+            until,
+            basis,
+            starts_rental,
+        } => Decision::Allowed {
+            until: earliest(until, title.live_until),
+            basis,
+            starts_rental,
+        },
+        denied => denied,
+    }
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn allowed(until: Option<i64>, basis: Basis) -> Decision {
+    Decision::Allowed {
+        until,
+        basis,
+        starts_rental: false,
+    }
+}
+
+fn decide_level(title: &TitleAccess, viewer: &ViewerState, policy: &Policy, now: i64) -> Decision {
+    if title.free_preview || title.level == AccessLevel::Public {
+        return allowed(None, Basis::Free);
+    }
+    let signed_in = viewer.user_id.is_some();
+    // A grant for this very title opens it whatever its level (an event's, only during the
+    // event: see `pay_per_view`).
+    let event = matches!(title.level, AccessLevel::PayPerView { .. });
+    if signed_in
+        && !event
+        && let Some(grant) = viewer.grants.iter().find(|g| {
+            g.scope == GrantScope::Title(title.title_id.clone()) && g.until.is_none_or(|u| u > now)
+        })
+    {
+        return allowed(grant.until, Basis::Grant);
+    }
+    match &title.level {
+        AccessLevel::Public => allowed(None, Basis::Free),
+        AccessLevel::Registered if signed_in => allowed(None, Basis::SignedIn),
+        AccessLevel::Registered => denied(Reason::SignInRequired, vec![Remedy::SignIn]),
+        AccessLevel::Subscribers { plans } => subscribers(plans, viewer, policy, now),
+        AccessLevel::Purchase { rent, buy } => purchase(title, rent, buy, viewer, now),
+        AccessLevel::PayPerView {
+            event_id,
+            price,
+            starts_at,
+            ends_at,
+        } => pay_per_view(title, event_id, price, (*starts_at, *ends_at), viewer, now),
+    }
+}
+
+fn subscribers(plans: &[String], viewer: &ViewerState, policy: &Policy, now: i64) -> Decision {
+    let subscribe = Remedy::Subscribe {
+        plans: plans.to_vec(),
+    };
+    if viewer.user_id.is_none() {
+        return denied(Reason::SignInRequired, vec![Remedy::SignIn, subscribe]);
+    }
+    let qualifies = |plan: &str| plans.is_empty() || plans.iter().any(|p| p == plan);
+    // What each subscription gives now: (until, basis), or nothing.
+    let standing = |s: &Subscription| -> Option<(i64, Basis)> {
+        match s.status {
+            SubscriptionStatus::Active if s.period_end > now => {
+                Some((s.period_end, Basis::Plan(s.plan_id.clone())))
+            }
+            SubscriptionStatus::Trialing if s.period_end > now => {
+                Some((s.period_end, Basis::Trial(s.plan_id.clone())))
+            }
+            SubscriptionStatus::PastDue { since } if since + policy.past_due_grace_secs > now => {
+                Some((
+                    since + policy.past_due_grace_secs,
+                    Basis::Grace(s.plan_id.clone()),
+                ))
+            }
+            _ => None,
+        }
+    };
+    let mut best: Option<(i64, Basis, u32)> = None;
+    for s in viewer
+        .subscriptions
+        .iter()
+        .filter(|s| qualifies(&s.plan_id))
+    {
+        if let Some((until, basis)) = standing(s)
+            && best.as_ref().is_none_or(|(u, _, _)| until > *u)
+        {
+            best = Some((until, basis, s.stream_limit));
+        }
+    }
+    if let Some((until, basis, limit)) = best {
+        if viewer.streams_in_use >= limit {
+            return denied(
+                Reason::StreamLimitReached { limit },
+                vec![Remedy::StopAnotherStream],
+            );
+        }
+        return allowed(Some(until), basis);
+    }
+    // A comp or an access code for a qualifying plan (no stream limit of its own).
+    if let Some(grant) = viewer.grants.iter().find(|g| {
+        matches!(&g.scope, GrantScope::Plan(p) if qualifies(p)) && g.until.is_none_or(|u| u > now)
+    }) {
+        return allowed(grant.until, Basis::Grant);
+    }
+    let past_due = viewer
+        .subscriptions
+        .iter()
+        .any(|s| qualifies(&s.plan_id) && matches!(s.status, SubscriptionStatus::PastDue { .. }));
+    if past_due {
+        return denied(Reason::PaymentPastDue, vec![Remedy::UpdatePayment]);
+    }
+    let other_plan = viewer.subscriptions.iter().any(|s| standing(s).is_some());
+    if other_plan {
+        denied(Reason::PlanDoesNotInclude, vec![subscribe, Remedy::Code])
+    } else {
+        denied(Reason::NoPlan, vec![subscribe, Remedy::Code])
+    }
+}
+
+fn purchase(
+    title: &TitleAccess,
+    rent: &Option<Price>,
+    buy: &Option<Price>,
+    viewer: &ViewerState,
+    now: i64,
+) -> Decision {
+    let offers: Vec<Remedy> = rent
+        .iter()
+        .map(|p| Remedy::Rent { price: p.clone() })
+        .chain(buy.iter().map(|p| Remedy::Buy { price: p.clone() }))
+        .collect();
+    if viewer.user_id.is_none() {
+        let mut remedies = vec![Remedy::SignIn];
+        remedies.extend(offers);
+        return denied(Reason::SignInRequired, remedies);
+    }
+    if viewer.owned.contains(&title.title_id) {
+        return allowed(None, Basis::Owned);
+    }
+    let rentals = viewer
+        .rentals
+        .iter()
+        .filter(|r| r.title_id == title.title_id);
+    let mut expired = false;
+    let mut unstarted: Option<&Rental> = None;
+    for rental in rentals {
+        match rental.first_play_at {
+            Some(start) if start + rental.window_secs > now => {
+                return allowed(Some(start + rental.window_secs), Basis::Rental);
+            }
+            Some(_) => expired = true,
+            None => unstarted = unstarted.or(Some(rental)),
+        }
+    }
+    if let Some(rental) = unstarted {
+        return Decision::Allowed {
+            until: Some(now + rental.window_secs),
+            basis: Basis::Rental,
+            starts_rental: true,
+        };
+    }
+    let mut remedies = offers;
+    remedies.push(Remedy::Code);
+    if expired {
+        denied(Reason::RentalExpired, remedies)
+    } else {
+        denied(Reason::NotPurchased, remedies)
+    }
+}
+
+fn pay_per_view(
+    title: &TitleAccess,
+    event_id: &str,
+    price: &Price,
+    (starts_at, ends_at): (i64, i64),
+    viewer: &ViewerState,
+    now: i64,
+) -> Decision {
+    if now >= ends_at {
+        return denied(Reason::EventOver, Vec::new());
+    }
+    let ticket = Remedy::Ticket {
+        price: price.clone(),
+    };
+    if viewer.user_id.is_none() {
+        return denied(Reason::SignInRequired, vec![Remedy::SignIn, ticket]);
+    }
+    // A ticket, or a code or comp for the event or for this title.
+    let has_ticket = viewer.tickets.iter().any(|t| t == event_id)
+        || viewer.grants.iter().any(|g| {
+            matches!(&g.scope, GrantScope::Title(id) if id == event_id || *id == title.title_id)
+                && g.until.is_none_or(|u| u > now)
+        });
+    if !has_ticket {
+        return denied(Reason::NoTicket, vec![ticket, Remedy::Code]);
+    }
+    if now < starts_at {
+        return denied(Reason::EventNotStarted { at: starts_at }, Vec::new());
+    }
+    allowed(Some(ends_at), Basis::Ticket)
+}
