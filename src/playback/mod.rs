@@ -6,6 +6,7 @@
 pub mod files;
 pub mod ready;
 pub mod response;
+pub mod token;
 
 pub use files::{Library, PackageFile};
 pub use ready::ReadyAssets;
