@@ -20,6 +20,7 @@ pub mod mail;
 pub mod media;
 pub mod metrics;
 pub mod ops;
+pub mod payments;
 pub mod playback;
 pub mod server;
 pub mod service_manager;
