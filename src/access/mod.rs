@@ -5,6 +5,7 @@
 //! decides access. Time comes in as a parameter, so trials, rentals, grace periods and
 //! event windows are decided the same way in tests and in production.
 
+pub mod codes;
 pub mod entitlement;
 pub mod level;
 
