@@ -165,10 +165,11 @@ impl WebhookSender {
             return self
                 .db
                 .write(move |tx| {
-                    outbox::give_up(tx, id, None, "the endpoint is disabled", now, false)
+                    outbox::give_up(tx, id, None, "the endpoint is disabled", now)
                 })
                 .await;
         }
+        self.db.write(move |tx| outbox::start_attempt(tx, id)).await?;
         let outcome = self.post(&endpoint.url, &endpoint.secret, &d, now).await;
         let attempt = d.attempts as usize;
         let retry_after = self.config.retry_secs.get(attempt).copied();
@@ -186,7 +187,7 @@ impl WebhookSender {
                     Outcome::Failed(status, error) => {
                         match retry_after {
                             Some(wait) => outbox::retry(tx, id, *status, error, now + wait as i64)?,
-                            None => outbox::give_up(tx, id, *status, error, now, true)?,
+                            None => outbox::give_up(tx, id, *status, error, now)?,
                         }
                         endpoints::record_attempt(tx, endpoint_id, false, disable_after, error, now)
                     }

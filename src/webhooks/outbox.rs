@@ -147,16 +147,27 @@ pub fn is_pending(conn: &Connection, id: i64) -> Result<bool, WebhookError> {
         .is_some())
 }
 
+/// Counts an attempt before it is sent, so one cut short by a crash still counts (the
+/// receiver may have had it) and the log never shows fewer attempts than were made.
+pub fn start_attempt(tx: &Connection, id: i64) -> Result<(), WebhookError> {
+    tx.execute(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// A delivered attempt (counted by `start_attempt`).
 pub fn delivered(tx: &Connection, id: i64, status: u16, now: i64) -> Result<(), WebhookError> {
     tx.execute(
-        "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1,
+        "UPDATE webhook_deliveries SET state = 'delivered',
                 last_status = ?2, last_error = NULL, finished_at = ?3 WHERE id = ?1",
         params![id, status, now],
     )?;
     Ok(())
 }
 
-/// A failed attempt with another one at `next_at`.
+/// A failed attempt (counted by `start_attempt`) with another one at `next_at`.
 pub fn retry(
     tx: &Connection,
     id: i64,
@@ -165,7 +176,7 @@ pub fn retry(
     next_at: i64,
 ) -> Result<(), WebhookError> {
     tx.execute(
-        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = ?2,
+        "UPDATE webhook_deliveries SET last_status = ?2,
                 last_error = ?3, next_attempt_at = ?4 WHERE id = ?1",
         params![id, status, error, next_at],
     )?;
@@ -179,13 +190,12 @@ pub fn give_up(
     status: Option<u16>,
     error: &str,
     now: i64,
-    count_attempt: bool,
 ) -> Result<(), WebhookError> {
     tx.execute(
-        "UPDATE webhook_deliveries SET state = 'failed', attempts = attempts + ?5,
+        "UPDATE webhook_deliveries SET state = 'failed',
                 last_status = coalesce(?2, last_status), last_error = ?3, finished_at = ?4
          WHERE id = ?1",
-        params![id, status, error, now, count_attempt as i64],
+        params![id, status, error, now],
     )?;
     Ok(())
 }
