@@ -135,7 +135,7 @@ pub enum Basis {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
+#[serde(tag = "code", rename_all = "snake_case")]
 pub enum Reason {
     NotYetReleased { at: Option<i64> },
     WindowClosed,
@@ -149,6 +149,30 @@ pub enum Reason {
     NoTicket,
     EventNotStarted { at: i64 },
     EventOver,
+}
+
+impl Reason {
+    /// What a viewer is told, in one sentence.
+    pub fn sentence(&self) -> &'static str {
+        match self {
+            Reason::NotYetReleased { .. } => "This title is not out yet.",
+            Reason::WindowClosed => "This title is no longer available.",
+            Reason::SignInRequired => "Sign in to watch this.",
+            Reason::NoPlan => "This title is for subscribers.",
+            Reason::PlanDoesNotInclude => "Your plan does not include this title.",
+            Reason::PaymentPastDue => {
+                "Your last payment did not go through, and the grace period is over."
+            }
+            Reason::StreamLimitReached { .. } => {
+                "Your plan's players are all in use; stop one on another device to watch here."
+            }
+            Reason::NotPurchased => "Rent or buy this title to watch it.",
+            Reason::RentalExpired => "Your rental has ended.",
+            Reason::NoTicket => "This event needs a ticket.",
+            Reason::EventNotStarted { .. } => "You have a ticket; the event has not started yet.",
+            Reason::EventOver => "This event is over.",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,7 +7,35 @@
 
 pub mod codes;
 pub mod entitlement;
+pub mod grants;
 pub mod level;
+pub mod plans;
+pub mod store;
 
+use crate::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A sentence for the person who asked.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for AccessError {
+    fn from(e: rusqlite::Error) -> Self {
+        AccessError::Db(DbError::Sqlite(e))
+    }
+}
+
+#[cfg(test)]
+mod store_tests;
+#[cfg(test)]
+mod test_db;
 #[cfg(test)]
 mod tests;

@@ -111,6 +111,10 @@ permissions!(
     WebhooksManage,
     /// Read the audit log.
     AuditRead,
+    /// Plans, offers, access codes, access levels and members' holdings (support reads).
+    BillingRead,
+    /// Change prices, access levels and codes; comp, extend, cancel and refund.
+    BillingWrite,
 );
 
 use Permission::*;
@@ -131,6 +135,8 @@ impl Permission {
             ApiKeysManage => "apikeys:write",
             WebhooksManage => "webhooks:write",
             AuditRead => "audit:read",
+            BillingRead => "billing:read",
+            BillingWrite => "billing:write",
         }
     }
 
@@ -161,6 +167,7 @@ pub const PERMISSIONS: &[(Role, &[Permission])] = &[
             CatalogRead,
             MembersRead,
             SettingsRead,
+            BillingRead,
         ],
     ),
     (Role::Viewer, &[]),

@@ -8,6 +8,12 @@ use super::AccountsError;
 use super::secret::Secret;
 use super::users::{self, User, UserId};
 
+/// The session cookie's name. Under TLS the `__Host-` prefix makes the browser refuse the
+/// cookie unless it is `Secure`, has `Path=/` and no `Domain`: no other host (a subdomain,
+/// or plain HTTP) can plant or overwrite it.
+pub const SESSION_COOKIE_TLS: &str = "__Host-marquee_session";
+pub const SESSION_COOKIE_PLAIN: &str = "marquee_session";
+
 #[derive(Debug, Clone, Copy)]
 pub struct SessionPolicy {
     /// Ends a session not used for this long.

@@ -31,6 +31,11 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// Who, in words: the account's email, the key's name, or "shell".
+    pub fn label(&self) -> &str {
+        self.parts().2
+    }
+
     fn parts(&self) -> (&'static str, Option<i64>, &str) {
         match self {
             Actor::User { id, label } => ("user", Some(*id), label),

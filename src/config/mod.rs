@@ -11,12 +11,14 @@ use serde::{Deserialize, Serialize};
 
 mod accounts;
 mod data_dir;
+mod paywall;
 mod site;
 mod smtp;
 mod tls;
 
 pub use accounts::AccountsConfig;
 pub use data_dir::{DataDir, default_data_dir};
+pub use paywall::{MAX_TOKEN_TTL_SECS as PAYWALL_MAX_TOKEN_TTL_SECS, PaywallConfig};
 pub use site::SiteConfig;
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use tls::{
@@ -61,6 +63,7 @@ pub struct Config {
     pub site: SiteConfig,
     pub catalog: CatalogConfig,
     pub webhooks: WebhooksConfig,
+    pub paywall: PaywallConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,6 +219,7 @@ impl Default for Config {
             site: SiteConfig::default(),
             catalog: CatalogConfig::default(),
             webhooks: WebhooksConfig::default(),
+            paywall: PaywallConfig::default(),
         }
     }
 }
@@ -393,6 +397,7 @@ impl Config {
         self.smtp.validate()?;
         self.site.validate()?;
         self.webhooks.validate()?;
+        self.paywall.validate()?;
         if self.metrics.token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "metrics.token must be at least 16 characters".into(),

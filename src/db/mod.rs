@@ -52,6 +52,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/010_artwork.sql")),
         M::up(include_str!("migrations/011_catalog_version.sql")),
         M::up(include_str!("migrations/012_people_index.sql")),
+        M::up(include_str!("migrations/013_monetisation.sql")),
     ])
 }
 
@@ -68,7 +69,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 12;
+const MIGRATION_COUNT: i64 = 13;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

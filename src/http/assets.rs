@@ -9,7 +9,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, JsonBody};
 use crate::accounts::roles::perm;
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
-use crate::playback::package_url;
+use crate::playback::gate::{poster_url, public_url};
 
 const MAX_PAGE: u32 = 200;
 
@@ -66,13 +66,13 @@ impl From<Asset> for AssetView {
             }));
         }
         AssetView {
-            playback_url: manifest.as_ref().map(|m| package_url(&a.id, &m.master)),
+            playback_url: manifest.as_ref().map(|m| public_url(&a.id, &m.master)),
             poster_url: manifest
                 .as_ref()
-                .and_then(|m| m.poster.as_deref().map(|p| package_url(&a.id, p))),
+                .and_then(|m| m.poster.as_deref().map(|p| poster_url(&a.id, p))),
             thumbnails_url: manifest
                 .as_ref()
-                .and_then(|m| m.thumbnails.as_deref().map(|t| package_url(&a.id, t))),
+                .and_then(|m| m.thumbnails.as_deref().map(|t| public_url(&a.id, t))),
             warnings: manifest
                 .as_ref()
                 .map(|m| m.warnings.clone())

@@ -156,6 +156,27 @@ impl From<crate::services::ServiceError> for ApiError {
     }
 }
 
+impl From<crate::access::AccessError> for ApiError {
+    fn from(e: crate::access::AccessError) -> Self {
+        use crate::access::AccessError;
+        match e {
+            AccessError::NotFound(what) => Self::not_found(format!("{what} not found")),
+            AccessError::Invalid(m) => Self::bad_request(m),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::services::PaywallServiceError> for ApiError {
+    fn from(e: crate::services::PaywallServiceError) -> Self {
+        use crate::services::PaywallServiceError as E;
+        match e {
+            E::Access(e) => e.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         Self::internal(e)

@@ -374,7 +374,7 @@ mod tests {
     #[tokio::test]
     async fn origin_requests_stay_on_the_fast_path_until_something_else_comes() {
         use crate::db::Db;
-        use crate::playback::{Library, ReadyAssets};
+
         use std::cell::Cell;
         use tokio::io::AsyncWriteExt;
 
@@ -405,10 +405,7 @@ mod tests {
             .map_err(crate::db::DbError::from)
         })
         .unwrap();
-        let origin = Arc::new(Origin {
-            library: Library::open(&tmp.path().join("library")).unwrap(),
-            ready: ReadyAssets::new(db),
-        });
+        let origin = Arc::new(Origin::open(&tmp.path().join("library"), db).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let handed_off = Rc::new(Cell::new(false));

@@ -16,6 +16,7 @@ pub mod members_api;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
+pub mod paywall_api;
 pub mod rails_api;
 pub mod recovery_pages;
 pub mod redirect;
@@ -31,6 +32,7 @@ pub mod tls_listener;
 pub mod ui;
 pub mod ui_files;
 pub mod uploads;
+pub mod watch;
 pub mod webhooks_api;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
@@ -43,7 +45,7 @@ use crate::config::DataDir;
 use crate::db::Db;
 use crate::jobs::control::RunningJobs;
 use crate::jobs::runner::JobEnv;
-use crate::playback::{Library, Origin, ReadyAssets};
+use crate::playback::Origin;
 use crate::services::AssetService;
 
 pub struct AppState {
@@ -52,6 +54,10 @@ pub struct AppState {
     pub origin: Arc<Origin>,
     pub assets: AssetService,
     pub titles: crate::services::TitleService,
+    /// "May this viewer play this title now", and the pass to play it with.
+    pub playback: crate::services::PlaybackService,
+    /// Access levels, plans, codes and comps.
+    pub paywall: crate::services::PaywallService,
     /// The home page and search results in memory (`storefront_cache`).
     pub storefront: storefront_cache::StorefrontCache,
     pub ui: ui_files::UiFiles,
@@ -82,10 +88,7 @@ impl AppState {
         wake_jobs: Arc<Notify>,
         ui_dir: Option<std::path::PathBuf>,
     ) -> std::io::Result<Self> {
-        let origin = Arc::new(Origin {
-            library: Library::open(&jobs.data.library())?,
-            ready: ReadyAssets::new(jobs.db.clone()),
-        });
+        let origin = Arc::new(Origin::open(&jobs.data.library(), jobs.db.clone())?);
         let uploads = crate::uploads::Uploads::new(
             jobs.db.clone(),
             jobs.data.clone(),
@@ -119,6 +122,8 @@ impl AppState {
                 origin.clone(),
                 jobs.data.images(),
             ),
+            playback: crate::services::PlaybackService::new(jobs.db.clone(), origin.clone()),
+            paywall: crate::services::PaywallService::new(jobs.db.clone(), origin.clone()),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,
             ui: ui_files::UiFiles::new(ui_dir),
@@ -187,6 +192,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(assets::update)
         .service(assets::remove)
         .service(assets::retry)
+        .service(paywall_api::put_title_level)
+        .service(paywall_api::get_title_level)
+        .service(paywall_api::put_season_level)
+        .service(paywall_api::put_collection_level)
+        .service(paywall_api::list_plans)
+        .service(paywall_api::create_plan)
+        .service(paywall_api::update_plan)
+        .service(paywall_api::create_batch)
+        .service(paywall_api::list_batches)
+        .service(paywall_api::batch_csv)
+        .service(paywall_api::comp)
+        .service(paywall_api::list_grants)
+        .service(paywall_api::revoke)
+        .service(paywall_api::why)
         .service(titles_api::list)
         .service(titles_api::create)
         .service(titles_api::get_one)
@@ -264,8 +283,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(storefront::collection)
         .service(storefront::sitemap)
         .service(storefront::robots)
-        .service(ui::watch)
-        .service(ui::save_progress)
+        .service(watch::watch)
+        .service(watch::renew_pass)
+        .service(watch::redeem)
+        .service(watch::save_progress)
         .service(ui::static_file)
         .route("/p/{tail:.*}", web::route().to(origin::serve))
         .default_service(web::to(fallback));

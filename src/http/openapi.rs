@@ -7,8 +7,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    api_keys, assets, error, members_api, ops, rails_api, settings_api, titles_api, uploads,
-    webhooks_api,
+    api_keys, assets, error, members_api, ops, paywall_api, rails_api, settings_api, titles_api,
+    uploads, webhooks_api,
 };
 
 #[derive(OpenApi)]
@@ -25,7 +25,11 @@ use super::{
         rails_api::update, rails_api::remove, rails_api::reorder, rails_api::collections_list,
         rails_api::collection_get, rails_api::collection_create, rails_api::collection_update,
         rails_api::collection_delete, webhooks_api::list, webhooks_api::create, webhooks_api::update,
-        webhooks_api::remove, webhooks_api::deliveries, webhooks_api::test),
+        webhooks_api::remove, webhooks_api::deliveries, webhooks_api::test,
+        paywall_api::put_title_level, paywall_api::get_title_level, paywall_api::put_season_level,
+        paywall_api::put_collection_level, paywall_api::list_plans, paywall_api::create_plan,
+        paywall_api::update_plan, paywall_api::create_batch, paywall_api::list_batches,
+        paywall_api::batch_csv, paywall_api::comp, paywall_api::list_grants, paywall_api::revoke, paywall_api::why),
     components(schemas(assets::AssetView, assets::RenditionView, assets::Page, assets::AssetPatch,
         assets::Deleted, uploads::UploadView, error::ErrorBody, error::ErrorDetail, error::ErrorCode,
         members_api::MemberView, members_api::SessionView, members_api::MemberDetail,
@@ -40,7 +44,10 @@ use super::{
         rails_api::RailView, rails_api::NewRail, rails_api::RailOrder, rails_api::CollectionView,
         crate::catalog::rails::Rail, crate::catalog::rails::RailKind, crate::catalog::rails::RailFields,
         crate::webhooks::endpoints::Endpoint, crate::webhooks::endpoints::EndpointFields,
-        crate::webhooks::outbox::Delivery, crate::catalog::collections::Collection, crate::catalog::collections::CollectionFields, crate::ops::health::OperatorStatus, crate::ops::health::Alert)),
+        crate::webhooks::outbox::Delivery, crate::catalog::collections::Collection, crate::catalog::collections::CollectionFields, crate::ops::health::OperatorStatus, crate::ops::health::Alert,
+        paywall_api::LevelChange, paywall_api::LevelView, paywall_api::PlanView, paywall_api::PlanUpdate,
+        paywall_api::NewCodeBatch, paywall_api::CodeBatchView, paywall_api::NewComp, paywall_api::Created,
+        paywall_api::AccessAnswer, paywall_api::GrantView, crate::access::plans::PlanFields)),
     modifiers(&BearerKey)
 )]
 pub struct ApiDoc;

@@ -21,7 +21,12 @@ impl From<PlaybackError> for ApiError {
     fn from(e: PlaybackError) -> Self {
         match e {
             PlaybackError::NotFound => ApiError::not_found("no such file"),
+            PlaybackError::Token(e) => ApiError::forbidden(format!("playback token {e}")),
+            PlaybackError::TokenRequired => {
+                ApiError::forbidden("this media needs a playback token from its watch page")
+            }
             PlaybackError::Catalog(c) => c.into(),
+            PlaybackError::Access(e) => ApiError::internal(e),
         }
     }
 }

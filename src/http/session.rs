@@ -27,11 +27,8 @@ use crate::accounts::secret::{Secret, constant_time_eq};
 use crate::accounts::sessions::{self, Session};
 use crate::accounts::users::User;
 
-/// Under TLS the `__Host-` prefix makes the browser refuse the cookie unless it is
-/// `Secure`, has `Path=/` and no `Domain`: no other host (a subdomain, or plain HTTP) can
-/// plant or overwrite it.
-const SESSION_COOKIE_TLS: &str = "__Host-marquee_session";
-const SESSION_COOKIE_PLAIN: &str = "marquee_session";
+use crate::accounts::sessions::{SESSION_COOKIE_PLAIN, SESSION_COOKIE_TLS};
+
 const FORM_COOKIE_TLS: &str = "__Host-marquee_form";
 const FORM_COOKIE_PLAIN: &str = "marquee_form";
 const CSRF_HEADER: &str = "x-csrf-token";

@@ -19,7 +19,7 @@ use crate::catalog::rails::{self, RailKind};
 use crate::catalog::search::{self, Audience};
 use crate::clock;
 use crate::images::ArtKind;
-use crate::playback::package_url;
+use crate::playback::gate;
 use std::sync::Arc;
 
 /// A card as templates use it: URLs made, the duration as a clock.
@@ -45,7 +45,7 @@ pub struct CardView {
 }
 
 fn poster_url(p: &Option<PackageFile>) -> Option<String> {
-    p.as_ref().map(|p| package_url(&p.asset_id, &p.file))
+    p.as_ref().map(|p| gate::poster_url(&p.asset_id, &p.file))
 }
 
 pub fn clock_text(secs: f64) -> String {

@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::PlaybackError;
+use crate::access;
 use crate::catalog::{self, AssetStatus, CatalogError, visibility};
 use crate::db::Db;
 use crate::media::PackageManifest;
@@ -22,11 +23,20 @@ const NOT_READY_TTL: Duration = Duration::from_secs(2);
 /// At most this many "not ready" answers are kept (well-formed ids anyone can make up).
 const MAX_NOT_READY: usize = 10_000;
 
+/// A ready asset as the origin serves it.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// What it serves.
+    pub manifest: Arc<PackageManifest>,
+    /// Whether it plays under the public path (a free title plays it), or needs a token.
+    pub free: bool,
+}
+
 #[derive(Default)]
 struct Known {
     /// Ready assets: what they serve, since when that is known, and the Unix second their
     /// titles stop being live (if they do).
-    ready: HashMap<String, (Arc<PackageManifest>, Instant, Option<i64>)>,
+    ready: HashMap<String, (Served, Instant, Option<i64>)>,
     /// Unknown, unfinished and failed assets.
     not_ready: HashMap<String, Instant>,
 }
@@ -44,19 +54,16 @@ impl ReadyAssets {
         }
     }
 
-    /// The manifest of a ready asset (which lists what it serves), or `None` if the asset
-    /// is not ready or does not exist.
-    pub async fn served(
-        &self,
-        asset_id: &str,
-    ) -> Result<Option<Arc<PackageManifest>>, PlaybackError> {
+    /// A ready asset (its manifest lists what it serves), or `None` if the asset is not
+    /// ready or does not exist.
+    pub async fn served(&self, asset_id: &str) -> Result<Option<Served>, PlaybackError> {
         {
             let known = self.known.read().unwrap_or_else(|p| p.into_inner());
-            if let Some((manifest, at, until)) = known.ready.get(asset_id)
+            if let Some((served, at, until)) = known.ready.get(asset_id)
                 && at.elapsed() < READY_TTL
                 && until.is_none_or(|u| crate::clock::now() < u)
             {
-                return Ok(Some(manifest.clone()));
+                return Ok(Some(served.clone()));
             }
             if let Some(at) = known.not_ready.get(asset_id)
                 && at.elapsed() < NOT_READY_TTL
@@ -72,22 +79,31 @@ impl ReadyAssets {
                 let Some(until) = visibility::asset_live_until(c, &id, now)? else {
                     return Ok(None);
                 };
-                match catalog::get(c, &id) {
-                    Ok(a) if a.status == AssetStatus::Ready => {
-                        Ok(a.manifest.map(|m| (Arc::new(m), until)))
-                    }
-                    Ok(_) | Err(CatalogError::NotFound(_)) => Ok(None),
-                    Err(e) => Err(e),
-                }
+                let manifest = match catalog::get(c, &id) {
+                    Ok(a) if a.status == AssetStatus::Ready => a.manifest,
+                    Ok(_) | Err(CatalogError::NotFound(_)) => None,
+                    Err(e) => return Err(PlaybackError::Catalog(e)),
+                };
+                let Some(manifest) = manifest else {
+                    return Ok(None);
+                };
+                let free = access::store::asset_is_free(c, &id, now)?;
+                let served = Served {
+                    manifest: Arc::new(manifest),
+                    free,
+                };
+                Ok(Some((served, until)))
             })
             .await?;
-        let manifest = found.as_ref().map(|(m, _)| m.clone());
+        let answer = found.as_ref().map(|(s, _)| s.clone());
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         match found {
-            Some((m, until)) => {
+            Some((served, until)) => {
                 known.not_ready.remove(asset_id);
-                known.ready.insert(asset_id.to_string(), (m, now, until));
+                known
+                    .ready
+                    .insert(asset_id.to_string(), (served, now, until));
             }
             None => {
                 known.ready.remove(asset_id);
@@ -101,7 +117,14 @@ impl ReadyAssets {
                 known.not_ready.insert(asset_id.to_string(), now);
             }
         }
-        Ok(manifest)
+        Ok(answer)
+    }
+
+    /// After an access level changed somewhere: which assets are free is asked again.
+    pub fn forget_all(&self) {
+        let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        known.ready.clear();
+        known.not_ready.clear();
     }
 
     pub fn forget(&self, asset_id: &str) {
@@ -139,7 +162,8 @@ mod tests {
         .unwrap();
         let cache = Arc::new(ReadyAssets::new(db.clone()));
         let served = cache.served("abcd1234").await.unwrap().unwrap();
-        assert!(served.serves("master.m3u8"));
+        assert!(served.manifest.serves("master.m3u8"));
+        assert!(served.free, "a public title plays it");
 
         // Behind the cache's back: the answer in memory stands until it expires.
         db.write_blocking(|c| {

@@ -10,7 +10,9 @@ use headers::{ETag, HeaderMapExt, IfModifiedSince, IfNoneMatch, IfRange, LastMod
 use http::HeaderMap;
 
 use super::files::{self, Library};
-use super::{PlaybackError, ReadyAssets, token_allows};
+use super::gate::{self, Gate, PUBLIC_TOKEN};
+use super::keys;
+use super::{PlaybackError, ReadyAssets};
 use crate::metrics::OriginClass;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +53,21 @@ pub struct OriginResponse {
     pub body: OriginBody,
 }
 
-/// The request headers an origin answer depends on; both HTTP paths pass only these.
-pub const REQUEST_HEADERS: [&str; 4] = ["range", "if-none-match", "if-modified-since", "if-range"];
+/// The request headers an origin answer depends on; both HTTP paths pass only these. The
+/// cookie names the viewer a token must have been minted for.
+pub const REQUEST_HEADERS: [&str; 5] = [
+    "range",
+    "if-none-match",
+    "if-modified-since",
+    "if-range",
+    "cookie",
+];
 
-/// On every answer. Any site may embed a player that fetches from the origin: tokens are in
-/// the path, no cookies are involved, so a wildcard origin leaks nothing. `nosniff`: a
-/// browser takes the content type as given, never guessing HTML or script from the bytes.
+/// On every answer. Any site may embed a player of free media: its path needs nothing else.
+/// Premium media needs the viewer's session cookie beside the token, which a browser sends
+/// only to the same site (a wildcard origin never lets another site read with
+/// credentials), so the wildcard leaks nothing. `nosniff`: a browser takes the content
+/// type as given, never guessing HTML or script from the bytes.
 const COMMON_HEADERS: [(&str, &str); 3] = [
     ("access-control-allow-origin", "*"),
     (
@@ -90,13 +101,27 @@ fn common_headers() -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// What the origin serves from: the library folder, and which assets are ready.
+/// What the origin serves from: the library folder, which assets are ready, and the gate
+/// that mints and checks playback tokens.
 pub struct Origin {
     pub library: Library,
     pub ready: ReadyAssets,
+    pub gate: Gate,
 }
 
 impl Origin {
+    /// Opens the library folder and loads (or makes) the playback key ring.
+    pub fn open(library: &std::path::Path, db: crate::db::Db) -> std::io::Result<Origin> {
+        let ring = db
+            .write_blocking(|tx| keys::load_or_create(tx, crate::clock::now()))
+            .map_err(std::io::Error::other)?;
+        Ok(Origin {
+            library: Library::open(library)?,
+            ready: ReadyAssets::new(db),
+            gate: Gate::new(ring),
+        })
+    }
+
     /// `raw_path` is the request path exactly as sent, still percent-encoded (a query
     /// string, if any, is ignored): encoded slashes or dots never become separators.
     pub async fn respond(
@@ -157,16 +182,29 @@ impl Origin {
         }
         let (token, rest) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
         let (asset_id, relative) = rest.split_once('/').ok_or(PlaybackError::NotFound)?;
-        if !token_allows(token, asset_id) || !files::is_asset_id(asset_id) {
+        if !files::is_asset_id(asset_id) {
             return Err(PlaybackError::NotFound);
+        }
+        // A token is checked before anything else, from memory.
+        let public = token == PUBLIC_TOKEN;
+        if !public {
+            let viewer = gate::viewer_from_cookies(request_headers);
+            self.gate
+                .verify(token, asset_id, viewer, crate::clock::now())
+                .map_err(PlaybackError::Token)?;
         }
         // Only files the package writer made: not the source, whatever its name, nor
         // anything put into the folder later.
-        let Some(package) = self.ready.served(asset_id).await? else {
+        let Some(served) = self.ready.served(asset_id).await? else {
             return Err(PlaybackError::NotFound);
         };
+        let package = &served.manifest;
         if !package.serves(relative) {
             return Err(PlaybackError::NotFound);
+        }
+        // Under the public path, premium media shows only its poster (storefront artwork).
+        if public && !served.free && package.poster.as_deref() != Some(relative) {
+            return Err(PlaybackError::TokenRequired);
         }
         // Everything below describes the open file, even if the path is replaced meanwhile.
         let files::PackageFile { file, meta, kind } =
@@ -180,9 +218,19 @@ impl Origin {
             .expect("hex digits make a valid entity tag");
 
         let mut headers = common_headers();
+        // A token's answers are this viewer's: a browser may keep them, a shared cache only
+        // when told to key on the path after the token (see the README's edge-cache notes).
+        let cache_control = if public {
+            kind.cache_control().to_owned()
+        } else {
+            format!(
+                "private, {}",
+                kind.cache_control().trim_start_matches("public, ")
+            )
+        };
         headers.extend([
             ("content-type", kind.content_type(relative).into()),
-            ("cache-control", kind.cache_control().into()),
+            ("cache-control", cache_control),
             ("accept-ranges", "bytes".into()),
             ("etag", etag_text),
             ("last-modified", httpdate::fmt_http_date(modified)),

@@ -239,15 +239,11 @@ impl AssetService {
 mod tests {
     use super::*;
     use crate::config::{Config, DataDir};
-    use crate::playback::{Library, ReadyAssets};
 
     fn service(tmp: &std::path::Path) -> AssetService {
         let data = DataDir::new(tmp.join("data"));
         let env = JobEnv::open(&data, &Config::default()).unwrap();
-        let origin = Arc::new(Origin {
-            library: Library::open(&data.library()).unwrap(),
-            ready: ReadyAssets::new(env.db.clone()),
-        });
+        let origin = Arc::new(Origin::open(&data.library(), env.db.clone()).unwrap());
         AssetService::new(env, Arc::default(), origin, Arc::default())
     }
 

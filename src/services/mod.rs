@@ -2,10 +2,14 @@
 //! is one function here, so every caller gets the same checks and the same order of steps.
 
 pub mod assets;
+pub mod paywall;
+pub mod playback;
 pub mod settings;
 pub mod titles;
 pub mod webhooks;
 
 pub use assets::{AssetService, ServiceError};
+pub use paywall::{PaywallService, PaywallServiceError};
+pub use playback::PlaybackService;
 pub use settings::SettingsService;
 pub use titles::{TitleDetail, TitleService, TitleServiceError};

@@ -164,12 +164,12 @@ impl WebhookSender {
             let id = d.id;
             return self
                 .db
-                .write(move |tx| {
-                    outbox::give_up(tx, id, None, "the endpoint is disabled", now)
-                })
+                .write(move |tx| outbox::give_up(tx, id, None, "the endpoint is disabled", now))
                 .await;
         }
-        self.db.write(move |tx| outbox::start_attempt(tx, id)).await?;
+        self.db
+            .write(move |tx| outbox::start_attempt(tx, id))
+            .await?;
         let outcome = self.post(&endpoint.url, &endpoint.secret, &d, now).await;
         let attempt = d.attempts as usize;
         let retry_after = self.config.retry_secs.get(attempt).copied();

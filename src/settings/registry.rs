@@ -113,6 +113,40 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Choice(&["draft", "published"]),
     },
     Spec {
+        key: "paywall.rental_hours",
+        group: "Paywall",
+        label: "Rental window (hours)",
+        help: "How long a rental plays from its first play. Applies to rentals bought from now on.",
+        kind: Kind::Integer { min: 1, max: 8760 },
+    },
+    Spec {
+        key: "paywall.past_due_grace_days",
+        group: "Paywall",
+        label: "Grace period after a failed payment (days)",
+        help: "A subscription whose renewal payment failed keeps playing this long while Stripe retries.",
+        kind: Kind::Integer { min: 0, max: 60 },
+    },
+    Spec {
+        key: "paywall.token_ttl_secs",
+        group: "Paywall",
+        label: "Playback link lifetime, members (seconds)",
+        help: "For titles open to signed-in viewers and subscribers. The player renews its link before it runs out; a shared link stops working after this.",
+        kind: Kind::Integer {
+            min: 60,
+            max: 86_400,
+        },
+    },
+    Spec {
+        key: "paywall.purchase_token_ttl_secs",
+        group: "Paywall",
+        label: "Playback link lifetime, purchases and events (seconds)",
+        help: "For rentals, purchases and pay-per-view events.",
+        kind: Kind::Integer {
+            min: 60,
+            max: 86_400,
+        },
+    },
+    Spec {
         key: "transcode.preset",
         group: "Transcoding",
         label: "x264 preset",
@@ -176,6 +210,10 @@ pub fn get(config: &Config, key: &str) -> Value {
         "transcode.segment_secs" => json!(config.transcode.segment_secs),
         "transcode.audio_kbps" => json!(config.transcode.audio_kbps),
         "uploads.max_bytes" => json!(config.uploads.max_bytes),
+        "paywall.rental_hours" => json!(config.paywall.rental_hours),
+        "paywall.past_due_grace_days" => json!(config.paywall.past_due_grace_days),
+        "paywall.token_ttl_secs" => json!(config.paywall.token_ttl_secs),
+        "paywall.purchase_token_ttl_secs" => json!(config.paywall.purchase_token_ttl_secs),
         _ => Value::Null,
     }
 }
@@ -213,6 +251,12 @@ pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), Settin
                 "transcode.segment_secs" => config.transcode.segment_secs = n as u32,
                 "transcode.audio_kbps" => config.transcode.audio_kbps = n as u32,
                 "uploads.max_bytes" => config.uploads.max_bytes = n,
+                "paywall.rental_hours" => config.paywall.rental_hours = n as u32,
+                "paywall.past_due_grace_days" => config.paywall.past_due_grace_days = n as u32,
+                "paywall.token_ttl_secs" => config.paywall.token_ttl_secs = n as u32,
+                "paywall.purchase_token_ttl_secs" => {
+                    config.paywall.purchase_token_ttl_secs = n as u32
+                }
                 _ => return Err(SettingsError::Unknown(spec.key.into())),
             }
         }

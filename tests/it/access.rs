@@ -144,6 +144,42 @@ const PAGES: &[(&str, &str, Option<Permission>)] = &[
         "/admin/members/invites/999999/revoke",
         Some(Permission::MembersWrite),
     ),
+    ("GET", "/admin/paywall", Some(Permission::BillingRead)),
+    (
+        "POST",
+        "/admin/paywall/plans",
+        Some(Permission::BillingWrite),
+    ),
+    (
+        "POST",
+        "/admin/paywall/plans/nosuchplan",
+        Some(Permission::BillingWrite),
+    ),
+    (
+        "POST",
+        "/admin/paywall/codes",
+        Some(Permission::BillingWrite),
+    ),
+    (
+        "GET",
+        "/admin/paywall/codes/999999/csv",
+        Some(Permission::BillingRead),
+    ),
+    (
+        "POST",
+        "/admin/titles/nosuchtitle/access",
+        Some(Permission::BillingWrite),
+    ),
+    (
+        "POST",
+        "/admin/members/999999/comp",
+        Some(Permission::BillingWrite),
+    ),
+    (
+        "POST",
+        "/admin/members/999999/grants/999999/end",
+        Some(Permission::BillingWrite),
+    ),
     (
         "POST",
         "/admin/members/999999/role",
@@ -257,7 +293,10 @@ fn api_routes(server: &Server) -> Vec<(String, String, Option<Permission>)> {
                         "999999"
                     },
                 )
-                .replace("{kind}", "poster");
+                .replace("{kind}", "poster")
+                .replace("{number}", "1")
+                .replace("{grant}", "999999")
+                .replace("{title}", "nosuchid");
             routes.push((method, concrete, permission));
         }
     }

@@ -17,6 +17,7 @@ mod install_systemd;
 mod members;
 mod ops;
 mod origin;
+mod paywall;
 mod player;
 mod safety;
 mod service;

@@ -72,10 +72,60 @@
   }
   const autoStart = () => { if (autoplay) video.play().catch(() => { /* blocked: wait for a click */ }); };
 
+  // --- pass -------------------------------------------------------------------------
+  // Premium media plays under a token that expires (data-pass-expires): the player asks
+  // the watch page for a fresh one before then, and every later request goes out under it
+  // (xhrSetup rewrites the path's first segment, which every relative URI inherited).
+  const csrfMeta = document.querySelector('meta[name="csrf"]');
+  let prefix = null; // '/p/<token>/<asset>/' once renewed
+  let passExpires = Number(root.dataset.passExpires || 0);
+  let renewing = null;
+  function renewPass() {
+    if (renewing) return renewing;
+    renewing = fetch(`/watch/${encodeURIComponent(root.dataset.asset)}/pass`, {
+      method: 'POST',
+      headers: { 'x-csrf-token': csrfMeta ? csrfMeta.content : '' },
+    }).then(async (r) => {
+      const body = await r.json().catch(() => ({}));
+      if (r.status === 403) {
+        // The engine said no (a plan ended, a rental ran out): say why and stop.
+        showError(body.message || 'This title can no longer be played here.');
+        if (state.hls) state.hls.stopLoad();
+        video.pause();
+        throw new Error('refused');
+      }
+      if (!r.ok) throw new Error(`renewal answered ${r.status}`);
+      prefix = body.prefix;
+      passExpires = body.expires_at || 0;
+      state.pass = { prefix, expires: passExpires };
+      scheduleRenewal();
+    }).finally(() => { renewing = null; });
+    return renewing;
+  }
+  function scheduleRenewal() {
+    if (!passExpires) return;
+    const left = passExpires * 1000 - Date.now();
+    // A minute ahead, or at a fifth of what is left for short lifetimes.
+    const wait = Math.max(1000, left - Math.min(60000, left / 5));
+    setTimeout(() => renewPass().catch(() => setTimeout(() => renewPass().catch(() => {}), 10000)), wait);
+  }
+  scheduleRenewal();
+  const withPass = (url) => {
+    if (!prefix) return url;
+    const u = new URL(url, location.href);
+    if (u.origin !== location.origin) return url;
+    const rest = u.pathname.match(/^\/p\/[^/]+\/[^/]+\/(.*)$/);
+    return rest ? `${u.origin}${prefix}${rest[1]}${u.search}` : url;
+  };
+
   // --- source -------------------------------------------------------------------------
   if (window.Hls && window.Hls.isSupported()) {
     const bandwidth = bandwidthGuess();
     const hls = new window.Hls({
+      xhrSetup: (xhr, url) => {
+        const current = withPass(url);
+        if (current !== url) xhr.open('GET', current, true);
+      },
       autoStartLoad: false,
       // Our packages are fMP4, which hls.js passes through without transmuxing: a worker
       // would only cost a second parse of hls.js (about 150 ms here) before the first frame.
@@ -108,7 +158,9 @@
     hls.on(window.Hls.Events.ERROR, (_, data) => {
       if (!data.fatal) return;
       state.errors.push(`${data.type}: ${data.details}`);
-      if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+      const refused = data.response && data.response.code === 403;
+      if (refused && passExpires) renewPass().then(() => hls.startLoad(), () => {});
+      else if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
       else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
       else { showError(`Playback failed (${data.details}).`); hls.destroy(); }
     });
@@ -196,7 +248,7 @@
   // In this browser always; for a signed-in viewer also on the server (a page with a
   // session carries its CSRF token), so "continue watching" and resuming work on any device.
   let lastSaved = 0;
-  const csrf = document.querySelector('meta[name="csrf"]');
+  const csrf = csrfMeta;
   function saveResume() {
     lastSaved = video.currentTime;
     try { localStorage.setItem(resumeKey, String(video.currentTime)); } catch (_) { /* private mode */ }
@@ -230,7 +282,7 @@
   function loadThumbs() {
     if (thumbsAsked || !root.dataset.thumbs) return;
     thumbsAsked = true;
-    const base = new URL(root.dataset.thumbs, location.href);
+    const base = new URL(withPass(new URL(root.dataset.thumbs, location.href).href));
     fetch(base).then((r) => (r.ok ? r.text() : '')).then((text) => { cues = parseThumbs(text, base); }).catch(() => {});
   }
   video.addEventListener('playing', loadThumbs, { once: true });

@@ -10,7 +10,7 @@ use crate::accounts::roles::{Permission, perm};
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
 use crate::http::AppState;
 use crate::http::session::{Admin, PageError, see_other};
-use crate::playback::package_url;
+use crate::playback::gate::poster_url;
 
 const PAGE_SIZE: u32 = 50;
 
@@ -59,7 +59,7 @@ impl From<Asset> for AssetRow {
             })
             .unwrap_or_default();
         AssetRow {
-            poster: manifest.and_then(|m| m.poster.as_deref().map(|p| package_url(&a.id, p))),
+            poster: manifest.and_then(|m| m.poster.as_deref().map(|p| poster_url(&a.id, p))),
             warnings: manifest.map(|m| m.warnings.clone()).unwrap_or_default(),
             watch: ready.then(|| format!("/watch/{}", a.id)),
             status: a.status.as_str(),

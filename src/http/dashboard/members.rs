@@ -219,13 +219,21 @@ struct SessionRow {
     last_seen: String,
 }
 
+#[derive(Deserialize)]
+pub struct DetailQuery {
+    /// A title id: show why this member can or cannot play it.
+    why: Option<String>,
+}
+
 #[get("/admin/members/{id}")]
 pub async fn detail(
     state: web::Data<AppState>,
     admin: Admin<perm::MembersRead>,
     id: web::Path<i64>,
+    query: web::Query<DetailQuery>,
 ) -> Result<HttpResponse, PageError> {
-    detail_page(&state, &admin.viewer, UserId(id.into_inner()), None).await
+    let why = query.into_inner().why;
+    detail_page(&state, &admin.viewer, UserId(id.into_inner()), None, why).await
 }
 
 /// What the member page says after "send a password reset link".
@@ -240,6 +248,7 @@ async fn detail_page(
     viewer: &Viewer,
     id: UserId,
     reset: Option<ResetSent>,
+    why: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let (policy, now) = (state.accounts.sessions, now());
     let (user, listed) = state
@@ -263,6 +272,7 @@ async fn detail_page(
     let itself = viewer.user().id == user.id;
     let can_write = viewer.user().role.may(Permission::MembersWrite) && !itself;
     let verified = user.email_verified_at.map(when);
+    let paywall = super::member_access::section(state, viewer, user.id.0, why).await?;
     let member = MemberRow::from(user);
     render(
         state,
@@ -274,6 +284,7 @@ async fn detail_page(
             member => minijinja::Value::from(minijinja::value::Serde(&member)),
             sessions => minijinja::Value::from(minijinja::value::Serde(&rows)),
             reset => minijinja::Value::from(minijinja::value::Serde(&reset)),
+            paywall => minijinja::Value::from(minijinja::value::Serde(&paywall)),
             verified, itself, can_write, grantable => grantable(viewer),
         },
     )
@@ -309,7 +320,7 @@ pub async fn reset_link(
         );
         ResetSent { link: Some(link) }
     };
-    detail_page(&state, &admin.viewer, id, Some(reset)).await
+    detail_page(&state, &admin.viewer, id, Some(reset), None).await
 }
 
 #[derive(Deserialize)]

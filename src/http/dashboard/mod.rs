@@ -6,8 +6,10 @@
 pub mod audit;
 pub mod home_page;
 pub mod media;
+pub mod member_access;
 pub mod members;
 pub mod overview;
+pub mod paywall;
 pub mod settings;
 pub mod titles;
 pub mod webhooks;
@@ -50,6 +52,11 @@ pub const SECTIONS: &[Section] = &[
         href: "/admin/rails",
         label: "Home page",
         permission: Permission::CatalogRead,
+    },
+    Section {
+        href: "/admin/paywall",
+        label: "Paywall",
+        permission: Permission::BillingRead,
     },
     Section {
         href: "/admin/members",
@@ -162,6 +169,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(home_page::save_collection)
         .service(home_page::edit_collection_items)
         .service(home_page::delete_collection)
+        .service(paywall::show)
+        .service(paywall::create_plan)
+        .service(paywall::save_plan)
+        .service(paywall::create_batch)
+        .service(paywall::batch_csv)
+        .service(paywall::save_title_level)
+        .service(member_access::comp)
+        .service(member_access::revoke)
         .service(members::list)
         .service(members::invite)
         .service(members::revoke_invite)

@@ -203,7 +203,7 @@ struct AssetChoice {
 }
 
 /// `YYYY-MM-DDTHH:MM` in UTC, as a `datetime-local` input holds it.
-fn local_input(t: Option<i64>) -> String {
+pub(super) fn local_input(t: Option<i64>) -> String {
     let Some(t) = t else { return String::new() };
     let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
     time::OffsetDateTime::from_unix_timestamp(t)
@@ -213,7 +213,7 @@ fn local_input(t: Option<i64>) -> String {
 }
 
 /// A `datetime-local` value (UTC) as Unix seconds; empty is 0 (clear).
-fn parse_input(what: &str, s: &str) -> Result<i64, PageError> {
+pub(super) fn parse_input(what: &str, s: &str) -> Result<i64, PageError> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(0);
@@ -300,6 +300,7 @@ pub async fn detail(
         .iter()
         .map(|a| (a.kind.as_str(), a.best(480)))
         .collect();
+    let access = access_section(&state, &admin.viewer, &t.id).await?;
     render(
         &state,
         &admin.viewer,
@@ -316,8 +317,62 @@ pub async fn detail(
             assets => minijinja::Value::from(minijinja::value::Serde(&assets)),
             publish_at => local_input(t.publish_at), expire_at => local_input(t.expire_at),
             next_season, next_episode, can_write, art,
+            access => minijinja::Value::from(minijinja::value::Serde(&access)),
         },
     )
+}
+
+/// The title's access level form, for those who may read billing.
+#[derive(Serialize)]
+struct AccessSection {
+    form: super::paywall::LevelForm,
+    /// The level in force, in words, and where it is set.
+    effective: String,
+    plans: Vec<(String, String)>,
+    can_write: bool,
+}
+
+async fn access_section(
+    state: &AppState,
+    viewer: &crate::http::session::Viewer,
+    id: &str,
+) -> Result<Option<AccessSection>, PageError> {
+    let role = viewer.user().role;
+    if !role.may(Permission::BillingRead) {
+        return Ok(None);
+    }
+    let id = id.to_owned();
+    let (own, free_preview, effective, all_plans) = state
+        .db
+        .read(move |c| {
+            let own = crate::access::store::own_level(c, &id)?;
+            let effective = crate::access::store::title_access(c, &id)?;
+            let plans = crate::access::plans::list(c)?;
+            Ok::<_, crate::access::AccessError>((
+                own,
+                effective.as_ref().is_some_and(|e| e.free_preview),
+                effective,
+                plans,
+            ))
+        })
+        .await?;
+    let effective = effective.map_or(String::new(), |e| {
+        format!(
+            "{} (set on {})",
+            serde_json::to_string(&e.level).unwrap_or_default(),
+            e.title_id
+        )
+    });
+    Ok(Some(AccessSection {
+        form: super::paywall::LevelForm::of(own.as_ref(), free_preview),
+        effective,
+        plans: all_plans
+            .into_iter()
+            .filter(|p| !p.archived)
+            .map(|p| (p.id, p.fields.name))
+            .collect(),
+        can_write: role.may(Permission::BillingWrite),
+    }))
 }
 
 #[derive(Deserialize)]

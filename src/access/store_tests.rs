@@ -1,0 +1,242 @@
+//! Levels and holdings read back from SQLite as the engine sees them.
+
+use super::entitlement::{Basis, Decision, GrantScope, Policy, decide};
+use super::grants::{self, NewBatch, Scope};
+use super::level::{AccessLevel, Price};
+use super::store;
+use super::test_db::{catalog, read};
+use crate::access::AccessError;
+
+fn subscribers() -> AccessLevel {
+    AccessLevel::Subscribers { plans: vec![] }
+}
+
+fn rent() -> AccessLevel {
+    AccessLevel::Purchase {
+        rent: Some(Price {
+            amount: 399,
+            currency: "eur".into(),
+        }),
+        buy: None,
+    }
+}
+
+#[test]
+fn the_nearest_level_wins_episode_then_season_then_series_then_collection() {
+    let (_tmp, db) = catalog();
+    let level_of = |id: &str| read(&db, |c| store::title_access(c, id).unwrap().unwrap());
+    assert_eq!(
+        level_of("e1").level,
+        AccessLevel::Public,
+        "nothing set: public"
+    );
+    assert!(read(&db, |c| store::title_access(c, "nope").unwrap()).is_none());
+
+    db.write_blocking(|tx| {
+        tx.execute(
+            "INSERT INTO collection_items (collection_id, title_id, position) VALUES ('c1', 's1', 0)",
+            [],
+        )?;
+        store::set_collection_level(tx, "c1", Some(&AccessLevel::Registered))
+    })
+    .unwrap();
+    let e1 = level_of("e1");
+    assert_eq!(
+        (e1.title_id.as_str(), &e1.level),
+        ("s1", &AccessLevel::Registered)
+    );
+
+    db.write_blocking(|tx| store::set_title_level(tx, "s1", Some(&subscribers()), false, 1))
+        .unwrap();
+    assert_eq!(
+        level_of("e1").level,
+        subscribers(),
+        "the series beats its collection"
+    );
+
+    db.write_blocking(|tx| store::set_season_level(tx, "s1", 1, Some(&rent())))
+        .unwrap();
+    let e1 = level_of("e1");
+    assert_eq!((e1.title_id.as_str(), &e1.level), ("s1/season/1", &rent()));
+
+    db.write_blocking(|tx| store::set_title_level(tx, "e1", Some(&AccessLevel::Public), false, 1))
+        .unwrap();
+    assert_eq!(
+        level_of("e1").level,
+        AccessLevel::Public,
+        "its own level first"
+    );
+
+    // A trailer plays for anyone whatever the series' level; so does a marked preview.
+    let t1 = level_of("t1");
+    assert_eq!(t1.level, subscribers());
+    assert!(t1.free_preview);
+    assert!(read(&db, |c| store::asset_is_free(c, "a3", 10).unwrap()));
+    db.write_blocking(|tx| store::set_title_level(tx, "m1", Some(&rent()), true, 1))
+        .unwrap();
+    assert!(read(&db, |c| store::asset_is_free(c, "a1", 10).unwrap()));
+    db.write_blocking(|tx| store::set_title_level(tx, "m1", Some(&rent()), false, 1))
+        .unwrap();
+    assert!(!read(&db, |c| store::asset_is_free(c, "a1", 10).unwrap()));
+
+    // Bad levels and unknown targets change nothing.
+    let bad = AccessLevel::Purchase {
+        rent: None,
+        buy: None,
+    };
+    let refused = db.write_blocking(|tx| store::set_title_level(tx, "m1", Some(&bad), false, 2));
+    assert!(matches!(refused, Err(AccessError::Invalid(_))));
+    assert_eq!(level_of("m1").level, rent());
+    assert!(matches!(
+        db.write_blocking(|tx| store::set_season_level(tx, "s1", 9, None)),
+        Err(AccessError::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_rental_starts_at_its_first_play_and_runs_out() {
+    let (_tmp, db) = catalog();
+    db.write_blocking(|tx| {
+        store::set_title_level(tx, "m1", Some(&rent()), false, 0)?;
+        tx.execute(
+            "INSERT INTO purchases (user_id, kind, target_id, amount, currency, window_secs, created_at)
+             VALUES (1, 'rent', 'm1', 399, 'eur', 100, 0)",
+            [],
+        )?;
+        Ok::<_, AccessError>(())
+    })
+    .unwrap();
+    let policy = Policy::default();
+    let decide_at = |user: i64, now: i64| {
+        read(&db, |c| {
+            let title = store::title_access(c, "m1").unwrap().unwrap();
+            let viewer = store::viewer_state(c, Some(user), 0).unwrap();
+            decide(&title, &viewer, &policy, now)
+        })
+    };
+    assert!(matches!(
+        decide_at(1, 1000),
+        Decision::Allowed {
+            starts_rental: true,
+            until: Some(1100),
+            ..
+        }
+    ));
+    assert!(
+        matches!(decide_at(2, 1000), Decision::Denied { .. }),
+        "not Bob's rental"
+    );
+    db.write_blocking(|tx| store::start_rental(tx, 1, "m1", 1000))
+        .unwrap();
+    // A second start (another device at the same moment) moves nothing.
+    db.write_blocking(|tx| store::start_rental(tx, 1, "m1", 1050))
+        .unwrap();
+    assert!(matches!(
+        decide_at(1, 1099),
+        Decision::Allowed {
+            starts_rental: false,
+            until: Some(1100),
+            basis: Basis::Rental
+        }
+    ));
+    assert!(
+        matches!(decide_at(1, 1100), Decision::Denied { .. }),
+        "the window is over"
+    );
+}
+
+#[test]
+fn codes_redeem_once_per_use_and_plan_codes_add_up() {
+    let (_tmp, db) = catalog();
+    let batch = |scope: Scope, days: Option<u32>, count: usize, uses: u32| NewBatch {
+        name: "Door".into(),
+        scope,
+        days,
+        count,
+        uses_per_code: uses,
+        expires_at: None,
+    };
+    let single = db
+        .write_blocking(|tx| {
+            grants::create_batch(
+                tx,
+                &batch(Scope::Plan("club".into()), Some(30), 2, 1),
+                "ann",
+                0,
+            )
+        })
+        .unwrap();
+    let codes = read(&db, |c| grants::batch_codes(c, single).unwrap());
+    assert_eq!(codes.len(), 2);
+    let redeem = |user: i64, code: &str, now: i64| {
+        db.write_blocking(|tx| grants::redeem(tx, user, code, now))
+    };
+    let first = redeem(1, &codes[0].0.to_lowercase(), 100).unwrap();
+    assert_eq!(first.until, Some(100 + 30 * 86_400));
+    assert!(
+        matches!(redeem(2, &codes[0].0, 100), Err(AccessError::Invalid(_))),
+        "single use"
+    );
+    // The second code extends the first rather than overlapping it.
+    let second = redeem(1, &codes[1].0, 200).unwrap();
+    assert_eq!(second.until, Some(100 + 60 * 86_400));
+    let state = read(&db, |c| store::viewer_state(c, Some(1), 0).unwrap());
+    assert!(
+        state
+            .grants
+            .iter()
+            .any(|g| g.scope == GrantScope::Plan("club".into()))
+    );
+    assert_eq!(read(&db, |c| grants::batch(c, single).unwrap()).redeemed, 2);
+
+    // A shared code: many people, each once.
+    let shared = db
+        .write_blocking(|tx| {
+            grants::create_batch(tx, &batch(Scope::Title("m1".into()), None, 1, 5), "ann", 0)
+        })
+        .unwrap();
+    let code = read(&db, |c| grants::batch_codes(c, shared).unwrap())[0]
+        .0
+        .clone();
+    assert_eq!(redeem(1, &code, 300).unwrap().until, None);
+    assert!(matches!(redeem(1, &code, 300), Err(AccessError::Invalid(m)) if m.contains("already")));
+    assert!(redeem(2, &code, 300).is_ok());
+
+    // Typos, unknown codes and bad batches.
+    for typed in ["", "not a code", "2222-2222-2222", &"X".repeat(5000)] {
+        assert!(
+            matches!(redeem(1, typed, 300), Err(AccessError::Invalid(_))),
+            "{typed:?}"
+        );
+    }
+    for bad in [
+        batch(Scope::Plan("club".into()), None, 1, 1),
+        batch(Scope::Plan("club".into()), Some(30), 0, 1),
+        batch(Scope::Plan("nope".into()), Some(30), 1, 1),
+        batch(Scope::Title("m1".into()), None, grants::MAX_BATCH + 1, 1),
+    ] {
+        assert!(
+            db.write_blocking(|tx| grants::create_batch(tx, &bad, "ann", 0))
+                .is_err(),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        read(&db, |c| grants::batches(c).unwrap()).len(),
+        2,
+        "refused batches left nothing"
+    );
+
+    // An expired batch's codes stop working.
+    let expiring = db
+        .write_blocking(|tx| {
+            let mut b = batch(Scope::Title("m1".into()), None, 1, 1);
+            b.expires_at = Some(1000);
+            grants::create_batch(tx, &b, "ann", 0)
+        })
+        .unwrap();
+    let code = read(&db, |c| grants::batch_codes(c, expiring).unwrap())[0]
+        .0
+        .clone();
+    assert!(redeem(2, &code, 1000).is_err());
+}

@@ -1,0 +1,215 @@
+//! The paywall part of a member's page: what they hold (comps and redeemed codes, with an
+//! "end now" button), a comp form, and "why can't this member play this title?", which
+//! shows the entitlement engine's own answer.
+
+use actix_web::{HttpResponse, post, web};
+use serde::{Deserialize, Serialize};
+
+use super::when;
+use crate::access::AccessError;
+use crate::access::entitlement::{Decision, Remedy};
+use crate::access::grants::{self, Scope};
+use crate::access::plans;
+use crate::accounts::roles::{Permission, perm};
+use crate::http::AppState;
+use crate::http::session::{Admin, PageError, Viewer, see_other};
+
+#[derive(Serialize)]
+struct GrantLine {
+    id: i64,
+    what: String,
+    until: String,
+    source: String,
+    note: String,
+    by: String,
+    ended: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Why {
+    title: String,
+    level: String,
+    allowed: bool,
+    answer: String,
+    remedies: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct MemberAccess {
+    grants: Vec<GrantLine>,
+    plans: Vec<(String, String)>,
+    why: Option<Why>,
+    can_write: bool,
+}
+
+fn remedy_text(r: &Remedy) -> String {
+    match r {
+        Remedy::SignIn => "sign in".into(),
+        Remedy::Subscribe { plans } if plans.is_empty() => "subscribe to any plan".into(),
+        Remedy::Subscribe { plans } => format!("subscribe to {}", plans.join(" or ")),
+        Remedy::Rent { price } => format!("rent ({} {})", price.amount, price.currency),
+        Remedy::Buy { price } => format!("buy ({} {})", price.amount, price.currency),
+        Remedy::Ticket { price } => format!("a ticket ({} {})", price.amount, price.currency),
+        Remedy::Code => "an access code".into(),
+        Remedy::UpdatePayment => "update the card".into(),
+        Remedy::StopAnotherStream => "stop a player on another device".into(),
+    }
+}
+
+/// The section, or `None` for someone who may not read billing.
+pub async fn section(
+    state: &AppState,
+    viewer: &Viewer,
+    user_id: i64,
+    why_title: Option<String>,
+) -> Result<Option<MemberAccess>, PageError> {
+    let role = viewer.user().role;
+    if !role.may(Permission::BillingRead) {
+        return Ok(None);
+    }
+    let (held, on_offer) = state
+        .db
+        .read(move |c| Ok::<_, AccessError>((grants::of_user(c, user_id)?, plans::list(c)?)))
+        .await?;
+    let now = crate::clock::now();
+    let grants = held
+        .into_iter()
+        .map(|g| GrantLine {
+            id: g.id,
+            what: match &g.scope {
+                Scope::Plan(p) => format!("plan {p}"),
+                Scope::Title(t) => format!("title {t}"),
+            },
+            until: g.until.map_or("for good".into(), when),
+            source: g.code.map_or(g.source, |c| format!("code {c}")),
+            note: g.note,
+            by: g.created_by,
+            ended: match (g.revoked_at, g.until) {
+                (Some(at), _) => Some(format!("ended {}", when(at))),
+                (None, Some(u)) if u <= now => Some("expired".into()),
+                _ => None,
+            },
+        })
+        .collect();
+    let why = match why_title.filter(|t| !t.trim().is_empty()) {
+        None => None,
+        Some(title) => {
+            let paywall = state.settings.settings.current().paywall.clone();
+            let found = state
+                .playback
+                .decision(title.trim(), Some(user_id), &paywall, now)
+                .await?;
+            Some(match found {
+                None => Why {
+                    title,
+                    level: String::new(),
+                    allowed: false,
+                    answer: "There is no title with this id.".into(),
+                    remedies: Vec::new(),
+                },
+                Some((access, decision)) => {
+                    let level = format!(
+                        "{} (set on {}){}",
+                        serde_json::to_string(&access.level).unwrap_or_default(),
+                        access.title_id,
+                        if access.free_preview {
+                            ", free preview"
+                        } else {
+                            ""
+                        }
+                    );
+                    match decision {
+                        Decision::Allowed { until, basis, .. } => Why {
+                            title,
+                            level,
+                            allowed: true,
+                            answer: format!(
+                                "May play, on the basis of {}{}.",
+                                serde_json::to_string(&basis).unwrap_or_default(),
+                                until.map_or(String::new(), |u| format!(", until {}", when(u)))
+                            ),
+                            remedies: Vec::new(),
+                        },
+                        Decision::Denied { reason, remedies } => Why {
+                            title,
+                            level,
+                            allowed: false,
+                            answer: reason.sentence().into(),
+                            remedies: remedies.iter().map(remedy_text).collect(),
+                        },
+                    }
+                }
+            })
+        }
+    };
+    Ok(Some(MemberAccess {
+        grants,
+        plans: on_offer
+            .into_iter()
+            .filter(|p| !p.archived)
+            .map(|p| (p.id, p.fields.name))
+            .collect(),
+        why,
+        can_write: role.may(Permission::BillingWrite),
+    }))
+}
+
+#[derive(Deserialize)]
+struct CompForm {
+    /// `plan:<id>` or `title:<id>`.
+    grants: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    note: String,
+}
+
+#[post("/admin/members/{id}/comp")]
+pub async fn comp(
+    state: web::Data<AppState>,
+    admin: Admin<perm::BillingWrite>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, PageError> {
+    let form: CompForm = admin.viewer.form()?;
+    let id = id.into_inner();
+    let scope = match form.grants.split_once(':') {
+        Some(("plan", p)) => Scope::Plan(p.to_owned()),
+        _ if !form.title.trim().is_empty() => Scope::Title(form.title.trim().to_owned()),
+        _ => {
+            return Err(PageError::BadRequest(
+                "choose a plan or type a title id".into(),
+            ));
+        }
+    };
+    let days: i64 = match form.days.trim() {
+        "" => 0,
+        d => d
+            .parse()
+            .ok()
+            .filter(|d| (1..=3660).contains(d))
+            .ok_or_else(|| PageError::BadRequest("days: 1 to 3660, or empty for good".into()))?,
+    };
+    let until = (days > 0).then(|| crate::clock::now() + days * 86_400);
+    let note = form.note.chars().take(500).collect();
+    state
+        .paywall
+        .comp(&admin.viewer.actor(), id, scope, until, note)
+        .await?;
+    Ok(see_other(&format!("/admin/members/{id}#paywall"), []))
+}
+
+#[post("/admin/members/{id}/grants/{grant}/end")]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    admin: Admin<perm::BillingWrite>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, PageError> {
+    let (id, grant) = path.into_inner();
+    state
+        .paywall
+        .revoke(&admin.viewer.actor(), id, grant)
+        .await?;
+    Ok(see_other(&format!("/admin/members/{id}#paywall"), []))
+}

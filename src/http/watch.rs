@@ -1,0 +1,413 @@
+//! The watch page: the entitlement engine's answer for this viewer, then either the player
+//! with its pass (free media on the public path, premium under a token it renews before
+//! expiry) or, instead of a broken player, what would let the viewer in: sign in, plans,
+//! rent or buy prices, a ticket, an access code. Also the player's token renewal and
+//! progress reports.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::session::{Viewer, presented_session};
+use super::ui::{missing, page};
+use crate::access::AccessError;
+use crate::access::entitlement::{Decision, Remedy};
+use crate::access::level::Price;
+use crate::access::plans;
+use crate::catalog::{self, AssetStatus, browse, progress};
+use crate::playback::gate::{self, poster_url};
+use crate::services::playback::{Asker, PlayAnswer};
+
+#[derive(Serialize)]
+struct WatchView {
+    id: String,
+    title: String,
+    description: String,
+    duration: String,
+    /// Seconds, for the player to tell a finished position from one to resume.
+    duration_secs: Option<f64>,
+    poster: Option<String>,
+    /// The series and episode number, or the title an extra belongs to.
+    heading: Option<String>,
+    /// That title's page.
+    back: Option<String>,
+    /// Where this signed-in viewer stopped (seconds).
+    resume: Option<f64>,
+    /// With access: what the player fetches.
+    player: Option<PlayerView>,
+    /// Without: why, and what would let the viewer in.
+    paywall: Option<PaywallView>,
+}
+
+#[derive(Serialize)]
+struct PlayerView {
+    playback_url: String,
+    thumbnails: Option<String>,
+    /// When the token runs out (Unix seconds); the player renews it before then.
+    pass_expires: Option<i64>,
+}
+
+#[derive(Serialize, Default)]
+struct PaywallView {
+    reason: String,
+    sign_in: Option<String>,
+    plans: Vec<PlanOffer>,
+    rent: Option<String>,
+    buy: Option<String>,
+    ticket: Option<String>,
+    code: bool,
+    update_payment: bool,
+    stop_another_stream: bool,
+}
+
+#[derive(Serialize)]
+struct PlanOffer {
+    name: String,
+    description: String,
+    prices: String,
+    trial_days: u32,
+}
+
+fn clock(secs: Option<f64>) -> String {
+    let s = secs.unwrap_or(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// `1299 eur` as `12.99 EUR`: minor units of two decimals, as nearly every currency has.
+pub(super) fn money(amount: i64, currency: &str) -> String {
+    format!(
+        "{}.{:02} {}",
+        amount / 100,
+        amount % 100,
+        currency.to_uppercase()
+    )
+}
+
+fn price_text(p: &Price) -> String {
+    money(p.amount, &p.currency)
+}
+
+fn plan_prices(p: &plans::Plan) -> String {
+    let f = &p.fields;
+    let mut parts = Vec::new();
+    if let Some(m) = f.monthly_amount {
+        parts.push(format!("{} a month", money(m, &f.currency)));
+    }
+    if let Some(y) = f.yearly_amount {
+        parts.push(format!("{} a year", money(y, &f.currency)));
+    }
+    parts.join(" or ")
+}
+
+fn asker(req: &HttpRequest, viewer: Option<&Viewer>) -> Asker {
+    Asker {
+        user_id: viewer.map(|v| v.user().id.0),
+        // Only a session the extractor accepted names the viewer.
+        viewer: viewer
+            .and(presented_session(req))
+            .map(|s| gate::viewer_of(&s)),
+    }
+}
+
+async fn paywall(
+    state: &AppState,
+    decision: Decision,
+    title_id: &str,
+) -> Result<PaywallView, ApiError> {
+    let Decision::Denied { reason, remedies } = decision else {
+        return Ok(PaywallView::default());
+    };
+    let mut view = PaywallView {
+        reason: reason.sentence().to_owned(),
+        ..PaywallView::default()
+    };
+    for remedy in remedies {
+        match remedy {
+            Remedy::SignIn => {
+                view.sign_in = Some(format!("/login?next=/watch/{title_id}"));
+            }
+            Remedy::Subscribe { plans: only } => {
+                let on_sale = state.db.read(move |c| plans::on_sale(c, &only)).await?;
+                view.plans = on_sale
+                    .iter()
+                    .map(|p| PlanOffer {
+                        name: p.fields.name.clone(),
+                        description: p.fields.description.clone(),
+                        prices: plan_prices(p),
+                        trial_days: p.fields.trial_days,
+                    })
+                    .collect();
+            }
+            Remedy::Rent { price } => view.rent = Some(price_text(&price)),
+            Remedy::Buy { price } => view.buy = Some(price_text(&price)),
+            Remedy::Ticket { price } => view.ticket = Some(price_text(&price)),
+            Remedy::Code => view.code = true,
+            Remedy::UpdatePayment => view.update_payment = true,
+            Remedy::StopAnotherStream => view.stop_another_stream = true,
+        }
+    }
+    Ok(view)
+}
+
+#[derive(serde::Deserialize)]
+pub struct WatchQuery {
+    /// Set by a refused code redemption.
+    #[serde(default)]
+    code: Option<String>,
+}
+
+#[get("/watch/{id}")]
+pub async fn watch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    viewer: Option<Viewer>,
+    query: web::Query<WatchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let now = crate::clock::now();
+    let lookup = id.clone();
+    let user = viewer.as_ref().map(|v| v.user().id.0);
+    let found = state
+        .db
+        .read(move |c| {
+            let title = browse::live_title(c, &lookup, now)?.filter(|t| t.kind.plays());
+            let Some(title) = title else {
+                // An asset's id from before the catalog: its live title, if it has one.
+                return Ok::<_, ApiError>(Err(browse::title_playing(c, &lookup, now)?));
+            };
+            let asset = title
+                .asset_id
+                .as_deref()
+                .map(|a| catalog::get(c, a))
+                .transpose()
+                .ok()
+                .flatten();
+            let parent = match &title.parent_id {
+                Some(p) => browse::live_title(c, p, now)?,
+                None => None,
+            };
+            let resume = match user {
+                Some(u) => progress::position(c, u, &title.id)?,
+                None => None,
+            };
+            Ok(Ok((title, asset, parent, resume)))
+        })
+        .await?;
+    let (title, asset, parent, resume) = match found {
+        Ok(found) => found,
+        Err(Some(title_id)) if title_id != id => {
+            // The query (`?autoplay=1`) goes along.
+            let query = match req.query_string() {
+                "" => String::new(),
+                q => format!("?{q}"),
+            };
+            return Ok(HttpResponse::MovedPermanently()
+                .insert_header((header::LOCATION, format!("/watch/{title_id}{query}")))
+                .finish());
+        }
+        Err(_) => return missing(&state),
+    };
+    let Some(asset) = asset.filter(|a| a.status == AssetStatus::Ready) else {
+        return missing(&state);
+    };
+    let Some(m) = asset.manifest.as_ref() else {
+        return missing(&state);
+    };
+    let heading = match (&parent, title.season_number, title.episode_number) {
+        (Some(series), Some(s), Some(e)) => Some(format!("{} · S{s} E{e}", series.name)),
+        (Some(p), _, _) => Some(p.name.clone()),
+        _ => None,
+    };
+    let paywall_config = state.settings.settings.current().paywall.clone();
+    let answer = state
+        .playback
+        .authorize(
+            &title.id,
+            &asset.id,
+            asker(&req, viewer.as_ref()),
+            &paywall_config,
+            now,
+        )
+        .await?;
+    let (player, paywall, status) = match answer {
+        PlayAnswer::Allowed { pass, .. } => (
+            Some(PlayerView {
+                playback_url: pass.url(&asset.id, &m.master),
+                thumbnails: m.thumbnails.as_deref().map(|t| pass.url(&asset.id, t)),
+                pass_expires: pass.expires_at(),
+            }),
+            None,
+            StatusCode::OK,
+        ),
+        PlayAnswer::Denied(decision) => (
+            None,
+            Some(paywall(&state, decision, &title.id).await?),
+            StatusCode::OK,
+        ),
+    };
+    let premium = player.as_ref().is_some_and(|p| p.pass_expires.is_some());
+    let view = WatchView {
+        poster: m.poster.as_deref().map(|p| poster_url(&asset.id, p)),
+        duration: clock(asset.duration_secs),
+        duration_secs: asset.duration_secs,
+        id: title.id.clone(),
+        title: title.name.clone(),
+        description: title.synopsis.clone(),
+        heading,
+        back: parent.map(|p| format!("/title/{}", p.id)),
+        resume,
+        player,
+        paywall,
+    };
+    let resp = page(
+        &state,
+        "watch.html",
+        status,
+        minijinja::context! { asset => minijinja::Value::from(minijinja::value::Serde(&view)),
+        csrf => viewer.as_ref().map(|v| v.csrf_token().to_owned()),
+        code_error => code_error(query.code.as_deref()) },
+    )?;
+    // A signed-in page carries the session's CSRF token (and a premium one a token of this
+    // viewer's): never kept by a shared cache.
+    Ok(match viewer {
+        Some(_) => super::account_pages::private(resp, None),
+        None if premium => super::account_pages::private(resp, None),
+        None => resp,
+    })
+}
+
+fn code_error(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "used" => Some("You have already redeemed that code."),
+        _ => Some("That code is not valid."),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RedeemForm {
+    code: String,
+    next: String,
+}
+
+/// A viewer redeems an access code, then goes back where they were. A refusal goes back
+/// too, with one message for every kind of bad code.
+#[post("/redeem")]
+pub async fn redeem(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+) -> Result<HttpResponse, super::session::PageError> {
+    let form: RedeemForm = viewer.form()?;
+    let user = viewer.user().id.0;
+    let now = crate::clock::now();
+    let typed = form.code.clone();
+    let redeemed = state
+        .db
+        .write(move |tx| crate::access::grants::redeem(tx, user, &typed, now))
+        .await;
+    let back = super::account_pages::safe_next(Some(&form.next), viewer.user());
+    let to = match redeemed {
+        Ok(r) => {
+            tracing::info!(user, grant = ?r, "access code redeemed");
+            back
+        }
+        Err(AccessError::Invalid(m)) => {
+            let kind = if m.contains("already") {
+                "used"
+            } else {
+                "invalid"
+            };
+            let sep = if back.contains('?') { '&' } else { '?' };
+            format!("{back}{sep}code={kind}")
+        }
+        Err(e) => return Err(super::session::PageError::internal(e)),
+    };
+    Ok(super::session::see_other(&to, []))
+}
+
+#[derive(Serialize)]
+struct PassAnswer {
+    /// The path prefix every playback URL of this title starts with now.
+    prefix: String,
+    expires_at: Option<i64>,
+}
+
+/// The player's renewal of its pass before the token runs out: asks the engine again, so
+/// a cancelled plan or a refunded rental stops playback at the next renewal.
+#[post("/watch/{id}/pass")]
+pub async fn renew_pass(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    viewer: Viewer,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let now = crate::clock::now();
+    let lookup = id.clone();
+    let asset_id = state
+        .db
+        .read(move |c| {
+            Ok::<_, ApiError>(
+                browse::live_title(c, &lookup, now)?
+                    .filter(|t| t.kind.plays())
+                    .and_then(|t| t.asset_id),
+            )
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such title"))?;
+    let paywall_config = state.settings.settings.current().paywall.clone();
+    let answer = state
+        .playback
+        .authorize(
+            &id,
+            &asset_id,
+            asker(&req, Some(&viewer)),
+            &paywall_config,
+            now,
+        )
+        .await?;
+    match answer {
+        PlayAnswer::Allowed { pass, .. } => {
+            let resp = HttpResponse::Ok().json(PassAnswer {
+                prefix: pass.url(&asset_id, ""),
+                expires_at: pass.expires_at(),
+            });
+            Ok(super::account_pages::private(resp, None))
+        }
+        PlayAnswer::Denied(Decision::Denied { reason, .. }) => {
+            Err(ApiError::forbidden(reason.sentence()))
+        }
+        PlayAnswer::Denied(_) => Err(ApiError::forbidden("not allowed")),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ProgressBody {
+    position: f64,
+    duration: f64,
+}
+
+/// The player's report of where a signed-in viewer is (every few seconds and on leaving).
+#[post("/watch/{id}/progress")]
+pub async fn save_progress(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    viewer: Viewer,
+    body: web::Json<ProgressBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = viewer.user().id.0;
+    let id = id.into_inner();
+    let now = crate::clock::now();
+    state
+        .db
+        .write(move |tx| progress::save(tx, user, &id, body.position, body.duration, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,116 @@
+//! "Play this title": the entitlement engine's answer for this viewer now, and with a yes,
+//! the pass the player fetches with (the public path for free media, else a token the
+//! origin's gate mints until the earlier of its lifetime and the end of the viewer's
+//! access). The watch page, its token refresh and the API all come through here.
+
+use std::sync::Arc;
+
+use crate::access::entitlement::{self, Basis, Decision};
+use crate::access::level::AccessLevel;
+use crate::access::{AccessError, store};
+use crate::config::PaywallConfig;
+use crate::db::Db;
+use crate::playback::token::ViewerTag;
+use crate::playback::{Origin, Pass};
+
+/// Who asks: the signed-in account and the session its player will fetch with.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker {
+    pub user_id: Option<i64>,
+    pub viewer: Option<ViewerTag>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PlayAnswer {
+    Allowed {
+        pass: Pass,
+        /// When access ends, if it does.
+        until: Option<i64>,
+        basis: Basis,
+    },
+    Denied(Decision),
+}
+
+pub struct PlaybackService {
+    db: Db,
+    origin: Arc<Origin>,
+}
+
+impl PlaybackService {
+    pub fn new(db: Db, origin: Arc<Origin>) -> Self {
+        PlaybackService { db, origin }
+    }
+
+    /// What the engine says about `title_id` for `asker` at `now`, without starting
+    /// anything (the dashboard's diagnostic).
+    pub async fn decision(
+        &self,
+        title_id: &str,
+        user_id: Option<i64>,
+        paywall: &PaywallConfig,
+        now: i64,
+    ) -> Result<Option<(entitlement::TitleAccess, Decision)>, AccessError> {
+        let policy = store::policy(paywall);
+        let title_id = title_id.to_owned();
+        self.db
+            .read(move |c| {
+                let Some(title) = store::title_access(c, &title_id)? else {
+                    return Ok(None);
+                };
+                let viewer = store::viewer_state(c, user_id, 0)?;
+                let decision = entitlement::decide(&title, &viewer, &policy, now);
+                Ok(Some((title, decision)))
+            })
+            .await
+    }
+
+    /// May `asker` play `title_id` (which plays `asset_id`) now, and with what pass. A yes
+    /// that starts a rental's window records the first play.
+    pub async fn authorize(
+        &self,
+        title_id: &str,
+        asset_id: &str,
+        asker: Asker,
+        paywall: &PaywallConfig,
+        now: i64,
+    ) -> Result<PlayAnswer, AccessError> {
+        let Some((title, decision)) = self.decision(title_id, asker.user_id, paywall, now).await?
+        else {
+            return Err(AccessError::NotFound(format!("title {title_id}")));
+        };
+        let (until, basis, starts_rental) = match decision {
+            Decision::Allowed {
+                until,
+                basis,
+                starts_rental,
+            } => (until, basis, starts_rental),
+            denied => return Ok(PlayAnswer::Denied(denied)),
+        };
+        if basis == Basis::Free {
+            return Ok(PlayAnswer::Allowed {
+                pass: Pass::Public,
+                until,
+                basis,
+            });
+        }
+        // Every level but public needs a signed-in viewer, so a session is there.
+        let (Some(user), Some(viewer)) = (asker.user_id, asker.viewer) else {
+            return Err(AccessError::Invalid("sign in to play this".into()));
+        };
+        if starts_rental {
+            let owner = title.title_id.clone();
+            self.db
+                .write(move |tx| store::start_rental(tx, user, &owner, now))
+                .await?;
+        }
+        let ttl = i64::from(match title.level {
+            AccessLevel::Purchase { .. } | AccessLevel::PayPerView { .. } => {
+                paywall.purchase_token_ttl_secs
+            }
+            _ => paywall.token_ttl_secs,
+        });
+        let expires_at = until.map_or(now + ttl, |u| u.min(now + ttl));
+        let pass = self.origin.gate.mint(asset_id, viewer, expires_at);
+        Ok(PlayAnswer::Allowed { pass, until, basis })
+    }
+}
