@@ -569,3 +569,35 @@ fn the_operator_runs_the_paywall_from_the_dashboard() {
     );
     assert_eq!(refused.status, 403);
 }
+
+#[test]
+fn a_signed_in_viewer_plays_premium_media_in_chromium_under_a_token_it_renews() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "bob@example.com", &["--role", "viewer"]);
+    let server = Server::start_with(&data, Options::default());
+    let clip = tmp.path().join("members.mp4");
+    make_clip(&clip, "640x360", 25, 6.0, true);
+    drop_into(&server.inbox(), &clip);
+    let asset = server.wait_finished("members", Duration::from_secs(120));
+    let id = asset["id"].as_str().unwrap();
+    let (status, _) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{id}/access"),
+        Some(json!({"level": {"kind": "registered"}})),
+    );
+    assert_eq!(status, 200);
+    let report = crate::player::browser_check(&[
+        "premium.mjs",
+        server.url(),
+        id,
+        "bob@example.com",
+        PASSWORD,
+    ]);
+    assert_eq!(
+        crate::player::step_names(&report),
+        ["paywall", "played", "renewed"],
+        "{report}"
+    );
+    assert_eq!(report["steps"][0]["reason"], "Sign in to watch this.");
+}

@@ -110,6 +110,7 @@
     setTimeout(() => renewPass().catch(() => setTimeout(() => renewPass().catch(() => {}), 10000)), wait);
   }
   scheduleRenewal();
+  state.renewPass = renewPass;
   const withPass = (url) => {
     if (!prefix) return url;
     const u = new URL(url, location.href);
