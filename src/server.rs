@@ -96,6 +96,11 @@ pub async fn serve(
         state.webhook_wake.clone(),
     );
     let webhooks_task = tokio::spawn(webhooks.run(shutdown_rx.clone()));
+    let reconcile_task = tokio::spawn(crate::services::billing::reconcile_loop(
+        state.billing.clone(),
+        state.settings.clone(),
+        shutdown_rx.clone(),
+    ));
     let jobs_task = tokio::spawn(supervisor::run(
         env,
         wake_jobs,
@@ -169,6 +174,7 @@ pub async fn serve(
     let _ = sweeper_task.await;
     let _ = artwork_task.await;
     let _ = webhooks_task.await;
+    let _ = reconcile_task.await;
     let _ = server_task.await;
     if let Some(task) = watchdog_task {
         let _ = task.await;

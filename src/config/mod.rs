@@ -14,6 +14,7 @@ mod data_dir;
 mod paywall;
 mod site;
 mod smtp;
+mod stripe;
 mod tls;
 
 pub use accounts::AccountsConfig;
@@ -21,6 +22,7 @@ pub use data_dir::{DataDir, default_data_dir};
 pub use paywall::{MAX_TOKEN_TTL_SECS as PAYWALL_MAX_TOKEN_TTL_SECS, PaywallConfig};
 pub use site::SiteConfig;
 pub use smtp::{SmtpConfig, SmtpSecurity};
+pub use stripe::StripeConfig;
 pub use tls::{
     AcmeChallenge, AcmeConfig, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, TlsConfig,
 };
@@ -64,6 +66,7 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub webhooks: WebhooksConfig,
     pub paywall: PaywallConfig,
+    pub stripe: StripeConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,6 +223,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             webhooks: WebhooksConfig::default(),
             paywall: PaywallConfig::default(),
+            stripe: StripeConfig::default(),
         }
     }
 }
@@ -398,6 +402,7 @@ impl Config {
         self.site.validate()?;
         self.webhooks.validate()?;
         self.paywall.validate()?;
+        self.stripe.validate()?;
         if self.metrics.token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "metrics.token must be at least 16 characters".into(),

@@ -4,6 +4,7 @@ pub mod account_pages;
 pub mod api_keys;
 pub mod assets;
 pub mod auth;
+pub mod billing;
 pub mod client_errors;
 pub mod dashboard;
 pub mod error;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub playback: crate::services::PlaybackService,
     /// Access levels, plans, codes and comps.
     pub paywall: crate::services::PaywallService,
+    /// Stripe: checkout, the portal, webhooks, reconciliation.
+    pub billing: Arc<crate::services::BillingService>,
     /// The home page and search results in memory (`storefront_cache`).
     pub storefront: storefront_cache::StorefrontCache,
     pub ui: ui_files::UiFiles,
@@ -124,6 +127,7 @@ impl AppState {
             ),
             playback: crate::services::PlaybackService::new(jobs.db.clone(), origin.clone()),
             paywall: crate::services::PaywallService::new(jobs.db.clone(), origin.clone()),
+            billing: Arc::new(crate::services::BillingService::new(jobs.db.clone())),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,
             ui: ui_files::UiFiles::new(ui_dir),
@@ -286,6 +290,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(watch::watch)
         .service(watch::renew_pass)
         .service(watch::redeem)
+        .service(billing::checkout)
+        .service(billing::returned)
+        .service(billing::portal)
+        .service(billing::webhook)
         .service(watch::save_progress)
         .service(ui::static_file)
         .route("/p/{tail:.*}", web::route().to(origin::serve))

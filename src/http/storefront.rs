@@ -217,7 +217,7 @@ fn not_found(state: &AppState) -> Result<HttpResponse, ApiError> {
 /// base URL, else the address this request came to: its Host (HTTP/2: its authority), if
 /// that is a plain host name or address, and the scheme of the listener it came in on.
 /// Forwarding headers are not read: any client can send them.
-fn public_base(state: &AppState, req: &HttpRequest) -> String {
+pub(super) fn public_base(state: &AppState, req: &HttpRequest) -> String {
     let base = state.settings.settings.current().site.base_url.clone();
     if !base.is_empty() {
         return base.trim_end_matches('/').to_string();

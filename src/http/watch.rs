@@ -61,10 +61,15 @@ struct PaywallView {
     code: bool,
     update_payment: bool,
     stop_another_stream: bool,
+    /// Stripe is set up and the viewer is signed in: the offers are buttons.
+    can_buy: bool,
 }
 
 #[derive(Serialize)]
 struct PlanOffer {
+    id: String,
+    monthly: bool,
+    yearly: bool,
     name: String,
     description: String,
     prices: String,
@@ -120,12 +125,14 @@ async fn paywall(
     state: &AppState,
     decision: Decision,
     title_id: &str,
+    signed_in: bool,
 ) -> Result<PaywallView, ApiError> {
     let Decision::Denied { reason, remedies } = decision else {
         return Ok(PaywallView::default());
     };
     let mut view = PaywallView {
         reason: reason.sentence().to_owned(),
+        can_buy: signed_in && state.settings.settings.current().stripe.enabled(),
         ..PaywallView::default()
     };
     for remedy in remedies {
@@ -138,6 +145,9 @@ async fn paywall(
                 view.plans = on_sale
                     .iter()
                     .map(|p| PlanOffer {
+                        id: p.id.clone(),
+                        monthly: p.fields.monthly_amount.is_some(),
+                        yearly: p.fields.yearly_amount.is_some(),
                         name: p.fields.name.clone(),
                         description: p.fields.description.clone(),
                         prices: plan_prices(p),
@@ -249,7 +259,7 @@ pub async fn watch(
         ),
         PlayAnswer::Denied(decision) => (
             None,
-            Some(paywall(&state, decision, &title.id).await?),
+            Some(paywall(&state, decision, &title.id, viewer.is_some()).await?),
             StatusCode::OK,
         ),
     };

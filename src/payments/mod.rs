@@ -1,4 +1,33 @@
-//! Payments (issue 11, being built): Stripe's side of subscriptions, rentals and tickets.
-//! Today: checking that a webhook really comes from Stripe (`stripe_signature`).
+//! Payments through Stripe: Checkout for subscriptions and one-time purchases, the Customer
+//! Portal, webhooks checked on the raw body (`stripe_signature`) and recorded by event id
+//! before anything is done, and the records they change (`sync`). `stripe_api` makes the
+//! few API calls; everything here works without Stripe configured, which only turns the
+//! buying off.
 
+pub mod stripe_api;
 pub mod stripe_signature;
+pub mod sync;
+
+use crate::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentsError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("payments are not set up on this server")]
+    NotConfigured,
+    /// Stripe refused or could not be reached; the sentence says which call.
+    #[error("{0}")]
+    Stripe(String),
+    /// Something from outside (an event, a form) that is not what it should be.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the webhook signature does not check out: {0}")]
+    Signature(#[from] stripe_signature::SignatureError),
+}
+
+impl From<rusqlite::Error> for PaymentsError {
+    fn from(e: rusqlite::Error) -> Self {
+        PaymentsError::Db(DbError::Sqlite(e))
+    }
+}

@@ -2,6 +2,7 @@
 //! is one function here, so every caller gets the same checks and the same order of steps.
 
 pub mod assets;
+pub mod billing;
 pub mod paywall;
 pub mod playback;
 pub mod settings;
@@ -9,6 +10,7 @@ pub mod titles;
 pub mod webhooks;
 
 pub use assets::{AssetService, ServiceError};
+pub use billing::BillingService;
 pub use paywall::{PaywallService, PaywallServiceError};
 pub use playback::PlaybackService;
 pub use settings::SettingsService;

@@ -147,6 +147,27 @@ pub const SPECS: &[Spec] = &[
         },
     },
     Spec {
+        key: "stripe.secret_key",
+        group: "Stripe",
+        label: "Secret key",
+        help: "sk_live_… or sk_test_… from Stripe's dashboard (Developers → API keys). Empty: Stripe is off; access codes and comps still work.",
+        kind: Kind::Secret,
+    },
+    Spec {
+        key: "stripe.webhook_secret",
+        group: "Stripe",
+        label: "Webhook signing secret",
+        help: "whsec_… of the endpoint https://<your address>/stripe/webhook in Stripe's dashboard (Developers → Webhooks).",
+        kind: Kind::Secret,
+    },
+    Spec {
+        key: "stripe.api_base",
+        group: "Stripe",
+        label: "API address",
+        help: "https://api.stripe.com. Change only to test against a local stand-in.",
+        kind: Kind::Text,
+    },
+    Spec {
         key: "transcode.preset",
         group: "Transcoding",
         label: "x264 preset",
@@ -210,6 +231,9 @@ pub fn get(config: &Config, key: &str) -> Value {
         "transcode.segment_secs" => json!(config.transcode.segment_secs),
         "transcode.audio_kbps" => json!(config.transcode.audio_kbps),
         "uploads.max_bytes" => json!(config.uploads.max_bytes),
+        "stripe.secret_key" => json!(config.stripe.secret_key),
+        "stripe.webhook_secret" => json!(config.stripe.webhook_secret),
+        "stripe.api_base" => json!(config.stripe.api_base),
         "paywall.rental_hours" => json!(config.paywall.rental_hours),
         "paywall.past_due_grace_days" => json!(config.paywall.past_due_grace_days),
         "paywall.token_ttl_secs" => json!(config.paywall.token_ttl_secs),
@@ -303,6 +327,9 @@ pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), Settin
                 "smtp.username" => config.smtp.username = v,
                 "smtp.password" => config.smtp.password = v,
                 "smtp.from" => config.smtp.from = v,
+                "stripe.secret_key" => config.stripe.secret_key = v,
+                "stripe.webhook_secret" => config.stripe.webhook_secret = v,
+                "stripe.api_base" => config.stripe.api_base = v,
                 _ => return Err(SettingsError::Unknown(spec.key.into())),
             }
         }

@@ -25,6 +25,8 @@ mod settings;
 mod sources;
 mod static_binary;
 mod storefront;
+mod stripe;
+mod stripe_standin;
 mod support;
 mod tls;
 mod uploads;

@@ -675,3 +675,11 @@ fn smtp_session(conn: std::net::TcpStream, kept: &std::sync::Mutex<Vec<CapturedM
         }
     }
 }
+
+/// Seconds since the Unix epoch, as the server's clock reads them.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}

@@ -1,0 +1,151 @@
+//! Buying: `POST /checkout` (a plan, or a rental, purchase or ticket) sends the viewer to
+//! Stripe Checkout; `GET /checkout/return` fulfils the session at once on the way back;
+//! `POST /account/billing` opens the Customer Portal; `POST /stripe/webhook` takes Stripe's
+//! events on the raw body. What each does is `services::billing`'s.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+
+use super::AppState;
+use super::account_pages::safe_next;
+use super::session::{PageError, Viewer, see_other};
+use crate::payments::PaymentsError;
+use crate::services::billing::{Purchase, ReturnUrls};
+
+/// The largest webhook body read (Stripe's events are a few kilobytes).
+const WEBHOOK_LIMIT: usize = 512 * 1024;
+
+impl From<PaymentsError> for PageError {
+    fn from(e: PaymentsError) -> Self {
+        match e {
+            PaymentsError::Invalid(m) => PageError::BadRequest(m),
+            PaymentsError::NotConfigured => PageError::BadRequest(e.to_string()),
+            other => PageError::internal(other),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CheckoutForm {
+    #[serde(default)]
+    plan: Option<String>,
+    #[serde(default)]
+    interval: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    /// The page to come back to.
+    back: String,
+}
+
+#[post("/checkout")]
+pub async fn checkout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+) -> Result<HttpResponse, PageError> {
+    let form: CheckoutForm = viewer.form()?;
+    let purchase = match (form.plan, form.title, form.kind) {
+        (Some(plan_id), None, _) => Purchase::Plan {
+            plan_id,
+            yearly: form.interval.as_deref() == Some("year"),
+        },
+        (None, Some(title_id), Some(kind)) => Purchase::Title { title_id, kind },
+        _ => return Err(PageError::BadRequest("choose a plan or an offer".into())),
+    };
+    let back = safe_next(Some(&form.back), viewer.user());
+    let base = super::storefront::public_base(&state, &req);
+    let escaped: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    let urls = ReturnUrls {
+        success: format!(
+            "{base}/checkout/return?session_id={{CHECKOUT_SESSION_ID}}&back={escaped}"
+        ),
+        cancel: format!("{base}{back}"),
+    };
+    let current = state.settings.settings.current();
+    let url = state
+        .billing
+        .checkout(
+            &current.stripe,
+            &current.paywall,
+            viewer.user().id.0,
+            &viewer.user().email,
+            purchase,
+            urls,
+        )
+        .await?;
+    Ok(see_other(&url, []))
+}
+
+#[derive(Deserialize)]
+pub struct ReturnQuery {
+    session_id: String,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+#[get("/checkout/return")]
+pub async fn returned(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    query: web::Query<ReturnQuery>,
+) -> Result<HttpResponse, PageError> {
+    let stripe = state.settings.settings.current().stripe.clone();
+    state
+        .billing
+        .returned(&stripe, viewer.user().id.0, &query.session_id)
+        .await?;
+    let back = safe_next(query.back.as_deref(), viewer.user());
+    Ok(see_other(&back, []))
+}
+
+#[post("/account/billing")]
+pub async fn portal(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+) -> Result<HttpResponse, PageError> {
+    let stripe = state.settings.settings.current().stripe.clone();
+    let back = format!("{}/account", super::storefront::public_base(&state, &req));
+    let url = state
+        .billing
+        .portal(&stripe, viewer.user().id.0, back)
+        .await?;
+    Ok(see_other(&url, []))
+}
+
+/// Stripe's events. 400 for a bad signature or body (Stripe shows it and stops), 500 when
+/// acting failed (Stripe sends it again later; the event id makes that safe).
+#[post("/stripe/webhook")]
+pub async fn webhook(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> HttpResponse {
+    let body = match body.to_bytes_limited(WEBHOOK_LIMIT).await {
+        Ok(Ok(b)) => b,
+        _ => return HttpResponse::PayloadTooLarge().body("too large\n"),
+    };
+    let signature = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let stripe = state.settings.settings.current().stripe.clone();
+    match state.billing.webhook(&stripe, &signature, &body).await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"received": true})),
+        Err(e @ (PaymentsError::Signature(_) | PaymentsError::Invalid(_))) => {
+            tracing::warn!(error = %e, "a Stripe webhook was refused");
+            HttpResponse::BadRequest().body(format!("{e}\n"))
+        }
+        Err(e @ PaymentsError::NotConfigured) => {
+            HttpResponse::ServiceUnavailable().body(format!("{e}\n"))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "a Stripe webhook could not be applied yet");
+            HttpResponse::InternalServerError().body("not applied yet; send it again\n")
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The few Stripe API calls Marquee makes, as Stripe documents them: form-encoded POSTs
+//! with bracketed keys, a bearer secret key, an `Idempotency-Key` on every create (so a
+//! retried request never charges or creates twice), JSON answers, and a pinned API version
+//! so the shapes read here do not change under us. Blocking (ureq): callers run these on
+//! the blocking pool. A few endpoints do not justify the minutes of build time a generated
+//! client of the whole API costs on a small machine.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::PaymentsError;
+use crate::config::StripeConfig;
+
+/// The API version every request asks for: subscription periods are on the items, an
+/// invoice's subscription is under `parent.subscription_details`.
+pub const API_VERSION: &str = "2025-03-31.basil";
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+pub struct StripeApi {
+    base: String,
+    key: String,
+    agent: ureq::Agent,
+}
+
+/// What a new Checkout Session is for.
+#[derive(Debug, Clone)]
+pub enum CheckoutItem {
+    /// A subscription to a Stripe price, with a trial when `trial_days` > 0.
+    Subscription { price: String, trial_days: u32 },
+    /// A one-time payment of `amount` for `name`.
+    Payment {
+        name: String,
+        amount: i64,
+        currency: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest {
+    pub customer: String,
+    pub item: CheckoutItem,
+    /// Copied onto the session (and the subscription), so every event names the account
+    /// and what was bought.
+    pub metadata: Vec<(String, String)>,
+    pub success_url: String,
+    pub cancel_url: String,
+    /// The same request again (a double click) makes no second session.
+    pub idempotency_key: String,
+}
+
+impl StripeApi {
+    /// `None` while Stripe is not configured.
+    pub fn new(config: &StripeConfig) -> Option<StripeApi> {
+        if !config.enabled() {
+            return None;
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(TIMEOUT))
+            .user_agent("Marquee/1")
+            .build()
+            .new_agent();
+        Some(StripeApi {
+            base: config.api_base.trim_end_matches('/').to_owned(),
+            key: config.secret_key.clone(),
+            agent,
+        })
+    }
+
+    fn answer(
+        &self,
+        what: &str,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, PaymentsError> {
+        let mut resp = resp.map_err(|e| PaymentsError::Stripe(format!("{what}: {e}")))?;
+        let status = resp.status().as_u16();
+        let body: Value = resp
+            .body_mut()
+            .with_config()
+            .limit(4 * 1024 * 1024)
+            .read_json()
+            .map_err(|e| PaymentsError::Stripe(format!("{what}: unreadable answer: {e}")))?;
+        if !(200..300).contains(&status) {
+            let message = body["error"]["message"].as_str().unwrap_or("no message");
+            return Err(PaymentsError::Stripe(format!(
+                "{what}: Stripe answered {status}: {message}"
+            )));
+        }
+        Ok(body)
+    }
+
+    fn post(
+        &self,
+        what: &str,
+        path: &str,
+        form: &[(String, String)],
+        idempotency_key: &str,
+    ) -> Result<Value, PaymentsError> {
+        let resp = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {}", self.key))
+            .header("Stripe-Version", API_VERSION)
+            .header("Idempotency-Key", idempotency_key)
+            .send_form(form.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.answer(what, resp)
+    }
+
+    fn get(
+        &self,
+        what: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, PaymentsError> {
+        let mut req = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {}", self.key))
+            .header("Stripe-Version", API_VERSION);
+        for (k, v) in query {
+            req = req.query(*k, v);
+        }
+        self.answer(what, req.call())
+    }
+
+    fn id_of(what: &str, v: &Value) -> Result<String, PaymentsError> {
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| PaymentsError::Stripe(format!("{what}: no id in the answer")))
+    }
+
+    /// A Customer for a Marquee account.
+    pub fn create_customer(&self, email: &str, user_id: i64) -> Result<String, PaymentsError> {
+        let form = [
+            ("email".to_owned(), email.to_owned()),
+            ("metadata[marquee_user]".to_owned(), user_id.to_string()),
+        ];
+        let made = self.post(
+            "creating a customer",
+            "/v1/customers",
+            &form,
+            &format!("marquee-customer-{user_id}"),
+        )?;
+        Self::id_of("creating a customer", &made)
+    }
+
+    /// A recurring Price for a plan at its current amount.
+    pub fn create_price(
+        &self,
+        plan_id: &str,
+        plan_name: &str,
+        interval: &str,
+        amount: i64,
+        currency: &str,
+    ) -> Result<String, PaymentsError> {
+        let form = [
+            ("currency".to_owned(), currency.to_owned()),
+            ("unit_amount".to_owned(), amount.to_string()),
+            ("recurring[interval]".to_owned(), interval.to_owned()),
+            ("product_data[name]".to_owned(), plan_name.to_owned()),
+            ("metadata[marquee_plan]".to_owned(), plan_id.to_owned()),
+        ];
+        let made = self.post(
+            "creating a price",
+            "/v1/prices",
+            &form,
+            &format!("marquee-price-{plan_id}-{interval}-{amount}-{currency}"),
+        )?;
+        Self::id_of("creating a price", &made)
+    }
+
+    /// A Checkout Session; returns its id and the address to send the viewer to.
+    pub fn create_checkout(
+        &self,
+        req: &CheckoutRequest,
+    ) -> Result<(String, String), PaymentsError> {
+        let mut form: Vec<(String, String)> = vec![
+            ("customer".into(), req.customer.clone()),
+            ("success_url".into(), req.success_url.clone()),
+            ("cancel_url".into(), req.cancel_url.clone()),
+            ("line_items[0][quantity]".into(), "1".into()),
+        ];
+        match &req.item {
+            CheckoutItem::Subscription { price, trial_days } => {
+                form.push(("mode".into(), "subscription".into()));
+                form.push(("line_items[0][price]".into(), price.clone()));
+                if *trial_days > 0 {
+                    form.push((
+                        "subscription_data[trial_period_days]".into(),
+                        trial_days.to_string(),
+                    ));
+                }
+                for (k, v) in &req.metadata {
+                    form.push((format!("subscription_data[metadata][{k}]"), v.clone()));
+                }
+            }
+            CheckoutItem::Payment {
+                name,
+                amount,
+                currency,
+            } => {
+                form.push(("mode".into(), "payment".into()));
+                form.push((
+                    "line_items[0][price_data][currency]".into(),
+                    currency.clone(),
+                ));
+                form.push((
+                    "line_items[0][price_data][unit_amount]".into(),
+                    amount.to_string(),
+                ));
+                form.push((
+                    "line_items[0][price_data][product_data][name]".into(),
+                    name.clone(),
+                ));
+                for (k, v) in &req.metadata {
+                    form.push((format!("payment_intent_data[metadata][{k}]"), v.clone()));
+                }
+            }
+        }
+        for (k, v) in &req.metadata {
+            form.push((format!("metadata[{k}]"), v.clone()));
+        }
+        let made = self.post(
+            "starting checkout",
+            "/v1/checkout/sessions",
+            &form,
+            &req.idempotency_key,
+        )?;
+        let url = made["url"]
+            .as_str()
+            .ok_or_else(|| PaymentsError::Stripe("starting checkout: no url".into()))?;
+        Ok((Self::id_of("starting checkout", &made)?, url.to_owned()))
+    }
+
+    pub fn checkout_session(&self, id: &str) -> Result<Value, PaymentsError> {
+        check_id(id, "cs_")?;
+        self.get(
+            "reading a checkout session",
+            &format!("/v1/checkout/sessions/{id}"),
+            &[],
+        )
+    }
+
+    /// A Customer Portal session (card updates, cancellation); returns its address.
+    pub fn portal(&self, customer: &str, return_url: &str) -> Result<String, PaymentsError> {
+        let form = [
+            ("customer".to_owned(), customer.to_owned()),
+            ("return_url".to_owned(), return_url.to_owned()),
+        ];
+        let key = format!("marquee-portal-{customer}-{}", crate::clock::now());
+        let made = self.post(
+            "opening the billing portal",
+            "/v1/billing_portal/sessions",
+            &form,
+            &key,
+        )?;
+        made["url"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| PaymentsError::Stripe("opening the billing portal: no url".into()))
+    }
+
+    pub fn subscription(&self, id: &str) -> Result<Value, PaymentsError> {
+        check_id(id, "sub_")?;
+        self.get(
+            "reading a subscription",
+            &format!("/v1/subscriptions/{id}"),
+            &[],
+        )
+    }
+
+    /// Events created at or after `since`, oldest first, all pages.
+    pub fn events_since(&self, since: i64) -> Result<Vec<Value>, PaymentsError> {
+        let mut found: Vec<Value> = Vec::new();
+        let mut after: Option<String> = None;
+        // Stripe lists newest first; at most 50 pages of 100 per run.
+        for _ in 0..50 {
+            let mut query = vec![
+                ("created[gte]", since.to_string()),
+                ("limit", "100".to_owned()),
+            ];
+            if let Some(a) = &after {
+                query.push(("starting_after", a.clone()));
+            }
+            let page = self.get("listing events", "/v1/events", &query)?;
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            after = data
+                .last()
+                .and_then(|e| e["id"].as_str())
+                .map(str::to_owned);
+            found.extend(data);
+            if page["has_more"] != Value::Bool(true) || after.is_none() {
+                break;
+            }
+        }
+        found.reverse();
+        Ok(found)
+    }
+
+    /// Refunds a payment in full.
+    pub fn refund(&self, payment_intent: &str) -> Result<(), PaymentsError> {
+        check_id(payment_intent, "pi_")?;
+        let form = [("payment_intent".to_owned(), payment_intent.to_owned())];
+        self.post(
+            "refunding",
+            "/v1/refunds",
+            &form,
+            &format!("marquee-refund-{payment_intent}"),
+        )?;
+        Ok(())
+    }
+}
+
+/// An id from an event or a URL goes into a request path only if it looks like one.
+fn check_id(id: &str, prefix: &str) -> Result<(), PaymentsError> {
+    if id.starts_with(prefix)
+        && id.len() <= 255
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        Ok(())
+    } else {
+        Err(PaymentsError::Invalid(format!(
+            "{id:?} is not a {prefix}… id"
+        )))
+    }
+}

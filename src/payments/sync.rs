@@ -1,0 +1,339 @@
+//! Stripe's objects applied to Marquee's records, each step safe to repeat: events are
+//! recorded by id before anything is done (a second delivery finds its id done); a
+//! subscription is written from the object as Stripe has it now (read again from the API
+//! where order matters, so an old event never undoes a newer change); a payment becomes a
+//! purchase keyed by its PaymentIntent, so the success page and the webhook together make
+//! one purchase.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::PaymentsError;
+
+/// Marquee's keys in Stripe metadata.
+pub const META_USER: &str = "marquee_user";
+pub const META_PLAN: &str = "marquee_plan";
+pub const META_KIND: &str = "marquee_kind";
+pub const META_TARGET: &str = "marquee_target";
+pub const META_WINDOW: &str = "marquee_window";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventState {
+    /// Not seen before: now recorded, to be acted on.
+    New,
+    /// Seen, but acting on it failed or was cut short: act again.
+    Pending,
+    /// Already acted on: nothing to do.
+    Done,
+}
+
+pub fn record_event(
+    tx: &Connection,
+    id: &str,
+    kind: &str,
+    created: i64,
+    now: i64,
+) -> Result<EventState, PaymentsError> {
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO stripe_events (id, type, created, received_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, kind, created, now],
+    )?;
+    if inserted == 1 {
+        return Ok(EventState::New);
+    }
+    let processed: Option<i64> = tx.query_row(
+        "SELECT processed_at FROM stripe_events WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    Ok(if processed.is_some() {
+        EventState::Done
+    } else {
+        EventState::Pending
+    })
+}
+
+/// Marks an event acted on, or records why acting failed (it is tried again).
+pub fn finish_event(
+    tx: &Connection,
+    id: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<(), PaymentsError> {
+    match error {
+        None => tx.execute(
+            "UPDATE stripe_events SET processed_at = ?2, error = NULL WHERE id = ?1",
+            params![id, now],
+        )?,
+        Some(e) => tx.execute(
+            "UPDATE stripe_events SET error = ?2 WHERE id = ?1",
+            params![id, e],
+        )?,
+    };
+    Ok(())
+}
+
+/// Where reconciliation starts listing: the newest event recorded, a little before.
+pub fn resume_point(c: &Connection) -> Result<Option<i64>, PaymentsError> {
+    Ok(c.query_row(
+        "SELECT max(created) FROM stripe_events WHERE processed_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn customer_of(c: &Connection, user_id: i64) -> Result<Option<String>, PaymentsError> {
+    Ok(c.query_row(
+        "SELECT customer_id FROM stripe_customers WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+pub fn set_customer(tx: &Connection, user_id: i64, customer: &str) -> Result<(), PaymentsError> {
+    tx.execute(
+        "INSERT INTO stripe_customers (user_id, customer_id) VALUES (?1, ?2)
+         ON CONFLICT (user_id) DO UPDATE SET customer_id = excluded.customer_id",
+        params![user_id, customer],
+    )?;
+    Ok(())
+}
+
+fn user_of_customer(c: &Connection, customer: &str) -> Result<Option<i64>, PaymentsError> {
+    Ok(c.query_row(
+        "SELECT user_id FROM stripe_customers WHERE customer_id = ?1",
+        [customer],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+/// A Stripe Subscription as Marquee reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeSubscription {
+    pub id: String,
+    pub customer: String,
+    pub user_id: Option<i64>,
+    pub plan_id: Option<String>,
+    /// Stripe's status word.
+    pub status: String,
+    pub period_end: i64,
+    pub cancel_at_period_end: bool,
+    pub trial_end: Option<i64>,
+    pub amount: i64,
+    pub currency: String,
+    pub interval: String,
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+pub fn parse_subscription(v: &Value) -> Result<StripeSubscription, PaymentsError> {
+    let bad = |what: &str| PaymentsError::Invalid(format!("subscription without {what}"));
+    let item = &v["items"]["data"][0];
+    // Since 2025-03-31 the period is on the items; older objects had it on the top.
+    let period_end = v["items"]["data"]
+        .as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["current_period_end"].as_i64())
+                .max()
+        })
+        .or_else(|| v["current_period_end"].as_i64())
+        .ok_or_else(|| bad("a period end"))?;
+    Ok(StripeSubscription {
+        id: text(&v["id"]).ok_or_else(|| bad("an id"))?,
+        customer: text(&v["customer"])
+            .or_else(|| text(&v["customer"]["id"]))
+            .ok_or_else(|| bad("a customer"))?,
+        user_id: v["metadata"][META_USER]
+            .as_str()
+            .and_then(|u| u.parse().ok()),
+        plan_id: text(&v["metadata"][META_PLAN]),
+        status: text(&v["status"]).ok_or_else(|| bad("a status"))?,
+        period_end,
+        cancel_at_period_end: v["cancel_at_period_end"].as_bool().unwrap_or(false),
+        trial_end: v["trial_end"].as_i64(),
+        amount: item["price"]["unit_amount"].as_i64().unwrap_or(0),
+        currency: text(&item["price"]["currency"]).unwrap_or_default(),
+        interval: text(&item["price"]["recurring"]["interval"]).unwrap_or_else(|| "month".into()),
+    })
+}
+
+/// Writes the subscription as Stripe has it. Returns the account it belongs to, or `None`
+/// when it names no account or plan Marquee knows (made outside Marquee: left alone).
+pub fn apply_subscription(
+    tx: &Connection,
+    sub: &StripeSubscription,
+    now: i64,
+) -> Result<Option<i64>, PaymentsError> {
+    let user = match sub.user_id {
+        Some(u) => Some(u),
+        None => user_of_customer(tx, &sub.customer)?,
+    };
+    let known_user = match user {
+        Some(u) => tx
+            .query_row("SELECT id FROM users WHERE id = ?1", [u], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?,
+        None => None,
+    };
+    let plan = match &sub.plan_id {
+        Some(p) => tx
+            .query_row("SELECT id FROM plans WHERE id = ?1", [p], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?,
+        None => None,
+    };
+    let (Some(user), Some(plan)) = (known_user, plan) else {
+        return Ok(None);
+    };
+    let status = match sub.status.as_str() {
+        "trialing" => "trialing",
+        "active" => "active",
+        "past_due" | "unpaid" => "past_due",
+        // incomplete (first payment not made), incomplete_expired, canceled, paused.
+        _ => "ended",
+    };
+    let interval = if sub.interval == "year" {
+        "year"
+    } else {
+        "month"
+    };
+    tx.execute(
+        "INSERT INTO subscriptions (user_id, plan_id, status, past_due_since, period_end, interval,
+                                    amount, currency, cancel_at_period_end, trial_end, source,
+                                    stripe_subscription_id, stripe_seen_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, CASE WHEN ?3 = 'past_due' THEN ?11 END, ?4, ?5, ?6, ?7, ?8, ?9,
+                 'stripe', ?10, ?11, ?11, ?11)
+         ON CONFLICT (stripe_subscription_id) DO UPDATE SET
+             plan_id = excluded.plan_id,
+             status = excluded.status,
+             -- The grace period counts from the first failure, not the latest event.
+             past_due_since = CASE WHEN excluded.status = 'past_due'
+                                   THEN coalesce(subscriptions.past_due_since, excluded.past_due_since)
+                              END,
+             period_end = excluded.period_end,
+             interval = excluded.interval,
+             amount = excluded.amount,
+             currency = excluded.currency,
+             cancel_at_period_end = excluded.cancel_at_period_end,
+             trial_end = excluded.trial_end,
+             stripe_seen_at = excluded.stripe_seen_at,
+             updated_at = excluded.updated_at",
+        params![
+            user,
+            plan,
+            status,
+            sub.period_end,
+            interval,
+            sub.amount,
+            sub.currency,
+            sub.cancel_at_period_end,
+            sub.trial_end,
+            sub.id,
+            now
+        ],
+    )?;
+    if sub.trial_end.is_some() {
+        tx.execute(
+            "INSERT OR IGNORE INTO trials_used (email_key, user_id, plan_id, used_at)
+             SELECT email_key, id, ?2, ?3 FROM users WHERE id = ?1",
+            params![user, plan, now],
+        )?;
+    }
+    Ok(Some(user))
+}
+
+/// Whether this account (or its email address) has had a free trial.
+pub fn trial_used(c: &Connection, user_id: i64) -> Result<bool, PaymentsError> {
+    Ok(c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM trials_used t JOIN users u ON u.id = ?1
+                        WHERE t.user_id = u.id OR t.email_key = u.email_key)",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// A paid one-time Checkout Session becomes a rental, a purchase or a ticket (once, however
+/// often it is applied). Returns the account, or `None` if the session is not one of ours
+/// or not paid.
+pub fn apply_payment(
+    tx: &Connection,
+    session: &Value,
+    now: i64,
+) -> Result<Option<i64>, PaymentsError> {
+    if session["mode"] != "payment" || session["payment_status"] != "paid" {
+        return Ok(None);
+    }
+    let meta = &session["metadata"];
+    let (Some(user), Some(kind), Some(target)) = (
+        meta[META_USER].as_str().and_then(|u| u.parse::<i64>().ok()),
+        meta[META_KIND].as_str(),
+        meta[META_TARGET].as_str(),
+    ) else {
+        return Ok(None);
+    };
+    if !matches!(kind, "rent" | "buy" | "ticket") {
+        return Ok(None);
+    }
+    let window: Option<i64> = match kind {
+        "rent" => Some(
+            meta[META_WINDOW]
+                .as_str()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(48 * 3600),
+        ),
+        _ => None,
+    };
+    // The PaymentIntent is what a refund names; the session id is the fallback.
+    let reference = text(&session["payment_intent"])
+        .or_else(|| text(&session["payment_intent"]["id"]))
+        .or_else(|| text(&session["id"]))
+        .ok_or_else(|| PaymentsError::Invalid("checkout session without an id".into()))?;
+    let exists: Option<i64> = tx
+        .query_row("SELECT id FROM users WHERE id = ?1", [user], |r| r.get(0))
+        .optional()?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO purchases (user_id, kind, target_id, amount, currency, window_secs,
+                                          payment_ref, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            user,
+            kind,
+            target,
+            session["amount_total"].as_i64().unwrap_or(0),
+            session["currency"].as_str().unwrap_or(""),
+            window,
+            reference,
+            now
+        ],
+    )?;
+    Ok(Some(user))
+}
+
+/// A refunded payment ends what it bought.
+pub fn refund_payment(
+    tx: &Connection,
+    payment_intent: &str,
+    now: i64,
+) -> Result<bool, PaymentsError> {
+    Ok(tx.execute(
+        "UPDATE purchases SET refunded_at = ?2 WHERE payment_ref = ?1 AND refunded_at IS NULL",
+        params![payment_intent, now],
+    )? > 0)
+}
+
+/// The subscription an invoice belongs to (where the API version put it).
+pub fn invoice_subscription(invoice: &Value) -> Option<String> {
+    text(&invoice["parent"]["subscription_details"]["subscription"])
+        .or_else(|| text(&invoice["subscription"]))
+}

@@ -1,0 +1,434 @@
+//! A local stand-in for the parts of Stripe's API Marquee calls (Stripe cannot be reached
+//! from the tests). It follows Stripe's documented contract: form-encoded requests with
+//! bracketed keys and a bearer secret key; `Idempotency-Key` replays the first answer;
+//! objects shaped as in API version 2025-03-31.basil (a subscription's period on its items,
+//! an invoice's subscription under `parent.subscription_details`); the events list newest
+//! first with `created[gte]`, `limit`, `starting_after` and `has_more`; and webhooks signed
+//! as Stripe signs them (`Stripe-Signature: t=…,v1=` HMAC-SHA256 of `t.body` keyed with the
+//! `whsec_` secret), computed here with `ring`, not with Marquee's code.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+pub const SECRET_KEY: &str = "sk_test_standin";
+pub const WEBHOOK_SECRET: &str = "whsec_standin_secret";
+
+/// A form or a query: its pairs in order.
+type Form = Vec<(String, String)>;
+
+/// A request as read: method, target, headers (lower-case names) and body.
+struct Request {
+    method: String,
+    target: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+#[derive(Default)]
+struct State {
+    next: u64,
+    customers: HashMap<String, Value>,
+    prices: HashMap<String, Value>,
+    sessions: HashMap<String, (Value, Vec<(String, String)>)>,
+    subscriptions: HashMap<String, Value>,
+    events: Vec<Value>,
+    idempotent: HashMap<String, Value>,
+    /// (method, path, form) of every request, in order.
+    requests: Vec<(String, String, Form)>,
+}
+
+pub struct Standin {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn field<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// `prefix[key]=v` pairs as a JSON object (Stripe's metadata encoding).
+fn nested(form: &[(String, String)], prefix: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in form {
+        if let Some(rest) = k.strip_prefix(prefix).and_then(|r| r.strip_prefix('['))
+            && let Some(key) = rest.strip_suffix(']').filter(|k| !k.contains('['))
+        {
+            out.insert(key.to_owned(), json!(v));
+        }
+    }
+    Value::Object(out)
+}
+
+impl State {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}_test{:06}", self.next)
+    }
+
+    fn event(&mut self, kind: &str, object: Value) -> Value {
+        let id = self.id("evt");
+        let event = json!({
+            "id": id, "object": "event", "api_version": "2025-03-31.basil",
+            "created": now(), "livemode": false, "pending_webhooks": 1,
+            "request": {"id": null, "idempotency_key": null},
+            "type": kind, "data": {"object": object},
+        });
+        self.events.push(event.clone());
+        event
+    }
+
+    fn route(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        form: &[(String, String)],
+        base: &str,
+    ) -> (u16, Value) {
+        let not_found = (
+            404,
+            json!({"error": {"type": "invalid_request_error", "message": format!("No such resource: {path}")}}),
+        );
+        match (method, path) {
+            ("POST", "/v1/customers") => {
+                let id = self.id("cus");
+                let c = json!({"id": id, "object": "customer", "email": field(form, "email"),
+                               "metadata": nested(form, "metadata")});
+                self.customers.insert(id, c.clone());
+                (200, c)
+            }
+            ("POST", "/v1/prices") => {
+                let id = self.id("price");
+                let p = json!({"id": id, "object": "price", "active": true,
+                    "currency": field(form, "currency"),
+                    "unit_amount": field(form, "unit_amount").and_then(|a| a.parse::<i64>().ok()),
+                    "recurring": {"interval": field(form, "recurring[interval]"), "interval_count": 1},
+                    "metadata": nested(form, "metadata"), "type": "recurring"});
+                self.prices.insert(id, p.clone());
+                (200, p)
+            }
+            ("POST", "/v1/checkout/sessions") => {
+                let Some(customer) =
+                    field(form, "customer").filter(|c| self.customers.contains_key(*c))
+                else {
+                    return (
+                        400,
+                        json!({"error": {"type": "invalid_request_error", "message": "No such customer"}}),
+                    );
+                };
+                let id = self.id("cs");
+                let mode = field(form, "mode").unwrap_or("payment");
+                let amount = match mode {
+                    "subscription" => field(form, "line_items[0][price]")
+                        .and_then(|p| self.prices.get(p))
+                        .and_then(|p| p["unit_amount"].as_i64()),
+                    _ => field(form, "line_items[0][price_data][unit_amount]")
+                        .and_then(|a| a.parse().ok()),
+                };
+                let s = json!({"id": id, "object": "checkout.session", "mode": mode,
+                    "customer": customer, "status": "open", "payment_status": "unpaid",
+                    "url": format!("{base}/pay/{id}"),
+                    "success_url": field(form, "success_url"), "cancel_url": field(form, "cancel_url"),
+                    "amount_total": amount,
+                    "currency": field(form, "line_items[0][price_data][currency]").unwrap_or("usd"),
+                    "metadata": nested(form, "metadata"), "subscription": null, "payment_intent": null});
+                self.sessions.insert(id, (s.clone(), form.to_vec()));
+                (200, s)
+            }
+            ("POST", "/v1/billing_portal/sessions") => {
+                let id = self.id("bps");
+                (
+                    200,
+                    json!({"id": id, "object": "billing_portal.session", "customer": field(form, "customer"),
+                             "url": format!("{base}/portal/{id}"), "return_url": field(form, "return_url")}),
+                )
+            }
+            ("POST", "/v1/refunds") => {
+                let id = self.id("re");
+                (
+                    200,
+                    json!({"id": id, "object": "refund", "payment_intent": field(form, "payment_intent"), "status": "succeeded"}),
+                )
+            }
+            ("GET", "/v1/events") => {
+                let since: i64 = field(query, "created[gte]")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let limit: usize = field(query, "limit")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(10);
+                let mut newest_first: Vec<&Value> = self
+                    .events
+                    .iter()
+                    .rev()
+                    .filter(|e| e["created"].as_i64().unwrap() >= since)
+                    .collect();
+                if let Some(after) = field(query, "starting_after") {
+                    let at = newest_first
+                        .iter()
+                        .position(|e| e["id"] == after)
+                        .map_or(0, |i| i + 1);
+                    newest_first.drain(..at);
+                }
+                let has_more = newest_first.len() > limit;
+                newest_first.truncate(limit);
+                (
+                    200,
+                    json!({"object": "list", "url": "/v1/events", "has_more": has_more, "data": newest_first}),
+                )
+            }
+            ("GET", p) if p.starts_with("/v1/subscriptions/") => {
+                match self.subscriptions.get(&p["/v1/subscriptions/".len()..]) {
+                    Some(s) => (200, s.clone()),
+                    None => not_found,
+                }
+            }
+            ("GET", p) if p.starts_with("/v1/checkout/sessions/") => {
+                match self.sessions.get(&p["/v1/checkout/sessions/".len()..]) {
+                    Some((s, _)) => (200, s.clone()),
+                    None => not_found,
+                }
+            }
+            _ => not_found,
+        }
+    }
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
+
+fn pairs(text: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+impl Standin {
+    pub fn start() -> Standin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let (shared, base) = (state.clone(), url.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (state, base) = (shared.clone(), base.clone());
+                std::thread::spawn(move || serve(stream, &state, &base));
+            }
+        });
+        Standin { url, state }
+    }
+
+    /// The config table that points Marquee here.
+    pub fn config(&self) -> String {
+        format!(
+            "[stripe]\nsecret_key = \"{SECRET_KEY}\"\nwebhook_secret = \"{WEBHOOK_SECRET}\"\napi_base = \"{}\"\n",
+            self.url
+        )
+    }
+
+    /// Requests made to `path` (method and form), oldest first.
+    pub fn requests_to(&self, path: &str) -> Vec<(String, Vec<(String, String)>)> {
+        let state = self.state.lock().unwrap();
+        state
+            .requests
+            .iter()
+            .filter(|(_, p, _)| p == path)
+            .map(|(m, _, f)| (m.clone(), f.clone()))
+            .collect()
+    }
+
+    /// The customer pays: the session completes; a subscription starts (trialing when the
+    /// session asked for a trial) or a payment is made. Returns the events Stripe would send.
+    pub fn complete(&self, session_id: &str) -> Vec<Value> {
+        let mut state = self.state.lock().unwrap();
+        let (mut session, form) = state.sessions.get(session_id).cloned().expect("a session");
+        session["status"] = json!("complete");
+        session["payment_status"] = json!("paid");
+        let mut events = Vec::new();
+        if session["mode"] == "subscription" {
+            let id = state.id("sub");
+            let price = state.prices[field(&form, "line_items[0][price]").unwrap()].clone();
+            let trial = field(&form, "subscription_data[trial_period_days]")
+                .and_then(|d| d.parse::<i64>().ok());
+            let period_end = now() + trial.unwrap_or(30) * 86_400;
+            let item = state.id("si");
+            let sub = json!({"id": id, "object": "subscription", "customer": session["customer"],
+                "status": if trial.is_some() { "trialing" } else { "active" },
+                "cancel_at_period_end": false, "trial_end": trial.map(|_| period_end),
+                "metadata": nested(&form, "subscription_data[metadata]"),
+                "items": {"object": "list", "data": [{"id": item, "object": "subscription_item",
+                    "current_period_start": now(), "current_period_end": period_end, "price": price}]}});
+            state.subscriptions.insert(id.clone(), sub.clone());
+            session["subscription"] = json!(id);
+            state.sessions.get_mut(session_id).unwrap().0 = session.clone();
+            events.push(state.event("checkout.session.completed", session));
+            events.push(state.event("customer.subscription.created", sub));
+        } else {
+            let pi = state.id("pi");
+            session["payment_intent"] = json!(pi);
+            state.sessions.get_mut(session_id).unwrap().0 = session.clone();
+            events.push(state.event("checkout.session.completed", session));
+        }
+        events
+    }
+
+    /// The renewal payment fails: the subscription goes past due.
+    pub fn fail_renewal(&self, sub_id: &str) -> Value {
+        let mut state = self.state.lock().unwrap();
+        state.subscriptions.get_mut(sub_id).unwrap()["status"] = json!("past_due");
+        let invoice_id = state.id("in");
+        let invoice = json!({"id": invoice_id, "object": "invoice", "status": "open",
+            "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub_id}}});
+        state.event("invoice.payment_failed", invoice)
+    }
+
+    /// The subscription as Stripe has it now, changed by `change`; returns the event that
+    /// says so (`customer.subscription.updated`, or `.deleted` when cancelled).
+    pub fn change_subscription(&self, sub_id: &str, change: impl FnOnce(&mut Value)) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let sub = state.subscriptions.get_mut(sub_id).unwrap();
+        change(sub);
+        let sub = sub.clone();
+        let kind = if sub["status"] == "canceled" {
+            "customer.subscription.deleted"
+        } else {
+            "customer.subscription.updated"
+        };
+        state.event(kind, sub)
+    }
+
+    pub fn refund(&self, payment_intent: &str) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let charge = state.id("ch");
+        state.event(
+            "charge.refunded",
+            json!({"id": charge, "object": "charge", "payment_intent": payment_intent,
+            "refunded": true, "amount_refunded": 250}),
+        )
+    }
+
+    pub fn subscription_ids(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .subscriptions
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Sends `event` to `url` signed as Stripe signs; the answer's status.
+    pub fn deliver(url: &str, event: &Value) -> u16 {
+        Self::deliver_signed(url, event, WEBHOOK_SECRET, now())
+    }
+
+    pub fn deliver_signed(url: &str, event: &Value, secret: &str, t: i64) -> u16 {
+        let body = event.to_string();
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        let tag = ring::hmac::sign(&key, format!("{t}.{body}").as_bytes());
+        let v1: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(url)
+            .header("Stripe-Signature", &format!("t={t},v1={v1}"))
+            .header("Content-Type", "application/json")
+            .send(&body)
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+fn serve(mut stream: TcpStream, state: &Mutex<State>, base: &str) {
+    let Some(Request {
+        method,
+        target,
+        headers,
+        body,
+    }) = read_request(&mut stream)
+    else {
+        return;
+    };
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let (query, form) = (pairs(query), pairs(&String::from_utf8_lossy(&body)));
+    let (status, answer) = if headers.get("authorization").map(String::as_str)
+        != Some(&format!("Bearer {SECRET_KEY}"))
+    {
+        (
+            401,
+            json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}),
+        )
+    } else if headers.get("stripe-version").map(String::as_str) != Some("2025-03-31.basil") {
+        (
+            400,
+            json!({"error": {"type": "invalid_request_error", "message": "this stand-in speaks 2025-03-31.basil"}}),
+        )
+    } else {
+        let mut state = state.lock().unwrap();
+        state
+            .requests
+            .push((method.clone(), path.to_owned(), form.clone()));
+        let key = headers
+            .get("idempotency-key")
+            .cloned()
+            .filter(|_| method == "POST");
+        match key.as_ref().and_then(|k| state.idempotent.get(k)).cloned() {
+            Some(replayed) => (200, replayed),
+            None => {
+                let (status, answer) = state.route(&method, path, &query, &form, base);
+                if let (Some(k), 200) = (key, status) {
+                    state.idempotent.insert(k, answer.clone());
+                }
+                (status, answer)
+            }
+        }
+    };
+    let body = answer.to_string();
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
