@@ -63,6 +63,8 @@ pub struct Grant {
     pub scope: GrantScope,
     /// None: for good.
     pub until: Option<i64>,
+    /// A plan grant plays like the plan, with its players-at-once limit (None: no limit).
+    pub stream_limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -322,10 +324,18 @@ fn subscribers(plans: &[String], viewer: &ViewerState, policy: &Policy, now: i64
         }
         return allowed(Some(until), basis);
     }
-    // A comp or an access code for a qualifying plan (no stream limit of its own).
+    // A comp or an access code for a qualifying plan, with the plan's stream limit.
     if let Some(grant) = viewer.grants.iter().find(|g| {
         matches!(&g.scope, GrantScope::Plan(p) if qualifies(p)) && g.until.is_none_or(|u| u > now)
     }) {
+        if let Some(limit) = grant.stream_limit
+            && viewer.streams_in_use >= limit
+        {
+            return denied(
+                Reason::StreamLimitReached { limit },
+                vec![Remedy::StopAnotherStream],
+            );
+        }
         return allowed(grant.until, Basis::Grant);
     }
     let past_due = viewer

@@ -298,22 +298,29 @@ pub fn viewer_state(
         }
     }
     let mut stmt = c.prepare_cached(
-        "SELECT scope, scope_id, until FROM grants WHERE user_id = ?1 AND revoked_at IS NULL",
+        "SELECT g.scope, g.scope_id, g.until, p.stream_limit
+         FROM grants g LEFT JOIN plans p ON g.scope = 'plan' AND p.id = g.scope_id
+         WHERE g.user_id = ?1 AND g.revoked_at IS NULL",
     )?;
     let rows = stmt.query_map([user], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, Option<i64>>(2)?,
+            r.get::<_, Option<u32>>(3)?,
         ))
     })?;
     for row in rows {
-        let (scope, id, until) = row?;
+        let (scope, id, until, stream_limit) = row?;
         let scope = match scope.as_str() {
             "plan" => GrantScope::Plan(id),
             _ => GrantScope::Title(id),
         };
-        state.grants.push(Grant { scope, until });
+        state.grants.push(Grant {
+            scope,
+            until,
+            stream_limit,
+        });
     }
     Ok(state)
 }

@@ -84,6 +84,7 @@ fn granted(scope: GrantScope) -> ViewerState {
         grants: vec![Grant {
             scope,
             until: Some(NOW + 100),
+            stream_limit: None,
         }],
         ..signed_in()
     }

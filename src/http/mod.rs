@@ -290,6 +290,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(watch::watch)
         .service(watch::renew_pass)
         .service(watch::redeem)
+        .service(watch::heartbeat)
+        .service(watch::stop)
         .service(billing::checkout)
         .service(billing::returned)
         .service(billing::portal)

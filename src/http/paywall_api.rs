@@ -492,7 +492,7 @@ pub async fn why(
     let paywall = state.settings.settings.current().paywall.clone();
     let (access, decision) = state
         .playback
-        .decision(&title, Some(user), &paywall, crate::clock::now())
+        .decision(&title, Some(user), None, &paywall, crate::clock::now())
         .await?
         .ok_or_else(|| ApiError::not_found("no such title"))?;
     let explanation = match &decision {

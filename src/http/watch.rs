@@ -398,6 +398,49 @@ pub async fn renew_pass(
     }
 }
 
+/// The player's heartbeat while it plays (every 30 s): counts it against the account's
+/// stream limit. 409 when the account's players are all in use elsewhere, 403 when access
+/// has ended; the player stops with the reason.
+#[post("/watch/{id}/heartbeat")]
+pub async fn heartbeat(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    viewer: Viewer,
+) -> Result<HttpResponse, ApiError> {
+    let paywall_config = state.settings.settings.current().paywall.clone();
+    let decision = state
+        .playback
+        .heartbeat(
+            &id,
+            asker(&req, Some(&viewer)),
+            &paywall_config,
+            crate::clock::now(),
+        )
+        .await?;
+    match decision {
+        Decision::Allowed { .. } => Ok(HttpResponse::NoContent().finish()),
+        Decision::Denied { reason, .. } => {
+            let code = match reason {
+                crate::access::entitlement::Reason::StreamLimitReached { .. } => {
+                    super::error::ErrorCode::Conflict
+                }
+                _ => super::error::ErrorCode::Forbidden,
+            };
+            Err(ApiError::new(code, reason.sentence()))
+        }
+    }
+}
+
+/// The player was closed: its stream is free at once.
+#[post("/watch/{id}/stop")]
+pub async fn stop(req: HttpRequest, state: web::Data<AppState>, viewer: Viewer) -> HttpResponse {
+    if let Some(session) = asker(&req, Some(&viewer)).viewer {
+        state.playback.streams.stop(viewer.user().id.0, session);
+    }
+    HttpResponse::NoContent().finish()
+}
+
 #[derive(serde::Deserialize)]
 pub struct ProgressBody {
     position: f64,

@@ -8,6 +8,7 @@ pub mod gate;
 pub mod keys;
 pub mod ready;
 pub mod response;
+pub mod streams;
 pub mod token;
 
 pub use files::{Library, PackageFile};

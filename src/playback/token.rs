@@ -38,7 +38,7 @@ pub enum TokenError {
 
 /// Who a token is for: derived from the viewer's session secret, so the origin can tell
 /// from the request's own cookie, and so the token reveals nothing of the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ViewerTag([u8; TAG_LEN]);
 
 impl ViewerTag {

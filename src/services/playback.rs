@@ -10,6 +10,7 @@ use crate::access::level::AccessLevel;
 use crate::access::{AccessError, store};
 use crate::config::PaywallConfig;
 use crate::db::Db;
+use crate::playback::streams::Streams;
 use crate::playback::token::ViewerTag;
 use crate::playback::{Origin, Pass};
 
@@ -34,30 +35,39 @@ pub enum PlayAnswer {
 pub struct PlaybackService {
     db: Db,
     origin: Arc<Origin>,
+    /// Players running now, from heartbeats.
+    pub streams: Streams,
 }
 
 impl PlaybackService {
     pub fn new(db: Db, origin: Arc<Origin>) -> Self {
-        PlaybackService { db, origin }
+        PlaybackService {
+            db,
+            origin,
+            streams: Streams::default(),
+        }
     }
 
-    /// What the engine says about `title_id` for `asker` at `now`, without starting
-    /// anything (the dashboard's diagnostic).
+    /// What the engine says about `title_id` for `user_id` at `now`, counting the players
+    /// of the account running outside `session`, without starting anything (the
+    /// dashboard's diagnostic passes no session: every player counts).
     pub async fn decision(
         &self,
         title_id: &str,
         user_id: Option<i64>,
+        session: Option<ViewerTag>,
         paywall: &PaywallConfig,
         now: i64,
     ) -> Result<Option<(entitlement::TitleAccess, Decision)>, AccessError> {
         let policy = store::policy(paywall);
         let title_id = title_id.to_owned();
+        let elsewhere = user_id.map_or(0, |u| self.streams.elsewhere(u, session, now));
         self.db
             .read(move |c| {
                 let Some(title) = store::title_access(c, &title_id)? else {
                     return Ok(None);
                 };
-                let viewer = store::viewer_state(c, user_id, 0)?;
+                let viewer = store::viewer_state(c, user_id, elsewhere)?;
                 let decision = entitlement::decide(&title, &viewer, &policy, now);
                 Ok(Some((title, decision)))
             })
@@ -74,7 +84,9 @@ impl PlaybackService {
         paywall: &PaywallConfig,
         now: i64,
     ) -> Result<PlayAnswer, AccessError> {
-        let Some((title, decision)) = self.decision(title_id, asker.user_id, paywall, now).await?
+        let Some((title, decision)) = self
+            .decision(title_id, asker.user_id, asker.viewer, paywall, now)
+            .await?
         else {
             return Err(AccessError::NotFound(format!("title {title_id}")));
         };
@@ -112,5 +124,28 @@ impl PlaybackService {
         let expires_at = until.map_or(now + ttl, |u| u.min(now + ttl));
         let pass = self.origin.gate.mint(asset_id, viewer, expires_at);
         Ok(PlayAnswer::Allowed { pass, until, basis })
+    }
+
+    /// A player's heartbeat: still allowed (counting the account's other players), it is
+    /// counted as running; refused, the answer says why and the player stops.
+    pub async fn heartbeat(
+        &self,
+        title_id: &str,
+        asker: Asker,
+        paywall: &PaywallConfig,
+        now: i64,
+    ) -> Result<Decision, AccessError> {
+        let (Some(user), Some(session)) = (asker.user_id, asker.viewer) else {
+            return Err(AccessError::Invalid("sign in to play this".into()));
+        };
+        let (_, decision) = self
+            .decision(title_id, Some(user), Some(session), paywall, now)
+            .await?
+            .ok_or_else(|| AccessError::NotFound(format!("title {title_id}")))?;
+        // Free plays take no stream.
+        if matches!(&decision, Decision::Allowed { basis, .. } if *basis != Basis::Free) {
+            self.streams.beat(user, session, title_id, now);
+        }
+        Ok(decision)
     }
 }

@@ -601,3 +601,83 @@ fn a_signed_in_viewer_plays_premium_media_in_chromium_under_a_token_it_renews() 
     );
     assert_eq!(report["steps"][0]["reason"], "Sign in to watch this.");
 }
+
+#[test]
+fn a_plan_with_one_stream_plays_on_one_device_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "bob@example.com", &["--role", "viewer"]);
+    let server = Server::start_with(&data, Options::default());
+    let clip = tmp.path().join("solo.mp4");
+    make_clip(&clip, "320x180", 25, 2.0, false);
+    drop_into(&server.inbox(), &clip);
+    let id = server.wait_finished("solo", Duration::from_secs(120))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.call(
+        "POST",
+        "/api/v1/plans",
+        Some(
+            json!({"name": "Solo", "currency": "eur", "monthly_amount": 299,
+                    "yearly_amount": null, "trial_days": 0, "stream_limit": 1, "public": true}),
+        ),
+    );
+    server.call(
+        "PUT",
+        &format!("/api/v1/titles/{id}/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": ["solo"]}})),
+    );
+    let bob_id = member_id(&server, "bob@example.com");
+    // A comp of the plan plays like the plan: one player at a time.
+    let (status, _) = server.call(
+        "POST",
+        &format!("/api/v1/members/{bob_id}/grants"),
+        Some(json!({"plan": "solo"})),
+    );
+    assert_eq!(status, 201);
+
+    let mut phone = Browser::new(server.url());
+    let mut tv = Browser::new(server.url());
+    for b in [&mut phone, &mut tv] {
+        assert_eq!(b.sign_in("bob@example.com", PASSWORD).status, 303);
+    }
+    let beat = |b: &mut Browser| {
+        let page = b.get(&format!("/watch/{id}"));
+        let csrf = if page.body.contains("name=\"csrf\" content=") {
+            csrf_meta(&page.body)
+        } else {
+            page.csrf()
+        };
+        b.post_json(&format!("/watch/{id}/heartbeat"), &csrf, "")
+            .status
+    };
+    assert_eq!(beat(&mut phone), 204, "the phone plays");
+    assert_eq!(beat(&mut phone), 204, "and keeps playing");
+    // The TV: the paywall says why, and its heartbeat is refused.
+    let page = tv.get(&format!("/watch/{id}"));
+    assert!(player_src(&page.body).is_none());
+    assert!(
+        page.body.contains("players are all in use"),
+        "{}",
+        page.body
+    );
+    assert_eq!(beat(&mut tv), 409);
+    let (_, why) = server.call(
+        "GET",
+        &format!("/api/v1/members/{bob_id}/access/{id}"),
+        None,
+    );
+    assert_eq!(
+        why["decision"]["reason"]["code"], "stream_limit_reached",
+        "{why}"
+    );
+    // The phone's page is closed: the TV plays.
+    let page = phone.get(&format!("/watch/{id}"));
+    let stopped = phone.post_json(&format!("/watch/{id}/stop"), &csrf_meta(&page.body), "");
+    assert_eq!(stopped.status, 204);
+    assert!(player_src(&tv.get(&format!("/watch/{id}")).body).is_some());
+    assert_eq!(beat(&mut tv), 204);
+    // A reload on the TV (same session) is not a second stream.
+    assert!(player_src(&tv.get(&format!("/watch/{id}")).body).is_some());
+}

@@ -89,7 +89,7 @@
       const body = await r.json().catch(() => ({}));
       if (r.status === 403) {
         // The engine said no (a plan ended, a rental ran out): say why and stop.
-        showError(body.message || 'This title can no longer be played here.');
+        showError((body.error && body.error.message) || 'This title can no longer be played here.');
         if (state.hls) state.hls.stopLoad();
         video.pause();
         throw new Error('refused');
@@ -111,6 +111,36 @@
   }
   scheduleRenewal();
   state.renewPass = renewPass;
+
+  // --- heartbeats ---------------------------------------------------------------------
+  // A signed-in player says it is running every 30 s from its first frame (paused too),
+  // which counts it against the account's stream limit; a refusal (players all in use elsewhere, access
+  // ended) stops it with the reason. Leaving the page frees the stream at once.
+  const watchPath = `/watch/${encodeURIComponent(root.dataset.asset)}`;
+  let beating = null;
+  function beat() {
+    return fetch(`${watchPath}/heartbeat`, { method: 'POST', headers: { 'x-csrf-token': csrfMeta.content } })
+      .then(async (r) => {
+        if (r.status !== 409 && r.status !== 403) return;
+        const body = await r.json().catch(() => ({}));
+        video.pause();
+        if (state.hls) state.hls.stopLoad();
+        showError((body.error && body.error.message) || 'Playback stopped.');
+      })
+      .catch(() => { /* offline: the next beat tells */ });
+  }
+  state.beat = beat;
+  if (csrfMeta) {
+    video.addEventListener('playing', () => {
+      if (beating) return;
+      beat();
+      beating = setInterval(beat, 30000);
+    });
+    video.addEventListener('ended', () => { clearInterval(beating); beating = null; });
+    window.addEventListener('pagehide', () => {
+      fetch(`${watchPath}/stop`, { method: 'POST', keepalive: true, headers: { 'x-csrf-token': csrfMeta.content } }).catch(() => {});
+    });
+  }
   const withPass = (url) => {
     if (!prefix) return url;
     const u = new URL(url, location.href);

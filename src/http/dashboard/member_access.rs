@@ -97,7 +97,7 @@ pub async fn section(
             let paywall = state.settings.settings.current().paywall.clone();
             let found = state
                 .playback
-                .decision(title.trim(), Some(user_id), &paywall, now)
+                .decision(title.trim(), Some(user_id), None, &paywall, now)
                 .await?;
             Some(match found {
                 None => Why {
