@@ -8,6 +8,7 @@
 pub mod codes;
 pub mod entitlement;
 pub mod grants;
+pub mod holdings;
 pub mod level;
 pub mod plans;
 pub mod store;

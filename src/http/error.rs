@@ -172,6 +172,7 @@ impl From<crate::services::PaywallServiceError> for ApiError {
         use crate::services::PaywallServiceError as E;
         match e {
             E::Access(e) => e.into(),
+            E::Payments(crate::payments::PaymentsError::Invalid(m)) => Self::bad_request(m),
             other => Self::internal(other),
         }
     }

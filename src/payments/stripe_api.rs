@@ -272,6 +272,18 @@ impl StripeApi {
         )
     }
 
+    /// Cancels a subscription now; returns it as Stripe has it after.
+    pub fn cancel_subscription(&self, id: &str) -> Result<Value, PaymentsError> {
+        check_id(id, "sub_")?;
+        let resp = self
+            .agent
+            .delete(format!("{}/v1/subscriptions/{id}", self.base))
+            .header("Authorization", &format!("Bearer {}", self.key))
+            .header("Stripe-Version", API_VERSION)
+            .call();
+        self.answer("cancelling a subscription", resp)
+    }
+
     /// Events created at or after `since`, oldest first, all pages.
     pub fn events_since(&self, since: i64) -> Result<Vec<Value>, PaymentsError> {
         let mut found: Vec<Value> = Vec::new();

@@ -7,18 +7,24 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::access::grants::{self, NewBatch, Scope};
+use crate::access::holdings;
 use crate::access::level::AccessLevel;
 use crate::access::plans::{self, Plan, PlanFields};
 use crate::access::{AccessError, store};
 use crate::audit::{self, Actor, AuditError};
 use crate::clock;
+use crate::config::StripeConfig;
 use crate::db::{Db, DbError};
+use crate::payments::stripe_api::StripeApi;
+use crate::payments::{PaymentsError, sync};
 use crate::playback::Origin;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaywallServiceError {
     #[error(transparent)]
     Access(#[from] AccessError),
+    #[error(transparent)]
+    Payments(#[from] crate::payments::PaymentsError),
     #[error(transparent)]
     Audit(#[from] AuditError),
     #[error(transparent)]
@@ -194,6 +200,146 @@ impl PaywallService {
                     now,
                 )?;
                 Ok(id)
+            })
+            .await
+    }
+
+    /// Subscribes a member to a plan for `days` at no charge (a subscription made in the
+    /// dashboard, with the plan's stream limit).
+    pub async fn start_subscription(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        plan_id: String,
+        days: i64,
+    ) -> Result<i64, PaywallServiceError> {
+        let (actor, now) = (actor.clone(), clock::now());
+        self.db
+            .write(move |tx| {
+                let id = holdings::start_manual(tx, user_id, &plan_id, days, now)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "member.subscribe",
+                    &format!("member:{user_id}"),
+                    json!({"subscription": id, "plan": plan_id, "days": days}),
+                    now,
+                )?;
+                Ok(id)
+            })
+            .await
+    }
+
+    /// Extends a dashboard-made subscription.
+    pub async fn extend_subscription(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        id: i64,
+        days: i64,
+    ) -> Result<(), PaywallServiceError> {
+        let (actor, now) = (actor.clone(), clock::now());
+        self.db
+            .write(move |tx| {
+                holdings::extend_manual(tx, user_id, id, days, now)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "member.extend",
+                    &format!("member:{user_id}"),
+                    json!({"subscription": id, "days": days}),
+                    now,
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Cancels a subscription now: through Stripe for a Stripe one (its record follows
+    /// Stripe's answer), directly for one made in the dashboard.
+    pub async fn cancel_subscription(
+        &self,
+        actor: &Actor,
+        stripe: &StripeConfig,
+        user_id: i64,
+        id: i64,
+    ) -> Result<(), PaywallServiceError> {
+        let sub = self
+            .db
+            .read(move |c| holdings::subscription(c, user_id, id))
+            .await?;
+        let now = clock::now();
+        let stripe_state = match &sub.stripe_subscription_id {
+            Some(stripe_id) => {
+                let api = StripeApi::new(stripe).ok_or(PaymentsError::NotConfigured)?;
+                let stripe_id = stripe_id.clone();
+                let object =
+                    tokio::task::spawn_blocking(move || api.cancel_subscription(&stripe_id))
+                        .await
+                        .map_err(|_| {
+                            PaymentsError::Stripe("the Stripe call was cut short".into())
+                        })??;
+                Some(sync::parse_subscription(&object)?)
+            }
+            None => None,
+        };
+        let actor = actor.clone();
+        self.db
+            .write(move |tx| {
+                match &stripe_state {
+                    Some(state) => {
+                        sync::apply_subscription(tx, state, now)?;
+                    }
+                    None => holdings::cancel_manual(tx, user_id, id, now)?,
+                }
+                audit::record(
+                    tx,
+                    &actor,
+                    "member.cancel",
+                    &format!("member:{user_id}"),
+                    json!({"subscription": id}),
+                    now,
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Refunds a purchase (a rental, say): through Stripe when it was paid there, then it
+    /// ends at once.
+    pub async fn refund_purchase(
+        &self,
+        actor: &Actor,
+        stripe: &StripeConfig,
+        user_id: i64,
+        id: i64,
+    ) -> Result<(), PaywallServiceError> {
+        let purchase = self
+            .db
+            .read(move |c| holdings::purchase(c, user_id, id))
+            .await?;
+        if purchase.refunded_at.is_some() {
+            return Err(AccessError::Invalid("refunded already".into()).into());
+        }
+        if let Some(pi) = purchase.payment_ref.filter(|r| r.starts_with("pi_")) {
+            let api = StripeApi::new(stripe).ok_or(PaymentsError::NotConfigured)?;
+            tokio::task::spawn_blocking(move || api.refund(&pi))
+                .await
+                .map_err(|_| PaymentsError::Stripe("the Stripe call was cut short".into()))??;
+        }
+        let (actor, now) = (actor.clone(), clock::now());
+        self.db
+            .write(move |tx| {
+                holdings::mark_refunded(tx, user_id, id, now)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "member.refund",
+                    &format!("member:{user_id}"),
+                    json!({"purchase": id, "amount": purchase.amount, "currency": purchase.currency}),
+                    now,
+                )?;
+                Ok(())
             })
             .await
     }

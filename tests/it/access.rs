@@ -182,6 +182,21 @@ const PAGES: &[(&str, &str, Option<Permission>)] = &[
     ),
     (
         "POST",
+        "/admin/members/999999/subscriptions",
+        Some(Permission::BillingWrite),
+    ),
+    (
+        "POST",
+        "/admin/members/999999/subscriptions/999999/cancel",
+        Some(Permission::BillingWrite),
+    ),
+    (
+        "POST",
+        "/admin/members/999999/purchases/999999/refund",
+        Some(Permission::BillingWrite),
+    ),
+    (
+        "POST",
         "/admin/members/999999/role",
         Some(Permission::MembersWrite),
     ),

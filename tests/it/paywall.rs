@@ -424,6 +424,7 @@ fn the_operator_runs_the_paywall_from_the_dashboard() {
     let data = data_with_ann(tmp.path(), &[]);
     created(&data, "bob@example.com", &["--role", "viewer"]);
     created(&data, "sue@example.com", &["--role", "support"]);
+    created(&data, "dan@example.com", &["--role", "viewer"]);
     let server = Server::start_with(&data, Options::default());
     let clip = tmp.path().join("rental.mp4");
     make_clip(&clip, "320x180", 25, 2.0, true);
@@ -561,6 +562,54 @@ fn the_operator_runs_the_paywall_from_the_dashboard() {
     );
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(player_src(&bob.get(&next).body).is_some());
+    // Dan gets the plan at no charge from his page, then it is cancelled.
+    let (status, _) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{id}/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": ["gold"]}})),
+    );
+    assert_eq!(status, 200);
+    let dan_id = member_id(&server, "dan@example.com");
+    let done = ann.post(
+        &format!("/admin/members/{dan_id}/subscriptions"),
+        &[("csrf", &csrf), ("plan", "gold"), ("days", "30")],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    let (_, why) = server.call(
+        "GET",
+        &format!("/api/v1/members/{dan_id}/access/{id}"),
+        None,
+    );
+    assert_eq!(why["decision"]["basis"]["kind"], "plan", "{why}");
+    let until = why["decision"]["until"].as_i64().unwrap();
+    let page = ann.get(&format!("/admin/members/{dan_id}"));
+    assert!(page.body.contains("no charge"), "{}", page.body);
+    let sub_path = |action: &str| {
+        let at = page.body.find("/subscriptions/").unwrap() + "/subscriptions/".len();
+        let sub = &page.body[at..at + page.body[at..].find('/').unwrap()];
+        format!("/admin/members/{dan_id}/subscriptions/{sub}/{action}")
+    };
+    let done = ann.post(&sub_path("extend"), &[("csrf", &csrf), ("days", "10")]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    let (_, why) = server.call(
+        "GET",
+        &format!("/api/v1/members/{dan_id}/access/{id}"),
+        None,
+    );
+    assert_eq!(
+        why["decision"]["until"].as_i64().unwrap(),
+        until + 10 * 86_400,
+        "{why}"
+    );
+    let done = ann.post(&sub_path("cancel"), &[("csrf", &csrf)]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    let (_, why) = server.call(
+        "GET",
+        &format!("/api/v1/members/{dan_id}/access/{id}"),
+        None,
+    );
+    assert_eq!(why["decision"]["reason"]["code"], "no_plan", "{why}");
+
     // Support may not change the paywall.
     let sue_csrf = sue.get("/account").csrf();
     let refused = sue.post(

@@ -188,6 +188,16 @@ impl State {
                     json!({"object": "list", "url": "/v1/events", "has_more": has_more, "data": newest_first}),
                 )
             }
+            ("DELETE", p) if p.starts_with("/v1/subscriptions/") => {
+                let id = p["/v1/subscriptions/".len()..].to_owned();
+                let Some(sub) = self.subscriptions.get_mut(&id) else {
+                    return not_found;
+                };
+                sub["status"] = json!("canceled");
+                let sub = sub.clone();
+                self.event("customer.subscription.deleted", sub.clone());
+                (200, sub)
+            }
             ("GET", p) if p.starts_with("/v1/subscriptions/") => {
                 match self.subscriptions.get(&p["/v1/subscriptions/".len()..]) {
                     Some(s) => (200, s.clone()),

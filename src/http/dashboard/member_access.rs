@@ -6,13 +6,14 @@ use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 
 use super::when;
-use crate::access::AccessError;
 use crate::access::entitlement::{Decision, Remedy};
 use crate::access::grants::{self, Scope};
 use crate::access::plans;
+use crate::access::{AccessError, holdings};
 use crate::accounts::roles::{Permission, perm};
 use crate::http::AppState;
 use crate::http::session::{Admin, PageError, Viewer, see_other};
+use crate::http::watch::money;
 
 #[derive(Serialize)]
 struct GrantLine {
@@ -35,7 +36,39 @@ struct Why {
 }
 
 #[derive(Serialize)]
+struct SubscriptionLine {
+    id: i64,
+    plan: String,
+    status: String,
+    price: String,
+    renews: String,
+    source: String,
+    manual: bool,
+    open: bool,
+}
+
+#[derive(Serialize)]
+struct PurchaseLine {
+    id: i64,
+    what: String,
+    price: String,
+    bought: String,
+    state: String,
+    refundable: bool,
+}
+
+#[derive(Serialize)]
+struct PlayingLine {
+    title: String,
+    since: String,
+    last_beat: String,
+}
+
+#[derive(Serialize)]
 pub struct MemberAccess {
+    subscriptions: Vec<SubscriptionLine>,
+    purchases: Vec<PurchaseLine>,
+    playing: Vec<PlayingLine>,
     grants: Vec<GrantLine>,
     plans: Vec<(String, String)>,
     why: Option<Why>,
@@ -67,11 +100,68 @@ pub async fn section(
     if !role.may(Permission::BillingRead) {
         return Ok(None);
     }
-    let (held, on_offer) = state
+    let (held, on_offer, subs, bought) = state
         .db
-        .read(move |c| Ok::<_, AccessError>((grants::of_user(c, user_id)?, plans::list(c)?)))
+        .read(move |c| {
+            Ok::<_, AccessError>((
+                grants::of_user(c, user_id)?,
+                plans::list(c)?,
+                holdings::subscriptions(c, user_id)?,
+                holdings::purchases(c, user_id)?,
+            ))
+        })
         .await?;
     let now = crate::clock::now();
+    let subscriptions = subs
+        .into_iter()
+        .map(|s| SubscriptionLine {
+            id: s.id,
+            status: match (s.status.as_str(), s.cancel_at_period_end) {
+                ("active", true) => "active, ends at period end".into(),
+                (other, _) => other.replace('_', " "),
+            },
+            price: if s.amount > 0 {
+                format!("{} a {}", money(s.amount, &s.currency), s.interval)
+            } else {
+                "no charge".into()
+            },
+            renews: when(s.period_end),
+            source: s.stripe_subscription_id.unwrap_or(s.source.clone()),
+            manual: s.source == "manual",
+            open: s.status != "ended",
+            plan: s.plan_id,
+        })
+        .collect();
+    let purchases = bought
+        .into_iter()
+        .map(|p| PurchaseLine {
+            id: p.id,
+            what: format!("{} {}", p.kind, p.target_id),
+            price: money(p.amount, &p.currency),
+            bought: when(p.created_at),
+            state: match (p.refunded_at, p.window_secs, p.first_play_at) {
+                (Some(at), _, _) => format!("refunded {}", when(at)),
+                (None, Some(_), None) => "not started".into(),
+                (None, Some(w), Some(start)) if start + w > now => {
+                    format!("plays until {}", when(start + w))
+                }
+                (None, Some(_), Some(_)) => "ended".into(),
+                (None, None, _) => "held".into(),
+            },
+            refundable: p.refunded_at.is_none(),
+        })
+        .collect();
+    let playing = state
+        .playback
+        .streams
+        .playing(user_id, now)
+        .into_iter()
+        .map(|p| PlayingLine {
+            title: p.title_id,
+            since: when(p.since),
+            last_beat: when(p.last_beat),
+        })
+        .collect();
     let grants = held
         .into_iter()
         .map(|g| GrantLine {
@@ -143,6 +233,9 @@ pub async fn section(
         }
     };
     Ok(Some(MemberAccess {
+        subscriptions,
+        purchases,
+        playing,
         grants,
         plans: on_offer
             .into_iter()
@@ -212,4 +305,69 @@ pub async fn revoke(
         .revoke(&admin.viewer.actor(), id, grant)
         .await?;
     Ok(see_other(&format!("/admin/members/{id}#paywall"), []))
+}
+
+#[derive(Deserialize)]
+struct DaysForm {
+    #[serde(default)]
+    plan: String,
+    days: String,
+}
+
+fn days_of(s: &str) -> Result<i64, PageError> {
+    s.trim()
+        .parse()
+        .ok()
+        .filter(|d| (1..=3660).contains(d))
+        .ok_or_else(|| PageError::BadRequest("days: 1 to 3660".into()))
+}
+
+#[post("/admin/members/{id}/subscriptions")]
+pub async fn subscribe(
+    state: web::Data<AppState>,
+    admin: Admin<perm::BillingWrite>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, PageError> {
+    let form: DaysForm = admin.viewer.form()?;
+    let id = id.into_inner();
+    state
+        .paywall
+        .start_subscription(&admin.viewer.actor(), id, form.plan, days_of(&form.days)?)
+        .await?;
+    Ok(see_other(&format!("/admin/members/{id}#paywall"), []))
+}
+
+/// `extend` (with days) or `cancel` a subscription; `refund` a purchase.
+#[post("/admin/members/{id}/{what}/{item}/{action}")]
+pub async fn act(
+    state: web::Data<AppState>,
+    admin: Admin<perm::BillingWrite>,
+    path: web::Path<(i64, String, i64, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (user, what, item, action) = path.into_inner();
+    let actor = admin.viewer.actor();
+    let stripe = state.settings.settings.current().stripe.clone();
+    match (what.as_str(), action.as_str()) {
+        ("subscriptions", "extend") => {
+            let form: DaysForm = admin.viewer.form()?;
+            state
+                .paywall
+                .extend_subscription(&actor, user, item, days_of(&form.days)?)
+                .await?
+        }
+        ("subscriptions", "cancel") => {
+            state
+                .paywall
+                .cancel_subscription(&actor, &stripe, user, item)
+                .await?
+        }
+        ("purchases", "refund") => {
+            state
+                .paywall
+                .refund_purchase(&actor, &stripe, user, item)
+                .await?
+        }
+        _ => return Err(PageError::NotFound(format!("no action {what}/{action}"))),
+    }
+    Ok(see_other(&format!("/admin/members/{user}#paywall"), []))
 }

@@ -177,6 +177,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(paywall::save_title_level)
         .service(member_access::comp)
         .service(member_access::revoke)
+        .service(member_access::subscribe)
+        .service(member_access::act)
         .service(members::list)
         .service(members::invite)
         .service(members::revoke_invite)

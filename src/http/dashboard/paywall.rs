@@ -32,6 +32,7 @@ impl From<PaywallServiceError> for PageError {
     fn from(e: PaywallServiceError) -> Self {
         match e {
             PaywallServiceError::Access(e) => e.into(),
+            PaywallServiceError::Payments(e) => e.into(),
             other => PageError::internal(other),
         }
     }
