@@ -357,6 +357,8 @@ struct SessionRow {
 pub struct AccountQuery {
     /// `sent` or `no-email`, after asking for a verification link.
     verify: Option<String>,
+    /// Set by a refused code redemption.
+    code: Option<String>,
 }
 
 #[get("/account")]
@@ -385,6 +387,7 @@ pub async fn account(
             last_seen: when(s.last_seen_at),
         })
         .collect();
+    let access = your_access(&state, viewer.user().id.0).await?;
     let user = viewer.user();
     let resp = page(
         &state,
@@ -399,9 +402,83 @@ pub async fn account(
             dashboard => user.role.may(Permission::DashboardView),
             csrf => viewer.csrf_token(),
             sessions => minijinja::Value::from(minijinja::value::Serde(&rows)),
+            access => minijinja::Value::from(minijinja::value::Serde(&access)),
+            code_error => query.code.as_deref().map(|_| "That code is not valid, or you have redeemed it already."),
         },
     )?;
     Ok(private(resp, None))
+}
+
+/// What the account page says the viewer holds.
+#[derive(serde::Serialize)]
+struct YourAccess {
+    /// "Club, renews Tue, 01 Dec 2026 …" and the like.
+    lines: Vec<String>,
+    /// Bought through Stripe: the portal manages cards and cancellation.
+    billing: bool,
+}
+
+async fn your_access(state: &AppState, user: i64) -> Result<YourAccess, PageError> {
+    use crate::access::{AccessError, grants, holdings};
+    let now = now();
+    let (subs, bought, held, customer) = state
+        .db
+        .read(move |c| {
+            Ok::<_, AccessError>((
+                holdings::subscriptions(c, user)?,
+                holdings::purchases(c, user)?,
+                grants::of_user(c, user)?,
+                crate::payments::sync::customer_of(c, user)
+                    .map_err(|e| AccessError::Invalid(e.to_string()))?,
+            ))
+        })
+        .await?;
+    let mut lines = Vec::new();
+    for s in subs.iter().filter(|s| s.status != "ended") {
+        let when_text = when(s.period_end);
+        lines.push(match (s.status.as_str(), s.cancel_at_period_end) {
+            ("trialing", _) => format!("{}: free trial until {when_text}", s.plan_id),
+            ("past_due", _) => format!(
+                "{}: the last payment did not go through; update your card",
+                s.plan_id
+            ),
+            (_, true) => format!("{}: ends {when_text}", s.plan_id),
+            _ => format!("{}: renews {when_text}", s.plan_id),
+        });
+    }
+    for p in bought.iter().filter(|p| p.refunded_at.is_none()) {
+        match (p.window_secs, p.first_play_at) {
+            (Some(w), Some(start)) if start + w > now => lines.push(format!(
+                "Rental of {}: plays until {}",
+                p.target_id,
+                when(start + w)
+            )),
+            (Some(w), None) => lines.push(format!(
+                "Rental of {}: {} hours from your first play",
+                p.target_id,
+                w / 3600
+            )),
+            (Some(_), Some(_)) => {}
+            (None, _) if p.kind == "ticket" => lines.push(format!("Ticket for {}", p.target_id)),
+            (None, _) => lines.push(format!("{}: yours", p.target_id)),
+        }
+    }
+    for g in held
+        .iter()
+        .filter(|g| g.revoked_at.is_none() && g.until.is_none_or(|u| u > now))
+    {
+        let (kind, id) = g.scope.parts();
+        lines.push(format!(
+            "{} {id}{}",
+            if kind == "plan" { "Plan" } else { "Title" },
+            g.until
+                .map_or(" for good".into(), |u| format!(" until {}", when(u)))
+        ));
+    }
+    Ok(YourAccess {
+        lines,
+        billing: customer.is_some() && state.settings.settings.current().stripe.enabled(),
+    })
 }
 
 #[post("/account/sessions/end-all")]

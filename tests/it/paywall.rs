@@ -274,6 +274,9 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
             .is_some_and(|c| c.contains("no-store")),
         "a page with a token is not cached"
     );
+    let account = bob.get("/account");
+    assert!(account.body.contains("Plan club until"), "{}", account.body);
+    assert!(!account.body.contains("Manage billing"), "no Stripe here");
     let bob_cookie = session_cookie(&bob);
 
     // The token plays for Bob, on both paths, and for nobody else.
