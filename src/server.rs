@@ -96,6 +96,15 @@ pub async fn serve(
         state.webhook_wake.clone(),
     );
     let webhooks_task = tokio::spawn(webhooks.run(shutdown_rx.clone()));
+    let encryption_task = tokio::spawn(
+        crate::services::encryption::EncryptionSweeper::new(
+            db.clone(),
+            data.clone(),
+            state.origin.clone(),
+            state.encryption_wake.clone(),
+        )
+        .run(shutdown_rx.clone()),
+    );
     let reconcile_task = tokio::spawn(crate::services::billing::reconcile_loop(
         state.billing.clone(),
         state.settings.clone(),
@@ -175,6 +184,7 @@ pub async fn serve(
     let _ = artwork_task.await;
     let _ = webhooks_task.await;
     let _ = reconcile_task.await;
+    let _ = encryption_task.await;
     let _ = server_task.await;
     if let Some(task) = watchdog_task {
         let _ = task.await;

@@ -61,6 +61,8 @@ pub struct AppState {
     pub paywall: crate::services::PaywallService,
     /// Stripe: checkout, the portal, webhooks, reconciliation.
     pub billing: Arc<crate::services::BillingService>,
+    /// Wakes the encryption of premium media (`services::encryption`).
+    pub encryption_wake: Arc<Notify>,
     /// The home page and search results in memory (`storefront_cache`).
     pub storefront: storefront_cache::StorefrontCache,
     pub ui: ui_files::UiFiles,
@@ -92,6 +94,7 @@ impl AppState {
         ui_dir: Option<std::path::PathBuf>,
     ) -> std::io::Result<Self> {
         let origin = Arc::new(Origin::open(&jobs.data.library(), jobs.db.clone())?);
+        let encryption_wake = Arc::new(Notify::new());
         let uploads = crate::uploads::Uploads::new(
             jobs.db.clone(),
             jobs.data.clone(),
@@ -126,7 +129,12 @@ impl AppState {
                 jobs.data.images(),
             ),
             playback: crate::services::PlaybackService::new(jobs.db.clone(), origin.clone()),
-            paywall: crate::services::PaywallService::new(jobs.db.clone(), origin.clone()),
+            paywall: crate::services::PaywallService::new(
+                jobs.db.clone(),
+                origin.clone(),
+                encryption_wake.clone(),
+            ),
+            encryption_wake,
             billing: Arc::new(crate::services::BillingService::new(jobs.db.clone())),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,

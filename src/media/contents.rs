@@ -139,6 +139,7 @@ mod tests {
             thumbnails: Some("thumbs.vtt".into()),
             warnings: Vec::new(),
             files: Vec::new(),
+            encrypted: false,
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod audio;
 pub mod contents;
+pub mod encrypt;
 pub mod filters;
 pub mod hls;
 pub mod images;

@@ -100,6 +100,7 @@ pub fn transcode(
         thumbnails: video_out.and_then(|v| v.thumbnails),
         warnings,
         files: Vec::new(),
+        encrypted: false,
     };
     // Everything in the output folder now is what this job wrote: the origin serves that.
     contents::record(out, &mut manifest)?;

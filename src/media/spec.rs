@@ -93,6 +93,9 @@ pub struct PackageManifest {
     /// are counted per rendition instead. Empty in packages made before it was recorded.
     #[serde(default)]
     pub files: Vec<String>,
+    /// Segments are AES-128 encrypted (`media::encrypt`); the key is `key.bin`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
 }
 
 impl PackageManifest {

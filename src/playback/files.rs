@@ -16,6 +16,8 @@ pub enum FileKind {
     MediaSegment,
     Subtitles,
     Image,
+    /// `key.bin`: the AES-128 key of an encrypted package.
+    Key,
 }
 
 impl FileKind {
@@ -27,6 +29,7 @@ impl FileKind {
             FileKind::MediaSegment => OriginClass::Segment,
             FileKind::Subtitles => OriginClass::Subtitles,
             FileKind::Image => OriginClass::Image,
+            FileKind::Key => OriginClass::Playlist,
         }
     }
 
@@ -38,6 +41,7 @@ impl FileKind {
             FileKind::Subtitles => "text/vtt; charset=utf-8",
             FileKind::Image if name.ends_with(".png") => "image/png",
             FileKind::Image => "image/jpeg",
+            FileKind::Key => "application/octet-stream",
         }
     }
 
@@ -48,6 +52,8 @@ impl FileKind {
             FileKind::Playlist => "public, max-age=10",
             FileKind::InitSegment | FileKind::MediaSegment => "public, max-age=31536000, immutable",
             FileKind::Subtitles | FileKind::Image => "public, max-age=3600",
+            // Whoever holds the key plays the media: never kept anywhere.
+            FileKind::Key => "private, no-store",
         }
     }
 }
@@ -101,6 +107,7 @@ fn kind_of(name: &str) -> Option<FileKind> {
         "mp4" if name == "init.mp4" => Some(FileKind::InitSegment),
         "vtt" => Some(FileKind::Subtitles),
         "jpg" | "png" if !name.starts_with("source") => Some(FileKind::Image),
+        "bin" if name == crate::media::encrypt::KEY_NAME => Some(FileKind::Key),
         _ => None,
     }
 }

@@ -220,7 +220,7 @@ impl Origin {
         let mut headers = common_headers();
         // A token's answers are this viewer's: a browser may keep them, a shared cache only
         // when told to key on the path after the token (see the README's edge-cache notes).
-        let cache_control = if public {
+        let cache_control = if public || kind == files::FileKind::Key {
             kind.cache_control().to_owned()
         } else {
             format!(

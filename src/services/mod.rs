@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod billing;
+pub mod encryption;
 pub mod paywall;
 pub mod playback;
 pub mod settings;

@@ -54,11 +54,17 @@ impl LevelTarget {
 pub struct PaywallService {
     db: Db,
     origin: Arc<Origin>,
+    /// Wakes `services::encryption` after a level change.
+    encryption_wake: Arc<tokio::sync::Notify>,
 }
 
 impl PaywallService {
-    pub fn new(db: Db, origin: Arc<Origin>) -> Self {
-        PaywallService { db, origin }
+    pub fn new(db: Db, origin: Arc<Origin>, encryption_wake: Arc<tokio::sync::Notify>) -> Self {
+        PaywallService {
+            db,
+            origin,
+            encryption_wake,
+        }
     }
 
     /// Sets (or with `None` clears) the level of a title, season or collection. A title's
@@ -95,8 +101,10 @@ impl PaywallService {
                 Ok::<_, PaywallServiceError>(())
             })
             .await?;
-        // Which media plays on the public path may have changed: ask again, now.
+        // Which media plays on the public path may have changed: ask again, now; and
+        // encrypt what became premium.
         self.origin.ready.forget_all();
+        self.encryption_wake.notify_one();
         Ok(())
     }
 

@@ -47,6 +47,7 @@ try {
   const tokens = [...new Set(first.map((r) => r.path.split('/')[2]))];
   if (tokens.length !== 1 || tokens[0] === 'public') throw new Error(`stream paths: ${JSON.stringify(first)}`);
   if (first.some((r) => r.status !== 200 && r.status !== 206)) throw new Error(`refused: ${JSON.stringify(first)}`);
+  if (!first.some((r) => r.path.endsWith('/key.bin'))) throw new Error(`no key fetched: ${JSON.stringify(first)}`);
   step('played', { requests: first.length });
 
   // A renewal (as the player does before expiry), then more requests: under the new token.

@@ -131,14 +131,8 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
     let asset = server.wait_finished("premium", Duration::from_secs(120));
     let id = asset["id"].as_str().unwrap().to_owned();
     let dir = server.package_dir(&asset);
-    let master = std::fs::read(dir.join("master.m3u8")).unwrap();
-    let (public_segment, segment_file) = first_video_segment(&server, &asset);
-    let segment_bytes = std::fs::read(segment_file).unwrap();
-    let segment = public_segment
-        .strip_prefix(&format!("/p/public/{id}/"))
-        .unwrap()
-        .to_owned();
-    let rendition = segment.split('/').next().unwrap().to_owned();
+    let (_, clear_file) = first_video_segment(&server, &asset);
+    let clear_bytes = std::fs::read(&clear_file).unwrap();
     let public = format!("/p/public/{id}/master.m3u8");
     assert_eq!(
         fetch(&server, &public, None).0,
@@ -171,12 +165,60 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
     );
     assert_eq!(status, 400, "{refused}");
 
-    // The public path now opens only the poster, at once, on both origin paths.
+    // The package is encrypted in the background: AES-128 renditions in new folders, the
+    // clear ones gone, and the Debian ffmpeg program decodes it with the key it names.
+    let encrypted = |d: &std::path::Path| {
+        std::fs::read_to_string(d.join("master.m3u8")).is_ok_and(|m| m.contains("evideo_"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !encrypted(&dir) || clear_file.parent().is_none_or(|f| f.exists()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not encrypted: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read(dir.join("key.bin")).unwrap().len(), 16);
+    let rendition = format!(
+        "e{}",
+        clear_file
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+    );
+    let segment = format!("{rendition}/seg_00000.m4s");
+    let segment_bytes = std::fs::read(dir.join(&segment)).unwrap();
+    assert_ne!(
+        &segment_bytes[4..8],
+        b"moof",
+        "the segment is not clear fMP4"
+    );
+    assert_ne!(&segment_bytes[4..8], b"styp");
+    assert!(segment_bytes.len() >= clear_bytes.len() && segment_bytes.len().is_multiple_of(16));
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-allowed_extensions", "ALL", "-i"])
+        .arg(dir.join(&rendition).join("index.m3u8"))
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        decoded.status.success() && decoded.stderr.is_empty(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    let master = std::fs::read(dir.join("master.m3u8")).unwrap();
+    let public_segment = format!("/p/public/{id}/{segment}");
+
+    // The public path now opens only the poster, on both origin paths.
     for path in [
         public.clone(),
         format!("/p/public/{id}/{rendition}/index.m3u8"),
         public_segment.clone(),
         format!("/p/public/{id}/thumbs.vtt"),
+        format!("/p/public/{id}/key.bin"),
     ] {
         assert_eq!(fetch(&server, &path, None).0, 403, "{path}");
         assert_eq!(fetch_warm(&server, &path, None).0, 403, "{path}");
@@ -298,6 +340,17 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
     let (status, head, body) = fetch(&server, &seg, Some(&bob_cookie));
     assert_eq!(status, 200, "{head}");
     assert_eq!(body, segment_bytes);
+    // The key: only with the token and the session, never cached.
+    let key = format!("/p/{token}/{id}/key.bin");
+    let (status, head, body) = fetch(&server, &key, Some(&bob_cookie));
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(body, std::fs::read(dir.join("key.bin")).unwrap());
+    assert_eq!(
+        header(&head, "cache-control"),
+        Some("private, no-store"),
+        "{head}"
+    );
+    assert_eq!(fetch(&server, &key, None).0, 403);
     let mut cat = Browser::new(server.url());
     assert_eq!(cat.sign_in("cat@example.com", PASSWORD).status, 303);
     let cat_cookie = session_cookie(&cat);
@@ -639,6 +692,13 @@ fn a_signed_in_viewer_plays_premium_media_in_chromium_under_a_token_it_renews() 
         Some(json!({"level": {"kind": "registered"}})),
     );
     assert_eq!(status, 200);
+    // Played once encrypted: hls.js fetches the key under the token and decrypts.
+    let dir = server.package_dir(&asset);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(dir.join("master.m3u8")).is_ok_and(|m| m.contains("evideo_")) {
+        assert!(std::time::Instant::now() < deadline, "not encrypted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let report = crate::player::browser_check(&[
         "premium.mjs",
         server.url(),
