@@ -19,7 +19,9 @@ CACHE_ROOT="${MARQUEE_BUILD_CACHE:-/var/cache/marquee-build}"
 TARGET=x86_64-unknown-linux-gnu
 # Raise when the way FFmpeg is built changes in a way the flags below do not show.
 RECIPE=1
-MAX_SIZE_MB=40
+# The stripped binary's ceiling. 40 MB until the paywall (Stripe, AES-128, the billing
+# pages) took it to 42.5; libaom (AV1 decoding, about 3 MB) is the next thing to replace.
+MAX_SIZE_MB=48
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() {

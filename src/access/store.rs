@@ -199,25 +199,66 @@ pub fn set_collection_level(
     Ok(())
 }
 
-/// Whether anyone may fetch `asset_id` under the public path: some title playing it,
-/// live at `now`, is free (public, a trailer or a marked preview). Other ready assets need
-/// a playback token.
-pub fn asset_is_free(c: &Connection, asset_id: &str, now: i64) -> Result<bool, AccessError> {
+/// The live titles that play `asset_id` at `now`.
+pub fn asset_titles(c: &Connection, asset_id: &str, now: i64) -> Result<Vec<String>, AccessError> {
     let mut stmt = c.prepare_cached(
         "SELECT id FROM titles WHERE asset_id = ?1 AND live_from <= ?2
-           AND (live_until IS NULL OR live_until > ?2)",
+           AND (live_until IS NULL OR live_until > ?2) ORDER BY id",
     )?;
     let ids = stmt
         .query_map(params![asset_id, now], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids)
+}
+
+/// Whether anyone may fetch `asset_id` under the public path: every live title playing it
+/// is free (public, a trailer or a marked preview). Paid wins: a free title (or a trailer)
+/// that links the media of a paid one does not make that media free.
+pub fn asset_is_free(c: &Connection, asset_id: &str, now: i64) -> Result<bool, AccessError> {
+    let ids = asset_titles(c, asset_id, now)?;
+    if ids.is_empty() {
+        return Ok(false);
+    }
     for id in ids {
-        if let Some(t) = title_access(c, &id)?
-            && (t.free_preview || t.level == AccessLevel::Public)
-        {
-            return Ok(true);
+        match title_access(c, &id)? {
+            Some(t) if t.free_preview || t.level == AccessLevel::Public => {}
+            _ => return Ok(false),
         }
     }
-    Ok(false)
+    Ok(true)
+}
+
+/// The title whose access decides a play of `title_id`: the title itself, unless it is
+/// free but its media is also a paid title's; then the first paid title playing the same
+/// media that lets the viewer in, else the first one (whose denial the viewer sees).
+pub fn deciding_title(
+    c: &Connection,
+    title: TitleAccess,
+    asset_id: Option<&str>,
+    decide: impl Fn(&TitleAccess) -> bool,
+    now: i64,
+) -> Result<TitleAccess, AccessError> {
+    let free = title.free_preview || title.level == AccessLevel::Public;
+    let Some(asset) = asset_id.filter(|_| free) else {
+        return Ok(title);
+    };
+    if asset_is_free(c, asset, now)? {
+        return Ok(title);
+    }
+    let mut first_paid = None;
+    for id in asset_titles(c, asset, now)? {
+        let Some(other) = title_access(c, &id)? else {
+            continue;
+        };
+        if other.free_preview || other.level == AccessLevel::Public {
+            continue;
+        }
+        if decide(&other) {
+            return Ok(other);
+        }
+        first_paid.get_or_insert(other);
+    }
+    Ok(first_paid.unwrap_or(title))
 }
 
 fn status_of(status: &str, past_due_since: Option<i64>) -> Result<SubscriptionStatus, AccessError> {

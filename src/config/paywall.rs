@@ -24,8 +24,8 @@ impl Default for PaywallConfig {
         PaywallConfig {
             rental_hours: 48,
             past_due_grace_days: 3,
-            token_ttl_secs: 1800,
-            purchase_token_ttl_secs: 600,
+            token_ttl_secs: 600,
+            purchase_token_ttl_secs: 300,
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct StripeConfig {
     pub secret_key: String,
     /// The webhook endpoint's `whsec_…` signing secret.
     pub webhook_secret: String,
+    /// Only in the settings file, never from the dashboard or the API: whoever can change
+    /// it receives the secret key with every call.
     pub api_base: String,
 }
 

@@ -436,7 +436,7 @@ pub async fn heartbeat(
 #[post("/watch/{id}/stop")]
 pub async fn stop(req: HttpRequest, state: web::Data<AppState>, viewer: Viewer) -> HttpResponse {
     if let Some(session) = asker(&req, Some(&viewer)).viewer {
-        state.playback.streams.stop(viewer.user().id.0, session);
+        state.playback.streams().stop(viewer.user().id.0, session);
     }
     HttpResponse::NoContent().finish()
 }

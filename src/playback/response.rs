@@ -107,6 +107,8 @@ pub struct Origin {
     pub library: Library,
     pub ready: ReadyAssets,
     pub gate: Gate,
+    /// Players running now; token requests keep their sessions counted.
+    pub streams: super::streams::Streams,
 }
 
 impl Origin {
@@ -119,6 +121,7 @@ impl Origin {
             library: Library::open(library)?,
             ready: ReadyAssets::new(db),
             gate: Gate::new(ring),
+            streams: Default::default(),
         })
     }
 
@@ -189,9 +192,12 @@ impl Origin {
         let public = token == PUBLIC_TOKEN;
         if !public {
             let viewer = gate::viewer_from_cookies(request_headers);
-            self.gate
-                .verify(token, asset_id, viewer, crate::clock::now())
+            let now = crate::clock::now();
+            let claims = self
+                .gate
+                .verify(token, asset_id, viewer, now)
                 .map_err(PlaybackError::Token)?;
+            self.streams.touch(claims.viewer, now);
         }
         // Only files the package writer made: not the source, whatever its name, nor
         // anything put into the folder later.

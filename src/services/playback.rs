@@ -13,6 +13,7 @@ use crate::db::Db;
 use crate::playback::streams::Streams;
 use crate::playback::token::ViewerTag;
 use crate::playback::{Origin, Pass};
+use rusqlite::OptionalExtension;
 
 /// Who asks: the signed-in account and the session its player will fetch with.
 #[derive(Debug, Clone, Copy)]
@@ -35,17 +36,16 @@ pub enum PlayAnswer {
 pub struct PlaybackService {
     db: Db,
     origin: Arc<Origin>,
-    /// Players running now, from heartbeats.
-    pub streams: Streams,
 }
 
 impl PlaybackService {
     pub fn new(db: Db, origin: Arc<Origin>) -> Self {
-        PlaybackService {
-            db,
-            origin,
-            streams: Streams::default(),
-        }
+        PlaybackService { db, origin }
+    }
+
+    /// Players running now (heartbeats, tokens handed out, the origin's own traffic).
+    pub fn streams(&self) -> &Streams {
+        &self.origin.streams
     }
 
     /// What the engine says about `title_id` for `user_id` at `now`, counting the players
@@ -61,13 +61,35 @@ impl PlaybackService {
     ) -> Result<Option<(entitlement::TitleAccess, Decision)>, AccessError> {
         let policy = store::policy(paywall);
         let title_id = title_id.to_owned();
-        let elsewhere = user_id.map_or(0, |u| self.streams.elsewhere(u, session, now));
+        let elsewhere = user_id.map_or(0, |u| self.streams().elsewhere(u, session, now));
         self.db
             .read(move |c| {
                 let Some(title) = store::title_access(c, &title_id)? else {
                     return Ok(None);
                 };
                 let viewer = store::viewer_state(c, user_id, elsewhere)?;
+                // A free title that plays a paid title's media plays only for those the paid
+                // title lets in.
+                let asset: Option<String> = c
+                    .query_row(
+                        "SELECT asset_id FROM titles WHERE id = ?1",
+                        [&title_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                let title = store::deciding_title(
+                    c,
+                    title,
+                    asset.as_deref(),
+                    |t| {
+                        matches!(
+                            entitlement::decide(t, &viewer, &policy, now),
+                            Decision::Allowed { .. }
+                        )
+                    },
+                    now,
+                )?;
                 let decision = entitlement::decide(&title, &viewer, &policy, now);
                 Ok(Some((title, decision)))
             })
@@ -123,6 +145,9 @@ impl PlaybackService {
         });
         let expires_at = until.map_or(now + ttl, |u| u.min(now + ttl));
         let pass = self.origin.gate.mint(asset_id, viewer, expires_at);
+        // A player with a token counts as running from now, heartbeat or not; the origin
+        // keeps it counted while it fetches.
+        self.streams().beat(user, viewer, title_id, now);
         Ok(PlayAnswer::Allowed { pass, until, basis })
     }
 
@@ -144,7 +169,7 @@ impl PlaybackService {
             .ok_or_else(|| AccessError::NotFound(format!("title {title_id}")))?;
         // Free plays take no stream.
         if matches!(&decision, Decision::Allowed { basis, .. } if *basis != Basis::Free) {
-            self.streams.beat(user, session, title_id, now);
+            self.streams().beat(user, session, title_id, now);
         }
         Ok(decision)
     }

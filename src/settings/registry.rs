@@ -161,13 +161,6 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Secret,
     },
     Spec {
-        key: "stripe.api_base",
-        group: "Stripe",
-        label: "API address",
-        help: "https://api.stripe.com. Change only to test against a local stand-in.",
-        kind: Kind::Text,
-    },
-    Spec {
         key: "transcode.preset",
         group: "Transcoding",
         label: "x264 preset",
@@ -233,7 +226,6 @@ pub fn get(config: &Config, key: &str) -> Value {
         "uploads.max_bytes" => json!(config.uploads.max_bytes),
         "stripe.secret_key" => json!(config.stripe.secret_key),
         "stripe.webhook_secret" => json!(config.stripe.webhook_secret),
-        "stripe.api_base" => json!(config.stripe.api_base),
         "paywall.rental_hours" => json!(config.paywall.rental_hours),
         "paywall.past_due_grace_days" => json!(config.paywall.past_due_grace_days),
         "paywall.token_ttl_secs" => json!(config.paywall.token_ttl_secs),
@@ -329,7 +321,6 @@ pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), Settin
                 "smtp.from" => config.smtp.from = v,
                 "stripe.secret_key" => config.stripe.secret_key = v,
                 "stripe.webhook_secret" => config.stripe.webhook_secret = v,
-                "stripe.api_base" => config.stripe.api_base = v,
                 _ => return Err(SettingsError::Unknown(spec.key.into())),
             }
         }

@@ -228,6 +228,39 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
         200
     );
 
+    // Paid wins: a free title (a movie, a trailer) linking the same media gives nothing away.
+    let (status, free) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(json!({"kind": "movie", "name": "Freebie", "asset_id": id, "synopsis": "x"})),
+    );
+    assert_eq!(status, 201, "{free}");
+    let free_id = free["id"].as_str().unwrap().to_owned();
+    let (status, trailer) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(
+            json!({"kind": "extra", "parent_id": id, "extra_kind": "trailer",
+                    "name": "Trailer", "asset_id": id, "synopsis": "t"}),
+        ),
+    );
+    assert_eq!(status, 201, "{trailer}");
+    for t in [&free_id, trailer["id"].as_str().unwrap()] {
+        let (status, body) = server.call("POST", &format!("/api/v1/titles/{t}/publish"), None);
+        assert_eq!(status, 200, "{body}");
+    }
+    for path in [public.clone(), format!("/p/public/{id}/key.bin")] {
+        assert_eq!(fetch(&server, &path, None).0, 403, "{path}");
+    }
+    let mut stranger = Browser::new(server.url());
+    let page = stranger.get(&format!("/watch/{free_id}"));
+    assert!(player_src(&page.body).is_none(), "{}", page.body);
+    assert!(
+        page.body.contains("Sign in to watch this."),
+        "{}",
+        page.body
+    );
+
     // Signed out: the paywall, and no playback URL anywhere in the page.
     let mut anon = Browser::new(server.url());
     let page = anon.get(&format!("/watch/{id}"));
@@ -764,6 +797,14 @@ fn a_plan_with_one_stream_plays_on_one_device_at_a_time() {
         b.post_json(&format!("/watch/{id}/heartbeat"), &csrf, "")
             .status
     };
+    // The phone's player has its token: it counts, heartbeat or not.
+    assert!(player_src(&phone.get(&format!("/watch/{id}")).body).is_some());
+    let page = tv.get(&format!("/watch/{id}"));
+    assert!(
+        page.body.contains("players are all in use"),
+        "a player that sends no heartbeat still counts: {}",
+        page.body
+    );
     assert_eq!(beat(&mut phone), 204, "the phone plays");
     assert_eq!(beat(&mut phone), 204, "and keeps playing");
     // The TV: the paywall says why, and its heartbeat is refused.

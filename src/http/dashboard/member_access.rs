@@ -153,7 +153,7 @@ pub async fn section(
         .collect();
     let playing = state
         .playback
-        .streams
+        .streams()
         .playing(user_id, now)
         .into_iter()
         .map(|p| PlayingLine {
