@@ -72,7 +72,10 @@ run_wrk() {
 }
 
 start_marquee
+# A title anyone may publish: a synopsis, then live.
+api PATCH "/api/v1/titles/$ID" '{"synopsis": "Benchmark clip"}' >/dev/null
 api POST "/api/v1/titles/$ID/publish" >/dev/null || true
+curl -sf "http://127.0.0.1:$PORT/p/public/$ID/master.m3u8" >/dev/null || { echo "the title is not live" >&2; exit 1; }
 rows="" p_rps=() t_rps=() p_p99=() t_p99=()
 for r in $(seq 1 "$RUNS"); do
   # Public: the title free (its package stays as it is, encrypted after the first run).

@@ -228,6 +228,24 @@ pub fn asset_is_free(c: &Connection, asset_id: &str, now: i64) -> Result<bool, A
     Ok(true)
 }
 
+/// Whether some title playing `asset_id` (published or not) is paid: media worth
+/// encrypting. Media no title plays, or only free ones, is left as it is.
+pub fn asset_has_paid_title(c: &Connection, asset_id: &str) -> Result<bool, AccessError> {
+    let mut stmt = c.prepare_cached("SELECT id FROM titles WHERE asset_id = ?1")?;
+    let ids = stmt
+        .query_map([asset_id], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for id in ids {
+        if let Some(t) = title_access(c, &id)?
+            && !t.free_preview
+            && t.level != AccessLevel::Public
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The title whose access decides a play of `title_id`: the title itself, unless it is
 /// free but its media is also a paid title's; then the first paid title playing the same
 /// media that lets the viewer in, else the first one (whose denial the viewer sees).

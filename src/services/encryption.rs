@@ -1,5 +1,5 @@
-//! Keeps premium media encrypted: every ready asset that no free title plays is packaged
-//! with AES-128 (`media::encrypt`) in the background. Runs at start (which also finishes
+//! Keeps premium media encrypted: every ready asset that a paid title plays (published or
+//! not) and that is not free is packaged with AES-128 (`media::encrypt`) in the background. Runs at start (which also finishes
 //! any swap a crash cut short), whenever an access level changes, and every ten minutes
 //! (a new episode of a premium series is encrypted within that). Free media is left
 //! clear; media that becomes free again stays encrypted and its key is then served on the
