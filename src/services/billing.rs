@@ -45,7 +45,8 @@ pub struct BillingService {
     db: Db,
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs a (blocking) Stripe call on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PaymentsError> + Send + 'static,
 ) -> Result<T, PaymentsError> {
     tokio::task::spawn_blocking(f)

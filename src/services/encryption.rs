@@ -106,35 +106,49 @@ impl EncryptionSweeper {
         }
     }
 
-    /// Encrypts every ready premium asset still in the clear; returns how many.
+    /// Encrypts every ready premium asset still in the clear; returns how many. One asset
+    /// that fails (a damaged package) is logged and skipped, never holding up the rest.
     async fn sweep(&self) -> Result<usize, SweepError> {
         let mut done = 0;
         for (id, manifest) in self.ready(false).await? {
             let (lookup, now) = (id.clone(), crate::clock::now());
-            let free = self
+            let paid = self
                 .db
-                .read(move |c| store::asset_is_free(c, &lookup, now))
+                .read(move |c| {
+                    Ok::<_, SweepError>(
+                        store::asset_has_paid_title(c, &lookup)?
+                            && !store::asset_is_free(c, &lookup, now)?,
+                    )
+                })
                 .await?;
-            if free {
+            if !paid {
                 continue;
             }
-            let dir = self.data.asset_dir(&id);
-            let (clear, work) = (manifest.clone(), dir.clone());
-            let next = tokio::task::spawn_blocking(move || encrypt::prepare(&work, &clear))
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))??;
-            let (asset, stored) = (id.clone(), next.clone());
-            self.db
-                .write(move |tx| catalog::set_manifest(tx, &asset, &stored, crate::clock::now()))
-                .await?;
-            let swapped = next.clone();
-            tokio::task::spawn_blocking(move || encrypt::finish(&dir, &swapped))
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))??;
-            self.origin.ready.forget(&id);
-            tracing::info!(asset = %id, "encrypted with AES-128");
-            done += 1;
+            match self.encrypt(&id, manifest).await {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    tracing::warn!(asset = %id, error = %e, "could not encrypt; trying again later")
+                }
+            }
         }
         Ok(done)
+    }
+
+    async fn encrypt(&self, id: &str, manifest: PackageManifest) -> Result<(), SweepError> {
+        let dir = self.data.asset_dir(id);
+        let work = dir.clone();
+        let next = tokio::task::spawn_blocking(move || encrypt::prepare(&work, &manifest))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let (asset, stored) = (id.to_owned(), next.clone());
+        self.db
+            .write(move |tx| catalog::set_manifest(tx, &asset, &stored, crate::clock::now()))
+            .await?;
+        tokio::task::spawn_blocking(move || encrypt::finish(&dir, &next))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        self.origin.ready.forget(id);
+        tracing::info!(asset = %id, "encrypted with AES-128");
+        Ok(())
     }
 }

@@ -18,6 +18,7 @@ use crate::db::{Db, DbError};
 use crate::payments::stripe_api::StripeApi;
 use crate::payments::{PaymentsError, sync};
 use crate::playback::Origin;
+use crate::services::billing::blocking;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaywallServiceError {
@@ -281,12 +282,7 @@ impl PaywallService {
             Some(stripe_id) => {
                 let api = StripeApi::new(stripe).ok_or(PaymentsError::NotConfigured)?;
                 let stripe_id = stripe_id.clone();
-                let object =
-                    tokio::task::spawn_blocking(move || api.cancel_subscription(&stripe_id))
-                        .await
-                        .map_err(|_| {
-                            PaymentsError::Stripe("the Stripe call was cut short".into())
-                        })??;
+                let object = blocking(move || api.cancel_subscription(&stripe_id)).await?;
                 Some(sync::parse_subscription(&object)?)
             }
             None => None,
@@ -331,9 +327,7 @@ impl PaywallService {
         }
         if let Some(pi) = purchase.payment_ref.filter(|r| r.starts_with("pi_")) {
             let api = StripeApi::new(stripe).ok_or(PaymentsError::NotConfigured)?;
-            tokio::task::spawn_blocking(move || api.refund(&pi))
-                .await
-                .map_err(|_| PaymentsError::Stripe("the Stripe call was cut short".into()))??;
+            blocking(move || api.refund(&pi)).await?;
         }
         let (actor, now) = (actor.clone(), clock::now());
         self.db
