@@ -53,6 +53,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/011_catalog_version.sql")),
         M::up(include_str!("migrations/012_people_index.sql")),
         M::up(include_str!("migrations/013_monetisation.sql")),
+        M::up(include_str!("migrations/014_offers.sql")),
     ])
 }
 
@@ -69,7 +70,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 13;
+const MIGRATION_COUNT: i64 = 14;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

@@ -359,6 +359,8 @@ pub struct AccountQuery {
     verify: Option<String>,
     /// Set by a refused code redemption.
     code: Option<String>,
+    /// After an offer code: `taken`, or why it was refused (`billing::offer_refusal`).
+    offer: Option<String>,
 }
 
 #[get("/account")]
@@ -367,11 +369,17 @@ pub async fn account(
     viewer: Viewer,
     query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let notice = match query.verify.as_deref() {
-        Some("sent") => Some("A confirmation link is on its way to your email."),
-        Some("no-email") => Some("This server cannot send email; ask the operator."),
+    let notice = match (query.verify.as_deref(), query.offer.as_deref()) {
+        (Some("sent"), _) => Some("A confirmation link is on its way to your email."),
+        (Some("no-email"), _) => Some("This server cannot send email; ask the operator."),
+        (_, Some("taken")) => Some("Your offer is on your subscription."),
         _ => None,
     };
+    let offer_error = query
+        .offer
+        .as_deref()
+        .filter(|o| *o != "taken")
+        .map(super::billing::offer_refusal_text);
     let (id, policy, now) = (viewer.user().id, state.accounts.sessions, now());
     let listed = state
         .db
@@ -404,6 +412,7 @@ pub async fn account(
             sessions => minijinja::Value::from(minijinja::value::Serde(&rows)),
             access => minijinja::Value::from(minijinja::value::Serde(&access)),
             code_error => query.code.as_deref().map(|_| "That code is not valid, or you have redeemed it already."),
+            offer_error,
         },
     )?;
     Ok(private(resp, None))

@@ -35,6 +35,9 @@ struct CheckoutForm {
     title: Option<String>,
     #[serde(default)]
     kind: Option<String>,
+    /// An offer code typed beside the plan.
+    #[serde(default)]
+    offer: Option<String>,
     /// The page to come back to.
     back: String,
 }
@@ -50,6 +53,7 @@ pub async fn checkout(
         (Some(plan_id), None, _) => Purchase::Plan {
             plan_id,
             yearly: form.interval.as_deref() == Some("year"),
+            offer_code: form.offer,
         },
         (None, Some(title_id), Some(kind)) => Purchase::Title { title_id, kind },
         _ => return Err(PageError::BadRequest("choose a plan or an offer".into())),
@@ -98,6 +102,84 @@ pub async fn returned(
         .await?;
     let back = safe_next(query.back.as_deref(), viewer.user());
     Ok(see_other(&back, []))
+}
+
+#[derive(Deserialize)]
+struct OfferForm {
+    offer: String,
+}
+
+/// The refusals an offer code can meet, as short words for the account page's address (so
+/// nothing typed is echoed back) and the sentence shown for each.
+const OFFER_REFUSALS: &[(&str, &str, &str)] = &[
+    (
+        "no offer has this code",
+        "unknown",
+        "No offer has that code.",
+    ),
+    ("already", "used", "You have taken that offer already."),
+    ("fully taken", "full", "That offer has been fully taken."),
+    (
+        "not available now",
+        "closed",
+        "That offer is not available now.",
+    ),
+    ("has ended", "closed", "That offer is not available now."),
+    (
+        "current subscription",
+        "no-plan",
+        "That offer is for members with a current subscription.",
+    ),
+    (
+        "for new members",
+        "new-only",
+        "That offer is for new members: use it when you subscribe.",
+    ),
+    (
+        "not for this plan",
+        "plan",
+        "That offer is not for your plan.",
+    ),
+    (
+        "not paid through Stripe",
+        "manual",
+        "That offer cannot apply to your subscription.",
+    ),
+];
+
+pub(super) fn offer_refusal_text(word: &str) -> &'static str {
+    OFFER_REFUSALS.iter().find(|(_, w, _)| *w == word).map_or(
+        "That offer could not be applied; try again later.",
+        |(_, _, text)| text,
+    )
+}
+
+/// A member types an offer code on their account page: it goes onto their subscription.
+#[post("/account/offer")]
+pub async fn redeem_offer(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+) -> Result<HttpResponse, PageError> {
+    let form: OfferForm = viewer.form()?;
+    let stripe = state.settings.settings.current().stripe.clone();
+    let taken = state
+        .paywall
+        .redeem_offer_code(&stripe, &viewer.actor(), viewer.user().id.0, &form.offer)
+        .await;
+    let word = match taken {
+        Ok(_) => "taken",
+        Err(crate::services::PaywallServiceError::Access(crate::access::AccessError::Invalid(
+            m,
+        ))) => OFFER_REFUSALS
+            .iter()
+            .find(|(needle, _, _)| m.contains(needle))
+            .map_or("failed", |(_, w, _)| w),
+        Err(e) => {
+            tracing::warn!(error = %e, "an offer code could not be applied");
+            "failed"
+        }
+    };
+    Ok(see_other(&format!("/account?offer={word}"), []))
 }
 
 #[post("/account/billing")]

@@ -14,6 +14,7 @@ pub mod h2_ledger;
 pub mod invite_pages;
 pub mod listener;
 pub mod members_api;
+pub mod offers_api;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
@@ -218,6 +219,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(paywall_api::list_grants)
         .service(paywall_api::revoke)
         .service(paywall_api::why)
+        .service(offers_api::list_offers)
+        .service(offers_api::create_offer)
+        .service(offers_api::update_offer)
+        .service(offers_api::give_offer)
+        .service(offers_api::migrate_plan)
         .service(titles_api::list)
         .service(titles_api::create)
         .service(titles_api::get_one)
@@ -303,6 +309,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(billing::checkout)
         .service(billing::returned)
         .service(billing::portal)
+        .service(billing::redeem_offer)
         .service(billing::webhook)
         .service(watch::save_progress)
         .service(ui::static_file)

@@ -7,8 +7,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    api_keys, assets, error, members_api, ops, paywall_api, rails_api, settings_api, titles_api,
-    uploads, webhooks_api,
+    api_keys, assets, error, members_api, offers_api, ops, paywall_api, rails_api, settings_api,
+    titles_api, uploads, webhooks_api,
 };
 
 #[derive(OpenApi)]
@@ -29,7 +29,9 @@ use super::{
         paywall_api::put_title_level, paywall_api::get_title_level, paywall_api::put_season_level,
         paywall_api::put_collection_level, paywall_api::list_plans, paywall_api::create_plan,
         paywall_api::update_plan, paywall_api::create_batch, paywall_api::list_batches,
-        paywall_api::batch_csv, paywall_api::comp, paywall_api::list_grants, paywall_api::revoke, paywall_api::why),
+        paywall_api::batch_csv, paywall_api::comp, paywall_api::list_grants, paywall_api::revoke, paywall_api::why,
+        offers_api::list_offers, offers_api::create_offer, offers_api::update_offer,
+        offers_api::give_offer, offers_api::migrate_plan),
     components(schemas(assets::AssetView, assets::RenditionView, assets::Page, assets::AssetPatch,
         assets::Deleted, uploads::UploadView, error::ErrorBody, error::ErrorDetail, error::ErrorCode,
         members_api::MemberView, members_api::SessionView, members_api::MemberDetail,
@@ -47,7 +49,11 @@ use super::{
         crate::webhooks::outbox::Delivery, crate::catalog::collections::Collection, crate::catalog::collections::CollectionFields, crate::ops::health::OperatorStatus, crate::ops::health::Alert,
         paywall_api::LevelChange, paywall_api::LevelView, paywall_api::PlanView, paywall_api::PlanUpdate,
         paywall_api::NewCodeBatch, paywall_api::CodeBatchView, paywall_api::NewComp, paywall_api::Created,
-        paywall_api::AccessAnswer, paywall_api::GrantView, crate::access::plans::PlanFields)),
+        paywall_api::AccessAnswer, paywall_api::GrantView, crate::access::plans::PlanFields,
+        offers_api::OfferView, offers_api::OfferUpdate, offers_api::GiveOffer,
+        crate::services::offers::MigrationReport, crate::access::offers::OfferFields,
+        crate::access::offers::OfferKind, crate::access::offers::OfferDuration,
+        crate::access::offers::Audience)),
     modifiers(&BearerKey)
 )]
 pub struct ApiDoc;

@@ -16,7 +16,7 @@ use super::ui::{missing, page};
 use crate::access::AccessError;
 use crate::access::entitlement::{Decision, Remedy};
 use crate::access::level::Price;
-use crate::access::plans;
+use crate::access::{offers, plans};
 use crate::catalog::{self, AssetStatus, browse, progress};
 use crate::playback::gate::{self, poster_url};
 use crate::services::playback::{Asker, PlayAnswer};
@@ -74,6 +74,8 @@ struct PlanOffer {
     description: String,
     prices: String,
     trial_days: u32,
+    /// The offer a new member gets without a code ("14 days free").
+    offer: Option<String>,
 }
 
 fn clock(secs: Option<f64>) -> String {
@@ -125,8 +127,9 @@ async fn paywall(
     state: &AppState,
     decision: Decision,
     title_id: &str,
-    signed_in: bool,
+    user: Option<i64>,
 ) -> Result<PaywallView, ApiError> {
+    let signed_in = user.is_some();
     let Decision::Denied { reason, remedies } = decision else {
         return Ok(PaywallView::default());
     };
@@ -141,10 +144,30 @@ async fn paywall(
                 view.sign_in = Some(format!("/login?next=/watch/{title_id}"));
             }
             Remedy::Subscribe { plans: only } => {
-                let on_sale = state.db.read(move |c| plans::on_sale(c, &only)).await?;
+                let now = crate::clock::now();
+                let on_sale = state
+                    .db
+                    .read(move |c| {
+                        let member = match user {
+                            Some(u) => offers::is_member(c, u, now)?,
+                            None => false,
+                        };
+                        plans::on_sale(c, &only)?
+                            .into_iter()
+                            .map(|p| {
+                                let offer = match member {
+                                    true => None,
+                                    false => offers::automatic(c, &p, user.unwrap_or(0), now)?,
+                                };
+                                Ok((p, offer.map(|o| o.fields.describe())))
+                            })
+                            .collect::<Result<Vec<_>, AccessError>>()
+                    })
+                    .await?;
                 view.plans = on_sale
                     .iter()
-                    .map(|p| PlanOffer {
+                    .map(|(p, offer)| PlanOffer {
+                        offer: offer.clone(),
                         id: p.id.clone(),
                         monthly: p.fields.monthly_amount.is_some(),
                         yearly: p.fields.yearly_amount.is_some(),
@@ -259,7 +282,7 @@ pub async fn watch(
         ),
         PlayAnswer::Denied(decision) => (
             None,
-            Some(paywall(&state, decision, &title.id, viewer.is_some()).await?),
+            Some(paywall(&state, decision, &title.id, user).await?),
             StatusCode::OK,
         ),
     };

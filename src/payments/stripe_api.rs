@@ -26,14 +26,26 @@ pub struct StripeApi {
 /// What a new Checkout Session is for.
 #[derive(Debug, Clone)]
 pub enum CheckoutItem {
-    /// A subscription to a Stripe price, with a trial when `trial_days` > 0.
-    Subscription { price: String, trial_days: u32 },
+    /// A subscription to a Stripe price, with a trial when `trial_days` > 0 and an offer's
+    /// coupon when there is one.
+    Subscription {
+        price: String,
+        trial_days: u32,
+        coupon: Option<String>,
+    },
     /// A one-time payment of `amount` for `name`.
     Payment {
         name: String,
         amount: i64,
         currency: String,
     },
+}
+
+/// What a coupon takes off.
+#[derive(Debug, Clone)]
+pub enum CouponOff {
+    Percent(i64),
+    Amount { amount: i64, currency: String },
 }
 
 #[derive(Debug, Clone)]
@@ -184,9 +196,16 @@ impl StripeApi {
             ("line_items[0][quantity]".into(), "1".into()),
         ];
         match &req.item {
-            CheckoutItem::Subscription { price, trial_days } => {
+            CheckoutItem::Subscription {
+                price,
+                trial_days,
+                coupon,
+            } => {
                 form.push(("mode".into(), "subscription".into()));
                 form.push(("line_items[0][price]".into(), price.clone()));
+                if let Some(coupon) = coupon {
+                    form.push(("discounts[0][coupon]".into(), coupon.clone()));
+                }
                 if *trial_days > 0 {
                     form.push((
                         "subscription_data[trial_period_days]".into(),
@@ -270,6 +289,54 @@ impl StripeApi {
             &format!("/v1/subscriptions/{id}"),
             &[],
         )
+    }
+
+    /// Changes a subscription (`form`: Stripe's update parameters); returns it as Stripe has
+    /// it after. `key` makes a retried change the same change.
+    pub fn update_subscription(
+        &self,
+        id: &str,
+        form: &[(String, String)],
+        key: &str,
+    ) -> Result<Value, PaymentsError> {
+        check_id(id, "sub_")?;
+        self.post(
+            "changing a subscription",
+            &format!("/v1/subscriptions/{id}"),
+            form,
+            key,
+        )
+    }
+
+    /// A coupon for an offer's discount: `percent_off`, or `amount_off` in `currency`; for
+    /// `duration` once, repeating (`months`) or forever. `key` names the offer's terms, so
+    /// asking again for the same terms gives the same coupon.
+    pub fn create_coupon(
+        &self,
+        name: &str,
+        off: CouponOff,
+        duration: &str,
+        months: Option<u32>,
+        offer_id: i64,
+        key: &str,
+    ) -> Result<String, PaymentsError> {
+        let mut form = vec![
+            ("name".to_owned(), name.chars().take(40).collect::<String>()),
+            ("duration".to_owned(), duration.to_owned()),
+            ("metadata[marquee_offer]".to_owned(), offer_id.to_string()),
+        ];
+        match off {
+            CouponOff::Percent(p) => form.push(("percent_off".into(), p.to_string())),
+            CouponOff::Amount { amount, currency } => {
+                form.push(("amount_off".into(), amount.to_string()));
+                form.push(("currency".into(), currency));
+            }
+        }
+        if let Some(m) = months {
+            form.push(("duration_in_months".into(), m.to_string()));
+        }
+        let made = self.post("creating a coupon", "/v1/coupons", &form, key)?;
+        Self::id_of("creating a coupon", &made)
     }
 
     /// Cancels a subscription now; returns it as Stripe has it after.

@@ -16,6 +16,8 @@ pub const META_PLAN: &str = "marquee_plan";
 pub const META_KIND: &str = "marquee_kind";
 pub const META_TARGET: &str = "marquee_target";
 pub const META_WINDOW: &str = "marquee_window";
+/// The offer a checkout carried (its id).
+pub const META_OFFER: &str = "marquee_offer";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventState {

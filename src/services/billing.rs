@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use crate::access::level::AccessLevel;
+use crate::access::offers::{self, Audience, Offer, OfferKind};
 use crate::access::{plans, store};
 use crate::clock;
 use crate::config::{PaywallConfig, StripeConfig};
@@ -16,7 +17,7 @@ use crate::payments::PaymentsError;
 use crate::payments::stripe_api::{CheckoutItem, CheckoutRequest, StripeApi};
 use crate::payments::stripe_signature;
 use crate::payments::sync::{
-    self, EventState, META_KIND, META_PLAN, META_TARGET, META_USER, META_WINDOW,
+    self, EventState, META_KIND, META_OFFER, META_PLAN, META_TARGET, META_USER, META_WINDOW,
 };
 
 /// What a viewer buys.
@@ -25,12 +26,12 @@ pub enum Purchase {
     Plan {
         plan_id: String,
         yearly: bool,
+        /// An offer code typed at checkout; without one, the best automatic offer for new
+        /// members applies.
+        offer_code: Option<String>,
     },
     /// `kind`: rent, buy or ticket.
-    Title {
-        title_id: String,
-        kind: String,
-    },
+    Title { title_id: String, kind: String },
 }
 
 /// Where Checkout sends the viewer back to.
@@ -43,6 +44,64 @@ pub struct ReturnUrls {
 
 pub struct BillingService {
     db: Db,
+}
+
+/// The plan's Stripe price for its current amount, made once and kept.
+pub(crate) async fn plan_price(
+    db: &Db,
+    api: &std::sync::Arc<StripeApi>,
+    plan: &plans::Plan,
+    interval: &'static str,
+    amount: i64,
+) -> Result<String, PaymentsError> {
+    let column = if interval == "year" {
+        "stripe_yearly_price"
+    } else {
+        "stripe_monthly_price"
+    };
+    let id = plan.id.clone();
+    let kept: Option<String> = db
+        .read(move |c| {
+            Ok::<_, PaymentsError>(c.query_row(
+                &format!("SELECT {column} FROM plans WHERE id = ?1"),
+                [&id],
+                |r| r.get(0),
+            )?)
+        })
+        .await?;
+    if let Some(price) = kept {
+        return Ok(price);
+    }
+    let (api2, plan2) = (api.clone(), plan.clone());
+    let price = blocking(move || {
+        api2.create_price(
+            &plan2.id,
+            &plan2.fields.name,
+            interval,
+            amount,
+            &plan2.fields.currency,
+        )
+    })
+    .await?;
+    let (id, stored, amount_column) = (
+        plan.id.clone(),
+        price.clone(),
+        if interval == "year" {
+            "yearly_amount"
+        } else {
+            "monthly_amount"
+        },
+    );
+    // Kept only while the plan still has this amount (an edit meanwhile wins).
+    db.write(move |tx| {
+        tx.execute(
+            &format!("UPDATE plans SET {column} = ?2 WHERE id = ?1 AND {amount_column} = ?3"),
+            rusqlite::params![id, stored, amount],
+        )?;
+        Ok::<_, PaymentsError>(())
+    })
+    .await?;
+    Ok(price)
 }
 
 /// Runs a (blocking) Stripe call on the blocking pool.
@@ -92,14 +151,20 @@ impl BillingService {
         let mut metadata = vec![(META_USER.to_owned(), user_id.to_string())];
         let minute = clock::now() / 60;
         let (item, key) = match purchase {
-            Purchase::Plan { plan_id, yearly } => {
+            Purchase::Plan {
+                plan_id,
+                yearly,
+                offer_code,
+            } => {
                 let lookup = plan_id.clone();
-                let (plan, had_trial) = self
+                let now = clock::now();
+                let (plan, had_trial, offer) = self
                     .db
                     .read(move |c| {
                         let plan = plans::get(c, &lookup)
                             .map_err(|_| PaymentsError::Invalid(format!("no plan {lookup}")))?;
-                        Ok::<_, PaymentsError>((plan, sync::trial_used(c, user_id)?))
+                        let offer = checkout_offer(c, &plan, user_id, offer_code.as_deref(), now)?;
+                        Ok::<_, PaymentsError>((plan, sync::trial_used(c, user_id)?, offer))
                     })
                     .await?;
                 if plan.archived || !plan.fields.public {
@@ -114,13 +179,28 @@ impl BillingService {
                     (true, _, Some(y)) => ("year", y),
                     _ => return Err(PaymentsError::Invalid("this plan has no such price".into())),
                 };
-                let price = self.price_for(&api, &plan, interval, amount).await?;
+                let price = plan_price(&self.db, &api, &plan, interval, amount).await?;
                 metadata.push((META_PLAN.to_owned(), plan.id.clone()));
-                let trial_days = if had_trial { 0 } else { plan.fields.trial_days };
+                let mut trial_days = if had_trial { 0 } else { plan.fields.trial_days };
+                let mut coupon = None;
+                if let Some(offer) = &offer {
+                    metadata.push((META_OFFER.to_owned(), offer.id.to_string()));
+                    match offer.fields.kind {
+                        OfferKind::FreePeriod => {
+                            trial_days = trial_days.max(offer.fields.value as u32);
+                        }
+                        _ => coupon = Some(super::offers::coupon_for(&self.db, &api, offer).await?),
+                    }
+                }
+                let offer_id = offer.as_ref().map_or(0, |o| o.id);
                 (
-                    CheckoutItem::Subscription { price, trial_days },
+                    CheckoutItem::Subscription {
+                        price,
+                        trial_days,
+                        coupon,
+                    },
                     format!(
-                        "marquee-checkout-{user_id}-plan-{}-{interval}-t{trial_days}-{minute}",
+                        "marquee-checkout-{user_id}-plan-{}-{interval}-t{trial_days}-o{offer_id}-{minute}",
                         plan.id
                     ),
                 )
@@ -187,68 +267,6 @@ impl BillingService {
         Ok(url)
     }
 
-    /// The plan's Stripe price for its current amount, made once and kept.
-    async fn price_for(
-        &self,
-        api: &std::sync::Arc<StripeApi>,
-        plan: &plans::Plan,
-        interval: &'static str,
-        amount: i64,
-    ) -> Result<String, PaymentsError> {
-        let column = if interval == "year" {
-            "stripe_yearly_price"
-        } else {
-            "stripe_monthly_price"
-        };
-        let id = plan.id.clone();
-        let kept: Option<String> = self
-            .db
-            .read(move |c| {
-                Ok::<_, PaymentsError>(c.query_row(
-                    &format!("SELECT {column} FROM plans WHERE id = ?1"),
-                    [&id],
-                    |r| r.get(0),
-                )?)
-            })
-            .await?;
-        if let Some(price) = kept {
-            return Ok(price);
-        }
-        let (api2, plan2) = (api.clone(), plan.clone());
-        let price = blocking(move || {
-            api2.create_price(
-                &plan2.id,
-                &plan2.fields.name,
-                interval,
-                amount,
-                &plan2.fields.currency,
-            )
-        })
-        .await?;
-        let (id, stored, amount_column) = (
-            plan.id.clone(),
-            price.clone(),
-            if interval == "year" {
-                "yearly_amount"
-            } else {
-                "monthly_amount"
-            },
-        );
-        // Kept only while the plan still has this amount (an edit meanwhile wins).
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    &format!(
-                        "UPDATE plans SET {column} = ?2 WHERE id = ?1 AND {amount_column} = ?3"
-                    ),
-                    rusqlite::params![id, stored, amount],
-                )?;
-                Ok::<_, PaymentsError>(())
-            })
-            .await?;
-        Ok(price)
-    }
-
     /// The viewer is back from Checkout: the session, read from Stripe, is fulfilled now
     /// (the webhook may come later; applying twice is harmless). Returns what was bought
     /// (the title or event id, or the plan), for the page to go back to.
@@ -306,6 +324,7 @@ impl BillingService {
                 if let Some(sub) = session["subscription"].as_str() {
                     self.refresh_subscription(api, sub).await?;
                 }
+                self.record_checkout_offer(&session).await?;
             }
             Some("payment") => {
                 let now = clock::now();
@@ -316,6 +335,38 @@ impl BillingService {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A completed checkout that carried an offer counts as its redemption (once per
+    /// account; past the cap too, since it has been paid with the discount).
+    async fn record_checkout_offer(&self, session: &Value) -> Result<(), PaymentsError> {
+        let meta = &session["metadata"];
+        let (Some(user), Some(offer), Some(id), true) = (
+            meta[META_USER].as_str().and_then(|u| u.parse::<i64>().ok()),
+            meta[META_OFFER]
+                .as_str()
+                .and_then(|o| o.parse::<i64>().ok()),
+            session["id"].as_str().map(str::to_owned),
+            session["status"] == "complete",
+        ) else {
+            return Ok(());
+        };
+        let now = clock::now();
+        self.db
+            .write(move |tx| {
+                let known: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM offers WHERE id = ?1)
+                        AND EXISTS (SELECT 1 FROM users WHERE id = ?2)",
+                    rusqlite::params![offer, user],
+                    |r| r.get(0),
+                )?;
+                if known {
+                    // Taken already (this session applied before): nothing more to count.
+                    let _ = offers::reserve(tx, offer, user, "checkout", &id, true, now);
+                }
+                Ok::<_, PaymentsError>(())
+            })
+            .await
     }
 
     /// Reads the subscription from Stripe and writes it as it is now.
@@ -484,6 +535,40 @@ impl BillingService {
         }
         Ok(applied)
     }
+}
+
+/// The offer a plan's checkout carries: the typed code's (refused with the reason when it
+/// does not apply), else the best automatic one for a new member.
+fn checkout_offer(
+    c: &rusqlite::Connection,
+    plan: &plans::Plan,
+    user_id: i64,
+    code: Option<&str>,
+    now: i64,
+) -> Result<Option<Offer>, PaymentsError> {
+    let invalid = |e: crate::access::AccessError| PaymentsError::Invalid(e.to_string());
+    let member = offers::is_member(c, user_id, now).map_err(invalid)?;
+    let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+        if member {
+            return Ok(None);
+        }
+        return offers::automatic(c, plan, user_id, now).map_err(invalid);
+    };
+    let offer = offers::by_code(c, code).map_err(invalid)?;
+    let who = if member {
+        Audience::Existing
+    } else {
+        Audience::New
+    };
+    if let Some(why) = offers::refusal(&offer, &plan.id, &plan.fields.currency, who, now) {
+        return Err(PaymentsError::Invalid(why.into()));
+    }
+    if offers::taken_by(c, offer.id, user_id).map_err(invalid)? {
+        return Err(PaymentsError::Invalid(
+            "you have taken this offer already".into(),
+        ));
+    }
+    Ok(Some(offer))
 }
 
 /// Runs reconciliation at start and then hourly while Stripe is configured.

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod billing;
 pub mod encryption;
+pub mod offers;
 pub mod paywall;
 pub mod playback;
 pub mod settings;

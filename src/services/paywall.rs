@@ -32,6 +32,12 @@ pub enum PaywallServiceError {
     Db(#[from] DbError),
 }
 
+impl From<rusqlite::Error> for PaywallServiceError {
+    fn from(e: rusqlite::Error) -> Self {
+        PaywallServiceError::Db(DbError::Sqlite(e))
+    }
+}
+
 /// What an access level is set on.
 #[derive(Debug, Clone)]
 pub enum LevelTarget {
@@ -53,7 +59,7 @@ impl LevelTarget {
 }
 
 pub struct PaywallService {
-    db: Db,
+    pub(super) db: Db,
     origin: Arc<Origin>,
     /// Wakes `services::encryption` after a level change.
     encryption_wake: Arc<tokio::sync::Notify>,

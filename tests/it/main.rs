@@ -15,6 +15,7 @@ mod ingest_rules;
 mod install;
 mod install_systemd;
 mod members;
+mod offers;
 mod ops;
 mod origin;
 mod paywall;

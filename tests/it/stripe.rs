@@ -12,7 +12,7 @@ use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
 use crate::stripe_standin::{Standin, WEBHOOK_SECRET};
 use crate::support::{Options, Server, drop_into, make_clip};
 
-fn playable(b: &mut Browser, id: &str) -> bool {
+pub(crate) fn playable(b: &mut Browser, id: &str) -> bool {
     b.get(&format!("/watch/{id}")).body.contains("data-src=")
 }
 
@@ -24,12 +24,12 @@ fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-fn member_id(server: &Server, email: &str) -> i64 {
+pub(crate) fn member_id(server: &Server, email: &str) -> i64 {
     let (_, page) = server.call("GET", &format!("/api/v1/members?q={email}"), None);
     page["items"][0]["id"].as_i64().unwrap()
 }
 
-fn why(server: &Server, user: i64, title: &str) -> Value {
+pub(crate) fn why(server: &Server, user: i64, title: &str) -> Value {
     server
         .call(
             "GET",
@@ -40,7 +40,7 @@ fn why(server: &Server, user: i64, title: &str) -> Value {
 }
 
 /// Posts the checkout form from the watch page; the address Marquee sends the viewer to.
-fn checkout(b: &mut Browser, id: &str, fields: &[(&str, &str)]) -> String {
+pub(crate) fn checkout(b: &mut Browser, id: &str, fields: &[(&str, &str)]) -> String {
     let page = b.get(&format!("/watch/{id}"));
     let csrf = page.csrf();
     let back = format!("/watch/{id}");
@@ -51,7 +51,7 @@ fn checkout(b: &mut Browser, id: &str, fields: &[(&str, &str)]) -> String {
     sent.location.unwrap()
 }
 
-fn session_of(pay_url: &str) -> String {
+pub(crate) fn session_of(pay_url: &str) -> String {
     pay_url.rsplit('/').next().unwrap().to_owned()
 }
 

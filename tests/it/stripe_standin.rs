@@ -35,6 +35,7 @@ struct State {
     prices: HashMap<String, Value>,
     sessions: HashMap<String, (Value, Vec<(String, String)>)>,
     subscriptions: HashMap<String, Value>,
+    coupons: HashMap<String, Value>,
     events: Vec<Value>,
     idempotent: HashMap<String, Value>,
     /// (method, path, form) of every request, in order.
@@ -44,6 +45,25 @@ struct State {
 pub struct Standin {
     pub url: String,
     state: Arc<Mutex<State>>,
+}
+
+fn bad_request(message: &str) -> (u16, Value) {
+    (
+        400,
+        json!({"error": {"type": "invalid_request_error", "message": message}}),
+    )
+}
+
+/// A price after a coupon: `percent_off` or `amount_off` taken off.
+fn discounted(amount: i64, coupon: &Value) -> i64 {
+    match (
+        coupon["percent_off"].as_i64(),
+        coupon["amount_off"].as_i64(),
+    ) {
+        (Some(p), _) => amount * (100 - p) / 100,
+        (_, Some(off)) => (amount - off).max(0),
+        _ => amount,
+    }
 }
 
 fn now() -> i64 {
@@ -129,13 +149,19 @@ impl State {
                 };
                 let id = self.id("cs");
                 let mode = field(form, "mode").unwrap_or("payment");
-                let amount = match mode {
+                let mut amount = match mode {
                     "subscription" => field(form, "line_items[0][price]")
                         .and_then(|p| self.prices.get(p))
                         .and_then(|p| p["unit_amount"].as_i64()),
                     _ => field(form, "line_items[0][price_data][unit_amount]")
                         .and_then(|a| a.parse().ok()),
                 };
+                if let Some(coupon) = field(form, "discounts[0][coupon]") {
+                    let Some(c) = self.coupons.get(coupon) else {
+                        return bad_request("No such coupon");
+                    };
+                    amount = amount.map(|a| discounted(a, c));
+                }
                 let s = json!({"id": id, "object": "checkout.session", "mode": mode,
                     "customer": customer, "status": "open", "payment_status": "unpaid",
                     "url": format!("{base}/pay/{id}"),
@@ -145,6 +171,61 @@ impl State {
                     "metadata": nested(form, "metadata"), "subscription": null, "payment_intent": null});
                 self.sessions.insert(id, (s.clone(), form.to_vec()));
                 (200, s)
+            }
+            ("POST", "/v1/coupons") => {
+                let percent = field(form, "percent_off").and_then(|p| p.parse::<i64>().ok());
+                let amount = field(form, "amount_off").and_then(|a| a.parse::<i64>().ok());
+                let duration = field(form, "duration").unwrap_or("once");
+                let months = field(form, "duration_in_months").and_then(|m| m.parse::<i64>().ok());
+                if percent.is_some() == amount.is_some()
+                    || (amount.is_some() && field(form, "currency").is_none())
+                    || (duration == "repeating") != months.is_some()
+                    || !matches!(duration, "once" | "repeating" | "forever")
+                {
+                    return bad_request(
+                        "a coupon takes percent_off or amount_off with currency, and duration_in_months only when repeating",
+                    );
+                }
+                let id = self.id("coupon");
+                let c = json!({"id": id, "object": "coupon", "name": field(form, "name"),
+                    "percent_off": percent, "amount_off": amount, "currency": field(form, "currency"),
+                    "duration": duration, "duration_in_months": months, "valid": true,
+                    "metadata": nested(form, "metadata")});
+                self.coupons.insert(id, c.clone());
+                (200, c)
+            }
+            ("POST", p) if p.starts_with("/v1/subscriptions/") => {
+                let id = p["/v1/subscriptions/".len()..].to_owned();
+                let Some(mut sub) = self.subscriptions.get(&id).cloned() else {
+                    return not_found;
+                };
+                if let Some(coupon) = field(form, "discounts[0][coupon]") {
+                    let Some(c) = self.coupons.get(coupon).cloned() else {
+                        return bad_request("No such coupon");
+                    };
+                    let di = self.id("di");
+                    sub["discounts"] = json!([{"id": di, "object": "discount", "coupon": c}]);
+                }
+                if let Some(end) = field(form, "trial_end").and_then(|t| t.parse::<i64>().ok()) {
+                    if end <= now() {
+                        return bad_request("trial_end must be in the future");
+                    }
+                    sub["trial_end"] = json!(end);
+                    sub["status"] = json!("trialing");
+                    sub["items"]["data"][0]["current_period_end"] = json!(end);
+                }
+                if let Some(price) = field(form, "items[0][price]") {
+                    let Some(price) = self.prices.get(price).cloned() else {
+                        return bad_request("No such price");
+                    };
+                    if field(form, "items[0][id]") != sub["items"]["data"][0]["id"].as_str() {
+                        return bad_request("items[0][id] must name the subscription's item");
+                    }
+                    sub["items"]["data"][0]["price"] = price;
+                }
+                self.subscriptions.insert(id, sub.clone());
+                self.event("customer.subscription.updated", sub.clone());
+                (200, sub)
             }
             ("POST", "/v1/billing_portal/sessions") => {
                 let id = self.id("bps");
@@ -302,7 +383,16 @@ impl Standin {
                 .and_then(|d| d.parse::<i64>().ok());
             let period_end = now() + trial.unwrap_or(30) * 86_400;
             let item = state.id("si");
+            let discounts = match field(&form, "discounts[0][coupon]") {
+                Some(c) => {
+                    let coupon = state.coupons[c].clone();
+                    let di = state.id("di");
+                    json!([{"id": di, "object": "discount", "coupon": coupon}])
+                }
+                None => json!([]),
+            };
             let sub = json!({"id": id, "object": "subscription", "customer": session["customer"],
+                "discounts": discounts,
                 "status": if trial.is_some() { "trialing" } else { "active" },
                 "cancel_at_period_end": false, "trial_end": trial.map(|_| period_end),
                 "metadata": nested(&form, "subscription_data[metadata]"),
@@ -355,6 +445,11 @@ impl Standin {
             json!({"id": charge, "object": "charge", "payment_intent": payment_intent,
             "refunded": true, "amount_refunded": 250}),
         )
+    }
+
+    /// The subscription as Stripe has it now.
+    pub fn subscription(&self, id: &str) -> Value {
+        self.state.lock().unwrap().subscriptions[id].clone()
     }
 
     pub fn subscription_ids(&self) -> Vec<String> {
