@@ -106,8 +106,6 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
                "duration": "once", "audience": "existing"}),
         json!({"name": "Autumn", "kind": "free_period", "value": 14, "duration": "once",
                "audience": "new"}),
-        json!({"name": "Thanks", "kind": "free_period", "value": 30, "duration": "once",
-               "audience": "existing"}),
     ];
     for offer in &offers {
         let (status, body) = server.call("POST", "/api/v1/offers", Some(offer.clone()));
@@ -249,18 +247,50 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
     assert!(!page.contains("<script>x"), "nothing typed is echoed");
     assert_eq!(offer_named(&server, "Stay")["redemptions"], 1);
 
-    // The operator gives Cat 30 free days: her subscription's next charge moves 30 days on.
+    // The operator makes a retention offer in the dashboard and gives Cat 30 free days
+    // from her member page: her subscription's next charge moves 30 days on.
+    let mut ann = Browser::new(server.url());
+    assert_eq!(ann.sign_in("ann@example.com", PASSWORD).status, 303);
+    let csrf = ann.get("/admin/paywall").csrf();
+    let made = ann.post(
+        "/admin/paywall/offers",
+        &[
+            ("csrf", &csrf),
+            ("name", "Thanks"),
+            ("code", ""),
+            ("kind", "free_period"),
+            ("value", "30"),
+            ("currency", ""),
+            ("duration", "once"),
+            ("months", ""),
+            ("audience", "existing"),
+            ("plans", "club"),
+            ("starts_at", ""),
+            ("ends_at", ""),
+            ("cap", ""),
+        ],
+    );
+    assert_eq!(made.status, 303, "{}", made.body);
+    let page = ann.get("/admin/paywall").body;
+    assert!(
+        page.contains("30 days free") && page.contains("existing members of club"),
+        "{page}"
+    );
     let cat_id = member_id(&server, "cat@example.com");
     let before = stripe.subscription(&cat_sub)["items"]["data"][0]["current_period_end"]
         .as_i64()
         .unwrap();
     let thanks = offer_named(&server, "Thanks")["id"].as_i64().unwrap();
-    let (status, body) = server.call(
-        "POST",
-        &format!("/api/v1/members/{cat_id}/offers"),
-        Some(json!({"offer_id": thanks})),
+    let member_page = ann.get(&format!("/admin/members/{cat_id}")).body;
+    assert!(
+        member_page.contains("Thanks: 30 days free"),
+        "{member_page}"
     );
-    assert_eq!(status, 200, "{body}");
+    let given = ann.post(
+        &format!("/admin/members/{cat_id}/offers"),
+        &[("csrf", &csrf), ("offer_id", &thanks.to_string())],
+    );
+    assert_eq!(given.status, 303, "{}", given.body);
     let after = stripe.subscription(&cat_sub)["trial_end"].as_i64().unwrap();
     assert_eq!(after, before + 30 * 86_400);
     let answer = why(&server, cat_id, &show);
@@ -290,9 +320,15 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
         stripe.subscription(&bob_sub)["items"]["data"][0]["price"]["unit_amount"],
         799
     );
-    let (status, report) = server.call("POST", "/api/v1/plans/club/migrate", None);
-    assert_eq!(status, 200, "{report}");
-    assert_eq!(report, json!({"migrated": 2, "failed": 0, "remaining": 0}));
+    let page = ann.get("/admin/paywall").body;
+    assert!(page.contains("2 subscribers pay an older price"), "{page}");
+    let moved = ann.post("/admin/paywall/plans/club/migrate", &[("csrf", &csrf)]);
+    assert_eq!(moved.status, 303, "{}", moved.body);
+    let page = ann.get(&moved.location.unwrap()).body;
+    assert!(
+        page.contains("2 subscribers moved to the current price; 0 refused"),
+        "{page}"
+    );
     for sub in [&bob_sub, &cat_sub] {
         let s = stripe.subscription(sub);
         assert_eq!(s["items"]["data"][0]["price"]["unit_amount"], 999, "{s}");

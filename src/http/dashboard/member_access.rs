@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::when;
 use crate::access::entitlement::{Decision, Remedy};
 use crate::access::grants::{self, Scope};
-use crate::access::plans;
 use crate::access::{AccessError, holdings};
+use crate::access::{offers, plans};
 use crate::accounts::roles::{Permission, perm};
 use crate::http::AppState;
 use crate::http::session::{Admin, PageError, Viewer, see_other};
@@ -71,6 +71,10 @@ pub struct MemberAccess {
     playing: Vec<PlayingLine>,
     grants: Vec<GrantLine>,
     plans: Vec<(String, String)>,
+    /// Offers that may be given to a member who subscribes: (id, name and what it gives).
+    retention_offers: Vec<(i64, String)>,
+    /// Offers this member took: (name, what it gives, when).
+    offers_taken: Vec<(String, String, String)>,
     why: Option<Why>,
     can_write: bool,
 }
@@ -111,6 +115,19 @@ pub async fn section(
             ))
         })
         .await?;
+    let (all_offers, taken) = state
+        .db
+        .read(move |c| Ok::<_, AccessError>((offers::list(c)?, offers::taken_offers(c, user_id)?)))
+        .await?;
+    let retention_offers = all_offers
+        .into_iter()
+        .filter(|o| !o.archived && o.fields.audience != offers::Audience::New)
+        .map(|o| (o.id, format!("{}: {}", o.fields.name, o.fields.describe())))
+        .collect();
+    let offers_taken = taken
+        .into_iter()
+        .map(|(name, gives, at)| (name, gives, when(at)))
+        .collect();
     let now = crate::clock::now();
     let subscriptions = subs
         .into_iter()
@@ -242,6 +259,8 @@ pub async fn section(
             .filter(|p| !p.archived)
             .map(|p| (p.id, p.fields.name))
             .collect(),
+        retention_offers,
+        offers_taken,
         why,
         can_write: role.may(Permission::BillingWrite),
     }))

@@ -8,6 +8,7 @@ pub mod home_page;
 pub mod media;
 pub mod member_access;
 pub mod members;
+pub mod offers;
 pub mod overview;
 pub mod paywall;
 pub mod settings;
@@ -175,6 +176,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(paywall::create_batch)
         .service(paywall::batch_csv)
         .service(paywall::save_title_level)
+        .service(offers::create)
+        .service(offers::save)
+        .service(offers::migrate)
+        .service(offers::give)
         .service(member_access::comp)
         .service(member_access::revoke)
         .service(member_access::subscribe)

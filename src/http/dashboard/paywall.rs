@@ -76,6 +76,8 @@ struct PlanRow {
     stream_limit: u32,
     public: bool,
     archived: bool,
+    /// Subscribers who pay an older price (a migration moves them).
+    on_old_price: i64,
 }
 
 #[derive(Serialize)]
@@ -98,15 +100,33 @@ fn grants_text(scope: &Scope, days: Option<u32>) -> String {
     }
 }
 
+/// After a migration: what it did.
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    migrated: Option<u32>,
+    failed: Option<u32>,
+    remaining: Option<u32>,
+}
+
 #[get("/admin/paywall")]
 pub async fn show(
     state: web::Data<AppState>,
     admin: Admin<perm::BillingRead>,
+    query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, PageError> {
     let (all_plans, batches) = state
         .db
         .read(|c| Ok::<_, AccessError>((plans::list(c)?, grants::batches(c)?)))
         .await?;
+    let old_prices = super::offers::on_old_prices(&state).await?;
+    let offer_rows = super::offers::rows(&state).await?;
+    let migration = query.migrated.map(|m| {
+        format!(
+            "{m} subscribers moved to the current price; {} refused by Stripe (see the log); {} left.",
+            query.failed.unwrap_or(0),
+            query.remaining.unwrap_or(0)
+        )
+    });
     let plan_rows: Vec<PlanRow> = all_plans
         .iter()
         .map(|p| {
@@ -133,6 +153,10 @@ pub async fn show(
                 stream_limit: f.stream_limit,
                 public: f.public,
                 archived: p.archived,
+                on_old_price: old_prices
+                    .iter()
+                    .find(|(id, _)| *id == p.id)
+                    .map_or(0, |(_, n)| *n),
             }
         })
         .collect();
@@ -159,6 +183,8 @@ pub async fn show(
         minijinja::context! {
             plans => minijinja::Value::from(minijinja::value::Serde(&plan_rows)),
             batches => minijinja::Value::from(minijinja::value::Serde(&batch_rows)),
+            offers => minijinja::Value::from(minijinja::value::Serde(&offer_rows)),
+            migration,
             can_write,
         },
     )
