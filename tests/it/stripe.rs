@@ -276,3 +276,100 @@ fn subscriptions_rentals_and_refunds_follow_stripe_and_forged_webhooks_change_no
         "not_purchased"
     );
 }
+
+#[test]
+fn in_chromium_one_viewer_redeems_a_code_and_another_pays_at_checkout_and_the_webhook_unlocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stripe = Standin::start();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "bob@example.com", &["--role", "viewer"]);
+    created(&data, "cat@example.com", &["--role", "viewer"]);
+    let server = Server::start_with(
+        &data,
+        Options {
+            tables: stripe.config(),
+            ..Options::default()
+        },
+    );
+    stripe.set_webhook(&format!("{}/stripe/webhook", server.url()));
+    let clip = tmp.path().join("club_night.mp4");
+    make_clip(&clip, "320x180", 25, 4.0, true);
+    drop_into(&server.inbox(), &clip);
+    let id = server.wait_finished("club night", Duration::from_secs(120))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = server.call(
+        "POST",
+        "/api/v1/plans",
+        Some(
+            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
+                    "yearly_amount": null, "trial_days": 0, "stream_limit": 2, "public": true}),
+        ),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{id}/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    );
+    assert_eq!(status, 200);
+    let (status, batch) = server.call(
+        "POST",
+        "/api/v1/code-batches",
+        Some(json!({"name": "Door", "plan": "club", "days": 7, "count": 1})),
+    );
+    assert_eq!(status, 201, "{batch}");
+    let csv = crate::support::agent()
+        .get(&format!(
+            "{}/api/v1/code-batches/{}/codes",
+            server.url(),
+            batch["id"]
+        ))
+        .header("Authorization", &format!("Bearer {}", server.key))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let code = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let report = crate::player::browser_check(&[
+        "buy.mjs",
+        server.url(),
+        &id,
+        &code,
+        "bob@example.com",
+        "cat@example.com",
+        PASSWORD,
+    ]);
+    assert_eq!(
+        crate::player::step_names(&report),
+        ["paywall", "redeemed", "checkout", "subscribed"],
+        "{report}"
+    );
+    assert_eq!(
+        report["steps"][0]["reason"],
+        "This title is for subscribers."
+    );
+    // What let each in: Bob's code (a grant), Cat's subscription from the webhook alone
+    // (the browser never came back through the success address).
+    let bob = member_id(&server, "bob@example.com");
+    let cat = member_id(&server, "cat@example.com");
+    assert_eq!(why(&server, bob, &id)["decision"]["basis"]["kind"], "grant");
+    assert_eq!(why(&server, cat, &id)["decision"]["basis"]["kind"], "plan");
+    let session = session_of(report["steps"][2]["at"].as_str().unwrap());
+    assert!(
+        stripe
+            .requests_to(&format!("/v1/checkout/sessions/{session}"))
+            .is_empty(),
+        "Marquee never read the session back: only the webhook applied it"
+    );
+}

@@ -38,6 +38,8 @@ struct State {
     coupons: HashMap<String, Value>,
     events: Vec<Value>,
     idempotent: HashMap<String, Value>,
+    /// Where the pay page sends the events (`Standin::set_webhook`).
+    webhook: Option<String>,
     /// (method, path, form) of every request, in order.
     requests: Vec<(String, String, Form)>,
 }
@@ -106,6 +108,49 @@ impl State {
         });
         self.events.push(event.clone());
         event
+    }
+
+    /// The session paid: its subscription or payment, and the events that say so.
+    fn complete(&mut self, session_id: &str) -> Vec<Value> {
+        let state = self;
+        let (mut session, form) = state.sessions.get(session_id).cloned().expect("a session");
+        session["status"] = json!("complete");
+        session["payment_status"] = json!("paid");
+        let mut events = Vec::new();
+        if session["mode"] == "subscription" {
+            let id = state.id("sub");
+            let price = state.prices[field(&form, "line_items[0][price]").unwrap()].clone();
+            let trial = field(&form, "subscription_data[trial_period_days]")
+                .and_then(|d| d.parse::<i64>().ok());
+            let period_end = now() + trial.unwrap_or(30) * 86_400;
+            let item = state.id("si");
+            let discounts = match field(&form, "discounts[0][coupon]") {
+                Some(c) => {
+                    let coupon = state.coupons[c].clone();
+                    let di = state.id("di");
+                    json!([{"id": di, "object": "discount", "coupon": coupon}])
+                }
+                None => json!([]),
+            };
+            let sub = json!({"id": id, "object": "subscription", "customer": session["customer"],
+                "discounts": discounts,
+                "status": if trial.is_some() { "trialing" } else { "active" },
+                "cancel_at_period_end": false, "trial_end": trial.map(|_| period_end),
+                "metadata": nested(&form, "subscription_data[metadata]"),
+                "items": {"object": "list", "data": [{"id": item, "object": "subscription_item",
+                    "current_period_start": now(), "current_period_end": period_end, "price": price}]}});
+            state.subscriptions.insert(id.clone(), sub.clone());
+            session["subscription"] = json!(id);
+            state.sessions.get_mut(session_id).unwrap().0 = session.clone();
+            events.push(state.event("checkout.session.completed", session));
+            events.push(state.event("customer.subscription.created", sub));
+        } else {
+            let pi = state.id("pi");
+            session["payment_intent"] = json!(pi);
+            state.sessions.get_mut(session_id).unwrap().0 = session.clone();
+            events.push(state.event("checkout.session.completed", session));
+        }
+        events
     }
 
     fn route(
@@ -371,45 +416,12 @@ impl Standin {
     /// The customer pays: the session completes; a subscription starts (trialing when the
     /// session asked for a trial) or a payment is made. Returns the events Stripe would send.
     pub fn complete(&self, session_id: &str) -> Vec<Value> {
-        let mut state = self.state.lock().unwrap();
-        let (mut session, form) = state.sessions.get(session_id).cloned().expect("a session");
-        session["status"] = json!("complete");
-        session["payment_status"] = json!("paid");
-        let mut events = Vec::new();
-        if session["mode"] == "subscription" {
-            let id = state.id("sub");
-            let price = state.prices[field(&form, "line_items[0][price]").unwrap()].clone();
-            let trial = field(&form, "subscription_data[trial_period_days]")
-                .and_then(|d| d.parse::<i64>().ok());
-            let period_end = now() + trial.unwrap_or(30) * 86_400;
-            let item = state.id("si");
-            let discounts = match field(&form, "discounts[0][coupon]") {
-                Some(c) => {
-                    let coupon = state.coupons[c].clone();
-                    let di = state.id("di");
-                    json!([{"id": di, "object": "discount", "coupon": coupon}])
-                }
-                None => json!([]),
-            };
-            let sub = json!({"id": id, "object": "subscription", "customer": session["customer"],
-                "discounts": discounts,
-                "status": if trial.is_some() { "trialing" } else { "active" },
-                "cancel_at_period_end": false, "trial_end": trial.map(|_| period_end),
-                "metadata": nested(&form, "subscription_data[metadata]"),
-                "items": {"object": "list", "data": [{"id": item, "object": "subscription_item",
-                    "current_period_start": now(), "current_period_end": period_end, "price": price}]}});
-            state.subscriptions.insert(id.clone(), sub.clone());
-            session["subscription"] = json!(id);
-            state.sessions.get_mut(session_id).unwrap().0 = session.clone();
-            events.push(state.event("checkout.session.completed", session));
-            events.push(state.event("customer.subscription.created", sub));
-        } else {
-            let pi = state.id("pi");
-            session["payment_intent"] = json!(pi);
-            state.sessions.get_mut(session_id).unwrap().0 = session.clone();
-            events.push(state.event("checkout.session.completed", session));
-        }
-        events
+        self.state.lock().unwrap().complete(session_id)
+    }
+
+    /// Where the pay page delivers Stripe's events (a browser test pays there).
+    pub fn set_webhook(&self, url: &str) {
+        self.state.lock().unwrap().webhook = Some(url.to_owned());
     }
 
     /// The renewal payment fails: the subscription goes past due.
@@ -497,6 +509,9 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, base: &str) {
         return;
     };
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    if let Some(session) = path.strip_prefix("/pay/") {
+        return pay_page(stream, state, &method, session);
+    }
     let (query, form) = (pairs(query), pairs(&String::from_utf8_lossy(&body)));
     let (status, answer) = if headers.get("authorization").map(String::as_str)
         != Some(&format!("Bearer {SECRET_KEY}"))
@@ -535,5 +550,44 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, base: &str) {
         stream,
         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
+    );
+}
+
+/// Checkout's page, as the viewer's browser sees it: GET shows a Pay button; POST pays,
+/// sends Stripe's events to the webhook, and sends the browser back to the cancel address
+/// (a viewer who closes the tab after paying), so only the webhook tells Marquee.
+fn pay_page(mut stream: TcpStream, state: &Mutex<State>, method: &str, session: &str) {
+    let known = state.lock().unwrap().sessions.get(session).cloned();
+    let Some((s, _)) = known else {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 404 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return;
+    };
+    if method == "GET" {
+        let html = format!(
+            "<!doctype html><title>Pay</title><p>{} {}</p><form method=post><button id=pay>Pay</button></form>",
+            s["amount_total"], s["currency"]
+        );
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 X\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+            html.len()
+        );
+        return;
+    }
+    let (events, hook) = {
+        let mut state = state.lock().unwrap();
+        (state.complete(session), state.webhook.clone())
+    };
+    for event in &events {
+        let status = Standin::deliver(hook.as_deref().expect("set_webhook first"), event);
+        assert_eq!(status, 200, "the webhook refused {event}");
+    }
+    let back = s["cancel_url"].as_str().unwrap_or("/");
+    let _ = write!(
+        stream,
+        "HTTP/1.1 303 X\r\nLocation: {back}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
 }
