@@ -98,10 +98,21 @@ pub struct ViewerState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TitleAccess {
     pub title_id: String,
+    /// When the level comes from above: the title asked about and those between it and
+    /// the level's owner (an episode, its series). A grant for any of them opens it too, so
+    /// a code for one episode plays that episode of a paid series.
+    pub above: Vec<String>,
     pub level: AccessLevel,
     pub free_preview: bool,
     pub live_from: Option<i64>,
     pub live_until: Option<i64>,
+}
+
+impl TitleAccess {
+    /// Whether a title grant naming `id` is for this title.
+    fn named_by(&self, id: &str) -> bool {
+        self.title_id == id || self.above.iter().any(|a| a == id)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -257,7 +268,8 @@ fn decide_level(title: &TitleAccess, viewer: &ViewerState, policy: &Policy, now:
     if signed_in
         && !event
         && let Some(grant) = viewer.grants.iter().find(|g| {
-            g.scope == GrantScope::Title(title.title_id.clone()) && g.until.is_none_or(|u| u > now)
+            matches!(&g.scope, GrantScope::Title(id) if title.named_by(id))
+                && g.until.is_none_or(|u| u > now)
         })
     {
         return allowed(grant.until, Basis::Grant);
@@ -424,7 +436,7 @@ fn pay_per_view(
     // A ticket, or a code or comp for the event or for this title.
     let has_ticket = viewer.tickets.iter().any(|t| t == event_id)
         || viewer.grants.iter().any(|g| {
-            matches!(&g.scope, GrantScope::Title(id) if id == event_id || *id == title.title_id)
+            matches!(&g.scope, GrantScope::Title(id) if id == event_id || title.named_by(id))
                 && g.until.is_none_or(|u| u > now)
         });
     if !has_ticket {

@@ -84,8 +84,16 @@ pub fn title_access(c: &Connection, title_id: &str) -> Result<Option<TitleAccess
     };
     let free_preview = row.free_preview || row.extra_kind.as_deref() == Some("trailer");
     let (owner, level) = nearest_level(c, title_id, &row)?;
+    let mut above = Vec::new();
+    if owner != title_id {
+        above.push(title_id.to_owned());
+        if let Some(parent) = row.parent_id.as_ref().filter(|p| **p != owner) {
+            above.push(parent.clone());
+        }
+    }
     Ok(Some(TitleAccess {
         title_id: owner,
+        above,
         level: level.unwrap_or(AccessLevel::Public),
         free_preview,
         live_from: row.live_from,

@@ -240,3 +240,40 @@ fn codes_redeem_once_per_use_and_plan_codes_add_up() {
         .clone();
     assert!(redeem(2, &code, 1000).is_err());
 }
+
+#[test]
+fn a_title_grant_opens_an_episode_whose_level_comes_from_its_series() {
+    let (_tmp, db) = catalog();
+    db.write_blocking(|tx| {
+        store::set_title_level(tx, "s1", Some(&subscribers()), false, 0)?;
+        // Viewer 1: a code for the one episode; viewer 2: for the whole series.
+        grants::comp(tx, 1, &Scope::Title("e1".into()), None, "", "test", 0)?;
+        grants::comp(tx, 2, &Scope::Title("s1".into()), None, "", "test", 0)?;
+        Ok::<_, AccessError>(())
+    })
+    .unwrap();
+    let policy = Policy::default();
+    let decide_for = |user: i64, title: &str| {
+        read(&db, |c| {
+            let access = store::title_access(c, title).unwrap().unwrap();
+            let viewer = store::viewer_state(c, Some(user), 0).unwrap();
+            decide(&access, &viewer, &policy, 10)
+        })
+    };
+    for (user, title) in [(1, "e1"), (2, "e1"), (2, "s1")] {
+        assert!(
+            matches!(
+                decide_for(user, title),
+                Decision::Allowed {
+                    basis: Basis::Grant,
+                    ..
+                }
+            ),
+            "viewer {user} on {title}"
+        );
+    }
+    assert!(
+        matches!(decide_for(1, "s1"), Decision::Denied { .. }),
+        "an episode's code does not open the series"
+    );
+}

@@ -187,6 +187,7 @@ fn word(d: &Decision) -> String {
 fn title(level: AccessLevel) -> TitleAccess {
     TitleAccess {
         title_id: T.into(),
+        above: Vec::new(),
         level,
         free_preview: false,
         live_from: Some(NOW - 1000),

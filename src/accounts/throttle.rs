@@ -47,6 +47,8 @@ pub enum ThrottleKey {
     /// Requests for emailed sign-in links, counted apart from password guesses (every
     /// request counts) so asking for links cannot lock anyone out of their password.
     LinkRequest(Box<ThrottleKey>),
+    /// Wrong access or offer codes typed by one account (by its id).
+    CodeGuess(i64),
 }
 
 impl ThrottleKey {
@@ -60,6 +62,16 @@ impl ThrottleKey {
             }
             ThrottleKey::Ip(ip) => format!("ip:{}", ip.to_canonical()),
             ThrottleKey::LinkRequest(key) => format!("link:{}", key.stored()),
+            ThrottleKey::CodeGuess(user) => format!("code:{user}"),
+        }
+    }
+
+    /// The first lockout: a minute for code guesses (nobody types six wrong codes by
+    /// accident twice in a minute), the policy's base for sign-in.
+    fn base_lockout(&self, policy: &ThrottlePolicy) -> i64 {
+        match self {
+            ThrottleKey::CodeGuess(_) => policy.base_lockout_secs.max(60),
+            _ => policy.base_lockout_secs,
         }
     }
 
@@ -68,6 +80,7 @@ impl ThrottleKey {
             ThrottleKey::Account(_) => policy.account_free_failures,
             ThrottleKey::Ip(_) => policy.ip_free_failures,
             ThrottleKey::LinkRequest(key) => key.free_failures(policy),
+            ThrottleKey::CodeGuess(_) => policy.account_free_failures,
         }
     }
 }
@@ -123,8 +136,8 @@ pub fn record_failure(
         let locked_until = if over > 0 {
             // 2^(over-1) times the base, capped; the shift is bounded so it cannot overflow.
             let factor = 1i64 << (over - 1).min(40);
-            now + policy
-                .base_lockout_secs
+            now + key
+                .base_lockout(policy)
                 .saturating_mul(factor)
                 .min(policy.max_lockout_secs)
         } else {

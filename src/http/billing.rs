@@ -96,12 +96,22 @@ pub async fn returned(
     query: web::Query<ReturnQuery>,
 ) -> Result<HttpResponse, PageError> {
     let stripe = state.settings.settings.current().stripe.clone();
-    state
+    let back = safe_next(query.back.as_deref(), viewer.user());
+    match state
         .billing
         .returned(&stripe, viewer.user().id.0, &query.session_id)
-        .await?;
-    let back = safe_next(query.back.as_deref(), viewer.user());
-    Ok(see_other(&back, []))
+        .await
+    {
+        Ok(_) => Ok(see_other(&back, [])),
+        // Stripe cannot be asked now: the payment is made and its webhook will unlock the
+        // title; the page says so instead of failing.
+        Err(e @ (PaymentsError::Stripe(_) | PaymentsError::Db(_))) => {
+            tracing::warn!(error = %e, "the return from Checkout could not be confirmed yet; the webhook will apply it");
+            let sep = if back.contains('?') { '&' } else { '?' };
+            Ok(see_other(&format!("{back}{sep}checkout=pending"), []))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -145,6 +155,11 @@ const OFFER_REFUSALS: &[(&str, &str, &str)] = &[
         "manual",
         "That offer cannot apply to your subscription.",
     ),
+    (
+        "",
+        "wait",
+        "Too many wrong codes: wait a minute and try again.",
+    ),
 ];
 
 pub(super) fn offer_refusal_text(word: &str) -> &'static str {
@@ -161,18 +176,25 @@ pub async fn redeem_offer(
     viewer: Viewer,
 ) -> Result<HttpResponse, PageError> {
     let form: OfferForm = viewer.form()?;
+    let user = viewer.user().id.0;
+    if super::watch::code_wait(&state, user).await?.is_some() {
+        return Ok(see_other("/account?offer=wait", []));
+    }
     let stripe = state.settings.settings.current().stripe.clone();
     let taken = state
         .paywall
-        .redeem_offer_code(&stripe, &viewer.actor(), viewer.user().id.0, &form.offer)
+        .redeem_offer_code(&stripe, &viewer.actor(), user, &form.offer)
         .await;
+    let unknown = matches!(&taken, Err(crate::services::PaywallServiceError::Access(
+        crate::access::AccessError::Invalid(m))) if m.contains("no offer has this code"));
+    super::watch::code_tried(&state, user, !unknown).await?;
     let word = match taken {
         Ok(_) => "taken",
         Err(crate::services::PaywallServiceError::Access(crate::access::AccessError::Invalid(
             m,
         ))) => OFFER_REFUSALS
             .iter()
-            .find(|(needle, _, _)| m.contains(needle))
+            .find(|(needle, _, _)| !needle.is_empty() && m.contains(needle))
             .map_or("failed", |(_, w, _)| w),
         Err(e) => {
             tracing::warn!(error = %e, "an offer code could not be applied");

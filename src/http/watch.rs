@@ -17,6 +17,7 @@ use crate::access::AccessError;
 use crate::access::entitlement::{Decision, Remedy};
 use crate::access::level::Price;
 use crate::access::{offers, plans};
+use crate::accounts::throttle;
 use crate::catalog::{self, AssetStatus, browse, progress};
 use crate::playback::gate::{self, poster_url};
 use crate::services::playback::{Asker, PlayAnswer};
@@ -194,6 +195,9 @@ pub struct WatchQuery {
     /// Set by a refused code redemption.
     #[serde(default)]
     code: Option<String>,
+    /// `pending`: back from Checkout while Stripe could not confirm the payment.
+    #[serde(default)]
+    checkout: Option<String>,
 }
 
 #[get("/watch/{id}")]
@@ -306,7 +310,8 @@ pub async fn watch(
         status,
         minijinja::context! { asset => minijinja::Value::from(minijinja::value::Serde(&view)),
         csrf => viewer.as_ref().map(|v| v.csrf_token().to_owned()),
-        code_error => code_error(query.code.as_deref()) },
+        code_error => code_error(query.code.as_deref()),
+        checkout_pending => query.checkout.as_deref() == Some("pending") },
     )?;
     // A signed-in page carries the session's CSRF token (and a premium one a token of this
     // viewer's): never kept by a shared cache.
@@ -320,6 +325,7 @@ pub async fn watch(
 fn code_error(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "used" => Some("You have already redeemed that code."),
+        "wait" => Some("Too many wrong codes: wait a minute and try again."),
         _ => Some("That code is not valid."),
     }
 }
@@ -340,12 +346,20 @@ pub async fn redeem(
     let form: RedeemForm = viewer.form()?;
     let user = viewer.user().id.0;
     let now = crate::clock::now();
+    let back = super::account_pages::safe_next(Some(&form.next), viewer.user());
+    let sep = if back.contains('?') { '&' } else { '?' };
+    if code_wait(&state, user).await?.is_some() {
+        return Ok(super::session::see_other(
+            &format!("{back}{sep}code=wait"),
+            [],
+        ));
+    }
     let typed = form.code.clone();
     let redeemed = state
         .db
         .write(move |tx| crate::access::grants::redeem(tx, user, &typed, now))
         .await;
-    let back = super::account_pages::safe_next(Some(&form.next), viewer.user());
+    code_tried(&state, user, redeemed.is_ok()).await?;
     let to = match redeemed {
         Ok(r) => {
             tracing::info!(user, grant = ?r, "access code redeemed");
@@ -357,12 +371,46 @@ pub async fn redeem(
             } else {
                 "invalid"
             };
-            let sep = if back.contains('?') { '&' } else { '?' };
             format!("{back}{sep}code={kind}")
         }
         Err(e) => return Err(super::session::PageError::internal(e)),
     };
     Ok(super::session::see_other(&to, []))
+}
+
+/// Whether the account typed too many wrong codes (access or offer) lately: the seconds
+/// until it may try again. Codes are too long to guess, but nobody needs thousands of
+/// tries, and offer codes are chosen by people.
+pub(super) async fn code_wait(
+    state: &AppState,
+    user: i64,
+) -> Result<Option<i64>, super::session::PageError> {
+    let now = crate::clock::now();
+    state
+        .db
+        .read(move |c| throttle::wait_for(c, &[throttle::ThrottleKey::CodeGuess(user)], now))
+        .await
+        .map_err(super::session::PageError::internal)
+}
+
+/// Counts a wrong code against the account, or clears the count after a good one.
+pub(super) async fn code_tried(
+    state: &AppState,
+    user: i64,
+    good: bool,
+) -> Result<(), super::session::PageError> {
+    let (policy, now) = (state.accounts.throttle, crate::clock::now());
+    state
+        .db
+        .write(move |tx| {
+            let key = throttle::ThrottleKey::CodeGuess(user);
+            match good {
+                true => throttle::record_success(tx, &key),
+                false => throttle::record_failure(tx, &[key], &policy, now),
+            }
+        })
+        .await
+        .map_err(super::session::PageError::internal)
 }
 
 #[derive(Serialize)]

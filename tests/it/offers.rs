@@ -237,6 +237,19 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
     );
     let mut dan = Browser::new(server.url());
     assert_eq!(dan.sign_in("dan@example.com", PASSWORD).status, 303);
+    // Stripe cannot confirm a session on the way back (here: one it does not know): the
+    // viewer gets a page that says the payment is being confirmed, not an error.
+    let back = dan.get(&format!(
+        "/checkout/return?session_id=cs_gone&back=/watch/{show}"
+    ));
+    assert_eq!(back.status, 303);
+    let to = back.location.unwrap();
+    assert_eq!(to, format!("/watch/{show}?checkout=pending"));
+    assert!(
+        dan.get(&to)
+            .body
+            .contains("your payment is being confirmed")
+    );
     let page = typed_offer(&mut dan, "STAY");
     assert!(
         page.contains("for members with a current subscription"),
@@ -245,6 +258,14 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
     let page = typed_offer(&mut dan, "<script>x</script>");
     assert!(page.contains("No offer has that code."), "{page}");
     assert!(!page.contains("<script>x"), "nothing typed is echoed");
+    // Guessing codes: after a few wrong ones the account waits, whatever it types next.
+    let mut page = String::new();
+    for i in 0..6 {
+        page = typed_offer(&mut dan, &format!("GUESS{i}"));
+    }
+    assert!(page.contains("Too many wrong codes"), "{page}");
+    let page = typed_offer(&mut dan, "STAY");
+    assert!(page.contains("Too many wrong codes"), "{page}");
     assert_eq!(offer_named(&server, "Stay")["redemptions"], 1);
 
     // The operator makes a retention offer in the dashboard and gives Cat 30 free days
