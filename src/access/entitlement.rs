@@ -147,6 +147,23 @@ pub enum Basis {
     Grant,
 }
 
+impl Basis {
+    /// In words, for support: "the plan club", "a rental".
+    pub fn words(&self) -> String {
+        match self {
+            Basis::Free => "free to watch".into(),
+            Basis::SignedIn => "being signed in".into(),
+            Basis::Plan(p) => format!("the plan {p}"),
+            Basis::Trial(p) => format!("a trial of the plan {p}"),
+            Basis::Grace(p) => format!("the grace period of the plan {p} after a failed payment"),
+            Basis::Rental => "a rental".into(),
+            Basis::Owned => "a purchase".into(),
+            Basis::Ticket => "a ticket".into(),
+            Basis::Grant => "a comp or an access code".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Reason {

@@ -470,6 +470,9 @@ pub struct AccessAnswer {
     pub decision: Decision,
     /// The reason in a sentence, when denied.
     pub explanation: Option<String>,
+    /// The passes the watch page asked for and the origin's token checks for this member
+    /// and title lately (in memory since the server started), oldest first.
+    pub recent: Vec<crate::playback::decisions::RecentDecision>,
 }
 
 /// Why can (or can't) this member play this title now: the entitlement engine's answer.
@@ -499,9 +502,11 @@ pub async fn why(
         Decision::Denied { reason, .. } => Some(reason.sentence().to_owned()),
         Decision::Allowed { .. } => None,
     };
+    let recent = state.playback.recent(&title, user).await?;
     Ok(HttpResponse::Ok().json(AccessAnswer {
         level: access.into(),
         decision,
         explanation,
+        recent,
     }))
 }

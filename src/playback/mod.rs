@@ -3,6 +3,7 @@
 //! a pass in the path (`/p/<token>/<asset>/<file>`), so every relative URI inside a
 //! playlist keeps it: `public` for free media, a signed token for the rest (`gate`).
 
+pub mod decisions;
 pub mod files;
 pub mod gate;
 pub mod keys;

@@ -109,6 +109,8 @@ pub struct Origin {
     pub gate: Gate,
     /// Players running now; token requests keep their sessions counted.
     pub streams: super::streams::Streams,
+    /// Recent passes and token checks, for support's diagnostic.
+    pub decisions: super::decisions::DecisionLog,
 }
 
 impl Origin {
@@ -122,6 +124,7 @@ impl Origin {
             ready: ReadyAssets::new(db),
             gate: Gate::new(ring),
             streams: Default::default(),
+            decisions: Default::default(),
         })
     }
 
@@ -193,11 +196,18 @@ impl Origin {
         if !public {
             let viewer = gate::viewer_from_cookies(request_headers);
             let now = crate::clock::now();
-            let claims = self
-                .gate
-                .verify(token, asset_id, viewer, now)
-                .map_err(PlaybackError::Token)?;
+            let claims = match self.gate.verify(token, asset_id, viewer, now) {
+                Ok(claims) => claims,
+                Err(e) => {
+                    if let Some(tag) = viewer {
+                        self.decisions
+                            .refused(tag, asset_id, relative, &e.to_string(), now);
+                    }
+                    return Err(PlaybackError::Token(e));
+                }
+            };
             self.streams.touch(claims.viewer, now);
+            self.decisions.served(claims.viewer, asset_id, now);
         }
         // Only files the package writer made: not the source, whatever its name, nor
         // anything put into the folder later.
@@ -210,6 +220,15 @@ impl Origin {
         }
         // Under the public path, premium media shows only its poster (storefront artwork).
         if public && !served.free && package.poster.as_deref() != Some(relative) {
+            if let Some(tag) = gate::viewer_from_cookies(request_headers) {
+                self.decisions.refused(
+                    tag,
+                    asset_id,
+                    relative,
+                    "no token on premium media (the public path)",
+                    crate::clock::now(),
+                );
+            }
             return Err(PlaybackError::TokenRequired);
         }
         // Everything below describes the open file, even if the path is replaced meanwhile.

@@ -10,6 +10,7 @@ use crate::access::level::AccessLevel;
 use crate::access::{AccessError, store};
 use crate::config::PaywallConfig;
 use crate::db::Db;
+use crate::playback::decisions::RecentDecision;
 use crate::playback::streams::Streams;
 use crate::playback::token::ViewerTag;
 use crate::playback::{Origin, Pass};
@@ -96,6 +97,34 @@ impl PlaybackService {
             .await
     }
 
+    /// The passes asked for and the origin's token checks lately between `user_id` and
+    /// `title_id` (support's diagnostic; kept in memory since the server started).
+    pub async fn recent(
+        &self,
+        title_id: &str,
+        user_id: i64,
+    ) -> Result<Vec<RecentDecision>, AccessError> {
+        let lookup = title_id.to_owned();
+        let asset: Option<String> = self
+            .db
+            .read(move |c| {
+                Ok::<_, AccessError>(
+                    c.query_row(
+                        "SELECT asset_id FROM titles WHERE id = ?1",
+                        [&lookup],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten(),
+                )
+            })
+            .await?;
+        Ok(self
+            .origin
+            .decisions
+            .for_pair(user_id, title_id, asset.as_deref()))
+    }
+
     /// May `asker` play `title_id` (which plays `asset_id`) now, and with what pass. A yes
     /// that starts a rental's window records the first play.
     pub async fn authorize(
@@ -112,15 +141,28 @@ impl PlaybackService {
         else {
             return Err(AccessError::NotFound(format!("title {title_id}")));
         };
+        let log = |what: String| {
+            if let Some(user) = asker.user_id {
+                self.origin
+                    .decisions
+                    .pass(now, user, asker.viewer, title_id, what);
+            }
+        };
         let (until, basis, starts_rental) = match decision {
             Decision::Allowed {
                 until,
                 basis,
                 starts_rental,
             } => (until, basis, starts_rental),
-            denied => return Ok(PlayAnswer::Denied(denied)),
+            denied => {
+                if let Decision::Denied { reason, .. } = &denied {
+                    log(format!("no pass: {}", reason.sentence()));
+                }
+                return Ok(PlayAnswer::Denied(denied));
+            }
         };
         if basis == Basis::Free {
+            log("the public path: free to watch".into());
             return Ok(PlayAnswer::Allowed {
                 pass: Pass::Public,
                 until,
@@ -145,6 +187,11 @@ impl PlaybackService {
         });
         let expires_at = until.map_or(now + ttl, |u| u.min(now + ttl));
         let pass = self.origin.gate.mint(asset_id, viewer, expires_at);
+        log(format!(
+            "a token for {} s, on the basis of {}",
+            expires_at - now,
+            basis.words()
+        ));
         // A player with a token counts as running from now, heartbeat or not; the origin
         // keeps it counted while it fetches.
         self.streams().beat(user, viewer, title_id, now);

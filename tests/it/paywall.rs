@@ -414,6 +414,44 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
         let (status, head) = fetch_warm(&server, &path, cookie);
         assert!(matches!(status, 403 | 404), "{what}: {head}");
     }
+    // Support's diagnostic for Bob and this title: the pass the watch page handed out, the
+    // requests the origin served under it (both paths), and its refusal of the changed token
+    // under his session; nothing of Cat's.
+    let bob_id = member_id(&server, "bob@example.com");
+    let (_, answer) = server.call(
+        "GET",
+        &format!("/api/v1/members/{bob_id}/access/{id}"),
+        None,
+    );
+    let recent: Vec<String> = answer["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["source"].as_str().unwrap(),
+                d["what"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        recent.iter().any(|l| l.starts_with("pass: a token for ")
+            && l.ends_with("on the basis of a comp or an access code")),
+        "{recent:?}"
+    );
+    assert!(
+        recent.contains(&"origin: served 4 requests under valid tokens".to_owned()),
+        "{recent:?}"
+    );
+    assert!(
+        recent.contains(&"origin: refused master.m3u8: not valid for this media".to_owned()),
+        "{recent:?}"
+    );
+    assert!(
+        !recent.iter().any(|l| l.contains("another viewer")),
+        "{recent:?}"
+    );
 
     // The same code again, for Cat: one message, and nothing given.
     let page = cat.get(&format!("/watch/{id}"));
@@ -619,6 +657,12 @@ fn the_operator_runs_the_paywall_from_the_dashboard() {
         why.body
     );
     assert!(!why.body.contains("/comp\""), "support cannot comp");
+    assert!(
+        why.body.contains("on the basis of a comp or an access code")
+            && why.body.contains("<td>watch page</td><td>a token for"),
+        "the pass the watch page handed out: {}",
+        why.body
+    );
     let page = ann.get(&format!("/admin/members/{bob_id}"));
     let grant = {
         let at = page.body.find("/grants/").unwrap() + "/grants/".len();

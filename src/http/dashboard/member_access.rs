@@ -33,6 +33,8 @@ struct Why {
     allowed: bool,
     answer: String,
     remedies: Vec<String>,
+    /// Recent passes and origin decisions for this member and title: (when, who, what).
+    recent: Vec<(String, &'static str, String)>,
 }
 
 #[derive(Serialize)]
@@ -213,8 +215,22 @@ pub async fn section(
                     allowed: false,
                     answer: "There is no title with this id.".into(),
                     remedies: Vec::new(),
+                    recent: Vec::new(),
                 },
                 Some((access, decision)) => {
+                    let recent: Vec<(String, &'static str, String)> = state
+                        .playback
+                        .recent(title.trim(), user_id)
+                        .await?
+                        .into_iter()
+                        .map(|d| {
+                            let at = match d.since {
+                                Some(since) => format!("{} to {}", when(since), when(d.at)),
+                                None => when(d.at),
+                            };
+                            (at, d.source, d.what)
+                        })
+                        .collect();
                     let level = format!(
                         "{} (set on {}){}",
                         serde_json::to_string(&access.level).unwrap_or_default(),
@@ -232,10 +248,11 @@ pub async fn section(
                             allowed: true,
                             answer: format!(
                                 "May play, on the basis of {}{}.",
-                                serde_json::to_string(&basis).unwrap_or_default(),
+                                basis.words(),
                                 until.map_or(String::new(), |u| format!(", until {}", when(u)))
                             ),
                             remedies: Vec::new(),
+                            recent: recent.clone(),
                         },
                         Decision::Denied { reason, remedies } => Why {
                             title,
@@ -243,6 +260,7 @@ pub async fn section(
                             allowed: false,
                             answer: reason.sentence().into(),
                             remedies: remedies.iter().map(remedy_text).collect(),
+                            recent,
                         },
                     }
                 }
