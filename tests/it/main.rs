@@ -19,6 +19,7 @@ mod offers;
 mod ops;
 mod origin;
 mod paywall;
+mod paywall_walk;
 mod player;
 mod safety;
 mod service;

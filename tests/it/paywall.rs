@@ -658,7 +658,8 @@ fn the_operator_runs_the_paywall_from_the_dashboard() {
     );
     assert!(!why.body.contains("/comp\""), "support cannot comp");
     assert!(
-        why.body.contains("on the basis of a comp or an access code")
+        why.body
+            .contains("on the basis of a comp or an access code")
             && why.body.contains("<td>watch page</td><td>a token for"),
         "the pass the watch page handed out: {}",
         why.body
