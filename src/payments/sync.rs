@@ -319,15 +319,27 @@ pub fn apply_payment(
             now
         ],
     )?;
+    tx.execute(
+        "UPDATE purchases SET refunded_at = (SELECT refunded_at FROM stripe_refunds
+                                             WHERE payment_intent = ?1)
+         WHERE payment_ref = ?1 AND refunded_at IS NULL
+           AND EXISTS (SELECT 1 FROM stripe_refunds WHERE payment_intent = ?1)",
+        [&reference],
+    )?;
     Ok(Some(user))
 }
 
-/// A refunded payment ends what it bought.
+/// A refunded payment ends what it bought. The refund is remembered, so one reported
+/// before its payment (events come in any order) ends the purchase when it lands.
 pub fn refund_payment(
     tx: &Connection,
     payment_intent: &str,
     now: i64,
 ) -> Result<bool, PaymentsError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO stripe_refunds (payment_intent, refunded_at) VALUES (?1, ?2)",
+        params![payment_intent, now],
+    )?;
     Ok(tx.execute(
         "UPDATE purchases SET refunded_at = ?2 WHERE payment_ref = ?1 AND refunded_at IS NULL",
         params![payment_intent, now],

@@ -28,6 +28,7 @@ mod sources;
 mod static_binary;
 mod storefront;
 mod stripe;
+mod stripe_burst;
 mod stripe_standin;
 mod support;
 mod tls;

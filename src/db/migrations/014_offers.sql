@@ -14,3 +14,9 @@ CREATE TABLE offer_redemptions (
 CREATE INDEX offer_redemptions_user ON offer_redemptions (user_id);
 -- The current subscription's amount was set by a price migration (shown on the member page).
 ALTER TABLE subscriptions ADD COLUMN migrated_at INTEGER;
+-- Refunds as Stripe reported them, by PaymentIntent: a `charge.refunded` that arrives before
+-- the payment it refunds is applied still ends the purchase when the payment lands.
+CREATE TABLE stripe_refunds (
+    payment_intent TEXT PRIMARY KEY,
+    refunded_at    INTEGER NOT NULL
+);
