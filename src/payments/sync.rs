@@ -346,6 +346,61 @@ pub fn refund_payment(
     )? > 0)
 }
 
+/// An invoice of a subscription, for the member's payment history. Invoices of customers
+/// Marquee does not know are left alone; a paid one stays paid whatever arrives later.
+pub fn record_invoice(tx: &Connection, invoice: &Value) -> Result<(), PaymentsError> {
+    let (Some(id), Some(customer)) = (
+        text(&invoice["id"]),
+        text(&invoice["customer"]).or_else(|| text(&invoice["customer"]["id"])),
+    ) else {
+        return Ok(());
+    };
+    let Some(user) = user_of_customer(tx, &customer)? else {
+        return Ok(());
+    };
+    let status = text(&invoice["status"]).unwrap_or_else(|| "open".into());
+    let amount = if status == "paid" {
+        invoice["amount_paid"].as_i64()
+    } else {
+        invoice["amount_due"].as_i64()
+    }
+    .unwrap_or(0);
+    tx.execute(
+        "INSERT INTO invoices (id, user_id, subscription_id, amount, currency, status, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET
+             status = CASE WHEN invoices.status = 'paid' THEN 'paid' ELSE excluded.status END,
+             amount = CASE WHEN invoices.status = 'paid' THEN invoices.amount ELSE excluded.amount END",
+        params![
+            id,
+            user,
+            invoice_subscription(invoice),
+            amount,
+            text(&invoice["currency"]).unwrap_or_default(),
+            status,
+            invoice["created"].as_i64().unwrap_or(0)
+        ],
+    )?;
+    Ok(())
+}
+
+/// A member's invoices, newest first: (id, amount, currency, status, created).
+pub fn invoices_of(
+    c: &Connection,
+    user_id: i64,
+) -> Result<Vec<(String, i64, String, String, i64)>, PaymentsError> {
+    let mut stmt = c.prepare(
+        "SELECT id, amount, currency, status, created FROM invoices WHERE user_id = ?1
+         ORDER BY created DESC, id DESC LIMIT 100",
+    )?;
+    let rows = stmt
+        .query_map([user_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// The subscription an invoice belongs to (where the API version put it).
 pub fn invoice_subscription(invoice: &Value) -> Option<String> {
     text(&invoice["parent"]["subscription_details"]["subscription"])

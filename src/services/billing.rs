@@ -495,7 +495,13 @@ impl BillingService {
             },
             "invoice.paid" | "invoice.payment_failed" | "invoice.payment_succeeded" => {
                 match sync::invoice_subscription(object) {
-                    Some(id) => self.refresh_subscription(api, &id).await,
+                    Some(id) => {
+                        self.refresh_subscription(api, &id).await?;
+                        let invoice = object.clone();
+                        self.db
+                            .write(move |tx| sync::record_invoice(tx, &invoice))
+                            .await
+                    }
                     None => Ok(()), // a one-off invoice: nothing of ours
                 }
             }

@@ -427,9 +427,16 @@ impl Standin {
     /// The renewal payment fails: the subscription goes past due.
     pub fn fail_renewal(&self, sub_id: &str) -> Value {
         let mut state = self.state.lock().unwrap();
-        state.subscriptions.get_mut(sub_id).unwrap()["status"] = json!("past_due");
+        let sub = state.subscriptions.get_mut(sub_id).unwrap();
+        sub["status"] = json!("past_due");
+        let (customer, price) = (
+            sub["customer"].clone(),
+            sub["items"]["data"][0]["price"].clone(),
+        );
         let invoice_id = state.id("in");
         let invoice = json!({"id": invoice_id, "object": "invoice", "status": "open",
+            "customer": customer, "created": now(), "amount_due": price["unit_amount"],
+            "amount_paid": 0, "currency": price["currency"],
             "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub_id}}});
         state.event("invoice.payment_failed", invoice)
     }

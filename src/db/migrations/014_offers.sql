@@ -20,3 +20,16 @@ CREATE TABLE stripe_refunds (
     payment_intent TEXT PRIMARY KEY,
     refunded_at    INTEGER NOT NULL
 );
+-- A subscription's invoices as Stripe reported them (`invoice.paid`, `invoice.payment_failed`),
+-- for the member's payment history on the support page.
+CREATE TABLE invoices (
+    id              TEXT PRIMARY KEY,
+    user_id         INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    subscription_id TEXT,
+    amount          INTEGER NOT NULL,
+    currency        TEXT NOT NULL,
+    -- 'paid' stays 'paid' whatever arrives later.
+    status          TEXT NOT NULL,
+    created         INTEGER NOT NULL
+);
+CREATE INDEX invoices_user ON invoices (user_id, created);

@@ -70,6 +70,8 @@ struct PlayingLine {
 pub struct MemberAccess {
     subscriptions: Vec<SubscriptionLine>,
     purchases: Vec<PurchaseLine>,
+    /// Subscription invoices from Stripe: (when, amount, status).
+    invoices: Vec<(String, String, String)>,
     playing: Vec<PlayingLine>,
     grants: Vec<GrantLine>,
     plans: Vec<(String, String)>,
@@ -117,6 +119,16 @@ pub async fn section(
             ))
         })
         .await?;
+    let invoices = state
+        .db
+        .read(move |c| crate::payments::sync::invoices_of(c, user_id))
+        .await
+        .map_err(PageError::internal)?
+        .into_iter()
+        .map(|(_, amount, currency, status, created)| {
+            (when(created), money(amount, &currency), status)
+        })
+        .collect();
     let (all_offers, taken) = state
         .db
         .read(move |c| Ok::<_, AccessError>((offers::list(c)?, offers::taken_offers(c, user_id)?)))
@@ -279,6 +291,7 @@ pub async fn section(
             .collect(),
         retention_offers,
         offers_taken,
+        invoices,
         why,
         can_write: role.may(Permission::BillingWrite),
     }))
