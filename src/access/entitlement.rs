@@ -98,9 +98,8 @@ pub struct ViewerState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TitleAccess {
     pub title_id: String,
-    /// When the level comes from above: the title asked about and those between it and
-    /// the level's owner (an episode, its series). A grant for any of them opens it too, so
-    /// a code for one episode plays that episode of a paid series.
+    /// When the level comes from above: the title asked about. A grant for it opens it
+    /// too, so a code for one episode plays that episode of a paid series.
     pub above: Vec<String>,
     pub level: AccessLevel,
     pub free_preview: bool,

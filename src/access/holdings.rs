@@ -183,3 +183,81 @@ pub fn cancel_manual(tx: &Connection, user_id: i64, id: i64, now: i64) -> Result
     )?;
     Ok(())
 }
+
+/// A running subscription that pays something other than its plan's price now.
+#[derive(Debug, Clone)]
+pub struct OldPrice {
+    pub id: i64,
+    pub user_id: i64,
+    pub interval: String,
+    pub stripe_subscription_id: Option<String>,
+}
+
+/// The condition for "pays an old price": running, charged (not a no-charge one), in the
+/// plan's currency (Stripe cannot move a subscription to another currency), and an amount
+/// other than the plan's for its interval.
+const ON_OLD_PRICE: &str = "s.status != 'ended' AND s.period_end > ?1
+     AND NOT (s.source = 'manual' AND s.amount = 0)
+     AND s.currency = p.currency
+     AND s.amount != coalesce(CASE s.interval WHEN 'year' THEN p.yearly_amount
+                                               ELSE p.monthly_amount END, s.amount)";
+
+/// A plan's subscribers on an old price, those tried longest ago first (so one that keeps
+/// failing does not hold up the others).
+pub fn on_old_price(c: &Connection, plan_id: &str, now: i64) -> Result<Vec<OldPrice>, AccessError> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT s.id, s.user_id, s.interval, s.stripe_subscription_id
+         FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+         WHERE s.plan_id = ?2 AND {ON_OLD_PRICE} ORDER BY s.updated_at, s.id"
+    ))?;
+    let rows = stmt.query_map(params![now, plan_id], |r| {
+        Ok(OldPrice {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            interval: r.get(2)?,
+            stripe_subscription_id: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many subscribers of each plan pay an old price.
+pub fn on_old_price_counts(c: &Connection, now: i64) -> Result<Vec<(String, i64)>, AccessError> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT s.plan_id, count(*) FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+         WHERE {ON_OLD_PRICE} GROUP BY s.plan_id"
+    ))?;
+    let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A dashboard-made subscription moved to `amount` (a price migration).
+pub fn set_manual_amount(
+    tx: &Connection,
+    id: i64,
+    amount: i64,
+    now: i64,
+) -> Result<(), AccessError> {
+    tx.execute(
+        "UPDATE subscriptions SET amount = ?2, migrated_at = ?3, updated_at = ?3
+         WHERE id = ?1 AND source = 'manual'",
+        params![id, amount, now],
+    )?;
+    Ok(())
+}
+
+/// A subscription's migration was tried at `now` (`migrated`: and done).
+pub fn migration_tried(
+    tx: &Connection,
+    id: i64,
+    migrated: bool,
+    now: i64,
+) -> Result<(), AccessError> {
+    tx.execute(
+        "UPDATE subscriptions SET updated_at = ?2,
+                migrated_at = CASE WHEN ?3 THEN ?2 ELSE migrated_at END
+         WHERE id = ?1",
+        params![id, now, migrated],
+    )?;
+    Ok(())
+}

@@ -25,6 +25,9 @@ pub enum AccessError {
     /// A sentence for the person who asked.
     #[error("{0}")]
     Invalid(String),
+    /// A typed offer code that names no offer (counted against the account's guesses).
+    #[error("no offer has this code")]
+    UnknownOffer,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

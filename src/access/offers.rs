@@ -229,20 +229,18 @@ impl OfferFields {
         }
     }
 
-    /// Whether the discount terms (what Stripe's coupon says) differ.
-    fn same_terms(&self, other: &OfferFields) -> bool {
-        (
+    /// What Stripe's coupon for this offer says, as text: a new coupon is made when it
+    /// changes (coupons cannot be changed at Stripe).
+    pub fn coupon_terms(&self) -> String {
+        format!(
+            "{:?}-{}-{}-{:?}-{}-{}-{}",
             self.kind,
             self.value,
-            &self.currency,
+            self.currency.as_deref().unwrap_or(""),
             self.duration,
-            self.duration_months,
-        ) == (
-            other.kind,
-            other.value,
-            &other.currency,
-            other.duration,
-            other.duration_months,
+            self.duration_months.unwrap_or(0),
+            self.max_redemptions.unwrap_or(0),
+            self.ends_at.unwrap_or(0)
         )
     }
 }
@@ -336,7 +334,7 @@ pub fn update(
             f.max_redemptions,
             now,
             archived,
-            old.fields.same_terms(&f),
+            old.fields.coupon_terms() == f.coupon_terms(),
         ],
     )?;
     get(tx, id)
@@ -390,19 +388,25 @@ pub fn list(c: &Connection) -> Result<Vec<Offer>, AccessError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Keeps the Stripe coupon made for the offer's current terms (unless they changed
-/// meanwhile).
-pub fn set_coupon(
-    tx: &Connection,
-    id: i64,
-    coupon: &str,
-    terms_of: i64,
-) -> Result<(), AccessError> {
-    tx.execute(
-        "UPDATE offers SET stripe_coupon_id = ?2 WHERE id = ?1 AND updated_at = ?3",
-        params![id, coupon, terms_of],
-    )?;
+/// Keeps the Stripe coupon made for `terms` (unless the offer's terms changed meanwhile).
+pub fn set_coupon(tx: &Connection, id: i64, coupon: &str, terms: &str) -> Result<(), AccessError> {
+    if get(tx, id)?.fields.coupon_terms() == terms {
+        tx.execute(
+            "UPDATE offers SET stripe_coupon_id = ?2 WHERE id = ?1",
+            params![id, coupon],
+        )?;
+    }
     Ok(())
+}
+
+/// Whether the offer may be taken now by someone (withdrawn, outside its window or full:
+/// not).
+pub fn open_now(offer: &Offer, now: i64) -> bool {
+    let f = &offer.fields;
+    !offer.archived
+        && f.starts_at.is_none_or(|s| now >= s)
+        && f.ends_at.is_none_or(|e| now < e)
+        && f.max_redemptions.is_none_or(|m| offer.redemptions < m)
 }
 
 /// Why an offer cannot be taken, in words for the viewer; `None` when it can.
@@ -448,24 +452,30 @@ pub fn by_code(c: &Connection, typed: &str) -> Result<Offer, AccessError> {
         .optional()?;
     match id {
         Some(id) => get(c, id),
-        None => Err(AccessError::Invalid("no offer has this code".into())),
+        None => Err(AccessError::UnknownOffer),
     }
 }
 
+/// Whether the account took the offer (a checkout still unpaid does not count: its
+/// account may start it again).
 pub fn taken_by(c: &Connection, offer_id: i64, user_id: i64) -> Result<bool, AccessError> {
     Ok(c.query_row(
-        "SELECT count(*) FROM offer_redemptions WHERE offer_id = ?1 AND user_id = ?2",
+        "SELECT count(*) FROM offer_redemptions WHERE offer_id = ?1 AND user_id = ?2
+           AND NOT (applied_to = 'checkout' AND reference LIKE 'pending%')",
         params![offer_id, user_id],
         |r| r.get::<_, i64>(0),
     )? > 0)
 }
 
 /// The best code-less offer a new member gets on this plan at checkout without typing
-/// anything: the one giving the most (free days count as their share of a month's price).
+/// anything: the one worth most over a year, counting free days beyond the trial the
+/// member gets anyway (`trial_days`) at a month's price per 30 days.
 pub fn automatic(
     c: &Connection,
     plan: &super::plans::Plan,
     user_id: i64,
+    trial_days: u32,
+    yearly: bool,
     now: i64,
 ) -> Result<Option<Offer>, AccessError> {
     let monthly = plan
@@ -477,20 +487,34 @@ pub fn automatic(
     for offer in list(c)? {
         if offer.fields.code.is_some()
             || refusal(&offer, &plan.id, &plan.fields.currency, Audience::New, now).is_some()
+            || yearly_refusal(&offer, yearly).is_some()
             || taken_by(c, offer.id, user_id)?
         {
             continue;
         }
-        let worth = match offer.fields.kind {
-            OfferKind::Percent => monthly * offer.fields.value / 100,
-            OfferKind::Fixed => offer.fields.value.min(monthly),
-            OfferKind::FreePeriod => monthly * offer.fields.value / 30,
+        let f = &offer.fields;
+        let months = match f.duration {
+            OfferDuration::Once => 1,
+            OfferDuration::Repeating => i64::from(f.duration_months.unwrap_or(1)),
+            OfferDuration::Forever => 12,
         };
-        if best.as_ref().is_none_or(|(w, _)| worth > *w) {
+        let worth = match f.kind {
+            OfferKind::Percent => monthly * f.value / 100 * months,
+            OfferKind::Fixed => f.value.min(monthly) * months,
+            OfferKind::FreePeriod => monthly * (f.value - i64::from(trial_days)).max(0) / 30,
+        };
+        if worth > 0 && best.as_ref().is_none_or(|(w, _)| worth > *w) {
             best = Some((worth, offer));
         }
     }
     Ok(best.map(|(_, o)| o))
+}
+
+/// A discount for some months is refused on yearly billing: Stripe would take it off the
+/// whole first year's invoice, which is not what "for 3 months" says.
+pub fn yearly_refusal(offer: &Offer, yearly: bool) -> Option<&'static str> {
+    (yearly && offer.fields.duration == OfferDuration::Repeating)
+        .then_some("this offer is for monthly billing")
 }
 
 /// Whether the account has a current subscription (an offer's "existing member").
@@ -549,6 +573,109 @@ pub fn release(tx: &Connection, offer_id: i64, user_id: i64) -> Result<(), Acces
             "UPDATE offers SET redemptions = max(redemptions - 1, 0) WHERE id = ?1",
             [offer_id],
         )?;
+    }
+    Ok(())
+}
+
+/// A checkout's reservation before its Checkout Session exists.
+const PENDING: &str = "pending";
+/// How long a checkout's reservation is held (a Checkout Session lives an hour).
+pub const CHECKOUT_HOLD_SECS: i64 = 2 * 3600;
+
+/// Reserves the offer for a checkout, counting it against the cap. An account's earlier
+/// checkout with the same offer that was never paid hands its reservation on: its session
+/// is returned, for the caller to expire at Stripe first, so only one can be paid.
+pub fn reserve_checkout(
+    tx: &Connection,
+    offer_id: i64,
+    user_id: i64,
+    now: i64,
+) -> Result<Option<String>, AccessError> {
+    // Checkouts abandoned long ago give their places back.
+    let stale: Vec<i64> = {
+        let mut stmt = tx.prepare(
+            "SELECT user_id FROM offer_redemptions WHERE offer_id = ?1 AND applied_to = 'checkout'
+               AND reference LIKE 'pending%' AND redeemed_at < ?2",
+        )?;
+        let rows = stmt.query_map(params![offer_id, now - CHECKOUT_HOLD_SECS], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for user in stale {
+        release(tx, offer_id, user)?;
+    }
+    let held: Option<(String, Option<String>)> = tx
+        .query_row(
+            "SELECT applied_to, reference FROM offer_redemptions WHERE offer_id = ?1 AND user_id = ?2",
+            params![offer_id, user_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match held {
+        Some((kind, Some(reference))) if kind == "checkout" && reference.starts_with(PENDING) => {
+            tx.execute(
+                "UPDATE offer_redemptions SET reference = ?3, redeemed_at = ?4
+                 WHERE offer_id = ?1 AND user_id = ?2",
+                params![offer_id, user_id, PENDING, now],
+            )?;
+            Ok(reference.strip_prefix("pending:").map(str::to_owned))
+        }
+        Some(_) => Err(AccessError::Invalid(
+            "you have taken this offer already".into(),
+        )),
+        None => {
+            reserve(tx, offer_id, user_id, "checkout", PENDING, false, now)?;
+            Ok(None)
+        }
+    }
+}
+
+/// The Checkout Session made for a reservation.
+pub fn hold_for_session(
+    tx: &Connection,
+    offer_id: i64,
+    user_id: i64,
+    session: &str,
+) -> Result<(), AccessError> {
+    tx.execute(
+        "UPDATE offer_redemptions SET reference = ?3
+         WHERE offer_id = ?1 AND user_id = ?2 AND reference = ?4",
+        params![offer_id, user_id, format!("{PENDING}:{session}"), PENDING],
+    )?;
+    Ok(())
+}
+
+/// A checkout that carried the offer was paid: its reservation becomes the redemption.
+/// Without one (a reservation given up meanwhile) the paid discount is recorded past the
+/// cap, since it was given; a second paid checkout of the same account is reported.
+pub fn checkout_paid(
+    tx: &Connection,
+    offer_id: i64,
+    user_id: i64,
+    session: &str,
+    now: i64,
+) -> Result<bool, AccessError> {
+    let held = tx.execute(
+        "UPDATE offer_redemptions SET reference = ?3
+         WHERE offer_id = ?1 AND user_id = ?2 AND (reference = ?4 OR reference = ?3)",
+        params![offer_id, user_id, session, format!("{PENDING}:{session}")],
+    )?;
+    if held > 0 {
+        return Ok(true);
+    }
+    Ok(reserve(tx, offer_id, user_id, "checkout", session, true, now).is_ok())
+}
+
+/// A checkout that was never paid (its session expired): its reservation goes back.
+pub fn checkout_expired(tx: &Connection, session: &str) -> Result<(), AccessError> {
+    let held: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT offer_id, user_id FROM offer_redemptions WHERE reference = ?1",
+            [format!("{PENDING}:{session}")],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((offer, user)) = held {
+        release(tx, offer, user)?;
     }
     Ok(())
 }
@@ -694,9 +821,16 @@ mod tests {
             })
             .unwrap();
         let plan = test_db::read(&db, |c| crate::access::plans::get(c, "club").unwrap());
-        let best = test_db::read(&db, |c| automatic(c, &plan, 1, 150).unwrap().unwrap());
+        let best = test_db::read(&db, |c| {
+            automatic(c, &plan, 1, 0, false, 150).unwrap().unwrap()
+        });
+        // A 14-day free offer is worth nothing beyond a 14-day trial: the 10 % wins then.
+        let with_trial = test_db::read(&db, |c| {
+            automatic(c, &plan, 1, 14, false, 150).unwrap().unwrap()
+        });
+        assert_eq!(with_trial.id, a.id);
         assert_eq!(best.id, b.id);
-        db.write_blocking(|tx| set_coupon(tx, a.id, "co_1", a.updated_at))
+        db.write_blocking(|tx| set_coupon(tx, a.id, "co_1", &a.fields.coupon_terms()))
             .unwrap();
         let renamed = OfferFields {
             name: "Ten".into(),

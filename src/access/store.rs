@@ -84,12 +84,12 @@ pub fn title_access(c: &Connection, title_id: &str) -> Result<Option<TitleAccess
     };
     let free_preview = row.free_preview || row.extra_kind.as_deref() == Some("trailer");
     let (owner, level) = nearest_level(c, title_id, &row)?;
+    // A grant for the title itself opens it too when its level comes from above; a grant
+    // for its series opens it only when the level is the series' (the owner), never a
+    // separately priced season's.
     let mut above = Vec::new();
     if owner != title_id {
         above.push(title_id.to_owned());
-        if let Some(parent) = row.parent_id.as_ref().filter(|p| **p != owner) {
-            above.push(parent.clone());
-        }
     }
     Ok(Some(TitleAccess {
         title_id: owner,

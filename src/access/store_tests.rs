@@ -276,4 +276,18 @@ fn a_title_grant_opens_an_episode_whose_level_comes_from_its_series() {
         matches!(decide_for(1, "s1"), Decision::Denied { .. }),
         "an episode's code does not open the series"
     );
+    // A season sold on its own: the series' grant does not open its episodes.
+    db.write_blocking(|tx| store::set_season_level(tx, "s1", 1, Some(&rent())))
+        .unwrap();
+    assert!(
+        matches!(decide_for(2, "e1"), Decision::Denied { .. }),
+        "a series grant opened a separately priced season"
+    );
+    assert!(matches!(
+        decide_for(1, "e1"),
+        Decision::Allowed {
+            basis: Basis::Grant,
+            ..
+        }
+    ));
 }

@@ -19,6 +19,7 @@ impl From<PaymentsError> for PageError {
     fn from(e: PaymentsError) -> Self {
         match e {
             PaymentsError::Invalid(m) => PageError::BadRequest(m),
+            e @ PaymentsError::UnknownOffer => PageError::BadRequest(e.to_string()),
             PaymentsError::NotConfigured => PageError::BadRequest(e.to_string()),
             other => PageError::internal(other),
         }
@@ -49,6 +50,14 @@ pub async fn checkout(
     viewer: Viewer,
 ) -> Result<HttpResponse, PageError> {
     let form: CheckoutForm = viewer.form()?;
+    let user = viewer.user().id.0;
+    // A typed offer code counts against the account's wrong guesses, as everywhere.
+    let typed_code = form.offer.as_deref().is_some_and(|o| !o.trim().is_empty());
+    if typed_code && super::watch::code_wait(&state, user).await?.is_some() {
+        return Err(PageError::BadRequest(
+            "Too many wrong codes: wait a minute and try again.".into(),
+        ));
+    }
     let purchase = match (form.plan, form.title, form.kind) {
         (Some(plan_id), None, _) => Purchase::Plan {
             plan_id,
@@ -68,18 +77,25 @@ pub async fn checkout(
         cancel: format!("{base}{back}"),
     };
     let current = state.settings.settings.current();
-    let url = state
+    let started = state
         .billing
         .checkout(
             &current.stripe,
             &current.paywall,
-            viewer.user().id.0,
+            user,
             &viewer.user().email,
             purchase,
             urls,
         )
-        .await?;
-    Ok(see_other(&url, []))
+        .await;
+    if typed_code {
+        match &started {
+            Ok(_) => super::watch::code_worked(&state, user).await?,
+            Err(PaymentsError::UnknownOffer) => super::watch::code_failed(&state, user).await?,
+            Err(_) => {}
+        }
+    }
+    Ok(see_other(&started?, []))
 }
 
 #[derive(Deserialize)]
@@ -107,8 +123,16 @@ pub async fn returned(
         // title; the page says so instead of failing.
         Err(e @ (PaymentsError::Stripe(_) | PaymentsError::Db(_))) => {
             tracing::warn!(error = %e, "the return from Checkout could not be confirmed yet; the webhook will apply it");
-            let sep = if back.contains('?') { '&' } else { '?' };
-            Ok(see_other(&format!("{back}{sep}checkout=pending"), []))
+            let (path, fragment) = back
+                .split_once('#')
+                .map_or((back.as_str(), ""), |(p, f)| (p, f));
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let hash = if fragment.is_empty() {
+                String::new()
+            } else {
+                format!("#{fragment}")
+            };
+            Ok(see_other(&format!("{path}{sep}checkout=pending{hash}"), []))
         }
         Err(e) => Err(e.into()),
     }
@@ -185,11 +209,20 @@ pub async fn redeem_offer(
         .paywall
         .redeem_offer_code(&stripe, &viewer.actor(), user, &form.offer)
         .await;
-    let unknown = matches!(&taken, Err(crate::services::PaywallServiceError::Access(
-        crate::access::AccessError::Invalid(m))) if m.contains("no offer has this code"));
-    super::watch::code_tried(&state, user, !unknown).await?;
+    // Only a code that names no offer counts as a wrong guess; only one applied clears
+    // the count (a known code refused for this account changes nothing).
+    match &taken {
+        Ok(_) => super::watch::code_worked(&state, user).await?,
+        Err(crate::services::PaywallServiceError::Access(
+            crate::access::AccessError::UnknownOffer,
+        )) => super::watch::code_failed(&state, user).await?,
+        Err(_) => {}
+    }
     let word = match taken {
         Ok(_) => "taken",
+        Err(crate::services::PaywallServiceError::Access(
+            crate::access::AccessError::UnknownOffer,
+        )) => "unknown",
         Err(crate::services::PaywallServiceError::Access(crate::access::AccessError::Invalid(
             m,
         ))) => OFFER_REFUSALS

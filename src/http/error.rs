@@ -162,6 +162,7 @@ impl From<crate::access::AccessError> for ApiError {
         match e {
             AccessError::NotFound(what) => Self::not_found(format!("{what} not found")),
             AccessError::Invalid(m) => Self::bad_request(m),
+            e @ AccessError::UnknownOffer => Self::bad_request(e.to_string()),
             other => Self::internal(other),
         }
     }

@@ -153,12 +153,19 @@ async fn paywall(
                             Some(u) => offers::is_member(c, u, now)?,
                             None => false,
                         };
+                        let had_trial = user.is_some_and(|u| {
+                            crate::payments::sync::trial_used(c, u).unwrap_or(false)
+                        });
                         plans::on_sale(c, &only)?
                             .into_iter()
                             .map(|p| {
                                 let offer = match member {
                                     true => None,
-                                    false => offers::automatic(c, &p, user.unwrap_or(0), now)?,
+                                    false => {
+                                        let trial = if had_trial { 0 } else { p.fields.trial_days };
+                                        let id = user.unwrap_or(0);
+                                        offers::automatic(c, &p, id, trial, false, now)?
+                                    }
                                 };
                                 Ok((p, offer.map(|o| o.fields.describe())))
                             })
@@ -359,7 +366,12 @@ pub async fn redeem(
         .db
         .write(move |tx| crate::access::grants::redeem(tx, user, &typed, now))
         .await;
-    code_tried(&state, user, redeemed.is_ok()).await?;
+    match &redeemed {
+        Ok(_) => code_worked(&state, user).await?,
+        // "Already redeemed" is a code that exists: not a guess, and no reset either.
+        Err(AccessError::Invalid(m)) if !m.contains("already") => code_failed(&state, user).await?,
+        Err(_) => {}
+    }
     let to = match redeemed {
         Ok(r) => {
             tracing::info!(user, grant = ?r, "access code redeemed");
@@ -393,22 +405,29 @@ pub(super) async fn code_wait(
         .map_err(super::session::PageError::internal)
 }
 
-/// Counts a wrong code against the account, or clears the count after a good one.
-pub(super) async fn code_tried(
+/// Counts a wrong code against the account.
+pub(super) async fn code_failed(
     state: &AppState,
     user: i64,
-    good: bool,
 ) -> Result<(), super::session::PageError> {
     let (policy, now) = (state.accounts.throttle, crate::clock::now());
     state
         .db
         .write(move |tx| {
-            let key = throttle::ThrottleKey::CodeGuess(user);
-            match good {
-                true => throttle::record_success(tx, &key),
-                false => throttle::record_failure(tx, &[key], &policy, now),
-            }
+            throttle::record_failure(tx, &[throttle::ThrottleKey::CodeGuess(user)], &policy, now)
         })
+        .await
+        .map_err(super::session::PageError::internal)
+}
+
+/// A code that gave something clears the count.
+pub(super) async fn code_worked(
+    state: &AppState,
+    user: i64,
+) -> Result<(), super::session::PageError> {
+    state
+        .db
+        .write(move |tx| throttle::record_success(tx, &throttle::ThrottleKey::CodeGuess(user)))
         .await
         .map_err(super::session::PageError::internal)
 }

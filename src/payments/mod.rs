@@ -22,6 +22,9 @@ pub enum PaymentsError {
     /// Something from outside (an event, a form) that is not what it should be.
     #[error("{0}")]
     Invalid(String),
+    /// A typed offer code that names no offer (counted against the account's guesses).
+    #[error("no offer has this code")]
+    UnknownOffer,
     #[error("the webhook signature does not check out: {0}")]
     Signature(#[from] stripe_signature::SignatureError),
 }

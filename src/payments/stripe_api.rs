@@ -48,6 +48,19 @@ pub enum CouponOff {
     Amount { amount: i64, currency: String },
 }
 
+/// A coupon as Stripe takes it.
+#[derive(Debug, Clone)]
+pub struct CouponSpec {
+    pub name: String,
+    pub off: CouponOff,
+    /// once, repeating or forever.
+    pub duration: &'static str,
+    pub months: Option<u32>,
+    pub max_redemptions: Option<i64>,
+    pub redeem_by: Option<i64>,
+    pub offer_id: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest {
     pub customer: String,
@@ -59,6 +72,8 @@ pub struct CheckoutRequest {
     pub cancel_url: String,
     /// The same request again (a double click) makes no second session.
     pub idempotency_key: String,
+    /// When the session stops taking payment (Stripe: 30 minutes to 24 hours from now).
+    pub expires_at: Option<i64>,
 }
 
 impl StripeApi {
@@ -242,6 +257,9 @@ impl StripeApi {
         for (k, v) in &req.metadata {
             form.push((format!("metadata[{k}]"), v.clone()));
         }
+        if let Some(t) = req.expires_at {
+            form.push(("expires_at".into(), t.to_string()));
+        }
         let made = self.post(
             "starting checkout",
             "/v1/checkout/sessions",
@@ -308,35 +326,51 @@ impl StripeApi {
         )
     }
 
-    /// A coupon for an offer's discount: `percent_off`, or `amount_off` in `currency`; for
-    /// `duration` once, repeating (`months`) or forever. `key` names the offer's terms, so
-    /// asking again for the same terms gives the same coupon.
-    pub fn create_coupon(
-        &self,
-        name: &str,
-        off: CouponOff,
-        duration: &str,
-        months: Option<u32>,
-        offer_id: i64,
-        key: &str,
-    ) -> Result<String, PaymentsError> {
+    /// A coupon for an offer's discount. `key` names the offer's terms, so asking again
+    /// for the same terms gives the same coupon.
+    pub fn create_coupon(&self, coupon: &CouponSpec, key: &str) -> Result<String, PaymentsError> {
         let mut form = vec![
-            ("name".to_owned(), name.chars().take(40).collect::<String>()),
-            ("duration".to_owned(), duration.to_owned()),
-            ("metadata[marquee_offer]".to_owned(), offer_id.to_string()),
+            (
+                "name".to_owned(),
+                coupon.name.chars().take(40).collect::<String>(),
+            ),
+            ("duration".to_owned(), coupon.duration.to_owned()),
+            (
+                "metadata[marquee_offer]".to_owned(),
+                coupon.offer_id.to_string(),
+            ),
         ];
-        match off {
+        match &coupon.off {
             CouponOff::Percent(p) => form.push(("percent_off".into(), p.to_string())),
             CouponOff::Amount { amount, currency } => {
                 form.push(("amount_off".into(), amount.to_string()));
-                form.push(("currency".into(), currency));
+                form.push(("currency".into(), currency.clone()));
             }
         }
-        if let Some(m) = months {
+        if let Some(m) = coupon.months {
             form.push(("duration_in_months".into(), m.to_string()));
+        }
+        // Stripe's own limits back Marquee's: a session opened before the offer ended or
+        // filled cannot be paid with it after.
+        if let Some(m) = coupon.max_redemptions {
+            form.push(("max_redemptions".into(), m.to_string()));
+        }
+        if let Some(t) = coupon.redeem_by {
+            form.push(("redeem_by".into(), t.to_string()));
         }
         let made = self.post("creating a coupon", "/v1/coupons", &form, key)?;
         Self::id_of("creating a coupon", &made)
+    }
+
+    /// Ends an open Checkout Session, so it can no longer be paid.
+    pub fn expire_checkout(&self, id: &str) -> Result<Value, PaymentsError> {
+        check_id(id, "cs_")?;
+        self.post(
+            "expiring a checkout session",
+            &format!("/v1/checkout/sessions/{id}/expire"),
+            &[],
+            &format!("marquee-expire-{id}"),
+        )
     }
 
     /// Cancels a subscription now; returns it as Stripe has it after.

@@ -384,18 +384,31 @@ pub fn record_invoice(tx: &Connection, invoice: &Value) -> Result<(), PaymentsEr
     Ok(())
 }
 
-/// A member's invoices, newest first: (id, amount, currency, status, created).
-pub fn invoices_of(
-    c: &Connection,
-    user_id: i64,
-) -> Result<Vec<(String, i64, String, String, i64)>, PaymentsError> {
+/// An invoice as the member page lists it.
+#[derive(Debug, Clone)]
+pub struct InvoiceLine {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub created: i64,
+}
+
+/// A member's invoices, newest first.
+pub fn invoices_of(c: &Connection, user_id: i64) -> Result<Vec<InvoiceLine>, PaymentsError> {
     let mut stmt = c.prepare(
         "SELECT id, amount, currency, status, created FROM invoices WHERE user_id = ?1
          ORDER BY created DESC, id DESC LIMIT 100",
     )?;
     let rows = stmt
         .query_map([user_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok(InvoiceLine {
+                id: r.get(0)?,
+                amount: r.get(1)?,
+                currency: r.get(2)?,
+                status: r.get(3)?,
+                created: r.get(4)?,
+            })
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)

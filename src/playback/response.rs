@@ -193,6 +193,7 @@ impl Origin {
         }
         // A token is checked before anything else, from memory.
         let public = token == PUBLIC_TOKEN;
+        let mut served_to = None;
         if !public {
             let viewer = gate::viewer_from_cookies(request_headers);
             let now = crate::clock::now();
@@ -207,7 +208,7 @@ impl Origin {
                 }
             };
             self.streams.touch(claims.viewer, now);
-            self.decisions.served(claims.viewer, asset_id, now);
+            served_to = Some((claims.viewer, now));
         }
         // Only files the package writer made: not the source, whatever its name, nor
         // anything put into the folder later.
@@ -234,6 +235,9 @@ impl Origin {
         // Everything below describes the open file, even if the path is replaced meanwhile.
         let files::PackageFile { file, meta, kind } =
             files::open(&self.library, asset_id, relative)?;
+        if let Some((viewer, now)) = served_to {
+            self.decisions.served(viewer, asset_id, now);
+        }
         let class = kind.metrics_class();
         let size = meta.len();
         let modified = meta.modified().unwrap_or(UNIX_EPOCH);

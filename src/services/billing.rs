@@ -19,6 +19,7 @@ use crate::payments::stripe_signature;
 use crate::payments::sync::{
     self, EventState, META_KIND, META_OFFER, META_PLAN, META_TARGET, META_USER, META_WINDOW,
 };
+use crate::services::offers::access_to_payments;
 
 /// What a viewer buys.
 #[derive(Debug, Clone)]
@@ -150,60 +151,14 @@ impl BillingService {
         let customer = self.customer(&api, user_id, email).await?;
         let mut metadata = vec![(META_USER.to_owned(), user_id.to_string())];
         let minute = clock::now() / 60;
-        let (item, key) = match purchase {
+        let (item, key, reserved) = match purchase {
             Purchase::Plan {
                 plan_id,
                 yearly,
                 offer_code,
             } => {
-                let lookup = plan_id.clone();
-                let now = clock::now();
-                let (plan, had_trial, offer) = self
-                    .db
-                    .read(move |c| {
-                        let plan = plans::get(c, &lookup)
-                            .map_err(|_| PaymentsError::Invalid(format!("no plan {lookup}")))?;
-                        let offer = checkout_offer(c, &plan, user_id, offer_code.as_deref(), now)?;
-                        Ok::<_, PaymentsError>((plan, sync::trial_used(c, user_id)?, offer))
-                    })
-                    .await?;
-                if plan.archived || !plan.fields.public {
-                    return Err(PaymentsError::Invalid("this plan is not on sale".into()));
-                }
-                let (interval, amount) = match (
-                    yearly,
-                    plan.fields.monthly_amount,
-                    plan.fields.yearly_amount,
-                ) {
-                    (false, Some(m), _) => ("month", m),
-                    (true, _, Some(y)) => ("year", y),
-                    _ => return Err(PaymentsError::Invalid("this plan has no such price".into())),
-                };
-                let price = plan_price(&self.db, &api, &plan, interval, amount).await?;
-                metadata.push((META_PLAN.to_owned(), plan.id.clone()));
-                let mut trial_days = if had_trial { 0 } else { plan.fields.trial_days };
-                let mut coupon = None;
-                if let Some(offer) = &offer {
-                    metadata.push((META_OFFER.to_owned(), offer.id.to_string()));
-                    match offer.fields.kind {
-                        OfferKind::FreePeriod => {
-                            trial_days = trial_days.max(offer.fields.value as u32);
-                        }
-                        _ => coupon = Some(super::offers::coupon_for(&self.db, &api, offer).await?),
-                    }
-                }
-                let offer_id = offer.as_ref().map_or(0, |o| o.id);
-                (
-                    CheckoutItem::Subscription {
-                        price,
-                        trial_days,
-                        coupon,
-                    },
-                    format!(
-                        "marquee-checkout-{user_id}-plan-{}-{interval}-t{trial_days}-o{offer_id}-{minute}",
-                        plan.id
-                    ),
-                )
+                self.plan_item(&api, user_id, &plan_id, yearly, offer_code, &mut metadata)
+                    .await?
             }
             Purchase::Title { title_id, kind } => {
                 let lookup = title_id.clone();
@@ -252,6 +207,7 @@ impl BillingService {
                         currency: price.currency,
                     },
                     format!("marquee-checkout-{user_id}-{kind}-{title_id}-{minute}"),
+                    None,
                 )
             }
         };
@@ -262,9 +218,153 @@ impl BillingService {
             success_url: urls.success,
             cancel_url: urls.cancel,
             idempotency_key: key,
+            // A session with an offer reserved stops taking payment within the hour, so an
+            // unpaid one gives its place back (`offers::CHECKOUT_HOLD_SECS`).
+            expires_at: reserved.map(|_| clock::now() + 3600),
         };
-        let (_, url) = blocking(move || api.create_checkout(&request)).await?;
-        Ok(url)
+        let made = blocking(move || api.create_checkout(&request)).await;
+        if let Some(offer) = reserved {
+            let session = made.as_ref().ok().map(|(id, _)| id.clone());
+            self.db
+                .write(move |tx| match &session {
+                    Some(s) => offers::hold_for_session(tx, offer, user_id, s),
+                    None => offers::release(tx, offer, user_id),
+                })
+                .await
+                .map_err(access_to_payments)?;
+        }
+        Ok(made?.1)
+    }
+
+    /// A plan's line item: its Stripe price, the trial (once per person) and the offer —
+    /// the typed code's, else the best automatic one for a new member — reserved against
+    /// its cap before Stripe is asked. Returns the item, the idempotency key and the offer
+    /// reserved.
+    async fn plan_item(
+        &self,
+        api: &std::sync::Arc<StripeApi>,
+        user_id: i64,
+        plan_id: &str,
+        yearly: bool,
+        offer_code: Option<String>,
+        metadata: &mut Vec<(String, String)>,
+    ) -> Result<(CheckoutItem, String, Option<i64>), PaymentsError> {
+        let lookup = plan_id.to_owned();
+        let now = clock::now();
+        let (plan, had_trial, offer) = self
+            .db
+            .read(move |c| {
+                let plan = plans::get(c, &lookup)
+                    .map_err(|_| PaymentsError::Invalid(format!("no plan {lookup}")))?;
+                let had_trial = sync::trial_used(c, user_id)?;
+                let trial = if had_trial { 0 } else { plan.fields.trial_days };
+                let offer =
+                    checkout_offer(c, &plan, user_id, offer_code.as_deref(), trial, yearly, now)?;
+                Ok::<_, PaymentsError>((plan, had_trial, offer))
+            })
+            .await?;
+        if plan.archived || !plan.fields.public {
+            return Err(PaymentsError::Invalid("this plan is not on sale".into()));
+        }
+        let (interval, amount) = match (
+            yearly,
+            plan.fields.monthly_amount,
+            plan.fields.yearly_amount,
+        ) {
+            (false, Some(m), _) => ("month", m),
+            (true, _, Some(y)) => ("year", y),
+            _ => return Err(PaymentsError::Invalid("this plan has no such price".into())),
+        };
+        let price = plan_price(&self.db, api, &plan, interval, amount).await?;
+        metadata.push((META_PLAN.to_owned(), plan.id.clone()));
+        let mut trial_days = if had_trial { 0 } else { plan.fields.trial_days };
+        let mut coupon = None;
+        // The session this checkout replaces, if any: part of the idempotency key, so a new
+        // checkout is a new session while a double click still gives one.
+        let mut replaces = None;
+        if let Some(offer) = &offer {
+            replaces = self
+                .reserve_for_checkout(api, offer.id, user_id, now)
+                .await?;
+            metadata.push((META_OFFER.to_owned(), offer.id.to_string()));
+            match offer.fields.kind {
+                OfferKind::FreePeriod => trial_days = trial_days.max(offer.fields.value as u32),
+                _ => match super::offers::coupon_for(&self.db, api, offer).await {
+                    Ok(c) => coupon = Some(c),
+                    Err(e) => {
+                        let id = offer.id;
+                        self.db
+                            .write(move |tx| offers::release(tx, id, user_id))
+                            .await
+                            .map_err(access_to_payments)?;
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        let offer_id = offer.as_ref().map_or(0, |o| o.id);
+        let minute = now / 60;
+        let key = format!(
+            "marquee-checkout-{user_id}-plan-{}-{interval}-t{trial_days}-o{offer_id}-{}-{minute}",
+            plan.id,
+            replaces.as_deref().unwrap_or("first")
+        );
+        Ok((
+            CheckoutItem::Subscription {
+                price,
+                trial_days,
+                coupon,
+            },
+            key,
+            offer.map(|o| o.id),
+        ))
+    }
+
+    /// Reserves an offer for this account's checkout. An earlier checkout of the account
+    /// with the same offer is expired at Stripe first, so only one can be paid with it; one
+    /// already paid means the offer is taken.
+    async fn reserve_for_checkout(
+        &self,
+        api: &std::sync::Arc<StripeApi>,
+        offer_id: i64,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Option<String>, PaymentsError> {
+        let earlier = self
+            .db
+            .write(move |tx| offers::reserve_checkout(tx, offer_id, user_id, now))
+            .await
+            .map_err(access_to_payments)?;
+        let Some(session) = earlier else {
+            return Ok(None);
+        };
+        let api2 = api.clone();
+        let lookup = session.clone();
+        let found = blocking(move || api2.checkout_session(&lookup)).await;
+        let give_back = |e: PaymentsError| async move {
+            self.db
+                .write(move |tx| offers::release(tx, offer_id, user_id))
+                .await
+                .map_err(access_to_payments)?;
+            Err::<Option<String>, _>(e)
+        };
+        let found = match found {
+            Ok(f) => f,
+            Err(e) => return give_back(e).await,
+        };
+        match found["status"].as_str() {
+            Some("complete") => Err(PaymentsError::Invalid(
+                "you have taken this offer already".into(),
+            )),
+            Some("open") => {
+                let (api2, id) = (api.clone(), session.clone());
+                match blocking(move || api2.expire_checkout(&id)).await {
+                    Ok(_) => Ok(Some(session)),
+                    Err(e) => give_back(e).await,
+                }
+            }
+            _ => Ok(Some(session)),
+        }
     }
 
     /// The viewer is back from Checkout: the session, read from Stripe, is fulfilled now
@@ -352,7 +452,8 @@ impl BillingService {
             return Ok(());
         };
         let now = clock::now();
-        self.db
+        let counted = self
+            .db
             .write(move |tx| {
                 let known: bool = tx.query_row(
                     "SELECT EXISTS (SELECT 1 FROM offers WHERE id = ?1)
@@ -360,13 +461,20 @@ impl BillingService {
                     rusqlite::params![offer, user],
                     |r| r.get(0),
                 )?;
-                if known {
-                    // Taken already (this session applied before): nothing more to count.
-                    let _ = offers::reserve(tx, offer, user, "checkout", &id, true, now);
+                if !known {
+                    return Ok(true);
                 }
-                Ok::<_, PaymentsError>(())
+                offers::checkout_paid(tx, offer, user, &id, now).map_err(access_to_payments)
             })
-            .await
+            .await?;
+        if !counted {
+            tracing::warn!(
+                user,
+                offer,
+                "a checkout was paid with an offer this account had taken already"
+            );
+        }
+        Ok(())
     }
 
     /// Reads the subscription from Stripe and writes it as it is now.
@@ -482,6 +590,16 @@ impl BillingService {
             "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
                 self.apply_session(api, object.clone()).await
             }
+            // Never paid: an offer it held goes back.
+            "checkout.session.expired" => {
+                let Some(id) = object["id"].as_str().map(str::to_owned) else {
+                    return Ok(());
+                };
+                self.db
+                    .write(move |tx| offers::checkout_expired(tx, &id))
+                    .await
+                    .map_err(access_to_payments)
+            }
             "customer.subscription.created"
             | "customer.subscription.updated"
             | "customer.subscription.deleted"
@@ -544,35 +662,35 @@ impl BillingService {
 }
 
 /// The offer a plan's checkout carries: the typed code's (refused with the reason when it
-/// does not apply), else the best automatic one for a new member.
+/// does not apply), else the best automatic one for a new member. Offers at checkout are
+/// for people who do not subscribe yet; a member applies a code on the account page.
 fn checkout_offer(
     c: &rusqlite::Connection,
     plan: &plans::Plan,
     user_id: i64,
     code: Option<&str>,
+    trial_days: u32,
+    yearly: bool,
     now: i64,
 ) -> Result<Option<Offer>, PaymentsError> {
-    let invalid = |e: crate::access::AccessError| PaymentsError::Invalid(e.to_string());
-    let member = offers::is_member(c, user_id, now).map_err(invalid)?;
+    let member = offers::is_member(c, user_id, now).map_err(access_to_payments)?;
     let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
         if member {
             return Ok(None);
         }
-        return offers::automatic(c, plan, user_id, now).map_err(invalid);
+        return offers::automatic(c, plan, user_id, trial_days, yearly, now)
+            .map_err(access_to_payments);
     };
-    let offer = offers::by_code(c, code).map_err(invalid)?;
-    let who = if member {
-        Audience::Existing
-    } else {
-        Audience::New
-    };
-    if let Some(why) = offers::refusal(&offer, &plan.id, &plan.fields.currency, who, now) {
-        return Err(PaymentsError::Invalid(why.into()));
-    }
-    if offers::taken_by(c, offer.id, user_id).map_err(invalid)? {
+    let offer = offers::by_code(c, code).map_err(access_to_payments)?;
+    if member {
         return Err(PaymentsError::Invalid(
-            "you have taken this offer already".into(),
+            "you already subscribe: apply the code on your account page".into(),
         ));
+    }
+    if let Some(why) = offers::refusal(&offer, &plan.id, &plan.fields.currency, Audience::New, now)
+        .or(offers::yearly_refusal(&offer, yearly))
+    {
+        return Err(PaymentsError::Invalid(why.into()));
     }
     Ok(Some(offer))
 }

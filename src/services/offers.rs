@@ -18,7 +18,7 @@ use crate::audit::{self, Actor};
 use crate::clock;
 use crate::config::StripeConfig;
 use crate::db::Db;
-use crate::payments::stripe_api::{CouponOff, StripeApi};
+use crate::payments::stripe_api::{CouponOff, CouponSpec, StripeApi};
 use crate::payments::{PaymentsError, sync};
 
 /// How many subscriptions one migration click moves (each may be a Stripe call).
@@ -46,28 +46,43 @@ pub(crate) async fn coupon_for(
             ));
         }
     };
-    let duration = match f.duration {
-        offers::OfferDuration::Once => "once",
-        offers::OfferDuration::Repeating => "repeating",
-        offers::OfferDuration::Forever => "forever",
+    let spec = CouponSpec {
+        name: f.name.clone(),
+        off,
+        duration: match f.duration {
+            offers::OfferDuration::Once => "once",
+            offers::OfferDuration::Repeating => "repeating",
+            offers::OfferDuration::Forever => "forever",
+        },
+        months: f.duration_months,
+        max_redemptions: f.max_redemptions,
+        redeem_by: f.ends_at,
+        offer_id: offer.id,
     };
-    let (api, id, terms_of) = (api.clone(), offer.id, offer.updated_at);
-    let coupon = blocking(move || {
-        api.create_coupon(
-            &f.name,
-            off,
-            duration,
-            f.duration_months,
-            id,
-            &format!("marquee-coupon-{id}-{terms_of}"),
-        )
-    })
-    .await?;
-    let kept = coupon.clone();
-    db.write(move |tx| offers::set_coupon(tx, id, &kept, terms_of))
+    let terms = f.coupon_terms();
+    // The key names the terms: the same terms again give the same coupon.
+    let key = format!(
+        "marquee-coupon-{}-{}",
+        offer.id,
+        blake3::hash(terms.as_bytes()).to_hex()
+    );
+    let api = api.clone();
+    let coupon = blocking(move || api.create_coupon(&spec, &key)).await?;
+    let (kept, id) = (coupon.clone(), offer.id);
+    db.write(move |tx| offers::set_coupon(tx, id, &kept, &terms))
         .await
-        .map_err(|e| PaymentsError::Invalid(e.to_string()))?;
+        .map_err(access_to_payments)?;
     Ok(coupon)
+}
+
+/// An access error met while buying: a refusal stays a sentence for the viewer, storage
+/// stays storage.
+pub(crate) fn access_to_payments(e: AccessError) -> PaymentsError {
+    match e {
+        AccessError::Db(db) => PaymentsError::Db(db),
+        AccessError::UnknownOffer => PaymentsError::UnknownOffer,
+        other => PaymentsError::Invalid(other.to_string()),
+    }
 }
 
 /// What a migration did.
@@ -202,6 +217,9 @@ impl PaywallService {
             .unwrap_or_else(|| format!("subscription:{}", current.id));
         let (sub_id, days) = (current.id, offer.fields.value);
         let manual = stripe_id.is_none();
+        let (audit_actor, described) = (actor.clone(), offer.fields.describe());
+        // Counted (and audited) before Stripe is asked, so two members cannot both take
+        // the last one.
         self.db
             .write(move |tx| {
                 offers::reserve(
@@ -216,36 +234,35 @@ impl PaywallService {
                 if manual {
                     holdings::extend_manual(tx, user_id, sub_id, days, now)?;
                 }
-                Ok::<_, PaywallServiceError>(())
-            })
-            .await?;
-        if let Some(stripe_id) = stripe_id {
-            let applied = self
-                .offer_at_stripe(stripe, &offer, &stripe_id, current.period_end, now)
-                .await;
-            if let Err(e) = applied {
-                self.db
-                    .write(move |tx| offers::release(tx, offer_id, user_id))
-                    .await?;
-                return Err(e);
-            }
-        }
-        let (actor, described) = (actor.clone(), offer.fields.describe());
-        self.db
-            .write(move |tx| {
                 audit::record(
                     tx,
-                    &actor,
+                    &audit_actor,
                     "offer.apply",
                     &format!("member:{user_id}"),
                     json!({"offer": offer_id, "subscription": sub_id, "gives": described}),
                     now,
-                )
+                )?;
+                Ok::<_, PaywallServiceError>(())
             })
             .await?;
+        if let Some(stripe_id) = stripe_id
+            && let Err(e) = self
+                .offer_at_stripe(stripe, &offer, &stripe_id, current.period_end, now)
+                .await
+        {
+            // Stripe did not take the change: the offer is the member's to take again.
+            // (A change it took is kept even if reading it back fails: the webhook brings
+            // the subscription's new state.)
+            self.db
+                .write(move |tx| offers::release(tx, offer_id, user_id))
+                .await?;
+            return Err(e);
+        }
         Ok(offer)
     }
 
+    /// Applies the offer to a Stripe subscription; an error only when Stripe did not take
+    /// the change.
     async fn offer_at_stripe(
         &self,
         stripe: &StripeConfig,
@@ -263,18 +280,38 @@ impl PaywallService {
                 ),
                 ("proration_behavior".into(), "none".into()),
             ],
-            _ => vec![(
-                "discounts[0][coupon]".into(),
-                coupon_for(&self.db, &api, offer).await?,
-            )],
+            _ => {
+                // `discounts` replaces the list: the discounts it has are sent back with
+                // the new one, so a retention coupon never takes a sign-up discount away.
+                let (api2, id) = (api.clone(), stripe_id.to_owned());
+                let current = blocking(move || api2.subscription(&id)).await?;
+                let mut form: Vec<(String, String)> = current["discounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str().or(d["id"].as_str()).map(str::to_owned))
+                    .enumerate()
+                    .map(|(i, d)| (format!("discounts[{i}][discount]"), d))
+                    .collect();
+                let coupon = coupon_for(&self.db, &api, offer).await?;
+                form.push((format!("discounts[{}][coupon]", form.len()), coupon));
+                form
+            }
         };
         let key = format!("marquee-offer-{}-{stripe_id}", offer.id);
         let id = stripe_id.to_owned();
         let object = blocking(move || api.update_subscription(&id, &form, &key)).await?;
-        let state = sync::parse_subscription(&object)?;
-        self.db
-            .write(move |tx| sync::apply_subscription(tx, &state, now))
-            .await?;
+        let applied = match sync::parse_subscription(&object) {
+            Ok(state) => self
+                .db
+                .write(move |tx| sync::apply_subscription(tx, &state, now))
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = applied {
+            tracing::warn!(subscription = %stripe_id, error = %e, "an offer was applied at Stripe but not read back; the webhook will bring it");
+        }
         Ok(())
     }
 
@@ -288,96 +325,66 @@ impl PaywallService {
         plan_id: &str,
     ) -> Result<MigrationReport, PaywallServiceError> {
         let lookup = plan_id.to_owned();
-        let plan = self.db.read(move |c| plans::get(c, &lookup)).await?;
-        let (monthly, yearly, currency) = (
-            plan.fields.monthly_amount,
-            plan.fields.yearly_amount,
-            plan.fields.currency.clone(),
-        );
-        let target = move |interval: &str| {
-            if interval == "year" { yearly } else { monthly }
-        };
-        let lookup = plan.id.clone();
-        let cur = currency.clone();
-        let stale: Vec<(i64, i64, String, Option<String>)> = self
+        let now = clock::now();
+        let (plan, stale) = self
             .db
             .read(move |c| {
-                let mut stmt = c.prepare(
-                    "SELECT id, user_id, interval, stripe_subscription_id FROM subscriptions
-                     WHERE plan_id = ?1 AND status != 'ended'
-                       AND (currency != ?2
-                            OR amount != coalesce(CASE interval WHEN 'year' THEN ?3 ELSE ?4 END, amount))
-                       AND NOT (source = 'manual' AND amount = 0)
-                     ORDER BY id",
-                )?;
-                let rows = stmt
-                    .query_map(rusqlite::params![lookup, cur, yearly, monthly], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, AccessError>(rows)
+                Ok::<_, AccessError>((
+                    plans::get(c, &lookup)?,
+                    holdings::on_old_price(c, &lookup, now)?,
+                ))
             })
             .await?;
-        let mut report = MigrationReport {
-            remaining: stale.len().saturating_sub(MIGRATION_BATCH as usize) as u32,
-            ..MigrationReport::default()
-        };
+        let total = stale.len() as u32;
+        let mut report = MigrationReport::default();
         let api = StripeApi::new(stripe).map(Arc::new);
-        for (id, user_id, interval, stripe_id) in stale.into_iter().take(MIGRATION_BATCH as usize) {
-            let Some(amount) = target(&interval) else {
-                report.remaining += 1; // the plan no longer has this interval's price
-                continue;
+        for sub in stale.into_iter().take(MIGRATION_BATCH as usize) {
+            let amount = if sub.interval == "year" {
+                plan.fields.yearly_amount
+            } else {
+                plan.fields.monthly_amount
             };
+            let Some(amount) = amount else { continue };
             let now = clock::now();
-            let moved = match (&stripe_id, &api) {
+            let moved = match (&sub.stripe_subscription_id, &api) {
                 (Some(sid), Some(api)) => {
-                    self.migrate_at_stripe(api, &plan, sid, &interval, amount, now)
+                    self.migrate_at_stripe(api, &plan, sid, &sub.interval, amount, now)
                         .await
                 }
                 (Some(_), None) => Err(PaymentsError::NotConfigured.into()),
                 (None, _) => {
-                    let cur = currency.clone();
+                    let id = sub.id;
                     self.db
-                        .write(move |tx| {
-                            tx.execute(
-                                "UPDATE subscriptions SET amount = ?2, currency = ?3, updated_at = ?4
-                                 WHERE id = ?1",
-                                rusqlite::params![id, amount, cur, now],
-                            )?;
-                            Ok::<_, PaywallServiceError>(())
-                        })
+                        .write(move |tx| holdings::set_manual_amount(tx, id, amount, now))
                         .await
+                        .map_err(PaywallServiceError::from)
                 }
             };
-            match moved {
-                Ok(()) => {
-                    report.migrated += 1;
-                    let actor = actor.clone();
-                    let plan_id = plan.id.clone();
-                    self.db
-                        .write(move |tx| {
-                            tx.execute(
-                                "UPDATE subscriptions SET migrated_at = ?2 WHERE id = ?1",
-                                rusqlite::params![id, now],
-                            )?;
-                            audit::record(
-                                tx,
-                                &actor,
-                                "plan.migrate",
-                                &format!("member:{user_id}"),
-                                json!({"subscription": id, "plan": plan_id, "amount": amount}),
-                                now,
-                            )?;
-                            Ok::<_, PaywallServiceError>(())
-                        })
-                        .await?;
-                }
-                Err(e) => {
-                    tracing::warn!(subscription = id, error = %e, "a subscription kept its old price: the migration failed");
-                    report.failed += 1;
-                }
+            if let Err(e) = &moved {
+                tracing::warn!(subscription = sub.id, error = %e, "a subscription kept its old price: the migration failed");
+                report.failed += 1;
+            } else {
+                report.migrated += 1;
             }
+            let (actor, plan_id, ok) = (actor.clone(), plan.id.clone(), moved.is_ok());
+            self.db
+                .write(move |tx| {
+                    holdings::migration_tried(tx, sub.id, ok, now)?;
+                    if ok {
+                        audit::record(
+                            tx,
+                            &actor,
+                            "plan.migrate",
+                            &format!("member:{}", sub.user_id),
+                            json!({"subscription": sub.id, "plan": plan_id, "amount": amount}),
+                            now,
+                        )?;
+                    }
+                    Ok::<_, PaywallServiceError>(())
+                })
+                .await?;
         }
+        report.remaining = total - report.migrated;
         Ok(report)
     }
 

@@ -150,7 +150,7 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
     assert_eq!(bob.sign_in("bob@example.com", PASSWORD).status, 303);
     let page = bob.get(&format!("/watch/{show}"));
     assert!(page.body.contains("Offer: 14 days free"), "{}", page.body);
-    let pay_url = checkout(
+    let pay_url_bob = checkout(
         &mut bob,
         &show,
         &[
@@ -172,37 +172,52 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
         "{form:?}"
     );
     assert_eq!(field(form, "subscription_data[trial_period_days]"), None);
-    assert_eq!(
-        offer_named(&server, "Welcome")["redemptions"],
-        0,
-        "counted once paid"
+    assert!(
+        field(form, "expires_at").is_some(),
+        "an offer's session expires within the hour"
     );
-    let bob_sub = pay(&server, &stripe, &mut bob, &pay_url);
+    // The coupon carries the cap, so Stripe would refuse a second redemption too.
+    assert_eq!(field(coupon_form, "max_redemptions"), Some("1"));
+    // Reserved as Checkout starts: the cap of one is taken before Bob pays.
     assert_eq!(offer_named(&server, "Welcome")["redemptions"], 1);
-    assert_eq!(
-        stripe.subscription(&bob_sub)["discounts"][0]["coupon"]["percent_off"],
-        50
-    );
 
-    // Cat: the code's cap is reached; without a code the automatic 14 days apply.
+    // Cat: the code's only place is Bob's, unpaid or not; a made-up code is refused as
+    // such; without a code, the automatic 14 days apply. Cat clicks twice: the first
+    // session is expired at Stripe, so only one can be paid with the offer.
     let mut cat = Browser::new(server.url());
     assert_eq!(cat.sign_in("cat@example.com", PASSWORD).status, 303);
-    let page = cat.get(&format!("/watch/{show}"));
-    let csrf = page.csrf();
     let back = format!("/watch/{show}");
-    let refused = cat.post(
-        "/checkout",
-        &[
-            ("csrf", &csrf),
-            ("back", &back),
-            ("plan", "club"),
-            ("interval", "month"),
-            ("offer", "WELCOME50"),
-        ],
-    );
+    let with_code = |b: &mut Browser, code: &str| {
+        let csrf = b.get("/account").csrf();
+        b.post(
+            "/checkout",
+            &[
+                ("csrf", &csrf),
+                ("back", &back),
+                ("plan", "club"),
+                ("interval", "month"),
+                ("offer", code),
+            ],
+        )
+    };
+    let refused = with_code(&mut cat, "WELCOME50");
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert!(refused.body.contains("fully taken"), "{}", refused.body);
+    let refused = with_code(&mut cat, "NOSUCHCODE");
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("no offer has this code"),
+        "{}",
+        refused.body
+    );
+    let first = checkout(&mut cat, &show, &[("plan", "club"), ("interval", "month")]);
     let pay_url = checkout(&mut cat, &show, &[("plan", "club"), ("interval", "month")]);
+    assert_ne!(first, pay_url);
+    let expired = stripe.requests_to(&format!(
+        "/v1/checkout/sessions/{}/expire",
+        session_of(&first)
+    ));
+    assert_eq!(expired.len(), 1, "the first session was expired");
     let sessions = stripe.requests_to("/v1/checkout/sessions");
     let form = &sessions.last().unwrap().1;
     assert_eq!(
@@ -210,8 +225,23 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
         Some("14")
     );
     assert_eq!(field(form, "discounts[0][coupon]"), None);
+    assert_eq!(
+        offer_named(&server, "Autumn")["redemptions"],
+        1,
+        "one place for two clicks"
+    );
     let cat_sub = pay(&server, &stripe, &mut cat, &pay_url);
     assert_eq!(offer_named(&server, "Autumn")["redemptions"], 1);
+    let bob_sub = pay(&server, &stripe, &mut bob, &pay_url_bob);
+    assert_eq!(offer_named(&server, "Welcome")["redemptions"], 1);
+    assert_eq!(
+        stripe.subscription(&bob_sub)["discounts"][0]["coupon"]["percent_off"],
+        50
+    );
+    // A member uses no offer at checkout: it belongs on the account page.
+    let refused = with_code(&mut bob, "STAY");
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("account page"), "{}", refused.body);
 
     // Bob, now a member, types the retention code: a 2 EUR coupon on his subscription.
     // Twice: refused the second time. Dan has no subscription: refused, nothing applied.
@@ -223,13 +253,16 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
     let updates = stripe.requests_to(&format!("/v1/subscriptions/{bob_sub}"));
     let posted: Vec<_> = updates.iter().filter(|(m, _)| m == "POST").collect();
     assert_eq!(posted.len(), 1, "{updates:?}");
-    let coupon = field(&posted[0].1, "discounts[0][coupon]")
+    // The sign-up discount is sent back with the new one: nothing is taken away.
+    assert!(field(&posted[0].1, "discounts[0][discount]").is_some_and(|d| d.starts_with("di_")));
+    let coupon = field(&posted[0].1, "discounts[1][coupon]")
         .unwrap()
         .to_owned();
     let sub = stripe.subscription(&bob_sub);
-    assert_eq!(sub["discounts"][0]["coupon"]["id"], coupon.as_str());
-    assert_eq!(sub["discounts"][0]["coupon"]["amount_off"], 200);
-    assert_eq!(sub["discounts"][0]["coupon"]["currency"], "eur");
+    assert_eq!(sub["discounts"][0]["coupon"]["percent_off"], 50, "{sub}");
+    assert_eq!(sub["discounts"][1]["coupon"]["id"], coupon.as_str());
+    assert_eq!(sub["discounts"][1]["coupon"]["amount_off"], 200);
+    assert_eq!(sub["discounts"][1]["coupon"]["currency"], "eur");
     let page = typed_offer(&mut bob, "STAY");
     assert!(
         page.contains("You have taken that offer already."),
@@ -255,6 +288,19 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
         page.contains("for members with a current subscription"),
         "{page}"
     );
+    // Dan starts a checkout (the automatic offer is reserved for him) and walks away: when
+    // the session expires, its place goes back.
+    let before = offer_named(&server, "Autumn")["redemptions"]
+        .as_i64()
+        .unwrap();
+    let abandoned = checkout(&mut dan, &show, &[("plan", "club"), ("interval", "month")]);
+    assert_eq!(offer_named(&server, "Autumn")["redemptions"], before + 1);
+    let expired = stripe.expire(&session_of(&abandoned));
+    assert_eq!(
+        Standin::deliver(&format!("{}/stripe/webhook", server.url()), &expired),
+        200
+    );
+    assert_eq!(offer_named(&server, "Autumn")["redemptions"], before);
     let page = typed_offer(&mut dan, "<script>x</script>");
     assert!(page.contains("No offer has that code."), "{page}");
     assert!(!page.contains("<script>x"), "nothing typed is echoed");

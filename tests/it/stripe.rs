@@ -197,6 +197,14 @@ fn subscriptions_rentals_and_refunds_follow_stripe_and_forged_webhooks_change_no
     // The renewal fails: still playing in the 3-day grace period; with no grace, not.
     let failed = stripe.fail_renewal(&sub);
     assert_eq!(Standin::deliver(&hook, &failed), 200);
+    // Support sees the failed payment in the member's payment history.
+    let mut ann = Browser::new(server.url());
+    assert_eq!(ann.sign_in("ann@example.com", PASSWORD).status, 303);
+    let member = ann.get(&format!("/admin/members/{bob_id}")).body;
+    assert!(
+        member.contains("<td>7.99 EUR</td><td><span class=\"badge failed\">open</span>"),
+        "{member}"
+    );
     assert_eq!(
         why(&server, bob_id, &show)["decision"]["basis"]["kind"],
         "grace"

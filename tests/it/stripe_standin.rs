@@ -114,6 +114,10 @@ impl State {
     fn complete(&mut self, session_id: &str) -> Vec<Value> {
         let state = self;
         let (mut session, form) = state.sessions.get(session_id).cloned().expect("a session");
+        assert_eq!(
+            session["status"], "open",
+            "only an open session can be paid"
+        );
         session["status"] = json!("complete");
         session["payment_status"] = json!("paid");
         let mut events = Vec::new();
@@ -213,7 +217,8 @@ impl State {
                     "success_url": field(form, "success_url"), "cancel_url": field(form, "cancel_url"),
                     "amount_total": amount,
                     "currency": field(form, "line_items[0][price_data][currency]").unwrap_or("usd"),
-                    "metadata": nested(form, "metadata"), "subscription": null, "payment_intent": null});
+                    "metadata": nested(form, "metadata"), "subscription": null, "payment_intent": null,
+                    "expires_at": field(form, "expires_at").and_then(|t| t.parse::<i64>().ok())});
                 self.sessions.insert(id, (s.clone(), form.to_vec()));
                 (200, s)
             }
@@ -233,6 +238,8 @@ impl State {
                 }
                 let id = self.id("coupon");
                 let c = json!({"id": id, "object": "coupon", "name": field(form, "name"),
+                    "max_redemptions": field(form, "max_redemptions").and_then(|m| m.parse::<i64>().ok()),
+                    "redeem_by": field(form, "redeem_by").and_then(|m| m.parse::<i64>().ok()),
                     "percent_off": percent, "amount_off": amount, "currency": field(form, "currency"),
                     "duration": duration, "duration_in_months": months, "valid": true,
                     "metadata": nested(form, "metadata")});
@@ -244,12 +251,40 @@ impl State {
                 let Some(mut sub) = self.subscriptions.get(&id).cloned() else {
                     return not_found;
                 };
-                if let Some(coupon) = field(form, "discounts[0][coupon]") {
-                    let Some(c) = self.coupons.get(coupon).cloned() else {
-                        return bad_request("No such coupon");
-                    };
-                    let di = self.id("di");
-                    sub["discounts"] = json!([{"id": di, "object": "discount", "coupon": c}]);
+                // `discounts` replaces the list: each entry keeps a discount it names or
+                // adds one for a coupon.
+                if form.iter().any(|(k, _)| k.starts_with("discounts[")) {
+                    let mut list = Vec::new();
+                    for i in 0.. {
+                        let keep = field(form, &format!("discounts[{i}][discount]"));
+                        let coupon = field(form, &format!("discounts[{i}][coupon]"));
+                        match (keep, coupon) {
+                            (Some(d), None) => {
+                                let Some(found) = sub["discounts"]
+                                    .as_array()
+                                    .and_then(|l| l.iter().find(|x| x["id"] == d))
+                                    .cloned()
+                                else {
+                                    return bad_request("No such discount on this subscription");
+                                };
+                                list.push(found);
+                            }
+                            (None, Some(c)) => {
+                                let Some(c) = self.coupons.get(c).cloned() else {
+                                    return bad_request("No such coupon");
+                                };
+                                let di = self.id("di");
+                                list.push(json!({"id": di, "object": "discount", "coupon": c}));
+                            }
+                            (None, None) => break,
+                            _ => {
+                                return bad_request(
+                                    "a discount names a coupon or a discount, not both",
+                                );
+                            }
+                        }
+                    }
+                    sub["discounts"] = json!(list);
                 }
                 if let Some(end) = field(form, "trial_end").and_then(|t| t.parse::<i64>().ok()) {
                     if end <= now() {
@@ -329,6 +364,21 @@ impl State {
                     Some(s) => (200, s.clone()),
                     None => not_found,
                 }
+            }
+            ("POST", p) if p.starts_with("/v1/checkout/sessions/") && p.ends_with("/expire") => {
+                let id = p["/v1/checkout/sessions/".len()..p.len() - "/expire".len()].to_owned();
+                let Some((session, _)) = self.sessions.get_mut(&id) else {
+                    return not_found;
+                };
+                if session["status"] != "open" {
+                    return bad_request(
+                        "Only Checkout Sessions with a status in [open] can be expired.",
+                    );
+                }
+                session["status"] = json!("expired");
+                let expired = session.clone();
+                self.event("checkout.session.expired", expired.clone());
+                (200, expired)
             }
             ("GET", p) if p.starts_with("/v1/checkout/sessions/") => {
                 match self.sessions.get(&p["/v1/checkout/sessions/".len()..]) {
@@ -417,6 +467,15 @@ impl Standin {
     /// session asked for a trial) or a payment is made. Returns the events Stripe would send.
     pub fn complete(&self, session_id: &str) -> Vec<Value> {
         self.state.lock().unwrap().complete(session_id)
+    }
+
+    /// The session times out unpaid; returns the `checkout.session.expired` event.
+    pub fn expire(&self, session_id: &str) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let path = format!("/v1/checkout/sessions/{session_id}/expire");
+        let (status, _) = state.route("POST", &path, &[], &[], "");
+        assert_eq!(status, 200, "{session_id} was not open");
+        state.events.last().unwrap().clone()
     }
 
     /// Where the pay page delivers Stripe's events (a browser test pays there).

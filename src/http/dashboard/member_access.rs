@@ -125,9 +125,7 @@ pub async fn section(
         .await
         .map_err(PageError::internal)?
         .into_iter()
-        .map(|(_, amount, currency, status, created)| {
-            (when(created), money(amount, &currency), status)
-        })
+        .map(|i| (when(i.created), money(i.amount, &i.currency), i.status))
         .collect();
     let (all_offers, taken) = state
         .db
@@ -135,7 +133,9 @@ pub async fn section(
         .await?;
     let retention_offers = all_offers
         .into_iter()
-        .filter(|o| !o.archived && o.fields.audience != offers::Audience::New)
+        .filter(|o| {
+            offers::open_now(o, crate::clock::now()) && o.fields.audience != offers::Audience::New
+        })
         .map(|o| (o.id, format!("{}: {}", o.fields.name, o.fields.describe())))
         .collect();
     let offers_taken = taken

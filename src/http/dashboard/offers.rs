@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::paywall::parse_money;
 use super::titles::{local_input, parse_input};
-use crate::access::AccessError;
 use crate::access::offers::{self, Audience, Offer, OfferDuration, OfferFields, OfferKind};
 use crate::accounts::roles::perm;
 use crate::http::AppState;
@@ -195,22 +194,10 @@ pub async fn save(
 
 /// Subscribers of each plan who pay something other than its current price.
 pub async fn on_old_prices(state: &AppState) -> Result<Vec<(String, i64)>, PageError> {
+    let now = crate::clock::now();
     Ok(state
         .db
-        .read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT s.plan_id, count(*) FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-                 WHERE s.status != 'ended' AND NOT (s.source = 'manual' AND s.amount = 0)
-                   AND (s.currency != p.currency OR s.amount != coalesce(
-                        CASE s.interval WHEN 'year' THEN p.yearly_amount ELSE p.monthly_amount END,
-                        s.amount))
-                 GROUP BY s.plan_id",
-            )?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, AccessError>(rows)
-        })
+        .read(move |c| crate::access::holdings::on_old_price_counts(c, now))
         .await?)
 }
 

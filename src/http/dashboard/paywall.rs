@@ -23,6 +23,7 @@ impl From<AccessError> for PageError {
         match e {
             AccessError::NotFound(what) => PageError::NotFound(format!("{what} not found")),
             AccessError::Invalid(m) => PageError::BadRequest(m),
+            e @ AccessError::UnknownOffer => PageError::BadRequest(e.to_string()),
             other => PageError::internal(other),
         }
     }
