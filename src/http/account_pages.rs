@@ -359,7 +359,7 @@ pub struct AccountQuery {
     verify: Option<String>,
     /// Set by a refused code redemption.
     code: Option<String>,
-    /// After an offer code: `taken`, or why it was refused (`billing::offer_refusal`).
+    /// After an offer code: `taken`, or why it was refused (`billing::offer_refusal_text`).
     offer: Option<String>,
 }
 
