@@ -610,13 +610,28 @@ pub fn reserve_checkout(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    let starting = "a checkout with this offer is already starting; try again in a moment";
     match held {
-        Some((kind, Some(reference))) if kind == "checkout" && reference.starts_with(PENDING) => {
-            tx.execute(
-                "UPDATE offer_redemptions SET reference = ?3, redeemed_at = ?4
-                 WHERE offer_id = ?1 AND user_id = ?2",
-                params![offer_id, user_id, PENDING, now],
+        // Another checkout of this account is between its reservation and its session.
+        Some((kind, Some(reference))) if kind == "checkout" && reference == PENDING => {
+            let since: i64 = tx.query_row(
+                "SELECT redeemed_at FROM offer_redemptions WHERE offer_id = ?1 AND user_id = ?2",
+                params![offer_id, user_id],
+                |r| r.get(0),
             )?;
+            if now - since < STARTING_SECS {
+                return Err(AccessError::Invalid(starting.into()));
+            }
+            // That one never finished (a crash): this checkout takes the place over.
+            tx.execute(
+                "UPDATE offer_redemptions SET redeemed_at = ?3 WHERE offer_id = ?1 AND user_id = ?2",
+                params![offer_id, user_id, now],
+            )?;
+            Ok(None)
+        }
+        // An earlier checkout's session: the caller settles it (expires it, or finds it
+        // paid) and then calls `restart_hold`.
+        Some((kind, Some(reference))) if kind == "checkout" && reference.starts_with(PENDING) => {
             Ok(reference.strip_prefix("pending:").map(str::to_owned))
         }
         Some(_) => Err(AccessError::Invalid(
@@ -627,6 +642,32 @@ pub fn reserve_checkout(
             Ok(None)
         }
     }
+}
+
+/// How long a checkout may take between its reservation and its session before another
+/// checkout of the account may take the place over.
+const STARTING_SECS: i64 = 120;
+
+/// The earlier session was expired: the place now waits for this checkout's session.
+/// False when another checkout of the account took it meanwhile.
+pub fn restart_hold(
+    tx: &Connection,
+    offer_id: i64,
+    user_id: i64,
+    earlier: &str,
+    now: i64,
+) -> Result<bool, AccessError> {
+    Ok(tx.execute(
+        "UPDATE offer_redemptions SET reference = ?3, redeemed_at = ?4
+         WHERE offer_id = ?1 AND user_id = ?2 AND reference = ?5",
+        params![
+            offer_id,
+            user_id,
+            PENDING,
+            now,
+            format!("{PENDING}:{earlier}")
+        ],
+    )? > 0)
 }
 
 /// The Checkout Session made for a reservation.
@@ -853,5 +894,53 @@ mod tests {
             "new terms need a new coupon"
         );
         assert!(changed.archived);
+    }
+
+    #[test]
+    fn one_account_holds_one_checkout_place_and_a_paid_session_keeps_it() {
+        let (_tmp, db) = test_db::catalog();
+        let mut open = fields(None, Audience::New);
+        open.max_redemptions = Some(5);
+        open.starts_at = None;
+        open.ends_at = None;
+        let offer = db.write_blocking(|tx| create(tx, open, 1)).unwrap().id;
+        let reserve = |now: i64| db.write_blocking(|tx| reserve_checkout(tx, offer, 1, now));
+        assert_eq!(reserve(1000).unwrap(), None);
+        // A second checkout while the first has no session yet: refused, not a second place.
+        assert!(matches!(reserve(1001), Err(AccessError::Invalid(m)) if m.contains("starting")));
+        db.write_blocking(|tx| hold_for_session(tx, offer, 1, "cs_1"))
+            .unwrap();
+        // The next checkout gets the earlier session to settle; two at once: one wins.
+        assert_eq!(reserve(1010).unwrap().as_deref(), Some("cs_1"));
+        assert_eq!(reserve(1010).unwrap().as_deref(), Some("cs_1"));
+        assert!(
+            db.write_blocking(|tx| restart_hold(tx, offer, 1, "cs_1", 1010))
+                .unwrap()
+        );
+        assert!(
+            !db.write_blocking(|tx| restart_hold(tx, offer, 1, "cs_1", 1010))
+                .unwrap()
+        );
+        // A checkout that died before its session: its place is taken over after a while.
+        assert!(reserve(1020).is_err());
+        assert_eq!(reserve(1010 + STARTING_SECS).unwrap(), None);
+        db.write_blocking(|tx| hold_for_session(tx, offer, 1, "cs_2"))
+            .unwrap();
+        // cs_2 was paid before Marquee heard: the place is the redemption, counted once.
+        assert_eq!(reserve(2000).unwrap().as_deref(), Some("cs_2"));
+        assert!(
+            db.write_blocking(|tx| checkout_paid(tx, offer, 1, "cs_2", 2000))
+                .unwrap()
+        );
+        assert!(test_db::read(&db, |c| taken_by(c, offer, 1).unwrap()));
+        assert!(matches!(reserve(2001), Err(AccessError::Invalid(m)) if m.contains("taken")));
+        // Nothing sweeps a paid one away, however long after.
+        db.write_blocking(|tx| reserve_checkout(tx, offer, 2, 99_999))
+            .unwrap();
+        assert!(test_db::read(&db, |c| taken_by(c, offer, 1).unwrap()));
+        assert_eq!(
+            test_db::read(&db, |c| get(c, offer).unwrap()).redemptions,
+            2
+        );
     }
 }

@@ -80,7 +80,8 @@ impl ThrottleKey {
             ThrottleKey::Account(_) => policy.account_free_failures,
             ThrottleKey::Ip(_) => policy.ip_free_failures,
             ThrottleKey::LinkRequest(key) => key.free_failures(policy),
-            ThrottleKey::CodeGuess(_) => policy.account_free_failures,
+            // The fifth wrong code locks: codes are not passwords people mistype.
+            ThrottleKey::CodeGuess(_) => policy.account_free_failures.min(4),
         }
     }
 }

@@ -61,7 +61,11 @@ pub async fn checkout(
     let purchase = match (form.plan, form.title, form.kind) {
         (Some(plan_id), None, _) => Purchase::Plan {
             plan_id,
-            yearly: form.interval.as_deref() == Some("year"),
+            yearly: match form.interval.as_deref() {
+                Some("year") => true,
+                Some("month") | None => false,
+                Some(_) => return Err(PageError::BadRequest("bill monthly or yearly".into())),
+            },
             offer_code: form.offer,
         },
         (None, Some(title_id), Some(kind)) => Purchase::Title { title_id, kind },
@@ -88,12 +92,10 @@ pub async fn checkout(
             urls,
         )
         .await;
-    if typed_code {
-        match &started {
-            Ok(_) => super::watch::code_worked(&state, user).await?,
-            Err(PaymentsError::UnknownOffer) => super::watch::code_failed(&state, user).await?,
-            Err(_) => {}
-        }
+    // A code that names no offer counts as a guess. A checkout started is not yet
+    // something given, so it clears nothing.
+    if typed_code && matches!(started, Err(PaymentsError::UnknownOffer)) {
+        super::watch::code_failed(&state, user).await?;
     }
     Ok(see_other(&started?, []))
 }

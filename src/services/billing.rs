@@ -338,33 +338,40 @@ impl BillingService {
         let Some(session) = earlier else {
             return Ok(None);
         };
-        let api2 = api.clone();
-        let lookup = session.clone();
-        let found = blocking(move || api2.checkout_session(&lookup)).await;
-        let give_back = |e: PaymentsError| async move {
-            self.db
-                .write(move |tx| offers::release(tx, offer_id, user_id))
-                .await
-                .map_err(access_to_payments)?;
-            Err::<Option<String>, _>(e)
-        };
-        let found = match found {
-            Ok(f) => f,
-            Err(e) => return give_back(e).await,
-        };
+        // Until the earlier session is settled its place stays with it: an error here
+        // leaves both as they are.
+        let (api2, lookup) = (api.clone(), session.clone());
+        let found = blocking(move || api2.checkout_session(&lookup)).await?;
         match found["status"].as_str() {
-            Some("complete") => Err(PaymentsError::Invalid(
-                "you have taken this offer already".into(),
-            )),
+            Some("complete") => {
+                // Paid before Marquee heard of it: the redemption is that session's.
+                let paid = session.clone();
+                self.db
+                    .write(move |tx| offers::checkout_paid(tx, offer_id, user_id, &paid, now))
+                    .await
+                    .map_err(access_to_payments)?;
+                return Err(PaymentsError::Invalid(
+                    "you have taken this offer already".into(),
+                ));
+            }
             Some("open") => {
                 let (api2, id) = (api.clone(), session.clone());
-                match blocking(move || api2.expire_checkout(&id)).await {
-                    Ok(_) => Ok(Some(session)),
-                    Err(e) => give_back(e).await,
-                }
+                blocking(move || api2.expire_checkout(&id)).await?;
             }
-            _ => Ok(Some(session)),
+            _ => {}
         }
+        let earlier = session.clone();
+        let moved = self
+            .db
+            .write(move |tx| offers::restart_hold(tx, offer_id, user_id, &earlier, now))
+            .await
+            .map_err(access_to_payments)?;
+        if !moved {
+            return Err(PaymentsError::Invalid(
+                "a checkout with this offer is already starting; try again in a moment".into(),
+            ));
+        }
+        Ok(Some(session))
     }
 
     /// The viewer is back from Checkout: the session, read from Stripe, is fulfilled now

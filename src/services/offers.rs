@@ -324,6 +324,12 @@ impl PaywallService {
         actor: &Actor,
         plan_id: &str,
     ) -> Result<MigrationReport, PaywallServiceError> {
+        let Ok(_running) = self.migrating.try_lock() else {
+            return Err(AccessError::Invalid(
+                "a price migration is running; try again when it has finished".into(),
+            )
+            .into());
+        };
         let lookup = plan_id.to_owned();
         let now = clock::now();
         let (plan, stale) = self

@@ -63,6 +63,8 @@ pub struct PaywallService {
     origin: Arc<Origin>,
     /// Wakes `services::encryption` after a level change.
     encryption_wake: Arc<tokio::sync::Notify>,
+    /// One price migration at a time (two would change each subscription twice).
+    pub(super) migrating: tokio::sync::Mutex<()>,
 }
 
 impl PaywallService {
@@ -71,6 +73,7 @@ impl PaywallService {
             db,
             origin,
             encryption_wake,
+            migrating: tokio::sync::Mutex::new(()),
         }
     }
 
