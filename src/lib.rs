@@ -3,6 +3,7 @@
 pub mod access;
 pub mod accounts;
 pub mod acme;
+pub mod analytics;
 pub mod audit;
 pub mod catalog;
 pub mod cli;

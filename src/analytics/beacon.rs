@@ -1,0 +1,287 @@
+//! A player's beacon: one batch of events from one playback session, as
+//! `navigator.sendBeacon` posts it. Everything in it is hostile until checked: the batch
+//! and every field are bounded, unknown fields are refused, and each event carries a
+//! sequence number so a replayed batch adds nothing (`SessionLedger`).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::AnalyticsError;
+
+/// The largest body read.
+pub const MAX_BODY: usize = 32 * 1024;
+/// Events in one batch.
+pub const MAX_EVENTS: usize = 100;
+/// Events one playback session may send in all.
+pub const MAX_SESSION_EVENTS: u32 = 5_000;
+
+/// What the player measured, one event.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EventKind {
+    /// The page was ready after `ms`.
+    PageLoad { n: u32, ms: u32 },
+    /// The viewer asked to play.
+    PlayIntent { n: u32 },
+    /// The first frame showed `ms` after the play intent.
+    FirstFrame { n: u32, ms: u32 },
+    /// Playback stalled for `ms`.
+    Rebuffer { n: u32, ms: u32 },
+    /// The player switched to this rendition.
+    Switch { n: u32, height: u32, bitrate: u32 },
+    /// hls.js reported an error.
+    Error {
+        n: u32,
+        fatal: bool,
+        #[serde(rename = "type")]
+        kind: String,
+        details: String,
+    },
+    /// The viewer left `ms` after asking to play, before the first frame.
+    ExitBeforeStart { n: u32, ms: u32 },
+    /// Every 10 s while playing: where, on which rendition.
+    Heartbeat {
+        n: u32,
+        position: f64,
+        height: u32,
+        bitrate: u32,
+    },
+    /// 90 % or more watched.
+    Complete { n: u32 },
+}
+
+impl EventKind {
+    pub fn seq(&self) -> u32 {
+        match self {
+            EventKind::PageLoad { n, .. }
+            | EventKind::PlayIntent { n }
+            | EventKind::FirstFrame { n, .. }
+            | EventKind::Rebuffer { n, .. }
+            | EventKind::Switch { n, .. }
+            | EventKind::Error { n, .. }
+            | EventKind::ExitBeforeStart { n, .. }
+            | EventKind::Heartbeat { n, .. }
+            | EventKind::Complete { n } => *n,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::PageLoad { .. } => "page_load",
+            EventKind::PlayIntent { .. } => "play_intent",
+            EventKind::FirstFrame { .. } => "first_frame",
+            EventKind::Rebuffer { .. } => "rebuffer",
+            EventKind::Switch { .. } => "switch",
+            EventKind::Error { .. } => "error",
+            EventKind::ExitBeforeStart { .. } => "exit_before_start",
+            EventKind::Heartbeat { .. } => "heartbeat",
+            EventKind::Complete { .. } => "complete",
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        const TEN_MINUTES_MS: u32 = 600_000;
+        let bounded = |what: &str, v: u32, max: u32| {
+            if v <= max {
+                Ok(())
+            } else {
+                Err(format!("{what} {v} is over {max}"))
+            }
+        };
+        match self {
+            EventKind::PageLoad { ms, .. }
+            | EventKind::FirstFrame { ms, .. }
+            | EventKind::Rebuffer { ms, .. }
+            | EventKind::ExitBeforeStart { ms, .. } => bounded("ms", *ms, TEN_MINUTES_MS),
+            EventKind::Switch {
+                height, bitrate, ..
+            } => bounded("height", *height, 4320)
+                .and_then(|_| bounded("bitrate", *bitrate, 200_000_000)),
+            EventKind::Heartbeat {
+                position,
+                height,
+                bitrate,
+                ..
+            } => {
+                if !position.is_finite() || !(0.0..=86_400.0).contains(position) {
+                    return Err("position is not a time within a day".into());
+                }
+                bounded("height", *height, 4320)
+                    .and_then(|_| bounded("bitrate", *bitrate, 200_000_000))
+            }
+            EventKind::Error { kind, details, .. } => {
+                if kind.len() > 64 || details.len() > 128 {
+                    return Err("error names are at most 64 and 128 bytes".into());
+                }
+                if kind.chars().chain(details.chars()).any(char::is_control) {
+                    return Err("error names hold no control characters".into());
+                }
+                Ok(())
+            }
+            EventKind::PlayIntent { .. } | EventKind::Complete { .. } => Ok(()),
+        }
+    }
+}
+
+/// A batch as posted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Beacon {
+    /// The playback session: random, made by the player for one page view.
+    pub session: String,
+    /// The title played.
+    pub title: String,
+    pub events: Vec<EventKind>,
+}
+
+fn is_token(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Beacon {
+    /// Reads and checks a posted body.
+    pub fn parse(body: &[u8]) -> Result<Beacon, AnalyticsError> {
+        if body.len() > MAX_BODY {
+            return Err(AnalyticsError::Invalid("the batch is too large".into()));
+        }
+        let beacon: Beacon = serde_json::from_slice(body)
+            .map_err(|e| AnalyticsError::Invalid(format!("not a beacon: {e}")))?;
+        if !is_token(&beacon.session, 16, 64) {
+            return Err(AnalyticsError::Invalid("not a playback session id".into()));
+        }
+        if !is_token(&beacon.title, 1, 40) {
+            return Err(AnalyticsError::Invalid("not a title id".into()));
+        }
+        if beacon.events.is_empty() || beacon.events.len() > MAX_EVENTS {
+            return Err(AnalyticsError::Invalid(format!(
+                "a batch holds 1 to {MAX_EVENTS} events"
+            )));
+        }
+        for e in &beacon.events {
+            e.check().map_err(AnalyticsError::Invalid)?;
+        }
+        Ok(beacon)
+    }
+}
+
+/// Who a playback session belongs to (a signed-in account, or a hash of an anonymous
+/// viewer's address and browser), and how far its events have come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SessionState {
+    owner: u64,
+    last_seq: Option<u32>,
+    events: u32,
+}
+
+/// The sessions seen lately, in memory: a session id is bound to the first owner that used
+/// it, events arrive in sequence once, and a session's total is capped. Bounded: when full
+/// it starts afresh (a player of a forgotten session can send again, nothing older).
+#[derive(Debug, Default)]
+pub struct SessionLedger {
+    sessions: HashMap<String, SessionState>,
+}
+
+const LEDGER_SESSIONS: usize = 100_000;
+
+impl SessionLedger {
+    /// The events of `beacon` that are new, in order, for `owner`; nothing for another
+    /// owner's session id, a replay, or a session over its cap.
+    pub fn admit(&mut self, owner: u64, beacon: Beacon) -> Vec<EventKind> {
+        if self.sessions.len() >= LEDGER_SESSIONS && !self.sessions.contains_key(&beacon.session) {
+            self.sessions.clear();
+        }
+        let state = self.sessions.entry(beacon.session).or_insert(SessionState {
+            owner,
+            last_seq: None,
+            events: 0,
+        });
+        if state.owner != owner {
+            return Vec::new();
+        }
+        let mut events = beacon.events;
+        events.sort_by_key(EventKind::seq);
+        let mut admitted = Vec::new();
+        for e in events {
+            if state.last_seq.is_some_and(|last| e.seq() <= last) {
+                continue;
+            }
+            if state.events >= MAX_SESSION_EVENTS {
+                break;
+            }
+            state.last_seq = Some(e.seq());
+            state.events += 1;
+            admitted.push(e);
+        }
+        admitted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(events: &str) -> Vec<u8> {
+        format!(r#"{{"session": "abcdefghijklmnop", "title": "t1", "events": [{events}]}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn good_batches_read_and_bad_ones_are_refused_with_a_reason() {
+        let ok = Beacon::parse(&body(
+            r#"{"kind": "play_intent", "n": 1}, {"kind": "first_frame", "n": 2, "ms": 812},
+               {"kind": "heartbeat", "n": 3, "position": 10.5, "height": 360, "bitrate": 800000},
+               {"kind": "error", "n": 4, "fatal": false, "type": "networkError", "details": "fragLoadError"}"#,
+        ))
+        .unwrap();
+        assert_eq!(ok.events.len(), 4);
+        assert_eq!(ok.events[1], EventKind::FirstFrame { n: 2, ms: 812 });
+        for (bad, why) in [
+            (body(r#"{"kind": "first_frame", "n": 1, "ms": "fast"}"#), "not a beacon"),
+            (body(r#"{"kind": "first_frame", "n": 1, "ms": 5, "x": 1}"#), "not a beacon"),
+            (body(r#"{"kind": "teleport", "n": 1}"#), "not a beacon"),
+            (body(r#"{"kind": "first_frame", "n": 1, "ms": 4000000000}"#), "over"),
+            (body(r#"{"kind": "heartbeat", "n": 1, "position": -1, "height": 1, "bitrate": 1}"#), "position"),
+            (body(""), "1 to 100"),
+            (br#"{"session": "short", "title": "t1", "events": [{"kind": "play_intent", "n": 1}]}"#.to_vec(), "session"),
+            (br#"{"session": "abcdefghijklmnop", "title": "../etc", "events": [{"kind": "play_intent", "n": 1}]}"#.to_vec(), "title"),
+            (vec![b' '; MAX_BODY + 1], "too large"),
+        ] {
+            match Beacon::parse(&bad) {
+                Err(AnalyticsError::Invalid(m)) => assert!(m.contains(why), "{m} for {why}"),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        let many: Vec<String> = (0..=MAX_EVENTS)
+            .map(|n| format!(r#"{{"kind": "play_intent", "n": {n}}}"#))
+            .collect();
+        assert!(Beacon::parse(&body(&many.join(","))).is_err());
+    }
+
+    #[test]
+    fn a_session_belongs_to_its_first_owner_and_a_replay_adds_nothing() {
+        let mut ledger = SessionLedger::default();
+        let batch = |events: &str| Beacon::parse(&body(events)).unwrap();
+        let first =
+            batch(r#"{"kind": "play_intent", "n": 1}, {"kind": "first_frame", "n": 2, "ms": 300}"#);
+        assert_eq!(ledger.admit(7, first.clone()).len(), 2);
+        assert!(ledger.admit(7, first).is_empty(), "a replay");
+        assert!(
+            ledger
+                .admit(8, batch(r#"{"kind": "complete", "n": 9}"#))
+                .is_empty(),
+            "another owner"
+        );
+        let later = ledger.admit(
+            7,
+            batch(r#"{"kind": "complete", "n": 4}, {"kind": "rebuffer", "n": 3, "ms": 50}"#),
+        );
+        assert_eq!(
+            later.iter().map(EventKind::seq).collect::<Vec<_>>(),
+            [3, 4],
+            "in order"
+        );
+    }
+}
