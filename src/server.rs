@@ -73,6 +73,7 @@ pub async fn serve(
     );
     let uploads = state.uploads.clone();
     let mail = state.mail.clone();
+    let beacons = state.beacons.clone();
     match uploads.recover().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(
@@ -186,6 +187,8 @@ pub async fn serve(
     let _ = reconcile_task.await;
     let _ = encryption_task.await;
     let _ = server_task.await;
+    // Playback events still queued are written before the process ends.
+    let _ = tokio::task::spawn_blocking(move || beacons.close()).await;
     if let Some(task) = watchdog_task {
         let _ = task.await;
     }

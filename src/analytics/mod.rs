@@ -4,6 +4,7 @@
 //! flood of beacons never queues behind the writer that jobs and the dashboard use.
 
 pub mod beacon;
+pub mod intake;
 pub mod recorder;
 
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,10 @@ impl DataDir {
     pub fn db_path(&self) -> PathBuf {
         self.root.join("marquee.db")
     }
+    /// Raw playback events (analytics), apart from the main database.
+    pub fn events_db_path(&self) -> PathBuf {
+        self.root.join("events.db")
+    }
     pub fn inbox(&self) -> PathBuf {
         self.root.join("inbox")
     }

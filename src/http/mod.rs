@@ -4,6 +4,7 @@ pub mod account_pages;
 pub mod api_keys;
 pub mod assets;
 pub mod auth;
+pub mod beacons;
 pub mod billing;
 pub mod client_errors;
 pub mod dashboard;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub webhook_wake: Arc<tokio::sync::Notify>,
     /// The settings the dashboard changes, and what applies them (`with_settings`).
     pub settings: Arc<crate::services::SettingsService>,
+    /// Player beacons into `events.db` (`analytics`).
+    pub beacons: Arc<crate::analytics::intake::Intake>,
 }
 
 impl AppState {
@@ -95,6 +98,9 @@ impl AppState {
         ui_dir: Option<std::path::PathBuf>,
     ) -> std::io::Result<Self> {
         let origin = Arc::new(Origin::open(&jobs.data.library(), jobs.db.clone())?);
+        let recorder = crate::analytics::recorder::Recorder::open(&jobs.data.events_db_path())
+            .map_err(std::io::Error::other)?;
+        let beacons = Arc::new(crate::analytics::intake::Intake::new(recorder));
         let encryption_wake = Arc::new(Notify::new());
         let uploads = crate::uploads::Uploads::new(
             jobs.db.clone(),
@@ -142,6 +148,7 @@ impl AppState {
             ui: ui_files::UiFiles::new(ui_dir),
             mail,
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            beacons,
         })
     }
 }
@@ -308,6 +315,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(watch::stop)
         .service(billing::checkout)
         .service(billing::returned)
+        .service(beacons::beacon)
         .service(billing::portal)
         .service(billing::redeem_offer)
         .service(billing::webhook)

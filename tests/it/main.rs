@@ -4,6 +4,7 @@ mod access;
 mod accounts;
 mod acme;
 mod api;
+mod beacons;
 mod catalog;
 mod cli;
 mod crash;

@@ -206,6 +206,82 @@
     showError('This browser cannot play HLS video.');
   }
 
+  // --- playback beacons ---------------------------------------------------------------
+  // How this playback went, for the operator's quality figures: numbered events, batched
+  // and sent with sendBeacon every 10 s and when the page goes away (POST /beacon).
+  (function beacons() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    const session = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    const title = root.dataset.asset;
+    const capped = (ms) => Math.min(Math.max(0, Math.round(ms)), 600000);
+    let n = 0;
+    let queue = [];
+    let intentAt = null;
+    let started = false;
+    let left = false;
+    let stalledAt = null;
+    let completed = false;
+    const push = (kind, fields = {}) => { queue.push({ kind, n: ++n, ...fields }); };
+    const flush = () => {
+      while (queue.length) {
+        const body = JSON.stringify({ session, title, events: queue.slice(0, 100) });
+        queue = queue.slice(100);
+        if (!(navigator.sendBeacon && navigator.sendBeacon('/beacon', body))) {
+          fetch('/beacon', { method: 'POST', body, keepalive: true }).catch(() => {});
+        }
+      }
+    };
+    const rendition = () => {
+      const hls = state.hls;
+      const level = hls && hls.levels[hls.currentLevel];
+      return { height: (level && level.height) || video.videoHeight || 0, bitrate: (level && level.bitrate) || 0 };
+    };
+    const nav = performance.getEntriesByType('navigation')[0];
+    push('page_load', { ms: capped(nav && nav.domContentLoadedEventEnd ? nav.domContentLoadedEventEnd : performance.now()) });
+    video.addEventListener('play', () => {
+      if (intentAt !== null) return;
+      intentAt = performance.now();
+      push('play_intent');
+    });
+    video.addEventListener('playing', () => {
+      if (!started && intentAt !== null) {
+        started = true;
+        push('first_frame', { ms: capped(performance.now() - intentAt) });
+      }
+      if (stalledAt !== null) {
+        push('rebuffer', { ms: capped(performance.now() - stalledAt) });
+        stalledAt = null;
+      }
+    });
+    video.addEventListener('waiting', () => {
+      if (started && stalledAt === null && !video.seeking) stalledAt = performance.now();
+    });
+    video.addEventListener('timeupdate', () => {
+      if (completed || !video.duration || video.currentTime < 0.9 * video.duration) return;
+      completed = true;
+      push('complete');
+    });
+    if (state.hls) {
+      state.hls.on(window.Hls.Events.LEVEL_SWITCHED, () => push('switch', rendition()));
+      state.hls.on(window.Hls.Events.ERROR, (_, d) => push('error', {
+        fatal: !!d.fatal, type: String(d.type).slice(0, 64), details: String(d.details).slice(0, 128),
+      }));
+    }
+    setInterval(() => {
+      if (started && !video.paused) push('heartbeat', { position: Math.round(video.currentTime * 10) / 10, ...rendition() });
+      flush();
+    }, 10000);
+    window.addEventListener('pagehide', () => {
+      if (intentAt !== null && !started && !left) push('exit_before_start', { ms: capped(performance.now() - intentAt) });
+      left = true;
+      flush();
+    });
+    document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') flush(); });
+    state.flushBeacons = flush;
+    state.beaconSession = session;
+  }());
+
   // --- quality ------------------------------------------------------------------------
   function fillQuality() {
     const levels = state.hls ? state.hls.levels : [];

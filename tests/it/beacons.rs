@@ -1,0 +1,119 @@
+//! Player beacons: a real Chromium playback produces its session in `events.db` (the
+//! page load, the play intent, the time to first frame, the rendition); hostile batches
+//! (wrong types, too many events, too large, a replay, another viewer's session id)
+//! change nothing.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Options, Server, agent, drop_into, make_clip};
+
+fn events_of(data: &std::path::Path, session: &str) -> Vec<(String, Option<f64>, Option<i64>)> {
+    let db = rusqlite::Connection::open_with_flags(
+        data.join("events.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut stmt = db
+        .prepare("SELECT kind, value, height FROM raw_events WHERE session = ?1 ORDER BY id")
+        .unwrap();
+    stmt.query_map([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn post(server: &Server, body: &str, ua: &str) -> u16 {
+    match agent()
+        .post(&format!("{}/beacon", server.url()))
+        .header("User-Agent", ua)
+        .header("Content-Type", "text/plain")
+        .send(body)
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(ureq::Error::StatusCode(code)) => code,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let server = Server::start_with(&data, Options::default());
+    let clip = tmp.path().join("beacon_clip.mp4");
+    make_clip(&clip, "640x360", 25, 4.0, true);
+    drop_into(&server.inbox(), &clip);
+    let id = server.wait_finished("beacon clip", Duration::from_secs(120))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let report = crate::player::browser_check(&["beacons.mjs", server.url(), &id]);
+    let session = report["session"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let events = events_of(&data, &session);
+        if events.iter().any(|(k, _, _)| k == "first_frame") || Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let kinds: Vec<&str> = events.iter().map(|(k, _, _)| k.as_str()).collect();
+    for kind in ["page_load", "play_intent", "first_frame"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let ttff = events
+        .iter()
+        .find(|(k, _, _)| k == "first_frame")
+        .unwrap()
+        .1
+        .unwrap();
+    assert!(
+        ttff > 0.0 && ttff < 30_000.0,
+        "time to first frame {ttff} ms"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(k, _, h)| k == "switch" && h.is_some_and(|h| h > 0)),
+        "the rendition played: {events:?}"
+    );
+
+    // Hostile batches for a session of our own.
+    let ua = "beacon-test/1";
+    let good = r#"{"session": "hostile-session-0001", "title": "t1", "events": [{"kind": "play_intent", "n": 1}]}"#;
+    assert_eq!(post(&server, good, ua), 204);
+    for bad in [
+        r#"{"session": "hostile-session-0001", "title": "t1", "events": [{"kind": "first_frame", "n": 2, "ms": "soon"}]}"#.to_owned(),
+        r#"{"session": "hostile-session-0001", "title": "t1", "events": [{"kind": "first_frame", "n": 2, "ms": 5, "admin": true}]}"#.to_owned(),
+        format!(
+            r#"{{"session": "hostile-session-0001", "title": "t1", "events": [{}]}}"#,
+            vec![r#"{"kind": "complete", "n": 3}"#; 101].join(",")
+        ),
+        "x".repeat(40_000),
+    ] {
+        assert!(matches!(post(&server, &bad, ua), 400 | 413), "{}", &bad[..60.min(bad.len())]);
+    }
+    // A replay, and the same session id from another browser: nothing new.
+    assert_eq!(post(&server, good, ua), 204);
+    let stolen = r#"{"session": "hostile-session-0001", "title": "t1", "events": [{"kind": "complete", "n": 9}]}"#;
+    assert_eq!(post(&server, stolen, "another-browser/2"), 204);
+    // The Chromium session's id, from elsewhere: nothing added to it.
+    let theirs = format!(
+        r#"{{"session": "{session}", "title": "{id}", "events": [{{"kind": "complete", "n": 999}}]}}"#
+    );
+    assert_eq!(post(&server, &theirs, ua), 204);
+    std::thread::sleep(Duration::from_millis(500));
+    let hostile: Vec<String> = events_of(&data, "hostile-session-0001")
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    assert_eq!(hostile, ["play_intent"], "only the first good event");
+    assert!(
+        !events_of(&data, &session)
+            .iter()
+            .any(|(k, _, _)| k == "complete"),
+        "another browser added to Chromium's session"
+    );
+}
