@@ -24,10 +24,20 @@ pub enum EventKind {
     PageLoad { n: u32, ms: u32 },
     /// The viewer asked to play.
     PlayIntent { n: u32 },
-    /// The first frame showed `ms` after the play intent.
-    FirstFrame { n: u32, ms: u32 },
+    /// The first frame showed `ms` after the play intent, on a rendition `height` high.
+    FirstFrame {
+        n: u32,
+        ms: u32,
+        #[serde(default)]
+        height: u32,
+    },
     /// Playback stalled for `ms`.
-    Rebuffer { n: u32, ms: u32 },
+    Rebuffer {
+        n: u32,
+        ms: u32,
+        #[serde(default)]
+        height: u32,
+    },
     /// The player switched to this rendition.
     Switch { n: u32, height: u32, bitrate: u32 },
     /// hls.js reported an error.
@@ -37,18 +47,34 @@ pub enum EventKind {
         #[serde(rename = "type")]
         kind: String,
         details: String,
+        #[serde(default)]
+        height: u32,
     },
     /// The viewer left `ms` after asking to play, before the first frame.
     ExitBeforeStart { n: u32, ms: u32 },
-    /// Every 10 s while playing: where, on which rendition.
+    /// Every 10 s while playing: where (of `duration` seconds), on which rendition.
     Heartbeat {
         n: u32,
         position: f64,
         height: u32,
         bitrate: u32,
+        #[serde(default)]
+        duration: f64,
     },
     /// 90 % or more watched.
     Complete { n: u32 },
+    /// One media request as the origin saw it, from the player's CMCD data (never in a
+    /// beacon: the origin makes these).
+    #[serde(skip_deserializing)]
+    Cmcd {
+        n: u32,
+        /// The encoded bitrate of the object, bits/s.
+        bitrate: u32,
+        /// The player's buffer ran dry before this request (`bs`).
+        stalled: bool,
+        /// The object type (`ot`): `v`, `a`, `av`, `m`, `i`, …
+        object: String,
+    },
 }
 
 impl EventKind {
@@ -62,6 +88,7 @@ impl EventKind {
             | EventKind::Error { n, .. }
             | EventKind::ExitBeforeStart { n, .. }
             | EventKind::Heartbeat { n, .. }
+            | EventKind::Cmcd { n, .. }
             | EventKind::Complete { n } => *n,
         }
     }
@@ -77,6 +104,7 @@ impl EventKind {
             EventKind::ExitBeforeStart { .. } => "exit_before_start",
             EventKind::Heartbeat { .. } => "heartbeat",
             EventKind::Complete { .. } => "complete",
+            EventKind::Cmcd { .. } => "cmcd",
         }
     }
 
@@ -90,10 +118,12 @@ impl EventKind {
             }
         };
         match self {
-            EventKind::PageLoad { ms, .. }
-            | EventKind::FirstFrame { ms, .. }
-            | EventKind::Rebuffer { ms, .. }
-            | EventKind::ExitBeforeStart { ms, .. } => bounded("ms", *ms, TEN_MINUTES_MS),
+            EventKind::PageLoad { ms, .. } | EventKind::ExitBeforeStart { ms, .. } => {
+                bounded("ms", *ms, TEN_MINUTES_MS)
+            }
+            EventKind::FirstFrame { ms, height, .. } | EventKind::Rebuffer { ms, height, .. } => {
+                bounded("ms", *ms, TEN_MINUTES_MS).and_then(|_| bounded("height", *height, 4320))
+            }
             EventKind::Switch {
                 height, bitrate, ..
             } => bounded("height", *height, 4320)
@@ -102,15 +132,23 @@ impl EventKind {
                 position,
                 height,
                 bitrate,
+                duration,
                 ..
             } => {
-                if !position.is_finite() || !(0.0..=86_400.0).contains(position) {
-                    return Err("position is not a time within a day".into());
+                let within_a_day = |t: &f64| t.is_finite() && (0.0..=86_400.0).contains(t);
+                if !within_a_day(position) || !within_a_day(duration) {
+                    return Err("position and duration are times within a day".into());
                 }
                 bounded("height", *height, 4320)
                     .and_then(|_| bounded("bitrate", *bitrate, 200_000_000))
             }
-            EventKind::Error { kind, details, .. } => {
+            EventKind::Error {
+                kind,
+                details,
+                height,
+                ..
+            } => {
+                bounded("height", *height, 4320)?;
                 if kind.len() > 64 || details.len() > 128 {
                     return Err("error names are at most 64 and 128 bytes".into());
                 }
@@ -120,6 +158,7 @@ impl EventKind {
                 Ok(())
             }
             EventKind::PlayIntent { .. } | EventKind::Complete { .. } => Ok(()),
+            EventKind::Cmcd { .. } => Err("CMCD data does not come in beacons".into()),
         }
     }
 }
@@ -237,13 +276,21 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(ok.events.len(), 4);
-        assert_eq!(ok.events[1], EventKind::FirstFrame { n: 2, ms: 812 });
+        assert_eq!(
+            ok.events[1],
+            EventKind::FirstFrame {
+                n: 2,
+                ms: 812,
+                height: 0
+            }
+        );
         for (bad, why) in [
             (body(r#"{"kind": "first_frame", "n": 1, "ms": "fast"}"#), "not a beacon"),
             (body(r#"{"kind": "first_frame", "n": 1, "ms": 5, "x": 1}"#), "not a beacon"),
             (body(r#"{"kind": "teleport", "n": 1}"#), "not a beacon"),
             (body(r#"{"kind": "first_frame", "n": 1, "ms": 4000000000}"#), "over"),
             (body(r#"{"kind": "heartbeat", "n": 1, "position": -1, "height": 1, "bitrate": 1}"#), "position"),
+            (body(r#"{"kind": "cmcd", "n": 1, "bitrate": 1, "stalled": false, "object": "v"}"#), "not a beacon"),
             (body(""), "1 to 100"),
             (br#"{"session": "short", "title": "t1", "events": [{"kind": "play_intent", "n": 1}]}"#.to_vec(), "session"),
             (br#"{"session": "abcdefghijklmnop", "title": "../etc", "events": [{"kind": "play_intent", "n": 1}]}"#.to_vec(), "title"),

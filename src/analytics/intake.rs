@@ -4,7 +4,8 @@
 
 use std::sync::Mutex;
 
-use super::beacon::{Beacon, SessionLedger};
+use super::beacon::{Beacon, EventKind, SessionLedger};
+use super::cmcd::Cmcd;
 use super::recorder::{Client, RawEvent, Recorder};
 
 pub struct Intake {
@@ -49,6 +50,34 @@ impl Intake {
             });
         }
         n
+    }
+
+    /// Records one media request's CMCD data (see `cmcd`), as the origin served `asset_id`.
+    /// The title is the player's content id, else the asset's.
+    pub fn take_cmcd(&self, cmcd: Cmcd, asset_id: &str, now_ms: i64) {
+        self.recorder.record(RawEvent {
+            at_ms: now_ms,
+            session: cmcd.session,
+            user_id: None,
+            title_id: cmcd.content.unwrap_or_else(|| asset_id.to_string()),
+            event: EventKind::Cmcd {
+                n: 0,
+                bitrate: cmcd.bitrate_kbps.saturating_mul(1000),
+                stalled: cmcd.stalled,
+                object: cmcd.object,
+            },
+            client: Client::UNKNOWN,
+        });
+    }
+
+    /// Waits (at most `limit`) until what was taken is written and rolled up.
+    pub fn sync(&self, limit: std::time::Duration) -> bool {
+        self.recorder.sync(limit)
+    }
+
+    /// Periodic upkeep: roll up, and drop raw events from before `keep_raw_before_ms`.
+    pub fn upkeep(&self, keep_raw_before_ms: i64) {
+        self.recorder.upkeep(keep_raw_before_ms);
     }
 
     /// Writes what is queued and stops (at shutdown).

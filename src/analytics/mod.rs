@@ -4,8 +4,10 @@
 //! flood of beacons never queues behind the writer that jobs and the dashboard use.
 
 pub mod beacon;
+pub mod cmcd;
 pub mod intake;
 pub mod recorder;
+pub mod rollup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {

@@ -16,22 +16,28 @@ use rusqlite::{Connection, params};
 use super::AnalyticsError;
 use super::beacon::EventKind;
 
-const SCHEMA: &str = "
+/// Version 1: `raw_events` ids never repeat (AUTOINCREMENT), so the rollup's high-water
+/// mark stays true after retention empties the table; heartbeats carry the duration.
+const SCHEMA_VERSION: i64 = 1;
+const RAW_EVENTS: &str = "
 CREATE TABLE IF NOT EXISTS raw_events (
-    id       INTEGER PRIMARY KEY,
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
     -- Unix milliseconds, the server's clock when the beacon arrived.
     at       INTEGER NOT NULL,
     session  TEXT NOT NULL,
     user_id  INTEGER,
     title_id TEXT NOT NULL,
     kind     TEXT NOT NULL,
-    -- ms for timings, seconds for a heartbeat's position.
+    -- ms for timings, seconds for a heartbeat's position, 1 for a fatal error or a CMCD
+    -- request that reported a stall.
     value    REAL,
     height   INTEGER,
     bitrate  INTEGER,
     detail   TEXT,
     device   TEXT NOT NULL,
-    browser  TEXT NOT NULL
+    browser  TEXT NOT NULL,
+    -- A heartbeat's media duration, seconds.
+    duration REAL
 );
 CREATE INDEX IF NOT EXISTS raw_events_at ON raw_events (at);
 ";
@@ -44,6 +50,12 @@ pub struct Client {
 }
 
 impl Client {
+    /// For what the origin sees (CMCD), where the User-Agent is not read.
+    pub const UNKNOWN: Client = Client {
+        device: "unknown",
+        browser: "unknown",
+    };
+
     pub fn from_user_agent(ua: &str) -> Client {
         let has = |s: &str| ua.contains(s);
         let device = if has("SmartTV") || has("SMART-TV") || has("Tizen") || has("Web0S") {
@@ -81,41 +93,92 @@ pub struct RawEvent {
     pub client: Client,
 }
 
+/// What one row's value columns hold.
+#[derive(Debug, Default)]
+struct Columns {
+    value: Option<f64>,
+    height: Option<u32>,
+    bitrate: Option<u32>,
+    detail: Option<String>,
+    duration: Option<f64>,
+}
+
 impl RawEvent {
-    /// (value, height, bitrate, detail) for the columns.
-    fn columns(&self) -> (Option<f64>, Option<u32>, Option<u32>, Option<String>) {
+    fn columns(&self) -> Columns {
+        let none = Columns::default();
         match &self.event {
-            EventKind::PageLoad { ms, .. }
-            | EventKind::FirstFrame { ms, .. }
-            | EventKind::Rebuffer { ms, .. }
-            | EventKind::ExitBeforeStart { ms, .. } => (Some(f64::from(*ms)), None, None, None),
+            EventKind::PageLoad { ms, .. } | EventKind::ExitBeforeStart { ms, .. } => Columns {
+                value: Some(f64::from(*ms)),
+                ..none
+            },
+            EventKind::FirstFrame { ms, height, .. } | EventKind::Rebuffer { ms, height, .. } => {
+                Columns {
+                    value: Some(f64::from(*ms)),
+                    height: Some(*height),
+                    ..none
+                }
+            }
             EventKind::Switch {
                 height, bitrate, ..
-            } => (None, Some(*height), Some(*bitrate), None),
+            } => Columns {
+                height: Some(*height),
+                bitrate: Some(*bitrate),
+                ..none
+            },
             EventKind::Heartbeat {
                 position,
                 height,
                 bitrate,
+                duration,
                 ..
-            } => (Some(*position), Some(*height), Some(*bitrate), None),
+            } => Columns {
+                value: Some(*position),
+                height: Some(*height),
+                bitrate: Some(*bitrate),
+                duration: Some(*duration),
+                ..none
+            },
             EventKind::Error {
                 fatal,
                 kind,
                 details,
+                height,
                 ..
-            } => (
-                Some(if *fatal { 1.0 } else { 0.0 }),
-                None,
-                None,
-                Some(format!("{kind}/{details}")),
-            ),
-            EventKind::PlayIntent { .. } | EventKind::Complete { .. } => (None, None, None, None),
+            } => Columns {
+                value: Some(if *fatal { 1.0 } else { 0.0 }),
+                height: Some(*height),
+                detail: Some(format!("{kind}/{details}")),
+                ..none
+            },
+            EventKind::Cmcd {
+                bitrate,
+                stalled,
+                object,
+                ..
+            } => Columns {
+                value: Some(if *stalled { 1.0 } else { 0.0 }),
+                bitrate: Some(*bitrate),
+                detail: Some(object.clone()),
+                ..none
+            },
+            EventKind::PlayIntent { .. } | EventKind::Complete { .. } => none,
         }
     }
 }
 
+/// What the writer thread is handed.
+enum Message {
+    Event(RawEvent),
+    /// Write what came before, bring the rollups up to date and answer.
+    Sync(SyncSender<()>),
+    /// Periodic upkeep: roll up, and drop raw events older than `keep_raw_before_ms`.
+    Upkeep {
+        keep_raw_before_ms: i64,
+    },
+}
+
 pub struct Recorder {
-    sender: Mutex<Option<SyncSender<RawEvent>>>,
+    sender: Mutex<Option<SyncSender<Message>>>,
     dropped: AtomicU64,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -124,14 +187,63 @@ pub struct Recorder {
 const CHANNEL: usize = 200_000;
 const BATCH: usize = 5_000;
 const BATCH_WAIT: Duration = Duration::from_millis(100);
+/// Raw events rolled up in one step between batches of inserts: a backlog is worked
+/// off in steps, so new events are never held up for long.
+const ROLLUP_STEP: i64 = 100_000;
+/// Raw events deleted in one step by retention.
+const RETENTION_STEP: i64 = 50_000;
 
 pub fn open_events_db(path: &Path) -> Result<Connection, AnalyticsError> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.execute_batch(SCHEMA)?;
+    migrate(&conn)?;
     Ok(conn)
+}
+
+/// Brings `events.db` to [`SCHEMA_VERSION`]: a version 0 file (issue 12's first cut) has its
+/// events copied into the new table.
+fn migrate(conn: &Connection) -> Result<(), AnalyticsError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return super::rollup::create_tables(conn);
+    }
+    let old: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'raw_events'",
+        [],
+        |r| r.get(0),
+    )?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        if old {
+            conn.execute_batch(
+                "DROP INDEX IF EXISTS raw_events_at;
+                 ALTER TABLE raw_events RENAME TO raw_events_v0;",
+            )?;
+        }
+        conn.execute_batch(RAW_EVENTS)?;
+        if old {
+            conn.execute_batch(
+                "INSERT INTO raw_events (id, at, session, user_id, title_id, kind, value, height,
+                                         bitrate, detail, device, browser)
+                 SELECT id, at, session, user_id, title_id, kind, value, height, bitrate, detail,
+                        device, browser FROM raw_events_v0;
+                 DROP TABLE raw_events_v0;",
+            )?;
+        }
+        super::rollup::create_tables(conn)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok::<_, AnalyticsError>(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 impl Recorder {
@@ -153,18 +265,58 @@ impl Recorder {
         })
     }
 
+    fn sender(&self) -> Option<SyncSender<Message>> {
+        self.sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Hands an event to the writer; false (and counted) when the writer is behind.
     pub fn record(&self, event: RawEvent) -> bool {
-        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(sender) = sender.as_ref() else {
+        let Some(sender) = self.sender() else {
             return false;
         };
-        match sender.try_send(event) {
+        match sender.try_send(Message::Event(event)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 false
             }
+        }
+    }
+
+    /// Waits (at most `limit`) until every event handed over so far is written and rolled
+    /// up; false if the writer did not get there in time.
+    pub fn sync(&self, limit: Duration) -> bool {
+        let Some(sender) = self.sender() else {
+            return false;
+        };
+        let (done, wait) = sync_channel(1);
+        let deadline = Instant::now() + limit;
+        let mut message = Message::Sync(done);
+        // The channel may be full: keep offering until the deadline.
+        loop {
+            match sender.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(m)) => {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    message = m;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        wait.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
+    }
+
+    /// Asks the writer to roll up and apply retention; never waits.
+    pub fn upkeep(&self, keep_raw_before_ms: i64) {
+        if let Some(sender) = self.sender() {
+            let _ = sender.try_send(Message::Upkeep { keep_raw_before_ms });
         }
     }
 
@@ -188,19 +340,60 @@ impl Drop for Recorder {
     }
 }
 
-fn write_loop(mut conn: Connection, receiver: Receiver<RawEvent>) {
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
+fn write_loop(mut conn: Connection, receiver: Receiver<Message>) {
+    let mut pending: Option<Message> = None;
+    loop {
+        let first = match pending.take() {
+            Some(m) => m,
+            None => match receiver.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            },
+        };
+        let mut batch = Vec::new();
+        match first {
+            Message::Event(e) => batch.push(e),
+            control => {
+                control_step(&mut conn, control);
+                continue;
+            }
+        }
         let deadline = Instant::now() + BATCH_WAIT;
         while batch.len() < BATCH {
             let left = deadline.saturating_duration_since(Instant::now());
             match receiver.recv_timeout(left) {
-                Ok(e) => batch.push(e),
+                Ok(Message::Event(e)) => batch.push(e),
+                // A control message waits for the batch before it to be written.
+                Ok(control) => {
+                    pending = Some(control);
+                    break;
+                }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
         }
         if let Err(e) = insert(&mut conn, &batch) {
             tracing::warn!(error = %e, events = batch.len(), "playback events could not be written; dropped");
+        }
+    }
+    // Everything is written: leave the rollups current for the next start.
+    let _ = super::rollup::roll_up(&mut conn, i64::MAX);
+}
+
+fn control_step(conn: &mut Connection, message: Message) {
+    match message {
+        Message::Event(_) => {}
+        Message::Sync(done) => {
+            if let Err(e) = super::rollup::roll_up(conn, i64::MAX) {
+                tracing::warn!(error = %e, "playback events could not be rolled up");
+            }
+            let _ = done.try_send(());
+        }
+        Message::Upkeep { keep_raw_before_ms } => {
+            if let Err(e) = super::rollup::roll_up(conn, ROLLUP_STEP).and_then(|_| {
+                super::rollup::drop_raw_before(conn, keep_raw_before_ms, RETENTION_STEP)
+            }) {
+                tracing::warn!(error = %e, "playback events could not be rolled up");
+            }
         }
     }
 }
@@ -210,23 +403,24 @@ fn insert(conn: &mut Connection, batch: &[RawEvent]) -> Result<(), AnalyticsErro
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO raw_events (at, session, user_id, title_id, kind, value, height, bitrate,
-                                     detail, device, browser)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                     detail, device, browser, duration)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for e in batch {
-            let (value, height, bitrate, detail) = e.columns();
+            let c = e.columns();
             stmt.execute(params![
                 e.at_ms,
                 e.session,
                 e.user_id,
                 e.title_id,
                 e.event.name(),
-                value,
-                height,
-                bitrate,
-                detail,
+                c.value,
+                c.height,
+                c.bitrate,
+                c.detail,
                 e.client.device,
-                e.client.browser
+                e.client.browser,
+                c.duration
             ])?;
         }
     }
@@ -249,6 +443,7 @@ mod tests {
                 position: f64::from(n),
                 height: 360,
                 bitrate: 800_000,
+                duration: 600.0,
             },
             client: Client::from_user_agent(
                 "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36",

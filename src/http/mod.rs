@@ -101,6 +101,7 @@ impl AppState {
         let recorder = crate::analytics::recorder::Recorder::open(&jobs.data.events_db_path())
             .map_err(std::io::Error::other)?;
         let beacons = Arc::new(crate::analytics::intake::Intake::new(recorder));
+        let _ = origin.analytics.set(beacons.clone());
         let encryption_wake = Arc::new(Notify::new());
         let uploads = crate::uploads::Uploads::new(
             jobs.db.clone(),

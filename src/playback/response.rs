@@ -111,6 +111,9 @@ pub struct Origin {
     pub streams: super::streams::Streams,
     /// Recent passes and token checks, for support's diagnostic.
     pub decisions: super::decisions::DecisionLog,
+    /// Where the CMCD data of served media requests goes (set once the analytics intake
+    /// is open).
+    pub analytics: std::sync::OnceLock<std::sync::Arc<crate::analytics::intake::Intake>>,
 }
 
 impl Origin {
@@ -125,6 +128,7 @@ impl Origin {
             gate: Gate::new(ring),
             streams: Default::default(),
             decisions: Default::default(),
+            analytics: Default::default(),
         })
     }
 
@@ -166,6 +170,15 @@ impl Origin {
                 .and_then(|rest| rest.split_once('/'))
                 .map_or("", |(token, _)| token);
             metrics.viewer_fetched_segment(client, token);
+        }
+        if class == OriginClass::Segment
+            && matches!(answer.status, 200 | 206)
+            && let Some((path, query)) = raw_path.split_once('?')
+            && let Some(cmcd) = crate::analytics::cmcd::Cmcd::from_query(query)
+            && let Some(intake) = self.analytics.get()
+        {
+            let asset = path.split('/').nth(3).unwrap_or_default();
+            intake.take_cmcd(cmcd, asset, crate::clock::now() * 1000);
         }
         Ok(answer)
     }

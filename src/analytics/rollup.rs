@@ -1,0 +1,205 @@
+//! Rollups: raw events summed per hour and per day, per title, viewer, rendition, device
+//! class and browser (`rollup_hourly`, `rollup_daily`), plus the drop-off curve's
+//! heartbeats per twentieth of a title (`rollup_dropoff`). Dashboards read these, never the
+//! raw events. Every measure is a sum, so a rollup adds the events after a high-water mark
+//! (`rollup_state.last_event`) to the rows and moves the mark in the same transaction: each
+//! event is counted once, whatever crashes when. Days are UTC.
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::AnalyticsError;
+
+/// Upper bounds (ms) of the time-to-first-frame histogram's buckets; one more bucket
+/// holds everything slower. Percentiles are read from it.
+pub const TTFF_BOUNDS_MS: [u32; 9] = [250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000];
+pub const TTFF_BUCKETS: usize = TTFF_BOUNDS_MS.len() + 1;
+/// The drop-off curve's resolution: a title's length in twentieths.
+pub const DROPOFF_BUCKETS: u32 = 20;
+/// Seconds of watching one heartbeat stands for.
+pub const HEARTBEAT_SECS: i64 = 10;
+
+/// Each measure's column and how it sums a raw event.
+fn measures() -> Vec<(String, String)> {
+    let mut m: Vec<(String, String)> = [
+        ("plays", "sum(kind = 'play_intent')"),
+        ("completes", "sum(kind = 'complete')"),
+        ("exits_before_start", "sum(kind = 'exit_before_start')"),
+        ("errors", "sum(kind = 'error')"),
+        ("fatal_errors", "sum(kind = 'error' AND value = 1)"),
+        ("rebuffers", "sum(kind = 'rebuffer')"),
+        (
+            "rebuffer_ms",
+            "sum(CASE WHEN kind = 'rebuffer' THEN CAST(value AS INTEGER) ELSE 0 END)",
+        ),
+        ("heartbeats", "sum(kind = 'heartbeat')"),
+        (
+            "bitrate_sum",
+            "sum(CASE WHEN kind = 'heartbeat' THEN coalesce(bitrate, 0) ELSE 0 END)",
+        ),
+        ("page_loads", "sum(kind = 'page_load')"),
+        (
+            "page_load_ms",
+            "sum(CASE WHEN kind = 'page_load' THEN CAST(value AS INTEGER) ELSE 0 END)",
+        ),
+        ("first_frames", "sum(kind = 'first_frame')"),
+        (
+            "first_frame_ms",
+            "sum(CASE WHEN kind = 'first_frame' THEN CAST(value AS INTEGER) ELSE 0 END)",
+        ),
+        ("cmcd_requests", "sum(kind = 'cmcd')"),
+        ("cmcd_stalls", "sum(kind = 'cmcd' AND value = 1)"),
+        (
+            "cmcd_bitrate_sum",
+            "sum(CASE WHEN kind = 'cmcd' THEN coalesce(bitrate, 0) ELSE 0 END)",
+        ),
+    ]
+    .iter()
+    .map(|(c, e)| (c.to_string(), e.to_string()))
+    .collect();
+    let mut low = -1i64;
+    for (i, high) in TTFF_BOUNDS_MS
+        .iter()
+        .map(|h| i64::from(*h))
+        .chain([i64::MAX])
+        .enumerate()
+    {
+        m.push((
+            format!("ttff_{i}"),
+            format!("sum(kind = 'first_frame' AND value > {low} AND value <= {high})"),
+        ));
+        low = high;
+    }
+    m
+}
+
+/// The measure columns, comma-separated, for queries that read them back.
+pub fn measure_columns() -> Vec<String> {
+    measures().into_iter().map(|(c, _)| c).collect()
+}
+
+const KEYS: &str = "title_id TEXT NOT NULL, viewer INTEGER NOT NULL, height INTEGER NOT NULL,
+                    device TEXT NOT NULL, browser TEXT NOT NULL";
+const KEY_NAMES: &str = "title_id, viewer, height, device, browser";
+
+pub(super) fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
+    let cols: Vec<String> = measures()
+        .into_iter()
+        .map(|(c, _)| format!("{c} INTEGER NOT NULL"))
+        .collect();
+    let cols = cols.join(",\n    ");
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS rollup_state (
+             id INTEGER PRIMARY KEY CHECK (id = 1),
+             last_event INTEGER NOT NULL
+         );
+         INSERT OR IGNORE INTO rollup_state (id, last_event) VALUES (1, 0);
+         CREATE TABLE IF NOT EXISTS rollup_hourly (
+             hour INTEGER NOT NULL, {KEYS},
+             {cols},
+             PRIMARY KEY (hour, {KEY_NAMES})
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS rollup_daily (
+             day INTEGER NOT NULL, {KEYS},
+             {cols},
+             PRIMARY KEY (day, {KEY_NAMES})
+         ) WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS rollup_daily_viewer ON rollup_daily (viewer, day);
+         CREATE INDEX IF NOT EXISTS rollup_daily_title ON rollup_daily (title_id, day);
+         CREATE TABLE IF NOT EXISTS rollup_dropoff (
+             day INTEGER NOT NULL,
+             title_id TEXT NOT NULL,
+             bucket INTEGER NOT NULL,
+             heartbeats INTEGER NOT NULL,
+             PRIMARY KEY (title_id, day, bucket)
+         ) WITHOUT ROWID;"
+    ))?;
+    Ok(())
+}
+
+/// Rolls up at most `max_events` raw events after the high-water mark; returns how many.
+pub fn roll_up(conn: &mut Connection, max_events: i64) -> Result<i64, AnalyticsError> {
+    // Immediate: the mark is read and moved under the write lock, so two rollups (the
+    // writer's and a test's, say) never count the same events.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let last: i64 = tx.query_row("SELECT last_event FROM rollup_state", [], |r| r.get(0))?;
+    let top: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM raw_events", [], |r| {
+        r.get(0)
+    })?;
+    let upper = top.min(last.saturating_add(max_events.max(1)));
+    if upper <= last {
+        return Ok(0);
+    }
+    let measures = measures();
+    let names: Vec<&str> = measures.iter().map(|(c, _)| c.as_str()).collect();
+    let sums: Vec<&str> = measures.iter().map(|(_, e)| e.as_str()).collect();
+    let adds: Vec<String> = names
+        .iter()
+        .map(|c| format!("{c} = {c} + excluded.{c}"))
+        .collect();
+    for (table, bucket, width_ms) in [
+        ("rollup_hourly", "hour", 3_600_000i64),
+        ("rollup_daily", "day", 86_400_000),
+    ] {
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} ({bucket}, {KEY_NAMES}, {names})
+                 SELECT (at / {width_ms}) * {secs}, title_id, coalesce(user_id, 0),
+                        coalesce(height, 0), device, browser, {sums}
+                 FROM raw_events WHERE id > ?1 AND id <= ?2
+                 GROUP BY 1, 2, 3, 4, 5, 6
+                 ON CONFLICT DO UPDATE SET {adds}",
+                secs = width_ms / 1000,
+                names = names.join(", "),
+                sums = sums.join(", "),
+                adds = adds.join(", "),
+            ),
+            params![last, upper],
+        )?;
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO rollup_dropoff (day, title_id, bucket, heartbeats)
+             SELECT (at / 86400000) * 86400, title_id,
+                    min({last_bucket}, CAST(value * {DROPOFF_BUCKETS} / duration AS INTEGER)),
+                    count(*)
+             FROM raw_events
+             WHERE id > ?1 AND id <= ?2 AND kind = 'heartbeat' AND duration > 0
+             GROUP BY 1, 2, 3
+             ON CONFLICT DO UPDATE SET heartbeats = heartbeats + excluded.heartbeats",
+            last_bucket = DROPOFF_BUCKETS - 1
+        ),
+        params![last, upper],
+    )?;
+    tx.execute("UPDATE rollup_state SET last_event = ?1", [upper])?;
+    tx.commit()?;
+    Ok(upper - last)
+}
+
+/// Deletes raw events from before `before_ms` that are rolled up already, in steps of
+/// `step` (each its own transaction, so the writer is never held long); at most 20 steps
+/// a call. Returns how many went.
+pub fn drop_raw_before(
+    conn: &mut Connection,
+    before_ms: i64,
+    step: i64,
+) -> Result<i64, AnalyticsError> {
+    let mut dropped = 0;
+    for _ in 0..20 {
+        let n = conn.execute(
+            "DELETE FROM raw_events WHERE id IN (
+                 SELECT id FROM raw_events
+                 WHERE at < ?1 AND id <= (SELECT last_event FROM rollup_state)
+                 ORDER BY at LIMIT ?2)",
+            params![before_ms, step],
+        )? as i64;
+        dropped += n;
+        if n < step {
+            break;
+        }
+    }
+    Ok(dropped)
+}
+
+#[cfg(test)]
+#[path = "rollup_tests.rs"]
+mod tests;
