@@ -111,6 +111,18 @@ pub async fn serve(
         state.settings.clone(),
         shutdown_rx.clone(),
     ));
+    let analytics_settings = state.settings.clone();
+    let analytics_task = tokio::spawn(crate::analytics::intake::upkeep_loop(
+        beacons.clone(),
+        move || {
+            analytics_settings
+                .settings
+                .current()
+                .analytics
+                .raw_retention_days
+        },
+        shutdown_rx.clone(),
+    ));
     let jobs_task = tokio::spawn(supervisor::run(
         env,
         wake_jobs,
@@ -185,6 +197,7 @@ pub async fn serve(
     let _ = artwork_task.await;
     let _ = webhooks_task.await;
     let _ = reconcile_task.await;
+    let _ = analytics_task.await;
     let _ = encryption_task.await;
     let _ = server_task.await;
     // Playback events still queued are written before the process ends.

@@ -89,3 +89,19 @@ impl Intake {
         self.recorder.dropped()
     }
 }
+
+/// Every 30 s until shutdown: roll up what came in and apply the raw retention setting.
+pub async fn upkeep_loop(
+    intake: std::sync::Arc<Intake>,
+    retention_days: impl Fn() -> u32,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let days = i64::from(retention_days());
+        intake.upkeep((crate::clock::now() - days * 86_400) * 1000);
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 mod accounts;
+mod analytics;
 mod data_dir;
 mod paywall;
 mod site;
@@ -18,6 +19,7 @@ mod stripe;
 mod tls;
 
 pub use accounts::AccountsConfig;
+pub use analytics::AnalyticsConfig;
 pub use data_dir::{DataDir, default_data_dir};
 pub use paywall::{MAX_TOKEN_TTL_SECS as PAYWALL_MAX_TOKEN_TTL_SECS, PaywallConfig};
 pub use site::SiteConfig;
@@ -67,6 +69,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub paywall: PaywallConfig,
     pub stripe: StripeConfig,
+    pub analytics: AnalyticsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,6 +227,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             paywall: PaywallConfig::default(),
             stripe: StripeConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }
@@ -403,6 +407,7 @@ impl Config {
         self.webhooks.validate()?;
         self.paywall.validate()?;
         self.stripe.validate()?;
+        self.analytics.validate()?;
         if self.metrics.token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "metrics.token must be at least 16 characters".into(),

@@ -79,7 +79,13 @@ async fn answer(req: &HttpRequest, state: &AppState) -> Result<OriginResponse, A
     let client = req.peer_addr().map(|a| a.ip());
     Ok(state
         .origin
-        .respond_to(client, method, req.uri().path(), &headers)
+        // The path and query as sent: the query (CMCD) is read after the answer is decided.
+        .respond_to(
+            client,
+            method,
+            req.uri().path_and_query().map_or("/", |p| p.as_str()),
+            &headers,
+        )
         .await?)
 }
 

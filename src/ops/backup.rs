@@ -1,6 +1,6 @@
 //! `marquee backup` and `marquee restore`: one `.tar.zst` archive holding a consistent
-//! snapshot of the database (SQLite's online backup API, safe beside a running server),
-//! the settings file the server reads (`--config`, else the data dir's), the keys (the
+//! snapshot of the database and of `events.db` (playback analytics) (SQLite's online
+//! backup API, safe beside a running server), the settings file the server reads (`--config`, else the data dir's), the keys (the
 //! self-signed `tls/` and the ACME `acme/` folders) and, with `--media`, the library;
 //! `manifest.json` last, with every file's size and BLAKE3 hash. Certificate files the
 //! settings name (`tls.cert_file`) are the operator's and are not copied.
@@ -20,6 +20,8 @@ pub const FORMAT: &str = "marquee-backup";
 pub const FORMAT_VERSION: u32 = 2;
 const MANIFEST: &str = "manifest.json";
 const DB_FILE: &str = "marquee.db";
+/// Playback events and their rollups (`analytics`), when the data dir has them.
+const EVENTS_FILE: &str = "events.db";
 /// The settings file's name in the data dir (read when no `--config` is given).
 const CONFIG_FILE: &str = "marquee.toml";
 /// The settings file's name in an archive, whatever its path was.
@@ -29,9 +31,10 @@ const SETTINGS_FILE: &str = "settings.toml";
 const KEY_DIRS: [&str; 3] = ["tls", "acme", "images"];
 /// The top-level names an archive may hold; anything else in one is refused. `marquee.toml`
 /// is the settings file of a version 1 archive.
-const TOP_LEVEL: [&str; 8] = [
+const TOP_LEVEL: [&str; 9] = [
     MANIFEST,
     DB_FILE,
+    EVENTS_FILE,
     SETTINGS_FILE,
     CONFIG_FILE,
     "tls",
@@ -144,8 +147,14 @@ pub fn create(
     remove_leftovers(folder, &name);
     let partial = folder.join(format!(".{name}.partial-{}", std::process::id()));
     let snapshot = folder.join(format!(".{name}.db-{}", std::process::id()));
-    let result = write_archive(data, &settings, &partial, &snapshot, media, now);
+    let events = folder.join(format!(".{name}.events-{}", std::process::id()));
+    let snapshots = Snapshots {
+        db: &snapshot,
+        events: &events,
+    };
+    let result = write_archive(data, &settings, &partial, snapshots, media, now);
     let _ = std::fs::remove_file(&snapshot);
+    let _ = std::fs::remove_file(&events);
     let manifest = match result {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -176,6 +185,7 @@ fn remove_leftovers(folder: &Path, name: &str) {
         let pid = rest
             .strip_prefix("partial-")
             .or_else(|| rest.strip_prefix("db-"))
+            .or_else(|| rest.strip_prefix("events-"))
             .and_then(|p| p.parse::<u32>().ok());
         if let Some(pid) = pid
             && !Path::new(&format!("/proc/{pid}")).exists()
@@ -185,14 +195,22 @@ fn remove_leftovers(folder: &Path, name: &str) {
     }
 }
 
+/// Where the databases' snapshots are written before they go into the archive.
+#[derive(Clone, Copy)]
+struct Snapshots<'a> {
+    db: &'a Path,
+    events: &'a Path,
+}
+
 fn write_archive(
     data: &DataDir,
     settings: &Path,
     partial: &Path,
-    snapshot: &Path,
+    snapshots: Snapshots,
     media: bool,
     now: i64,
 ) -> Result<BackupManifest, BackupError> {
+    let snapshot = snapshots.db;
     let db_path = data.db_path();
     let snapshot_error = |source| BackupError::Snapshot {
         path: db_path.display().to_string(),
@@ -211,6 +229,17 @@ fn write_archive(
     let mut tar = tar::Builder::new(encoder);
     let mut files = Vec::new();
     files.push(append_file(&mut tar, snapshot, DB_FILE)?);
+    let events_path = data.events_db_path();
+    if events_path.is_file() {
+        let events_error = |source| BackupError::Snapshot {
+            path: events_path.display().to_string(),
+            source,
+        };
+        let conn = db::open_read_only(&events_path).map_err(events_error)?;
+        db::snapshot(&conn, snapshots.events).map_err(events_error)?;
+        drop(conn);
+        files.push(append_file(&mut tar, snapshots.events, EVENTS_FILE)?);
+    }
     let settings_path = if settings.is_file() {
         files.push(append_file(&mut tar, settings, SETTINGS_FILE)?);
         Some(std::path::absolute(settings).map_or_else(
@@ -545,6 +574,9 @@ fn install(
         DB_FILE.to_string(),
         format!("{DB_FILE}-wal"),
         format!("{DB_FILE}-shm"),
+        EVENTS_FILE.to_string(),
+        format!("{EVENTS_FILE}-wal"),
+        format!("{EVENTS_FILE}-shm"),
     ];
     // The data dir's settings file, when the server reads another, goes with the rest.
     if !in_data_dir {
@@ -584,7 +616,7 @@ fn install(
             (m.uid(), m.gid())
         })
         .map_err(io(format!("cannot read {}", data.root.display())))?;
-    for name in [DB_FILE, "tls", "acme", "images", "library"] {
+    for name in [DB_FILE, EVENTS_FILE, "tls", "acme", "images", "library"] {
         let from = unpacked.join(name);
         if from.exists() {
             hand_over(&from, owner)?;

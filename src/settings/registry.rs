@@ -113,6 +113,13 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Choice(&["draft", "published"]),
     },
     Spec {
+        key: "analytics.raw_retention_days",
+        group: "Analytics",
+        label: "Keep raw playback events (days)",
+        help: "Events as players sent them are deleted after this; the hourly and daily figures the dashboards show are kept.",
+        kind: Kind::Integer { min: 1, max: 3650 },
+    },
+    Spec {
         key: "paywall.rental_hours",
         group: "Paywall",
         label: "Rental window (hours)",
@@ -227,6 +234,7 @@ pub fn get(config: &Config, key: &str) -> Value {
         "stripe.secret_key" => json!(config.stripe.secret_key),
         "stripe.webhook_secret" => json!(config.stripe.webhook_secret),
         "paywall.rental_hours" => json!(config.paywall.rental_hours),
+        "analytics.raw_retention_days" => json!(config.analytics.raw_retention_days),
         "paywall.past_due_grace_days" => json!(config.paywall.past_due_grace_days),
         "paywall.token_ttl_secs" => json!(config.paywall.token_ttl_secs),
         "paywall.purchase_token_ttl_secs" => json!(config.paywall.purchase_token_ttl_secs),
@@ -268,6 +276,7 @@ pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), Settin
                 "transcode.audio_kbps" => config.transcode.audio_kbps = n as u32,
                 "uploads.max_bytes" => config.uploads.max_bytes = n,
                 "paywall.rental_hours" => config.paywall.rental_hours = n as u32,
+                "analytics.raw_retention_days" => config.analytics.raw_retention_days = n as u32,
                 "paywall.past_due_grace_days" => config.paywall.past_due_grace_days = n as u32,
                 "paywall.token_ttl_secs" => config.paywall.token_ttl_secs = n as u32,
                 "paywall.purchase_token_ttl_secs" => {

@@ -18,7 +18,12 @@ const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir()
 try {
   const page = await context.newPage();
   const beacons = [];
-  page.on('request', (r) => { if (new URL(r.url()).pathname === '/beacon') beacons.push(r.postData()); });
+  const media = [];
+  page.on('request', (r) => {
+    const url = new URL(r.url());
+    if (url.pathname === '/beacon') beacons.push(r.postData());
+    if (url.pathname.startsWith('/p/')) media.push(url.pathname + url.search);
+  });
   await page.goto(`${base}/watch/${id}`, { waitUntil: 'load' });
   await page.waitForFunction(() => window.marquee && window.marquee.hls && window.marquee.hls.levels.length > 0, null, { timeout: 20000 });
   await page.evaluate(() => { window.marquee.video.muted = true; return window.marquee.video.play(); });
@@ -28,6 +33,7 @@ try {
   await page.goto('about:blank');
   await new Promise((r) => setTimeout(r, 500));
   report.sent = beacons.length;
+  report.media = media;
   report.ok = beacons.length > 0;
 } catch (e) {
   report.error = String(e && e.stack || e);

@@ -116,4 +116,75 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
             .any(|(k, _, _)| k == "complete"),
         "another browser added to Chromium's session"
     );
+
+    // CMCD: hls.js sent it with Chromium's media requests, under the beacon session and
+    // the title; the origin read it on the sendfile path.
+    let cmcd: Vec<_> = events_of(&data, &session)
+        .into_iter()
+        .filter(|(k, _, _)| k == "cmcd")
+        .collect();
+    assert!(
+        !cmcd.is_empty(),
+        "CMCD from Chromium's requests: {}",
+        report["media"]
+    );
+    // Both origin paths read it; a made-up session id is dropped; the answer is the same
+    // file either way (CMCD is not part of the request's identity).
+    let segment = format!("{}/p/public/{id}/video_360p/seg_00000.m4s", server.url());
+    let cmcd_query =
+        |sid: &str| format!("?CMCD=br%3D800%2Cbs%2Ccid%3D%22{id}%22%2Cot%3Dv%2Csid%3D%22{sid}%22");
+    let fetch = |agent: &ureq::Agent, url: &str| {
+        let mut r = agent.get(url).call().unwrap();
+        let path = r
+            .headers()
+            .get("x-marquee-path")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (path, r.body_mut().read_to_vec().unwrap())
+    };
+    let plain = fetch(&agent(), &segment);
+    let fast = fetch(
+        &agent(),
+        &format!("{segment}{}", cmcd_query("fast-path-session-01")),
+    );
+    assert_eq!(fast, plain);
+    assert_eq!(fast.0.as_deref(), Some("sendfile"));
+    let warm = ureq::Agent::new_with_defaults();
+    // Once the connection has asked for something else, actix-web owns it.
+    warm.get(&format!("{}/healthz", server.url()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let slow = fetch(
+        &warm,
+        &format!("{segment}{}", cmcd_query("actix-path-session-1")),
+    );
+    assert_eq!(slow.0.as_deref(), Some("actix"));
+    assert_eq!(slow.1, plain.1);
+    fetch(
+        &agent(),
+        &format!("{segment}{}", cmcd_query("not%20a%20session")),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    for sid in ["fast-path-session-01", "actix-path-session-1"] {
+        let db = rusqlite::Connection::open(data.join("events.db")).unwrap();
+        let row: (String, String, i64, f64) = db
+            .query_row(
+                "SELECT kind, title_id, bitrate, value FROM raw_events WHERE session = ?1",
+                [sid],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("cmcd".into(), id.clone(), 800_000, 1.0), "{sid}");
+    }
+    let db = rusqlite::Connection::open(data.join("events.db")).unwrap();
+    let odd: i64 = db
+        .query_row(
+            "SELECT count(*) FROM raw_events WHERE session LIKE 'not%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(odd, 0);
 }

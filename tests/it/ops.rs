@@ -83,6 +83,17 @@ fn backup_while_serving_then_wipe_and_restore_gives_back_assets_settings_and_key
     std::fs::write(data.join("tls/key.pem"), "not a real key\n").unwrap();
     let before = asset_rows(&server);
     let config_before = std::fs::read(data.join("marquee.toml")).unwrap();
+    // A playback's events (events.db) go into the backups too.
+    let beacon = r#"{"session": "backupsession0001", "title": "t1", "events": [{"kind": "play_intent", "n": 1}]}"#;
+    let status = crate::support::agent()
+        .post(&format!("{}/beacon", server.url()))
+        .send(beacon)
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 204);
+    wait_for(10, "the beacon written", || {
+        (beacon_events(&data) == 1).then_some(())
+    });
 
     // Both backups are taken while the server runs.
     let plain = tmp.path().join("plain.tar.zst");
@@ -123,6 +134,7 @@ fn backup_while_serving_then_wipe_and_restore_gives_back_assets_settings_and_key
         std::fs::read_to_string(data.join("tls/key.pem")).unwrap(),
         "not a real key\n"
     );
+    assert_eq!(beacon_events(&data), 1, "events.db restored");
     server.restart();
     assert_eq!(asset_rows(&server), before);
     let restored = &server.assets()[0];
@@ -159,6 +171,22 @@ fn backup_while_serving_then_wipe_and_restore_gives_back_assets_settings_and_key
     );
     // The library stays: a backup without media replaces none of it.
     assert!(data.join("library").join(id).join("master.m3u8").is_file());
+}
+
+/// Raw events of the beacon session the backup test sends.
+fn beacon_events(data: &Path) -> i64 {
+    let Ok(db) = rusqlite::Connection::open_with_flags(
+        data.join("events.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return 0;
+    };
+    db.query_row(
+        "SELECT count(*) FROM raw_events WHERE session = 'backupsession0001'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap_or(0)
 }
 
 /// `marquee ARGS --data-dir DATA` with `env` added.

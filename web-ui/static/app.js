@@ -149,6 +149,14 @@
     return rest ? `${u.origin}${prefix}${rest[1]}${u.search}` : url;
   };
 
+  // One random id per page view names this playback in beacons and in the CMCD data
+  // hls.js sends with each media request, so the origin's figures join the player's.
+  const playbackSession = (() => {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  })();
+
   // --- source -------------------------------------------------------------------------
   if (window.Hls && window.Hls.isSupported()) {
     const bandwidth = bandwidthGuess();
@@ -164,6 +172,7 @@
       abrEwmaDefaultEstimate: bandwidth,
       capLevelToPlayerSize: true,
       startFragPrefetch: true,
+      cmcd: { sessionId: playbackSession, contentId: root.dataset.asset },
     });
     state.hls = hls;
     hls.on(window.Hls.Events.MANIFEST_PARSED, (_, data) => {
@@ -210,9 +219,7 @@
   // How this playback went, for the operator's quality figures: numbered events, batched
   // and sent with sendBeacon every 10 s and when the page goes away (POST /beacon).
   (function beacons() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    const session = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    const session = playbackSession;
     const title = root.dataset.asset;
     const capped = (ms) => Math.min(Math.max(0, Math.round(ms)), 600000);
     let n = 0;
@@ -247,10 +254,10 @@
     video.addEventListener('playing', () => {
       if (!started && intentAt !== null) {
         started = true;
-        push('first_frame', { ms: capped(performance.now() - intentAt) });
+        push('first_frame', { ms: capped(performance.now() - intentAt), height: rendition().height });
       }
       if (stalledAt !== null) {
-        push('rebuffer', { ms: capped(performance.now() - stalledAt) });
+        push('rebuffer', { ms: capped(performance.now() - stalledAt), height: rendition().height });
         stalledAt = null;
       }
     });
@@ -265,11 +272,15 @@
     if (state.hls) {
       state.hls.on(window.Hls.Events.LEVEL_SWITCHED, () => push('switch', rendition()));
       state.hls.on(window.Hls.Events.ERROR, (_, d) => push('error', {
-        fatal: !!d.fatal, type: String(d.type).slice(0, 64), details: String(d.details).slice(0, 128),
+        fatal: !!d.fatal, type: String(d.type).slice(0, 64), details: String(d.details).slice(0, 128), height: rendition().height,
       }));
     }
     setInterval(() => {
-      if (started && !video.paused) push('heartbeat', { position: Math.round(video.currentTime * 10) / 10, ...rendition() });
+      if (started && !video.paused) push('heartbeat', {
+        position: Math.round(video.currentTime * 10) / 10,
+        duration: Number.isFinite(video.duration) ? Math.round(video.duration * 10) / 10 : 0,
+        ...rendition(),
+      });
       flush();
     }, 10000);
     window.addEventListener('pagehide', () => {
