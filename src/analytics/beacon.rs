@@ -63,6 +63,12 @@ pub enum EventKind {
     },
     /// 90 % or more watched.
     Complete { n: u32 },
+    /// The first storefront page of a browser session (title `site`).
+    Visit { n: u32 },
+    /// The viewer started a checkout (title: the plan or title bought; made by the server,
+    /// never in a beacon).
+    #[serde(skip_deserializing)]
+    Checkout { n: u32 },
     /// One media request as the origin saw it, from the player's CMCD data (never in a
     /// beacon: the origin makes these).
     #[serde(skip_deserializing)]
@@ -89,6 +95,8 @@ impl EventKind {
             | EventKind::ExitBeforeStart { n, .. }
             | EventKind::Heartbeat { n, .. }
             | EventKind::Cmcd { n, .. }
+            | EventKind::Visit { n }
+            | EventKind::Checkout { n }
             | EventKind::Complete { n } => *n,
         }
     }
@@ -105,6 +113,8 @@ impl EventKind {
             EventKind::Heartbeat { .. } => "heartbeat",
             EventKind::Complete { .. } => "complete",
             EventKind::Cmcd { .. } => "cmcd",
+            EventKind::Visit { .. } => "visit",
+            EventKind::Checkout { .. } => "checkout",
         }
     }
 
@@ -158,7 +168,10 @@ impl EventKind {
                 Ok(())
             }
             EventKind::PlayIntent { .. } | EventKind::Complete { .. } => Ok(()),
-            EventKind::Cmcd { .. } => Err("CMCD data does not come in beacons".into()),
+            EventKind::Visit { .. } => Ok(()),
+            EventKind::Cmcd { .. } | EventKind::Checkout { .. } => {
+                Err("the server makes these events, never a beacon".into())
+            }
         }
     }
 }

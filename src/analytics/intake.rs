@@ -70,6 +70,19 @@ impl Intake {
         });
     }
 
+    /// Records that `user_id` started a checkout for `what` (a plan or title id), for the
+    /// funnel.
+    pub fn checkout_started(&self, user_id: i64, what: &str, now_ms: i64) {
+        self.recorder.record(RawEvent {
+            at_ms: now_ms,
+            session: "server".into(),
+            user_id: Some(user_id),
+            title_id: what.chars().take(40).collect(),
+            event: EventKind::Checkout { n: 0 },
+            client: Client::UNKNOWN,
+        });
+    }
+
     /// Waits (at most `limit`) until what was taken is written and rolled up.
     pub fn sync(&self, limit: std::time::Duration) -> bool {
         self.recorder.sync(limit)

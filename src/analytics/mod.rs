@@ -4,9 +4,11 @@
 //! flood of beacons never queues behind the writer that jobs and the dashboard use.
 
 pub mod beacon;
+pub mod business;
 pub mod cmcd;
 pub mod intake;
 pub mod recorder;
+pub mod report;
 pub mod rollup;
 
 #[derive(Debug, thiserror::Error)]

@@ -161,7 +161,10 @@ impl RawEvent {
                 detail: Some(object.clone()),
                 ..none
             },
-            EventKind::PlayIntent { .. } | EventKind::Complete { .. } => none,
+            EventKind::PlayIntent { .. }
+            | EventKind::Complete { .. }
+            | EventKind::Visit { .. }
+            | EventKind::Checkout { .. } => none,
         }
     }
 }

@@ -46,6 +46,8 @@ fn measures() -> Vec<(String, String)> {
             "first_frame_ms",
             "sum(CASE WHEN kind = 'first_frame' THEN CAST(value AS INTEGER) ELSE 0 END)",
         ),
+        ("visits", "sum(kind = 'visit')"),
+        ("checkouts", "sum(kind = 'checkout')"),
         ("cmcd_requests", "sum(kind = 'cmcd')"),
         ("cmcd_stalls", "sum(kind = 'cmcd' AND value = 1)"),
         (

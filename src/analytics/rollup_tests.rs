@@ -38,7 +38,9 @@ fn generate(n: usize, seed: u64) -> Vec<RawEvent> {
             let seq = i as u32;
             let height = [0, 360, 720][r.next(3) as usize];
             let ms = r.next(12_000) as u32;
-            let event = match r.next(10) {
+            let event = match r.next(12) {
+                10 => EventKind::Visit { n: seq },
+                11 => EventKind::Checkout { n: seq },
                 0 => EventKind::PlayIntent { n: seq },
                 1 => EventKind::FirstFrame { n: seq, ms, height },
                 2 => EventKind::Rebuffer { n: seq, ms, height },
@@ -141,6 +143,8 @@ fn direct_daily(events: &[RawEvent]) -> BTreeMap<Key, BTreeMap<String, i64>> {
                 add("cmcd_stalls", i64::from(*stalled));
                 add("cmcd_bitrate_sum", i64::from(*bitrate));
             }
+            EventKind::Visit { .. } => add("visits", 1),
+            EventKind::Checkout { .. } => add("checkouts", 1),
             EventKind::Switch { .. } => {}
         }
     }

@@ -54,6 +54,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/012_people_index.sql")),
         M::up(include_str!("migrations/013_monetisation.sql")),
         M::up(include_str!("migrations/014_offers.sql")),
+        M::up(include_str!("migrations/015_subscription_events.sql")),
     ])
 }
 
@@ -70,7 +71,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 14;
+const MIGRATION_COUNT: i64 = 15;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

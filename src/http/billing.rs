@@ -81,6 +81,10 @@ pub async fn checkout(
         cancel: format!("{base}{back}"),
     };
     let current = state.settings.settings.current();
+    let what = match &purchase {
+        Purchase::Plan { plan_id, .. } => plan_id.clone(),
+        Purchase::Title { title_id, .. } => title_id.clone(),
+    };
     let started = state
         .billing
         .checkout(
@@ -97,7 +101,12 @@ pub async fn checkout(
     if typed_code && matches!(started, Err(PaymentsError::UnknownOffer)) {
         super::watch::code_failed(&state, user).await?;
     }
-    Ok(see_other(&started?, []))
+    let started = started?;
+    // For the funnel: a checkout was opened at Stripe.
+    state
+        .beacons
+        .checkout_started(user, &what, crate::clock::now() * 1000);
+    Ok(see_other(&started, []))
 }
 
 #[derive(Deserialize)]

@@ -25,10 +25,11 @@ pub(super) fn page(
     let js = state.ui.static_url("app.js");
     let hls = state.ui.static_url("vendor/hls.min.js");
     let search_js = state.ui.static_url("search.js");
+    let visit_js = state.ui.static_url("visit.js");
     let site_name = state.settings.settings.current().site.name.clone();
     let html = state.ui.render(
         template,
-        minijinja::context! { css, js, hls, search_js, site_name, ..ctx },
+        minijinja::context! { css, js, hls, search_js, visit_js, site_name, ..ctx },
     )?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
