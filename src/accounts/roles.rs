@@ -115,6 +115,8 @@ permissions!(
     BillingRead,
     /// Change prices, access levels and codes; comp, extend, cancel and refund.
     BillingWrite,
+    /// Audience, content and quality figures (money needs `BillingRead` too).
+    AnalyticsRead,
 );
 
 use Permission::*;
@@ -137,6 +139,7 @@ impl Permission {
             AuditRead => "audit:read",
             BillingRead => "billing:read",
             BillingWrite => "billing:write",
+            AnalyticsRead => "analytics:read",
         }
     }
 
@@ -157,6 +160,7 @@ pub const PERMISSIONS: &[(Role, &[Permission])] = &[
             MediaWrite,
             CatalogRead,
             CatalogWrite,
+            AnalyticsRead,
         ],
     ),
     (
@@ -168,6 +172,7 @@ pub const PERMISSIONS: &[(Role, &[Permission])] = &[
             MembersRead,
             SettingsRead,
             BillingRead,
+            AnalyticsRead,
         ],
     ),
     (Role::Viewer, &[]),

@@ -87,6 +87,8 @@ pub struct AppState {
     pub settings: Arc<crate::services::SettingsService>,
     /// Player beacons into `events.db` (`analytics`).
     pub beacons: Arc<crate::analytics::intake::Intake>,
+    /// Reads of `events.db`'s rollups, for the dashboards.
+    pub events: Arc<crate::analytics::report::EventsReader>,
 }
 
 impl AppState {
@@ -102,6 +104,10 @@ impl AppState {
             .map_err(std::io::Error::other)?;
         let beacons = Arc::new(crate::analytics::intake::Intake::new(recorder));
         let _ = origin.analytics.set(beacons.clone());
+        let events = Arc::new(
+            crate::analytics::report::EventsReader::open(&jobs.data.events_db_path())
+                .map_err(std::io::Error::other)?,
+        );
         let encryption_wake = Arc::new(Notify::new());
         let uploads = crate::uploads::Uploads::new(
             jobs.db.clone(),
@@ -150,6 +156,7 @@ impl AppState {
             mail,
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
             beacons,
+            events,
         })
     }
 }

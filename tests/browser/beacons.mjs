@@ -1,5 +1,6 @@
-// A playback in Debian's headless Chromium reports itself: the watch page plays a title,
-// then the test asks the player to send what it has and leaves the page.
+// A playback in Debian's headless Chromium reports itself: the watch page plays a title to
+// its end while the third video segment is held back for 8 s (the player stalls: a
+// rebuffer), then the test asks the player to send what it has and leaves the page.
 // Usage: node beacons.mjs <base-url> <title-id>
 // Prints one JSON line with the playback session id; exits non-zero on failure.
 import { chromium } from 'playwright-core';
@@ -24,10 +25,19 @@ try {
     if (url.pathname === '/beacon') beacons.push(r.postData());
     if (url.pathname.startsWith('/p/')) media.push(url.pathname + url.search);
   });
+  // The origin made slow for one segment: playback runs dry there.
+  await page.route('**/video_*/seg_00002.m4s*', async (route) => {
+    await new Promise((r) => setTimeout(r, 8000));
+    await route.continue();
+  });
   await page.goto(`${base}/watch/${id}`, { waitUntil: 'load' });
   await page.waitForFunction(() => window.marquee && window.marquee.hls && window.marquee.hls.levels.length > 0, null, { timeout: 20000 });
   await page.evaluate(() => { window.marquee.video.muted = true; return window.marquee.video.play(); });
   await page.waitForFunction(() => window.marquee.video.currentTime > 1, null, { timeout: 30000 });
+  await page.waitForFunction(() => {
+    const v = window.marquee.video;
+    return v.ended || (v.duration && v.currentTime >= 0.95 * v.duration);
+  }, null, { timeout: 60000 });
   report.session = await page.evaluate(() => window.marquee.beaconSession);
   await page.evaluate(() => window.marquee.flushBeacons());
   await page.goto('about:blank');

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Options, Server, agent, drop_into, make_clip};
+use crate::support::{Server, agent, drop_into, make_clip};
 
 fn events_of(data: &std::path::Path, session: &str) -> Vec<(String, Option<f64>, Option<i64>)> {
     let db = rusqlite::Connection::open_with_flags(
@@ -40,9 +40,9 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let server = Server::start_with(&data, Options::default());
+    let server = Server::start(&data, "segment_secs = 2\n");
     let clip = tmp.path().join("beacon_clip.mp4");
-    make_clip(&clip, "640x360", 25, 4.0, true);
+    make_clip(&clip, "640x360", 25, 10.0, true);
     drop_into(&server.inbox(), &clip);
     let id = server.wait_finished("beacon clip", Duration::from_secs(120))["id"]
         .as_str()
@@ -54,13 +54,13 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let events = loop {
         let events = events_of(&data, &session);
-        if events.iter().any(|(k, _, _)| k == "first_frame") || Instant::now() > deadline {
+        if events.iter().any(|(k, _, _)| k == "complete") || Instant::now() > deadline {
             break events;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let kinds: Vec<&str> = events.iter().map(|(k, _, _)| k.as_str()).collect();
-    for kind in ["page_load", "play_intent", "first_frame"] {
+    for kind in ["page_load", "play_intent", "first_frame", "complete"] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
     let ttff = events
@@ -79,6 +79,14 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
             .any(|(k, _, h)| k == "switch" && h.is_some_and(|h| h > 0)),
         "the rendition played: {events:?}"
     );
+
+    // The held-back segment made the player stall for seconds, and it said so.
+    let stall = events
+        .iter()
+        .filter(|(k, _, _)| k == "rebuffer")
+        .filter_map(|(_, ms, _)| *ms)
+        .fold(0.0, f64::max);
+    assert!(stall > 1000.0, "a rebuffer of over a second: {events:?}");
 
     // Hostile batches for a session of our own.
     let ua = "beacon-test/1";
@@ -101,7 +109,7 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
     assert_eq!(post(&server, stolen, "another-browser/2"), 204);
     // The Chromium session's id, from elsewhere: nothing added to it.
     let theirs = format!(
-        r#"{{"session": "{session}", "title": "{id}", "events": [{{"kind": "complete", "n": 999}}]}}"#
+        r#"{{"session": "{session}", "title": "{id}", "events": [{{"kind": "rebuffer", "n": 999, "ms": 123456}}]}}"#
     );
     assert_eq!(post(&server, &theirs, ua), 204);
     std::thread::sleep(Duration::from_millis(500));
@@ -113,7 +121,7 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
     assert!(
         !events_of(&data, &session)
             .iter()
-            .any(|(k, _, _)| k == "complete"),
+            .any(|(k, ms, _)| k == "rebuffer" && *ms == Some(123_456.0)),
         "another browser added to Chromium's session"
     );
 

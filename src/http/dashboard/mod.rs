@@ -3,6 +3,7 @@
 //! may open), the CSRF token (for forms, and in a `<meta>` for `admin.js`'s API calls) and
 //! who is signed in.
 
+pub mod analytics;
 pub mod audit;
 pub mod home_page;
 pub mod media;
@@ -53,6 +54,11 @@ pub const SECTIONS: &[Section] = &[
         href: "/admin/rails",
         label: "Home page",
         permission: Permission::CatalogRead,
+    },
+    Section {
+        href: "/admin/analytics",
+        label: "Analytics",
+        permission: Permission::AnalyticsRead,
     },
     Section {
         href: "/admin/paywall",
@@ -145,6 +151,8 @@ pub fn render(
 /// Every dashboard route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(overview::overview)
+        .service(analytics::show)
+        .service(analytics::export)
         .service(media::list)
         .service(media::detail)
         .service(media::rename)

@@ -1,0 +1,45 @@
+// Draws the analytics page's charts with uPlot from the JSON the page carries
+// (#charts-data): `time` charts over days, `bars` over named categories, `share` over a
+// title's length. The tables below the charts hold the same numbers.
+(function analytics() {
+  'use strict';
+  const data = document.getElementById('charts-data');
+  if (!data || !window.uPlot) return;
+  const charts = JSON.parse(data.textContent);
+  const colours = ['#4cc9f0', '#f4a261', '#90be6d', '#e76f51', '#b388eb'];
+  const axis = { stroke: '#9aa0aa', grid: { stroke: '#23262d' }, ticks: { stroke: '#23262d' } };
+  const withUnit = (unit) => (u, values) => values.map((v) => (v == null ? '' : `${+v.toFixed(2)}${unit ? ` ${unit}` : ''}`));
+
+  charts.forEach((chart) => {
+    const box = document.querySelector(`[data-chart="${CSS.escape(chart.id)}"]`);
+    if (!box) return;
+    const width = Math.max(280, box.clientWidth || 480);
+    const bars = chart.kind === 'bars';
+    const series = [{}].concat(chart.series.map((s, i) => ({
+      label: s.label,
+      stroke: colours[i % colours.length],
+      width: 2,
+      dash: s.previous ? [6, 4] : undefined,
+      fill: bars ? `${colours[i % colours.length]}99` : undefined,
+      paths: bars ? window.uPlot.paths.bars({ size: [0.6, 60] }) : undefined,
+      points: { show: chart.x.length < 40 && !bars },
+      value: (u, v) => (v == null ? '–' : `${+v.toFixed(2)}${chart.unit ? ` ${chart.unit}` : ''}`),
+    })));
+    const x = bars
+      ? { space: 30, values: (u, ticks) => ticks.map((t) => chart.labels[t] || ''), ...axis }
+      : chart.kind === 'share'
+        ? { values: (u, ticks) => ticks.map((t) => `${t} %`), ...axis }
+        : axis;
+    const options = {
+      width,
+      height: 240,
+      series,
+      scales: { x: { time: chart.kind === 'time', range: bars ? [-0.5, chart.x.length - 0.5] : undefined } },
+      axes: [x, { values: withUnit(chart.unit), size: 70, ...axis }],
+      legend: { live: !bars },
+    };
+    if (bars) series[0] = { value: (u, v) => chart.labels[v] || '' };
+    const plot = new window.uPlot(options, [chart.x].concat(chart.series.map((s) => s.values)), box);
+    new ResizeObserver(() => plot.setSize({ width: Math.max(280, box.clientWidth), height: 240 })).observe(box);
+  });
+}());
