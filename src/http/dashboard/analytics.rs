@@ -129,12 +129,14 @@ struct Chart {
     series: Vec<Series>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Table {
     id: &'static str,
     title: String,
     columns: Vec<&'static str>,
     rows: Vec<Vec<String>>,
+    /// Where each row's first cell links to, if anywhere (page only, not CSV).
+    links: Vec<String>,
 }
 
 #[derive(Serialize, Default)]
@@ -381,6 +383,7 @@ async fn audience(state: &AppState, range: Range, compare: bool) -> Result<View,
                 ]
             })
             .collect(),
+        ..Default::default()
     };
     Ok(View {
         kpis,
@@ -443,7 +446,15 @@ async fn content(state: &AppState, range: Range, title: &str) -> Result<View, Pa
             false,
         )],
     }];
+    let links = top
+        .iter()
+        .map(|(id, _)| {
+            let query = query_of(Tab::Content, range, false, id);
+            format!("/admin/analytics?{query}#chart-dropoff")
+        })
+        .collect();
     let mut tables = vec![Table {
+        links,
         id: "titles",
         title: "Top titles".into(),
         columns: vec![
@@ -467,6 +478,7 @@ async fn content(state: &AppState, range: Range, title: &str) -> Result<View, Pa
                 ]
             })
             .collect(),
+        ..Default::default()
     }];
     let mut note = None;
     let chosen = if title.is_empty() {
@@ -503,6 +515,7 @@ async fn content(state: &AppState, range: Range, title: &str) -> Result<View, Pa
                     .enumerate()
                     .map(|(i, v)| vec![format!("{:.0} %", i as f64 * step), percent(Some(*v))])
                     .collect(),
+                ..Default::default()
             });
         }
     }
@@ -514,10 +527,11 @@ async fn content(state: &AppState, range: Range, title: &str) -> Result<View, Pa
     })
 }
 
-fn quality_row(key: String, q: &Quality) -> Vec<String> {
+/// `started`: count the plays that started (a rendition knows only those), not intents.
+fn quality_row(key: String, q: &Quality, started: bool) -> Vec<String> {
     vec![
         key,
-        q.plays.to_string(),
+        if started { q.first_frames } else { q.plays }.to_string(),
         millis(q.ttff_p50()),
         millis(q.ttff_p95()),
         percent(q.rebuffer_ratio()),
@@ -636,8 +650,9 @@ async fn quality(state: &AppState, range: Range, compare: bool) -> Result<View, 
         columns: QUALITY_COLUMNS.to_vec(),
         rows: days
             .iter()
-            .map(|(d, q)| quality_row(day_text(*d), q))
+            .map(|(d, q)| quality_row(day_text(*d), q, false))
             .collect(),
+        ..Default::default()
     }];
     tables[0].columns[0] = "Day";
     for (id, title, breakdown, first) in [
@@ -665,9 +680,10 @@ async fn quality(state: &AppState, range: Range, compare: bool) -> Result<View, 
                     } else {
                         k.clone()
                     };
-                    quality_row(key, q)
+                    quality_row(key, q, breakdown == Breakdown::Rendition)
                 })
                 .collect(),
+            ..Default::default()
         });
     }
     Ok(View {
@@ -814,6 +830,7 @@ async fn business_view(state: &AppState, range: Range, compare: bool) -> Result<
                     money_text(b.ticket_revenue),
                 ],
             ],
+            ..Default::default()
         },
         Table {
             id: "days",
@@ -831,6 +848,7 @@ async fn business_view(state: &AppState, range: Range, compare: bool) -> Result<
                     ]
                 })
                 .collect(),
+            ..Default::default()
         },
     ];
     Ok(View {
@@ -935,6 +953,7 @@ async fn funnel(state: &AppState, range: Range, compare: bool) -> Result<View, P
             title: "The funnel".into(),
             columns: vec!["Step", "People", "Of the step before", "Of visits"],
             rows,
+            ..Default::default()
         }],
         note: Some(
             "Sign-ups are viewer accounts made in the range; the checkout and play steps count those accounts, whenever they did it. Visits are browser sessions that opened a storefront page.".into(),
