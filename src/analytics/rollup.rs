@@ -1,7 +1,9 @@
 //! Rollups: raw events summed per hour and per day, per title, viewer, rendition, device
 //! class and browser (`rollup_hourly`, `rollup_daily`), plus the drop-off curve's
-//! heartbeats per twentieth of a title (`rollup_dropoff`). Dashboards read these, never the
-//! raw events. Every measure is a sum, so a rollup adds the events after a high-water mark
+//! heartbeats per twentieth of a title (`rollup_dropoff`), and per signed-in viewer: each
+//! day's watching (`viewer_daily`), each title's (`viewer_titles`) and when they last
+//! played (`viewer_last`), for segments and personal rails. Dashboards read these, never
+//! the raw events. Every measure is a sum, so a rollup adds the events after a high-water mark
 //! (`rollup_state.last_event`) to the rows and moves the mark in the same transaction: each
 //! event is counted once, whatever crashes when. Days are UTC.
 
@@ -113,7 +115,30 @@ pub(super) fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
              bucket INTEGER NOT NULL,
              heartbeats INTEGER NOT NULL,
              PRIMARY KEY (title_id, day, bucket)
-         ) WITHOUT ROWID;"
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS viewer_daily (
+             day INTEGER NOT NULL,
+             viewer INTEGER NOT NULL,
+             plays INTEGER NOT NULL,
+             heartbeats INTEGER NOT NULL,
+             completes INTEGER NOT NULL,
+             PRIMARY KEY (day, viewer)
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS viewer_titles (
+             viewer INTEGER NOT NULL,
+             title_id TEXT NOT NULL,
+             plays INTEGER NOT NULL,
+             heartbeats INTEGER NOT NULL,
+             completes INTEGER NOT NULL,
+             -- Unix seconds of the last event.
+             last_at INTEGER NOT NULL,
+             PRIMARY KEY (viewer, title_id)
+         ) WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS viewer_titles_title ON viewer_titles (title_id, completes);
+         CREATE TABLE IF NOT EXISTS viewer_last (
+             viewer INTEGER PRIMARY KEY,
+             last_at INTEGER NOT NULL
+         );"
     ))?;
     Ok(())
 }
@@ -169,6 +194,43 @@ pub fn roll_up(conn: &mut Connection, max_events: i64) -> Result<i64, AnalyticsE
              GROUP BY 1, 2, 3
              ON CONFLICT DO UPDATE SET heartbeats = heartbeats + excluded.heartbeats",
             last_bucket = DROPOFF_BUCKETS - 1
+        ),
+        params![last, upper],
+    )?;
+    // Per signed-in viewer: what segments and personal rails read.
+    const VIEWING: &str =
+        "user_id IS NOT NULL AND kind IN ('play_intent', 'heartbeat', 'complete')";
+    const SUMS: &str = "sum(kind = 'play_intent'), sum(kind = 'heartbeat'), sum(kind = 'complete')";
+    const ADDS: &str =
+        "plays = plays + excluded.plays, heartbeats = heartbeats + excluded.heartbeats,
+                        completes = completes + excluded.completes";
+    tx.execute(
+        &format!(
+            "INSERT INTO viewer_daily (day, viewer, plays, heartbeats, completes)
+             SELECT (at / 86400000) * 86400, user_id, {SUMS}
+             FROM raw_events WHERE id > ?1 AND id <= ?2 AND {VIEWING}
+             GROUP BY 1, 2
+             ON CONFLICT DO UPDATE SET {ADDS}"
+        ),
+        params![last, upper],
+    )?;
+    tx.execute(
+        &format!(
+            "INSERT INTO viewer_titles (viewer, title_id, plays, heartbeats, completes, last_at)
+             SELECT user_id, title_id, {SUMS}, max(at) / 1000
+             FROM raw_events WHERE id > ?1 AND id <= ?2 AND {VIEWING}
+             GROUP BY 1, 2
+             ON CONFLICT DO UPDATE SET {ADDS}, last_at = max(last_at, excluded.last_at)"
+        ),
+        params![last, upper],
+    )?;
+    tx.execute(
+        &format!(
+            "INSERT INTO viewer_last (viewer, last_at)
+             SELECT user_id, max(at) / 1000
+             FROM raw_events WHERE id > ?1 AND id <= ?2 AND {VIEWING}
+             GROUP BY 1
+             ON CONFLICT DO UPDATE SET last_at = max(last_at, excluded.last_at)"
         ),
         params![last, upper],
     )?;

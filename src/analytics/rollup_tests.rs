@@ -246,6 +246,54 @@ fn rollups_equal_a_direct_computation_over_the_raw_events() {
         .collect();
     assert_eq!(dropoff, direct_dropoff(&all));
 
+    // Per viewer and title: plays, heartbeats, completes and the last event's second.
+    let mut direct: BTreeMap<(i64, String), (i64, i64, i64, i64)> = BTreeMap::new();
+    for e in &all {
+        let Some(viewer) = e.user_id else { continue };
+        let (p, h, c) = match e.event {
+            EventKind::PlayIntent { .. } => (1, 0, 0),
+            EventKind::Heartbeat { .. } => (0, 1, 0),
+            EventKind::Complete { .. } => (0, 0, 1),
+            _ => continue,
+        };
+        let row = direct
+            .entry((viewer, e.title_id.clone()))
+            .or_insert((0, 0, 0, 0));
+        *row = (row.0 + p, row.1 + h, row.2 + c, row.3.max(e.at_ms / 1000));
+    }
+    let stored: BTreeMap<(i64, String), (i64, i64, i64, i64)> = side
+        .prepare(
+            "SELECT viewer, title_id, plays, heartbeats, completes, last_at FROM viewer_titles",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?),
+                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored, direct);
+    let per_day_heartbeats: i64 = side
+        .query_row("SELECT sum(heartbeats) FROM viewer_daily", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        per_day_heartbeats,
+        direct.values().map(|v| v.1).sum::<i64>()
+    );
+    let last: BTreeMap<i64, i64> = side
+        .prepare("SELECT viewer, last_at FROM viewer_last")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for ((viewer, _), v) in &direct {
+        assert!(last[viewer] >= v.3);
+    }
+
     // Retention drops old raw events, never the rollups, and never an event not yet rolled
     // up (the mark is moved back to pretend the last 100 are not).
     let (total, last): (i64, i64) = side
