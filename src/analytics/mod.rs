@@ -10,6 +10,7 @@ pub mod intake;
 pub mod recorder;
 pub mod report;
 pub mod rollup;
+pub mod segments;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {

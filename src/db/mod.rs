@@ -55,6 +55,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/013_monetisation.sql")),
         M::up(include_str!("migrations/014_offers.sql")),
         M::up(include_str!("migrations/015_subscription_events.sql")),
+        M::up(include_str!("migrations/016_segments.sql")),
     ])
 }
 
@@ -71,7 +72,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 15;
+const MIGRATION_COUNT: i64 = 16;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {
