@@ -21,4 +21,6 @@ pub enum AnalyticsError {
     Invalid(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
 }

@@ -130,39 +130,63 @@ impl Audience {
     }
 }
 
-const AUDIENCE: &str = "coalesce(sum(plays), 0),
-     count(DISTINCT CASE WHEN viewer != 0 AND plays > 0 THEN viewer END)
-       + coalesce(sum(CASE WHEN viewer = 0 THEN plays ELSE 0 END), 0),
+const AUDIENCE: &str = "coalesce(sum(plays), 0), coalesce(sum(anonymous_plays), 0),
      coalesce(sum(heartbeats), 0) * 10, coalesce(sum(completes), 0)";
 
-fn audience_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Audience> {
-    Ok(Audience {
-        plays: r.get(at)?,
-        viewers: r.get(at + 1)?,
-        watch_secs: r.get(at + 2)?,
-        completes: r.get(at + 3)?,
-    })
+/// (plays, anonymous plays, watch seconds, completes) of a row.
+fn audience_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<(Audience, i64)> {
+    Ok((
+        Audience {
+            plays: r.get(at)?,
+            viewers: 0,
+            watch_secs: r.get(at + 2)?,
+            completes: r.get(at + 3)?,
+        },
+        r.get(at + 1)?,
+    ))
 }
 
 /// The range's totals and each day's figures (days without any play included, as zeros).
+/// Unique viewers: signed-in viewers who played (from `viewer_daily`), each anonymous play
+/// counted as one.
 pub fn audience(
     conn: &Connection,
     range: Range,
 ) -> Result<(Audience, Vec<(i64, Audience)>), AnalyticsError> {
     debug_assert_eq!(HEARTBEAT_SECS, 10);
-    let total = conn.query_row(
+    let (mut total, anonymous) = conn.query_row(
         &format!("SELECT {AUDIENCE} FROM rollup_daily WHERE day BETWEEN ?1 AND ?2"),
         params![range.from, range.to],
         |r| audience_row(r, 0),
     )?;
+    let signed_in: i64 = conn.query_row(
+        "SELECT count(DISTINCT viewer) FROM viewer_daily
+         WHERE day BETWEEN ?1 AND ?2 AND plays > 0",
+        params![range.from, range.to],
+        |r| r.get(0),
+    )?;
+    total.viewers = signed_in + anonymous;
     let mut stmt = conn.prepare(&format!(
         "SELECT day, {AUDIENCE} FROM rollup_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY day"
     ))?;
-    let by_day: BTreeMap<i64, Audience> = stmt
-        .query_map(params![range.from, range.to], |r| {
-            Ok((r.get(0)?, audience_row(r, 1)?))
-        })?
-        .collect::<Result<_, _>>()?;
+    let mut by_day: BTreeMap<i64, Audience> = BTreeMap::new();
+    for row in stmt.query_map(params![range.from, range.to], |r| {
+        Ok((r.get::<_, i64>(0)?, audience_row(r, 1)?))
+    })? {
+        let (day, (mut a, anonymous)) = row?;
+        a.viewers = anonymous;
+        by_day.insert(day, a);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT day, count(*) FROM viewer_daily
+         WHERE day BETWEEN ?1 AND ?2 AND plays > 0 GROUP BY day",
+    )?;
+    for row in stmt.query_map(params![range.from, range.to], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })? {
+        let (day, viewers) = row?;
+        by_day.entry(day).or_default().viewers += viewers;
+    }
     let days = range
         .each_day()
         .map(|d| (d, by_day.get(&d).cloned().unwrap_or_default()))
@@ -170,7 +194,8 @@ pub fn audience(
     Ok((total, days))
 }
 
-/// The titles played most in the range, with their audience.
+/// The titles played most in the range, with their audience (no unique viewers: the
+/// per-title rollups do not keep who).
 pub fn top_titles(
     conn: &Connection,
     range: Range,
@@ -184,7 +209,7 @@ pub fn top_titles(
     ))?;
     let rows = stmt
         .query_map(params![range.from, range.to, limit], |r| {
-            Ok((r.get(0)?, audience_row(r, 1)?))
+            Ok((r.get(0)?, audience_row(r, 1)?.0))
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
@@ -373,13 +398,12 @@ pub fn visits(conn: &Connection, range: Range) -> Result<i64, AnalyticsError> {
     )?)
 }
 
-/// Of `members`, how many started a checkout, and how many played anything, ever.
+/// Of `members`, how many ever started a checkout, and how many ever played anything.
 pub fn members_who(conn: &Connection, members: &[i64]) -> Result<(i64, i64), AnalyticsError> {
     let ids = serde_json::to_string(members).unwrap_or_else(|_| "[]".into());
     Ok(conn.query_row(
-        "SELECT count(DISTINCT CASE WHEN checkouts > 0 THEN viewer END),
-                count(DISTINCT CASE WHEN plays > 0 THEN viewer END)
-         FROM rollup_daily WHERE viewer IN (SELECT value FROM json_each(?1))",
+        "SELECT count(first_checkout_at), count(first_play_at) FROM viewer_firsts
+         WHERE viewer IN (SELECT value FROM json_each(?1))",
         [ids],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)

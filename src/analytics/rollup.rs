@@ -1,8 +1,10 @@
-//! Rollups: raw events summed per hour and per day, per title, viewer, rendition, device
-//! class and browser (`rollup_hourly`, `rollup_daily`), plus the drop-off curve's
+//! Rollups: raw events summed per hour and per day, per title, rendition, device class and
+//! browser (`rollup_hourly`, `rollup_daily`: no viewer, so they stay small), plus the
+//! drop-off curve's
 //! heartbeats per twentieth of a title (`rollup_dropoff`), and per signed-in viewer: each
-//! day's watching (`viewer_daily`), each title's (`viewer_titles`) and when they last
-//! played (`viewer_last`), for segments and personal rails. Dashboards read these, never
+//! day's watching (`viewer_daily`, which also gives unique viewers), each title's
+//! (`viewer_titles`), when they last played (`viewer_last`) and first played and checked
+//! out (`viewer_firsts`, for the funnel), for segments, personal rails and the funnel. Dashboards read these, never
 //! the raw events. Every measure is a sum, so a rollup adds the events after a high-water mark
 //! (`rollup_state.last_event`) to the rows and moves the mark in the same transaction: each
 //! event is counted once, whatever crashes when. Days are UTC.
@@ -24,6 +26,10 @@ pub const HEARTBEAT_SECS: i64 = 10;
 fn measures() -> Vec<(String, String)> {
     let mut m: Vec<(String, String)> = [
         ("plays", "sum(kind = 'play_intent')"),
+        (
+            "anonymous_plays",
+            "sum(kind = 'play_intent' AND user_id IS NULL)",
+        ),
         ("completes", "sum(kind = 'complete')"),
         ("exits_before_start", "sum(kind = 'exit_before_start')"),
         ("errors", "sum(kind = 'error')"),
@@ -81,9 +87,9 @@ pub fn measure_columns() -> Vec<String> {
     measures().into_iter().map(|(c, _)| c).collect()
 }
 
-const KEYS: &str = "title_id TEXT NOT NULL, viewer INTEGER NOT NULL, height INTEGER NOT NULL,
-                    device TEXT NOT NULL, browser TEXT NOT NULL";
-const KEY_NAMES: &str = "title_id, viewer, height, device, browser";
+const KEYS: &str = "title_id TEXT NOT NULL, height INTEGER NOT NULL, device TEXT NOT NULL,
+                    browser TEXT NOT NULL";
+const KEY_NAMES: &str = "title_id, height, device, browser";
 
 pub(super) fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
     let cols: Vec<String> = measures()
@@ -107,7 +113,6 @@ pub(super) fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
              {cols},
              PRIMARY KEY (day, {KEY_NAMES})
          ) WITHOUT ROWID;
-         CREATE INDEX IF NOT EXISTS rollup_daily_viewer ON rollup_daily (viewer, day);
          CREATE INDEX IF NOT EXISTS rollup_daily_title ON rollup_daily (title_id, day);
          CREATE TABLE IF NOT EXISTS rollup_dropoff (
              day INTEGER NOT NULL,
@@ -138,6 +143,11 @@ pub(super) fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
          CREATE TABLE IF NOT EXISTS viewer_last (
              viewer INTEGER PRIMARY KEY,
              last_at INTEGER NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS viewer_firsts (
+             viewer INTEGER PRIMARY KEY,
+             first_play_at INTEGER,
+             first_checkout_at INTEGER
          );"
     ))?;
     Ok(())
@@ -170,10 +180,10 @@ pub fn roll_up(conn: &mut Connection, max_events: i64) -> Result<i64, AnalyticsE
         tx.execute(
             &format!(
                 "INSERT INTO {table} ({bucket}, {KEY_NAMES}, {names})
-                 SELECT (at / {width_ms}) * {secs}, title_id, coalesce(user_id, 0),
-                        coalesce(height, 0), device, browser, {sums}
+                 SELECT (at / {width_ms}) * {secs}, title_id, coalesce(height, 0), device,
+                        browser, {sums}
                  FROM raw_events WHERE id > ?1 AND id <= ?2
-                 GROUP BY 1, 2, 3, 4, 5, 6
+                 GROUP BY 1, 2, 3, 4, 5
                  ON CONFLICT DO UPDATE SET {adds}",
                 secs = width_ms / 1000,
                 names = names.join(", "),
@@ -232,6 +242,20 @@ pub fn roll_up(conn: &mut Connection, max_events: i64) -> Result<i64, AnalyticsE
              GROUP BY 1
              ON CONFLICT DO UPDATE SET last_at = max(last_at, excluded.last_at)"
         ),
+        params![last, upper],
+    )?;
+    tx.execute(
+        "INSERT INTO viewer_firsts (viewer, first_play_at, first_checkout_at)
+         SELECT user_id, min(CASE WHEN kind = 'play_intent' THEN at / 1000 END),
+                min(CASE WHEN kind = 'checkout' THEN at / 1000 END)
+         FROM raw_events
+         WHERE id > ?1 AND id <= ?2 AND user_id IS NOT NULL AND kind IN ('play_intent', 'checkout')
+         GROUP BY 1
+         ON CONFLICT DO UPDATE SET
+             first_play_at = coalesce(min(first_play_at, excluded.first_play_at),
+                                      first_play_at, excluded.first_play_at),
+             first_checkout_at = coalesce(min(first_checkout_at, excluded.first_checkout_at),
+                                          first_checkout_at, excluded.first_checkout_at)",
         params![last, upper],
     )?;
     tx.execute("UPDATE rollup_state SET last_event = ?1", [upper])?;

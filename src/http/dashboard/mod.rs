@@ -12,6 +12,7 @@ pub mod members;
 pub mod offers;
 pub mod overview;
 pub mod paywall;
+pub mod segments;
 pub mod settings;
 pub mod titles;
 pub mod webhooks;
@@ -59,6 +60,11 @@ pub const SECTIONS: &[Section] = &[
         href: "/admin/analytics",
         label: "Analytics",
         permission: Permission::AnalyticsRead,
+    },
+    Section {
+        href: "/admin/segments",
+        label: "Segments",
+        permission: Permission::MembersRead,
     },
     Section {
         href: "/admin/paywall",
@@ -153,6 +159,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(overview::overview)
         .service(analytics::show)
         .service(analytics::export)
+        .service(segments::list)
+        .service(segments::preview)
+        .service(segments::create)
+        .service(segments::edit)
+        .service(segments::change)
+        .service(segments::delete)
         .service(media::list)
         .service(media::detail)
         .service(media::rename)

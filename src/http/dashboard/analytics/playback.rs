@@ -173,14 +173,7 @@ pub(super) async fn content(
         links,
         id: "titles",
         title: "Top titles".into(),
-        columns: vec![
-            "Title",
-            "Id",
-            "Plays",
-            "Unique viewers",
-            "Hours watched",
-            "Completion",
-        ],
+        columns: vec!["Title", "Id", "Plays", "Hours watched", "Completion"],
         rows: top
             .iter()
             .map(|(id, a)| {
@@ -188,7 +181,6 @@ pub(super) async fn content(
                     name(id),
                     id.clone(),
                     a.plays.to_string(),
-                    a.viewers.to_string(),
                     format!("{:.1}", a.watch_secs as f64 / 3600.0),
                     percent(a.completion()),
                 ]
