@@ -3,8 +3,6 @@
 //! and every field are bounded, unknown fields are refused, and each event carries a
 //! sequence number so a replayed batch adds nothing (`SessionLedger`).
 
-use std::collections::HashMap;
-
 use serde::Deserialize;
 
 use super::AnalyticsError;
@@ -176,6 +174,51 @@ impl EventKind {
     }
 }
 
+/// The title of visit beacons: the storefront, not a title.
+pub const SITE: &str = "site";
+
+/// Rendition heights as recorded: a reported height is rounded down to one of these, so
+/// made-up heights cannot multiply the rollups' rows.
+const HEIGHTS: [u32; 14] = [
+    0, 144, 180, 240, 360, 432, 480, 540, 576, 720, 1080, 1440, 2160, 4320,
+];
+
+fn rounded(height: u32) -> u32 {
+    HEIGHTS
+        .iter()
+        .rev()
+        .copied()
+        .find(|h| *h <= height)
+        .unwrap_or(0)
+}
+
+impl EventKind {
+    fn round_height(&mut self) {
+        match self {
+            EventKind::FirstFrame { height, .. }
+            | EventKind::Rebuffer { height, .. }
+            | EventKind::Switch { height, .. }
+            | EventKind::Heartbeat { height, .. }
+            | EventKind::Error { height, .. } => *height = rounded(*height),
+            _ => {}
+        }
+    }
+
+    /// Kinds a playback session reports once (a second is a replay or a forgery).
+    pub fn once(&self) -> Option<u8> {
+        Some(match self {
+            EventKind::PageLoad { .. } => 0,
+            EventKind::PlayIntent { .. } => 1,
+            EventKind::FirstFrame { .. } => 2,
+            EventKind::ExitBeforeStart { .. } => 3,
+            EventKind::Complete { .. } => 4,
+            EventKind::Visit { .. } => 5,
+            EventKind::Error { fatal: true, .. } => 6,
+            _ => return None,
+        })
+    }
+}
+
 /// A batch as posted.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,7 +242,7 @@ impl Beacon {
         if body.len() > MAX_BODY {
             return Err(AnalyticsError::Invalid("the batch is too large".into()));
         }
-        let beacon: Beacon = serde_json::from_slice(body)
+        let mut beacon: Beacon = serde_json::from_slice(body)
             .map_err(|e| AnalyticsError::Invalid(format!("not a beacon: {e}")))?;
         if !is_token(&beacon.session, 16, 64) {
             return Err(AnalyticsError::Invalid("not a playback session id".into()));
@@ -212,62 +255,17 @@ impl Beacon {
                 "a batch holds 1 to {MAX_EVENTS} events"
             )));
         }
-        for e in &beacon.events {
+        let site = beacon.title == SITE;
+        for e in &mut beacon.events {
             e.check().map_err(AnalyticsError::Invalid)?;
+            if site != matches!(e, EventKind::Visit { .. }) {
+                return Err(AnalyticsError::Invalid(
+                    "visits are of the site, and only visits".into(),
+                ));
+            }
+            e.round_height();
         }
         Ok(beacon)
-    }
-}
-
-/// Who a playback session belongs to (a signed-in account, or a hash of an anonymous
-/// viewer's address and browser), and how far its events have come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SessionState {
-    owner: u64,
-    last_seq: Option<u32>,
-    events: u32,
-}
-
-/// The sessions seen lately, in memory: a session id is bound to the first owner that used
-/// it, events arrive in sequence once, and a session's total is capped. Bounded: when full
-/// it starts afresh (a player of a forgotten session can send again, nothing older).
-#[derive(Debug, Default)]
-pub struct SessionLedger {
-    sessions: HashMap<String, SessionState>,
-}
-
-const LEDGER_SESSIONS: usize = 100_000;
-
-impl SessionLedger {
-    /// The events of `beacon` that are new, in order, for `owner`; nothing for another
-    /// owner's session id, a replay, or a session over its cap.
-    pub fn admit(&mut self, owner: u64, beacon: Beacon) -> Vec<EventKind> {
-        if self.sessions.len() >= LEDGER_SESSIONS && !self.sessions.contains_key(&beacon.session) {
-            self.sessions.clear();
-        }
-        let state = self.sessions.entry(beacon.session).or_insert(SessionState {
-            owner,
-            last_seq: None,
-            events: 0,
-        });
-        if state.owner != owner {
-            return Vec::new();
-        }
-        let mut events = beacon.events;
-        events.sort_by_key(EventKind::seq);
-        let mut admitted = Vec::new();
-        for e in events {
-            if state.last_seq.is_some_and(|last| e.seq() <= last) {
-                continue;
-            }
-            if state.events >= MAX_SESSION_EVENTS {
-                break;
-            }
-            state.last_seq = Some(e.seq());
-            state.events += 1;
-            admitted.push(e);
-        }
-        admitted
     }
 }
 
@@ -318,30 +316,5 @@ mod tests {
             .map(|n| format!(r#"{{"kind": "play_intent", "n": {n}}}"#))
             .collect();
         assert!(Beacon::parse(&body(&many.join(","))).is_err());
-    }
-
-    #[test]
-    fn a_session_belongs_to_its_first_owner_and_a_replay_adds_nothing() {
-        let mut ledger = SessionLedger::default();
-        let batch = |events: &str| Beacon::parse(&body(events)).unwrap();
-        let first =
-            batch(r#"{"kind": "play_intent", "n": 1}, {"kind": "first_frame", "n": 2, "ms": 300}"#);
-        assert_eq!(ledger.admit(7, first.clone()).len(), 2);
-        assert!(ledger.admit(7, first).is_empty(), "a replay");
-        assert!(
-            ledger
-                .admit(8, batch(r#"{"kind": "complete", "n": 9}"#))
-                .is_empty(),
-            "another owner"
-        );
-        let later = ledger.admit(
-            7,
-            batch(r#"{"kind": "complete", "n": 4}, {"kind": "rebuffer", "n": 3, "ms": 50}"#),
-        );
-        assert_eq!(
-            later.iter().map(EventKind::seq).collect::<Vec<_>>(),
-            [3, 4],
-            "in order"
-        );
     }
 }

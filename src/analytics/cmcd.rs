@@ -9,7 +9,7 @@
 pub struct Cmcd {
     /// `sid`: the playback session (our player sends its beacon session).
     pub session: String,
-    /// `cid`: the content; our player sends the title's id.
+    /// `cid`: the content (our player sends the title's id); not trusted, so not recorded.
     pub content: Option<String>,
     /// `br`: the encoded bitrate of the object, kbit/s.
     pub bitrate_kbps: u32,
@@ -79,6 +79,37 @@ impl Cmcd {
     }
 }
 
+/// CMCD events taken per client address: a burst, then a few a second (a player fetches
+/// a segment every few seconds per rendition it plays). Bounded: when full it starts
+/// afresh.
+#[derive(Debug, Default)]
+pub struct CmcdLimit {
+    clients: std::collections::HashMap<std::net::IpAddr, (f64, i64)>,
+}
+
+const CMCD_BURST: f64 = 30.0;
+const CMCD_PER_MS: f64 = 2.0 / 1000.0;
+const CMCD_CLIENTS: usize = 100_000;
+
+impl CmcdLimit {
+    pub fn allow(&mut self, client: Option<std::net::IpAddr>, now_ms: i64) -> bool {
+        let Some(client) = client else {
+            return true;
+        };
+        if self.clients.len() >= CMCD_CLIENTS && !self.clients.contains_key(&client) {
+            self.clients.clear();
+        }
+        let (tokens, last) = self.clients.entry(client).or_insert((CMCD_BURST, now_ms));
+        *tokens = (*tokens + (now_ms - *last).max(0) as f64 * CMCD_PER_MS).min(CMCD_BURST);
+        *last = now_ms;
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +143,18 @@ mod tests {
         // A made-up content id is dropped, the rest kept.
         let odd = Cmcd::parse(r#"sid="abcdefgh",cid="../x",br=800"#).unwrap();
         assert_eq!((odd.content, odd.bitrate_kbps), (None, 800));
+    }
+
+    #[test]
+    fn one_address_is_limited_to_a_players_pace() {
+        let mut limit = CmcdLimit::default();
+        let ip = Some("192.0.2.1".parse().unwrap());
+        let taken = (0..100).filter(|_| limit.allow(ip, 0)).count();
+        assert_eq!(taken, CMCD_BURST as usize);
+        assert!(limit.allow(ip, 1_000), "two a second come back");
+        assert!(
+            limit.allow(Some("192.0.2.2".parse().unwrap()), 0),
+            "another address"
+        );
     }
 }

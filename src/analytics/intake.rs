@@ -4,13 +4,15 @@
 
 use std::sync::Mutex;
 
-use super::beacon::{Beacon, EventKind, SessionLedger};
-use super::cmcd::Cmcd;
+use super::beacon::{Beacon, EventKind};
+use super::cmcd::{Cmcd, CmcdLimit};
+use super::ledger::{Refused, SessionLedger};
 use super::recorder::{Client, RawEvent, Recorder};
 
 pub struct Intake {
     recorder: Recorder,
     ledger: Mutex<SessionLedger>,
+    cmcd_limit: Mutex<CmcdLimit>,
 }
 
 /// Who sent a beacon: `owner` binds playback sessions (a hash of the viewer's session,
@@ -27,17 +29,19 @@ impl Intake {
         Intake {
             recorder,
             ledger: Mutex::new(SessionLedger::default()),
+            cmcd_limit: Mutex::new(CmcdLimit::default()),
         }
     }
 
-    /// Takes a checked beacon; returns how many of its events were new.
-    pub fn take(&self, sender: Sender, beacon: Beacon, now_ms: i64) -> usize {
+    /// Takes a checked beacon; returns how many of its events were new, or why the sender
+    /// is refused for now.
+    pub fn take(&self, sender: Sender, beacon: Beacon, now_ms: i64) -> Result<usize, Refused> {
         let (session, title) = (beacon.session.clone(), beacon.title.clone());
         let admitted = self
             .ledger
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .admit(sender.owner, beacon);
+            .admit(sender.owner, beacon, now_ms)?;
         let n = admitted.len();
         for event in admitted {
             self.recorder.record(RawEvent {
@@ -49,17 +53,32 @@ impl Intake {
                 client: sender.client,
             });
         }
-        n
+        Ok(n)
     }
 
-    /// Records one media request's CMCD data (see `cmcd`), as the origin served `asset_id`.
-    /// The title is the player's content id, else the asset's.
-    pub fn take_cmcd(&self, cmcd: Cmcd, asset_id: &str, now_ms: i64) {
+    /// Records one media request's CMCD data (see `cmcd`), as the origin served `asset_id`
+    /// to `client`: under the asset's id (the player's content id is not trusted), at most
+    /// as fast as a player fetches media from one address.
+    pub fn take_cmcd(
+        &self,
+        client: Option<std::net::IpAddr>,
+        cmcd: Cmcd,
+        asset_id: &str,
+        now_ms: i64,
+    ) {
+        if !self
+            .cmcd_limit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allow(client, now_ms)
+        {
+            return;
+        }
         self.recorder.record(RawEvent {
             at_ms: now_ms,
             session: cmcd.session,
             user_id: None,
-            title_id: cmcd.content.unwrap_or_else(|| asset_id.to_string()),
+            title_id: asset_id.to_string(),
             event: EventKind::Cmcd {
                 n: 0,
                 bitrate: cmcd.bitrate_kbps.saturating_mul(1000),
@@ -88,9 +107,14 @@ impl Intake {
         self.recorder.sync(limit)
     }
 
-    /// Periodic upkeep: roll up, and drop raw events from before `keep_raw_before_ms`.
+    /// Retention: raw events from before `keep_raw_before_ms` may go.
     pub fn upkeep(&self, keep_raw_before_ms: i64) {
         self.recorder.upkeep(keep_raw_before_ms);
+    }
+
+    /// A member was deleted: their per-viewer figures go.
+    pub fn forget(&self, user_id: i64) {
+        self.recorder.forget(user_id);
     }
 
     /// Writes what is queued and stops (at shutdown).
@@ -103,7 +127,7 @@ impl Intake {
     }
 }
 
-/// Every 30 s until shutdown: roll up what came in and apply the raw retention setting.
+/// Every 30 s until shutdown: hands the raw retention setting to the writer.
 pub async fn upkeep_loop(
     intake: std::sync::Arc<Intake>,
     retention_days: impl Fn() -> u32,

@@ -7,6 +7,7 @@ pub mod beacon;
 pub mod business;
 pub mod cmcd;
 pub mod intake;
+pub mod ledger;
 pub mod recorder;
 pub mod report;
 pub mod rollup;

@@ -5,9 +5,9 @@
 //! analytics, never the app.
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -172,29 +172,42 @@ impl RawEvent {
 /// What the writer thread is handed.
 enum Message {
     Event(RawEvent),
-    /// Write what came before, bring the rollups up to date and answer.
+    /// Write what came before, bring the rollups up to date (within a time budget) and
+    /// answer.
     Sync(SyncSender<()>),
-    /// Periodic upkeep: roll up, and drop raw events older than `keep_raw_before_ms`.
-    Upkeep {
-        keep_raw_before_ms: i64,
-    },
+    /// A member was deleted: their per-viewer rollups go (their raw events age out).
+    Forget(i64),
+}
+
+/// What the writer does between batches, set from outside without queueing behind events
+/// (so a full channel never stops retention).
+#[derive(Default)]
+struct Upkeep {
+    /// Drop raw events from before this (Unix ms); 0: none yet.
+    keep_raw_before_ms: AtomicI64,
 }
 
 pub struct Recorder {
     sender: Mutex<Option<SyncSender<Message>>>,
     dropped: AtomicU64,
     writer: Mutex<Option<JoinHandle<()>>>,
+    upkeep: Arc<Upkeep>,
 }
 
 /// Events waiting for the writer before new ones are dropped.
 const CHANNEL: usize = 200_000;
 const BATCH: usize = 5_000;
 const BATCH_WAIT: Duration = Duration::from_millis(100);
-/// Raw events rolled up in one step between batches of inserts: a backlog is worked
-/// off in steps, so new events are never held up for long.
-const ROLLUP_STEP: i64 = 100_000;
-/// Raw events deleted in one step by retention.
+/// Raw events rolled up in one step after a batch of inserts: a backlog is worked off in
+/// steps, so new events are never held up for long.
+const ROLLUP_STEP: i64 = 50_000;
+/// How long a `sync` may keep rolling up before it answers.
+const SYNC_BUDGET: Duration = Duration::from_millis(1500);
+/// Raw events deleted in one step by retention, and how often retention runs.
 const RETENTION_STEP: i64 = 50_000;
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// Hourly rollups are for alerts and recent trends; older ones are dropped.
+const HOURLY_KEPT_MS: i64 = 35 * 86_400_000;
 
 pub fn open_events_db(path: &Path) -> Result<Connection, AnalyticsError> {
     let conn = Connection::open(path)?;
@@ -258,13 +271,16 @@ impl Recorder {
     pub fn with_capacity(path: &Path, capacity: usize) -> Result<Recorder, AnalyticsError> {
         let conn = open_events_db(path)?;
         let (sender, receiver) = sync_channel(capacity);
+        let upkeep = Arc::new(Upkeep::default());
+        let writer_upkeep = upkeep.clone();
         let writer = std::thread::Builder::new()
             .name("events-writer".into())
-            .spawn(move || write_loop(conn, receiver))?;
+            .spawn(move || write_loop(conn, receiver, &writer_upkeep))?;
         Ok(Recorder {
             sender: Mutex::new(Some(sender)),
             dropped: AtomicU64::new(0),
             writer: Mutex::new(Some(writer)),
+            upkeep,
         })
     }
 
@@ -316,10 +332,18 @@ impl Recorder {
             .is_ok()
     }
 
-    /// Asks the writer to roll up and apply retention; never waits.
+    /// Sets what retention keeps (raw events from `keep_raw_before_ms` on); never waits.
     pub fn upkeep(&self, keep_raw_before_ms: i64) {
+        self.upkeep
+            .keep_raw_before_ms
+            .store(keep_raw_before_ms, Ordering::Relaxed);
+    }
+
+    /// Drops a deleted member's per-viewer rollups (queued behind what came before).
+    pub fn forget(&self, user_id: i64) {
         if let Some(sender) = self.sender() {
-            let _ = sender.try_send(Message::Upkeep { keep_raw_before_ms });
+            // Blocking is fine: a member deletion is rare and the writer drains quickly.
+            let _ = sender.send(Message::Forget(user_id));
         }
     }
 
@@ -343,14 +367,20 @@ impl Drop for Recorder {
     }
 }
 
-fn write_loop(mut conn: Connection, receiver: Receiver<Message>) {
+fn write_loop(mut conn: Connection, receiver: Receiver<Message>, upkeep: &Upkeep) {
     let mut pending: Option<Message> = None;
+    let mut retention_at = Instant::now();
     loop {
+        if retention_at.elapsed() >= RETENTION_EVERY {
+            retention_at = Instant::now();
+            retain(&mut conn, upkeep.keep_raw_before_ms.load(Ordering::Relaxed));
+        }
         let first = match pending.take() {
             Some(m) => m,
-            None => match receiver.recv() {
+            None => match receiver.recv_timeout(RETENTION_EVERY) {
                 Ok(m) => m,
-                Err(_) => break,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
             },
         };
         let mut batch = Vec::new();
@@ -377,25 +407,59 @@ fn write_loop(mut conn: Connection, receiver: Receiver<Message>) {
         if let Err(e) = insert(&mut conn, &batch) {
             tracing::warn!(error = %e, events = batch.len(), "playback events could not be written; dropped");
         }
+        // One bounded step of rollup after every batch keeps the rollups current and a
+        // backlog shrinking, without holding new events up for long.
+        if let Err(e) = super::rollup::roll_up(&mut conn, ROLLUP_STEP) {
+            tracing::warn!(error = %e, "playback events could not be rolled up");
+        }
     }
-    // Everything is written: leave the rollups current for the next start.
-    let _ = super::rollup::roll_up(&mut conn, i64::MAX);
+    // Everything is written; what is not rolled up yet is at the next start.
+    let _ = super::rollup::roll_up(&mut conn, ROLLUP_STEP);
+}
+
+/// Rolls up until caught up or out of `budget`.
+fn catch_up(conn: &mut Connection, budget: Duration) {
+    let until = Instant::now() + budget;
+    while Instant::now() < until {
+        match super::rollup::roll_up(conn, ROLLUP_STEP) {
+            Ok(n) if n < ROLLUP_STEP => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "playback events could not be rolled up");
+                return;
+            }
+        }
+    }
+}
+
+/// Drops raw events from before `keep_raw_before_ms` (rolled up ones only) and hourly
+/// rollups past their keeping time.
+fn retain(conn: &mut Connection, keep_raw_before_ms: i64) {
+    if keep_raw_before_ms <= 0 {
+        return;
+    }
+    let hourly_before = (crate::clock::now() * 1000 - HOURLY_KEPT_MS) / 1000;
+    let result =
+        super::rollup::drop_raw_before(conn, keep_raw_before_ms, RETENTION_STEP).and_then(|_| {
+            conn.execute("DELETE FROM rollup_hourly WHERE hour < ?1", [hourly_before])?;
+            Ok(())
+        });
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "old playback events could not be dropped");
+    }
 }
 
 fn control_step(conn: &mut Connection, message: Message) {
     match message {
         Message::Event(_) => {}
         Message::Sync(done) => {
-            if let Err(e) = super::rollup::roll_up(conn, i64::MAX) {
-                tracing::warn!(error = %e, "playback events could not be rolled up");
-            }
+            catch_up(conn, SYNC_BUDGET);
             let _ = done.try_send(());
         }
-        Message::Upkeep { keep_raw_before_ms } => {
-            if let Err(e) = super::rollup::roll_up(conn, ROLLUP_STEP).and_then(|_| {
-                super::rollup::drop_raw_before(conn, keep_raw_before_ms, RETENTION_STEP)
-            }) {
-                tracing::warn!(error = %e, "playback events could not be rolled up");
+        Message::Forget(user_id) => {
+            catch_up(conn, SYNC_BUDGET);
+            if let Err(e) = super::rollup::forget_viewer(conn, user_id) {
+                tracing::warn!(error = %e, user_id, "a deleted member's viewing could not be dropped");
             }
         }
     }

@@ -288,6 +288,21 @@ pub fn drop_raw_before(
     Ok(dropped)
 }
 
+/// Drops everything kept per viewer about a deleted member.
+pub fn forget_viewer(conn: &mut Connection, viewer: i64) -> Result<(), AnalyticsError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for table in [
+        "viewer_daily",
+        "viewer_titles",
+        "viewer_last",
+        "viewer_firsts",
+    ] {
+        tx.execute(&format!("DELETE FROM {table} WHERE viewer = ?1"), [viewer])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 #[cfg(test)]
 #[path = "rollup_tests.rs"]
 mod tests;

@@ -1,17 +1,43 @@
 //! `POST /beacon`: the player's batches of playback events (`navigator.sendBeacon`). The
-//! body is read up to its limit, checked, and handed to `analytics::intake`; the answer is
-//! 204 or a short 4xx, and a refused beacon is logged at debug level only, so garbage
-//! cannot flood the log.
+//! body is read up to its limit, checked, and handed to `analytics::intake`, whose ledger
+//! limits what one sender can add; the answer is 204 or a short 4xx, and a refused beacon
+//! is logged at debug level only, so garbage cannot flood the log. Only the site's own
+//! pages may send (a browser says where a request comes from), and only for titles the
+//! catalog has.
 
 use std::hash::{Hash, Hasher};
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 
 use super::AppState;
 use super::session::presented_session;
-use crate::analytics::beacon::{Beacon, MAX_BODY};
+use crate::analytics::beacon::{Beacon, MAX_BODY, SITE};
 use crate::analytics::intake::Sender;
+use crate::analytics::ledger::Refused;
 use crate::analytics::recorder::Client;
+
+/// A request another site's page made (a browser says so); a beacon from a tool that says
+/// nothing is taken, as the rest of its checks still apply.
+fn cross_site(req: &HttpRequest) -> bool {
+    let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if text("sec-fetch-site").is_some_and(|s| s == "cross-site") {
+        return true;
+    }
+    match (text("origin"), text("host")) {
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+            origin != "null" && origin_host != host
+        }
+        (Some(origin), None) => origin != "null",
+        _ => false,
+    }
+}
+
+fn refused(why: &str) -> HttpResponse {
+    tracing::debug!(why, "a beacon was refused");
+    HttpResponse::BadRequest().body(format!("{why}\n"))
+}
 
 #[post("/beacon")]
 pub async fn beacon(
@@ -19,29 +45,43 @@ pub async fn beacon(
     state: web::Data<AppState>,
     body: web::Payload,
 ) -> HttpResponse {
+    if cross_site(&req) {
+        return HttpResponse::Forbidden().body("beacons come from this site's pages\n");
+    }
     let Ok(Ok(body)) = body.to_bytes_limited(MAX_BODY).await else {
         return HttpResponse::PayloadTooLarge().finish();
     };
     let beacon = match Beacon::parse(&body) {
         Ok(b) => b,
-        Err(e) => {
-            tracing::debug!(error = %e, "a beacon was refused");
-            return HttpResponse::BadRequest().body(format!("{e}\n"));
-        }
+        Err(e) => return refused(&e.to_string()),
     };
+    if beacon.title != SITE {
+        let title = beacon.title.clone();
+        let known = state
+            .db
+            .read(move |c| {
+                c.query_row("SELECT count(*) FROM titles WHERE id = ?1", [&title], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(crate::db::DbError::from)
+            })
+            .await;
+        if !matches!(known, Ok(1)) {
+            return refused("no such title");
+        }
+    }
     let ua = req
         .headers()
-        .get(actix_web::http::header::USER_AGENT)
+        .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    // A signed-in viewer's sessions are theirs; an anonymous one's are bound to the
-    // address and browser that started them. (sendBeacon sends no CSRF header: the
-    // session is looked up here, and a beacon changes nothing of the account.)
-    let secret = presented_session(&req);
-    let user_id = match &secret {
+    // A signed-in viewer's sessions are their account's (so a session that rotates while
+    // playing stays theirs); an anonymous one's are bound to the address and browser that
+    // started them. (sendBeacon sends no CSRF header: the session is looked up here, and a
+    // beacon changes nothing of the account.)
+    let user_id = match presented_session(&req) {
         Some(secret) => {
-            let (secret, policy, now) =
-                (secret.clone(), state.accounts.sessions, crate::clock::now());
+            let (policy, now) = (state.accounts.sessions, crate::clock::now());
             state
                 .db
                 .read(move |c| crate::accounts::sessions::find(c, &secret, &policy, now))
@@ -53,9 +93,9 @@ pub async fn beacon(
         None => None,
     };
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    match (&secret, user_id) {
-        (Some(secret), Some(_)) => secret.encode().hash(&mut hasher),
-        _ => {
+    match user_id {
+        Some(id) => ("account", id).hash(&mut hasher),
+        None => {
             req.peer_addr().map(|a| a.ip()).hash(&mut hasher);
             ua.hash(&mut hasher);
         }
@@ -66,6 +106,10 @@ pub async fn beacon(
         client: Client::from_user_agent(ua),
     };
     let now_ms = crate::clock::now() * 1000;
-    state.beacons.take(sender, beacon, now_ms);
-    HttpResponse::NoContent().finish()
+    match state.beacons.take(sender, beacon, now_ms) {
+        Ok(_) => HttpResponse::NoContent().finish(),
+        Err(Refused::TooMany | Refused::TooManySessions) => HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, "10"))
+            .finish(),
+    }
 }

@@ -212,7 +212,14 @@ pub async fn remove(
         .db
         .write(move |tx| members::delete(tx, &acting, id, now()))
         .await?;
+    forget_viewing(&state, id.0).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A deleted member's viewing figures go from `events.db` too.
+pub(super) async fn forget_viewing(state: &AppState, user_id: i64) {
+    let beacons = state.beacons.clone();
+    let _ = tokio::task::spawn_blocking(move || beacons.forget(user_id)).await;
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -171,14 +171,17 @@ impl Origin {
                 .map_or("", |(token, _)| token);
             metrics.viewer_fetched_segment(client, token);
         }
+        // CMCD of whole media objects fetched (not ranges or HEADs, which cost the sender
+        // nothing), after the answer is decided: it never enters the token check.
         if class == OriginClass::Segment
-            && matches!(answer.status, 200 | 206)
+            && method == OriginMethod::Get
+            && answer.status == 200
             && let Some((path, query)) = raw_path.split_once('?')
             && let Some(cmcd) = crate::analytics::cmcd::Cmcd::from_query(query)
             && let Some(intake) = self.analytics.get()
         {
             let asset = path.split('/').nth(3).unwrap_or_default();
-            intake.take_cmcd(cmcd, asset, crate::clock::now() * 1000);
+            intake.take_cmcd(client, cmcd, asset, crate::clock::now() * 1000);
         }
         Ok(answer)
     }

@@ -90,7 +90,10 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
 
     // Hostile batches for a session of our own.
     let ua = "beacon-test/1";
-    let good = r#"{"session": "hostile-session-0001", "title": "t1", "events": [{"kind": "play_intent", "n": 1}]}"#;
+    let good = format!(
+        r#"{{"session": "hostile-session-0001", "title": "{id}", "events": [{{"kind": "play_intent", "n": 1}}]}}"#
+    );
+    let good = good.as_str();
     assert_eq!(post(&server, good, ua), 204);
     for bad in [
         r#"{"session": "hostile-session-0001", "title": "t1", "events": [{"kind": "first_frame", "n": 2, "ms": "soon"}]}"#.to_owned(),
@@ -103,9 +106,27 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
     ] {
         assert!(matches!(post(&server, &bad, ua), 400 | 413), "{}", &bad[..60.min(bad.len())]);
     }
+    // A title the catalog does not have; another site's page; a flood from one sender.
+    let unknown = r#"{"session": "hostile-session-0002", "title": "BuyPillsHere", "events": [{"kind": "play_intent", "n": 1}]}"#;
+    assert_eq!(post(&server, unknown, ua), 400);
+    let from_elsewhere = match agent()
+        .post(&format!("{}/beacon", server.url()))
+        .header("Origin", "https://elsewhere.example")
+        .send(good)
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(ureq::Error::StatusCode(code)) => code,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(from_elsewhere, 403);
+    let flood: Vec<u16> = (0..30).map(|_| post(&server, good, "flood/1")).collect();
+    assert!(flood.contains(&429), "a flood is slowed: {flood:?}");
     // A replay, and the same session id from another browser: nothing new.
     assert_eq!(post(&server, good, ua), 204);
-    let stolen = r#"{"session": "hostile-session-0001", "title": "t1", "events": [{"kind": "complete", "n": 9}]}"#;
+    let stolen = format!(
+        r#"{{"session": "hostile-session-0001", "title": "{id}", "events": [{{"kind": "complete", "n": 9}}]}}"#
+    );
+    let stolen = stolen.as_str();
     assert_eq!(post(&server, stolen, "another-browser/2"), 204);
     // The Chromium session's id, from elsewhere: nothing added to it.
     let theirs = format!(

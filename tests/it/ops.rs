@@ -84,7 +84,7 @@ fn backup_while_serving_then_wipe_and_restore_gives_back_assets_settings_and_key
     let before = asset_rows(&server);
     let config_before = std::fs::read(data.join("marquee.toml")).unwrap();
     // A playback's events (events.db) go into the backups too.
-    let beacon = r#"{"session": "backupsession0001", "title": "t1", "events": [{"kind": "play_intent", "n": 1}]}"#;
+    let beacon = r#"{"session": "backupsession0001", "title": "site", "events": [{"kind": "visit", "n": 1}]}"#;
     let status = crate::support::agent()
         .post(&format!("{}/beacon", server.url()))
         .send(beacon)

@@ -405,14 +405,16 @@ pub async fn act(
             .await
         }
         "delete" => {
-            change(
+            let answer = change(
                 &state,
                 &admin.viewer,
                 id,
                 |tx, acting, id| members::delete(tx, acting, id, now()),
                 "/admin/members".into(),
             )
-            .await
+            .await?;
+            crate::http::members_api::forget_viewing(&state, id).await;
+            Ok(answer)
         }
         other => Err(PageError::NotFound(format!("no member action {other:?}"))),
     }
