@@ -3,7 +3,8 @@
 //! revenue from subscriptions, rentals, purchases and pay-per-view tickets, ARPU and LTV.
 //! Money is in the currency's minor unit, for one currency: the one most plans are sold in.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -63,10 +64,15 @@ impl Business {
         self.days.len().max(1) as f64 / MONTH_DAYS
     }
 
-    /// Subscription revenue per paying subscriber per month.
+    /// Recurring revenue per paying subscriber per month: the mean MRR over the mean
+    /// number paying (cash collected in the range is `subscription_revenue`).
     pub fn arpu(&self) -> Option<f64> {
         let active = self.mean_active();
-        (active > 0.0).then(|| self.subscription_revenue as f64 / active / self.months())
+        if active <= 0.0 {
+            return None;
+        }
+        let mrr = self.days.iter().map(|d| d.mrr as f64).sum::<f64>() / self.days.len() as f64;
+        Some(mrr / active)
     }
 
     /// Paying subscriptions ended per paying subscriber per month.
@@ -113,7 +119,96 @@ struct Change {
     status: String,
     monthly: i64,
     currency: String,
+    manual: bool,
+    period_end: i64,
     at: i64,
+}
+
+/// How a subscription counts at some moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Paying (a free period given to a paying member still counts).
+    Paying,
+    /// In a first free trial.
+    Trial,
+    /// Ended, lapsed, not paying anything (a comp), or not started.
+    Neither,
+}
+
+/// A subscription as the replay knows it.
+#[derive(Debug, Clone)]
+struct Sub {
+    status: String,
+    /// Its monthly amount in the main currency (0 in another).
+    monthly: i64,
+    main_currency: bool,
+    manual: bool,
+    period_end: i64,
+    /// It has been active (paid) before: a later free period is not a trial.
+    paid_before: bool,
+    class: Class,
+    counted_before: bool,
+}
+
+impl Sub {
+    fn class_at(&self, t: i64) -> Class {
+        // A dashboard-made subscription ends at its period end without any change.
+        if self.manual && self.period_end <= t {
+            return Class::Neither;
+        }
+        match self.status.as_str() {
+            "trialing" if !self.paid_before => Class::Trial,
+            "active" | "past_due" | "trialing" if self.monthly > 0 && self.main_currency => {
+                Class::Paying
+            }
+            "active" | "past_due" | "trialing" => Class::Neither,
+            _ => Class::Neither,
+        }
+    }
+}
+
+/// The running totals of the replay.
+#[derive(Default)]
+struct Totals {
+    active: i64,
+    trialing: i64,
+    mrr: i64,
+}
+
+impl Totals {
+    fn apply(&mut self, class: Class, monthly: i64, sign: i64) {
+        match class {
+            Class::Paying => {
+                self.active += sign;
+                self.mrr += sign * monthly;
+            }
+            Class::Trial => self.trialing += sign,
+            Class::Neither => {}
+        }
+    }
+}
+
+/// Moves `sub` to the class it has at `t`, counting the move when it falls in `range`.
+fn reclass(sub: &mut Sub, t: i64, totals: &mut Totals, range: Range, out: &mut Business) {
+    let before = sub.class;
+    let old_monthly = sub.monthly;
+    let now = sub.class_at(t);
+    sub.class = now;
+    totals.apply(before, old_monthly, -1);
+    totals.apply(now, sub.monthly, 1);
+    if t < range.from || t >= range.end() || before == now {
+        return;
+    }
+    match (before, now) {
+        (_, Class::Paying | Class::Trial) if !sub.counted_before => out.new_subscriptions += 1,
+        _ => {}
+    }
+    match (before, now) {
+        (Class::Trial, Class::Paying) => out.trials_converted += 1,
+        (Class::Trial, Class::Neither) => out.trials_lapsed += 1,
+        (Class::Paying, Class::Neither) => out.churned += 1,
+        _ => {}
+    }
 }
 
 pub fn business(conn: &Connection, range: Range) -> Result<Business, AnalyticsError> {
@@ -123,7 +218,8 @@ pub fn business(conn: &Connection, range: Range) -> Result<Business, AnalyticsEr
         ..Default::default()
     };
     let mut stmt = conn.prepare(
-        "SELECT subscription_id, status, monthly_amount, upper(currency), at
+        "SELECT subscription_id, status, monthly_amount, upper(currency), source = 'manual',
+                period_end, at
          FROM subscription_events WHERE at < ?1 ORDER BY at, id",
     )?;
     let changes = stmt.query_map([range.end()], |r| {
@@ -132,55 +228,80 @@ pub fn business(conn: &Connection, range: Range) -> Result<Business, AnalyticsEr
             status: r.get(1)?,
             monthly: r.get(2)?,
             currency: r.get(3)?,
-            at: r.get(4)?,
+            manual: r.get(4)?,
+            period_end: r.get(5)?,
+            at: r.get(6)?,
         })
     })?;
-    // Each subscription's latest (status, monthly amount in the main currency or 0).
-    let mut state: HashMap<i64, (String, i64)> = HashMap::new();
-    let (mut active, mut trialing, mut mrr) = (0i64, 0i64, 0i64);
-    let paying = |s: &str| s == "active" || s == "past_due";
+    let mut subs: HashMap<i64, Sub> = HashMap::new();
+    // Dashboard-made subscriptions lapse at their period end: (when, which).
+    let mut lapses: BinaryHeap<Reverse<(i64, i64)>> = BinaryHeap::new();
+    let mut totals = Totals::default();
     let mut days = range.each_day().peekable();
-    let mut snapshot = |until: i64, active: i64, trialing: i64, mrr: i64, out: &mut Business| {
-        while let Some(day) = days.next_if(|d| d + DAY <= until) {
-            out.days.push(SubscriberDay {
-                day,
-                active,
-                trialing,
-                mrr,
-            });
+    // Applies the lapses due by `t` and records the days that end by then.
+    let mut advance = |t: i64,
+                       subs: &mut HashMap<i64, Sub>,
+                       lapses: &mut BinaryHeap<Reverse<(i64, i64)>>,
+                       totals: &mut Totals,
+                       out: &mut Business| {
+        loop {
+            let next_day_end = days.peek().map(|d| d + DAY);
+            let next_lapse = lapses.peek().map(|Reverse((at, _))| *at);
+            match (next_lapse, next_day_end) {
+                (Some(l), day_end) if l <= t && day_end.is_none_or(|e| l < e) => {
+                    let Reverse((at, id)) = lapses.pop().expect("peeked");
+                    if let Some(sub) = subs.get_mut(&id)
+                        && sub.manual
+                        && sub.period_end == at
+                    {
+                        reclass(sub, at, totals, range, out);
+                    }
+                }
+                (_, Some(end)) if end <= t => {
+                    let day = days.next().expect("peeked");
+                    out.days.push(SubscriberDay {
+                        day,
+                        active: totals.active,
+                        trialing: totals.trialing,
+                        mrr: totals.mrr,
+                    });
+                }
+                _ => return,
+            }
         }
     };
     for change in changes {
         let c = change?;
-        snapshot(c.at, active, trialing, mrr, &mut out);
-        let monthly = if c.currency == currency { c.monthly } else { 0 };
-        let before = state.insert(c.subscription, (c.status.clone(), monthly));
-        if let Some((old, old_monthly)) = &before {
-            if paying(old) {
-                active -= 1;
-                mrr -= old_monthly;
-            } else if old == "trialing" {
-                trialing -= 1;
-            }
+        advance(c.at, &mut subs, &mut lapses, &mut totals, &mut out);
+        let main_currency = c.currency == currency;
+        let sub = subs.entry(c.subscription).or_insert(Sub {
+            status: String::new(),
+            monthly: 0,
+            main_currency,
+            manual: c.manual,
+            period_end: c.period_end,
+            paid_before: false,
+            class: Class::Neither,
+            counted_before: false,
+        });
+        // The totals hold the old amount: take it out before the new one goes in.
+        totals.apply(sub.class, sub.monthly, -1);
+        totals.apply(sub.class, if main_currency { c.monthly } else { 0 }, 1);
+        sub.monthly = if main_currency { c.monthly } else { 0 };
+        sub.main_currency = main_currency;
+        sub.status = c.status;
+        sub.period_end = c.period_end;
+        let was_counted = sub.class != Class::Neither;
+        reclass(sub, c.at, &mut totals, range, &mut out);
+        sub.counted_before |= was_counted || sub.class != Class::Neither;
+        if sub.status == "active" {
+            sub.paid_before = true;
         }
-        if paying(&c.status) {
-            active += 1;
-            mrr += monthly;
-        } else if c.status == "trialing" {
-            trialing += 1;
-        }
-        if c.at >= range.from {
-            let old = before.as_ref().map(|(s, _)| s.as_str());
-            match (old, c.status.as_str()) {
-                (None, _) => out.new_subscriptions += 1,
-                (Some(o), "ended") if paying(o) => out.churned += 1,
-                (Some("trialing"), "ended") => out.trials_lapsed += 1,
-                (Some("trialing"), s) if paying(s) => out.trials_converted += 1,
-                _ => {}
-            }
+        if sub.manual && c.period_end > c.at {
+            lapses.push(Reverse((c.period_end, c.subscription)));
         }
     }
-    snapshot(i64::MAX, active, trialing, mrr, &mut out);
+    advance(i64::MAX, &mut subs, &mut lapses, &mut totals, &mut out);
 
     out.subscription_revenue = conn.query_row(
         "SELECT coalesce(sum(amount), 0) FROM invoices
@@ -247,11 +368,23 @@ mod tests {
 
     fn subscribe(conn: &Connection, user: i64, status: &str, interval: &str, at: i64) -> i64 {
         let amount = if interval == "year" { 12_000 } else { 1_000 };
+        made(conn, user, status, amount, interval, at, at + 400 * DAY)
+    }
+
+    fn made(
+        conn: &Connection,
+        user: i64,
+        status: &str,
+        amount: i64,
+        interval: &str,
+        at: i64,
+        period_end: i64,
+    ) -> i64 {
         conn.execute(
             "INSERT INTO subscriptions (user_id, plan_id, status, period_end, interval, amount,
                                         currency, source, created_at, updated_at)
-             VALUES (?1, 'club', ?2, ?3, ?4, ?5, 'eur', 'manual', ?3, ?3)",
-            params![user, status, at, interval, amount],
+             VALUES (?1, 'club', ?2, ?6, ?4, ?5, 'eur', 'manual', ?3, ?3)",
+            params![user, status, at, interval, amount, period_end],
         )
         .unwrap();
         conn.last_insert_rowid()
@@ -339,9 +472,9 @@ mod tests {
             (1, 500),
             "the refunded one is not counted"
         );
-        // 13000 over a mean of 10/7 paying subscribers in 7 days.
+        // Mean MRR 10000/7 over a mean of 10/7 paying: 10 EUR a month each.
         let arpu = b.arpu().unwrap();
-        assert!((arpu - 13_000.0 / (10.0 / 7.0) / (7.0 / MONTH_DAYS)).abs() < 1e-6);
+        assert!((arpu - 1_000.0).abs() < 1e-6, "{arpu}");
         assert!(b.ltv().unwrap() > 0.0);
 
         // A later range starts from the state the history leaves.
@@ -358,5 +491,51 @@ mod tests {
             later.days.iter().map(|d| d.active).collect::<Vec<_>>(),
             [1, 1]
         );
+    }
+
+    #[test]
+    fn lapses_comps_free_periods_and_deletions_count_as_they_are() {
+        let (_tmp, conn) = db();
+        let d = |n: i64| n * DAY + 3600;
+        // A dashboard-made month for user 1 that runs out on day 2 (churn, no change
+        // made), a comp for user 2 (nothing paid: not paying), and user 3 paying, then given
+        // free days (still paying, not a trial), then deleted.
+        made(&conn, 1, "active", 1_000, "month", d(0), d(2));
+        made(&conn, 2, "active", 0, "month", d(0), d(30));
+        let c = made(&conn, 3, "active", 1_000, "month", d(0), 4_000_000_000);
+        set(&conn, c, "trialing", d(1));
+        set(&conn, c, "active", d(3));
+        let b = business(
+            &conn,
+            Range {
+                from: 0,
+                to: 3 * DAY,
+            },
+        )
+        .unwrap();
+        let paying: Vec<i64> = b.days.iter().map(|d| d.active).collect();
+        assert_eq!(paying, [2, 2, 1, 1], "the lapse on day 2");
+        assert_eq!(
+            b.days.iter().map(|d| d.trialing).sum::<i64>(),
+            0,
+            "no trials"
+        );
+        assert_eq!(
+            (b.new_subscriptions, b.churned, b.trials_converted),
+            (2, 1, 0)
+        );
+        // A deletion (at the wall clock's now) ends user 3's subscription.
+        conn.execute("DELETE FROM subscriptions WHERE id = ?1", [c])
+            .unwrap();
+        let today = crate::clock::now() / DAY * DAY;
+        let later = business(
+            &conn,
+            Range {
+                from: today,
+                to: today,
+            },
+        )
+        .unwrap();
+        assert_eq!(later.last().active, 0);
     }
 }

@@ -16,8 +16,9 @@ use crate::db;
 
 pub const FORMAT: &str = "marquee-backup";
 /// 2: the settings file is `settings.toml`, wherever it was read from (version 1 held
-/// the data dir's `marquee.toml`); the `acme/` folder is kept.
-pub const FORMAT_VERSION: u32 = 2;
+/// the data dir's `marquee.toml`); the `acme/` folder is kept. 3: `events.db` (playback
+/// analytics) is kept too, so an older Marquee refuses the archive by its version.
+pub const FORMAT_VERSION: u32 = 3;
 const MANIFEST: &str = "manifest.json";
 const DB_FILE: &str = "marquee.db";
 /// Playback events and their rollups (`analytics`), when the data dir has them.

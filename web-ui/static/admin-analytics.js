@@ -31,6 +31,8 @@
         ? { values: (u, ticks) => ticks.map((t) => `${t} %`), ...axis }
         : axis;
     const options = {
+      // The figures are UTC days: draw them so, wherever the browser is.
+      tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
       width,
       height: 240,
       series,

@@ -177,6 +177,12 @@ fn range_of(params: &AnalyticsParams, now: i64) -> Result<Range, PageError> {
         },
         (Some(from), Some(to)) => Range { from, to },
     };
+    // Days after today have no figures yet (and the business replay would repeat today's).
+    let today = Range::last_days(now, 1).to;
+    let range = Range {
+        from: range.from,
+        to: range.to.min(today),
+    };
     if range.to < range.from {
         return Err(PageError::BadRequest(
             "the range ends before it starts".into(),
