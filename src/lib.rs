@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod acme;
 pub mod analytics;
 pub mod audit;
+pub mod campaigns;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -123,6 +123,16 @@ pub async fn serve(
         },
         shutdown_rx.clone(),
     ));
+    let campaigns_task = tokio::spawn(
+        crate::services::campaigns::CampaignSender::new(
+            db.clone(),
+            state.events.clone(),
+            beacons.clone(),
+            mail.clone(),
+            state.campaign_wake.clone(),
+        )
+        .run(shutdown_rx.clone()),
+    );
     let jobs_task = tokio::spawn(supervisor::run(
         env,
         wake_jobs,
@@ -198,6 +208,7 @@ pub async fn serve(
     let _ = webhooks_task.await;
     let _ = reconcile_task.await;
     let _ = analytics_task.await;
+    let _ = campaigns_task.await;
     let _ = encryption_task.await;
     let _ = server_task.await;
     // Playback events still queued are written before the process ends.

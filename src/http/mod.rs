@@ -6,6 +6,7 @@ pub mod assets;
 pub mod auth;
 pub mod beacons;
 pub mod billing;
+pub mod campaign_links;
 pub mod client_errors;
 pub mod dashboard;
 pub mod error;
@@ -89,6 +90,8 @@ pub struct AppState {
     pub beacons: Arc<crate::analytics::intake::Intake>,
     /// Reads of `events.db`'s rollups, for the dashboards.
     pub events: Arc<crate::analytics::report::EventsReader>,
+    /// Wakes the campaign sender (a campaign was saved).
+    pub campaign_wake: Arc<Notify>,
 }
 
 impl AppState {
@@ -157,6 +160,7 @@ impl AppState {
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
             beacons,
             events,
+            campaign_wake: Arc::new(Notify::new()),
         })
     }
 }
@@ -324,6 +328,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(billing::checkout)
         .service(billing::returned)
         .service(beacons::beacon)
+        .service(campaign_links::banner)
+        .service(campaign_links::opened)
+        .service(campaign_links::unsubscribe_form)
+        .service(campaign_links::unsubscribe)
+        .service(campaign_links::show)
+        .service(campaign_links::redeem)
         .service(billing::portal)
         .service(billing::redeem_offer)
         .service(billing::webhook)

@@ -150,6 +150,25 @@ impl Mailer {
         Ok(())
     }
 
+    /// Sends `letter` with an HTML alternative (`html`) beside its plain text.
+    pub async fn send_with_html(&self, letter: &Letter, html: &str) -> Result<(), MailError> {
+        let smtp = self.smtp.load_full().ok_or(MailError::NotConfigured)?;
+        let to: Mailbox = letter
+            .to
+            .parse()
+            .map_err(|_| MailError::BadAddress(letter.to.clone()))?;
+        let message = Message::builder()
+            .from(smtp.from.clone())
+            .to(to)
+            .subject(letter.subject.as_str())
+            .multipart(lettre::message::MultiPart::alternative_plain_html(
+                letter.body.clone(),
+                html.to_string(),
+            ))?;
+        smtp.transport.send(message).await?;
+        Ok(())
+    }
+
     /// Sends in a task of its own and logs the outcome (`what` names the email, never
     /// the link in it).
     pub fn send_later(self: &Arc<Self>, letter: Letter, what: &'static str) {

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod billing;
+pub mod campaigns;
 pub mod encryption;
 pub mod offers;
 pub mod paywall;

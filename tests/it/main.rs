@@ -6,6 +6,7 @@ mod acme;
 mod analytics;
 mod api;
 mod beacons;
+mod campaigns;
 mod catalog;
 mod cli;
 mod crash;

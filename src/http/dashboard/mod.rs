@@ -5,6 +5,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod campaigns;
 pub mod home_page;
 pub mod media;
 pub mod member_access;
@@ -65,6 +66,11 @@ pub const SECTIONS: &[Section] = &[
         href: "/admin/segments",
         label: "Segments",
         permission: Permission::MembersRead,
+    },
+    Section {
+        href: "/admin/campaigns",
+        label: "Campaigns",
+        permission: Permission::BillingRead,
     },
     Section {
         href: "/admin/paywall",
@@ -159,6 +165,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(overview::overview)
         .service(analytics::show)
         .service(analytics::export)
+        .service(campaigns::list)
+        .service(campaigns::create)
+        .service(campaigns::show)
+        .service(campaigns::change)
         .service(segments::list)
         .service(segments::preview)
         .service(segments::create)

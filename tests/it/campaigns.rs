@@ -1,0 +1,382 @@
+//! Seed 000 end to end, against the real server with a generated dataset and an injected
+//! clock: members whose viewing dropped and whose renewal is within 21 days are found by a
+//! segment made in the dashboard; a campaign with a retention offer and a holdout goes out
+//! (emails caught by a local SMTP server); a targeted member sees the banner and takes the
+//! offer in Chromium; the report counts the redemption and, past the renewal date, sets
+//! the targets' renewals against the holdout's; holdout members never got the offer.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use serde_json::json;
+
+use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
+use crate::support::{Options, Server, SmtpCapture, unix_now};
+
+const DAY: i64 = 86_400;
+/// Members 100..=123 dropped and renew within 10 days (the cohort); 124..=127 renew as
+/// soon but kept watching; 128..=131 dropped but renew in 60 days.
+const COHORT: std::ops::RangeInclusive<i64> = 100..=123;
+const STEADY: std::ops::RangeInclusive<i64> = 124..=127;
+const LATER: std::ops::RangeInclusive<i64> = 128..=131;
+
+fn signed_in(server: &Server, email: &str) -> Browser {
+    let mut browser = Browser::new(server.url());
+    let answer = browser.sign_in(email, PASSWORD);
+    assert_eq!(answer.status, 303, "{email}: {}", answer.body);
+    browser
+}
+
+/// Members, their subscriptions and a month of their viewing, written straight into both
+/// databases while the server is stopped. Every member signs in with `PASSWORD` (the hash
+/// of an account `admin create` made).
+fn generate(data: &Path, now: i64) {
+    let main = Connection::open(data.join("marquee.db")).unwrap();
+    let hash: String = main
+        .query_row(
+            "SELECT password_hash FROM users WHERE email = 'bob@example.com'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let events = Connection::open(data.join("events.db")).unwrap();
+    let watched = |user: i64, at: i64| {
+        let at_ms = at * 1000;
+        let session = format!("generated-session-{user}-{at}");
+        events
+            .execute(
+                "INSERT INTO raw_events (at, session, user_id, title_id, kind, device, browser)
+                 VALUES (?1, ?2, ?3, 'generated', 'play_intent', 'desktop', 'chrome')",
+                params![at_ms, session, user],
+            )
+            .unwrap();
+        for n in 0..30 {
+            events
+                .execute(
+                    "INSERT INTO raw_events (at, session, user_id, title_id, kind, value, height,
+                                             bitrate, device, browser, duration)
+                     VALUES (?1, ?2, ?3, 'generated', 'heartbeat', ?4, 360, 800000, 'desktop',
+                             'chrome', 3600)",
+                    params![at_ms + n * 10_000, session, user, n * 10],
+                )
+                .unwrap();
+        }
+    };
+    for id in COHORT.chain(STEADY).chain(LATER) {
+        main.execute(
+            "INSERT INTO users (id, email, email_key, display_name, role, password_hash,
+                                email_verified_at, created_at)
+             VALUES (?1, ?2, ?2, ?3, 'viewer', ?4, ?5, ?5)",
+            params![
+                id,
+                format!("member{id}@example.com"),
+                format!("Member {id}"),
+                hash,
+                now - 200 * DAY
+            ],
+        )
+        .unwrap();
+        let renews_in = if LATER.contains(&id) { 60 } else { 10 };
+        main.execute(
+            "INSERT INTO subscriptions (user_id, plan_id, status, period_end, interval, amount,
+                                        currency, source, created_at, updated_at)
+             VALUES (?1, 'club', 'active', ?2, 'month', 800, 'eur', 'manual', ?3, ?3)",
+            params![id, now + renews_in * DAY, now - 100 * DAY],
+        )
+        .unwrap();
+        // Everyone watched a month ago; only the steady ones still do.
+        watched(id, now - 30 * DAY);
+        watched(id, now - 25 * DAY);
+        if STEADY.contains(&id) {
+            watched(id, now - 3 * DAY);
+            watched(id, now - 2 * DAY);
+        }
+    }
+}
+
+fn members_in(data: &Path, campaign: i64, group: &str) -> Vec<(i64, String, Option<String>)> {
+    let db = Connection::open(data.join("marquee.db")).unwrap();
+    let mut stmt = db
+        .prepare(
+            "SELECT m.user_id, u.email, m.token FROM campaign_members m
+             JOIN users u ON u.id = m.user_id
+             WHERE m.campaign_id = ?1 AND m.grp = ?2 ORDER BY m.user_id",
+        )
+        .unwrap();
+    stmt.query_map(params![campaign, group], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn period_end(data: &Path, user: i64) -> i64 {
+    Connection::open(data.join("marquee.db"))
+        .unwrap()
+        .query_row(
+            "SELECT max(period_end) FROM subscriptions WHERE user_id = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn campaign_status(data: &Path, id: i64) -> String {
+    Connection::open(data.join("marquee.db"))
+        .unwrap()
+        .query_row("SELECT status FROM campaigns WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+fn created_id(answer: &crate::accounts::Page, prefix: &str) -> i64 {
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    answer
+        .location
+        .as_deref()
+        .and_then(|l| l.strip_prefix(prefix))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{:?}", answer.location))
+}
+
+#[test]
+fn seed_000_the_at_risk_cohort_gets_a_retention_offer_with_a_holdout_and_the_report_shows_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "bob@example.com", &["--role", "viewer"]);
+    let smtp = SmtpCapture::start();
+    let clock = tmp.path().join("clock");
+    std::fs::write(&clock, "0").unwrap();
+    let mut server = Server::start_with(
+        &data,
+        Options {
+            tables: smtp.config(),
+            env: vec![(
+                "MARQUEE_TEST_CLOCK_FILE".into(),
+                clock.display().to_string(),
+            )],
+            ..Options::default()
+        },
+    );
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/plans",
+        Some(
+            json!({"name": "Club", "currency": "eur", "monthly_amount": 800,
+                    "yearly_amount": null, "trial_days": 0, "stream_limit": 2, "public": true}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let plan = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/offers",
+        Some(
+            json!({"name": "Stay with us", "kind": "free_period", "value": 30,
+                    "duration": "once", "audience": "existing"}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let offer = body["id"].as_i64().unwrap();
+    server.terminate();
+    let now = unix_now();
+    {
+        // The plan the generated subscriptions are on.
+        let main = Connection::open(data.join("marquee.db")).unwrap();
+        main.execute("UPDATE plans SET id = 'club' WHERE id = ?1", [&plan])
+            .unwrap();
+    }
+    generate(&data, now);
+    server.restart();
+
+    // The operator finds the cohort: watching down by half or more over the last 14 days
+    // against the 28 before, renewal within 21 days. The preview counts it as typed.
+    let mut ann = signed_in(&server, "ann@example.com");
+    let csrf = ann.get("/admin/segments").csrf();
+    let filter = [
+        ("csrf", csrf.as_str()),
+        ("name", "Watching less, renewing soon"),
+        ("renewal_days", "21"),
+        ("watch_days", "14"),
+        ("watch_previous_days", "28"),
+        ("watch_percent", "-50"),
+    ];
+    let preview = ann.post("/admin/segments/preview", &filter);
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    let preview: serde_json::Value = serde_json::from_str(&preview.body).unwrap();
+    assert_eq!(preview["count"], COHORT.count(), "{preview}");
+    let shown: Vec<i64> = preview["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert!(shown.iter().all(|id| COHORT.contains(id)), "{shown:?}");
+    let segment = created_id(&ann.post("/admin/segments", &filter), "/admin/segments/");
+
+    // A campaign: the retention offer by email and banner, a quarter held out.
+    let form =
+        |csrf: &str, name: &str, holdout: &str| {
+            vec![
+            ("csrf".to_string(), csrf.to_string()),
+            ("name".into(), name.into()),
+            ("segment_id".into(), segment.to_string()),
+            ("offer_id".into(), offer.to_string()),
+            ("email".into(), "1".into()),
+            ("subject".into(), "A month on us, {{name}}".into()),
+            (
+                "body".into(),
+                "Hello {{name}}, take a free month: {{link}}\n\nNo more offers: {{unsubscribe}}\n"
+                    .into(),
+            ),
+            ("banner".into(), "1".into()),
+            ("banner_text".into(), "A free month is waiting for you".into()),
+            ("holdout_percent".into(), holdout.into()),
+            ("frequency_cap_days".into(), "14".into()),
+            ("send_at".into(), String::new()),
+            ("days".into(), "14".into()),
+        ]
+        };
+    let csrf = ann.get("/admin/campaigns").csrf();
+    let fields = form(&csrf, "Win back", "25");
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let campaign = created_id(&ann.post("/admin/campaigns", &pairs), "/admin/campaigns/");
+    for _ in 0..100 {
+        if campaign_status(&data, campaign) == "sent" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(campaign_status(&data, campaign), "sent", "{}", server.log());
+    let targets = members_in(&data, campaign, "target");
+    let holdout = members_in(&data, campaign, "holdout");
+    assert_eq!(targets.len() + holdout.len(), COHORT.count());
+    assert!(
+        !holdout.is_empty() && targets.len() > holdout.len(),
+        "{holdout:?}"
+    );
+
+    // One email per target, with their own link; none to the holdout or anyone else.
+    let mails = smtp.wait_for(targets.len());
+    std::thread::sleep(Duration::from_millis(500));
+    let mails = smtp.mails().into_iter().chain(mails).collect::<Vec<_>>();
+    let text = |m: &crate::support::CapturedMail| m.data.replace("=\r\n", "").replace("=3D", "=");
+    for (_, email, token) in &targets {
+        let to_them: Vec<_> = mails
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t.contains(email.as_str())))
+            .collect();
+        assert!(!to_them.is_empty(), "no email to {email}");
+        let body = text(to_them[0]);
+        assert!(
+            body.contains(&format!("/c/{}", token.as_ref().unwrap())),
+            "{body}"
+        );
+        assert!(body.contains("/unsubscribe"), "{body}");
+    }
+    for (_, email, token) in &holdout {
+        assert!(token.is_none());
+        assert!(
+            !mails
+                .iter()
+                .any(|m| m.to.iter().any(|t| t.contains(email.as_str()))),
+            "the holdout got mail"
+        );
+    }
+
+    // A targeted member signs in, sees the banner, follows it and takes the offer.
+    let (who, email, token) = targets[0].clone();
+    let before = period_end(&data, who);
+    let report = crate::player::browser_check(&["campaign.mjs", server.url(), &email, PASSWORD]);
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["banner"], "A free month is waiting for you");
+    assert_eq!(
+        period_end(&data, who),
+        before + 30 * DAY,
+        "the free month is on"
+    );
+    // A holdout member sees no banner and has no link.
+    let (held, held_email, _) = holdout[0].clone();
+    let held_before = period_end(&data, held);
+    let mut h = signed_in(&server, &held_email);
+    assert_eq!(h.get("/c/banner").status, 204);
+    // Another member's link does not work for them.
+    assert_eq!(
+        h.get(&format!("/c/{}", token.as_ref().unwrap())).status,
+        403
+    );
+
+    // A second campaign to the same segment right away: everyone was contacted lately.
+    let fields = form(&csrf, "Again", "0");
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let again = created_id(&ann.post("/admin/campaigns", &pairs), "/admin/campaigns/");
+    for _ in 0..100 {
+        if campaign_status(&data, again) == "sent" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // (The member who took the offer renews in 40 days now: out of the segment.)
+    let skipped = members_in(&data, again, "capped").len();
+    assert_eq!(skipped, targets.len() - 1, "the frequency cap");
+    let second: Vec<i64> = members_in(&data, again, "target")
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    let never_contacted: Vec<i64> = holdout.iter().map(|m| m.0).collect();
+    assert_eq!(second, never_contacted, "only those not contacted lately");
+
+    // Sixteen days later the cohort's renewal date has passed: the member who took the
+    // offer renewed, no one else did. The report says so, against the holdout.
+    std::fs::write(&clock, (16 * DAY).to_string()).unwrap();
+    let page = ann.get(&format!("/admin/campaigns/{campaign}"));
+    assert_eq!(page.status, 200);
+    let value = |id: &str| {
+        let at = page.body.find(&format!("id=\"{id}\"")).unwrap();
+        let rest = &page.body[at..];
+        let start = rest.find('>').unwrap() + 1;
+        rest[start..start + rest[start..].find('<').unwrap()].to_string()
+    };
+    assert_eq!(value("report-redeemed"), "1");
+    assert_eq!(value("report-targets"), targets.len().to_string());
+    assert_eq!(value("report-holdout"), holdout.len().to_string());
+    assert_eq!(value("report-emailed"), targets.len().to_string());
+    let expected = format!("{:.1} %", 100.0 / targets.len() as f64);
+    assert_eq!(value("report-target-rate"), expected);
+    assert_eq!(value("report-holdout-rate"), "0.0 %");
+    assert!(
+        value("report-lift").contains("95 % interval"),
+        "{}",
+        value("report-lift")
+    );
+    assert_eq!(
+        period_end(&data, held),
+        held_before,
+        "the holdout never got the offer"
+    );
+
+    // The unsubscribe link works without signing in and is honoured.
+    let (other, _, other_token) = targets[1].clone();
+    let mut anyone = Browser::new(server.url());
+    let path = format!("/c/{}/unsubscribe", other_token.unwrap());
+    let csrf = anyone.get(&path).csrf();
+    assert_eq!(anyone.post(&path, &[("csrf", &csrf)]).status, 200);
+    let opted: i64 = Connection::open(data.join("marquee.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM email_opt_outs WHERE user_id = ?1",
+            [other],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(opted, 1);
+}
