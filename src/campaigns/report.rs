@@ -118,9 +118,9 @@ mod tests {
         };
         let (diff, low, high) = r.lift().unwrap();
         assert!((diff - 0.2).abs() < 1e-9);
-        // se = sqrt(.8*.2/900 + .6*.4/100) = 0.05142...
+        // se = sqrt(.8*.2/900 + .6*.4/100) = 0.05077...
         assert!(
-            (high - low - 2.0 * 1.96 * 0.051_42).abs() < 1e-3,
+            (high - low - 2.0 * 1.96 * 0.050_77).abs() < 1e-3,
             "{low} {high}"
         );
         assert!(Report::default().lift().is_none(), "too early to say");
