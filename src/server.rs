@@ -133,6 +133,17 @@ pub async fn serve(
         )
         .run(shutdown_rx.clone()),
     );
+    let alerts_task = tokio::spawn(
+        crate::services::alerts::AlertChecker::new(
+            db.clone(),
+            state.events.clone(),
+            beacons.clone(),
+            mail.clone(),
+            state.settings.clone(),
+            state.alerts_wake.clone(),
+        )
+        .run(shutdown_rx.clone()),
+    );
     let jobs_task = tokio::spawn(supervisor::run(
         env,
         wake_jobs,
@@ -209,6 +220,7 @@ pub async fn serve(
     let _ = reconcile_task.await;
     let _ = analytics_task.await;
     let _ = campaigns_task.await;
+    let _ = alerts_task.await;
     let _ = encryption_task.await;
     let _ = server_task.await;
     // Playback events still queued are written before the process ends.

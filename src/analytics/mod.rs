@@ -3,6 +3,7 @@
 //! database in `events.db` by one writer thread that batches inserts (`recorder`), so a
 //! flood of beacons never queues behind the writer that jobs and the dashboard use.
 
+pub mod alerts;
 pub mod beacon;
 pub mod business;
 pub mod cmcd;

@@ -57,6 +57,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/015_subscription_events.sql")),
         M::up(include_str!("migrations/016_segments.sql")),
         M::up(include_str!("migrations/017_campaigns.sql")),
+        M::up(include_str!("migrations/018_alerts.sql")),
     ])
 }
 
@@ -73,7 +74,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 17;
+const MIGRATION_COUNT: i64 = 18;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

@@ -17,20 +17,21 @@ use crate::analytics::intake::Sender;
 use crate::analytics::ledger::Refused;
 use crate::analytics::recorder::Client;
 
-/// A request another site's page made (a browser says so); a beacon from a tool that says
-/// nothing is taken, as the rest of its checks still apply.
+/// A request another site's page made (a browser says so: `Sec-Fetch-Site`, else an
+/// `Origin` that is not this host); a beacon from a tool that says nothing is taken, as
+/// the rest of its checks still apply.
 fn cross_site(req: &HttpRequest) -> bool {
     let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if text("sec-fetch-site").is_some_and(|s| s == "cross-site") {
-        return true;
+    if let Some(site) = text("sec-fetch-site") {
+        return site == "cross-site";
     }
-    match (text("origin"), text("host")) {
-        (Some(origin), Some(host)) => {
-            let origin_host = origin.split("://").nth(1).unwrap_or(origin);
-            origin != "null" && origin_host != host
+    match text("origin") {
+        None | Some("null") => false,
+        Some(origin) => {
+            // The host the request was made to: `Host`, or HTTP/2's `:authority`.
+            let info = req.connection_info();
+            origin.split("://").nth(1).unwrap_or(origin) != info.host()
         }
-        (Some(origin), None) => origin != "null",
-        _ => false,
     }
 }
 

@@ -92,6 +92,8 @@ pub struct AppState {
     pub events: Arc<crate::analytics::report::EventsReader>,
     /// Wakes the campaign sender (a campaign was saved).
     pub campaign_wake: Arc<Notify>,
+    /// Wakes the alert checker ("Check now").
+    pub alerts_wake: Arc<Notify>,
 }
 
 impl AppState {
@@ -161,6 +163,7 @@ impl AppState {
             beacons,
             events,
             campaign_wake: Arc::new(Notify::new()),
+            alerts_wake: Arc::new(Notify::new()),
         })
     }
 }

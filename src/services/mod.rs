@@ -1,6 +1,7 @@
 //! Operations that span domains, called alike by the API, the dashboard and the CLI: each
 //! is one function here, so every caller gets the same checks and the same order of steps.
 
+pub mod alerts;
 pub mod assets;
 pub mod billing;
 pub mod campaigns;

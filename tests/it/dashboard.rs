@@ -266,7 +266,7 @@ fn an_operator_runs_the_service_from_the_browser() {
     // The editor sees media but not members or settings.
     assert_eq!(
         steps[6]["nav"],
-        serde_json::json!(["Overview", "Media", "Titles", "Home page"]),
+        serde_json::json!(["Overview", "Media", "Titles", "Home page", "Analytics"]),
         "{report}"
     );
     let asset = server.asset_titled("Acceptance clip").unwrap();

@@ -3,6 +3,7 @@
 mod access;
 mod accounts;
 mod acme;
+mod alerts;
 mod analytics;
 mod api;
 mod beacons;

@@ -3,6 +3,7 @@
 //! may open), the CSRF token (for forms, and in a `<meta>` for `admin.js`'s API calls) and
 //! who is signed in.
 
+pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod campaigns;
@@ -61,6 +62,11 @@ pub const SECTIONS: &[Section] = &[
         href: "/admin/analytics",
         label: "Analytics",
         permission: Permission::AnalyticsRead,
+    },
+    Section {
+        href: "/admin/alerts",
+        label: "Alerts",
+        permission: Permission::SettingsRead,
     },
     Section {
         href: "/admin/segments",
@@ -163,6 +169,10 @@ pub fn render(
 /// Every dashboard route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(overview::overview)
+        .service(alerts::list)
+        .service(alerts::check)
+        .service(alerts::add)
+        .service(alerts::delete)
         .service(analytics::show)
         .service(analytics::export)
         .service(campaigns::list)
