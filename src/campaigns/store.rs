@@ -143,20 +143,20 @@ pub fn save(
         }
         None => return Err(CampaignError::Invalid("no such offer".into())),
     }
-    let p = params![
-        f.name.trim(),
-        f.segment_id,
-        f.offer_id,
-        f.email,
-        f.subject.trim(),
-        f.body,
-        f.banner,
-        f.banner_text.trim(),
-        f.holdout_percent,
-        f.frequency_cap_days,
-        f.send_at,
-        f.ends_at,
-        now
+    let values: [&dyn rusqlite::ToSql; 13] = [
+        &f.name.trim(),
+        &f.segment_id,
+        &f.offer_id,
+        &f.email,
+        &f.subject.trim(),
+        &f.body,
+        &f.banner,
+        &f.banner_text.trim(),
+        &f.holdout_percent,
+        &f.frequency_cap_days,
+        &f.send_at,
+        &f.ends_at,
+        &now,
     ];
     match id {
         None => {
@@ -165,7 +165,7 @@ pub fn save(
                      banner_text, holdout_percent, frequency_cap_days, send_at, ends_at,
                      created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
-                p,
+                values.as_slice(),
             )?;
             Ok(tx.last_insert_rowid())
         }
@@ -181,28 +181,15 @@ pub fn save(
                     "the campaign went out: its segment, offer, holdout and send time stay; its texts, banner and end can change".into(),
                 ));
             }
+            let mut with_id = values.to_vec();
+            with_id.push(&id);
             tx.execute(
                 "UPDATE campaigns SET name = ?1, segment_id = ?2, offer_id = ?3, email = ?4,
                      subject = ?5, body = ?6, banner = ?7, banner_text = ?8,
                      holdout_percent = ?9, frequency_cap_days = ?10, send_at = ?11,
                      ends_at = ?12, updated_at = ?13
                  WHERE id = ?14",
-                params![
-                    f.name.trim(),
-                    f.segment_id,
-                    f.offer_id,
-                    f.email,
-                    f.subject.trim(),
-                    f.body,
-                    f.banner,
-                    f.banner_text.trim(),
-                    f.holdout_percent,
-                    f.frequency_cap_days,
-                    f.send_at,
-                    f.ends_at,
-                    now,
-                    id
-                ],
+                with_id.as_slice(),
             )?;
             Ok(id)
         }

@@ -23,6 +23,17 @@ fn plausible(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The link's campaign and member, when `user` is that member.
+async fn mine(state: &AppState, token: &str, user: i64) -> Result<store::Chosen, PageError> {
+    let chosen = chosen(state, token).await?;
+    if chosen.user_id != user {
+        return Err(PageError::Forbidden(
+            "this link was made for another account: sign in as the member it was sent to".into(),
+        ));
+    }
+    Ok(chosen)
+}
+
 async fn chosen(state: &AppState, token: &str) -> Result<store::Chosen, PageError> {
     let missing = || PageError::NotFound("this link is not (or no longer) valid".into());
     if !plausible(token) {
@@ -51,12 +62,7 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let token = path.into_inner();
-    let chosen = chosen(&state, &token).await?;
-    if chosen.user_id != viewer.user().id.0 {
-        return Err(PageError::Forbidden(
-            "this link was made for another account: sign in as the member it was sent to".into(),
-        ));
-    }
+    let chosen = mine(&state, &token, viewer.user().id.0).await?;
     let now = crate::clock::now();
     let (open_token, offer_id) = (token.clone(), chosen.campaign.fields.offer_id);
     let gives = state
@@ -92,13 +98,8 @@ pub async fn redeem(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let token = path.into_inner();
-    let chosen = chosen(&state, &token).await?;
     let user = viewer.user().id.0;
-    if chosen.user_id != user {
-        return Err(PageError::Forbidden(
-            "this link was made for another account".into(),
-        ));
-    }
+    let chosen = mine(&state, &token, user).await?;
     let now = crate::clock::now();
     if chosen.campaign.fields.ends_at <= now {
         return Err(PageError::BadRequest("this offer has ended".into()));

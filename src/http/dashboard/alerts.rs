@@ -122,26 +122,15 @@ pub async fn delete(
     admin: Admin<perm::SettingsWrite>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, PageError> {
-    let id = path.into_inner();
-    let actor = admin.viewer.actor();
-    let now = crate::clock::now();
-    state
-        .db
-        .write(move |tx| -> Result<(), PageError> {
-            if !alerts::remove(tx, id).map_err(analytics_error)? {
-                return Err(PageError::NotFound("no such alert".into()));
-            }
-            crate::audit::record(
-                tx,
-                &actor,
-                "alert.delete",
-                &format!("alert:{id}"),
-                serde_json::json!({}),
-                now,
-            )
-            .map_err(PageError::internal)
-        })
-        .await?;
+    super::remove_audited(
+        &state,
+        &admin.viewer,
+        "alert",
+        "alert.delete",
+        path.into_inner(),
+        alerts::remove,
+    )
+    .await?;
     Ok(see_other("/admin/alerts", []))
 }
 

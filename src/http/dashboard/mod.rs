@@ -166,6 +166,37 @@ pub fn render(
     Ok(private(resp, None))
 }
 
+/// Removes record `id` with `remove` and writes the audit entry `action` (target
+/// `kind:id`) in the same transaction; 404 when there was no such record.
+pub(super) async fn remove_audited<E: std::fmt::Display + Send + 'static>(
+    state: &AppState,
+    viewer: &Viewer,
+    kind: &'static str,
+    action: &'static str,
+    id: i64,
+    remove: fn(&rusqlite::Connection, i64) -> Result<bool, E>,
+) -> Result<(), PageError> {
+    let actor = viewer.actor();
+    let now = crate::clock::now();
+    state
+        .db
+        .write(move |tx| -> Result<(), PageError> {
+            if !remove(tx, id).map_err(PageError::internal)? {
+                return Err(PageError::NotFound(format!("no such {kind}")));
+            }
+            crate::audit::record(
+                tx,
+                &actor,
+                action,
+                &format!("{kind}:{id}"),
+                serde_json::json!({}),
+                now,
+            )
+            .map_err(PageError::internal)
+        })
+        .await
+}
+
 /// Every dashboard route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(overview::overview)

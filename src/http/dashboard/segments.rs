@@ -405,26 +405,15 @@ pub async fn delete(
     admin: Admin<perm::MembersWrite>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, PageError> {
-    let id = path.into_inner();
-    let actor = admin.viewer.actor();
-    let now = crate::clock::now();
-    state
-        .db
-        .write(move |tx| -> Result<(), PageError> {
-            if !segments::delete(tx, id).map_err(PageError::internal)? {
-                return Err(PageError::NotFound("no such segment".into()));
-            }
-            crate::audit::record(
-                tx,
-                &actor,
-                "segment.delete",
-                &format!("segment:{id}"),
-                serde_json::json!({}),
-                now,
-            )
-            .map_err(PageError::internal)
-        })
-        .await?;
+    super::remove_audited(
+        &state,
+        &admin.viewer,
+        "segment",
+        "segment.delete",
+        path.into_inner(),
+        segments::delete,
+    )
+    .await?;
     Ok(see_other("/admin/segments", []))
 }
 
