@@ -157,7 +157,8 @@ impl Sub {
             return Class::Neither;
         }
         match self.status.as_str() {
-            "trialing" if !self.paid_before => Class::Trial,
+            // Never paid: a trial, even while its first charge fails (past due).
+            "trialing" | "past_due" if !self.paid_before => Class::Trial,
             "active" | "past_due" | "trialing" if self.monthly > 0 && self.main_currency => {
                 Class::Paying
             }

@@ -9,7 +9,8 @@
 //! - an owner sends at most a burst of requests, then one every two seconds, and starts
 //!   at most `NEW_SESSIONS_PER_HOUR` sessions an hour.
 //!
-//! Bounded: when a map is full it starts afresh (forgotten senders may send again).
+//! Bounded: when a map is full, entries idle for two hours go first; only if that frees
+//! nothing does it start afresh.
 
 use std::collections::HashMap;
 
@@ -17,6 +18,8 @@ use super::beacon::{Beacon, EventKind, MAX_SESSION_EVENTS};
 
 const LEDGER_SESSIONS: usize = 100_000;
 const LEDGER_OWNERS: usize = 100_000;
+/// Entries idle this long go first when a map is full.
+const IDLE_MS: i64 = 2 * 3_600_000;
 /// Event numbers remembered below the highest seen.
 const WINDOW: u32 = 128;
 /// A player sends a heartbeat every 10 s; a few more are allowed for clock skew.
@@ -38,6 +41,7 @@ struct SessionState {
     once: u8,
     heartbeats: i64,
     started_ms: i64,
+    last_ms: i64,
 }
 
 impl SessionState {
@@ -105,7 +109,10 @@ impl SessionLedger {
         now_ms: i64,
     ) -> Result<Vec<EventKind>, Refused> {
         if self.owners.len() >= LEDGER_OWNERS && !self.owners.contains_key(&owner) {
-            self.owners.clear();
+            self.owners.retain(|_, o| now_ms - o.last_ms < IDLE_MS);
+            if self.owners.len() >= LEDGER_OWNERS {
+                self.owners.clear();
+            }
         }
         let o = self.owners.entry(owner).or_insert(OwnerState {
             tokens: BURST,
@@ -120,7 +127,10 @@ impl SessionLedger {
         }
         o.tokens -= 1.0;
         if self.sessions.len() >= LEDGER_SESSIONS && !self.sessions.contains_key(&beacon.session) {
-            self.sessions.clear();
+            self.sessions.retain(|_, s| now_ms - s.last_ms < IDLE_MS);
+            if self.sessions.len() >= LEDGER_SESSIONS {
+                self.sessions.clear();
+            }
         }
         if !self.sessions.contains_key(&beacon.session) {
             if o.hour != now_ms / 3_600_000 {
@@ -140,10 +150,12 @@ impl SessionLedger {
             once: 0,
             heartbeats: 0,
             started_ms: now_ms,
+            last_ms: now_ms,
         });
         if state.owner != owner {
             return Ok(Vec::new());
         }
+        state.last_ms = now_ms;
         let mut events = beacon.events;
         events.sort_by_key(EventKind::seq);
         let mut admitted = Vec::new();

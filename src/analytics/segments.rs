@@ -142,8 +142,9 @@ fn ids(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Ids, An
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A current subscription: not ended and its period not over.
+/// A current subscription: not ended and its period not over (now is `?1`, or `?3`).
 const CURRENT: &str = "s.status != 'ended' AND s.period_end > ?1";
+const CURRENT_3: &str = "s.status != 'ended' AND s.period_end > ?3";
 
 /// The members (viewer accounts, not disabled) a filter selects, sorted by id.
 /// `events` is needed only when a condition is about viewing.
@@ -189,32 +190,51 @@ fn matching(
             let wanted: Vec<&str> = statuses
                 .iter()
                 .map(String::as_str)
-                .filter(|s| *s != "none")
+                .filter(|s| *s != "none" && *s != "ended")
                 .collect();
             let json = serde_json::to_string(&wanted).unwrap_or_default();
             let mut out = ids(
                 main,
-                "SELECT s.user_id FROM subscriptions s
-                 WHERE (?1 IS NULL OR s.plan_id = ?1)
-                   AND s.status IN (SELECT value FROM json_each(?2))
-                   AND (s.status = 'ended' OR s.period_end > ?3)",
+                &format!(
+                    "SELECT s.user_id FROM subscriptions s
+                     WHERE (?1 IS NULL OR s.plan_id = ?1)
+                       AND s.status IN (SELECT value FROM json_each(?2)) AND {CURRENT_3}"
+                ),
                 params![plan, json, now],
             )?;
-            if statuses.iter().any(|s| s == "none") {
+            let lapsed = statuses.iter().any(|s| s == "ended");
+            let none = statuses.iter().any(|s| s == "none");
+            if lapsed || none {
                 let with = ids(
                     main,
                     &format!("SELECT s.user_id FROM subscriptions s WHERE {CURRENT}"),
                     [now],
                 )?;
-                let all = ids(main, "SELECT id FROM users WHERE role = 'viewer'", [])?;
-                out.extend(all.difference(&with));
+                if lapsed {
+                    // Lapsed: had one (of the plan) that ended, and has none now.
+                    let ended = ids(
+                        main,
+                        "SELECT s.user_id FROM subscriptions s
+                         WHERE (?1 IS NULL OR s.plan_id = ?1)
+                           AND (s.status = 'ended' OR s.period_end <= ?2)",
+                        params![plan, now],
+                    )?;
+                    out.extend(ended.difference(&with));
+                }
+                if none {
+                    let all = ids(main, "SELECT id FROM users WHERE role = 'viewer'", [])?;
+                    out.extend(all.difference(&with));
+                }
             }
             Ok(out)
         }
+        // Renewing: not set to cancel, and paying something (a comp does not renew).
         Condition::RenewalWithin { days: n } => ids(
             main,
             &format!(
-                "SELECT s.user_id FROM subscriptions s WHERE {CURRENT} AND s.period_end <= ?2"
+                "SELECT s.user_id FROM subscriptions s
+                 WHERE {CURRENT} AND s.period_end <= ?2 AND s.cancel_at_period_end = 0
+                   AND s.amount > 0"
             ),
             params![now, now + days(*n)],
         ),
@@ -257,7 +277,8 @@ fn matching(
             previous_days: m,
             percent,
         } => {
-            // Whole days: the last `n` end today.
+            // Whole days: the last `n` end yesterday (today is not over).
+            let today = today - DAY;
             let current_from = today - (i64::from(*n) - 1) * DAY;
             let previous_from = current_from - days(*m);
             ids(
@@ -370,6 +391,9 @@ pub struct Segment {
     pub id: i64,
     pub name: String,
     pub filter: Filter,
+    /// The stored filter could not be read (a newer or damaged one): nothing may be sent
+    /// to it.
+    pub broken: bool,
     pub updated_at: i64,
 }
 
@@ -378,11 +402,12 @@ fn segment_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, String, String, i64)
 }
 
 fn to_segment((id, name, filter, updated_at): (i64, String, String, i64)) -> Segment {
+    let parsed: Option<Filter> = serde_json::from_str(&filter).ok();
     Segment {
         id,
         name,
-        // A stored filter was checked when saved; one that no longer reads selects nobody.
-        filter: serde_json::from_str(&filter).unwrap_or_default(),
+        broken: parsed.is_none(),
+        filter: parsed.unwrap_or_default(),
         updated_at,
     }
 }
@@ -443,7 +468,20 @@ pub fn save(
     }
 }
 
+/// Deletes a segment no campaign uses.
 pub fn delete(tx: &Connection, id: i64) -> Result<bool, AnalyticsError> {
+    let used: Option<String> = tx
+        .query_row(
+            "SELECT name FROM campaigns WHERE segment_id = ?1 LIMIT 1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(campaign) = used {
+        return Err(AnalyticsError::Invalid(format!(
+            "the campaign “{campaign}” uses this segment"
+        )));
+    }
     Ok(tx.execute("DELETE FROM segments WHERE id = ?1", [id])? > 0)
 }
 

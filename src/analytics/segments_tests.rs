@@ -195,6 +195,33 @@ fn each_condition_and_the_at_risk_cohort() {
     );
     assert_eq!(run(&d, vec![]).len(), 6, "no condition: every member");
 
+    // Set to cancel: not renewing. Lapsed: an ended subscription and no current one (user
+    // 2's old ended one does not make them lapsed while they pay).
+    d.main
+        .execute_batch(&format!(
+            "UPDATE subscriptions SET cancel_at_period_end = 1 WHERE user_id = 3;
+             INSERT INTO subscriptions (user_id, plan_id, status, period_end, interval, amount,
+                                        currency, source, created_at, updated_at)
+             VALUES (6, 'club', 'ended', {e}, 'month', 800, 'eur', 'manual', {e}, {e}),
+                    (2, 'club', 'ended', {e}, 'month', 800, 'eur', 'manual', {e}, {e});",
+            e = NOW - 50 * DAY
+        ))
+        .unwrap();
+    assert_eq!(
+        run(&d, vec![Condition::RenewalWithin { days: 21 }]),
+        [1, 4, 5]
+    );
+    assert_eq!(
+        run(
+            &d,
+            vec![Condition::Plan {
+                plan: None,
+                statuses: vec!["ended".into()]
+            }]
+        ),
+        [6]
+    );
+
     let preview = preview(&d.main, &d.events, &cohort, 20, NOW).unwrap();
     assert_eq!(preview[0].email, "u1@x");
     assert_eq!(preview[0].plan.as_deref(), Some("Club"));

@@ -1,8 +1,10 @@
 //! A campaign's effect: how many were chosen, emailed, opened and redeemed, and the
-//! renewal rate of the targets against the holdout's. A member counts for renewal once the
-//! end of the period they were in when chosen has passed: renewed if they hold a current
-//! subscription beyond it. The difference comes with a 95 % confidence interval (normal
-//! approximation for two proportions).
+//! renewal rate of the targets against the holdout's. A member counts for renewal three
+//! days after the end of the period they were in when chosen (pushed back by the free days
+//! of the offer, for one who took it, so the offer itself is not counted as a renewal):
+//! renewed if they hold a current subscription beyond it. The difference comes with a 95 %
+//! confidence interval (Newcombe's, from Wilson intervals, sound for small groups and
+//! rates near 0 or 1).
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -39,10 +41,24 @@ impl Report {
     pub fn lift(&self) -> Option<(f64, f64, f64)> {
         let (t, h) = (self.target_renewal, self.holdout_renewal);
         let (pt, ph) = (t.rate()?, h.rate()?);
-        let se = (pt * (1.0 - pt) / t.due as f64 + ph * (1.0 - ph) / h.due as f64).sqrt();
+        let (lt, ut) = wilson(t.renewed, t.due);
+        let (lh, uh) = wilson(h.renewed, h.due);
         let diff = pt - ph;
-        Some((diff, diff - 1.96 * se, diff + 1.96 * se))
+        let low = diff - ((pt - lt).powi(2) + (uh - ph).powi(2)).sqrt();
+        let high = diff + ((ut - pt).powi(2) + (ph - lh).powi(2)).sqrt();
+        Some((diff, low, high))
     }
+}
+
+/// The 95 % Wilson score interval of `x` out of `n`.
+fn wilson(x: i64, n: i64) -> (f64, f64) {
+    const Z: f64 = 1.96;
+    let (x, n) = (x as f64, n as f64);
+    let p = x / n;
+    let denominator = 1.0 + Z * Z / n;
+    let centre = (p + Z * Z / (2.0 * n)) / denominator;
+    let half = Z * (p * (1.0 - p) / n + Z * Z / (4.0 * n * n)).sqrt() / denominator;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 fn renewal(
@@ -54,11 +70,17 @@ fn renewal(
     Ok(conn.query_row(
         "SELECT count(*),
                 coalesce(sum(EXISTS (SELECT 1 FROM subscriptions s
-                                     WHERE s.user_id = m.user_id AND s.status != 'ended'
-                                       AND s.period_end > m.period_end)), 0)
-         FROM campaign_members m
-         WHERE m.campaign_id = ?1 AND m.grp = ?2 AND m.period_end IS NOT NULL
-           AND m.period_end <= ?3",
+                                     WHERE s.user_id = d.user_id AND s.status != 'ended'
+                                       AND s.period_end > d.due_at)), 0)
+         FROM (SELECT m.user_id,
+                      m.period_end + CASE WHEN m.redeemed_at IS NOT NULL
+                                               AND o.kind = 'free_period'
+                                          THEN o.value * 86400 ELSE 0 END AS due_at
+               FROM campaign_members m
+               JOIN campaigns c ON c.id = m.campaign_id
+               JOIN offers o ON o.id = c.offer_id
+               WHERE m.campaign_id = ?1 AND m.grp = ?2 AND m.period_end IS NOT NULL) d
+         WHERE d.due_at + 3 * 86400 <= ?3",
         params![campaign_id, group, now],
         |r| {
             Ok(Renewal {
@@ -118,11 +140,20 @@ mod tests {
         };
         let (diff, low, high) = r.lift().unwrap();
         assert!((diff - 0.2).abs() < 1e-9);
-        // se = sqrt(.8*.2/900 + .6*.4/100) = 0.05077...
+        // Close to the normal approximation's ±0.0995 for groups this size.
         assert!(
-            (high - low - 2.0 * 1.96 * 0.050_77).abs() < 1e-3,
+            (low - 0.104).abs() < 0.01 && (high - 0.30).abs() < 0.01,
             "{low} {high}"
         );
+        // 3 of 3 against 0 of 3: a wide interval, never past ±1.
+        let small = Report {
+            target_renewal: Renewal { due: 3, renewed: 3 },
+            holdout_renewal: Renewal { due: 3, renewed: 0 },
+            ..Default::default()
+        };
+        let (d, low, high) = small.lift().unwrap();
+        assert_eq!(d, 1.0);
+        assert!(low > 0.2 && low < 0.6 && high == 1.0, "{low} {high}");
         assert!(Report::default().lift().is_none(), "too early to say");
     }
 }

@@ -115,33 +115,31 @@ pub fn get(conn: &Connection, id: i64) -> Result<Campaign, CampaignError> {
 pub fn save(
     tx: &Connection,
     id: Option<i64>,
-    f: &CampaignFields,
+    fields: &CampaignFields,
     now: i64,
 ) -> Result<i64, CampaignError> {
-    f.check()?;
-    let segment: bool = tx.query_row(
-        "SELECT count(*) FROM segments WHERE id = ?1",
-        [f.segment_id],
-        |r| r.get(0),
-    )?;
-    if !segment {
-        return Err(CampaignError::Invalid("no such segment".into()));
-    }
-    let audience: Option<String> = tx
-        .query_row(
-            "SELECT audience FROM offers WHERE id = ?1 AND archived_at IS NULL",
-            [f.offer_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match audience.as_deref() {
-        Some("existing" | "both") => {}
-        Some(_) => {
-            return Err(CampaignError::Invalid(
-                "a campaign's offer is for existing members (a retention offer)".into(),
-            ));
+    let current = id.map(|id| get(tx, id)).transpose()?;
+    // A campaign that went out keeps what fixed its audience; the rest may change.
+    let merged;
+    let f = match &current {
+        Some(c) if c.status != "scheduled" => {
+            merged = CampaignFields {
+                segment_id: c.fields.segment_id,
+                offer_id: c.fields.offer_id,
+                holdout_percent: c.fields.holdout_percent,
+                send_at: c.fields.send_at,
+                ..fields.clone()
+            };
+            &merged
         }
-        None => return Err(CampaignError::Invalid("no such offer".into())),
+        _ => fields,
+    };
+    f.check()?;
+    let unchanged = current
+        .as_ref()
+        .is_some_and(|c| c.fields.segment_id == f.segment_id && c.fields.offer_id == f.offer_id);
+    if !unchanged {
+        check_segment_and_offer(tx, f)?;
     }
     let values: [&dyn rusqlite::ToSql; 13] = [
         &f.name.trim(),
@@ -170,17 +168,6 @@ pub fn save(
             Ok(tx.last_insert_rowid())
         }
         Some(id) => {
-            let current = get(tx, id)?;
-            if current.status != "scheduled"
-                && (current.fields.segment_id != f.segment_id
-                    || current.fields.offer_id != f.offer_id
-                    || current.fields.holdout_percent != f.holdout_percent
-                    || current.fields.send_at != f.send_at)
-            {
-                return Err(CampaignError::Invalid(
-                    "the campaign went out: its segment, offer, holdout and send time stay; its texts, banner and end can change".into(),
-                ));
-            }
             let mut with_id = values.to_vec();
             with_id.push(&id);
             tx.execute(
@@ -194,6 +181,63 @@ pub fn save(
             Ok(id)
         }
     }
+}
+
+/// A campaign's segment must say who (an empty filter is every member) and be readable;
+/// its offer must be a retention offer without a code (a code could reach the holdout).
+fn check_segment_and_offer(tx: &Connection, f: &CampaignFields) -> Result<(), CampaignError> {
+    let filter: Option<String> = tx
+        .query_row(
+            "SELECT filter FROM segments WHERE id = ?1",
+            [f.segment_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(filter) = filter else {
+        return Err(CampaignError::Invalid("no such segment".into()));
+    };
+    match serde_json::from_str::<crate::analytics::segments::Filter>(&filter) {
+        Ok(f) if !f.conditions.is_empty() => {}
+        Ok(_) => {
+            return Err(CampaignError::Invalid(
+                "the segment has no conditions (it is every member): choose one that says who"
+                    .into(),
+            ));
+        }
+        Err(_) => return Err(CampaignError::Invalid("the segment cannot be read".into())),
+    }
+    let offer: Option<(String, Option<String>)> = tx
+        .query_row(
+            "SELECT audience, code FROM offers WHERE id = ?1 AND archived_at IS NULL",
+            [f.offer_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match offer {
+        None => Err(CampaignError::Invalid("no such offer".into())),
+        Some((audience, _)) if audience == "new" => Err(CampaignError::Invalid(
+            "a campaign's offer is for existing members (a retention offer)".into(),
+        )),
+        Some((_, Some(code))) if !code.is_empty() => Err(CampaignError::Invalid(
+            "a campaign's offer has no code: anyone with the code could take it, the holdout too; make one without a code".into(),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Ends a campaign now: the banner goes and the links stop.
+pub fn end_now(tx: &Connection, id: i64, now: i64) -> Result<(), CampaignError> {
+    let n = tx.execute(
+        "UPDATE campaigns SET ends_at = min(ends_at, ?2), updated_at = ?2
+         WHERE id = ?1 AND status != 'scheduled'",
+        params![id, now],
+    )?;
+    if n == 0 {
+        return Err(CampaignError::Invalid(
+            "only a campaign that went out can end".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Campaigns due to go out (or left halfway by a crash), oldest first.
@@ -246,20 +290,23 @@ pub fn choose(
         if chosen {
             continue;
         }
-        let group = if in_holdout(campaign.id, user, f.holdout_percent) {
+        // Left out of both groups first, so the holdout and the targets stay alike:
+        // members contacted lately, and the holdout of a live campaign (which must stay
+        // untouched for its report).
+        let recent: bool = tx.query_row(
+            "SELECT count(*) FROM campaign_members m JOIN campaigns c ON c.id = m.campaign_id
+             WHERE m.user_id = ?1 AND m.campaign_id != ?3
+               AND ((?4 > 0 AND m.contacted_at >= ?2)
+                    OR (m.grp = 'holdout' AND c.ends_at > ?5))",
+            params![user, cap_from, campaign.id, f.frequency_cap_days, now],
+            |r| r.get(0),
+        )?;
+        let group = if recent {
+            Group::Capped
+        } else if in_holdout(campaign.id, user, f.holdout_percent) {
             Group::Holdout
         } else {
-            let recent: bool = tx.query_row(
-                "SELECT count(*) FROM campaign_members
-                 WHERE user_id = ?1 AND contacted_at >= ?2 AND campaign_id != ?3",
-                params![user, cap_from, campaign.id],
-                |r| r.get(0),
-            )?;
-            if recent && f.frequency_cap_days > 0 {
-                Group::Capped
-            } else {
-                Group::Target
-            }
+            Group::Target
         };
         let period_end: Option<i64> = tx
             .query_row(
@@ -280,8 +327,9 @@ pub fn choose(
                 group.as_str(),
                 (group == Group::Target).then(&token),
                 period_end,
-                // A banner reaches them from now on; an email marks the moment it is sent.
-                (group == Group::Target && f.banner && !f.email).then_some(now)
+                // Counted as contacted when chosen, so a campaign due at the same moment
+                // cannot pick them too while their email waits.
+                (group == Group::Target).then_some(now)
             ],
         )?;
     }
@@ -307,6 +355,7 @@ pub fn unsent(conn: &Connection, campaign_id: i64) -> Result<Vec<Recipient>, Cam
         "SELECT u.id, u.email, u.display_name, m.token FROM campaign_members m
          JOIN users u ON u.id = m.user_id
          WHERE m.campaign_id = ?1 AND m.grp = 'target' AND m.emailed_at IS NULL
+           AND m.email_failed_at IS NULL
            AND u.disabled_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM email_opt_outs o WHERE o.user_id = u.id)
          ORDER BY u.id",
@@ -331,6 +380,20 @@ pub fn mark_emailed(
     tx.execute(
         "UPDATE campaign_members SET emailed_at = ?3, contacted_at = coalesce(contacted_at, ?3)
          WHERE campaign_id = ?1 AND user_id = ?2",
+        params![campaign_id, user_id, now],
+    )?;
+    Ok(())
+}
+
+/// The SMTP server refused the member's address for good.
+pub fn mark_email_failed(
+    tx: &Connection,
+    campaign_id: i64,
+    user_id: i64,
+    now: i64,
+) -> Result<(), CampaignError> {
+    tx.execute(
+        "UPDATE campaign_members SET email_failed_at = ?3 WHERE campaign_id = ?1 AND user_id = ?2",
         params![campaign_id, user_id, now],
     )?;
     Ok(())

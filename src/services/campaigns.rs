@@ -20,6 +20,8 @@ pub struct CampaignSender {
     intake: Arc<Intake>,
     mail: Arc<Mailer>,
     wake: Arc<tokio::sync::Notify>,
+    /// Campaigns whose email waits for SMTP, said once each.
+    warned: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,24 +46,27 @@ fn token() -> String {
     crate::accounts::secret::Secret::generate().encode()
 }
 
-/// The HTML alternative: the text as paragraphs, the links as links, and the open pixel.
-fn html_of(text: &str, link: &str, pixel: &str) -> String {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    let body: String = escape(text)
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The HTML alternative of a campaign's text: the template escaped, then the name as text
+/// and the two links as links put in their places, and the open pixel.
+fn html_of(template: &str, name: &str, link: &str, unsubscribe: &str, pixel: &str) -> String {
+    let anchor = |url: &str| format!("<a href=\"{0}\">{0}</a>", escape(url));
+    let filled = escape(template)
+        .replace("{{name}}", &escape(name))
+        .replace("{{link}}", &anchor(link))
+        .replace("{{unsubscribe}}", &anchor(unsubscribe));
+    let body: String = filled
         .split("\n\n")
         .map(|p| format!("<p>{}</p>", p.replace('\n', "<br>")))
         .collect();
-    let linked = body.replace(
-        &escape(link),
-        &format!("<a href=\"{0}\">{0}</a>", escape(link)),
-    );
     format!(
-        "<!doctype html><html><body>{linked}<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\"></body></html>",
+        "<!doctype html><html><body>{body}<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\"></body></html>",
         escape(pixel)
     )
 }
@@ -81,7 +86,19 @@ impl CampaignSender {
             intake,
             mail,
             wake,
+            warned: Default::default(),
         }
+    }
+
+    /// A member's address refused for good: recorded, not tried again.
+    async fn email_failed(&self, campaign: i64, user: i64, why: String) -> Result<(), SendError> {
+        tracing::warn!(campaign, user, error = %why, "a member's address was refused; not tried again");
+        let at = clock::now();
+        self.db
+            .write(move |tx| {
+                store::mark_email_failed(tx, campaign, user, at).map_err(SendError::from)
+            })
+            .await
     }
 
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
@@ -105,9 +122,14 @@ impl CampaignSender {
             .read(move |c| store::due(c, now).map_err(SendError::from))
             .await?;
         let mut finished = 0;
+        // One campaign that cannot go out holds up none of the others.
         for campaign in due {
-            if self.send(&campaign).await? {
-                finished += 1;
+            match self.send(&campaign).await {
+                Ok(true) => finished += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(campaign = campaign.id, error = %e, "a campaign could not be sent; trying again in 30 s")
+                }
             }
         }
         Ok(finished)
@@ -123,6 +145,12 @@ impl CampaignSender {
                 .read(move |c| segments::get(c, segment_id).map_err(SendError::from))
                 .await?
                 .ok_or_else(|| CampaignError::Invalid("its segment was deleted".into()))?;
+            if segment.broken || segment.filter.conditions.is_empty() {
+                return Err(CampaignError::Invalid(
+                    "its segment's filter cannot be read or selects every member".into(),
+                )
+                .into());
+            }
             let intake = self.intake.clone();
             let _ =
                 tokio::task::spawn_blocking(move || intake.sync(std::time::Duration::from_secs(5)))
@@ -175,7 +203,10 @@ impl CampaignSender {
                 };
                 match self
                     .mail
-                    .send_with_html(&letter, &html_of(&body, &link, &pixel))
+                    .send_with_html(
+                        &letter,
+                        &html_of(&campaign.fields.body, name, &link, &unsubscribe, &pixel),
+                    )
                     .await
                 {
                     Ok(()) => {
@@ -187,18 +218,25 @@ impl CampaignSender {
                             .await?;
                     }
                     Err(MailError::NotConfigured) => {
-                        tracing::warn!(
-                            campaign = id,
-                            "campaign email not sent: SMTP is not configured; the banner still shows"
-                        );
-                        break;
+                        // Sent once SMTP is set up; the banner shows meanwhile.
+                        if self
+                            .warned
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(id)
+                        {
+                            tracing::warn!(
+                                campaign = id,
+                                "campaign email waits: SMTP is not configured ([smtp] host); the banner shows meanwhile"
+                            );
+                        }
+                        return Ok(false);
                     }
-                    Err(MailError::BadAddress(_)) => {
-                        tracing::warn!(
-                            campaign = id,
-                            user = r.user_id,
-                            "a member's address is not deliverable; skipped"
-                        );
+                    Err(e @ MailError::BadAddress(_)) => {
+                        self.email_failed(id, r.user_id, e.to_string()).await?;
+                    }
+                    Err(MailError::Smtp(e)) if e.is_permanent() => {
+                        self.email_failed(id, r.user_id, e.to_string()).await?;
                     }
                     Err(e) => {
                         // The SMTP server is away: the rest are sent on the next round.
@@ -214,5 +252,24 @@ impl CampaignSender {
             .await?;
         tracing::info!(campaign = id, "campaign sent");
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_link_in_the_html_goes_where_its_placeholder_says() {
+        let html = super::html_of(
+            "Hi {{name}}: {{link}}\n\nStop: {{unsubscribe}}",
+            "<b>Ann</b>",
+            "https://tv/c/TOKEN",
+            "https://tv/c/TOKEN/unsubscribe",
+            "https://tv/c/TOKEN/open.gif",
+        );
+        assert!(html.contains("Hi &lt;b&gt;Ann&lt;/b&gt;"), "{html}");
+        assert!(html.contains(r#"<a href="https://tv/c/TOKEN">https://tv/c/TOKEN</a></p>"#));
+        assert!(html.contains(
+            r#"<a href="https://tv/c/TOKEN/unsubscribe">https://tv/c/TOKEN/unsubscribe</a>"#
+        ));
     }
 }

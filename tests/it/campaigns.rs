@@ -325,31 +325,100 @@ fn seed_000_the_at_risk_cohort_gets_a_retention_offer_with_a_holdout_and_the_rep
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    // (The member who took the offer renews in 40 days now: out of the segment.)
+    // (The member who took the offer renews in 40 days now: out of the segment.) The
+    // first campaign's holdout is left out too, so it stays untouched for its report.
     let skipped = members_in(&data, again, "capped").len();
-    assert_eq!(skipped, targets.len() - 1, "the frequency cap");
-    let second: Vec<i64> = members_in(&data, again, "target")
-        .into_iter()
-        .map(|m| m.0)
-        .collect();
-    let never_contacted: Vec<i64> = holdout.iter().map(|m| m.0).collect();
-    assert_eq!(second, never_contacted, "only those not contacted lately");
+    assert_eq!(
+        skipped,
+        targets.len() - 1 + holdout.len(),
+        "the frequency cap"
+    );
+    assert!(members_in(&data, again, "target").is_empty());
 
-    // Sixteen days later the cohort's renewal date has passed: the member who took the
-    // offer renewed, no one else did. The report says so, against the holdout.
-    std::fs::write(&clock, (16 * DAY).to_string()).unwrap();
-    let page = ann.get(&format!("/admin/campaigns/{campaign}"));
-    assert_eq!(page.status, 200);
-    let value = |id: &str| {
-        let at = page.body.find(&format!("id=\"{id}\"")).unwrap();
-        let rest = &page.body[at..];
-        let start = rest.find('>').unwrap() + 1;
-        rest[start..start + rest[start..].find('<').unwrap()].to_string()
+    // An offer with a code cannot be a campaign's (the holdout could type the code).
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/offers",
+        Some(
+            json!({"name": "Coded", "code": "COMEBACK", "kind": "free_period", "value": 7,
+                    "duration": "once", "audience": "existing"}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let mut coded = form(&csrf, "Coded", "10");
+    coded[3].1 = body["id"].as_i64().unwrap().to_string();
+    let pairs: Vec<(&str, &str)> = coded
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let refused = ann.post("/admin/campaigns", &pairs);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("code"), "{}", refused.body);
+    // The live campaign's texts change; its holdout does not; it can end now.
+    let mut edited = form(&csrf, "Win back", "40");
+    edited[8].1 = "Last chance: a free month".into();
+    let pairs: Vec<(&str, &str)> = edited
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let saved = ann.post(&format!("/admin/campaigns/{campaign}"), &pairs);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (holdout_now, banner_now): (i64, String) = Connection::open(data.join("marquee.db"))
+        .unwrap()
+        .query_row(
+            "SELECT holdout_percent, banner_text FROM campaigns WHERE id = ?1",
+            [campaign],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (holdout_now, banner_now.as_str()),
+        (25, "Last chance: a free month")
+    );
+    let mut other_target = signed_in(&server, &targets[2].1);
+    assert_eq!(other_target.get("/c/banner").status, 200);
+    let ended = ann.post(
+        &format!("/admin/campaigns/{campaign}/end"),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(ended.status, 303, "{}", ended.body);
+    assert_eq!(
+        other_target.get("/c/banner").status,
+        204,
+        "ended: no banner"
+    );
+
+    // Sixteen days later the cohort's renewal date has passed and no one renewed; the one
+    // who took a free month is judged when it ends.
+    let report = |ann: &mut Browser| {
+        let page = ann.get(&format!("/admin/campaigns/{campaign}"));
+        assert_eq!(page.status, 200);
+        move |id: &str| {
+            let at = page.body.find(&format!("id=\"{id}\"")).unwrap();
+            let rest = &page.body[at..];
+            let start = rest.find('>').unwrap() + 1;
+            rest[start..start + rest[start..].find('<').unwrap()].to_string()
+        }
     };
+    std::fs::write(&clock, (16 * DAY).to_string()).unwrap();
+    let value = report(&mut ann);
     assert_eq!(value("report-redeemed"), "1");
     assert_eq!(value("report-targets"), targets.len().to_string());
     assert_eq!(value("report-holdout"), holdout.len().to_string());
     assert_eq!(value("report-emailed"), targets.len().to_string());
+    assert_eq!(value("report-target-rate"), "0.0 %");
+    assert_eq!(value("report-holdout-rate"), "0.0 %");
+    // Past the free month, the member who took it pays for the next one (a renewal);
+    // the holdout never got the offer.
+    std::fs::write(&clock, (45 * DAY).to_string()).unwrap();
+    Connection::open(data.join("marquee.db"))
+        .unwrap()
+        .execute(
+            "UPDATE subscriptions SET period_end = period_end + 30 * 86400 WHERE user_id = ?1",
+            [who],
+        )
+        .unwrap();
+    let value = report(&mut ann);
     let expected = format!("{:.1} %", 100.0 / targets.len() as f64);
     assert_eq!(value("report-target-rate"), expected);
     assert_eq!(value("report-holdout-rate"), "0.0 %");

@@ -28,7 +28,8 @@ CREATE TABLE campaigns (
 );
 
 -- Who a campaign chose and what happened: 'target' (got the offer), 'holdout' (kept out),
--- 'capped' (contacted too recently by another campaign).
+-- 'capped' (contacted lately by another campaign, or in the holdout of a live one: left
+-- out of both groups, so they stay alike).
 CREATE TABLE campaign_members (
     campaign_id      INTEGER NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
     user_id          INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -38,6 +39,8 @@ CREATE TABLE campaign_members (
     -- The end of the member's subscription period when chosen: renewal is judged by it.
     period_end       INTEGER,
     emailed_at       INTEGER,
+    -- The SMTP server refused the address for good: not tried again.
+    email_failed_at  INTEGER,
     opened_at        INTEGER,
     redeemed_at      INTEGER,
     contacted_at     INTEGER,

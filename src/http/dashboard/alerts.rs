@@ -39,6 +39,12 @@ pub async fn list(
         .db
         .read(|c| alerts::list(c).map_err(analytics_error))
         .await?;
+    // A webhook URL is often its own credential: readers see only where it goes.
+    let full = admin
+        .viewer
+        .user()
+        .role
+        .may(crate::accounts::roles::Permission::SettingsWrite);
     let rows: Vec<Row> = all
         .into_iter()
         .map(|a| Row {
@@ -46,8 +52,14 @@ pub async fn list(
             metric: a.metric.label(),
             threshold: a.threshold,
             min_plays: a.min_plays,
-            channel: a.channel,
-            target: a.target,
+            channel: a.channel.clone(),
+            target: if full || a.channel != "webhook" {
+                a.target
+            } else {
+                url::Url::parse(&a.target).map_or("(hidden)".into(), |u| {
+                    format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or(""))
+                })
+            },
             fired: a.fired_hour.map_or("never".into(), |h| {
                 time::OffsetDateTime::from_unix_timestamp(h)
                     .map(|t| format!("{} {:02}:00 UTC", t.date(), t.hour()))

@@ -43,8 +43,9 @@ pub struct CampaignForm {
 
 impl CampaignForm {
     fn fields(&self, now: i64) -> Result<CampaignFields, PageError> {
+        // To the minute, as the form shows it back.
         let send_at = match parse_input("send at", &self.send_at)? {
-            0 => now,
+            0 => now - now.rem_euclid(60),
             t => t,
         };
         if !(1..=365).contains(&self.days) {
@@ -280,4 +281,32 @@ pub async fn change(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, PageError> {
     save(&state, &admin, Some(path.into_inner())).await
+}
+
+/// Ends a campaign that went out, now: its banner goes and its links stop.
+#[post("/admin/campaigns/{id}/end")]
+pub async fn end(
+    state: web::Data<AppState>,
+    admin: Admin<perm::BillingWrite>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, PageError> {
+    let id = path.into_inner();
+    let actor = admin.viewer.actor();
+    let now = crate::clock::now();
+    state
+        .db
+        .write(move |tx| -> Result<(), PageError> {
+            store::end_now(tx, id, now).map_err(page_error)?;
+            crate::audit::record(
+                tx,
+                &actor,
+                "campaign.end",
+                &format!("campaign:{id}"),
+                serde_json::json!({}),
+                now,
+            )
+            .map_err(PageError::internal)
+        })
+        .await?;
+    Ok(see_other(&format!("/admin/campaigns/{id}"), []))
 }

@@ -209,6 +209,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(campaigns::list)
         .service(campaigns::create)
         .service(campaigns::show)
+        .service(campaigns::end)
         .service(campaigns::change)
         .service(segments::list)
         .service(segments::preview)

@@ -17,6 +17,9 @@ use crate::http::session::{Admin, PageError, see_other};
 const PREVIEW_SIZE: usize = 20;
 const DEFAULT_WATCH_DAYS: u32 = 14;
 const DEFAULT_PREVIOUS_DAYS: u32 = 28;
+/// How long a saved segment's page, and the live preview, wait for beacons in flight.
+const SAVED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const TYPING_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The form's fields, as text, for showing a filter back in the form.
 #[derive(Debug, Default, Serialize)]
@@ -207,12 +210,16 @@ struct Preview {
     members: Vec<PreviewRow>,
 }
 
-/// Who a filter selects now: the count and the first members.
-pub async fn members_of(state: &AppState, filter: Filter) -> Result<Vec<i64>, PageError> {
+/// Who a filter selects now, after waiting (at most `wait`) for beacons still in flight
+/// to be written and rolled up; the live preview waits less so typing stays quick.
+async fn members_of(
+    state: &AppState,
+    filter: Filter,
+    wait: std::time::Duration,
+) -> Result<Vec<i64>, PageError> {
     let now = crate::clock::now();
     let beacons = state.beacons.clone();
-    let _ =
-        tokio::task::spawn_blocking(move || beacons.sync(std::time::Duration::from_secs(2))).await;
+    let _ = tokio::task::spawn_blocking(move || beacons.sync(wait)).await;
     let main = state.db.clone();
     state
         .events
@@ -228,8 +235,12 @@ pub async fn members_of(state: &AppState, filter: Filter) -> Result<Vec<i64>, Pa
         })
 }
 
-async fn preview_of(state: &AppState, filter: Filter) -> Result<Preview, PageError> {
-    let members = members_of(state, filter).await?;
+async fn preview_of(
+    state: &AppState,
+    filter: Filter,
+    wait: std::time::Duration,
+) -> Result<Preview, PageError> {
+    let members = members_of(state, filter, wait).await?;
     let count = members.len();
     let main = state.db.clone();
     let now = crate::clock::now();
@@ -250,7 +261,7 @@ async fn preview_of(state: &AppState, filter: Filter) -> Result<Preview, PageErr
 struct SegmentRow {
     id: i64,
     name: String,
-    count: usize,
+    broken: bool,
 }
 
 async fn plans(state: &AppState) -> Result<Vec<(String, String)>, PageError> {
@@ -276,22 +287,21 @@ async fn page(
         .db
         .read(|c| segments::list(c).map_err(PageError::internal))
         .await?;
-    let mut rows = Vec::new();
-    for s in saved {
-        let count = members_of(state, s.filter.clone())
-            .await
-            .map_or(0, |m| m.len());
-        rows.push(SegmentRow {
+    // Counts are not worked out for the list (each is a full evaluation); a segment's
+    // page shows its own.
+    let rows: Vec<SegmentRow> = saved
+        .into_iter()
+        .map(|s| SegmentRow {
             id: s.id,
             name: s.name,
-            count,
-        });
-    }
+            broken: s.broken,
+        })
+        .collect();
     let (form, id, shown) = match &editing {
         Some(s) => (
             FormState::of(&s.name, &s.filter),
             Some(s.id),
-            Some(preview_of(state, s.filter.clone()).await?),
+            Some(preview_of(state, s.filter.clone(), SAVED_WAIT).await?),
         ),
         None => (FormState::of("", &Filter::default()), None, None),
     };
@@ -341,7 +351,7 @@ pub async fn preview(
     admin: Admin<perm::MembersRead>,
 ) -> Result<HttpResponse, PageError> {
     let (_, filter) = filter_of(admin.viewer.form_bytes())?;
-    let shown = preview_of(&state, filter).await?;
+    let shown = preview_of(&state, filter, TYPING_WAIT).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(shown))
