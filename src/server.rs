@@ -144,6 +144,14 @@ pub async fn serve(
         )
         .run(shutdown_rx.clone()),
     );
+    let recommendations_task = tokio::spawn(
+        crate::services::recommendations::RecommendationRefresher::new(
+            db.clone(),
+            state.events.clone(),
+            beacons.clone(),
+        )
+        .run(shutdown_rx.clone()),
+    );
     let jobs_task = tokio::spawn(supervisor::run(
         env,
         wake_jobs,
@@ -221,6 +229,7 @@ pub async fn serve(
     let _ = analytics_task.await;
     let _ = campaigns_task.await;
     let _ = alerts_task.await;
+    let _ = recommendations_task.await;
     let _ = encryption_task.await;
     let _ = server_task.await;
     // Playback events still queued are written before the process ends.

@@ -4,7 +4,7 @@
 //! heartbeats per twentieth of a title (`rollup_dropoff`), and per signed-in viewer: each
 //! day's watching (`viewer_daily`, which also gives unique viewers), each title's
 //! (`viewer_titles`), when they last played (`viewer_last`) and first played and checked
-//! out (`viewer_firsts`, for the funnel), for segments, personal rails and the funnel. Dashboards read these, never
+//! out (`viewer_firsts`, for the funnel), for segments and the funnel. Dashboards read these, never
 //! the raw events. Every measure is a sum, so a rollup adds the events after a high-water mark
 //! (`rollup_state.last_event`) to the rows and moves the mark in the same transaction: each
 //! event is counted once, whatever crashes when. Days are UTC.

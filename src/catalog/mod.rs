@@ -11,11 +11,14 @@ pub mod picks;
 pub mod progress;
 pub mod publishing;
 pub mod rails;
+pub mod recommend;
 pub mod search;
 pub mod title_sidecar;
 pub mod titles;
 pub mod visibility;
 
+#[cfg(test)]
+mod recommend_tests;
 #[cfg(test)]
 mod tests;
 

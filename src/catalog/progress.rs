@@ -36,10 +36,12 @@ pub fn save(
         return Err(CatalogError::TitleNotFound(title_id.to_string()));
     }
     tx.execute(
-        "INSERT INTO watch_progress (user_id, title_id, position_secs, duration_secs, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO watch_progress (user_id, title_id, position_secs, duration_secs, updated_at,
+                                     finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?3 >= ?4 * 0.95 THEN ?5 END)
          ON CONFLICT (user_id, title_id) DO UPDATE SET position_secs = excluded.position_secs,
-             duration_secs = excluded.duration_secs, updated_at = excluded.updated_at",
+             duration_secs = excluded.duration_secs, updated_at = excluded.updated_at,
+             finished_at = coalesce(watch_progress.finished_at, excluded.finished_at)",
         params![
             user_id,
             title_id,

@@ -1,9 +1,11 @@
 //! The home page as editors arrange it: rails in order, each hand-picked (a hero banner or
-//! a manual rail) or drawn from the catalog (newest, a collection, a genre, a signed-in
-//! viewer's "continue watching"). Rails are rows, so a change shows on the next page view.
-//! Kinds are checked here rather than in the schema, so later kinds (trending, personal
-//! recommendations) slot in as new `RailKind` variants.
+//! a manual rail) or drawn from the catalog (newest, a collection, a genre, trending) or,
+//! for a signed-in viewer, their own ("continue watching", "because you watched", "new in
+//! your genres", read from what `recommend` keeps). Rails are rows, so a change shows on
+//! the next page view. Kinds are checked here rather than in the schema, so later kinds
+//! slot in as new `RailKind` variants.
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -23,16 +25,27 @@ pub enum RailKind {
     Genre,
     /// The signed-in viewer's unfinished titles, most recent first; hidden when signed out.
     ContinueWatching,
+    /// What the viewers who finished the viewer's last finished title finished most
+    /// ("Because you watched X"); hidden when signed out.
+    BecauseYouWatched,
+    /// Movies and series by plays over the last 7 days.
+    Trending,
+    /// The newest titles (of the last 90 days) in the genres the viewer watches most, that
+    /// they have not started; hidden when signed out.
+    NewInYourGenres,
 }
 
 impl RailKind {
-    pub const ALL: [RailKind; 6] = [
+    pub const ALL: [RailKind; 9] = [
         RailKind::Hero,
         RailKind::Manual,
         RailKind::Newest,
         RailKind::Collection,
         RailKind::Genre,
         RailKind::ContinueWatching,
+        RailKind::BecauseYouWatched,
+        RailKind::Trending,
+        RailKind::NewInYourGenres,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,11 +56,23 @@ impl RailKind {
             RailKind::Collection => "collection",
             RailKind::Genre => "genre",
             RailKind::ContinueWatching => "continue_watching",
+            RailKind::BecauseYouWatched => "because_you_watched",
+            RailKind::Trending => "trending",
+            RailKind::NewInYourGenres => "new_in_your_genres",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         RailKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether what it shows depends on the signed-in viewer (so it is filled in per
+    /// request, and not at all for someone signed out).
+    pub fn personal(self) -> bool {
+        matches!(
+            self,
+            RailKind::ContinueWatching | RailKind::BecauseYouWatched | RailKind::NewInYourGenres
+        )
     }
 
     /// Whether editors pick the titles one by one.
@@ -284,14 +309,9 @@ pub fn items(conn: &Connection, rail_id: i64) -> Result<Vec<Title>, CatalogError
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// What a viewer sees in a rail at `now`: live titles only. `viewer`: the signed-in
-/// account, for "continue watching".
-pub fn resolve(
-    conn: &Connection,
-    rail: &Rail,
-    viewer: Option<i64>,
-    now: i64,
-) -> Result<Vec<Title>, CatalogError> {
+/// What everyone sees in a shared rail at `now`: live titles only. A personal rail is
+/// empty here (see `personal`).
+pub fn resolve(conn: &Connection, rail: &Rail, now: i64) -> Result<Vec<Title>, CatalogError> {
     let live = visibility::live_sql(1);
     let cols = titles::COLUMNS;
     let (sql, source) = match rail.kind {
@@ -300,7 +320,7 @@ pub fn resolve(
                 "SELECT {cols} FROM rail_items ri JOIN titles t ON t.id = ri.title_id
                  WHERE ri.rail_id = ?2 AND {live} ORDER BY ri.position LIMIT ?3"
             ),
-            rusqlite::types::Value::Integer(rail.id),
+            Value::Integer(rail.id),
         ),
         RailKind::Newest => (
             format!(
@@ -308,14 +328,14 @@ pub fn resolve(
                  WHERE t.parent_id IS NULL AND {live} AND ?2 IS NULL
                  ORDER BY t.live_from DESC LIMIT ?3"
             ),
-            rusqlite::types::Value::Null,
+            Value::Null,
         ),
         RailKind::Collection => (
             format!(
                 "SELECT {cols} FROM collection_items ci JOIN titles t ON t.id = ci.title_id
                  WHERE ci.collection_id = ?2 AND {live} ORDER BY ci.position LIMIT ?3"
             ),
-            rusqlite::types::Value::Text(rail.source.clone().unwrap_or_default()),
+            Value::Text(rail.source.clone().unwrap_or_default()),
         ),
         RailKind::Genre => (
             // Newest first along the release-time index, keeping the genre's: a few rows
@@ -327,24 +347,95 @@ pub fn resolve(
                      WHERE tg.title_id = t.id AND g.slug = ?2)
                  ORDER BY t.live_from DESC LIMIT ?3"
             ),
-            rusqlite::types::Value::Text(rail.source.clone().unwrap_or_default()),
+            Value::Text(rail.source.clone().unwrap_or_default()),
         ),
-        RailKind::ContinueWatching => {
-            let Some(user) = viewer else {
-                return Ok(Vec::new());
-            };
-            (
-                format!(
-                    "SELECT {cols} FROM watch_progress w JOIN titles t ON t.id = w.title_id
-                     WHERE w.user_id = ?2 AND {live} AND {unfinished}
-                     ORDER BY w.updated_at DESC LIMIT ?3",
-                    unfinished = super::progress::UNFINISHED
-                ),
-                rusqlite::types::Value::Integer(user),
-            )
+        RailKind::Trending => (
+            format!(
+                "SELECT {cols} FROM trending_titles tr JOIN titles t ON t.id = tr.title_id
+                 WHERE {live} AND ?2 IS NULL ORDER BY tr.rank LIMIT ?3"
+            ),
+            Value::Null,
+        ),
+        RailKind::ContinueWatching | RailKind::BecauseYouWatched | RailKind::NewInYourGenres => {
+            return Ok(Vec::new());
         }
     };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![now, source, rail.max_items], titles::from_row)?;
+    titles_of(conn, &sql, params![now, source, rail.max_items])
+}
+
+fn titles_of(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Title>, CatalogError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, titles::from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// What the signed-in `user` sees in a personal rail at `now`, and the rail's name as they
+/// see it ("Because you watched" names the title it is about). Empty for a shared rail.
+pub fn personal(
+    conn: &Connection,
+    rail: &Rail,
+    user: i64,
+    now: i64,
+) -> Result<(String, Vec<Title>), CatalogError> {
+    let live = visibility::live_sql(1);
+    let cols = titles::COLUMNS;
+    let top = super::recommend::TOP;
+    // Titles the viewer has started or finished, as movies and series.
+    let seen = "SELECT 1 FROM watch_progress w JOIN titles p ON p.id = w.title_id
+                WHERE w.user_id = ?2 AND coalesce(p.parent_id, p.id) = t.id";
+    let shown = match rail.kind {
+        RailKind::ContinueWatching => titles_of(
+            conn,
+            &format!(
+                "SELECT {cols} FROM watch_progress w JOIN titles t ON t.id = w.title_id
+                 WHERE w.user_id = ?2 AND {live} AND {unfinished}
+                 ORDER BY w.updated_at DESC LIMIT ?3",
+                unfinished = super::progress::UNFINISHED
+            ),
+            params![now, user, rail.max_items],
+        )?,
+        RailKind::BecauseYouWatched => {
+            let Some((about, name)) = super::recommend::because_of(conn, user, now)? else {
+                return Ok((rail.name.clone(), Vec::new()));
+            };
+            let titles = titles_of(
+                conn,
+                &format!(
+                    "SELECT {cols} FROM co_watched c JOIN titles t ON t.id = c.neighbour_id
+                     WHERE c.title_id = ?4 AND {live} AND {unfinished}
+                     ORDER BY c.viewers DESC, t.live_from DESC LIMIT ?3",
+                    unfinished = super::recommend::not_finished_by("t", 2)
+                ),
+                params![now, user, rail.max_items, about],
+            )?;
+            return Ok((format!("{} {name}", rail.name), titles));
+        }
+        RailKind::NewInYourGenres => titles_of(
+            conn,
+            &format!(
+                "WITH theirs AS (
+                     SELECT tg.genre_id FROM watch_progress w JOIN titles t ON t.id = w.title_id
+                     JOIN title_genres tg ON tg.title_id = {top}
+                     WHERE w.user_id = ?2 AND t.kind IN ('movie', 'episode')
+                       AND (w.finished_at IS NOT NULL OR w.position_secs >= 60)
+                     GROUP BY tg.genre_id ORDER BY count(*) DESC, tg.genre_id LIMIT 3)
+                 SELECT {cols} FROM titles t INDEXED BY titles_live
+                 WHERE t.parent_id IS NULL AND {live} AND t.live_from > ?1 - ?4
+                   AND EXISTS (SELECT 1 FROM title_genres tg
+                               WHERE tg.title_id = t.id AND tg.genre_id IN theirs)
+                   AND NOT EXISTS ({seen})
+                 ORDER BY t.live_from DESC LIMIT ?3"
+            ),
+            params![now, user, rail.max_items, NEW_FOR_SECS],
+        )?,
+        _ => Vec::new(),
+    };
+    Ok((rail.name.clone(), shown))
+}
+
+/// How recent a title is to count as new in "new in your genres".
+const NEW_FOR_SECS: i64 = 90 * 86_400;

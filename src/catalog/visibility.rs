@@ -41,8 +41,13 @@ pub fn is_within(from: Option<i64>, until: Option<i64>, now: i64) -> bool {
 
 /// The SQL condition "the title aliased `t` is live at parameter `?N`".
 pub fn live_sql(now_param: usize) -> String {
+    live_sql_as("t", now_param)
+}
+
+/// The SQL condition "the title aliased `alias` is live at parameter `?N`".
+pub fn live_sql_as(alias: &str, now_param: usize) -> String {
     format!(
-        "(t.live_from IS NOT NULL AND t.live_from <= ?{now_param} AND (t.live_until IS NULL OR t.live_until > ?{now_param}))"
+        "({alias}.live_from IS NOT NULL AND {alias}.live_from <= ?{now_param} AND ({alias}.live_until IS NULL OR {alias}.live_until > ?{now_param}))"
     )
 }
 

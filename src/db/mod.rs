@@ -58,6 +58,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/016_segments.sql")),
         M::up(include_str!("migrations/017_campaigns.sql")),
         M::up(include_str!("migrations/018_alerts.sql")),
+        M::up(include_str!("migrations/019_recommendations.sql")),
     ])
 }
 
@@ -74,7 +75,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 18;
+const MIGRATION_COUNT: i64 = 19;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

@@ -132,19 +132,22 @@ pub async fn home(
     // Per-viewer rails are filled in for this request only.
     let mut rails = Vec::new();
     for (rail, cards) in &home.rails {
-        let cards = match cards {
-            Some(cards) => views(cards),
+        let (name, cards) = match cards {
+            Some(cards) => (rail.name.clone(), views(cards)),
             None => {
                 let Some(user) = user else { continue };
                 let rail = rail.clone();
-                let cards = state
+                let (name, cards) = state
                     .db
                     .read(move |c| {
-                        let titles = rails::resolve(c, &rail, Some(user), now)?;
-                        browse::cards(c, &titles, now)
+                        let (name, titles) = rails::personal(c, &rail, user, now)?;
+                        Ok::<_, crate::catalog::CatalogError>((
+                            name,
+                            browse::cards(c, &titles, now)?,
+                        ))
                     })
                     .await?;
-                views(&cards)
+                (name, views(&cards))
             }
         };
         if cards.is_empty() {
@@ -152,7 +155,7 @@ pub async fn home(
         }
         rails.push(RailView {
             id: rail.id,
-            name: rail.name.clone(),
+            name,
             hero: rail.kind == RailKind::Hero,
             cards,
         });
@@ -190,11 +193,11 @@ async fn stamp(state: &AppState, now: i64) -> Result<Stamp, ApiError> {
 fn build_home(c: &rusqlite::Connection, now: i64) -> Result<Home, crate::catalog::CatalogError> {
     let mut out = Vec::new();
     for rail in rails::list(c)? {
-        if rail.kind == RailKind::ContinueWatching {
+        if rail.kind.personal() {
             out.push((rail, None));
             continue;
         }
-        let titles = rails::resolve(c, &rail, None, now)?;
+        let titles = rails::resolve(c, &rail, now)?;
         let cards = browse::cards(c, &titles, now)?;
         out.push((rail, Some(cards)));
     }

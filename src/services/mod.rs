@@ -9,6 +9,7 @@ pub mod encryption;
 pub mod offers;
 pub mod paywall;
 pub mod playback;
+pub mod recommendations;
 pub mod settings;
 pub mod titles;
 pub mod webhooks;

@@ -25,6 +25,7 @@ mod origin;
 mod paywall;
 mod paywall_walk;
 mod player;
+mod recommendations;
 mod safety;
 mod service;
 mod settings;

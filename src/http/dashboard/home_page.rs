@@ -45,6 +45,9 @@ fn kind_label(kind: RailKind) -> &'static str {
         RailKind::Collection => "collection",
         RailKind::Genre => "genre",
         RailKind::ContinueWatching => "continue watching",
+        RailKind::BecauseYouWatched => "because you watched",
+        RailKind::Trending => "trending this week",
+        RailKind::NewInYourGenres => "new in your genres",
     }
 }
 
