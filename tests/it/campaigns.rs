@@ -5,7 +5,7 @@
 //! offer in Chromium; the report counts the redemption and, past the renewal date, sets
 //! the targets' renewals against the holdout's; holdout members never got the offer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
@@ -142,13 +142,22 @@ fn created_id(answer: &crate::accounts::Page, prefix: &str) -> i64 {
         .unwrap_or_else(|| panic!("{:?}", answer.location))
 }
 
-#[test]
-fn seed_000_the_at_risk_cohort_gets_a_retention_offer_with_a_holdout_and_the_report_shows_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data_with_ann(tmp.path(), &[]);
+/// Seed 000's world: the owner Ann, a plan and a retention offer made through the API,
+/// and the generated members with their viewing; the server restarted on it, with a
+/// captured SMTP server and an injected clock.
+struct Seeded {
+    data: PathBuf,
+    server: Server,
+    smtp: SmtpCapture,
+    clock: PathBuf,
+    offer: i64,
+}
+
+fn seeded(tmp: &Path) -> Seeded {
+    let data = data_with_ann(tmp, &[]);
     created(&data, "bob@example.com", &["--role", "viewer"]);
     let smtp = SmtpCapture::start();
-    let clock = tmp.path().join("clock");
+    let clock = tmp.join("clock");
     std::fs::write(&clock, "0").unwrap();
     let mut server = Server::start_with(
         &data,
@@ -192,6 +201,25 @@ fn seed_000_the_at_risk_cohort_gets_a_retention_offer_with_a_holdout_and_the_rep
     generate(&data, now);
     server.restart();
 
+    Seeded {
+        data,
+        server,
+        smtp,
+        clock,
+        offer,
+    }
+}
+
+#[test]
+fn seed_000_the_at_risk_cohort_gets_a_retention_offer_with_a_holdout_and_the_report_shows_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Seeded {
+        data,
+        server,
+        smtp,
+        clock,
+        offer,
+    } = seeded(tmp.path());
     // The operator finds the cohort: watching down by half or more over the last 14 days
     // against the 28 before, renewal within 21 days. The preview counts it as typed.
     let mut ann = signed_in(&server, "ann@example.com");
@@ -448,4 +476,101 @@ fn seed_000_the_at_risk_cohort_gets_a_retention_offer_with_a_holdout_and_the_rep
         )
         .unwrap();
     assert_eq!(opted, 1);
+}
+
+/// The acceptance as a new operator would try it, in Chromium: one dashboard
+/// session finds the at-risk cohort with the live preview, sends a retention campaign
+/// with a holdout, and later reads its effect on the campaign's page.
+#[test]
+fn an_operator_finds_the_cohort_sends_the_campaign_and_reads_its_effect_in_the_dashboard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Seeded {
+        data,
+        server,
+        smtp,
+        clock,
+        ..
+    } = seeded(tmp.path());
+    let base = server.url().to_owned();
+    let sent = crate::player::browser_check(&[
+        "retention-walk.mjs",
+        &base,
+        "ann@example.com",
+        PASSWORD,
+        "send",
+    ]);
+    assert_eq!(sent["ok"], true, "{sent}");
+    // The live count went from everyone renewing soon to the cohort alone, and the saved
+    // segment says the same.
+    assert_eq!(
+        sent["count_before"],
+        (COHORT.count() + STEADY.count() + LATER.count() + 1).to_string(),
+        "every viewer: {sent}"
+    );
+    assert_eq!(sent["renewing"], COHORT.count() + STEADY.count(), "{sent}");
+    assert_eq!(sent["at_risk"], COHORT.count(), "{sent}");
+    assert_eq!(sent["saved_count"], COHORT.count(), "{sent}");
+    assert_eq!(
+        sent["preview_rows"],
+        COHORT.count().min(20),
+        "the preview's first members"
+    );
+    assert_eq!(sent["holdout_default"], "10", "the default holdout");
+    let campaign: i64 = sent["campaign"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("/admin/campaigns/")
+        .parse()
+        .unwrap();
+    let targets = members_in(&data, campaign, "target");
+    let holdout = members_in(&data, campaign, "holdout");
+    assert_eq!(sent["targets"], targets.len());
+    assert_eq!(sent["holdout"], holdout.len());
+    assert_eq!(targets.len() + holdout.len(), COHORT.count());
+    assert!(!holdout.is_empty(), "a tenth of the cohort is held out");
+    let mails = smtp.wait_for(targets.len());
+    assert_eq!(mails.len(), targets.len(), "one email per target");
+    for (_, email, _) in &holdout {
+        assert!(
+            !mails
+                .iter()
+                .any(|m| m.to.iter().any(|t| t.contains(email.as_str()))),
+            "the holdout got mail"
+        );
+    }
+
+    // A target takes the offer from the banner; a month and a half later they have
+    // renewed after their free month, and nobody else has.
+    let (who, email, _) = targets[0].clone();
+    let redeemed = crate::player::browser_check(&["campaign.mjs", &base, &email, PASSWORD]);
+    assert_eq!(redeemed["ok"], true, "{redeemed}");
+    std::fs::write(&clock, (45 * DAY).to_string()).unwrap();
+    Connection::open(data.join("marquee.db"))
+        .unwrap()
+        .execute(
+            "UPDATE subscriptions SET period_end = period_end + 30 * 86400 WHERE user_id = ?1",
+            [who],
+        )
+        .unwrap();
+    let read = crate::player::browser_check(&[
+        "retention-walk.mjs",
+        &base,
+        "ann@example.com",
+        PASSWORD,
+        "report",
+        sent["campaign"].as_str().unwrap(),
+    ]);
+    assert_eq!(read["ok"], true, "{read}");
+    assert_eq!(read["redeemed"], "1", "{read}");
+    assert_eq!(read["emailed"], targets.len().to_string(), "{read}");
+    assert_eq!(
+        read["target-rate"],
+        format!("{:.1} %", 100.0 / targets.len() as f64),
+        "{read}"
+    );
+    assert_eq!(read["holdout-rate"], "0.0 %", "{read}");
+    assert!(
+        read["lift"].as_str().unwrap().contains("95 % interval"),
+        "{read}"
+    );
 }
