@@ -20,6 +20,9 @@ pub struct Intake {
 #[derive(Debug, Clone, Copy)]
 pub struct Sender {
     pub owner: u64,
+    /// The sender's address, hashed (an IPv6 /64 as one), for the per-address budget;
+    /// none for loopback, where a local proxy would make every viewer one address.
+    pub address: Option<u64>,
     pub user_id: Option<i64>,
     pub client: Client,
 }
@@ -41,7 +44,7 @@ impl Intake {
             .ledger
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .admit(sender.owner, beacon, now_ms)?;
+            .admit(sender.owner, sender.address, beacon, now_ms)?;
         let n = admitted.len();
         for event in admitted {
             self.recorder.record(RawEvent {

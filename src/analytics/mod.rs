@@ -1,4 +1,4 @@
-//! Playback analytics (issue 12, being built): what players report about each playback
+//! Playback analytics: what players report about each playback
 //! session (`beacon`: the batch format, checked and bounded), kept apart from the main
 //! database in `events.db` by one writer thread that batches inserts (`recorder`), so a
 //! flood of beacons never queues behind the writer that jobs and the dashboard use.

@@ -367,9 +367,22 @@ impl Drop for Recorder {
     }
 }
 
+/// One bounded step of rollup; whether more is waiting.
+fn roll_up_step(conn: &mut Connection) -> bool {
+    match super::rollup::roll_up(conn, ROLLUP_STEP) {
+        Ok(n) => n == ROLLUP_STEP,
+        Err(e) => {
+            tracing::warn!(error = %e, "playback events could not be rolled up");
+            false
+        }
+    }
+}
+
 fn write_loop(mut conn: Connection, receiver: Receiver<Message>, upkeep: &Upkeep) {
     let mut pending: Option<Message> = None;
     let mut retention_at = Instant::now();
+    // A backlog (from before a restart, or a burst) is rolled up while no events come.
+    let mut behind = true;
     loop {
         if retention_at.elapsed() >= RETENTION_EVERY {
             retention_at = Instant::now();
@@ -377,11 +390,23 @@ fn write_loop(mut conn: Connection, receiver: Receiver<Message>, upkeep: &Upkeep
         }
         let first = match pending.take() {
             Some(m) => m,
-            None => match receiver.recv_timeout(RETENTION_EVERY) {
-                Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
-            },
+            None => {
+                let wait = if behind {
+                    Duration::ZERO
+                } else {
+                    RETENTION_EVERY
+                };
+                match receiver.recv_timeout(wait) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if behind {
+                            behind = roll_up_step(&mut conn);
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
         };
         let mut batch = Vec::new();
         match first {
@@ -409,9 +434,7 @@ fn write_loop(mut conn: Connection, receiver: Receiver<Message>, upkeep: &Upkeep
         }
         // One bounded step of rollup after every batch keeps the rollups current and a
         // backlog shrinking, without holding new events up for long.
-        if let Err(e) = super::rollup::roll_up(&mut conn, ROLLUP_STEP) {
-            tracing::warn!(error = %e, "playback events could not be rolled up");
-        }
+        behind = roll_up_step(&mut conn);
     }
     // Everything is written; what is not rolled up yet is at the next start.
     let _ = super::rollup::roll_up(&mut conn, ROLLUP_STEP);
@@ -552,6 +575,41 @@ mod tests {
             !recorder.record(event("late", 1)),
             "closed: nothing more is taken"
         );
+    }
+
+    #[test]
+    fn a_backlog_left_by_a_restart_is_rolled_up_without_new_events() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("events.db");
+        let backlog = 3 * ROLLUP_STEP + 7;
+        {
+            let conn = open_events_db(&path).unwrap();
+            conn.execute(
+                &format!(
+                    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {backlog} - 1)
+                     INSERT INTO raw_events (at, session, title_id, kind, device, browser)
+                     SELECT i, 's', 't1', 'play_intent', 'desktop', 'chrome' FROM n"
+                ),
+                [],
+            )
+            .unwrap();
+        }
+        let recorder = Recorder::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let rolled = || -> i64 {
+            conn.query_row("SELECT last_event FROM rollup_state", [], |r| r.get(0))
+                .unwrap()
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while rolled() < backlog && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(rolled(), backlog, "every event, with none arriving");
+        let plays: i64 = conn
+            .query_row("SELECT sum(plays) FROM rollup_daily", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(plays, backlog);
+        recorder.close();
     }
 
     #[test]

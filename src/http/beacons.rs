@@ -13,6 +13,9 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use super::AppState;
 use super::session::presented_session;
 use crate::analytics::beacon::{Beacon, MAX_BODY, SITE};
+
+/// How long a beacon's body may take to arrive.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::analytics::intake::Sender;
 use crate::analytics::ledger::Refused;
 use crate::analytics::recorder::Client;
@@ -35,6 +38,27 @@ fn cross_site(req: &HttpRequest) -> bool {
     }
 }
 
+/// The key of a sender's address for the per-address budget: an IPv6 /64 is one
+/// address (a household gets a /64), loopback none.
+fn address_key(ip: std::net::IpAddr) -> Option<u64> {
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => std::net::IpAddr::V6(v6),
+        },
+        v4 => v4,
+    };
+    if ip.is_loopback() {
+        return None;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.octets().hash(&mut hasher),
+        std::net::IpAddr::V6(v6) => v6.octets()[..8].hash(&mut hasher),
+    }
+    Some(hasher.finish())
+}
+
 fn refused(why: &str) -> HttpResponse {
     tracing::debug!(why, "a beacon was refused");
     HttpResponse::BadRequest().body(format!("{why}\n"))
@@ -49,25 +73,35 @@ pub async fn beacon(
     if cross_site(&req) {
         return HttpResponse::Forbidden().body("beacons come from this site's pages\n");
     }
-    let Ok(Ok(body)) = body.to_bytes_limited(MAX_BODY).await else {
-        return HttpResponse::PayloadTooLarge().finish();
+    // A beacon is one small packet: one trickled in (over HTTP/2 too) is not waited for.
+    let body = match tokio::time::timeout(BODY_DEADLINE, body.to_bytes_limited(MAX_BODY)).await {
+        Err(_) => return HttpResponse::RequestTimeout().finish(),
+        Ok(Err(_)) => return HttpResponse::PayloadTooLarge().finish(),
+        Ok(Ok(Err(_))) => return refused("the body was cut off"),
+        Ok(Ok(Ok(body))) => body,
     };
     let beacon = match Beacon::parse(&body) {
         Ok(b) => b,
         Err(e) => return refused(&e.to_string()),
     };
     if beacon.title != SITE {
-        let title = beacon.title.clone();
-        let known = state
+        // Only a title viewers can watch now: a draft or a scheduled one answers as missing.
+        let (title, now) = (beacon.title.clone(), crate::clock::now());
+        let live = state
             .db
             .read(move |c| {
-                c.query_row("SELECT count(*) FROM titles WHERE id = ?1", [&title], |r| {
-                    r.get::<_, i64>(0)
-                })
+                c.query_row(
+                    &format!(
+                        "SELECT count(*) FROM titles t WHERE t.id = ?1 AND {}",
+                        crate::catalog::visibility::live_sql(2)
+                    ),
+                    rusqlite::params![title, now],
+                    |r| r.get::<_, i64>(0),
+                )
                 .map_err(crate::db::DbError::from)
             })
             .await;
-        if !matches!(known, Ok(1)) {
+        if !matches!(live, Ok(1)) {
             return refused("no such title");
         }
     }
@@ -103,6 +137,7 @@ pub async fn beacon(
     }
     let sender = Sender {
         owner: hasher.finish(),
+        address: req.peer_addr().and_then(|a| address_key(a.ip())),
         user_id,
         client: Client::from_user_agent(ua),
     };

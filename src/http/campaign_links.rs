@@ -49,7 +49,8 @@ async fn chosen(state: &AppState, token: &str) -> Result<store::Chosen, PageErro
 
 #[derive(Serialize)]
 struct OfferView {
-    campaign: String,
+    /// What the member is told: the banner's words, never the campaign's internal name.
+    heading: String,
     gives: String,
     redeemed: bool,
     ended: bool,
@@ -74,7 +75,10 @@ pub async fn show(
         })
         .await?;
     let view = OfferView {
-        campaign: chosen.campaign.fields.name.clone(),
+        heading: match chosen.campaign.fields.banner_text.trim() {
+            "" => "An offer for you".to_string(),
+            text => text.to_string(),
+        },
         gives,
         redeemed: chosen.redeemed_at.is_some(),
         ended: chosen.campaign.fields.ends_at <= now,

@@ -78,8 +78,8 @@ pub fn app(
             }
         })
         .wrap(
-            // Segment and asset fetches are not logged: thousands a second under load,
-            // and playback analytics come from player beacons, not access logs.
+            // Segment and asset fetches and player beacons are not logged: thousands a
+            // second under load (a refused beacon is logged at debug level, and counted).
             actix_web::middleware::Logger::new("%{request}xi %s %b %Dms")
                 .custom_request_replace("request", |req| {
                     super::account_pages::loggable_request_line(
@@ -90,7 +90,8 @@ pub fn app(
                     )
                 })
                 .log_target("marquee::http")
-                .exclude_regex("^/(p|static)/"),
+                .exclude_regex("^/(p|static)/")
+                .exclude("/beacon"),
         )
         .configure(super::routes)
 }

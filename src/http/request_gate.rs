@@ -12,9 +12,11 @@
 //! - the body that head announces (`Content-Length`, chunked) without waiting, so uploads
 //!   and `Expect: 100-continue` work as before.
 //!
-//! A head must arrive whole within `HEAD_TIMEOUT` of its first byte, and a body (or a
-//! stream after an upgrade) must not stall for `idle`; either ends the connection, as any
-//! other I/O error does. Bytes the rules do not recognise (a malformed head, say) pass
+//! A head must arrive whole within `HEAD_TIMEOUT` of its first byte, a body (or a stream
+//! after an upgrade) must not stall for `idle`, and a body still coming after
+//! `BODY_GRACE` must have averaged `MIN_BODY_RATE` (a body trickled a byte at a time would
+//! otherwise hold a connection, and a file descriptor, for hours); each ends the
+//! connection, as any other I/O error does. Bytes the rules do not recognise (a malformed head, say) pass
 //! through unchanged: actix-web answers them 400 and stops reading.
 
 use std::io;
@@ -33,6 +35,10 @@ pub const MAX_HEAD: usize = 32 * 1024;
 /// As actix-web: a head with more headers is its 431 to answer.
 const MAX_HEADERS: usize = 96;
 const READ_CHUNK: usize = 8 * 1024;
+/// A request body's slowest average, in bytes a second, once `BODY_GRACE` has passed: a
+/// 4 kbit/s link still makes it.
+pub const MIN_BODY_RATE: u64 = 512;
+pub const BODY_GRACE: Duration = Duration::from_secs(20);
 
 pub struct RequestGate<T> {
     io: T,
@@ -47,6 +53,9 @@ pub struct RequestGate<T> {
     parked: Option<Waker>,
     deadline: Option<Deadline>,
     timer: Option<Pin<Box<Sleep>>>,
+    /// When the body now coming started, and how much of it has come.
+    body_started: Option<Instant>,
+    body_bytes: u64,
 }
 
 /// What the next bytes from the client are.
@@ -96,7 +105,23 @@ impl<T> RequestGate<T> {
             parked: None,
             deadline: None,
             timer: None,
+            body_started: None,
+            body_bytes: 0,
         }
+    }
+
+    /// Counts `n` more body bytes and fails a body too slow on average.
+    fn body_came(&mut self, n: usize) -> io::Result<()> {
+        let started = *self.body_started.get_or_insert_with(Instant::now);
+        self.body_bytes += n as u64;
+        let elapsed = started.elapsed();
+        if elapsed > BODY_GRACE && self.body_bytes < MIN_BODY_RATE * elapsed.as_secs() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client's request body came too slowly",
+            ));
+        }
+        Ok(())
     }
 
     /// Decides what of `pending` may go now, moving `expect` on.
@@ -113,6 +138,9 @@ impl<T> RequestGate<T> {
                 self.turn_open = false;
                 self.expect = head.body;
                 self.deadline = None;
+                // The clock starts at the body's first byte (after a 100 Continue, say).
+                self.body_started = None;
+                self.body_bytes = 0;
                 Ok(Step::Release(head.len))
             }
             Expect::Body(left) if !available.is_empty() => {
@@ -121,11 +149,13 @@ impl<T> RequestGate<T> {
                     0 => Expect::Head,
                     left => Expect::Body(left),
                 };
+                self.body_came(n as usize)?;
                 Ok(Step::Release(n as usize))
             }
             Expect::Chunked(state) if !available.is_empty() => {
                 let (n, next) = scan_chunked(state, available)?;
                 self.expect = next;
+                self.body_came(n)?;
                 Ok(if n == 0 {
                     Step::NeedBytes
                 } else {
@@ -489,24 +519,51 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_that_stalls_ends_the_connection_and_a_slow_one_does_not() {
         let (mut gate, mut client) = gated_pipe();
-        let post = b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n";
+        let post = b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n";
         client.write_all(post).await.unwrap();
         assert_eq!(read_bytes(&mut gate).await, post);
-        // 20 bytes, one every 20 s: slower than the head rule, but never idle for 30 s.
+        // 60 KB at 1 KB/s: slow, above the minimum rate, never idle for 30 s.
         let writer = tokio::spawn(async move {
-            for _ in 0..20 {
-                client.write_all(b"x").await.unwrap();
-                tokio::time::sleep(Duration::from_secs(20)).await;
+            for _ in 0..60 {
+                client.write_all(&[b'x'; 1024]).await.unwrap();
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             client
         });
         let mut got = 0;
-        while got < 20 {
+        while got < 60 * 1024 {
             got += read_bytes(&mut gate).await.len();
         }
         let _client = writer.await.unwrap();
         let err = read_once(&mut gate).await.unwrap().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_trickled_below_the_minimum_rate_ends_the_connection() {
+        let (mut gate, mut client) = gated_pipe();
+        let post = b"POST /beacon HTTP/1.1\r\nHost: t\r\nContent-Length: 30000\r\n\r\n";
+        client.write_all(post).await.unwrap();
+        assert_eq!(read_bytes(&mut gate).await, post);
+        // A byte every 5 s: never idle, but it would take 40 hours.
+        let _writer = tokio::spawn(async move {
+            for _ in 0..30_000 {
+                if client.write_all(b"x").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        });
+        let started = Instant::now();
+        let err = loop {
+            match read_once(&mut gate).await {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break e,
+                None => panic!("the connection stayed"),
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() <= BODY_GRACE + Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]

@@ -109,6 +109,18 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
     // A title the catalog does not have; another site's page; a flood from one sender.
     let unknown = r#"{"session": "hostile-session-0002", "title": "BuyPillsHere", "events": [{"kind": "play_intent", "n": 1}]}"#;
     assert_eq!(post(&server, unknown, ua), 400);
+    // A title the catalog has but viewers cannot see yet (a draft): no figures for it.
+    let (status, draft) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(serde_json::json!({"kind": "movie", "name": "Not out yet"})),
+    );
+    assert_eq!(status, 201, "{draft}");
+    let draft = format!(
+        r#"{{"session": "hostile-session-0003", "title": "{}", "events": [{{"kind": "play_intent", "n": 1}}]}}"#,
+        draft["id"].as_str().unwrap()
+    );
+    assert_eq!(post(&server, &draft, ua), 400);
     let from_elsewhere = match agent()
         .post(&format!("{}/beacon", server.url()))
         .header("Origin", "https://elsewhere.example")

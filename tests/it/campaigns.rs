@@ -324,6 +324,11 @@ fn seed_000_the_at_risk_cohort_gets_a_retention_offer_with_a_holdout_and_the_rep
     let report = crate::player::browser_check(&["campaign.mjs", server.url(), &email, PASSWORD]);
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["banner"], "A free month is waiting for you");
+    let offer_page = report["offer"].as_str().unwrap();
+    assert!(
+        offer_page.contains("A free month is waiting for you") && !offer_page.contains("Win back"),
+        "the member sees the banner's words, not the campaign's internal name: {offer_page}"
+    );
     assert_eq!(
         period_end(&data, who),
         before + 30 * DAY,
