@@ -155,7 +155,7 @@ pub fn audience(
 ) -> Result<(Audience, Vec<(i64, Audience)>), AnalyticsError> {
     debug_assert_eq!(HEARTBEAT_SECS, 10);
     let (mut total, anonymous) = conn.query_row(
-        &format!("SELECT {AUDIENCE} FROM rollup_daily WHERE day BETWEEN ?1 AND ?2"),
+        &format!("SELECT {AUDIENCE} FROM rollup_site_daily WHERE day BETWEEN ?1 AND ?2"),
         params![range.from, range.to],
         |r| audience_row(r, 0),
     )?;
@@ -167,7 +167,7 @@ pub fn audience(
     )?;
     total.viewers = signed_in + anonymous;
     let mut stmt = conn.prepare(&format!(
-        "SELECT day, {AUDIENCE} FROM rollup_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY day"
+        "SELECT day, {AUDIENCE} FROM rollup_site_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY day"
     ))?;
     let mut by_day: BTreeMap<i64, Audience> = BTreeMap::new();
     for row in stmt.query_map(params![range.from, range.to], |r| {
@@ -202,7 +202,7 @@ pub fn top_titles(
     limit: u32,
 ) -> Result<Vec<(String, Audience)>, AnalyticsError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT title_id, {AUDIENCE} FROM rollup_daily
+        "SELECT title_id, {AUDIENCE} FROM rollup_title_daily
          WHERE day BETWEEN ?1 AND ?2 AND title_id NOT IN ('site', 'checkout')
          GROUP BY title_id HAVING sum(plays) > 0 OR sum(heartbeats) > 0
          ORDER BY 2 DESC, 4 DESC LIMIT ?3"
@@ -365,7 +365,7 @@ pub fn quality(
         _ => "",
     };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {key}, {sums} FROM rollup_daily
+        "SELECT {key}, {sums} FROM rollup_site_daily
          WHERE day BETWEEN ?1 AND ?2 {filter} GROUP BY 1 ORDER BY 1",
         sums = quality_sums()
     ))?;
@@ -392,7 +392,7 @@ pub fn hourly_quality(conn: &Connection, from: i64) -> Result<Vec<(i64, Quality)
 /// Visits to the storefront in the range (one per browser session).
 pub fn visits(conn: &Connection, range: Range) -> Result<i64, AnalyticsError> {
     Ok(conn.query_row(
-        "SELECT coalesce(sum(visits), 0) FROM rollup_daily WHERE day BETWEEN ?1 AND ?2",
+        "SELECT coalesce(sum(visits), 0) FROM rollup_site_daily WHERE day BETWEEN ?1 AND ?2",
         params![range.from, range.to],
         |r| r.get(0),
     )?)

@@ -91,12 +91,28 @@ const KEYS: &str = "title_id TEXT NOT NULL, height INTEGER NOT NULL, device TEXT
                     browser TEXT NOT NULL";
 const KEY_NAMES: &str = "title_id, height, device, browser";
 
+/// The per-title audience measures `rollup_title_daily` keeps (the content tab's top
+/// titles, trending).
+const TITLE_MEASURES: [&str; 4] = ["plays", "anonymous_plays", "heartbeats", "completes"];
+
 pub(super) fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
     let cols: Vec<String> = measures()
         .into_iter()
         .map(|(c, _)| format!("{c} INTEGER NOT NULL"))
         .collect();
     let cols = cols.join(",\n    ");
+    // Added after the first release of events.db: filled from `rollup_daily` the first
+    // time, which holds everything up to the high-water mark.
+    let narrow_are_new: bool = conn.query_row(
+        "SELECT count(*) = 0 FROM sqlite_master WHERE name = 'rollup_site_daily'",
+        [],
+        |r| r.get(0),
+    )?;
+    let daily_exists: bool = conn.query_row(
+        "SELECT count(*) = 1 FROM sqlite_master WHERE name = 'rollup_daily'",
+        [],
+        |r| r.get(0),
+    )?;
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS rollup_state (
              id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -114,6 +130,21 @@ pub(super) fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
              PRIMARY KEY (day, {KEY_NAMES})
          ) WITHOUT ROWID;
          CREATE INDEX IF NOT EXISTS rollup_daily_title ON rollup_daily (title_id, day);
+         -- The same without the title, for the site's audience and quality: a few dozen
+         -- rows a day however large the catalog.
+         CREATE TABLE IF NOT EXISTS rollup_site_daily (
+             day INTEGER NOT NULL, height INTEGER NOT NULL, device TEXT NOT NULL,
+             browser TEXT NOT NULL,
+             {cols},
+             PRIMARY KEY (day, height, device, browser)
+         ) WITHOUT ROWID;
+         -- Per title and day, the audience only: what ranking titles reads.
+         CREATE TABLE IF NOT EXISTS rollup_title_daily (
+             day INTEGER NOT NULL, title_id TEXT NOT NULL,
+             plays INTEGER NOT NULL, anonymous_plays INTEGER NOT NULL,
+             heartbeats INTEGER NOT NULL, completes INTEGER NOT NULL,
+             PRIMARY KEY (day, title_id)
+         ) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS rollup_dropoff (
              day INTEGER NOT NULL,
              title_id TEXT NOT NULL,
@@ -150,6 +181,21 @@ pub(super) fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
              first_checkout_at INTEGER
          );"
     ))?;
+    if narrow_are_new && daily_exists {
+        let names = measure_columns();
+        let sums: Vec<String> = names.iter().map(|c| format!("sum({c})")).collect();
+        let title_sums: Vec<String> = TITLE_MEASURES.iter().map(|c| format!("sum({c})")).collect();
+        conn.execute_batch(&format!(
+            "INSERT INTO rollup_site_daily (day, height, device, browser, {names})
+             SELECT day, height, device, browser, {sums} FROM rollup_daily GROUP BY 1, 2, 3, 4;
+             INSERT INTO rollup_title_daily (day, title_id, {title_names})
+             SELECT day, title_id, {title_sums} FROM rollup_daily GROUP BY 1, 2;",
+            names = names.join(", "),
+            sums = sums.join(", "),
+            title_names = TITLE_MEASURES.join(", "),
+            title_sums = title_sums.join(", "),
+        ))?;
+    }
     Ok(())
 }
 
@@ -193,6 +239,46 @@ pub fn roll_up(conn: &mut Connection, max_events: i64) -> Result<i64, AnalyticsE
             params![last, upper],
         )?;
     }
+    tx.execute(
+        &format!(
+            "INSERT INTO rollup_site_daily (day, height, device, browser, {names})
+             SELECT (at / 86400000) * 86400, coalesce(height, 0), device, browser, {sums}
+             FROM raw_events WHERE id > ?1 AND id <= ?2
+             GROUP BY 1, 2, 3, 4
+             ON CONFLICT DO UPDATE SET {adds}",
+            names = names.join(", "),
+            sums = sums.join(", "),
+            adds = adds.join(", "),
+        ),
+        params![last, upper],
+    )?;
+    let title_sums: Vec<&str> = TITLE_MEASURES
+        .iter()
+        .map(|c| {
+            measures
+                .iter()
+                .find(|(name, _)| name == c)
+                .map(|(_, e)| e.as_str())
+                .unwrap_or("0")
+        })
+        .collect();
+    let title_adds: Vec<String> = TITLE_MEASURES
+        .iter()
+        .map(|c| format!("{c} = {c} + excluded.{c}"))
+        .collect();
+    tx.execute(
+        &format!(
+            "INSERT INTO rollup_title_daily (day, title_id, {names})
+             SELECT (at / 86400000) * 86400, title_id, {sums}
+             FROM raw_events WHERE id > ?1 AND id <= ?2
+             GROUP BY 1, 2
+             ON CONFLICT DO UPDATE SET {adds}",
+            names = TITLE_MEASURES.join(", "),
+            sums = title_sums.join(", "),
+            adds = title_adds.join(", "),
+        ),
+        params![last, upper],
+    )?;
     tx.execute(
         &format!(
             "INSERT INTO rollup_dropoff (day, title_id, bucket, heartbeats)

@@ -232,6 +232,58 @@ fn rollups_equal_a_direct_computation_over_the_raw_events() {
         assert_eq!(daily.get(key), Some(row), "daily {key:?}");
         assert_eq!(hourly.get(key), Some(row), "hourly summed by day {key:?}");
     }
+    // The narrow rollups are the same sums without the title, and per title.
+    let mut by_site: BTreeMap<(i64, i64, String, String), BTreeMap<String, i64>> = BTreeMap::new();
+    let mut by_title: BTreeMap<(i64, String), [i64; 4]> = BTreeMap::new();
+    for ((day, title, height, device, browser), row) in &expected {
+        let site = by_site
+            .entry((*day, *height, device.clone(), browser.clone()))
+            .or_default();
+        for (c, v) in row {
+            *site.entry(c.clone()).or_insert(0) += v;
+        }
+        let t = by_title.entry((*day, title.clone())).or_default();
+        for (i, c) in ["plays", "anonymous_plays", "heartbeats", "completes"]
+            .iter()
+            .enumerate()
+        {
+            t[i] += row[*c];
+        }
+    }
+    let cols = measure_columns();
+    let stored_site: BTreeMap<(i64, i64, String, String), BTreeMap<String, i64>> = side
+        .prepare(&format!(
+            "SELECT day, height, device, browser, {} FROM rollup_site_daily",
+            cols.join(", ")
+        ))
+        .unwrap()
+        .query_map([], |r| {
+            let mut m = BTreeMap::new();
+            for (i, c) in cols.iter().enumerate() {
+                m.insert(c.clone(), r.get::<_, i64>(4 + i)?);
+            }
+            Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?), m))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored_site, by_site);
+    let stored_title: BTreeMap<(i64, String), [i64; 4]> = side
+        .prepare(
+            "SELECT day, title_id, plays, anonymous_plays, heartbeats, completes
+             FROM rollup_title_daily",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?),
+                [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored_title, by_title);
     let dropoff: BTreeMap<(i64, String, i64), i64> = side
         .prepare("SELECT day, title_id, bucket, heartbeats FROM rollup_dropoff")
         .unwrap()
@@ -368,4 +420,49 @@ fn a_version_0_events_file_is_carried_over() {
     )
     .unwrap();
     assert_eq!(conn.last_insert_rowid(), 2);
+}
+
+#[test]
+fn an_events_file_from_before_the_narrow_rollups_gets_them_filled_from_the_daily_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("events.db");
+    {
+        let mut conn = crate::analytics::recorder::open_events_db(&path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO raw_events (at, session, user_id, title_id, kind, height, device, browser)
+             VALUES (1000, 's', NULL, 't1', 'play_intent', 360, 'tv', 'chrome'),
+                    (2000, 's', NULL, 't1', 'complete', 360, 'tv', 'chrome'),
+                    (90000000, 'u', 5, 't2', 'play_intent', 720, 'desktop', 'firefox');",
+        )
+        .unwrap();
+        assert_eq!(roll_up(&mut conn, 100).unwrap(), 3);
+        // As a file from before them: rolled up, without the narrow tables.
+        conn.execute_batch("DROP TABLE rollup_site_daily; DROP TABLE rollup_title_daily;")
+            .unwrap();
+    }
+    let conn = crate::analytics::recorder::open_events_db(&path).unwrap();
+    let site: Vec<(i64, i64, String, i64, i64)> = conn
+        .prepare("SELECT day, height, device, plays, completes FROM rollup_site_daily ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        site,
+        vec![
+            (0, 360, "tv".into(), 1, 1),
+            (86_400, 720, "desktop".into(), 1, 0)
+        ]
+    );
+    let titles: Vec<(String, i64, i64)> = conn
+        .prepare("SELECT title_id, plays, anonymous_plays FROM rollup_title_daily ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(titles, vec![("t1".into(), 1, 1), ("t2".into(), 1, 0)]);
 }
