@@ -2,7 +2,7 @@
 //! raw events): audience, content, quality and the funnel's playback steps, for a range of
 //! UTC days. `EventsReader` is a small pool of read-only connections beside the writer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -201,18 +201,39 @@ pub fn top_titles(
     range: Range,
     limit: u32,
 ) -> Result<Vec<(String, Audience)>, AnalyticsError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT title_id, {AUDIENCE} FROM rollup_title_daily
-         WHERE day BETWEEN ?1 AND ?2 AND title_id NOT IN ('site', 'checkout')
-         GROUP BY title_id HAVING sum(plays) > 0 OR sum(heartbeats) > 0
-         ORDER BY 2 DESC, 4 DESC LIMIT ?3"
-    ))?;
-    let rows = stmt
-        .query_map(params![range.from, range.to, limit], |r| {
-            Ok((r.get(0)?, audience_row(r, 1)?.0))
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+    // Summed here rather than by GROUP BY: SQLite would sort every (day, title) row of the
+    // range by title first, several times slower than one pass into a map.
+    let mut stmt = conn.prepare_cached(
+        "SELECT title_id, plays, heartbeats, completes FROM rollup_title_daily
+         WHERE day BETWEEN ?1 AND ?2",
+    )?;
+    let mut sums: HashMap<String, Audience> = HashMap::new();
+    let mut rows = stmt.query(params![range.from, range.to])?;
+    while let Some(r) = rows.next()? {
+        let title = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        if title == "site" || title == "checkout" {
+            continue;
+        }
+        let (plays, heartbeats, completes): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        let a = match sums.get_mut(title) {
+            Some(a) => a,
+            None => sums.entry(title.to_string()).or_default(),
+        };
+        a.plays += plays;
+        a.watch_secs += heartbeats * HEARTBEAT_SECS;
+        a.completes += completes;
+    }
+    let mut ranked: Vec<(String, Audience)> = sums
+        .into_iter()
+        .filter(|(_, a)| a.plays > 0 || a.watch_secs > 0)
+        .collect();
+    ranked.sort_by(|(ta, a), (tb, b)| {
+        (b.plays, b.watch_secs)
+            .cmp(&(a.plays, a.watch_secs))
+            .then_with(|| ta.cmp(tb))
+    });
+    ranked.truncate(limit as usize);
+    Ok(ranked)
 }
 
 /// The drop-off curve of a title: for each twentieth of it, the watching there as a share

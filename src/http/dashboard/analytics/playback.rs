@@ -13,12 +13,15 @@ pub(super) async fn audience(
     range: Range,
     compare: bool,
 ) -> Result<View, PageError> {
-    let (total, days) = read(state, move |c| report::audience(c, range)).await?;
-    let before = if compare {
-        Some(read(state, move |c| report::audience(c, range.previous())).await?)
-    } else {
-        None
-    };
+    // The two periods are read side by side, each on its own connection.
+    let (now, before) = tokio::join!(read(state, move |c| report::audience(c, range)), async {
+        match compare {
+            true => Some(read(state, move |c| report::audience(c, range.previous())).await),
+            false => None,
+        }
+    });
+    let (total, days) = now?;
+    let before = before.transpose()?;
     let prev = before.as_ref().map(|(t, _)| t);
     let figure = |f: fn(&Audience) -> f64, text: fn(&Audience) -> String| {
         ((f(&total), text(&total)), prev.map(|p| (f(p), text(p))))
