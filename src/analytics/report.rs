@@ -2,7 +2,7 @@
 //! raw events): audience, content, quality and the funnel's playback steps, for a range of
 //! UTC days. `EventsReader` is a small pool of read-only connections beside the writer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -159,13 +159,20 @@ pub fn audience(
         params![range.from, range.to],
         |r| audience_row(r, 0),
     )?;
-    let signed_in: i64 = conn.query_row(
-        "SELECT count(DISTINCT viewer) FROM viewer_daily
-         WHERE day BETWEEN ?1 AND ?2 AND plays > 0",
-        params![range.from, range.to],
-        |r| r.get(0),
+    // Signed-in viewers: the range's distinct ones and each day's, in one pass (SQLite's
+    // count(DISTINCT) and GROUP BY would each read every row).
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, viewer FROM viewer_daily WHERE day BETWEEN ?1 AND ?2 AND plays > 0",
     )?;
-    total.viewers = signed_in + anonymous;
+    let mut distinct: HashSet<i64> = HashSet::new();
+    let mut per_day: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut rows = stmt.query(params![range.from, range.to])?;
+    while let Some(r) = rows.next()? {
+        let (day, viewer): (i64, i64) = (r.get(0)?, r.get(1)?);
+        distinct.insert(viewer);
+        *per_day.entry(day).or_default() += 1;
+    }
+    total.viewers = distinct.len() as i64 + anonymous;
     let mut stmt = conn.prepare(&format!(
         "SELECT day, {AUDIENCE} FROM rollup_site_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY day"
     ))?;
@@ -177,14 +184,7 @@ pub fn audience(
         a.viewers = anonymous;
         by_day.insert(day, a);
     }
-    let mut stmt = conn.prepare(
-        "SELECT day, count(*) FROM viewer_daily
-         WHERE day BETWEEN ?1 AND ?2 AND plays > 0 GROUP BY day",
-    )?;
-    for row in stmt.query_map(params![range.from, range.to], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-    })? {
-        let (day, viewers) = row?;
+    for (day, viewers) in per_day {
         by_day.entry(day).or_default().viewers += viewers;
     }
     let days = range
@@ -201,6 +201,14 @@ pub fn top_titles(
     range: Range,
     limit: u32,
 ) -> Result<Vec<(String, Audience)>, AnalyticsError> {
+    Ok(ranked(title_sums(conn, range)?, limit))
+}
+
+/// Each title's audience over the range (sums of disjoint ranges add up).
+pub fn title_sums(
+    conn: &Connection,
+    range: Range,
+) -> Result<HashMap<String, Audience>, AnalyticsError> {
     // Summed here rather than by GROUP BY: SQLite would sort every (day, title) row of the
     // range by title first, several times slower than one pass into a map.
     let mut stmt = conn.prepare_cached(
@@ -223,6 +231,21 @@ pub fn top_titles(
         a.watch_secs += heartbeats * HEARTBEAT_SECS;
         a.completes += completes;
     }
+    Ok(sums)
+}
+
+/// Adds `more` into `sums`.
+pub fn add_title_sums(sums: &mut HashMap<String, Audience>, more: HashMap<String, Audience>) {
+    for (title, m) in more {
+        let a = sums.entry(title).or_default();
+        a.plays += m.plays;
+        a.watch_secs += m.watch_secs;
+        a.completes += m.completes;
+    }
+}
+
+/// The `limit` titles played most (then watched most) of `sums`.
+pub fn ranked(sums: HashMap<String, Audience>, limit: u32) -> Vec<(String, Audience)> {
     let mut ranked: Vec<(String, Audience)> = sums
         .into_iter()
         .filter(|(_, a)| a.plays > 0 || a.watch_secs > 0)
@@ -233,7 +256,7 @@ pub fn top_titles(
             .then_with(|| ta.cmp(tb))
     });
     ranked.truncate(limit as usize);
-    Ok(ranked)
+    ranked
 }
 
 /// The drop-off curve of a title: for each twentieth of it, the watching there as a share

@@ -16,20 +16,27 @@ pub(super) async fn business_view(
     range: Range,
     compare: bool,
 ) -> Result<View, PageError> {
-    let b = state
-        .db
-        .read(move |c| business::business(c, range).map_err(PageError::internal))
-        .await?;
-    let prev = if compare {
-        Some(
-            state
-                .db
-                .read(move |c| business::business(c, range.previous()).map_err(PageError::internal))
-                .await?,
-        )
-    } else {
-        None
-    };
+    // The two periods are worked out side by side, each on its own connection.
+    let (b, prev) = tokio::join!(
+        state
+            .db
+            .read(move |c| business::business(c, range).map_err(PageError::internal)),
+        async {
+            match compare {
+                true => Some(
+                    state
+                        .db
+                        .read(move |c| {
+                            business::business(c, range.previous()).map_err(PageError::internal)
+                        })
+                        .await,
+                ),
+                false => None,
+            }
+        }
+    );
+    let b = b?;
+    let prev = prev.transpose()?;
     let cur = b.currency.clone();
     let figures: Vec<(&'static str, Figure)> = vec![
         (
