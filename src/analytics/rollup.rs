@@ -171,6 +171,9 @@ pub(super) fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
              PRIMARY KEY (viewer, title_id)
          ) WITHOUT ROWID;
          CREATE INDEX IF NOT EXISTS viewer_titles_title ON viewer_titles (title_id, completes);
+         -- Who watched these titles (a segment's genres): the index holds all it reads.
+         CREATE INDEX IF NOT EXISTS viewer_titles_watched
+             ON viewer_titles (title_id, heartbeats, completes);
          CREATE TABLE IF NOT EXISTS viewer_last (
              viewer INTEGER PRIMARY KEY,
              last_at INTEGER NOT NULL

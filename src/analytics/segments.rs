@@ -312,8 +312,9 @@ fn matching(
             let all: Vec<String> = titles.into_iter().chain(children).collect();
             ids(
                 events.expect("checked"),
-                "SELECT DISTINCT viewer FROM viewer_titles
-                 WHERE title_id IN (SELECT value FROM json_each(?1)) AND heartbeats + completes > 0",
+                "SELECT DISTINCT viewer FROM viewer_titles INDEXED BY viewer_titles_watched
+                 WHERE title_id IN (SELECT value FROM json_each(?1))
+                   AND (heartbeats > 0 OR completes > 0)",
                 [serde_json::to_string(&all).unwrap_or_default()],
             )
         }
