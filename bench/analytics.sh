@@ -249,7 +249,8 @@ done < "$WORK/pages.txt"
 section="<!-- analytics:begin -->
 ## Analytics at scale: 20,000 titles, 100,000 members, $(printf "%'d" "$EVENTS") events
 
-Measured $(date -u +%Y-%m-%d) by \`bench/analytics.sh $EVENTS $DURATION\` on $(nproc) cores ($cpu, $mem), release build.
+Measured $(date -u +%Y-%m-%d) by \`${REUSE:+REUSE=1 }bench/analytics.sh $EVENTS $DURATION\` on $(nproc) cores ($cpu, $mem), release build.
+Figures move by up to half between runs on this shared 2-core machine; each run is whole.
 The catalog and audience are written straight into SQLite (\`bench/gen_catalog.py\`,
 \`bench/gen_analytics.py\`): 60,000 monthly subscriptions, five finished titles per member,
 and $(printf "%'d" "$EVENTS") raw events over $DAYS days in sessions of 40 (events.db: $EV_SIZE MiB before rollup).
