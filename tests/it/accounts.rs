@@ -183,6 +183,14 @@ pub(crate) fn created(data: &Path, email: &str, extra: &[&str]) {
     );
 }
 
+/// A browser signed in as `email` (with `PASSWORD`).
+pub(crate) fn signed_in(server: &Server, email: &str) -> Browser {
+    let mut browser = Browser::new(server.url());
+    let answer = browser.sign_in(email, PASSWORD);
+    assert_eq!(answer.status, 303, "{email}: {}", answer.body);
+    browser
+}
+
 /// A data dir under `dir` whose owner `ann@example.com` was made with `admin create`
 /// (`extra`: more of its arguments).
 pub(crate) fn data_with_ann(dir: &Path, extra: &[&str]) -> std::path::PathBuf {

@@ -7,15 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
+use crate::accounts::{Browser, PASSWORD, created, data_with_ann, signed_in};
 use crate::support::{Server, drop_into, make_clip};
-
-fn signed_in(server: &Server, email: &str) -> Browser {
-    let mut browser = Browser::new(server.url());
-    let answer = browser.sign_in(email, PASSWORD);
-    assert_eq!(answer.status, 303, "{email}: {}", answer.body);
-    browser
-}
 
 fn beacon(browser: &mut Browser, session: &str, title: &str, events: serde_json::Value) {
     let body = json!({"session": session, "title": title, "events": events}).to_string();

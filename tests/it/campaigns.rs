@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 use serde_json::json;
 
-use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
+use crate::accounts::{Browser, PASSWORD, created, data_with_ann, signed_in};
 use crate::support::{Options, Server, SmtpCapture, unix_now};
 
 const DAY: i64 = 86_400;
@@ -20,13 +20,6 @@ const DAY: i64 = 86_400;
 const COHORT: std::ops::RangeInclusive<i64> = 100..=123;
 const STEADY: std::ops::RangeInclusive<i64> = 124..=127;
 const LATER: std::ops::RangeInclusive<i64> = 128..=131;
-
-fn signed_in(server: &Server, email: &str) -> Browser {
-    let mut browser = Browser::new(server.url());
-    let answer = browser.sign_in(email, PASSWORD);
-    assert_eq!(answer.status, 303, "{email}: {}", answer.body);
-    browser
-}
 
 /// Members, their subscriptions and a month of their viewing, written straight into both
 /// databases while the server is stopped. Every member signs in with `PASSWORD` (the hash

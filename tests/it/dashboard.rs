@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
+use crate::accounts::{Browser, created, data_with_ann, signed_in};
 use crate::support::{Server, drop_into, make_clip};
 
 /// The audit log's rows as `(actor_label, action, target, detail)`, oldest first.
@@ -18,13 +18,6 @@ fn audit(data: &Path) -> Vec<(String, String, String, String)> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
-}
-
-fn signed_in(server: &Server, email: &str) -> Browser {
-    let mut browser = Browser::new(server.url());
-    let answer = browser.sign_in(email, PASSWORD);
-    assert_eq!(answer.status, 303, "{email}: {}", answer.body);
-    browser
 }
 
 const SCRIPT: &str = "<script>alert(1)</script>";

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
+use crate::accounts::{Browser, PASSWORD, created, data_with_ann, signed_in};
 use crate::support::{Options, Server, SmtpCapture};
 
 /// An HTTP client that hands back every status instead of failing on 4xx.
@@ -12,13 +12,6 @@ fn agent() -> ureq::Agent {
         .http_status_as_error(false)
         .build()
         .new_agent()
-}
-
-fn signed_in(server: &Server, email: &str) -> Browser {
-    let mut browser = Browser::new(server.url());
-    let answer = browser.sign_in(email, PASSWORD);
-    assert_eq!(answer.status, 303, "{email}: {}", answer.body);
-    browser
 }
 
 /// The value of the read-only invitation link field.

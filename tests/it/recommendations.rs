@@ -8,15 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
+use crate::accounts::{Browser, created, data_with_ann, signed_in};
 use crate::support::{Options, Server, drop_into, make_clip};
-
-fn signed_in(server: &Server, email: &str) -> Browser {
-    let mut browser = Browser::new(server.url());
-    let answer = browser.sign_in(email, PASSWORD);
-    assert_eq!(answer.status, 303, "{email}: {}", answer.body);
-    browser
-}
 
 /// Plays `title` to its end in `viewer`'s account, as the player reports it.
 fn finish(viewer: &mut Browser, title: &str) {
