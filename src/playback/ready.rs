@@ -34,6 +34,9 @@ pub struct Served {
 
 #[derive(Default)]
 struct Known {
+    /// Bumped by `forget_all`: an answer read from the database before a catalog change
+    /// committed is not kept after it.
+    generation: u64,
     /// Ready assets: what they serve, since when that is known, and the Unix second their
     /// titles stop being live (if they do).
     ready: HashMap<String, (Served, Instant, Option<i64>)>,
@@ -71,6 +74,11 @@ impl ReadyAssets {
                 return Ok(None);
             }
         }
+        let generation = self
+            .known
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation;
         let id = asset_id.to_string();
         let now = crate::clock::now();
         let found = self
@@ -87,7 +95,7 @@ impl ReadyAssets {
                 let Some(manifest) = manifest else {
                     return Ok(None);
                 };
-                let free = access::store::asset_is_free(c, &id, now)?;
+                let free = access::store::asset_is_free(c, &id)?;
                 let served = Served {
                     manifest: Arc::new(manifest),
                     free,
@@ -97,6 +105,10 @@ impl ReadyAssets {
             .await?;
         let answer = found.as_ref().map(|(s, _)| s.clone());
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        if known.generation != generation {
+            // The catalog changed while this was read: answer, but keep nothing.
+            return Ok(answer);
+        }
         let now = Instant::now();
         match found {
             Some((served, until)) => {
@@ -120,15 +132,20 @@ impl ReadyAssets {
         Ok(answer)
     }
 
-    /// After an access level changed somewhere: which assets are free is asked again.
+    /// After a change that can move a level (an access level, collection membership, media
+    /// links, publishing): every asset's answer, free or not, is read again on its next
+    /// request.
     pub fn forget_all(&self) {
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        known.generation += 1;
         known.ready.clear();
         known.not_ready.clear();
     }
 
     pub fn forget(&self, asset_id: &str) {
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        // An answer being read now for this asset may predate the change: keep none.
+        known.generation += 1;
         known.ready.remove(asset_id);
         known.not_ready.remove(asset_id);
     }

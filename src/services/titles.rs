@@ -1,7 +1,9 @@
 //! What editors do to titles: create, edit, publish behind the readiness gate, unpublish,
 //! delete; each with its audit entry in the same transaction. After every change the origin
 //! forgets what it held in memory for the title's media, so unpublishing stops playback at
-//! once, not when a cache entry runs out.
+//! once, not when a cache entry runs out; and the encryption looks again for media a paid
+//! title now plays. Collection changes (`collection_change`) go through here too: a
+//! priced collection's level reaches its titles, so its membership is `billing:write`'s.
 
 use std::sync::Arc;
 
@@ -25,6 +27,11 @@ pub enum TitleServiceError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Image(#[from] crate::images::ImageError),
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
+    /// The change decides who may watch paid media: it needs `billing:write`.
+    #[error("{0}")]
+    NeedsBilling(String),
 }
 
 /// A title with what the dashboard shows around it.
@@ -50,6 +57,8 @@ pub struct TitleDetail {
 pub struct TitleService {
     db: Db,
     origin: Arc<Origin>,
+    /// Wakes `services::encryption`: a change may make a paid title play other media.
+    encryption_wake: Arc<tokio::sync::Notify>,
     /// Where artwork is written (`DataDir::images`).
     images: std::path::PathBuf,
     /// Artwork decodes at a time: each may take a few hundred MB for a moment.
@@ -57,10 +66,16 @@ pub struct TitleService {
 }
 
 impl TitleService {
-    pub fn new(db: Db, origin: Arc<Origin>, images: std::path::PathBuf) -> Self {
+    pub fn new(
+        db: Db,
+        origin: Arc<Origin>,
+        encryption_wake: Arc<tokio::sync::Notify>,
+        images: std::path::PathBuf,
+    ) -> Self {
         TitleService {
             db,
             origin,
+            encryption_wake,
             images,
             image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
         }
@@ -282,6 +297,46 @@ impl TitleService {
         for asset in assets {
             self.origin.ready.forget(asset);
         }
+        self.encryption_wake.notify_one();
+    }
+
+    /// A collection change (`change`: its result, the audit target and the entry's detail)
+    /// with its audit entry, in one transaction. Adding titles to or removing them from a
+    /// collection whose level is not public (so also deleting one) moves their level:
+    /// without `may_set_access` (`billing:write`) it is refused and nothing changes.
+    /// After it, the origin asks again which media is free, at once.
+    pub async fn collection_change<T: Send + 'static>(
+        &self,
+        actor: &Actor,
+        may_set_access: bool,
+        action: &'static str,
+        change: impl FnOnce(
+            &rusqlite::Connection,
+        ) -> Result<(T, String, serde_json::Value), CatalogError>
+        + Send
+        + 'static,
+    ) -> Result<T, TitleServiceError> {
+        let actor = actor.clone();
+        let now = clock::now();
+        let out = self
+            .db
+            .write(move |tx| {
+                let before = crate::access::store::priced_memberships(tx)?;
+                let (out, target, detail) = change(tx)?;
+                if !may_set_access && crate::access::store::priced_memberships(tx)? != before {
+                    return Err(TitleServiceError::NeedsBilling(
+                        "this collection has an access level, so which titles it holds decides \
+                         who may watch them: changing that needs the billing:write permission"
+                            .into(),
+                    ));
+                }
+                audit::record(tx, &actor, action, &target, detail, now)?;
+                Ok::<_, TitleServiceError>(out)
+            })
+            .await?;
+        self.origin.ready.forget_all();
+        self.encryption_wake.notify_one();
+        Ok(out)
     }
 }
 
@@ -314,7 +369,8 @@ fn detail(c: &rusqlite::Connection, id: &str, now: i64) -> Result<TitleDetail, C
     })
 }
 
-/// One catalog change (rails, collections) and its audit entry in one transaction. `change`
+/// One catalog change (rails; collections go through `TitleService::collection_change`)
+/// and its audit entry in one transaction. `change`
 /// returns its result, the audit target and the entry's detail.
 pub async fn audited<T: Send + 'static>(
     db: &Db,

@@ -292,20 +292,23 @@ pub async fn create_collection(
     let form: NewCollectionForm = admin.viewer.form()?;
     let id = titles::new_title_id();
     let target = id.clone();
-    audited(
-        &state.db,
-        &admin.viewer.actor(),
-        "collection.create",
-        move |tx| {
-            let fields = CollectionFields {
-                name: Some(form.name.clone()),
-                ..CollectionFields::default()
-            };
-            collections::create(tx, &target, &fields, crate::clock::now())?;
-            Ok(((), target.clone(), serde_json::json!({"name": form.name})))
-        },
-    )
-    .await?;
+    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &admin.viewer.actor(),
+            may_set_access,
+            "collection.create",
+            move |tx| {
+                let fields = CollectionFields {
+                    name: Some(form.name.clone()),
+                    ..CollectionFields::default()
+                };
+                collections::create(tx, &target, &fields, crate::clock::now())?;
+                Ok(((), target.clone(), serde_json::json!({"name": form.name})))
+            },
+        )
+        .await?;
     Ok(see_other(&format!("/admin/collections/{id}"), []))
 }
 
@@ -369,16 +372,19 @@ pub async fn save_collection(
     };
     let id = id.into_inner();
     let target = id.clone();
-    audited(
-        &state.db,
-        &admin.viewer.actor(),
-        "collection.update",
-        move |tx| {
-            collections::update(tx, &target, &fields, crate::clock::now())?;
-            Ok(((), target, serde_json::json!({"name": fields.name})))
-        },
-    )
-    .await?;
+    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &admin.viewer.actor(),
+            may_set_access,
+            "collection.update",
+            move |tx| {
+                collections::update(tx, &target, &fields, crate::clock::now())?;
+                Ok(((), target, serde_json::json!({"name": fields.name})))
+            },
+        )
+        .await?;
     Ok(see_other(&format!("/admin/collections/{id}"), []))
 }
 
@@ -391,29 +397,32 @@ pub async fn edit_collection_items(
     let edit = pick_edit(admin.viewer.form()?)?;
     let id = id.into_inner();
     let target = id.clone();
-    audited(
-        &state.db,
-        &admin.viewer.actor(),
-        "collection.update",
-        move |tx| {
-            // By its id: the address may name it by slug.
-            let id = collections::find(tx, &target)?
-                .ok_or_else(|| CatalogError::Invalid(format!("no collection {target}")))?
-                .id;
-            let mut ids: Vec<String> = collections::items(tx, &id)?
-                .into_iter()
-                .map(|t| t.id)
-                .collect();
-            edit.apply(&mut ids)?;
-            let fields = CollectionFields {
-                titles: Some(ids),
-                ..CollectionFields::default()
-            };
-            collections::update(tx, &id, &fields, crate::clock::now())?;
-            Ok(((), id, serde_json::json!({"titles": fields.titles})))
-        },
-    )
-    .await?;
+    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &admin.viewer.actor(),
+            may_set_access,
+            "collection.update",
+            move |tx| {
+                // By its id: the address may name it by slug.
+                let id = collections::find(tx, &target)?
+                    .ok_or_else(|| CatalogError::Invalid(format!("no collection {target}")))?
+                    .id;
+                let mut ids: Vec<String> = collections::items(tx, &id)?
+                    .into_iter()
+                    .map(|t| t.id)
+                    .collect();
+                edit.apply(&mut ids)?;
+                let fields = CollectionFields {
+                    titles: Some(ids),
+                    ..CollectionFields::default()
+                };
+                collections::update(tx, &id, &fields, crate::clock::now())?;
+                Ok(((), id, serde_json::json!({"titles": fields.titles})))
+            },
+        )
+        .await?;
     Ok(see_other(&format!("/admin/collections/{id}"), []))
 }
 
@@ -424,15 +433,18 @@ pub async fn delete_collection(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id = id.into_inner();
-    audited(
-        &state.db,
-        &admin.viewer.actor(),
-        "collection.delete",
-        move |tx| {
-            collections::delete(tx, &id)?;
-            Ok(((), id, serde_json::json!({})))
-        },
-    )
-    .await?;
+    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &admin.viewer.actor(),
+            may_set_access,
+            "collection.delete",
+            move |tx| {
+                collections::delete(tx, &id)?;
+                Ok(((), id, serde_json::json!({})))
+            },
+        )
+        .await?;
     Ok(see_other("/admin/rails", []))
 }

@@ -27,6 +27,7 @@ impl From<TitleServiceError> for PageError {
             TitleServiceError::Image(crate::images::ImageError::Invalid(m)) => {
                 PageError::BadRequest(m)
             }
+            TitleServiceError::NeedsBilling(m) => PageError::Forbidden(m),
             other => PageError::internal(other),
         }
     }
