@@ -9,6 +9,8 @@
 //! send, can only ever push out other unknown ids, never a ready asset.
 
 use std::collections::HashMap;
+
+use rusqlite::OptionalExtension;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -149,6 +151,65 @@ impl ReadyAssets {
         known.ready.remove(asset_id);
         known.not_ready.remove(asset_id);
     }
+}
+
+/// Why the public URL of `asset_id` would not play (what the API says instead of a
+/// `playback_url`), or `None` when it plays: the origin's rule, in words for the operator.
+pub fn public_unavailable(
+    c: &rusqlite::Connection,
+    asset_id: &str,
+    now: i64,
+) -> Result<Option<String>, PlaybackError> {
+    match catalog::get(c, asset_id) {
+        Ok(a) if a.status == AssetStatus::Ready && a.manifest.is_some() => {}
+        Ok(a) => {
+            return Ok(Some(format!(
+                "the media is not ready ({})",
+                a.status.as_str()
+            )));
+        }
+        Err(CatalogError::NotFound(_)) => return Ok(Some("no such media".into())),
+        Err(e) => return Err(e.into()),
+    }
+    if visibility::asset_live_until(c, asset_id, now)?.is_none() {
+        let mut stmt = c
+            .prepare(
+                "SELECT name, status, live_from, live_until FROM titles WHERE asset_id = ?1
+                 ORDER BY created_at, id LIMIT 1",
+            )
+            .map_err(CatalogError::from)?;
+        let first = stmt
+            .query_row([asset_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
+            .optional()
+            .map_err(CatalogError::from)?;
+        return Ok(Some(match first {
+            None => "no title plays this media".into(),
+            Some((name, status, _, _)) if status == "draft" => {
+                format!("the title \u{201c}{name}\u{201d} that plays it is a draft")
+            }
+            Some((name, _, Some(_), Some(until))) if until <= now => {
+                format!("the title \u{201c}{name}\u{201d} that plays it is no longer available")
+            }
+            Some((name, _, _, _)) => {
+                format!("the title \u{201c}{name}\u{201d} that plays it is not out yet")
+            }
+        }));
+    }
+    if !access::store::asset_is_free(c, asset_id)? {
+        return Ok(Some(
+            "a paid title plays this media: it plays only under a viewer's token, from the \
+             title's watch page"
+                .into(),
+        ));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

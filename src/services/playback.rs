@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::access::entitlement::{self, Basis, Decision};
+use crate::access::entitlement::{self, Basis, Decision, Reason};
 use crate::access::level::AccessLevel;
 use crate::access::media::PlayDecision;
 use crate::access::{AccessError, store};
@@ -33,6 +33,18 @@ pub enum PlayAnswer {
         basis: Basis,
     },
     Denied(Decision),
+}
+
+/// Why a player's progress report was not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum ProgressError {
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The viewer may not play the title now, so it is not theirs to have watched.
+    #[error("progress is kept only for titles you may play: {}", .0.sentence())]
+    NotAllowed(Reason),
 }
 
 pub struct PlaybackService {
@@ -102,6 +114,42 @@ impl PlaybackService {
             .await?
             .ok_or_else(|| AccessError::NotFound(format!("title {title_id}")))?
             .decision)
+    }
+
+    /// A player's report of where the viewer is in `title_id`, kept only while the engine
+    /// lets the viewer play it (the answer the pass got), so nothing they may not watch
+    /// reaches "continue watching" or "because you watched". A title that is not out (a
+    /// draft, a scheduled or an expired one) answers as missing.
+    pub async fn save_progress(
+        &self,
+        title_id: &str,
+        asker: Asker,
+        paywall: &PaywallConfig,
+        (position_secs, duration_secs): (f64, f64),
+        now: i64,
+    ) -> Result<(), ProgressError> {
+        let user = asker
+            .user_id
+            .ok_or_else(|| AccessError::Invalid("sign in to keep your place".into()))?;
+        match self.may_play(title_id, asker, paywall, now).await? {
+            Decision::Allowed { .. } => {}
+            Decision::Denied {
+                reason: Reason::NotYetReleased { .. } | Reason::WindowClosed,
+                ..
+            } => {
+                return Err(
+                    crate::catalog::CatalogError::TitleNotFound(title_id.to_owned()).into(),
+                );
+            }
+            Decision::Denied { reason, .. } => return Err(ProgressError::NotAllowed(reason)),
+        }
+        let id = title_id.to_owned();
+        self.db
+            .write(move |tx| {
+                crate::catalog::progress::save(tx, user, &id, position_secs, duration_secs, now)
+            })
+            .await?;
+        Ok(())
     }
 
     /// The passes asked for and the origin's token checks lately between `user_id` and
