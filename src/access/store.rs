@@ -2,7 +2,7 @@
 //! decides on: `TitleAccess` (the nearest level set: the title's own, then its season's,
 //! its series' or parent's, then a collection's, else public) and `ViewerState`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -281,6 +281,45 @@ pub fn decide_play(
     Ok(Some(media::decide_play(
         &title, &sharing, viewer, policy, now,
     )))
+}
+
+/// What guards each of `assets` now: `None` when no title links it (nothing plays it),
+/// else the paid titles linking it, each as its level's owner and the level.
+pub fn media_guards(
+    c: &Connection,
+    assets: &[String],
+) -> Result<BTreeMap<String, Option<BTreeSet<String>>>, AccessError> {
+    let mut guards = BTreeMap::new();
+    for asset in assets {
+        let guard = if linking_titles(c, asset)?.is_empty() {
+            None
+        } else {
+            let mut paid = BTreeSet::new();
+            for t in paid_titles(c, asset, None)? {
+                let level = serde_json::to_string(&t.level)
+                    .map_err(|e| AccessError::Corrupt(e.to_string()))?;
+                paid.insert(format!("{}={level}", t.title_id));
+            }
+            Some(paid)
+        };
+        guards.insert(asset.clone(), guard);
+    }
+    Ok(guards)
+}
+
+/// Whether a change from `before` to `after` (`media_guards` of the same assets) lets more
+/// viewers play some media: a title still plays it, and a paid title that guarded it no
+/// longer does (a paid title unlinked or deleted while a free one plays the same media).
+pub fn guards_loosened(
+    before: &BTreeMap<String, Option<BTreeSet<String>>>,
+    after: &BTreeMap<String, Option<BTreeSet<String>>>,
+) -> bool {
+    before.iter().any(
+        |(asset, was)| match (was, after.get(asset).and_then(Option::as_ref)) {
+            (Some(was), Some(now)) => !was.is_subset(now),
+            _ => false,
+        },
+    )
 }
 
 /// Which titles are in a collection that has a level other than public (collection,

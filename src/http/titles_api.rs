@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, JsonBody};
-use crate::accounts::roles::perm;
+use crate::accounts::roles::{Permission, perm};
 use crate::catalog::credits::Credit;
 use crate::catalog::publishing::MediaState;
 use crate::catalog::search::{self, Audience};
@@ -339,7 +339,11 @@ pub async fn update(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let fields: TitleFields = body.parse()?;
-    let detail = state.titles.update(&caller.actor(), &id, fields).await?;
+    let may_set_access = caller.may(Permission::BillingWrite);
+    let detail = state
+        .titles
+        .update(&caller.actor(), &id, fields, may_set_access)
+        .await?;
     Ok(HttpResponse::Ok().json(TitleView::of(detail)))
 }
 
@@ -395,7 +399,11 @@ pub async fn remove(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state.titles.delete(&caller.actor(), &id).await?;
+    let may_set_access = caller.may(Permission::BillingWrite);
+    state
+        .titles
+        .delete(&caller.actor(), &id, may_set_access)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -179,11 +179,15 @@ impl TitleService {
         Ok(detail)
     }
 
+    /// Edits a title. Moving its media link so that some media loses a paid title that
+    /// guarded it while another title still plays it decides who may watch that media:
+    /// without `may_set_access` (`billing:write`) it is refused and nothing changes.
     pub async fn update(
         &self,
         actor: &Actor,
         id: &str,
         fields: TitleFields,
+        may_set_access: bool,
     ) -> Result<TitleDetail, TitleServiceError> {
         let (actor, id) = (actor.clone(), id.to_string());
         let now = clock::now();
@@ -191,7 +195,11 @@ impl TitleService {
         let detail = self
             .db
             .write(move |tx| {
+                // Only the media it played can lose a guard; what it links now gains one.
+                let played: Vec<String> = titles::get(tx, &id)?.asset_id.into_iter().collect();
+                let guards = crate::access::store::media_guards(tx, &played)?;
                 titles::update(tx, &id, &fields, now)?;
+                check_guards(tx, may_set_access, &guards)?;
                 audit::record(
                     tx,
                     &actor,
@@ -265,14 +273,27 @@ impl TitleService {
     }
 
     /// Deletes the title with its episodes and extras; their media stays in the library.
-    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<Title, TitleServiceError> {
+    /// Deleting a paid title whose media another title still plays decides who may watch
+    /// it: without `may_set_access` (`billing:write`) it is refused.
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        id: &str,
+        may_set_access: bool,
+    ) -> Result<Title, TitleServiceError> {
         let before = self.detail(id).await?;
+        let played: Vec<String> = std::iter::once(&before.title)
+            .chain(before.children.iter().map(|(c, _)| c))
+            .filter_map(|t| t.asset_id.clone())
+            .collect();
         let (actor, id) = (actor.clone(), id.to_string());
         let now = clock::now();
         let title = self
             .db
             .write(move |tx| {
+                let guards = crate::access::store::media_guards(tx, &played)?;
                 let title = titles::delete(tx, &id)?;
+                check_guards(tx, may_set_access, &guards)?;
                 audit::record(
                     tx,
                     &actor,
@@ -338,6 +359,30 @@ impl TitleService {
         self.encryption_wake.notify_one();
         Ok(out)
     }
+}
+
+/// Refuses a change (its transaction rolls back) after which media some title still plays
+/// lost a paid title that guarded it (`guards`: `media_guards` before the change), unless
+/// the caller may set access levels.
+fn check_guards(
+    tx: &rusqlite::Connection,
+    may_set_access: bool,
+    guards: &std::collections::BTreeMap<String, Option<std::collections::BTreeSet<String>>>,
+) -> Result<(), TitleServiceError> {
+    if may_set_access || guards.is_empty() {
+        return Ok(());
+    }
+    let assets: Vec<String> = guards.keys().cloned().collect();
+    let after = crate::access::store::media_guards(tx, &assets)?;
+    if crate::access::store::guards_loosened(guards, &after) {
+        return Err(TitleServiceError::NeedsBilling(
+            "another title plays this media, so taking it away from a paid title would let \
+             more viewers watch it: that needs the billing:write permission (or unlink the \
+             other title first)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn detail(c: &rusqlite::Connection, id: &str, now: i64) -> Result<TitleDetail, CatalogError> {

@@ -394,6 +394,46 @@ fn an_episode_an_editor_links_to_a_paid_movies_media_plays_it_only_for_the_movie
     );
     assert_eq!(saved.status, 204, "{}", saved.body);
     assert_eq!(kept(sub_id), 1);
+
+    // Nor can the editor take the media away from the movie, by unlinking or deleting it.
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "PATCH",
+        &format!("/api/v1/titles/{movie}"),
+        json!({"asset_id": ""}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("billing:write"),
+        "{refused}"
+    );
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "DELETE",
+        &format!("/api/v1/titles/{movie}"),
+        json!({}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    let (_, still) = server.get(&format!("/api/v1/titles/{movie}"));
+    assert_eq!(still["asset_id"], movie.as_str(), "{still}");
+    let csrf = csrf_meta(&reg.get(&format!("/watch/{episode}")).body);
+    let pass = reg.post_json(&format!("/watch/{episode}/pass"), &csrf, "");
+    assert_eq!(pass.status, 403, "{}", pass.body);
+
+    // The owner may: then the episode is the media's only title, and plays for Reg.
+    let (status, body) = server.call(
+        "PATCH",
+        &format!("/api/v1/titles/{movie}"),
+        Some(json!({"asset_id": ""})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let page = reg.get(&format!("/watch/{episode}"));
+    assert!(page.body.contains("data-src=\""), "{}", page.body);
 }
 
 /// The CSRF token a watch page gives its scripts.
