@@ -322,6 +322,20 @@ pub fn guards_loosened(
     )
 }
 
+/// Whether the collection has a level other than public (its titles' membership is then
+/// `billing:write`'s).
+pub fn collection_is_priced(c: &Connection, collection_id: &str) -> Result<bool, AccessError> {
+    let json: Option<String> = c
+        .query_row(
+            "SELECT access FROM collections WHERE id = ?1",
+            [collection_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(parse_level(json)?.is_some_and(|l| l != AccessLevel::Public))
+}
+
 /// Which titles are in a collection that has a level other than public (collection,
 /// title): changing these needs `billing:write`, since the level reaches the titles.
 pub fn priced_memberships(c: &Connection) -> Result<BTreeSet<(String, String)>, AccessError> {

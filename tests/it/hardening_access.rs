@@ -214,7 +214,17 @@ fn a_priced_collections_titles_change_only_with_billing_write_and_the_origin_fol
         json!({}),
     );
     assert_eq!(status, 403, "{refused}");
-    let csrf = ed.get(&format!("/admin/collections/{gold}")).csrf();
+    // Its dashboard page says so and offers the editor no add, remove or delete.
+    let page = ed.get(&format!("/admin/collections/{gold}"));
+    assert!(
+        page.body.contains("needs the billing permission"),
+        "{}",
+        page.body
+    );
+    for control in ["value=\"remove\"", "value=\"add\"", "/delete\""] {
+        assert!(!page.body.contains(control), "{control}: {}", page.body);
+    }
+    let csrf = page.csrf();
     let page = ed.post(
         &format!("/admin/collections/{gold}/items"),
         &[("csrf", &csrf), ("action", "remove"), ("title", &id)],

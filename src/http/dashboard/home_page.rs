@@ -333,10 +333,18 @@ pub async fn collection(
     let Some((col, items, all)) = found else {
         return Err(PageError::NotFound("no such collection".into()));
     };
+    let col_id = col.id.clone();
+    let priced = state
+        .db
+        .read(move |c| crate::access::store::collection_is_priced(c, &col_id))
+        .await?;
     let item_ids: Vec<String> = items.iter().map(|t| t.id.clone()).collect();
     let catalog = choices(&all, &item_ids, now);
     let items = choices(&items, &[], now);
-    let can_write = admin.viewer.user().role.may(Permission::CatalogWrite);
+    let role = admin.viewer.user().role;
+    let can_write = role.may(Permission::CatalogWrite);
+    // A priced collection's titles are billing's: editors may reorder and rename only.
+    let can_pick = can_write && (!priced || role.may(Permission::BillingWrite));
     render(
         &state,
         &admin.viewer,
@@ -347,6 +355,7 @@ pub async fn collection(
             c => minijinja::Value::from(minijinja::value::Serde(&col)),
             items => minijinja::Value::from(minijinja::value::Serde(&items)),
             catalog => minijinja::Value::from(minijinja::value::Serde(&catalog)), can_write,
+            can_pick, priced,
         },
     )
 }
