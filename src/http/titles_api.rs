@@ -327,9 +327,11 @@ pub async fn create(
     Ok(HttpResponse::Created().json(TitleView::of(detail)))
 }
 
-/// Change a title's fields.
+/// Change a title's fields. Unlinking a paid title's media while another title still plays
+/// it also needs `billing:write`.
 #[utoipa::path(params(("id" = String, Path, description = "Title id")), request_body = TitleFields,
     responses((status = 200, body = TitleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "A paid title's media unlinked while another title plays it, without billing:write"),
     (status = 404, body = ErrorBody)), security(("api_key" = ["catalog:write"])))]
 #[patch("/api/v1/titles/{id}")]
 pub async fn update(
@@ -389,9 +391,12 @@ pub async fn unpublish(
     Ok(HttpResponse::Ok().json(TitleView::of(detail)))
 }
 
-/// Delete a title with its episodes and extras; their media stays in the library.
+/// Delete a title with its episodes and extras; their media stays in the library. A paid
+/// title whose media another title still plays needs `billing:write` too.
 #[utoipa::path(params(("id" = String, Path, description = "Title id")), responses(
-    (status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    (status = 204), (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "A paid title whose media another title plays, without billing:write"),
+    (status = 404, body = ErrorBody)),
     security(("api_key" = ["catalog:write"])))]
 #[delete("/api/v1/titles/{id}")]
 pub async fn remove(
