@@ -9,10 +9,10 @@
 //! send, can only ever push out other unknown ids, never a ready asset.
 
 use std::collections::HashMap;
-
-use rusqlite::OptionalExtension;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+use rusqlite::OptionalExtension;
 
 use super::PlaybackError;
 use crate::access;

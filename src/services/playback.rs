@@ -100,9 +100,9 @@ impl PlaybackService {
             .await
     }
 
-    /// May `asker` play `title_id` now (the watch page and the progress it reports ask
-    /// alike): allowed or not, without minting a pass or starting anything.
-    pub async fn may_play(
+    /// May `asker` play `title_id` now: the pass's answer, without minting a pass or
+    /// starting anything (a progress report asks it).
+    async fn may_play(
         &self,
         title_id: &str,
         asker: Asker,
