@@ -392,3 +392,43 @@ fn priced_memberships_are_the_titles_of_collections_with_a_paid_level() {
         vec![("c1".to_string(), "m1".to_string())]
     );
 }
+
+#[test]
+fn media_loses_a_guard_only_when_a_paid_title_goes_and_another_still_plays_it() {
+    let (_tmp, db) = catalog();
+    db.write_blocking(|tx| {
+        store::set_title_level(tx, "m1", Some(&subscribers()), false, 0)?;
+        // e1 (free) plays m1's media too.
+        tx.execute("UPDATE titles SET asset_id = 'a1' WHERE id = 'e1'", [])?;
+        Ok::<_, AccessError>(())
+    })
+    .unwrap();
+    let assets = vec!["a1".to_string()];
+    let guards = || read(&db, |c| store::media_guards(c, &assets).unwrap());
+    let before = guards();
+    assert_eq!(before["a1"].as_ref().unwrap().len(), 1, "{before:?}");
+
+    // A tighter level elsewhere, or another paid title linking it: no loss.
+    db.write_blocking(|tx| store::set_title_level(tx, "e1", Some(&rent()), false, 0))
+        .unwrap();
+    assert!(!store::guards_loosened(&before, &guards()));
+    db.write_blocking(|tx| store::set_title_level(tx, "e1", None, false, 0))
+        .unwrap();
+
+    // m1 plays other media: e1 alone plays a1 now, free.
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE titles SET asset_id = 'a9' WHERE id = 'm1'", [])
+            .map_err(AccessError::from)
+    })
+    .unwrap();
+    assert!(store::guards_loosened(&before, &guards()));
+
+    // Nothing plays a1 at all: nothing is given away.
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE titles SET asset_id = NULL WHERE id = 'e1'", [])
+            .map_err(AccessError::from)
+    })
+    .unwrap();
+    assert_eq!(guards()["a1"], None);
+    assert!(!store::guards_loosened(&before, &guards()));
+}
