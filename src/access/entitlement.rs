@@ -108,6 +108,12 @@ pub struct TitleAccess {
 }
 
 impl TitleAccess {
+    /// Whether playing it takes more than being there: a level other than public, and not
+    /// free by design (a trailer or a marked preview).
+    pub fn is_paid(&self) -> bool {
+        !self.free_preview && self.level != AccessLevel::Public
+    }
+
     /// Whether a title grant naming `id` is for this title.
     fn named_by(&self, id: &str) -> bool {
         self.title_id == id || self.above.iter().any(|a| a == id)
@@ -273,7 +279,14 @@ fn allowed(until: Option<i64>, basis: Basis) -> Decision {
     }
 }
 
-fn decide_level(title: &TitleAccess, viewer: &ViewerState, policy: &Policy, now: i64) -> Decision {
+/// The level's answer alone, without the title's publishing window (`media` asks it of the
+/// other paid titles that share a played title's media).
+pub(super) fn decide_level(
+    title: &TitleAccess,
+    viewer: &ViewerState,
+    policy: &Policy,
+    now: i64,
+) -> Decision {
     if title.free_preview || title.level == AccessLevel::Public {
         return allowed(None, Basis::Free);
     }

@@ -10,6 +10,7 @@ pub mod entitlement;
 pub mod grants;
 pub mod holdings;
 pub mod level;
+pub mod media;
 pub mod offers;
 pub mod plans;
 pub mod store;

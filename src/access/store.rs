@@ -2,6 +2,8 @@
 //! decides on: `TitleAccess` (the nearest level set: the title's own, then its season's,
 //! its series' or parent's, then a collection's, else public) and `ViewerState`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::AccessError;
@@ -9,6 +11,7 @@ use super::entitlement::{
     Grant, GrantScope, Policy, Rental, Subscription, SubscriptionStatus, TitleAccess, ViewerState,
 };
 use super::level::AccessLevel;
+use super::media::{self, PlayDecision};
 
 fn parse_level(json: Option<String>) -> Result<Option<AccessLevel>, AccessError> {
     json.map(|j| serde_json::from_str(&j).map_err(|e| AccessError::Corrupt(e.to_string())))
@@ -207,84 +210,154 @@ pub fn set_collection_level(
     Ok(())
 }
 
-/// The live titles that play `asset_id` at `now`.
-pub fn asset_titles(c: &Connection, asset_id: &str, now: i64) -> Result<Vec<String>, AccessError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id FROM titles WHERE asset_id = ?1 AND live_from <= ?2
-           AND (live_until IS NULL OR live_until > ?2) ORDER BY id",
-    )?;
+/// Every title linking `asset_id`, whatever its publishing state: a draft or expired paid
+/// title still guards its media (see `media`).
+fn linking_titles(c: &Connection, asset_id: &str) -> Result<Vec<String>, AccessError> {
+    let mut stmt = c.prepare_cached("SELECT id FROM titles WHERE asset_id = ?1 ORDER BY id")?;
     let ids = stmt
-        .query_map(params![asset_id, now], |r| r.get::<_, String>(0))?
+        .query_map([asset_id], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ids)
 }
 
-/// Whether anyone may fetch `asset_id` under the public path: every live title playing it
-/// is free (public, a trailer or a marked preview). Paid wins: a free title (or a trailer)
-/// that links the media of a paid one does not make that media free.
-pub fn asset_is_free(c: &Connection, asset_id: &str, now: i64) -> Result<bool, AccessError> {
-    let ids = asset_titles(c, asset_id, now)?;
-    if ids.is_empty() {
-        return Ok(false);
-    }
-    for id in ids {
-        match title_access(c, &id)? {
-            Some(t) if t.free_preview || t.level == AccessLevel::Public => {}
-            _ => return Ok(false),
+/// The paid titles linking `asset_id` other than `except`, as the engine sees them.
+fn paid_titles(
+    c: &Connection,
+    asset_id: &str,
+    except: Option<&str>,
+) -> Result<Vec<TitleAccess>, AccessError> {
+    let mut paid = Vec::new();
+    for id in linking_titles(c, asset_id)? {
+        if Some(id.as_str()) == except {
+            continue;
+        }
+        if let Some(t) = title_access(c, &id)?
+            && t.is_paid()
+        {
+            paid.push(t);
         }
     }
-    Ok(true)
+    Ok(paid)
 }
 
-/// Whether some title playing `asset_id` (published or not) is paid: media worth
+/// Whether anyone may fetch `asset_id` under the public path: titles link it and none of
+/// them is paid (`media`: a free title, a trailer or a marked preview is free only for
+/// media no paid title plays).
+pub fn asset_is_free(c: &Connection, asset_id: &str) -> Result<bool, AccessError> {
+    Ok(!linking_titles(c, asset_id)?.is_empty() && paid_titles(c, asset_id, None)?.is_empty())
+}
+
+/// Whether some title linking `asset_id` (published or not) is paid: media worth
 /// encrypting. Media no title plays, or only free ones, is left as it is.
 pub fn asset_has_paid_title(c: &Connection, asset_id: &str) -> Result<bool, AccessError> {
-    let mut stmt = c.prepare_cached("SELECT id FROM titles WHERE asset_id = ?1")?;
-    let ids = stmt
-        .query_map([asset_id], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    for id in ids {
-        if let Some(t) = title_access(c, &id)?
-            && !t.free_preview
-            && t.level != AccessLevel::Public
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(!paid_titles(c, asset_id, None)?.is_empty())
 }
 
-/// The title whose access decides a play of `title_id`: the title itself, unless it is
-/// free but its media is also a paid title's; then the first paid title playing the same
-/// media that lets the viewer in, else the first one (whose denial the viewer sees).
-pub fn deciding_title(
+/// The engine's answer for a play of `title_id` by `viewer` at `now`, per media: the title
+/// and every other paid title linking the same media must let the viewer in
+/// (`media::decide_play`). `None`: no such title.
+pub fn decide_play(
     c: &Connection,
-    title: TitleAccess,
-    asset_id: Option<&str>,
-    decide: impl Fn(&TitleAccess) -> bool,
+    title_id: &str,
+    viewer: &ViewerState,
+    policy: &Policy,
     now: i64,
-) -> Result<TitleAccess, AccessError> {
-    let free = title.free_preview || title.level == AccessLevel::Public;
-    let Some(asset) = asset_id.filter(|_| free) else {
-        return Ok(title);
+) -> Result<Option<PlayDecision>, AccessError> {
+    let Some(title) = title_access(c, title_id)? else {
+        return Ok(None);
     };
-    if asset_is_free(c, asset, now)? {
-        return Ok(title);
-    }
-    let mut first_paid = None;
-    for id in asset_titles(c, asset, now)? {
-        let Some(other) = title_access(c, &id)? else {
-            continue;
+    let asset: Option<String> = c
+        .query_row(
+            "SELECT asset_id FROM titles WHERE id = ?1",
+            [title_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let sharing = match &asset {
+        Some(asset) => paid_titles(c, asset, Some(title_id))?,
+        None => Vec::new(),
+    };
+    Ok(Some(media::decide_play(
+        &title, &sharing, viewer, policy, now,
+    )))
+}
+
+/// What guards each of `assets` now: `None` when no title links it (nothing plays it),
+/// else the paid titles linking it, each as its level's owner and the level.
+pub fn media_guards(
+    c: &Connection,
+    assets: &[String],
+) -> Result<BTreeMap<String, Option<BTreeSet<String>>>, AccessError> {
+    let mut guards = BTreeMap::new();
+    for asset in assets {
+        let guard = if linking_titles(c, asset)?.is_empty() {
+            None
+        } else {
+            let mut paid = BTreeSet::new();
+            for t in paid_titles(c, asset, None)? {
+                let level = serde_json::to_string(&t.level)
+                    .map_err(|e| AccessError::Corrupt(e.to_string()))?;
+                paid.insert(format!("{}={level}", t.title_id));
+            }
+            Some(paid)
         };
-        if other.free_preview || other.level == AccessLevel::Public {
-            continue;
-        }
-        if decide(&other) {
-            return Ok(other);
-        }
-        first_paid.get_or_insert(other);
+        guards.insert(asset.clone(), guard);
     }
-    Ok(first_paid.unwrap_or(title))
+    Ok(guards)
+}
+
+/// Whether a change from `before` to `after` (`media_guards` of the same assets) lets more
+/// viewers play some media: a title still plays it, and a paid title that guarded it no
+/// longer does (a paid title unlinked or deleted while a free one plays the same media).
+pub fn guards_loosened(
+    before: &BTreeMap<String, Option<BTreeSet<String>>>,
+    after: &BTreeMap<String, Option<BTreeSet<String>>>,
+) -> bool {
+    before.iter().any(
+        |(asset, was)| match (was, after.get(asset).and_then(Option::as_ref)) {
+            (Some(was), Some(now)) => !was.is_subset(now),
+            _ => false,
+        },
+    )
+}
+
+/// Whether the collection has a level other than public (its titles' membership is then
+/// `billing:write`'s).
+pub fn collection_is_priced(c: &Connection, collection_id: &str) -> Result<bool, AccessError> {
+    let json: Option<String> = c
+        .query_row(
+            "SELECT access FROM collections WHERE id = ?1",
+            [collection_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(parse_level(json)?.is_some_and(|l| l != AccessLevel::Public))
+}
+
+/// Which titles are in a collection that has a level other than public (collection,
+/// title): changing these needs `billing:write`, since the level reaches the titles.
+pub fn priced_memberships(c: &Connection) -> Result<BTreeSet<(String, String)>, AccessError> {
+    let mut stmt = c.prepare(
+        "SELECT c.id, c.access, i.title_id FROM collections c
+         JOIN collection_items i ON i.collection_id = c.id WHERE c.access IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut priced = BTreeSet::new();
+    for row in rows {
+        let (collection, level, title) = row?;
+        if parse_level(Some(level))? != Some(AccessLevel::Public) {
+            priced.insert((collection, title));
+        }
+    }
+    Ok(priced)
 }
 
 fn status_of(status: &str, past_due_since: Option<i64>) -> Result<SubscriptionStatus, AccessError> {

@@ -71,13 +71,13 @@ fn the_nearest_level_wins_episode_then_season_then_series_then_collection() {
     let t1 = level_of("t1");
     assert_eq!(t1.level, subscribers());
     assert!(t1.free_preview);
-    assert!(read(&db, |c| store::asset_is_free(c, "a3", 10).unwrap()));
+    assert!(read(&db, |c| store::asset_is_free(c, "a3").unwrap()));
     db.write_blocking(|tx| store::set_title_level(tx, "m1", Some(&rent()), true, 1))
         .unwrap();
-    assert!(read(&db, |c| store::asset_is_free(c, "a1", 10).unwrap()));
+    assert!(read(&db, |c| store::asset_is_free(c, "a1").unwrap()));
     db.write_blocking(|tx| store::set_title_level(tx, "m1", Some(&rent()), false, 1))
         .unwrap();
-    assert!(!read(&db, |c| store::asset_is_free(c, "a1", 10).unwrap()));
+    assert!(!read(&db, |c| store::asset_is_free(c, "a1").unwrap()));
 
     // Bad levels and unknown targets change nothing.
     let bad = AccessLevel::Purchase {
@@ -290,4 +290,145 @@ fn a_title_grant_opens_an_episode_whose_level_comes_from_its_series() {
             ..
         }
     ));
+}
+
+#[test]
+fn media_is_decided_by_every_paid_title_linking_it_whatever_their_state() {
+    let (_tmp, db) = catalog();
+    let policy = Policy::default();
+    // e1 (under `registered`) is linked to m1's media; m1 is for subscribers and a draft.
+    db.write_blocking(|tx| {
+        store::set_title_level(tx, "e1", Some(&AccessLevel::Registered), false, 0)?;
+        store::set_title_level(tx, "m1", Some(&subscribers()), false, 0)?;
+        tx.execute("UPDATE titles SET asset_id = 'a1' WHERE id = 'e1'", [])?;
+        tx.execute(
+            "UPDATE titles SET status = 'draft', live_from = NULL WHERE id = 'm1'",
+            [],
+        )?;
+        Ok::<_, AccessError>(())
+    })
+    .unwrap();
+    let play = |user: Option<i64>| {
+        read(&db, |c| {
+            let viewer = store::viewer_state(c, user, 0).unwrap();
+            store::decide_play(c, "e1", &viewer, &policy, 10)
+                .unwrap()
+                .unwrap()
+        })
+    };
+    let refused = play(Some(1));
+    assert!(
+        matches!(&refused.decision, Decision::Denied { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(refused.title.title_id, "m1");
+    assert!(!read(&db, |c| store::asset_is_free(c, "a1").unwrap()));
+    assert!(read(&db, |c| store::asset_has_paid_title(c, "a1").unwrap()));
+
+    // With a plan, both let the viewer in.
+    db.write_blocking(|tx| {
+        tx.execute(
+            "INSERT INTO subscriptions (user_id, plan_id, status, period_end, interval, amount,
+                                        currency, source, created_at, updated_at)
+             VALUES (1, 'club', 'active', 1000, 'month', 500, 'eur', 'manual', 0, 0)",
+            [],
+        )
+        .map_err(AccessError::from)
+    })
+    .unwrap();
+    assert!(matches!(
+        play(Some(1)).decision,
+        Decision::Allowed {
+            basis: Basis::SignedIn,
+            until: Some(1000),
+            ..
+        }
+    ));
+
+    // Once m1 plays other media, a1 is e1's alone.
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE titles SET asset_id = 'a9' WHERE id = 'm1'", [])
+            .map_err(AccessError::from)
+    })
+    .unwrap();
+    assert!(matches!(
+        play(Some(2)).decision,
+        Decision::Allowed {
+            basis: Basis::SignedIn,
+            until: None,
+            ..
+        }
+    ));
+    // Free titles only: free.
+    db.write_blocking(|tx| store::set_title_level(tx, "e1", None, false, 0))
+        .unwrap();
+    assert!(read(&db, |c| store::asset_is_free(c, "a1").unwrap()));
+}
+
+#[test]
+fn priced_memberships_are_the_titles_of_collections_with_a_paid_level() {
+    let (_tmp, db) = catalog();
+    db.write_blocking(|tx| {
+        tx.execute(
+            "INSERT INTO collection_items (collection_id, title_id, position) VALUES ('c1', 'm1', 0)",
+            [],
+        )?;
+        Ok::<_, AccessError>(())
+    })
+    .unwrap();
+    assert!(read(&db, |c| store::priced_memberships(c).unwrap()).is_empty());
+    db.write_blocking(|tx| store::set_collection_level(tx, "c1", Some(&AccessLevel::Public)))
+        .unwrap();
+    assert!(
+        read(&db, |c| store::priced_memberships(c).unwrap()).is_empty(),
+        "public is not priced"
+    );
+    db.write_blocking(|tx| store::set_collection_level(tx, "c1", Some(&subscribers())))
+        .unwrap();
+    assert_eq!(
+        read(&db, |c| store::priced_memberships(c).unwrap())
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![("c1".to_string(), "m1".to_string())]
+    );
+}
+
+#[test]
+fn media_loses_a_guard_only_when_a_paid_title_goes_and_another_still_plays_it() {
+    let (_tmp, db) = catalog();
+    db.write_blocking(|tx| {
+        store::set_title_level(tx, "m1", Some(&subscribers()), false, 0)?;
+        // e1 (free) plays m1's media too.
+        tx.execute("UPDATE titles SET asset_id = 'a1' WHERE id = 'e1'", [])?;
+        Ok::<_, AccessError>(())
+    })
+    .unwrap();
+    let assets = vec!["a1".to_string()];
+    let guards = || read(&db, |c| store::media_guards(c, &assets).unwrap());
+    let before = guards();
+    assert_eq!(before["a1"].as_ref().unwrap().len(), 1, "{before:?}");
+
+    // A tighter level elsewhere, or another paid title linking it: no loss.
+    db.write_blocking(|tx| store::set_title_level(tx, "e1", Some(&rent()), false, 0))
+        .unwrap();
+    assert!(!store::guards_loosened(&before, &guards()));
+    db.write_blocking(|tx| store::set_title_level(tx, "e1", None, false, 0))
+        .unwrap();
+
+    // m1 plays other media: e1 alone plays a1 now, free.
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE titles SET asset_id = 'a9' WHERE id = 'm1'", [])
+            .map_err(AccessError::from)
+    })
+    .unwrap();
+    assert!(store::guards_loosened(&before, &guards()));
+
+    // Nothing plays a1 at all: nothing is given away.
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE titles SET asset_id = NULL WHERE id = 'e1'", [])
+            .map_err(AccessError::from)
+    })
+    .unwrap();
+    assert_eq!(guards()["a1"], None);
+    assert!(!store::guards_loosened(&before, &guards()));
 }

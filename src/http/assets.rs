@@ -27,7 +27,14 @@ pub struct AssetView {
     pub renditions: Vec<RenditionView>,
     pub poster_url: Option<String>,
     pub thumbnails_url: Option<String>,
+    /// The HLS master playlist on the public path; null when that would not play (see
+    /// `playback_unavailable`).
     pub playback_url: Option<String>,
+    /// Why `playback_url` is null, in words: the media is not ready, no title plays it, the
+    /// title that plays it is a draft (or not out yet, or no longer available), or a paid
+    /// title plays it (then it plays only under a viewer's token, from the watch page).
+    /// Null when `playback_url` is given.
+    pub playback_unavailable: Option<String>,
     /// What the package shows differently from the source (e.g. HDR without tone-mapping).
     pub warnings: Vec<String>,
     pub created_at: i64,
@@ -67,6 +74,7 @@ impl From<Asset> for AssetView {
         }
         AssetView {
             playback_url: manifest.as_ref().map(|m| public_url(&a.id, &m.master)),
+            playback_unavailable: None,
             poster_url: manifest
                 .as_ref()
                 .and_then(|m| m.poster.as_deref().map(|p| poster_url(&a.id, p))),
@@ -91,6 +99,41 @@ impl From<Asset> for AssetView {
             ready_at: a.ready_at,
         }
     }
+}
+
+/// The assets as the API shows them, with whether their public URL plays now (the
+/// origin's rule: ready, a live title plays it, and no paid title does).
+async fn views(state: &AppState, assets: Vec<Asset>) -> Result<Vec<AssetView>, ApiError> {
+    let ids: Vec<String> = assets.iter().map(|a| a.id.clone()).collect();
+    let now = crate::clock::now();
+    let reasons = state
+        .db
+        .read(move |c| {
+            ids.iter()
+                .map(|id| crate::playback::ready::public_unavailable(c, id, now))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(assets
+        .into_iter()
+        .zip(reasons)
+        .map(|(asset, unavailable)| {
+            let mut view = AssetView::from(asset);
+            if unavailable.is_some() {
+                view.playback_url = None;
+            }
+            view.playback_unavailable = unavailable;
+            view
+        })
+        .collect())
+}
+
+async fn view(state: &AppState, asset: Asset) -> Result<AssetView, ApiError> {
+    Ok(views(state, vec![asset])
+        .await?
+        .pop()
+        .expect("one view per asset"))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -149,7 +192,7 @@ pub async fn list(
         .read(move |c| catalog::list(c, &q).map_err(ApiError::from))
         .await?;
     Ok(HttpResponse::Ok().json(Page {
-        items: assets.into_iter().map(AssetView::from).collect(),
+        items: views(&state, assets).await?,
         total,
         limit: query.limit,
         offset: query.offset,
@@ -167,7 +210,7 @@ pub async fn get_one(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let asset = state.assets.get(&id).await?;
-    Ok(HttpResponse::Ok().json(AssetView::from(asset)))
+    Ok(HttpResponse::Ok().json(view(&state, asset).await?))
 }
 
 /// Fields an operator may change; absent fields stay as they are.
@@ -194,7 +237,7 @@ pub async fn update(
         .assets
         .update_details(&caller.actor(), &id, title, description)
         .await?;
-    Ok(HttpResponse::Ok().json(AssetView::from(asset)))
+    Ok(HttpResponse::Ok().json(view(&state, asset).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -234,5 +277,5 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let asset = state.assets.retry(&id).await?;
-    Ok(HttpResponse::Accepted().json(AssetView::from(asset)))
+    Ok(HttpResponse::Accepted().json(view(&state, asset).await?))
 }

@@ -17,8 +17,8 @@ use super::error::ApiError;
 use super::session::{PageError, Viewer, presented_session};
 use crate::accounts::apikeys::{self, VerifiedKey};
 use crate::accounts::members::Acting;
-use crate::accounts::roles::Role;
 use crate::accounts::roles::perm::Required;
+use crate::accounts::roles::{Permission, Role};
 use crate::audit::Actor;
 use crate::uploads::Owner;
 
@@ -60,6 +60,15 @@ impl<P: Required> Caller<P> {
                 user: None,
             },
             Principal::Session(v) => Acting::user(v.user()),
+        }
+    }
+
+    /// Whether this caller may also do `permission` (a change that needs more than the
+    /// route's own permission in some cases: a priced collection's titles).
+    pub fn may(&self, permission: Permission) -> bool {
+        match &self.principal {
+            Principal::Key(k) => k.may(permission),
+            Principal::Session(v) => v.user().role.may(permission),
         }
     }
 

@@ -125,6 +125,7 @@ impl From<crate::services::TitleServiceError> for ApiError {
         match e {
             E::Catalog(e) => e.into(),
             E::Image(crate::images::ImageError::Invalid(m)) => Self::bad_request(m),
+            E::NeedsBilling(m) => Self::forbidden(m),
             other => Self::internal(other),
         }
     }

@@ -145,6 +145,7 @@ impl AppState {
             titles: crate::services::TitleService::new(
                 jobs.db.clone(),
                 origin.clone(),
+                encryption_wake.clone(),
                 jobs.data.images(),
             ),
             playback: crate::services::PlaybackService::new(jobs.db.clone(), origin.clone()),

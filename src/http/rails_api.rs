@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, JsonBody};
-use crate::accounts::roles::perm;
+use crate::accounts::roles::{Permission, perm};
 use crate::catalog::CatalogError;
 use crate::catalog::collections::{self, Collection, CollectionFields};
 use crate::catalog::rails::{self, Rail, RailFields, RailKind};
@@ -220,17 +220,27 @@ pub async fn collection_create(
     let fields: CollectionFields = body.parse()?;
     let id = titles::new_title_id();
     let target = id.clone();
-    audited(&state.db, &caller.actor(), "collection.create", move |tx| {
-        collections::create(tx, &target, &fields, crate::clock::now())?;
-        Ok(((), target, serde_json::json!({"name": fields.name})))
-    })
-    .await?;
+    let may_set_access = caller.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &caller.actor(),
+            may_set_access,
+            "collection.create",
+            move |tx| {
+                collections::create(tx, &target, &fields, crate::clock::now())?;
+                Ok(((), target, serde_json::json!({"name": fields.name})))
+            },
+        )
+        .await?;
     Ok(HttpResponse::Created().json(collection_view(&state, id).await?))
 }
 
-/// Rename a collection or set its titles.
+/// Rename a collection or set its titles. Changing the titles of a collection whose access
+/// level is not public also needs `billing:write` (its level reaches them).
 #[utoipa::path(params(("id" = String, Path, description = "Collection id")), request_body = CollectionFields,
-    responses((status = 200, body = CollectionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = CollectionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The titles of a priced collection change without billing:write")),
     security(("api_key" = ["catalog:write"])))]
 #[patch("/api/v1/collections/{id}")]
 pub async fn collection_update(
@@ -242,17 +252,31 @@ pub async fn collection_update(
     let fields: CollectionFields = body.parse()?;
     let id = id.into_inner();
     let target = id.clone();
-    audited(&state.db, &caller.actor(), "collection.update", move |tx| {
-        collections::update(tx, &target, &fields, crate::clock::now())?;
-        Ok(((), target, serde_json::json!({"name": fields.name})))
-    })
-    .await?;
+    let may_set_access = caller.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &caller.actor(),
+            may_set_access,
+            "collection.update",
+            move |tx| {
+                collections::update(tx, &target, &fields, crate::clock::now())?;
+                Ok((
+                    (),
+                    target,
+                    serde_json::json!({"name": fields.name, "titles": fields.titles}),
+                ))
+            },
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(collection_view(&state, id).await?))
 }
 
-/// Delete a collection and the rails that show it.
+/// Delete a collection and the rails that show it (one with titles and an access level
+/// other than public also needs `billing:write`).
 #[utoipa::path(params(("id" = String, Path, description = "Collection id")), responses((status = 204),
-    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "A priced collection with titles, without billing:write")),
     security(("api_key" = ["catalog:write"])))]
 #[delete("/api/v1/collections/{id}")]
 pub async fn collection_delete(
@@ -261,10 +285,18 @@ pub async fn collection_delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    audited(&state.db, &caller.actor(), "collection.delete", move |tx| {
-        collections::delete(tx, &id)?;
-        Ok(((), id, serde_json::json!({})))
-    })
-    .await?;
+    let may_set_access = caller.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &caller.actor(),
+            may_set_access,
+            "collection.delete",
+            move |tx| {
+                collections::delete(tx, &id)?;
+                Ok(((), id, serde_json::json!({})))
+            },
+        )
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

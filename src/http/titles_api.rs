@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, JsonBody};
-use crate::accounts::roles::perm;
+use crate::accounts::roles::{Permission, perm};
 use crate::catalog::credits::Credit;
 use crate::catalog::publishing::MediaState;
 use crate::catalog::search::{self, Audience};
@@ -327,9 +327,11 @@ pub async fn create(
     Ok(HttpResponse::Created().json(TitleView::of(detail)))
 }
 
-/// Change a title's fields.
+/// Change a title's fields. Unlinking a paid title's media while another title still plays
+/// it also needs `billing:write`.
 #[utoipa::path(params(("id" = String, Path, description = "Title id")), request_body = TitleFields,
     responses((status = 200, body = TitleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "A paid title's media unlinked while another title plays it, without billing:write"),
     (status = 404, body = ErrorBody)), security(("api_key" = ["catalog:write"])))]
 #[patch("/api/v1/titles/{id}")]
 pub async fn update(
@@ -339,7 +341,11 @@ pub async fn update(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let fields: TitleFields = body.parse()?;
-    let detail = state.titles.update(&caller.actor(), &id, fields).await?;
+    let may_set_access = caller.may(Permission::BillingWrite);
+    let detail = state
+        .titles
+        .update(&caller.actor(), &id, fields, may_set_access)
+        .await?;
     Ok(HttpResponse::Ok().json(TitleView::of(detail)))
 }
 
@@ -385,9 +391,12 @@ pub async fn unpublish(
     Ok(HttpResponse::Ok().json(TitleView::of(detail)))
 }
 
-/// Delete a title with its episodes and extras; their media stays in the library.
+/// Delete a title with its episodes and extras; their media stays in the library. A paid
+/// title whose media another title still plays needs `billing:write` too.
 #[utoipa::path(params(("id" = String, Path, description = "Title id")), responses(
-    (status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    (status = 204), (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "A paid title whose media another title plays, without billing:write"),
+    (status = 404, body = ErrorBody)),
     security(("api_key" = ["catalog:write"])))]
 #[delete("/api/v1/titles/{id}")]
 pub async fn remove(
@@ -395,7 +404,11 @@ pub async fn remove(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state.titles.delete(&caller.actor(), &id).await?;
+    let may_set_access = caller.may(Permission::BillingWrite);
+    state
+        .titles
+        .delete(&caller.actor(), &id, may_set_access)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -20,7 +20,7 @@ use crate::access::{offers, plans};
 use crate::accounts::throttle;
 use crate::catalog::{self, AssetStatus, browse, progress};
 use crate::playback::gate::{self, poster_url};
-use crate::services::playback::{Asker, PlayAnswer};
+use crate::services::playback::{Asker, PlayAnswer, ProgressError};
 
 #[derive(Serialize)]
 struct WatchView {
@@ -538,19 +538,30 @@ pub struct ProgressBody {
 }
 
 /// The player's report of where a signed-in viewer is (every few seconds and on leaving).
+/// Kept only while the viewer may play the title (403 with the reason otherwise).
 #[post("/watch/{id}/progress")]
 pub async fn save_progress(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     viewer: Viewer,
     body: web::Json<ProgressBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = viewer.user().id.0;
-    let id = id.into_inner();
-    let now = crate::clock::now();
+    let paywall_config = state.settings.settings.current().paywall.clone();
     state
-        .db
-        .write(move |tx| progress::save(tx, user, &id, body.position, body.duration, now))
-        .await?;
+        .playback
+        .save_progress(
+            &id,
+            asker(&req, Some(&viewer)),
+            &paywall_config,
+            (body.position, body.duration),
+            crate::clock::now(),
+        )
+        .await
+        .map_err(|e| match e {
+            e @ ProgressError::NotAllowed(_) => ApiError::forbidden(e.to_string()),
+            ProgressError::Catalog(e) => e.into(),
+            ProgressError::Access(e) => e.into(),
+        })?;
     Ok(HttpResponse::NoContent().finish())
 }

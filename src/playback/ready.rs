@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use rusqlite::OptionalExtension;
+
 use super::PlaybackError;
 use crate::access;
 use crate::catalog::{self, AssetStatus, CatalogError, visibility};
@@ -34,6 +36,9 @@ pub struct Served {
 
 #[derive(Default)]
 struct Known {
+    /// Bumped by `forget_all`: an answer read from the database before a catalog change
+    /// committed is not kept after it.
+    generation: u64,
     /// Ready assets: what they serve, since when that is known, and the Unix second their
     /// titles stop being live (if they do).
     ready: HashMap<String, (Served, Instant, Option<i64>)>,
@@ -71,6 +76,11 @@ impl ReadyAssets {
                 return Ok(None);
             }
         }
+        let generation = self
+            .known
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation;
         let id = asset_id.to_string();
         let now = crate::clock::now();
         let found = self
@@ -87,7 +97,7 @@ impl ReadyAssets {
                 let Some(manifest) = manifest else {
                     return Ok(None);
                 };
-                let free = access::store::asset_is_free(c, &id, now)?;
+                let free = access::store::asset_is_free(c, &id)?;
                 let served = Served {
                     manifest: Arc::new(manifest),
                     free,
@@ -97,6 +107,10 @@ impl ReadyAssets {
             .await?;
         let answer = found.as_ref().map(|(s, _)| s.clone());
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        if known.generation != generation {
+            // The catalog changed while this was read: answer, but keep nothing.
+            return Ok(answer);
+        }
         let now = Instant::now();
         match found {
             Some((served, until)) => {
@@ -120,18 +134,82 @@ impl ReadyAssets {
         Ok(answer)
     }
 
-    /// After an access level changed somewhere: which assets are free is asked again.
+    /// After a change that can move a level (an access level, collection membership, media
+    /// links, publishing): every asset's answer, free or not, is read again on its next
+    /// request.
     pub fn forget_all(&self) {
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        known.generation += 1;
         known.ready.clear();
         known.not_ready.clear();
     }
 
     pub fn forget(&self, asset_id: &str) {
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        // An answer being read now for this asset may predate the change: keep none.
+        known.generation += 1;
         known.ready.remove(asset_id);
         known.not_ready.remove(asset_id);
     }
+}
+
+/// Why the public URL of `asset_id` would not play (what the API says instead of a
+/// `playback_url`), or `None` when it plays: the origin's rule, in words for the operator.
+pub fn public_unavailable(
+    c: &rusqlite::Connection,
+    asset_id: &str,
+    now: i64,
+) -> Result<Option<String>, PlaybackError> {
+    match catalog::get(c, asset_id) {
+        Ok(a) if a.status == AssetStatus::Ready && a.manifest.is_some() => {}
+        Ok(a) => {
+            return Ok(Some(format!(
+                "the media is not ready ({})",
+                a.status.as_str()
+            )));
+        }
+        Err(CatalogError::NotFound(_)) => return Ok(Some("no such media".into())),
+        Err(e) => return Err(e.into()),
+    }
+    if visibility::asset_live_until(c, asset_id, now)?.is_none() {
+        let mut stmt = c
+            .prepare(
+                "SELECT name, status, live_from, live_until FROM titles WHERE asset_id = ?1
+                 ORDER BY created_at, id LIMIT 1",
+            )
+            .map_err(CatalogError::from)?;
+        let first = stmt
+            .query_row([asset_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
+            .optional()
+            .map_err(CatalogError::from)?;
+        return Ok(Some(match first {
+            None => "no title plays this media".into(),
+            Some((name, status, _, _)) if status == "draft" => {
+                format!("the title \u{201c}{name}\u{201d} that plays it is a draft")
+            }
+            Some((name, _, Some(_), Some(until))) if until <= now => {
+                format!("the title \u{201c}{name}\u{201d} that plays it is no longer available")
+            }
+            Some((name, _, _, _)) => {
+                format!("the title \u{201c}{name}\u{201d} that plays it is not out yet")
+            }
+        }));
+    }
+    if !access::store::asset_is_free(c, asset_id)? {
+        return Ok(Some(
+            "a paid title plays this media: it plays only under a viewer's token, from the \
+             title's watch page"
+                .into(),
+        ));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

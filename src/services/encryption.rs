@@ -111,15 +111,10 @@ impl EncryptionSweeper {
     async fn sweep(&self) -> Result<usize, SweepError> {
         let mut done = 0;
         for (id, manifest) in self.ready(false).await? {
-            let (lookup, now) = (id.clone(), crate::clock::now());
+            let lookup = id.clone();
             let paid = self
                 .db
-                .read(move |c| {
-                    Ok::<_, SweepError>(
-                        store::asset_has_paid_title(c, &lookup)?
-                            && !store::asset_is_free(c, &lookup, now)?,
-                    )
-                })
+                .read(move |c| Ok::<_, SweepError>(store::asset_has_paid_title(c, &lookup)?))
                 .await?;
             if !paid {
                 continue;

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
-use crate::access::entitlement::{self, Basis, Decision};
+use crate::access::entitlement::{self, Basis, Decision, Reason};
 use crate::access::level::AccessLevel;
+use crate::access::media::PlayDecision;
 use crate::access::{AccessError, store};
 use crate::config::PaywallConfig;
 use crate::db::Db;
@@ -34,6 +35,18 @@ pub enum PlayAnswer {
     Denied(Decision),
 }
 
+/// Why a player's progress report was not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum ProgressError {
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The viewer may not play the title now, so it is not theirs to have watched.
+    #[error("progress is kept only for titles you may play: {}", .0.sentence())]
+    NotAllowed(Reason),
+}
+
 pub struct PlaybackService {
     db: Db,
     origin: Arc<Origin>,
@@ -51,7 +64,9 @@ impl PlaybackService {
 
     /// What the engine says about `title_id` for `user_id` at `now`, counting the players
     /// of the account running outside `session`, without starting anything (the
-    /// dashboard's diagnostic passes no session: every player counts).
+    /// dashboard's diagnostic passes no session: every player counts). Per media: every
+    /// paid title playing the same media must let the viewer in (`access::media`); the
+    /// title returned is the one whose answer it is.
     pub async fn decision(
         &self,
         title_id: &str,
@@ -60,41 +75,81 @@ impl PlaybackService {
         paywall: &PaywallConfig,
         now: i64,
     ) -> Result<Option<(entitlement::TitleAccess, Decision)>, AccessError> {
+        Ok(self
+            .play_decision(title_id, user_id, session, paywall, now)
+            .await?
+            .map(|d| (d.title, d.decision)))
+    }
+
+    async fn play_decision(
+        &self,
+        title_id: &str,
+        user_id: Option<i64>,
+        session: Option<ViewerTag>,
+        paywall: &PaywallConfig,
+        now: i64,
+    ) -> Result<Option<PlayDecision>, AccessError> {
         let policy = store::policy(paywall);
         let title_id = title_id.to_owned();
         let elsewhere = user_id.map_or(0, |u| self.streams().elsewhere(u, session, now));
         self.db
             .read(move |c| {
-                let Some(title) = store::title_access(c, &title_id)? else {
-                    return Ok(None);
-                };
                 let viewer = store::viewer_state(c, user_id, elsewhere)?;
-                // A free title that plays a paid title's media plays only for those the paid
-                // title lets in.
-                let asset: Option<String> = c
-                    .query_row(
-                        "SELECT asset_id FROM titles WHERE id = ?1",
-                        [&title_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .flatten();
-                let title = store::deciding_title(
-                    c,
-                    title,
-                    asset.as_deref(),
-                    |t| {
-                        matches!(
-                            entitlement::decide(t, &viewer, &policy, now),
-                            Decision::Allowed { .. }
-                        )
-                    },
-                    now,
-                )?;
-                let decision = entitlement::decide(&title, &viewer, &policy, now);
-                Ok(Some((title, decision)))
+                store::decide_play(c, &title_id, &viewer, &policy, now)
             })
             .await
+    }
+
+    /// May `asker` play `title_id` now: the pass's answer, without minting a pass or
+    /// starting anything (a progress report asks it).
+    async fn may_play(
+        &self,
+        title_id: &str,
+        asker: Asker,
+        paywall: &PaywallConfig,
+        now: i64,
+    ) -> Result<Decision, AccessError> {
+        Ok(self
+            .play_decision(title_id, asker.user_id, asker.viewer, paywall, now)
+            .await?
+            .ok_or_else(|| AccessError::NotFound(format!("title {title_id}")))?
+            .decision)
+    }
+
+    /// A player's report of where the viewer is in `title_id`, kept only while the engine
+    /// lets the viewer play it (the answer the pass got), so nothing they may not watch
+    /// reaches "continue watching" or "because you watched". A title that is not out (a
+    /// draft, a scheduled or an expired one) answers as missing.
+    pub async fn save_progress(
+        &self,
+        title_id: &str,
+        asker: Asker,
+        paywall: &PaywallConfig,
+        (position_secs, duration_secs): (f64, f64),
+        now: i64,
+    ) -> Result<(), ProgressError> {
+        let user = asker
+            .user_id
+            .ok_or_else(|| AccessError::Invalid("sign in to keep your place".into()))?;
+        match self.may_play(title_id, asker, paywall, now).await? {
+            Decision::Allowed { .. } => {}
+            Decision::Denied {
+                reason: Reason::NotYetReleased { .. } | Reason::WindowClosed,
+                ..
+            } => {
+                return Err(
+                    crate::catalog::CatalogError::TitleNotFound(title_id.to_owned()).into(),
+                );
+            }
+            Decision::Denied { reason, .. } => return Err(ProgressError::NotAllowed(reason)),
+        }
+        let id = title_id.to_owned();
+        self.db
+            .write(move |tx| {
+                crate::catalog::progress::save(tx, user, &id, position_secs, duration_secs, now)
+            })
+            .await?;
+        Ok(())
     }
 
     /// The passes asked for and the origin's token checks lately between `user_id` and
@@ -135,8 +190,13 @@ impl PlaybackService {
         paywall: &PaywallConfig,
         now: i64,
     ) -> Result<PlayAnswer, AccessError> {
-        let Some((title, decision)) = self
-            .decision(title_id, asker.user_id, asker.viewer, paywall, now)
+        let Some(PlayDecision {
+            decision,
+            paid,
+            starts_rentals,
+            ..
+        }) = self
+            .play_decision(title_id, asker.user_id, asker.viewer, paywall, now)
             .await?
         else {
             return Err(AccessError::NotFound(format!("title {title_id}")));
@@ -148,12 +208,8 @@ impl PlaybackService {
                     .pass(now, user, asker.viewer, title_id, what);
             }
         };
-        let (until, basis, starts_rental) = match decision {
-            Decision::Allowed {
-                until,
-                basis,
-                starts_rental,
-            } => (until, basis, starts_rental),
+        let (until, basis) = match decision {
+            Decision::Allowed { until, basis, .. } => (until, basis),
             denied => {
                 if let Decision::Denied { reason, .. } = &denied {
                     log(format!("no pass: {}", reason.sentence()));
@@ -173,18 +229,27 @@ impl PlaybackService {
         let (Some(user), Some(viewer)) = (asker.user_id, asker.viewer) else {
             return Err(AccessError::Invalid("sign in to play this".into()));
         };
-        if starts_rental {
-            let owner = title.title_id.clone();
+        if !starts_rentals.is_empty() {
             self.db
-                .write(move |tx| store::start_rental(tx, user, &owner, now))
+                .write(move |tx| {
+                    for owner in &starts_rentals {
+                        store::start_rental(tx, user, owner, now)?;
+                    }
+                    Ok::<_, AccessError>(())
+                })
                 .await?;
         }
-        let ttl = i64::from(match title.level {
-            AccessLevel::Purchase { .. } | AccessLevel::PayPerView { .. } => {
-                paywall.purchase_token_ttl_secs
-            }
-            _ => paywall.token_ttl_secs,
-        });
+        // The shortest lifetime of the risk classes of the paid titles that let the viewer in.
+        let ttl = paid
+            .iter()
+            .map(|t| match t.level {
+                AccessLevel::Purchase { .. } | AccessLevel::PayPerView { .. } => {
+                    paywall.purchase_token_ttl_secs
+                }
+                _ => paywall.token_ttl_secs,
+            })
+            .min()
+            .map_or(i64::from(paywall.token_ttl_secs), i64::from);
         let expires_at = until.map_or(now + ttl, |u| u.min(now + ttl));
         let pass = self.origin.gate.mint(asset_id, viewer, expires_at);
         log(format!(

@@ -1,7 +1,9 @@
 //! What editors do to titles: create, edit, publish behind the readiness gate, unpublish,
 //! delete; each with its audit entry in the same transaction. After every change the origin
 //! forgets what it held in memory for the title's media, so unpublishing stops playback at
-//! once, not when a cache entry runs out.
+//! once, not when a cache entry runs out; and the encryption looks again for media a paid
+//! title now plays. Collection changes (`collection_change`) go through here too: a
+//! priced collection's level reaches its titles, so its membership is `billing:write`'s.
 
 use std::sync::Arc;
 
@@ -25,6 +27,11 @@ pub enum TitleServiceError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Image(#[from] crate::images::ImageError),
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
+    /// The change decides who may watch paid media: it needs `billing:write`.
+    #[error("{0}")]
+    NeedsBilling(String),
 }
 
 /// A title with what the dashboard shows around it.
@@ -50,6 +57,8 @@ pub struct TitleDetail {
 pub struct TitleService {
     db: Db,
     origin: Arc<Origin>,
+    /// Wakes `services::encryption`: a change may make a paid title play other media.
+    encryption_wake: Arc<tokio::sync::Notify>,
     /// Where artwork is written (`DataDir::images`).
     images: std::path::PathBuf,
     /// Artwork decodes at a time: each may take a few hundred MB for a moment.
@@ -57,10 +66,16 @@ pub struct TitleService {
 }
 
 impl TitleService {
-    pub fn new(db: Db, origin: Arc<Origin>, images: std::path::PathBuf) -> Self {
+    pub fn new(
+        db: Db,
+        origin: Arc<Origin>,
+        encryption_wake: Arc<tokio::sync::Notify>,
+        images: std::path::PathBuf,
+    ) -> Self {
         TitleService {
             db,
             origin,
+            encryption_wake,
             images,
             image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
         }
@@ -164,11 +179,15 @@ impl TitleService {
         Ok(detail)
     }
 
+    /// Edits a title. Moving its media link so that some media loses a paid title that
+    /// guarded it while another title still plays it decides who may watch that media:
+    /// without `may_set_access` (`billing:write`) it is refused and nothing changes.
     pub async fn update(
         &self,
         actor: &Actor,
         id: &str,
         fields: TitleFields,
+        may_set_access: bool,
     ) -> Result<TitleDetail, TitleServiceError> {
         let (actor, id) = (actor.clone(), id.to_string());
         let now = clock::now();
@@ -176,7 +195,11 @@ impl TitleService {
         let detail = self
             .db
             .write(move |tx| {
+                // Only the media it played can lose a guard; what it links now gains one.
+                let played: Vec<String> = titles::get(tx, &id)?.asset_id.into_iter().collect();
+                let guards = crate::access::store::media_guards(tx, &played)?;
                 titles::update(tx, &id, &fields, now)?;
+                check_guards(tx, may_set_access, &guards)?;
                 audit::record(
                     tx,
                     &actor,
@@ -250,14 +273,27 @@ impl TitleService {
     }
 
     /// Deletes the title with its episodes and extras; their media stays in the library.
-    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<Title, TitleServiceError> {
+    /// Deleting a paid title whose media another title still plays decides who may watch
+    /// it: without `may_set_access` (`billing:write`) it is refused.
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        id: &str,
+        may_set_access: bool,
+    ) -> Result<Title, TitleServiceError> {
         let before = self.detail(id).await?;
+        let played: Vec<String> = std::iter::once(&before.title)
+            .chain(before.children.iter().map(|(c, _)| c))
+            .filter_map(|t| t.asset_id.clone())
+            .collect();
         let (actor, id) = (actor.clone(), id.to_string());
         let now = clock::now();
         let title = self
             .db
             .write(move |tx| {
+                let guards = crate::access::store::media_guards(tx, &played)?;
                 let title = titles::delete(tx, &id)?;
+                check_guards(tx, may_set_access, &guards)?;
                 audit::record(
                     tx,
                     &actor,
@@ -282,7 +318,71 @@ impl TitleService {
         for asset in assets {
             self.origin.ready.forget(asset);
         }
+        self.encryption_wake.notify_one();
     }
+
+    /// A collection change (`change`: its result, the audit target and the entry's detail)
+    /// with its audit entry, in one transaction. Adding titles to or removing them from a
+    /// collection whose level is not public (so also deleting one) moves their level:
+    /// without `may_set_access` (`billing:write`) it is refused and nothing changes.
+    /// After it, the origin asks again which media is free, at once.
+    pub async fn collection_change<T: Send + 'static>(
+        &self,
+        actor: &Actor,
+        may_set_access: bool,
+        action: &'static str,
+        change: impl FnOnce(
+            &rusqlite::Connection,
+        ) -> Result<(T, String, serde_json::Value), CatalogError>
+        + Send
+        + 'static,
+    ) -> Result<T, TitleServiceError> {
+        let actor = actor.clone();
+        let now = clock::now();
+        let out = self
+            .db
+            .write(move |tx| {
+                let before = crate::access::store::priced_memberships(tx)?;
+                let (out, target, detail) = change(tx)?;
+                if !may_set_access && crate::access::store::priced_memberships(tx)? != before {
+                    return Err(TitleServiceError::NeedsBilling(
+                        "this collection has an access level, so which titles it holds decides \
+                         who may watch them: changing that needs the billing:write permission"
+                            .into(),
+                    ));
+                }
+                audit::record(tx, &actor, action, &target, detail, now)?;
+                Ok::<_, TitleServiceError>(out)
+            })
+            .await?;
+        self.origin.ready.forget_all();
+        self.encryption_wake.notify_one();
+        Ok(out)
+    }
+}
+
+/// Refuses a change (its transaction rolls back) after which media some title still plays
+/// lost a paid title that guarded it (`guards`: `media_guards` before the change), unless
+/// the caller may set access levels.
+fn check_guards(
+    tx: &rusqlite::Connection,
+    may_set_access: bool,
+    guards: &std::collections::BTreeMap<String, Option<std::collections::BTreeSet<String>>>,
+) -> Result<(), TitleServiceError> {
+    if may_set_access || guards.is_empty() {
+        return Ok(());
+    }
+    let assets: Vec<String> = guards.keys().cloned().collect();
+    let after = crate::access::store::media_guards(tx, &assets)?;
+    if crate::access::store::guards_loosened(guards, &after) {
+        return Err(TitleServiceError::NeedsBilling(
+            "another title plays this media, so taking it away from a paid title would let \
+             more viewers watch it: that needs the billing:write permission (or unlink the \
+             other title first)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn detail(c: &rusqlite::Connection, id: &str, now: i64) -> Result<TitleDetail, CatalogError> {
@@ -314,7 +414,8 @@ fn detail(c: &rusqlite::Connection, id: &str, now: i64) -> Result<TitleDetail, C
     })
 }
 
-/// One catalog change (rails, collections) and its audit entry in one transaction. `change`
+/// One catalog change (rails; collections go through `TitleService::collection_change`)
+/// and its audit entry in one transaction. `change`
 /// returns its result, the audit target and the entry's detail.
 pub async fn audited<T: Send + 'static>(
     db: &Db,

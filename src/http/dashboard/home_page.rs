@@ -292,20 +292,23 @@ pub async fn create_collection(
     let form: NewCollectionForm = admin.viewer.form()?;
     let id = titles::new_title_id();
     let target = id.clone();
-    audited(
-        &state.db,
-        &admin.viewer.actor(),
-        "collection.create",
-        move |tx| {
-            let fields = CollectionFields {
-                name: Some(form.name.clone()),
-                ..CollectionFields::default()
-            };
-            collections::create(tx, &target, &fields, crate::clock::now())?;
-            Ok(((), target.clone(), serde_json::json!({"name": form.name})))
-        },
-    )
-    .await?;
+    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &admin.viewer.actor(),
+            may_set_access,
+            "collection.create",
+            move |tx| {
+                let fields = CollectionFields {
+                    name: Some(form.name.clone()),
+                    ..CollectionFields::default()
+                };
+                collections::create(tx, &target, &fields, crate::clock::now())?;
+                Ok(((), target.clone(), serde_json::json!({"name": form.name})))
+            },
+        )
+        .await?;
     Ok(see_other(&format!("/admin/collections/{id}"), []))
 }
 
@@ -330,10 +333,18 @@ pub async fn collection(
     let Some((col, items, all)) = found else {
         return Err(PageError::NotFound("no such collection".into()));
     };
+    let col_id = col.id.clone();
+    let priced = state
+        .db
+        .read(move |c| crate::access::store::collection_is_priced(c, &col_id))
+        .await?;
     let item_ids: Vec<String> = items.iter().map(|t| t.id.clone()).collect();
     let catalog = choices(&all, &item_ids, now);
     let items = choices(&items, &[], now);
-    let can_write = admin.viewer.user().role.may(Permission::CatalogWrite);
+    let role = admin.viewer.user().role;
+    let can_write = role.may(Permission::CatalogWrite);
+    // A priced collection's titles are billing's: editors may reorder and rename only.
+    let can_pick = can_write && (!priced || role.may(Permission::BillingWrite));
     render(
         &state,
         &admin.viewer,
@@ -344,6 +355,7 @@ pub async fn collection(
             c => minijinja::Value::from(minijinja::value::Serde(&col)),
             items => minijinja::Value::from(minijinja::value::Serde(&items)),
             catalog => minijinja::Value::from(minijinja::value::Serde(&catalog)), can_write,
+            can_pick, priced,
         },
     )
 }
@@ -369,16 +381,19 @@ pub async fn save_collection(
     };
     let id = id.into_inner();
     let target = id.clone();
-    audited(
-        &state.db,
-        &admin.viewer.actor(),
-        "collection.update",
-        move |tx| {
-            collections::update(tx, &target, &fields, crate::clock::now())?;
-            Ok(((), target, serde_json::json!({"name": fields.name})))
-        },
-    )
-    .await?;
+    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &admin.viewer.actor(),
+            may_set_access,
+            "collection.update",
+            move |tx| {
+                collections::update(tx, &target, &fields, crate::clock::now())?;
+                Ok(((), target, serde_json::json!({"name": fields.name})))
+            },
+        )
+        .await?;
     Ok(see_other(&format!("/admin/collections/{id}"), []))
 }
 
@@ -391,29 +406,32 @@ pub async fn edit_collection_items(
     let edit = pick_edit(admin.viewer.form()?)?;
     let id = id.into_inner();
     let target = id.clone();
-    audited(
-        &state.db,
-        &admin.viewer.actor(),
-        "collection.update",
-        move |tx| {
-            // By its id: the address may name it by slug.
-            let id = collections::find(tx, &target)?
-                .ok_or_else(|| CatalogError::Invalid(format!("no collection {target}")))?
-                .id;
-            let mut ids: Vec<String> = collections::items(tx, &id)?
-                .into_iter()
-                .map(|t| t.id)
-                .collect();
-            edit.apply(&mut ids)?;
-            let fields = CollectionFields {
-                titles: Some(ids),
-                ..CollectionFields::default()
-            };
-            collections::update(tx, &id, &fields, crate::clock::now())?;
-            Ok(((), id, serde_json::json!({"titles": fields.titles})))
-        },
-    )
-    .await?;
+    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &admin.viewer.actor(),
+            may_set_access,
+            "collection.update",
+            move |tx| {
+                // By its id: the address may name it by slug.
+                let id = collections::find(tx, &target)?
+                    .ok_or_else(|| CatalogError::Invalid(format!("no collection {target}")))?
+                    .id;
+                let mut ids: Vec<String> = collections::items(tx, &id)?
+                    .into_iter()
+                    .map(|t| t.id)
+                    .collect();
+                edit.apply(&mut ids)?;
+                let fields = CollectionFields {
+                    titles: Some(ids),
+                    ..CollectionFields::default()
+                };
+                collections::update(tx, &id, &fields, crate::clock::now())?;
+                Ok(((), id, serde_json::json!({"titles": fields.titles})))
+            },
+        )
+        .await?;
     Ok(see_other(&format!("/admin/collections/{id}"), []))
 }
 
@@ -424,15 +442,18 @@ pub async fn delete_collection(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id = id.into_inner();
-    audited(
-        &state.db,
-        &admin.viewer.actor(),
-        "collection.delete",
-        move |tx| {
-            collections::delete(tx, &id)?;
-            Ok(((), id, serde_json::json!({})))
-        },
-    )
-    .await?;
+    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    state
+        .titles
+        .collection_change(
+            &admin.viewer.actor(),
+            may_set_access,
+            "collection.delete",
+            move |tx| {
+                collections::delete(tx, &id)?;
+                Ok(((), id, serde_json::json!({})))
+            },
+        )
+        .await?;
     Ok(see_other("/admin/rails", []))
 }

@@ -27,6 +27,7 @@ impl From<TitleServiceError> for PageError {
             TitleServiceError::Image(crate::images::ImageError::Invalid(m)) => {
                 PageError::BadRequest(m)
             }
+            TitleServiceError::NeedsBilling(m) => PageError::Forbidden(m),
             other => PageError::internal(other),
         }
     }
@@ -437,7 +438,12 @@ pub async fn save(
     };
     state
         .titles
-        .update(&admin.viewer.actor(), &id, fields)
+        .update(
+            &admin.viewer.actor(),
+            &id,
+            fields,
+            admin.viewer.user().role.may(Permission::BillingWrite),
+        )
         .await?;
     Ok(see_other(&format!("/admin/titles/{id}"), []))
 }
@@ -479,7 +485,11 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let _: CsrfOnly = admin.viewer.form()?;
-    let title = state.titles.delete(&admin.viewer.actor(), &id).await?;
+    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    let title = state
+        .titles
+        .delete(&admin.viewer.actor(), &id, may_set_access)
+        .await?;
     let back = match title.parent_id {
         Some(parent) => format!("/admin/titles/{parent}"),
         None => "/admin/titles".into(),

@@ -1,0 +1,515 @@
+//! Who may watch paid media, against the real server (issue 22, items 4, 14 and 15d):
+//! editors without `billing:write` cannot move a title in or out of a priced collection,
+//! and what the origin serves on the public path follows every level change at once; a
+//! title an editor links to a paid title's media plays it only for those the paid title
+//! lets in; progress is kept only for titles the viewer may play; the assets API says why
+//! it gives no playback URL.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::accounts::{created, data_with_ann, signed_in};
+use crate::support::{Options, Server, bin, drop_into, make_clip};
+
+/// A key with only `scope`, as an operator would hand an editor's tool.
+fn key_with(data: &Path, scope: &str) -> String {
+    let out = Command::new(bin())
+        .args([
+            "apikey",
+            "create",
+            "--name",
+            scope,
+            "--scope",
+            scope,
+            "--data-dir",
+        ])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// `method path` under `key`; status and JSON answer.
+fn call_as(server: &Server, key: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", server.url()))
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Content-Type", "application/json");
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut resp = agent.run(request.body(body.to_string()).unwrap()).unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+/// The status of a GET of `path` without a cookie (the origin's public path).
+fn public_status(server: &Server, path: &str) -> u16 {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(format!("{}{path}", server.url()))
+        .call()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Drops a short clip named `name` and waits for its asset (a published movie of the same
+/// id plays it).
+fn ingest(server: &Server, dir: &Path, name: &str) -> (String, std::path::PathBuf) {
+    let clip = dir.join(format!("{name}.mp4"));
+    make_clip(&clip, "320x180", 25, 2.0, false);
+    drop_into(&server.inbox(), &clip);
+    let asset = server.wait_finished(name, Duration::from_secs(120));
+    let id = asset["id"].as_str().unwrap().to_owned();
+    (id, server.package_dir(&asset))
+}
+
+/// The first line of a playlist that names a file.
+fn first_uri(playlist: &str) -> String {
+    playlist
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits until the background encryption has swapped the package (AES-128, `key.bin`);
+/// then the public paths of its master playlist, key and first video segment.
+fn encrypted_paths(server: &Server, id: &str, dir: &Path) -> [String; 3] {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let master = std::fs::read_to_string(dir.join("master.m3u8")).unwrap_or_default();
+        if master.contains("evideo_") && dir.join("key.bin").exists() {
+            let rendition = master
+                .lines()
+                .find(|l| l.starts_with("evideo_") && l.ends_with(".m3u8"))
+                .unwrap()
+                .to_owned();
+            let playlist = std::fs::read_to_string(dir.join(&rendition)).unwrap();
+            let folder = rendition.rsplit_once('/').unwrap().0;
+            let segment = format!("{folder}/{}", first_uri(&playlist));
+            return [
+                format!("/p/public/{id}/master.m3u8"),
+                format!("/p/public/{id}/key.bin"),
+                format!("/p/public/{id}/{segment}"),
+            ];
+        }
+        assert!(Instant::now() < deadline, "not encrypted: {}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn subscribers_plan(server: &Server) {
+    let (status, plan) = server.call(
+        "POST",
+        "/api/v1/plans",
+        Some(
+            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
+                    "yearly_amount": 7990, "trial_days": 0, "stream_limit": 2, "public": true}),
+        ),
+    );
+    assert_eq!(status, 201, "{plan}");
+}
+
+#[test]
+fn a_priced_collections_titles_change_only_with_billing_write_and_the_origin_follows_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "ed@example.com", &["--role", "editor"]);
+    let editor_key = key_with(&data, "catalog:write");
+    let server = Server::start_with(&data, Options::default());
+    let (id, dir) = ingest(&server, tmp.path(), "festival");
+    let master = format!("/p/public/{id}/master.m3u8");
+    subscribers_plan(&server);
+
+    // A collection for subscribers, empty; the movie free, and the origin knows it.
+    let (status, gold) = server.call("POST", "/api/v1/collections", Some(json!({"name": "Gold"})));
+    assert_eq!(status, 201, "{gold}");
+    let gold = gold["id"].as_str().unwrap().to_owned();
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/collections/{gold}/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    );
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(public_status(&server, &master), 200, "free before");
+
+    // An editor cannot put a title in it (API or dashboard); nothing changes.
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "PATCH",
+        &format!("/api/v1/collections/{gold}"),
+        json!({"titles": [id]}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("billing:write"),
+        "{refused}"
+    );
+    let mut ed = signed_in(&server, "ed@example.com");
+    let csrf = ed.get(&format!("/admin/collections/{gold}")).csrf();
+    let page = ed.post(
+        &format!("/admin/collections/{gold}/items"),
+        &[("csrf", &csrf), ("action", "add"), ("title", &id)],
+    );
+    assert_eq!(page.status, 403, "{}", page.body);
+    let (_, view) = server.get(&format!("/api/v1/collections/{gold}"));
+    assert_eq!(view["titles"], json!([]), "{view}");
+    assert_eq!(public_status(&server, &master), 200);
+
+    // The owner adds it: its media is gated at once, then encrypted.
+    let (status, view) = server.call(
+        "PATCH",
+        &format!("/api/v1/collections/{gold}"),
+        Some(json!({"titles": [id]})),
+    );
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        public_status(&server, &master),
+        403,
+        "gated the moment it joined"
+    );
+    let paths = encrypted_paths(&server, &id, &dir);
+    for path in &paths {
+        assert_eq!(public_status(&server, path), 403, "{path}");
+    }
+
+    // An editor cannot take it out, nor delete the collection, by either way in.
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "PATCH",
+        &format!("/api/v1/collections/{gold}"),
+        json!({"titles": []}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "DELETE",
+        &format!("/api/v1/collections/{gold}"),
+        json!({}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    // Its dashboard page says so and offers the editor no add, remove or delete.
+    let page = ed.get(&format!("/admin/collections/{gold}"));
+    assert!(
+        page.body.contains("needs the billing permission"),
+        "{}",
+        page.body
+    );
+    for control in ["value=\"remove\"", "value=\"add\"", "/delete\""] {
+        assert!(!page.body.contains(control), "{control}: {}", page.body);
+    }
+    let csrf = page.csrf();
+    let page = ed.post(
+        &format!("/admin/collections/{gold}/items"),
+        &[("csrf", &csrf), ("action", "remove"), ("title", &id)],
+    );
+    assert_eq!(page.status, 403, "{}", page.body);
+    let page = ed.post(
+        &format!("/admin/collections/{gold}/delete"),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(page.status, 403, "{}", page.body);
+    // Renaming is still an editor's.
+    let (status, renamed) = call_as(
+        &server,
+        &editor_key,
+        "PATCH",
+        &format!("/api/v1/collections/{gold}"),
+        json!({"name": "Gold titles"}),
+    );
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["titles"], json!([id]), "{renamed}");
+    for path in &paths {
+        assert_eq!(public_status(&server, path), 403, "{path}");
+    }
+
+    // The owner takes it out: free only now, and at once.
+    let (status, view) = server.call(
+        "PATCH",
+        &format!("/api/v1/collections/{gold}"),
+        Some(json!({"titles": []})),
+    );
+    assert_eq!(status, 200, "{view}");
+    for path in &paths {
+        assert_eq!(public_status(&server, path), 200, "{path}");
+    }
+    let (_, audit) = server.get("/api/v1/audit?action=collection.update");
+    assert!(audit.to_string().contains(&id), "{audit}");
+}
+
+#[test]
+fn an_episode_an_editor_links_to_a_paid_movies_media_plays_it_only_for_the_movies_viewers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "reg@example.com", &["--role", "viewer"]);
+    created(&data, "sub@example.com", &["--role", "viewer"]);
+    let editor_key = key_with(&data, "catalog:write");
+    let server = Server::start_with(&data, Options::default());
+    let (movie, dir) = ingest(&server, tmp.path(), "premiere");
+    subscribers_plan(&server);
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{movie}/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    // A series for any signed-in viewer, as the operator set it.
+    let (status, series) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(json!({"kind": "series", "name": "Open Show", "synopsis": "s"})),
+    );
+    assert_eq!(status, 201, "{series}");
+    let series = series["id"].as_str().unwrap().to_owned();
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{series}/access"),
+        Some(json!({"level": {"kind": "registered"}})),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // The editor makes an episode of it that plays the movie's media, and publishes.
+    let (status, episode) = call_as(
+        &server,
+        &editor_key,
+        "POST",
+        "/api/v1/titles",
+        json!({"kind": "episode", "series_id": series, "season": 1, "episode": 1,
+               "name": "Pilot", "asset_id": movie}),
+    );
+    assert_eq!(status, 201, "{episode}");
+    let episode = episode["id"].as_str().unwrap().to_owned();
+    let (status, body) = call_as(
+        &server,
+        &editor_key,
+        "POST",
+        &format!("/api/v1/titles/{series}/publish"),
+        json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["episodes_published"], json!([episode]), "{body}");
+    let paths = encrypted_paths(&server, &movie, &dir);
+
+    // A signed-in viewer without a plan: the paywall, no pass, and the origin refuses.
+    let mut reg = signed_in(&server, "reg@example.com");
+    let page = reg.get(&format!("/watch/{episode}"));
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("data-src=\""), "{}", page.body);
+    assert!(
+        page.body.contains("This title is for subscribers."),
+        "{}",
+        page.body
+    );
+    let csrf = csrf_meta(&page.body);
+    let pass = reg.post_json(&format!("/watch/{episode}/pass"), &csrf, "");
+    assert_eq!(pass.status, 403, "{}", pass.body);
+    for path in &paths {
+        assert_eq!(public_status(&server, path), 403, "{path}");
+    }
+    let reg_id = member(&server, "reg@example.com");
+    let (_, why) = server.get(&format!("/api/v1/members/{reg_id}/access/{episode}"));
+    assert_eq!(why["decision"]["reason"]["code"], "no_plan", "{why}");
+
+    // A subscriber plays it, under a token.
+    let sub_id = member(&server, "sub@example.com");
+    let (status, body) = server.call(
+        "POST",
+        &format!("/api/v1/members/{sub_id}/grants"),
+        Some(json!({"plan": "club", "note": "press"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let mut sub = signed_in(&server, "sub@example.com");
+    let page = sub.get(&format!("/watch/{episode}"));
+    let at = page.body.find("data-src=\"").expect("the player") + "data-src=\"".len();
+    let src = page.body[at..at + page.body[at..].find('"').unwrap()].replace("&#x2f;", "/");
+    assert!(
+        src.starts_with("/p/") && !src.starts_with("/p/public/"),
+        "{src}"
+    );
+    let cookie = sub
+        .cookies
+        .iter()
+        .find(|(k, _)| k.ends_with("marquee_session"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .unwrap();
+    let played = ureq::get(format!("{}{src}", server.url()))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(played, 200);
+
+    // Progress: refused, with the reason, for what the viewer may not play; nothing kept.
+    for title in [&movie, &episode] {
+        for body in [
+            r#"{"position": 30, "duration": 60}"#,
+            r#"{"position": 60, "duration": 60}"#,
+        ] {
+            let refused = reg.post_json(&format!("/watch/{title}/progress"), &csrf, body);
+            assert_eq!(refused.status, 403, "{}", refused.body);
+            assert!(
+                refused.body.contains("This title is for subscribers."),
+                "{}",
+                refused.body
+            );
+        }
+    }
+    let kept = |user: i64| -> i64 {
+        let db = rusqlite::Connection::open_with_flags(
+            data.join("marquee.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row(
+            "SELECT count(*) FROM watch_progress WHERE user_id = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(kept(reg_id), 0);
+    // The subscriber's is kept.
+    let csrf = csrf_meta(&page.body);
+    let saved = sub.post_json(
+        &format!("/watch/{episode}/progress"),
+        &csrf,
+        r#"{"position": 30, "duration": 60}"#,
+    );
+    assert_eq!(saved.status, 204, "{}", saved.body);
+    assert_eq!(kept(sub_id), 1);
+
+    // Nor can the editor take the media away from the movie, by unlinking or deleting it.
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "PATCH",
+        &format!("/api/v1/titles/{movie}"),
+        json!({"asset_id": ""}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("billing:write"),
+        "{refused}"
+    );
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "DELETE",
+        &format!("/api/v1/titles/{movie}"),
+        json!({}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    let (_, still) = server.get(&format!("/api/v1/titles/{movie}"));
+    assert_eq!(still["asset_id"], movie.as_str(), "{still}");
+    let csrf = csrf_meta(&reg.get(&format!("/watch/{episode}")).body);
+    let pass = reg.post_json(&format!("/watch/{episode}/pass"), &csrf, "");
+    assert_eq!(pass.status, 403, "{}", pass.body);
+
+    // The owner may: then the episode is the media's only title, and plays for Reg.
+    let (status, body) = server.call(
+        "PATCH",
+        &format!("/api/v1/titles/{movie}"),
+        Some(json!({"asset_id": ""})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let page = reg.get(&format!("/watch/{episode}"));
+    assert!(page.body.contains("data-src=\""), "{}", page.body);
+}
+
+/// The CSRF token a watch page gives its scripts.
+fn csrf_meta(body: &str) -> String {
+    let at = body.find("name=\"csrf\" content=\"").unwrap() + "name=\"csrf\" content=\"".len();
+    body[at..at + body[at..].find('"').unwrap()].to_owned()
+}
+
+fn member(server: &Server, email: &str) -> i64 {
+    let (_, page) = server.get(&format!("/api/v1/members?q={email}"));
+    page["items"][0]["id"].as_i64().unwrap()
+}
+
+#[test]
+fn the_assets_api_gives_no_playback_url_where_the_public_path_would_not_play_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = Server::start_with(&data, Options::default());
+    let (id, _) = ingest(&server, tmp.path(), "docs");
+    let master = format!("/p/public/{id}/master.m3u8");
+    let (_, asset) = server.get(&format!("/api/v1/assets/{id}"));
+    assert_eq!(asset["playback_url"], master, "{asset}");
+    assert!(asset["playback_unavailable"].is_null(), "{asset}");
+
+    // For subscribers: the public URL would answer 403.
+    subscribers_plan(&server);
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{id}/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(public_status(&server, &master), 403);
+    let (_, asset) = server.get(&format!("/api/v1/assets/{id}"));
+    assert!(asset["playback_url"].is_null(), "{asset}");
+    assert!(
+        asset["playback_unavailable"]
+            .as_str()
+            .unwrap()
+            .contains("a paid title plays this media"),
+        "{asset}"
+    );
+
+    // Its title back to a draft: no URL (it would answer 404), and the reason.
+    let (status, body) = server.call("POST", &format!("/api/v1/titles/{id}/unpublish"), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(public_status(&server, &master), 404);
+    let (_, asset) = server.get(&format!("/api/v1/assets/{id}"));
+    assert!(asset["playback_url"].is_null(), "{asset}");
+    let why = asset["playback_unavailable"].as_str().unwrap();
+    assert!(
+        why.contains("docs") && why.ends_with("is a draft"),
+        "{asset}"
+    );
+    let (_, list) = server.get("/api/v1/assets");
+    assert!(list["items"][0]["playback_url"].is_null(), "{list}");
+    assert!(
+        list["items"][0]["playback_unavailable"]
+            .as_str()
+            .unwrap()
+            .contains("draft"),
+        "{list}"
+    );
+
+    // Documented in the OpenAPI description.
+    let (_, doc) = crate::support::get_with(&format!("{}/api/v1/openapi.json", server.url()), None);
+    let props = &doc["components"]["schemas"]["AssetView"]["properties"];
+    assert!(props["playback_unavailable"].is_object(), "{props}");
+}
