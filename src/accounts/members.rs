@@ -331,4 +331,30 @@ mod tests {
         })
         .unwrap();
     }
+
+    #[test]
+    fn a_deleted_members_id_is_never_given_again() {
+        let (_d, db) = test_db();
+        db.write_blocking(|tx| {
+            let owner = add(tx, "o@example.com", Role::Owner);
+            let newest = add(tx, "b@example.com", Role::Viewer);
+            delete(tx, &Acting::user(&owner), newest.id, &[], 2)?;
+            let next = add(tx, "c@example.com", Role::Viewer);
+            assert!(
+                next.id.0 > newest.id.0,
+                "{:?} after {:?}",
+                next.id,
+                newest.id
+            );
+            // Nor by an insert that names the id itself.
+            let reused = tx.execute(
+                "INSERT INTO users (id, email, email_key, role, created_at)
+                 VALUES (?1, 'd@example.com', 'd@example.com', 'viewer', 3)",
+                [newest.id.0],
+            );
+            assert!(reused.is_err());
+            Ok::<_, AccountsError>(())
+        })
+        .unwrap();
+    }
 }
