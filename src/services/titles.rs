@@ -52,7 +52,8 @@ pub struct TitleService {
     origin: Arc<Origin>,
     /// Where artwork is written (`DataDir::images`).
     images: std::path::PathBuf,
-    /// Artwork decodes at a time: each may take a few hundred MB for a moment.
+    /// Artwork uploads handled at a time: one, as `images::store` decodes one at a time in
+    /// the process anyway; the others wait here rather than on a blocking thread.
     image_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -62,7 +63,7 @@ impl TitleService {
             db,
             origin,
             images,
-            image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
+            image_slots: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
