@@ -278,3 +278,152 @@ fn a_subscription_follows_its_price_and_a_lost_dispute_ends_a_rental() {
         .unwrap();
     assert_eq!((status.as_str(), dispute), ("lost", payment));
 }
+
+/// CRC-32 as PNG chunks use it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG of a few hundred bytes whose header says `side`×`side` RGB at 16 bits per channel
+/// (its checksum right): the attack's small file that would take 240 MB decoded.
+fn deep_png(side: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new(&mut out);
+    image::ImageEncoder::write_image(
+        encoder,
+        &[9u8; 20 * 20 * 6],
+        20,
+        20,
+        image::ExtendedColorType::Rgb16,
+    )
+    .unwrap();
+    out[16..20].copy_from_slice(&side.to_be_bytes());
+    out[20..24].copy_from_slice(&side.to_be_bytes());
+    let crc = crc32(&out[12..29]);
+    out[29..33].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+#[test]
+fn a_small_16_bit_png_of_huge_dimensions_is_refused_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&tmp.path().join("data"), Options::default());
+    let (status, title) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(json!({"kind": "movie", "name": "Deep"})),
+    );
+    assert_eq!(status, 201, "{title}");
+    let id = title["id"].as_str().unwrap();
+    let bytes = deep_png(6320);
+    assert!(bytes.len() < 1000);
+    let mut resp = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .put(format!(
+            "{}/api/v1/titles/{id}/artwork/poster",
+            server.url()
+        ))
+        .header("Authorization", &format!("Bearer {}", server.key))
+        .header("Content-Type", "image/png")
+        .send(&bytes[..])
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.body_mut().read_json().unwrap();
+    assert_eq!(status, 400, "{body}");
+    let said = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("16 bits per channel"), "{body}");
+    let (_, title) = server.call("GET", &format!("/api/v1/titles/{id}"), None);
+    assert_eq!(title["artwork"]["poster"], Value::Null, "{title}");
+}
+
+/// Bytes free to unprivileged users on the filesystem of `path`, in MB (as Marquee counts).
+fn free_mb(path: &std::path::Path) -> u64 {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) }, 0);
+    (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) / 1_000_000
+}
+
+/// Creates an empty tus upload of `size` bytes; status and JSON answer.
+fn new_upload(server: &Server, key: &str, size: u64) -> (u16, Value) {
+    let mut resp = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(format!("{}/api/v1/uploads", server.url()))
+        .header("Authorization", &format!("Bearer {key}"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", &size.to_string())
+        .send_empty()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn an_owner_has_at_most_ten_uploads_in_progress_and_stalled_ones_stop_holding_space() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let clock = tmp.path().join("clock");
+    std::fs::write(&clock, "0").unwrap();
+    // About 4,000 MB above the floor, whatever the disk.
+    let floor = free_mb(tmp.path())
+        .checked_sub(4000)
+        .expect("the test needs 4 GB of free disk");
+    let server = Server::start_with(
+        &data,
+        Options {
+            ingest: format!("min_free_mb = {floor}\n"),
+            tables: "[uploads]\nmax_bytes = 100000000000\n".into(),
+            env: vec![(
+                "MARQUEE_TEST_CLOCK_FILE".into(),
+                clock.display().to_string(),
+            )],
+            ..Options::default()
+        },
+    );
+    let (ann, bob, cat) = (
+        server.key.clone(),
+        crate::support::create_api_key(&data),
+        crate::support::create_api_key(&data),
+    );
+    // Ten empty uploads from one owner; the eleventh and twelfth are refused with why.
+    for _ in 0..10 {
+        let (status, body) = new_upload(&server, &ann, 1_000_000);
+        assert_eq!(status, 201, "{body}");
+    }
+    for _ in 0..2 {
+        let (status, body) = new_upload(&server, &ann, 1_000_000);
+        assert_eq!(status, 409, "{body}");
+        let said = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(said.contains("10 uploads in progress"), "{body}");
+    }
+    // Another owner still uploads.
+    assert_eq!(new_upload(&server, &bob, 1_000_000).0, 201);
+    // A fresh upload holds its space: 3,500 MB declared leaves no room for 1,500 more.
+    assert_eq!(new_upload(&server, &cat, 3_500_000_000).0, 201);
+    let (status, body) = new_upload(&server, &bob, 1_500_000_000);
+    assert_eq!(status, 507, "{body}");
+    if !crate::support::has_test_hooks() {
+        return; // a release binary does not read the test clock
+    }
+    // Eleven minutes on, nothing sent: the stalled uploads hold no space and no place.
+    std::fs::write(&clock, "660").unwrap();
+    let (status, body) = new_upload(&server, &bob, 1_500_000_000);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = new_upload(&server, &ann, 1_000_000);
+    assert_eq!(status, 201, "{body}");
+}
