@@ -167,6 +167,8 @@ pub struct StripeSubscription {
     pub user_id: Option<i64>,
     /// The price its (first) item pays: what decides the plan (`plan_of_price`).
     pub price_id: Option<String>,
+    /// The plan the price's own metadata names (Marquee's prices carry it).
+    pub price_plan: Option<String>,
     /// Stripe's status word.
     pub status: String,
     pub period_end: i64,
@@ -204,6 +206,7 @@ pub fn parse_subscription(v: &Value) -> Result<StripeSubscription, PaymentsError
             .as_str()
             .and_then(|u| u.parse().ok()),
         price_id: text(&item["price"]["id"]).or_else(|| text(&item["price"])),
+        price_plan: text(&item["price"]["metadata"][META_PLAN]),
         status: text(&v["status"]).ok_or_else(|| bad("a status"))?,
         period_end,
         cancel_at_period_end: v["cancel_at_period_end"].as_bool().unwrap_or(false),
@@ -243,6 +246,44 @@ pub fn plan_of_price(c: &Connection, price_id: &str) -> Result<Option<String>, P
     .optional()?)
 }
 
+/// A price made by a Marquee older than `stripe_prices` (migration 023) and since replaced
+/// (the plan's amount changed): learned for the plan of a subscription recorded before
+/// then, when the price's metadata names that plan at the amount, currency and interval
+/// the subscription was recorded with. A move to another price (a cheaper one, or one made
+/// in Stripe's dashboard) never matches.
+fn learn_older_price(
+    tx: &Connection,
+    sub: &StripeSubscription,
+    price_id: &str,
+    now: i64,
+) -> Result<Option<String>, PaymentsError> {
+    let Some(named) = &sub.price_plan else {
+        return Ok(None);
+    };
+    let recorded: Option<String> = tx
+        .query_row(
+            "SELECT plan_id FROM subscriptions
+             WHERE stripe_subscription_id = ?1 AND stripe_price_id IS NULL AND plan_id = ?2
+               AND amount = ?3 AND currency = ?4 AND interval = ?5",
+            params![sub.id, named, sub.amount, sub.currency, sub.interval],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(plan) = &recorded {
+        remember_price(
+            tx,
+            price_id,
+            plan,
+            &sub.interval,
+            sub.amount,
+            &sub.currency,
+            now,
+        )?;
+        tracing::info!(price = price_id, plan = %plan, "a Stripe price made before Marquee kept its prices is known again");
+    }
+    Ok(recorded)
+}
+
 /// Writes the subscription as Stripe has it. Returns the account it belongs to, or `None`
 /// when it is not one of a member's (made outside Marquee, or its customer no longer maps
 /// to the member: left alone). The plan is the one its price was made for; a price
@@ -257,7 +298,10 @@ pub fn apply_subscription(
         return Ok(None);
     };
     let plan = match &sub.price_id {
-        Some(p) => plan_of_price(tx, p)?,
+        Some(p) => match plan_of_price(tx, p)? {
+            Some(plan) => Some(plan),
+            None => learn_older_price(tx, sub, p, now)?,
+        },
         None => None,
     };
     let Some(plan) = plan else {

@@ -218,7 +218,7 @@ fn a_subscription_follows_its_price_and_a_lost_dispute_ends_a_rental() {
         held(&server, bob_id),
         Some(("basic".into(), "active".into()))
     );
-    assert_eq!(price_paid(&server, bob_id), Some(basic_price));
+    assert_eq!(price_paid(&server, bob_id), Some(basic_price.clone()));
 
     // Moved to a cheap price made in Stripe's dashboard: no plan at all, and the price
     // Marquee does not know is kept.
@@ -234,6 +234,37 @@ fn a_subscription_follows_its_price_and_a_lost_dispute_ends_a_rental() {
             .contains("pays a price Marquee did not make for a plan"),
         "no warning for the operator"
     );
+
+    // As recorded by a Marquee older than its price list (no price kept), on Basic's price
+    // since replaced: the dashboard's price is still not learned, Basic's is, for Basic.
+    let known_prices = || -> i64 {
+        db(&server)
+            .query_row("SELECT count(*) FROM stripe_prices", [], |r| r.get(0))
+            .unwrap()
+    };
+    let forget_prices = || {
+        db(&server)
+            .execute_batch(&format!(
+                "DELETE FROM stripe_prices WHERE price_id = '{basic_price}';
+                 UPDATE subscriptions SET stripe_price_id = NULL;"
+            ))
+            .unwrap()
+    };
+    forget_prices();
+    let before = known_prices();
+    let again = stripe.change_subscription(&sub, |s| s["cancel_at_period_end"] = json!(false));
+    assert_eq!(Standin::deliver(&hook, &again), 200);
+    assert_eq!(held(&server, bob_id).unwrap().1, "ended");
+    assert_eq!(known_prices(), before);
+    forget_prices();
+    let basic = stripe.price(&basic_price);
+    let back = stripe.change_subscription(&sub, |s| s["items"]["data"][0]["price"] = basic);
+    assert_eq!(Standin::deliver(&hook, &back), 200);
+    assert_eq!(
+        held(&server, bob_id),
+        Some(("basic".into(), "active".into()))
+    );
+    assert_eq!(known_prices(), before + 1);
 
     // A rental, paid; its payment disputed: kept while open, ended when lost.
     let (status, title) = server.call(
