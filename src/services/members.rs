@@ -69,9 +69,9 @@ pub async fn delete_member(
                 .await
                 .map_err(|e| {
                     MemberServiceError::SubscriptionLive(format!(
-                        "this member's Stripe subscription could not be cancelled ({e}); \
-                         nothing was deleted. Try again, or cancel it in the Stripe \
-                         dashboard first."
+                        "Stripe could not be asked to cancel this member's subscriptions \
+                         ({e}); nothing was deleted. Try again when Stripe answers, or \
+                         cancel them in the Stripe dashboard first."
                     ))
                 })?
         }

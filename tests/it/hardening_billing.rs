@@ -117,7 +117,7 @@ fn a_deleted_members_subscription_is_cancelled_and_the_next_account_inherits_not
     assert_eq!(status, 409, "{body}");
     let said = body["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        said.contains("could not be cancelled") && said.contains("nothing was deleted"),
+        said.contains("could not be asked to cancel") && said.contains("nothing was deleted"),
         "{body}"
     );
     assert_eq!(
@@ -126,6 +126,15 @@ fn a_deleted_members_subscription_is_cancelled_and_the_next_account_inherits_not
             .0,
         200
     );
+    // The dashboard's Delete button goes the same way.
+    let mut ann = signed_in(&server, "ann@example.com");
+    let csrf = ann.get(&format!("/admin/members/{bob_id}")).csrf();
+    let page = ann.post(
+        &format!("/admin/members/{bob_id}/delete"),
+        &[("csrf", csrf.as_str())],
+    );
+    assert_eq!(page.status, 409, "{}", page.body);
+    assert!(page.body.contains("nothing was deleted"), "{}", page.body);
     assert_eq!(stripe.subscription(&sub)["status"], "trialing");
 
     // Reachable again: deleting Bob cancels his subscription at Stripe.
