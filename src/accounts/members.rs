@@ -162,24 +162,30 @@ pub fn set_disabled(
     users::get(conn, id)?.ok_or(AccountsError::NoSuchMember(id.0))
 }
 
+/// Whether `acting` may delete the account: the rules `delete` applies, checked before
+/// anything outside the database (its Stripe subscriptions) is touched.
+pub fn may_delete(conn: &Connection, acting: &Acting, id: UserId) -> Result<User, AccountsError> {
+    let user = target(conn, acting, id)?;
+    keep_an_owner(conn, &user)?;
+    Ok(user)
+}
+
 /// Deletes an account with its sessions and links; the audit log keeps its entries.
+/// `cancelled`: the Stripe subscriptions ended for it first (`services::members`).
 pub fn delete(
     conn: &Connection,
     acting: &Acting,
     id: UserId,
+    cancelled: &[String],
     now: i64,
 ) -> Result<(), AccountsError> {
-    let user = target(conn, acting, id)?;
-    keep_an_owner(conn, &user)?;
+    let user = may_delete(conn, acting, id)?;
     conn.execute("DELETE FROM users WHERE id = ?1", [id.0])?;
-    record(
-        conn,
-        acting,
-        "member.delete",
-        &user,
-        json!({"role": user.role.as_str()}),
-        now,
-    )
+    let mut detail = json!({"role": user.role.as_str()});
+    if !cancelled.is_empty() {
+        detail["cancelled_subscriptions"] = json!(cancelled);
+    }
+    record(conn, acting, "member.delete", &user, detail, now)
 }
 
 /// A password reset link for the account, made by an admin (to email or to pass on).
@@ -268,7 +274,7 @@ mod tests {
                 2
             )));
             assert!(not_allowed(set_disabled(tx, &as_owner, owner.id, true, 2)));
-            assert!(not_allowed(delete(tx, &as_owner, owner.id, 2)));
+            assert!(not_allowed(delete(tx, &as_owner, owner.id, &[], 2)));
             // An admin cannot touch an owner or another admin, nor grant admin.
             assert!(not_allowed(change_role(
                 tx,
@@ -277,7 +283,7 @@ mod tests {
                 Role::Viewer,
                 2
             )));
-            assert!(not_allowed(delete(tx, &as_admin, owner.id, 2)));
+            assert!(not_allowed(delete(tx, &as_admin, owner.id, &[], 2)));
             assert!(not_allowed(change_role(
                 tx,
                 &as_admin,
@@ -321,6 +327,32 @@ mod tests {
                     "member.role"
                 ]
             );
+            Ok::<_, AccountsError>(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_deleted_members_id_is_never_given_again() {
+        let (_d, db) = test_db();
+        db.write_blocking(|tx| {
+            let owner = add(tx, "o@example.com", Role::Owner);
+            let newest = add(tx, "b@example.com", Role::Viewer);
+            delete(tx, &Acting::user(&owner), newest.id, &[], 2)?;
+            let next = add(tx, "c@example.com", Role::Viewer);
+            assert!(
+                next.id.0 > newest.id.0,
+                "{:?} after {:?}",
+                next.id,
+                newest.id
+            );
+            // Nor by an insert that names the id itself.
+            let reused = tx.execute(
+                "INSERT INTO users (id, email, email_key, role, created_at)
+                 VALUES (?1, 'd@example.com', 'd@example.com', 'viewer', 3)",
+                [newest.id.0],
+            );
+            assert!(reused.is_err());
             Ok::<_, AccountsError>(())
         })
         .unwrap();

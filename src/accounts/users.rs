@@ -62,9 +62,14 @@ pub fn create(conn: &Connection, new: &NewUser<'_>, now: i64) -> Result<UserId, 
     if find_by_email(conn, &new.email.key)?.is_some() {
         return Err(AccountsError::EmailTaken(new.email.address.clone()));
     }
+    // Above every id ever given, deleted ones included (`member_id_floor`): Stripe's
+    // metadata, trials used and subscription history name members by id, so an id is
+    // never handed to a second person.
     conn.execute(
-        "INSERT INTO users (email, email_key, display_name, role, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO users (id, email, email_key, display_name, role, password_hash, created_at)
+         VALUES (max(coalesce((SELECT max(id) FROM users), 0),
+                     (SELECT id FROM member_id_floor)) + 1,
+                 ?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             new.email.address,
             new.email.key,

@@ -180,6 +180,17 @@ impl From<crate::services::PaywallServiceError> for ApiError {
     }
 }
 
+impl From<crate::services::members::MemberServiceError> for ApiError {
+    fn from(e: crate::services::members::MemberServiceError) -> Self {
+        use crate::services::members::MemberServiceError as E;
+        match e {
+            E::Accounts(e) => e.into(),
+            E::SubscriptionLive(m) => Self::new(ErrorCode::Conflict, m),
+            other => Self::internal(other),
+        }
+    }
+}
+
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         Self::internal(e)

@@ -197,10 +197,12 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(detail_of(&state, id).await?))
 }
 
-/// Delete a member's account.
+/// Delete a member's account, cancelling their live Stripe subscriptions first (409, with
+/// nothing deleted, while one cannot be cancelled).
 #[utoipa::path(params(("id" = i64, Path, description = "Member id")), responses(
     (status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-    (status = 404, body = ErrorBody)), security(("api_key" = ["members:write"])))]
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = ["members:write"])))]
 #[delete("/api/v1/members/{id}")]
 pub async fn remove(
     caller: Caller<perm::MembersWrite>,
@@ -208,10 +210,8 @@ pub async fn remove(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let (acting, id) = (caller.acting(), UserId(id.into_inner()));
-    state
-        .db
-        .write(move |tx| members::delete(tx, &acting, id, now()))
-        .await?;
+    let stripe = state.settings.settings.current().stripe.clone();
+    crate::services::members::delete_member(&state.db, &stripe, acting, id).await?;
     forget_viewing(&state, id.0).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -120,7 +120,7 @@ impl AppState {
             crate::uploads::UploadLimits::new(&Default::default(), &jobs.ingest),
             jobs.new_titles.clone(),
             wake_jobs.clone(),
-            crate::jobs::runner::now,
+            crate::clock::now,
         );
         let uploads = Arc::new(uploads);
         let mail = Arc::new(crate::mail::Mailer::off());

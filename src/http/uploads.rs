@@ -34,9 +34,10 @@ impl From<UploadError> for ApiError {
                 ErrorCode::PayloadTooLarge
             }
             UploadError::NoSpace(_) => ErrorCode::InsufficientStorage,
-            UploadError::OffsetMismatch { .. } | UploadError::Busy | UploadError::Finished(_) => {
-                ErrorCode::Conflict
-            }
+            UploadError::OffsetMismatch { .. }
+            | UploadError::Busy
+            | UploadError::Finished(_)
+            | UploadError::TooManyInProgress { .. } => ErrorCode::Conflict,
             UploadError::Io { .. } | UploadError::Db(_) | UploadError::Ingest(_) => {
                 return ApiError::internal(e);
             }

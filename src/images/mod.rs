@@ -2,7 +2,9 @@
 //! in a few widths (JPEG; PNG for logos, which need transparency), under a content-derived
 //! key so the public URLs can be cached for good. Decoding hostile bytes is bounded: the
 //! format is sniffed from the bytes (JPEG, PNG or WebP only), dimensions and decoder memory
-//! are limited before any pixel is decoded.
+//! are limited before any pixel is decoded: the pixels and the bytes they take decoded (a
+//! 16-bit PNG takes twice an 8-bit one's), read from the header; and one image is decoded
+//! at a time in the whole process, so parallel uploads do not add up.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,12 @@ const MAX_SIDE: u32 = 8000;
 /// Larger pictures are refused before decoding: 40 million pixels is more than any
 /// artwork needs (the largest width written is 1920).
 const MAX_PIXELS: u64 = 40_000_000;
-const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+/// The most bytes a picture may take decoded: the largest picture in 8-bit RGBA. A 16-bit
+/// one of the same size, which compresses as small, takes up to twice that and is refused.
+const MAX_DECODED_BYTES: u64 = MAX_PIXELS * 4;
+
+/// Held while an image is decoded and resized: one at a time in the process.
+static DECODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -120,11 +127,15 @@ pub fn store(dir: &Path, kind: ArtKind, bytes: &[u8]) -> Result<Stored, ImageErr
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
     reader.limits(limits);
     let unreadable =
         |e: image::ImageError| ImageError::Invalid(format!("the image cannot be read: {e}"));
     let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    check_decoded_size(&decoder, w, h)?;
+    let _one_at_a_time = DECODING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     // A phone photo says in its EXIF how it was held: turned upright before cropping.
     let orientation = image::ImageDecoder::orientation(&mut decoder)
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -171,6 +182,27 @@ pub fn store(dir: &Path, kind: ArtKind, bytes: &[u8]) -> Result<Stored, ImageErr
         width: full_width,
         height: full_height,
     })
+}
+
+/// Refuses a picture whose pixels would take more than `MAX_DECODED_BYTES` decoded, as its
+/// header says (width × height × bytes per pixel of its colour type and bit depth).
+fn check_decoded_size(
+    decoder: &impl image::ImageDecoder,
+    w: u32,
+    h: u32,
+) -> Result<(), ImageError> {
+    let color = decoder.color_type();
+    let decoded = decoder.total_bytes();
+    if decoded <= MAX_DECODED_BYTES {
+        return Ok(());
+    }
+    let bits = u32::from(color.bits_per_pixel()) / u32::from(color.channel_count().max(1));
+    Err(ImageError::Invalid(format!(
+        "the image is {w}×{h} at {bits} bits per channel, which takes {} MB to decode; at most \
+         {} MB (save it with 8 bits per channel, or smaller)",
+        decoded.div_ceil(1_000_000),
+        MAX_DECODED_BYTES / 1_000_000
+    )))
 }
 
 /// The centre of the image in the kind's shape.
@@ -366,6 +398,44 @@ mod tests {
         assert!(public_file(dir.path(), "../../etc/passwd", "1.jpg").is_none());
         assert!(public_file(dir.path(), "0123456789abcdef0123", "../1.jpg").is_none());
         assert!(public_file(dir.path(), "0123456789abcdef0123", "480.jpg").is_some());
+    }
+
+    /// A tiny PNG (RGB, `depth` bits per channel) whose header claims `side`×`side`, its
+    /// checksum right: what the header says, with no pixels behind it.
+    fn png_claiming(side: u32, depth: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        let encoder = image::codecs::png::PngEncoder::new(&mut out);
+        let color = if depth == 16 {
+            image::ExtendedColorType::Rgb16
+        } else {
+            image::ExtendedColorType::Rgb8
+        };
+        let pixels = vec![7u8; 20 * 20 * 3 * usize::from(depth / 8)];
+        image::ImageEncoder::write_image(encoder, &pixels, 20, 20, color).unwrap();
+        assert_eq!(out[24], depth, "the IHDR's bit depth");
+        out[16..20].copy_from_slice(&side.to_be_bytes());
+        out[20..24].copy_from_slice(&side.to_be_bytes());
+        let crc = crc32(&out[12..29]);
+        out[29..33].copy_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn a_16_bit_picture_is_refused_by_the_bytes_it_would_take_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        // 6,320² is under the pixel limit; at 16 bits per channel it would take 240 MB.
+        let deep = png_claiming(6320, 16);
+        assert!(deep.len() < 1000);
+        let err = store(dir.path(), ArtKind::Poster, &deep).unwrap_err();
+        let said = err.to_string();
+        assert!(
+            said.contains("6320×6320 at 16 bits per channel") && said.contains("at most 160 MB"),
+            "{said}"
+        );
+        // The same size at 8 bits (120 MB) is within the budget: it gets as far as its
+        // pixels, which this one lacks.
+        let err = store(dir.path(), ArtKind::Poster, &png_claiming(6320, 8)).unwrap_err();
+        assert!(err.to_string().contains("cannot be read"), "{err}");
     }
 
     #[test]

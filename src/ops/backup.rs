@@ -475,6 +475,19 @@ fn unpack_and_check(from: &Path, unpacked: &Path) -> Result<BackupManifest, Back
             binary: concat!("version ", env!("CARGO_PKG_VERSION")),
         });
     }
+    // Listed paths are plain relative ones, as the archive's own are, all checked before
+    // any is opened: an absolute or parent path would have the check below read (and
+    // compare the hash of) a file outside the archive.
+    if let Some(unsafe_path) = manifest
+        .files
+        .iter()
+        .find(|f| safe_relative(Path::new(&f.path)).as_deref() != Some(f.path.as_str()))
+    {
+        return Err(damaged(format!(
+            "its manifest lists an unsafe path {}",
+            unsafe_path.path
+        )));
+    }
     // Every file listed, with its size and hash; nothing unlisted; the database included.
     for listed in &manifest.files {
         let path = unpacked.join(&listed.path);
@@ -703,5 +716,63 @@ fn hand_over(path: &Path, owner: (u32, u32)) -> Result<(), BackupError> {
 fn sync_folder(folder: &Path) {
     if let Ok(dir) = File::open(folder) {
         let _ = dir.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `.tar.zst` holding only a manifest that lists `listed` with the size and hash of
+    /// `real` (a file outside the archive).
+    fn archive_listing(dir: &Path, listed: &str, real: &Path) -> PathBuf {
+        let bytes = std::fs::read(real).unwrap();
+        let manifest = BackupManifest {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            marquee_version: "test".into(),
+            schema_version: 1,
+            created_at: 0,
+            media: false,
+            files: vec![BackupFile {
+                path: listed.into(),
+                size: bytes.len() as u64,
+                blake3: blake3::hash(&bytes).to_hex().to_string(),
+            }],
+            settings_path: None,
+        };
+        let text = serde_json::to_vec(&manifest).unwrap();
+        let path = dir.join(format!("crafted-{}.tar.zst", listed.len()));
+        let encoder = zstd::Encoder::new(File::create(&path).unwrap(), 3).unwrap();
+        let mut tar = tar::Builder::new(encoder);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o600);
+        header.set_cksum();
+        tar.append_data(&mut header, MANIFEST, &text[..]).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_manifest_naming_an_absolute_or_parent_path_is_refused_before_it_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, b"not the archive's").unwrap();
+        let unpacked = dir.path().join("data").join(".restore");
+        for listed in [
+            outside.display().to_string(),
+            "../../outside.txt".to_string(),
+            "library/../../../outside.txt".to_string(),
+        ] {
+            let archive = archive_listing(dir.path(), &listed, &outside);
+            let err = unpack_and_check(&archive, &unpacked).unwrap_err();
+            assert!(
+                matches!(&err, BackupError::Damaged { reason, .. }
+                    if reason == &format!("its manifest lists an unsafe path {listed}")),
+                "{listed}: {err}"
+            );
+            let _ = std::fs::remove_dir_all(&unpacked);
+        }
     }
 }

@@ -385,6 +385,21 @@ impl StripeApi {
         self.answer("cancelling a subscription", resp)
     }
 
+    /// A customer's subscriptions that are not cancelled (Stripe's default for the list),
+    /// up to 100: a member has one or two.
+    pub fn subscriptions_of(&self, customer: &str) -> Result<Vec<Value>, PaymentsError> {
+        check_id(customer, "cus_")?;
+        let page = self.get(
+            "listing a customer's subscriptions",
+            "/v1/subscriptions",
+            &[
+                ("customer", customer.to_owned()),
+                ("limit", "100".to_owned()),
+            ],
+        )?;
+        Ok(page["data"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Events created at or after `since`, oldest first, all pages.
     pub fn events_since(&self, since: i64) -> Result<Vec<Value>, PaymentsError> {
         let mut found: Vec<Value> = Vec::new();

@@ -102,6 +102,54 @@ pub fn set_customer(tx: &Connection, user_id: i64, customer: &str) -> Result<(),
     Ok(())
 }
 
+/// The member's Stripe subscriptions Marquee holds as not ended.
+pub fn live_stripe_subscriptions(
+    c: &Connection,
+    user_id: i64,
+) -> Result<Vec<String>, PaymentsError> {
+    let mut stmt = c.prepare(
+        "SELECT stripe_subscription_id FROM subscriptions
+         WHERE user_id = ?1 AND stripe_subscription_id IS NOT NULL AND status != 'ended'",
+    )?;
+    let ids = stmt
+        .query_map([user_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+/// Takes note of the member's Stripe customer when the member has none yet and the
+/// customer is no one else's; an object never moves a customer to another member.
+pub fn claim_customer(tx: &Connection, user_id: i64, customer: &str) -> Result<(), PaymentsError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO stripe_customers (user_id, customer_id) VALUES (?1, ?2)",
+        params![user_id, customer],
+    )?;
+    Ok(())
+}
+
+/// The member a Stripe object belongs to: the one its customer is recorded for, and only
+/// when the member its metadata names (if any) is that one. A deleted member's customer
+/// maps to no one, so what Stripe still sends about it is left alone.
+fn member_of(
+    c: &Connection,
+    customer: &str,
+    named: Option<i64>,
+) -> Result<Option<i64>, PaymentsError> {
+    let owner = user_of_customer(c, customer)?;
+    if let (Some(owner), Some(named)) = (owner, named)
+        && owner != named
+    {
+        tracing::warn!(
+            customer,
+            owner,
+            named,
+            "a Stripe object names another member than its customer's; left alone"
+        );
+        return Ok(None);
+    }
+    Ok(owner)
+}
+
 fn user_of_customer(c: &Connection, customer: &str) -> Result<Option<i64>, PaymentsError> {
     Ok(c.query_row(
         "SELECT user_id FROM stripe_customers WHERE customer_id = ?1",
@@ -117,7 +165,10 @@ pub struct StripeSubscription {
     pub id: String,
     pub customer: String,
     pub user_id: Option<i64>,
-    pub plan_id: Option<String>,
+    /// The price its (first) item pays: what decides the plan (`plan_of_price`).
+    pub price_id: Option<String>,
+    /// The plan the price's own metadata names (Marquee's prices carry it).
+    pub price_plan: Option<String>,
     /// Stripe's status word.
     pub status: String,
     pub period_end: i64,
@@ -154,7 +205,8 @@ pub fn parse_subscription(v: &Value) -> Result<StripeSubscription, PaymentsError
         user_id: v["metadata"][META_USER]
             .as_str()
             .and_then(|u| u.parse().ok()),
-        plan_id: text(&v["metadata"][META_PLAN]),
+        price_id: text(&item["price"]["id"]).or_else(|| text(&item["price"])),
+        price_plan: text(&item["price"]["metadata"][META_PLAN]),
         status: text(&v["status"]).ok_or_else(|| bad("a status"))?,
         period_end,
         cancel_at_period_end: v["cancel_at_period_end"].as_bool().unwrap_or(false),
@@ -165,34 +217,106 @@ pub fn parse_subscription(v: &Value) -> Result<StripeSubscription, PaymentsError
     })
 }
 
+/// Remembers a Stripe price Marquee made for a plan: a subscription paying it grants
+/// that plan (whatever its metadata says).
+pub fn remember_price(
+    tx: &Connection,
+    price_id: &str,
+    plan_id: &str,
+    interval: &str,
+    amount: i64,
+    currency: &str,
+    now: i64,
+) -> Result<(), PaymentsError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO stripe_prices (price_id, plan_id, interval, amount, currency, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![price_id, plan_id, interval, amount, currency, now],
+    )?;
+    Ok(())
+}
+
+/// The plan a Stripe price was made for, if Marquee made it.
+pub fn plan_of_price(c: &Connection, price_id: &str) -> Result<Option<String>, PaymentsError> {
+    Ok(c.query_row(
+        "SELECT plan_id FROM stripe_prices WHERE price_id = ?1",
+        [price_id],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+/// A price made by a Marquee older than `stripe_prices` (migration 023) and since replaced
+/// (the plan's amount changed): learned for the plan of a subscription recorded before
+/// then, when the price's metadata names that plan at the amount, currency and interval
+/// the subscription was recorded with. A move to another price (a cheaper one, or one made
+/// in Stripe's dashboard) never matches.
+fn learn_older_price(
+    tx: &Connection,
+    sub: &StripeSubscription,
+    price_id: &str,
+    now: i64,
+) -> Result<Option<String>, PaymentsError> {
+    let Some(named) = &sub.price_plan else {
+        return Ok(None);
+    };
+    let recorded: Option<String> = tx
+        .query_row(
+            "SELECT plan_id FROM subscriptions
+             WHERE stripe_subscription_id = ?1 AND stripe_price_id IS NULL AND plan_id = ?2
+               AND amount = ?3 AND currency = ?4 AND interval = ?5",
+            params![sub.id, named, sub.amount, sub.currency, sub.interval],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(plan) = &recorded {
+        remember_price(
+            tx,
+            price_id,
+            plan,
+            &sub.interval,
+            sub.amount,
+            &sub.currency,
+            now,
+        )?;
+        tracing::info!(price = price_id, plan = %plan, "a Stripe price made before Marquee kept its prices is known again");
+    }
+    Ok(recorded)
+}
+
 /// Writes the subscription as Stripe has it. Returns the account it belongs to, or `None`
-/// when it names no account or plan Marquee knows (made outside Marquee: left alone).
+/// when it is not one of a member's (made outside Marquee, or its customer no longer maps
+/// to the member: left alone). The plan is the one its price was made for; a price
+/// Marquee did not make grants nothing: a subscription recorded before ends here (its
+/// price kept, a warning logged), and a new one is left alone.
 pub fn apply_subscription(
     tx: &Connection,
     sub: &StripeSubscription,
     now: i64,
 ) -> Result<Option<i64>, PaymentsError> {
-    let user = match sub.user_id {
-        Some(u) => Some(u),
-        None => user_of_customer(tx, &sub.customer)?,
+    let Some(user) = member_of(tx, &sub.customer, sub.user_id)? else {
+        return Ok(None);
     };
-    let known_user = match user {
-        Some(u) => tx
-            .query_row("SELECT id FROM users WHERE id = ?1", [u], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?,
+    let plan = match &sub.price_id {
+        Some(p) => match plan_of_price(tx, p)? {
+            Some(plan) => Some(plan),
+            None => learn_older_price(tx, sub, p, now)?,
+        },
         None => None,
     };
-    let plan = match &sub.plan_id {
-        Some(p) => tx
-            .query_row("SELECT id FROM plans WHERE id = ?1", [p], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()?,
-        None => None,
-    };
-    let (Some(user), Some(plan)) = (known_user, plan) else {
+    let Some(plan) = plan else {
+        tracing::warn!(
+            subscription = %sub.id,
+            price = sub.price_id.as_deref().unwrap_or("none"),
+            member = user,
+            "a Stripe subscription pays a price Marquee did not make for a plan; it grants no plan"
+        );
+        tx.execute(
+            "UPDATE subscriptions SET status = 'ended', past_due_since = NULL,
+                    stripe_price_id = ?2, stripe_seen_at = ?3, updated_at = ?3
+             WHERE stripe_subscription_id = ?1",
+            params![sub.id, sub.price_id, now],
+        )?;
         return Ok(None);
     };
     let status = match sub.status.as_str() {
@@ -210,11 +334,13 @@ pub fn apply_subscription(
     tx.execute(
         "INSERT INTO subscriptions (user_id, plan_id, status, past_due_since, period_end, interval,
                                     amount, currency, cancel_at_period_end, trial_end, source,
-                                    stripe_subscription_id, stripe_seen_at, created_at, updated_at)
+                                    stripe_subscription_id, stripe_seen_at, created_at, updated_at,
+                                    stripe_price_id)
          VALUES (?1, ?2, ?3, CASE WHEN ?3 = 'past_due' THEN ?11 END, ?4, ?5, ?6, ?7, ?8, ?9,
-                 'stripe', ?10, ?11, ?11, ?11)
+                 'stripe', ?10, ?11, ?11, ?11, ?12)
          ON CONFLICT (stripe_subscription_id) DO UPDATE SET
              plan_id = excluded.plan_id,
+             stripe_price_id = excluded.stripe_price_id,
              status = excluded.status,
              -- The grace period counts from the first failure, not the latest event.
              past_due_since = CASE WHEN excluded.status = 'past_due'
@@ -239,7 +365,8 @@ pub fn apply_subscription(
             sub.cancel_at_period_end,
             sub.trial_end,
             sub.id,
-            now
+            now,
+            sub.price_id
         ],
     )?;
     if sub.trial_end.is_some() {
@@ -298,10 +425,12 @@ pub fn apply_payment(
         .or_else(|| text(&session["payment_intent"]["id"]))
         .or_else(|| text(&session["id"]))
         .ok_or_else(|| PaymentsError::Invalid("checkout session without an id".into()))?;
-    let exists: Option<i64> = tx
-        .query_row("SELECT id FROM users WHERE id = ?1", [user], |r| r.get(0))
-        .optional()?;
-    if exists.is_none() {
+    let customer = text(&session["customer"]).or_else(|| text(&session["customer"]["id"]));
+    let owner = match &customer {
+        Some(c) => member_of(tx, c, Some(user))?,
+        None => None,
+    };
+    if owner != Some(user) {
         return Ok(None);
     }
     tx.execute(
@@ -344,6 +473,78 @@ pub fn refund_payment(
         "UPDATE purchases SET refunded_at = ?2 WHERE payment_ref = ?1 AND refunded_at IS NULL",
         params![payment_intent, now],
     )? > 0)
+}
+
+/// A Stripe dispute as Marquee reads it (`charge.dispute.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispute {
+    pub id: String,
+    pub payment_intent: Option<String>,
+    pub charge: Option<String>,
+    /// Stripe's word: needs_response, under_review, won, lost, warning_… .
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+}
+
+pub fn parse_dispute(v: &Value) -> Result<Dispute, PaymentsError> {
+    let bad = |what: &str| PaymentsError::Invalid(format!("dispute without {what}"));
+    Ok(Dispute {
+        id: text(&v["id"]).ok_or_else(|| bad("an id"))?,
+        payment_intent: text(&v["payment_intent"]).or_else(|| text(&v["payment_intent"]["id"])),
+        charge: text(&v["charge"]).or_else(|| text(&v["charge"]["id"])),
+        status: text(&v["status"]).ok_or_else(|| bad("a status"))?,
+        amount: v["amount"].as_i64().unwrap_or(0),
+        currency: text(&v["currency"]).unwrap_or_default(),
+    })
+}
+
+/// What a dispute did to Marquee's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisputeOutcome {
+    /// Open, won, or a warning: recorded; what was bought stays.
+    Recorded,
+    /// Lost: the rental, purchase or ticket it paid for ended, as a refund ends it.
+    PurchaseEnded,
+    /// Lost, and it paid for no purchase (a subscription's invoice, or one not yet seen):
+    /// recorded for the operator.
+    LostRecorded,
+}
+
+/// Records a dispute as Stripe has it now. A lost one ends what its payment bought, as a
+/// refund does (remembered, so a payment applied later ends at once too).
+pub fn apply_dispute(
+    tx: &Connection,
+    dispute: &Dispute,
+    now: i64,
+) -> Result<DisputeOutcome, PaymentsError> {
+    tx.execute(
+        "INSERT INTO stripe_disputes (id, payment_intent, charge, status, amount, currency,
+                                      created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, amount = excluded.amount,
+                                        updated_at = excluded.updated_at",
+        params![
+            dispute.id,
+            dispute.payment_intent,
+            dispute.charge,
+            dispute.status,
+            dispute.amount,
+            dispute.currency,
+            now
+        ],
+    )?;
+    if dispute.status != "lost" {
+        return Ok(DisputeOutcome::Recorded);
+    }
+    let Some(pi) = &dispute.payment_intent else {
+        return Ok(DisputeOutcome::LostRecorded);
+    };
+    Ok(if refund_payment(tx, pi, now)? {
+        DisputeOutcome::PurchaseEnded
+    } else {
+        DisputeOutcome::LostRecorded
+    })
 }
 
 /// An invoice of a subscription, for the member's payment history. Invoices of customers

@@ -84,17 +84,21 @@ pub(crate) async fn plan_price(
         )
     })
     .await?;
-    let (id, stored, amount_column) = (
+    let (id, stored, currency, amount_column) = (
         plan.id.clone(),
         price.clone(),
+        plan.fields.currency.clone(),
         if interval == "year" {
             "yearly_amount"
         } else {
             "monthly_amount"
         },
     );
-    // Kept only while the plan still has this amount (an edit meanwhile wins).
+    // Kept only while the plan still has this amount (an edit meanwhile wins); remembered
+    // as this plan's price for good, since subscriptions go on paying it.
+    let now = clock::now();
     db.write(move |tx| {
+        sync::remember_price(tx, &stored, &id, interval, amount, &currency, now)?;
         tx.execute(
             &format!("UPDATE plans SET {column} = ?2 WHERE id = ?1 AND {amount_column} = ?3"),
             rusqlite::params![id, stored, amount],
@@ -422,7 +426,7 @@ impl BillingService {
                 .await?;
             if exists {
                 self.db
-                    .write(move |tx| sync::set_customer(tx, user, &customer))
+                    .write(move |tx| sync::claim_customer(tx, user, &customer))
                     .await?;
             }
         }
@@ -641,6 +645,34 @@ impl BillingService {
                 self.db
                     .write(move |tx| sync::refund_payment(tx, &pi, now))
                     .await?;
+                Ok(())
+            }
+            // A chargeback: recorded as it goes; lost, it ends what the payment bought.
+            "charge.dispute.created"
+            | "charge.dispute.updated"
+            | "charge.dispute.closed"
+            | "charge.dispute.funds_withdrawn"
+            | "charge.dispute.funds_reinstated" => {
+                let dispute = sync::parse_dispute(object)?;
+                let now = clock::now();
+                let recorded = dispute.clone();
+                let outcome = self
+                    .db
+                    .write(move |tx| sync::apply_dispute(tx, &recorded, now))
+                    .await?;
+                let payment = dispute.payment_intent.as_deref().unwrap_or("none");
+                match outcome {
+                    sync::DisputeOutcome::Recorded if dispute.status != "won" => {
+                        tracing::warn!(dispute = %dispute.id, payment, status = %dispute.status, "a payment is disputed");
+                    }
+                    sync::DisputeOutcome::Recorded => {}
+                    sync::DisputeOutcome::PurchaseEnded => {
+                        tracing::warn!(dispute = %dispute.id, payment, "a dispute was lost: what the payment bought has ended");
+                    }
+                    sync::DisputeOutcome::LostRecorded => {
+                        tracing::warn!(dispute = %dispute.id, payment, "a dispute was lost on a payment that bought no rental, purchase or ticket (a subscription's invoice?): recorded; the subscription follows Stripe, cancel it there if it should end");
+                    }
+                }
                 Ok(())
             }
             _ => Ok(()),

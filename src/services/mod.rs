@@ -6,6 +6,7 @@ pub mod assets;
 pub mod billing;
 pub mod campaigns;
 pub mod encryption;
+pub mod members;
 pub mod offers;
 pub mod paywall;
 pub mod playback;

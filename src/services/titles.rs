@@ -61,7 +61,8 @@ pub struct TitleService {
     encryption_wake: Arc<tokio::sync::Notify>,
     /// Where artwork is written (`DataDir::images`).
     images: std::path::PathBuf,
-    /// Artwork decodes at a time: each may take a few hundred MB for a moment.
+    /// Artwork uploads handled at a time: one, as `images::store` decodes one at a time in
+    /// the process anyway; the others wait here rather than on a blocking thread.
     image_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -77,7 +78,7 @@ impl TitleService {
             origin,
             encryption_wake,
             images,
-            image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
+            image_slots: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 

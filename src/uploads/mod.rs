@@ -12,7 +12,9 @@ mod service;
 mod sweep;
 
 pub use records::Upload;
-pub use service::{Appender, CHECKPOINT_EVERY, UploadLimits, Uploads};
+pub use service::{
+    Appender, CHECKPOINT_EVERY, MAX_IN_PROGRESS, RESERVE_SECS, UploadLimits, Uploads,
+};
 pub use sweep::Swept;
 
 use crate::db::DbError;
@@ -54,6 +56,11 @@ pub enum UploadError {
     BodyTooLong { size: u64 },
     #[error("not enough disk space: {0}")]
     NoSpace(String),
+    #[error(
+        "you have {limit} uploads in progress (created or sent bytes in the last {minutes} minutes); \
+         finish or delete one first, or try again once one has rested {minutes} minutes"
+    )]
+    TooManyInProgress { limit: u64, minutes: i64 },
     #[error("the upload is at offset {expected}, not {given}; ask with HEAD and resume from there")]
     OffsetMismatch { expected: u64, given: u64 },
     #[error("another request is writing this upload; try again when it ends")]

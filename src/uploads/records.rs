@@ -76,12 +76,30 @@ pub fn get(conn: &Connection, owner: &Owner, id: &str) -> rusqlite::Result<Optio
     .optional()
 }
 
-/// Bytes announced by unfinished, unexpired uploads and not received yet: the space they
-/// will still take.
-pub fn outstanding_bytes(conn: &Connection, now: i64) -> rusqlite::Result<u64> {
+/// Bytes announced by unfinished uploads in progress (created or written to after
+/// `active_since`) and not received yet: the space they will still take. A stalled
+/// upload holds none; its bytes count again when they flow.
+pub fn outstanding_bytes(conn: &Connection, now: i64, active_since: i64) -> rusqlite::Result<u64> {
     let n: i64 = conn.query_row(
-        "SELECT COALESCE(SUM(size - received), 0) FROM uploads WHERE completed_at IS NULL AND expires_at > ?1",
-        [now],
+        "SELECT COALESCE(SUM(size - received), 0) FROM uploads
+         WHERE completed_at IS NULL AND expires_at > ?1 AND updated_at > ?2",
+        params![now, active_since],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+/// The owner's unfinished uploads in progress (created or written to after `active_since`).
+pub fn in_progress_of(
+    conn: &Connection,
+    owner: &Owner,
+    now: i64,
+    active_since: i64,
+) -> rusqlite::Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM uploads
+         WHERE owner = ?1 AND completed_at IS NULL AND expires_at > ?2 AND updated_at > ?3",
+        params![owner.as_str(), now, active_since],
         |r| r.get(0),
     )?;
     Ok(n.max(0) as u64)

@@ -26,6 +26,13 @@ const CHECKPOINT_BYTES: u64 = 16 << 20;
 /// a crash loses at most this much of an upload's progress. A body that pauses this long
 /// should be synced too (`Appender::sync`).
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+/// How long an upload's remaining bytes hold disk space after its creation or its last
+/// checkpoint: while its bytes flow, not for as long as it may be resumed, so uploads
+/// created and left empty stop holding space within minutes.
+pub const RESERVE_SECS: i64 = 600;
+/// Uploads one owner (an account or an API key) may have in progress at once (created or
+/// written to within `RESERVE_SECS`): what one owner can hold of the disk.
+pub const MAX_IN_PROGRESS: u64 = 10;
 
 #[derive(Debug, Clone, Copy)]
 pub struct UploadLimits {
@@ -132,8 +139,9 @@ impl Uploads {
     }
 
     /// Creates an upload of `size` bytes. Refused, with nothing stored, when it is larger
-    /// than `uploads.max_bytes`, or when it and every unfinished upload's remaining bytes
-    /// would take the disk below `ingest.min_free_mb`.
+    /// than `uploads.max_bytes`, when the owner has `MAX_IN_PROGRESS` uploads in progress,
+    /// or when it and the remaining bytes of the uploads in progress would take the disk
+    /// below `ingest.min_free_mb`.
     pub async fn create(
         &self,
         owner: &Owner,
@@ -175,13 +183,20 @@ impl Uploads {
                 // Inside the write lock, so two creations cannot both count the same space.
                 let space =
                     DiskSpace::of(&folder, limits.min_free_mb).map_err(|e| io_error(&folder, e))?;
-                let outstanding = records::outstanding_bytes(tx, now)?;
+                let active_since = now - RESERVE_SECS;
+                if records::in_progress_of(tx, &owner, now, active_since)? >= MAX_IN_PROGRESS {
+                    return Err(UploadError::TooManyInProgress {
+                        limit: MAX_IN_PROGRESS,
+                        minutes: RESERVE_SECS / 60,
+                    });
+                }
+                let outstanding = records::outstanding_bytes(tx, now, active_since)?;
                 let needed = size
                     .saturating_add(outstanding)
                     .saturating_add(space.min_free_bytes);
                 if space.free_bytes < needed {
                     return Err(UploadError::NoSpace(format!(
-                        "this upload needs {} MB and unfinished uploads {} MB more; {}",
+                        "this upload needs {} MB and uploads in progress {} MB more; {}",
                         size.div_ceil(1_000_000),
                         outstanding.div_ceil(1_000_000),
                         space.describe()

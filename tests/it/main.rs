@@ -14,6 +14,7 @@ mod crash;
 mod dashboard;
 mod h2_limits;
 mod hardening_access;
+mod hardening_billing;
 mod hls_check;
 mod inbox;
 mod ingest_rules;

@@ -152,6 +152,24 @@ fn a_shuffled_burst_with_duplicates_and_a_kill_ends_where_the_ordered_stream_doe
         "the rental is refunded: {expected:?}"
     );
 
+    // B holds what A recorded before any event: the Stripe customers made at checkout and
+    // the price made for the plan (an object applies only to its customer's member, and a
+    // subscription's plan comes from its price).
+    let b_db = rusqlite::Connection::open(data_b.join("marquee.db")).unwrap();
+    b_db.busy_timeout(Duration::from_secs(10)).unwrap();
+    b_db.execute(
+        "ATTACH DATABASE ?1 AS a",
+        [data_a.join("marquee.db").display().to_string()],
+    )
+    .unwrap();
+    b_db.execute_batch(
+        "INSERT INTO main.stripe_customers SELECT * FROM a.stripe_customers;
+         INSERT INTO main.stripe_prices SELECT * FROM a.stripe_prices;
+         DETACH DATABASE a;",
+    )
+    .unwrap();
+    drop(b_db);
+
     // B: a fixed shuffle with duplicates (the refund before its payment, the cancellation
     // before the subscription exists, the failure after the recovery), killed halfway.
     let order = [9, 5, 3, 4, 8, 0, 3, 6, 9, 1, 2, 7, 4, 5, 0, 8];

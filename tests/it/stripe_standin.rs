@@ -359,6 +359,26 @@ impl State {
                 self.event("customer.subscription.deleted", sub.clone());
                 (200, sub)
             }
+            // A customer's subscriptions; without `status`, all but the cancelled ones.
+            ("GET", "/v1/subscriptions") => {
+                let customer = field(query, "customer");
+                let status = field(query, "status");
+                let mut data: Vec<&Value> = self
+                    .subscriptions
+                    .values()
+                    .filter(|s| customer.is_none_or(|c| s["customer"] == c))
+                    .filter(|s| match status {
+                        None => s["status"] != "canceled",
+                        Some("all") => true,
+                        Some(wanted) => s["status"] == wanted,
+                    })
+                    .collect();
+                data.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
+                (
+                    200,
+                    json!({"object": "list", "url": "/v1/subscriptions", "has_more": false, "data": data}),
+                )
+            }
             ("GET", p) if p.starts_with("/v1/subscriptions/") => {
                 match self.subscriptions.get(&p["/v1/subscriptions/".len()..]) {
                     Some(s) => (200, s.clone()),
@@ -523,6 +543,40 @@ impl Standin {
             json!({"id": charge, "object": "charge", "payment_intent": payment_intent,
             "refunded": true, "amount_refunded": 250}),
         )
+    }
+
+    /// A price made in Stripe's dashboard, not by Marquee (no `marquee_plan` metadata).
+    pub fn dashboard_price(&self, amount: i64, currency: &str, interval: &str) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let id = state.id("price");
+        let p = json!({"id": id, "object": "price", "active": true, "currency": currency,
+            "unit_amount": amount, "recurring": {"interval": interval, "interval_count": 1},
+            "metadata": {}, "type": "recurring"});
+        state.prices.insert(id, p.clone());
+        p
+    }
+
+    /// A price as Stripe has it (one Marquee made, say).
+    pub fn price(&self, id: &str) -> Value {
+        self.state.lock().unwrap().prices[id].clone()
+    }
+
+    /// The cardholder disputes the payment: `charge.dispute.created`, as Stripe sends it.
+    pub fn dispute(&self, payment_intent: &str, amount: i64) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let (id, charge) = (state.id("dp"), state.id("ch"));
+        let dispute = json!({"id": id, "object": "dispute", "amount": amount, "currency": "eur",
+            "charge": charge, "payment_intent": payment_intent, "reason": "fraudulent",
+            "status": "needs_response", "is_charge_refundable": false, "livemode": false});
+        state.event("charge.dispute.created", dispute)
+    }
+
+    /// The dispute is decided (`won` or `lost`): `charge.dispute.closed`.
+    pub fn close_dispute(&self, created: &Value, status: &str) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let mut dispute = created["data"]["object"].clone();
+        dispute["status"] = json!(status);
+        state.event("charge.dispute.closed", dispute)
     }
 
     /// The subscription as Stripe has it now.

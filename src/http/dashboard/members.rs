@@ -405,16 +405,20 @@ pub async fn act(
             .await
         }
         "delete" => {
-            let answer = change(
-                &state,
-                &admin.viewer,
-                id,
-                |tx, acting, id| members::delete(tx, acting, id, now()),
-                "/admin/members".into(),
-            )
-            .await?;
+            let stripe = state.settings.settings.current().stripe.clone();
+            let acting = Acting::user(admin.viewer.user());
+            crate::services::members::delete_member(&state.db, &stripe, acting, UserId(id))
+                .await
+                .map_err(|e| {
+                    use crate::services::members::MemberServiceError as E;
+                    match e {
+                        E::Accounts(e) => e.into(),
+                        E::SubscriptionLive(m) => PageError::Conflict(m),
+                        other => PageError::internal(other),
+                    }
+                })?;
             crate::http::members_api::forget_viewing(&state, id).await;
-            Ok(answer)
+            Ok(see_other("/admin/members", []))
         }
         other => Err(PageError::NotFound(format!("no member action {other:?}"))),
     }
