@@ -557,6 +557,28 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_checked_at_load() {
+        let ok = load_with(
+            "[http]\ntrusted_proxies = [\"127.0.0.1/32\", \"::1\", \"10.0.0.0/8\"]\nforwarded_header = \"forwarded\"\n",
+        )
+        .unwrap();
+        let proxies = ok.http.trusted_proxies().unwrap();
+        assert_eq!(proxies.header(), "forwarded");
+        let peer = "10.1.2.3".parse().unwrap();
+        let client = proxies.client(peer, [&b"for=203.0.113.9"[..]]);
+        assert_eq!(client.to_string(), "203.0.113.9");
+        let text = load_with("[http]\ntrusted_proxies = [\"nginx\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("http.trusted_proxies: `nginx`"), "{text}");
+        let text = load_with("[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("prefix length must be 0 to 32"), "{text}");
+        assert!(load_with("[http]\nforwarded_header = \"x-real-ip\"\n").is_err());
+    }
+
+    #[test]
     fn a_misspelled_key_is_refused_with_the_nearest_valid_one() {
         let err = load_with("[transcode]\nsegmnt_secs = 4\n").unwrap_err();
         let text = err.to_string();
