@@ -135,7 +135,7 @@ pub fn verify_blocking(memory: &mut Memory, password: &str, stored: Option<&str>
     let started = Instant::now();
     let (hash, real) = match stored {
         Some(h) => (h, true),
-        None => (dummy_hash(), false),
+        None => (dummy_hash(memory), false),
     };
     let ok = verify_phc(memory, password, hash).unwrap_or(false);
     note_check_time(started.elapsed());
@@ -171,13 +171,12 @@ fn verify_phc(memory: &mut Memory, password: &str, stored: &str) -> Option<bool>
     Some(differs == 0)
 }
 
-fn dummy_hash() -> &'static str {
+/// Made once, in the caller's memory (no buffer of its own).
+fn dummy_hash(memory: &mut Memory) -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let password = super::secret::Secret::generate().encode();
-        let mut memory = Memory::standalone();
-        hash_blocking(&mut memory, &password, &rand::random())
-            .expect("argon2 hashes a short password")
+        hash_blocking(memory, &password, &rand::random()).expect("argon2 hashes a short password")
     })
 }
 
