@@ -186,20 +186,22 @@ impl Nginx {
             .args(["-g", "daemon off;"])
             .spawn()
             .expect("nginx is installed (packaging/deps.sh test)");
-        let base = format!("http://127.0.0.1:{port}");
+        let error_log = dir.path().join("error.log");
+        // Dropped on every path from here: a failed start stops nginx too.
+        let nginx = Nginx {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
         for _ in 0..100 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Nginx {
-                    child,
-                    base,
-                    _dir: dir,
-                };
+                return nginx;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!(
             "nginx did not start: {}",
-            std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+            std::fs::read_to_string(error_log).unwrap_or_default()
         );
     }
 }
