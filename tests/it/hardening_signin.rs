@@ -364,6 +364,8 @@ fn asking_for_someone_elses_links_blocks_neither_their_links_nor_their_password(
             "{path} from 127.0.0.{n}: {}",
             answer.body
         );
+        // The same answer past the budget as before it.
+        assert!(answer.body.contains("is on its way"), "{}", answer.body);
         // And some guess her password.
         let status = stranger.sign_in("ann@example.com", &format!("guess {n} guess {n}"), &[]);
         assert!(matches!(status, 401 | 429), "{status}");
