@@ -8,6 +8,7 @@ pub mod audit;
 pub mod campaigns;
 pub mod catalog;
 pub mod cli;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -67,6 +67,7 @@ pub async fn serve(
             .with_metrics_token(config.metrics.token.clone())
             .with_uploads(&config)
             .with_accounts(account_policies(&config.accounts))
+            .with_proxies(config.http.trusted_proxies()?)
             .with_mail(crate::mail::Mailer::from_config(&config.smtp).context("[smtp]")?)
             .with_settings(settings, transcode, env.new_titles.clone())
             .context("the stored settings")?,
@@ -85,6 +86,11 @@ pub async fn serve(
         }
     }
     let sweeper_task = tokio::spawn(uploads.run_sweeper(shutdown_rx.clone()));
+    let accounts_task = tokio::spawn(accounts_upkeep(
+        db.clone(),
+        state.accounts,
+        shutdown_rx.clone(),
+    ));
     let artwork_task = tokio::spawn(crate::services::titles::sweep_artwork(
         db.clone(),
         data.images(),
@@ -223,6 +229,7 @@ pub async fn serve(
     let _ = jobs_task.await;
     let _ = watcher_task.await;
     let _ = sweeper_task.await;
+    let _ = accounts_task.await;
     let _ = artwork_task.await;
     let _ = webhooks_task.await;
     let _ = reconcile_task.await;
@@ -423,6 +430,30 @@ fn raise_open_file_limit() {
             if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
                 tracing::warn!(soft = limit.rlim_cur, "cannot raise the open-file limit");
             }
+        }
+    }
+}
+
+/// Every ten minutes until shutdown: `accounts::upkeep` (spent links, expired sessions,
+/// past mail budgets), so tables that every request can add to do not grow for good.
+async fn accounts_upkeep(
+    db: crate::db::Db,
+    policies: crate::accounts::Policies,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let now = crate::jobs::runner::now();
+        match db
+            .write(move |tx| crate::accounts::upkeep(tx, &policies, now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(rows) => tracing::debug!(rows, "account upkeep"),
+            Err(e) => tracing::warn!(error = %e, "account upkeep failed; it runs again later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+            _ = shutdown.changed() => return,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Signing in with a link sent by email (for viewers, as Ghost members do). Asking for a
 //! link answers the same whether or not the account exists; only an existing, enabled
-//! account gets one. Requests are throttled per email and per address, every request
-//! counting. The link works once, for `MagicLinkPolicy::ttl_secs`.
+//! account gets one. Requests are throttled per address, every request counting; per
+//! email, only the mail is limited (`throttle::take_mail_budget`: past a small budget the
+//! answer is the same and no email goes out), so nobody can lock another person out of
+//! their links by asking for them. The link works once, for `MagicLinkPolicy::ttl_secs`.
 
 use std::net::IpAddr;
 
@@ -31,6 +33,9 @@ pub enum LinkRequest {
     Issued { to: String, secret: Secret },
     /// No such account, or a disabled one: nothing to send.
     NoAccount,
+    /// The email's mail budget is spent: nothing to send, and the caller answers as for
+    /// `NoAccount` (the requester may not be the address's owner).
+    OverMailBudget,
     /// Too many requests: try again in this many seconds.
     Throttled { retry_after_secs: i64 },
 }
@@ -58,7 +63,8 @@ pub struct LinkKind {
 }
 
 /// A link of `link.kind` for the enabled account with this email (sign-in or password
-/// reset): the same throttle for both, every request counting.
+/// reset): the same per-address throttle for both, every request counting, and the same
+/// per-email mail budget.
 pub async fn request_link(
     db: &Db,
     link: LinkKind,
@@ -68,10 +74,7 @@ pub async fn request_link(
     now: i64,
 ) -> Result<LinkRequest, AccountsError> {
     let key = Email::key_of(email);
-    let keys = vec![
-        ThrottleKey::LinkRequest(Box::new(ThrottleKey::Account(key.clone()))),
-        ThrottleKey::LinkRequest(Box::new(ThrottleKey::Ip(ip))),
-    ];
+    let keys = vec![ThrottleKey::LinkRequest(Box::new(ThrottleKey::Ip(ip)))];
     let (throttle_policy, ttl) = (*throttle_policy, link.ttl_secs);
     db.write(move |tx| {
         if let Some(wait) = throttle::wait_for(tx, &keys, now)? {
@@ -83,6 +86,9 @@ pub async fn request_link(
         let Some(user) = users::find_by_email(tx, &key)?.filter(|u| !u.disabled) else {
             return Ok(LinkRequest::NoAccount);
         };
+        if !throttle::take_mail_budget(tx, &key, now)? {
+            return Ok(LinkRequest::OverMailBudget);
+        }
         let secret = Secret::generate();
         let subject = TokenFor {
             user: Some(user.id),
@@ -195,39 +201,55 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn requests_are_throttled_per_email_apart_from_password_guesses() {
+    async fn past_the_mail_budget_no_link_is_made_and_nothing_locks() {
         let (_d, db) = db_with("vi@example.com").await;
-        let ip = IpAddr::from([192, 0, 2, 1]);
         let policy = MagicLinkPolicy::default();
-        for now in 0..3 {
-            let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, now)
+        // From many addresses, as anyone who knows the email could.
+        for i in 0..throttle::MAIL_BUDGET {
+            let ip = IpAddr::from([192, 0, 2, i as u8]);
+            let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, i)
                 .await
                 .unwrap();
             assert!(matches!(r, LinkRequest::Issued { .. }));
         }
-        let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, 3)
+        let ip = IpAddr::from([198, 51, 100, 1]);
+        let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, 10)
             .await
             .unwrap();
+        assert!(matches!(r, LinkRequest::OverMailBudget), "{r:?}");
+        // A new window, a new budget.
+        let later = 10 + throttle::MAIL_WINDOW_SECS;
+        let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, later)
+            .await
+            .unwrap();
+        assert!(matches!(r, LinkRequest::Issued { .. }));
+        // Password sign-in keeps its own count: nothing locks it.
+        let gate = db
+            .read(move |c| throttle::sign_in_gate(c, "vi@example.com", ip, &THROTTLE, later))
+            .await
+            .unwrap();
+        assert_eq!(gate, throttle::Gate::Open);
+    }
+
+    #[tokio::test]
+    async fn one_address_asking_too_often_is_throttled() {
+        let (_d, db) = db_with("vi@example.com").await;
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        let policy = MagicLinkPolicy::default();
+        let mut outcomes = Vec::new();
+        for now in 0..110 {
+            let email = format!("someone{now}@example.com");
+            outcomes.push(
+                request(&db, &email, ip, &THROTTLE, &policy, now)
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert!(matches!(outcomes[99], LinkRequest::NoAccount));
         assert!(
-            matches!(r, LinkRequest::Issued { .. }),
-            "the fourth request locks what follows"
-        );
-        let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, 4)
-            .await
-            .unwrap();
-        assert!(matches!(
-            r,
-            LinkRequest::Throttled {
-                retry_after_secs: 59
-            }
-        ));
-        // Password sign-in keeps its own count.
-        let keys = [ThrottleKey::Account(Email::key_of("vi@example.com"))];
-        assert_eq!(
-            db.read(move |c| throttle::wait_for(c, &keys, 4))
-                .await
-                .unwrap(),
-            None
+            matches!(outcomes[101], LinkRequest::Throttled { .. }),
+            "{:?}",
+            outcomes[101]
         );
     }
 

@@ -48,6 +48,18 @@ impl From<rusqlite::Error> for AccountsError {
     }
 }
 
+/// The periodic upkeep of account tables: spent links of every kind, expired sessions,
+/// past mail budgets and forgotten throttle rows go. Returns how many rows went.
+pub fn upkeep(
+    conn: &rusqlite::Connection,
+    policies: &Policies,
+    now: i64,
+) -> Result<usize, AccountsError> {
+    Ok(tokens::purge_spent(conn, now)?
+        + sessions::purge_expired(conn, &policies.sessions, now)?
+        + throttle::purge(conn, &policies.throttle, now)?)
+}
+
 /// A fresh database in a temporary folder, for the unit tests of this module.
 #[cfg(test)]
 pub(crate) fn test_db() -> (tempfile::TempDir, crate::db::Db) {

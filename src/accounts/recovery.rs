@@ -105,13 +105,18 @@ pub async fn reset_password(
     .await
 }
 
-/// A verification link for the account's address.
+/// A verification link for the account's address, within the address's mail budget
+/// (`throttle::take_mail_budget`, shared with sign-in and reset links); `None` past it,
+/// with no link stored.
 pub fn issue_verification(
     conn: &rusqlite::Connection,
     user: &User,
     now: i64,
-) -> Result<Secret, AccountsError> {
-    issue(conn, TokenKind::VerifyEmail, user, VERIFY_TTL_SECS, now)
+) -> Result<Option<Secret>, AccountsError> {
+    if !throttle::take_mail_budget(conn, &Email::key_of(&user.email), now)? {
+        return Ok(None);
+    }
+    issue(conn, TokenKind::VerifyEmail, user, VERIFY_TTL_SECS, now).map(Some)
 }
 
 /// Marks the address proven with a verification link.

@@ -137,8 +137,11 @@ pub fn end(conn: &Connection, secret: &Secret) -> Result<(), AccountsError> {
     Ok(())
 }
 
-/// "Sign out everywhere": ends every session of the user.
+/// "Sign out everywhere": ends every session of the user, and voids the emailed links
+/// still out for the account (`tokens::void_for_user`) — every caller (password reset,
+/// disable, sign out everywhere) means "nothing signs in as this account any more".
 pub fn end_all(conn: &Connection, user: UserId) -> Result<usize, AccountsError> {
+    super::tokens::void_for_user(conn, user)?;
     Ok(conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user.0])?)
 }
 

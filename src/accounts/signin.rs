@@ -1,10 +1,11 @@
-//! Signing in with email and password: throttle first, then one argon2 check (against a
-//! dummy hash when there is no such account), then record the outcome.
+//! Signing in with email and password: throttle first (`throttle::sign_in_gate`), then one
+//! argon2 check (against a dummy hash when there is no such account, within a budget),
+//! then record the outcome.
 
 use std::net::IpAddr;
 
 use super::email::Email;
-use super::throttle::{self, ThrottleKey, ThrottlePolicy};
+use super::throttle::{self, Gate, ThrottlePolicy};
 use super::users::{self, User};
 use super::{AccountsError, passwords};
 use crate::db::Db;
@@ -28,30 +29,47 @@ pub async fn sign_in(
     policy: &ThrottlePolicy,
     now: i64,
 ) -> Result<SignIn, AccountsError> {
-    let turn = passwords::turn().await?;
-    let account = ThrottleKey::Account(Email::key_of(email));
-    let keys = vec![account.clone(), ThrottleKey::Ip(ip)];
-    let checked = keys.clone();
-    if let Some(wait) = db
-        .read(move |c| throttle::wait_for(c, &checked, now))
-        .await?
-    {
-        return Ok(SignIn::Throttled {
-            retry_after_secs: wait.max(1),
-        });
-    }
+    let mut turn = passwords::turn().await?;
+    let key = Email::key_of(email);
+    let policy = *policy;
+    let checked = key.clone();
+    let gate = db
+        .read(move |c| throttle::sign_in_gate(c, &checked, ip, &policy, now))
+        .await?;
+    let address_locked = match gate {
+        Gate::Locked { wait } => {
+            return Ok(SignIn::Throttled {
+                retry_after_secs: wait.max(1),
+            });
+        }
+        Gate::AddressLocked { wait } => Some(wait.max(1)),
+        Gate::Open => None,
+    };
     // A password past the limit is never hashed (a cost to the server), but it is
     // refused like any wrong one.
     let usable = password.chars().count() <= passwords::MAX_CHARS;
-    let key = Email::key_of(email);
-    let user = db.read(move |c| users::find_by_email(c, &key)).await?;
+    let found = key.clone();
+    let user = db.read(move |c| users::find_by_email(c, &found)).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let matches = usable && passwords::verify(&turn, password.clone(), stored.clone()).await?;
-    let policy = *policy;
+    // Which check runs: the account's hash; the dummy hash for an email with no account
+    // (or no password), within the server's budget of those; or none — a locked address
+    // spends no argon2 on emails that cannot sign in, and neither does an unknown email
+    // past the budget. Those wait as long as a check would take instead, so the time an
+    // answer takes does not tell whether the email has an account.
+    let checks = match (&stored, address_locked) {
+        (Some(_), _) => usable,
+        (None, None) => usable && passwords::take_dummy_check(),
+        (None, Some(_)) => false,
+    };
+    let matches = if checks {
+        passwords::verify(&mut turn, password.clone(), stored.clone()).await?
+    } else {
+        false
+    };
     match user.filter(|u| matches && !u.disabled) {
         Some(user) => {
             let rehashed = match stored.filter(|s| passwords::needs_rehash(s)) {
-                Some(_) => Some(passwords::hash_in_turn(&turn, password).await?),
+                Some(_) => Some(passwords::hash_in_turn(&mut turn, password).await?),
                 None => None,
             };
             let id = user.id;
@@ -59,15 +77,23 @@ pub async fn sign_in(
                 if let Some(hash) = &rehashed {
                     users::set_password_hash(tx, id, hash)?;
                 }
-                throttle::record_success(tx, &account)
+                throttle::record_sign_in(tx, &key, ip)
             })
             .await?;
             Ok(SignIn::SignedIn(user))
         }
         None => {
+            let keys = throttle::sign_in_keys(&key, ip);
             db.write(move |tx| throttle::record_failure(tx, &keys, &policy, now))
                 .await?;
-            Ok(SignIn::Refused)
+            drop(turn);
+            if !checks {
+                passwords::wait_like_a_check().await;
+            }
+            Ok(match address_locked {
+                Some(retry_after_secs) => SignIn::Throttled { retry_after_secs },
+                None => SignIn::Refused,
+            })
         }
     }
 }
@@ -236,7 +262,7 @@ mod burst {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_burst_of_parallel_guesses_is_throttled_too() {
+    async fn a_burst_of_parallel_guesses_from_one_address_is_throttled_too() {
         let (_dir, db) = db_with_ann().await;
         let policy = ThrottlePolicy {
             account_free_failures: 2,
@@ -249,7 +275,7 @@ mod burst {
             .map(|i| {
                 let db = db.clone();
                 tokio::spawn(async move {
-                    let ip = IpAddr::from([192, 0, 2, i]);
+                    let ip = IpAddr::from([192, 0, 2, 1]);
                     sign_in(
                         &db,
                         "ann@example.com",
@@ -272,5 +298,103 @@ mod burst {
             checked <= 2 + passwords::CONCURRENT_HASHES,
             "{checked} of 20 parallel guesses had their password checked"
         );
+    }
+}
+
+#[cfg(test)]
+mod other_peoples_failures {
+    use super::tests::db_with_ann;
+    use super::*;
+
+    const POLICY: ThrottlePolicy = ThrottlePolicy {
+        account_free_failures: 2,
+        ip_free_failures: 3,
+        base_lockout_secs: 100,
+        max_lockout_secs: 100,
+        forget_after_secs: 1000,
+    };
+
+    async fn attempt(db: &Db, email: &str, password: &str, ip: [u8; 4]) -> SignIn {
+        sign_in(db, email, password.into(), IpAddr::from(ip), &POLICY, 0)
+            .await
+            .unwrap()
+    }
+
+    /// One address (a proxy nobody trusted, an office) fails on made-up emails until it is
+    /// locked: more made-up emails are refused without a check, but the owner of an account
+    /// nobody guessed at still gets in from it; guessing at that account then counts.
+    #[tokio::test]
+    async fn a_locked_address_still_lets_a_correct_password_in() {
+        let (_dir, db) = db_with_ann().await;
+        let shared = [203, 0, 113, 1];
+        for i in 0..4 {
+            let r = attempt(
+                &db,
+                &format!("made-up-{i}@example.com"),
+                "wrong wrong wrong",
+                shared,
+            )
+            .await;
+            assert!(matches!(r, SignIn::Refused), "{r:?}");
+        }
+        let r = attempt(&db, "made-up-9@example.com", "wrong wrong wrong", shared).await;
+        assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
+        let r = attempt(&db, "ann@example.com", "correct horse battery", shared).await;
+        assert!(matches!(r, SignIn::SignedIn(_)), "{r:?}");
+        // A wrong password for Ann from the locked address gets the lock's answer and counts:
+        // from now on Ann's email has failures, and the address's lock holds for it.
+        let r = attempt(&db, "ann@example.com", "a wrong guess!!", shared).await;
+        assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
+        let r = attempt(&db, "ann@example.com", "correct horse battery", shared).await;
+        assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
+        // From her own address she is not kept out.
+        let r = attempt(
+            &db,
+            "ann@example.com",
+            "correct horse battery",
+            [198, 51, 100, 2],
+        )
+        .await;
+        assert!(matches!(r, SignIn::SignedIn(_)), "{r:?}");
+    }
+
+    /// Guessers lock the account for themselves only: once it is locked, each further
+    /// address gets one checked guess; the owner, typing from an address that never failed
+    /// on it, gets in; an address past its own budget stays locked after that.
+    #[tokio::test]
+    async fn guessing_at_an_account_locks_the_guessers_not_the_owner() {
+        let (_dir, db) = db_with_ann().await;
+        let mut checked = 0;
+        for i in 1..=3 {
+            for _ in 0..3 {
+                let r = attempt(&db, "ann@example.com", "a wrong guess!!", [192, 0, 2, i]).await;
+                checked += usize::from(matches!(r, SignIn::Refused));
+            }
+        }
+        assert_eq!(checked, 3 + 1 + 1);
+        let r = attempt(
+            &db,
+            "ann@example.com",
+            "correct horse battery",
+            [192, 0, 2, 1],
+        )
+        .await;
+        assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
+        let r = attempt(
+            &db,
+            "ann@example.com",
+            "correct horse battery",
+            [198, 51, 100, 7],
+        )
+        .await;
+        assert!(matches!(r, SignIn::SignedIn(_)), "{r:?}");
+        let r = attempt(
+            &db,
+            "ann@example.com",
+            "correct horse battery",
+            [192, 0, 2, 1],
+        )
+        .await;
+        assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
     }
 }

@@ -5,6 +5,12 @@
 //! password gets in (and clears the account's count). Stored in SQLite so a restart does
 //! not reset a lockout. Keys are made whether or not the account exists, so a lockout says
 //! nothing about who has an account.
+//!
+//! Locks fall on the addresses that failed, not on the account (`sign_in_gate`): an
+//! account's lock refuses only addresses that have failed on it themselves, and an
+//! address's lock (many failures, any emails) refuses only emails that have recent
+//! failures. So a correct password for an account nobody has been guessing at is never
+//! refused because of other people's failures, whoever shares the address.
 
 use std::net::IpAddr;
 
@@ -44,6 +50,9 @@ pub enum ThrottleKey {
     /// The comparison key of the email typed (`Email::key_of`).
     Account(String),
     Ip(IpAddr),
+    /// Failures for one email (its comparison key) from one address: the address that
+    /// failed is locked out of that account, nobody else.
+    AccountFrom(String, IpAddr),
     /// Requests for emailed sign-in links, counted apart from password guesses (every
     /// request counts) so asking for links cannot lock anyone out of their password.
     LinkRequest(Box<ThrottleKey>),
@@ -61,6 +70,9 @@ impl ThrottleKey {
                 format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
             ThrottleKey::Ip(ip) => format!("ip:{}", ip.to_canonical()),
+            ThrottleKey::AccountFrom(key, ip) => {
+                format!("account:{key}@{}", ThrottleKey::Ip(*ip).stored())
+            }
             ThrottleKey::LinkRequest(key) => format!("link:{}", key.stored()),
             ThrottleKey::CodeGuess(user) => format!("code:{user}"),
         }
@@ -77,7 +89,7 @@ impl ThrottleKey {
 
     fn free_failures(&self, policy: &ThrottlePolicy) -> i64 {
         match self {
-            ThrottleKey::Account(_) => policy.account_free_failures,
+            ThrottleKey::Account(_) | ThrottleKey::AccountFrom(..) => policy.account_free_failures,
             ThrottleKey::Ip(_) => policy.ip_free_failures,
             ThrottleKey::LinkRequest(key) => key.free_failures(policy),
             // The fifth wrong code locks: codes are not passwords people mistype.
@@ -106,6 +118,153 @@ pub fn wait_for(
         }
     }
     Ok(wait)
+}
+
+/// The keys a failed password sign-in counts against.
+pub fn sign_in_keys(email_key: &str, ip: IpAddr) -> Vec<ThrottleKey> {
+    vec![
+        ThrottleKey::Account(email_key.to_owned()),
+        ThrottleKey::AccountFrom(email_key.to_owned(), ip),
+        ThrottleKey::Ip(ip),
+    ]
+}
+
+/// What the throttle says before a password is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// Refused for this many seconds, without checking the password.
+    Locked {
+        wait: i64,
+    },
+    /// The address is locked but this email has no recent failures: only a correct
+    /// password for an existing account gets in (and a wrong one counts); every other
+    /// answer is the lock's.
+    AddressLocked {
+        wait: i64,
+    },
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Row {
+    failures: i64,
+    last_failure_at: i64,
+    locked_until: i64,
+}
+
+fn row(conn: &Connection, key: &ThrottleKey) -> Result<Row, AccountsError> {
+    Ok(conn
+        .query_row(
+            "SELECT failures, last_failure_at, locked_until FROM sign_in_throttle WHERE key = ?1",
+            [key.stored()],
+            |r| {
+                Ok(Row {
+                    failures: r.get(0)?,
+                    last_failure_at: r.get(1)?,
+                    locked_until: r.get(2)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// The sign-in rules:
+/// - this address's own failures on this email lock it out of this email;
+/// - the email's failures from everywhere lock out only the addresses that have failed on
+///   it (so the owner, typing from an address that never failed, is not kept out);
+/// - the address's failures on any emails lock it out only of emails that have recent
+///   failures; for an email with none, the lock still answers unless the password is right
+///   (`Gate::AddressLocked`), so a crowd behind one address (an office, a proxy nobody
+///   trusted) cannot lock each other out of accounts nobody is guessing at.
+pub fn sign_in_gate(
+    conn: &Connection,
+    email_key: &str,
+    ip: IpAddr,
+    policy: &ThrottlePolicy,
+    now: i64,
+) -> Result<Gate, AccountsError> {
+    let recent = |r: &Row| r.failures > 0 && now - r.last_failure_at <= policy.forget_after_secs;
+    let locked = |r: &Row| (r.locked_until > now).then_some(r.locked_until - now);
+    let account = row(conn, &ThrottleKey::Account(email_key.to_owned()))?;
+    let pair = row(conn, &ThrottleKey::AccountFrom(email_key.to_owned(), ip))?;
+    let address = row(conn, &ThrottleKey::Ip(ip))?;
+    let mut wait = locked(&pair);
+    if recent(&pair) {
+        wait = wait.max(locked(&account));
+    }
+    if let Some(wait) = wait {
+        return Ok(Gate::Locked { wait });
+    }
+    Ok(match locked(&address) {
+        Some(wait) if recent(&account) => Gate::Locked { wait },
+        Some(wait) => Gate::AddressLocked { wait },
+        None => Gate::Open,
+    })
+}
+
+/// The right password: the email's count and this address's count on it start again,
+/// and so does the email's count of sign-in link requests. Other addresses that failed on
+/// the account stay locked, and the address keeps its own count, so signing in to one's
+/// own account does not reset a guesser's budget.
+pub fn record_sign_in(conn: &Connection, email_key: &str, ip: IpAddr) -> Result<(), AccountsError> {
+    for key in [
+        ThrottleKey::Account(email_key.to_owned()),
+        ThrottleKey::AccountFrom(email_key.to_owned(), ip),
+        ThrottleKey::LinkRequest(Box::new(ThrottleKey::Account(email_key.to_owned()))),
+    ] {
+        record_success(conn, &key)?;
+    }
+    Ok(())
+}
+
+/// Emails of links (sign-in, reset, verification) one email address is sent per window:
+/// past it, the requester gets the same answer and no email goes out. Counted apart from
+/// everything that locks sign-in, and never a lock: nobody is refused anything.
+pub const MAIL_BUDGET: i64 = 5;
+pub const MAIL_WINDOW_SECS: i64 = 3600;
+
+/// Takes one email from the budget of the email with this comparison key; false when
+/// the window's budget is spent.
+pub fn take_mail_budget(
+    conn: &Connection,
+    email_key: &str,
+    now: i64,
+) -> Result<bool, AccountsError> {
+    let current: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT window_start, sent FROM mail_budget WHERE email_key = ?1",
+            [email_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (start, sent) = match current {
+        Some((start, sent)) if now - start < MAIL_WINDOW_SECS => (start, sent),
+        _ => (now, 0),
+    };
+    if sent >= MAIL_BUDGET {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO mail_budget (email_key, window_start, sent) VALUES (?1, ?2, ?3)
+         ON CONFLICT (email_key) DO UPDATE SET window_start = ?2, sent = ?3",
+        params![email_key, start, sent + 1],
+    )?;
+    Ok(true)
+}
+
+/// Drops what no longer counts: mail budgets of past windows and throttle rows forgotten
+/// anyway (the periodic upkeep).
+pub fn purge(conn: &Connection, policy: &ThrottlePolicy, now: i64) -> Result<usize, AccountsError> {
+    let budgets = conn.execute(
+        "DELETE FROM mail_budget WHERE window_start <= ?1",
+        [now - MAIL_WINDOW_SECS],
+    )?;
+    let rows = conn.execute(
+        "DELETE FROM sign_in_throttle WHERE last_failure_at < ?1 AND locked_until <= ?2",
+        params![now - policy.forget_after_secs, now],
+    )?;
+    Ok(budgets + rows)
 }
 
 pub fn record_failure(

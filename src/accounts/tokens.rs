@@ -139,6 +139,27 @@ pub fn consume(
     Ok((marked == 1).then_some(token))
 }
 
+/// Voids every outstanding link that acts for this account (sign-in links, reset and
+/// verification links): a password change, reset, disable or "sign out everywhere" must
+/// not leave a way in behind it. Invitations are not the account's own links (they name
+/// another person) and the setup link names no account, so they stay.
+pub fn void_for_user(conn: &Connection, user: UserId) -> Result<usize, AccountsError> {
+    Ok(conn.execute(
+        "DELETE FROM one_time_tokens
+         WHERE user_id = ?1 AND kind IN ('magic_link', 'reset_password', 'verify_email')",
+        [user.0],
+    )?)
+}
+
+/// Removes links that can no longer be used (used, or expired) of every kind; the periodic
+/// upkeep calls it so the table does not grow with every request.
+pub fn purge_spent(conn: &Connection, now: i64) -> Result<usize, AccountsError> {
+    Ok(conn.execute(
+        "DELETE FROM one_time_tokens WHERE used_at IS NOT NULL OR expires_at <= ?1",
+        [now],
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +230,40 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(live.expires_at, 10 + SETUP_TTL_SECS);
+    }
+
+    #[test]
+    fn spent_links_are_purged_live_ones_kept() {
+        let (_d, db) = db();
+        let (used, expired, live) = (
+            Secret::from_bytes([9; 32]),
+            Secret::from_bytes([10; 32]),
+            Secret::from_bytes([11; 32]),
+        );
+        db.write_blocking(|tx| {
+            for (s, kind, ttl) in [
+                (&used, TokenKind::Invite, 100),
+                (&expired, TokenKind::VerifyEmail, 5),
+                (&live, TokenKind::ResetPassword, 100),
+            ] {
+                issue(tx, kind, s, &TokenFor::default(), ttl, 0)?;
+            }
+            consume(tx, TokenKind::Invite, &used, 1)?;
+            purge_spent(tx, 10)
+        })
+        .unwrap();
+        let left: i64 = db
+            .read_blocking(|c| {
+                c.query_row("SELECT count(*) FROM one_time_tokens", [], |r| r.get(0))
+                    .map_err(AccountsError::from)
+            })
+            .unwrap();
+        assert_eq!(left, 1);
+        assert!(
+            db.read_blocking(|c| peek(c, TokenKind::ResetPassword, &live, 10))
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

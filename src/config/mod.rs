@@ -161,6 +161,12 @@ pub struct HttpConfig {
     /// `send_timeout`, 60 s by default there), and so is one whose request body stalls
     /// this long (nginx's `client_body_timeout`).
     pub send_timeout_secs: u64,
+    /// Reverse proxies (address blocks such as `127.0.0.1/32`) whose forwarding header
+    /// names the client; empty: the TCP peer is the client (`crate::client_addr`).
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies set: `x-forwarded-for` or `forwarded` (RFC 7239). Only
+    /// this one is read, so a client cannot pick its address with the other.
+    pub forwarded_header: crate::client_addr::ForwardedHeader,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -236,6 +242,8 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             send_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+            forwarded_header: Default::default(),
         }
     }
 }
@@ -243,6 +251,22 @@ impl Default for HttpConfig {
 impl HttpConfig {
     pub fn send_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.send_timeout_secs)
+    }
+
+    /// `trusted_proxies` parsed (checked at load, so this cannot fail after `validate`).
+    pub fn trusted_proxies(&self) -> Result<crate::client_addr::TrustedProxies, ConfigError> {
+        let blocks = self
+            .trusted_proxies
+            .iter()
+            .map(|b| {
+                b.parse()
+                    .map_err(|e| ConfigError::Invalid(format!("http.trusted_proxies: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(crate::client_addr::TrustedProxies::new(
+            blocks,
+            self.forwarded_header,
+        ))
     }
 }
 
@@ -349,6 +373,7 @@ impl Config {
                 self.http.send_timeout_secs
             )));
         }
+        self.http.trusted_proxies()?;
         let tls = &self.tls;
         if tls.cert_file.is_some() != tls.key_file.is_some() {
             return Err(ConfigError::Invalid(
@@ -529,6 +554,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("marquee.toml"), toml).unwrap();
         Config::load(dir.path(), &Overrides::default())
+    }
+
+    #[test]
+    fn trusted_proxies_are_checked_at_load() {
+        let ok = load_with(
+            "[http]\ntrusted_proxies = [\"127.0.0.1/32\", \"::1\", \"10.0.0.0/8\"]\nforwarded_header = \"forwarded\"\n",
+        )
+        .unwrap();
+        let proxies = ok.http.trusted_proxies().unwrap();
+        assert_eq!(proxies.header(), "forwarded");
+        let peer = "10.1.2.3".parse().unwrap();
+        let client = proxies.client(peer, [&b"for=203.0.113.9"[..]]);
+        assert_eq!(client.to_string(), "203.0.113.9");
+        let text = load_with("[http]\ntrusted_proxies = [\"nginx\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("http.trusted_proxies: `nginx`"), "{text}");
+        let text = load_with("[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("prefix length must be 0 to 32"), "{text}");
+        assert!(load_with("[http]\nforwarded_header = \"x-real-ip\"\n").is_err());
     }
 
     #[test]

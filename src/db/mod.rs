@@ -59,7 +59,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/017_campaigns.sql")),
         M::up(include_str!("migrations/018_alerts.sql")),
         M::up(include_str!("migrations/019_recommendations.sql")),
-        M::up(include_str!("migrations/023_billing_hardening.sql")),
+        M::up(include_str!("migrations/020_signin_hardening.sql")),
+        M::up(include_str!("migrations/021_billing_hardening.sql")),
     ])
 }
 
@@ -76,7 +77,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 20;
+const MIGRATION_COUNT: i64 = 21;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

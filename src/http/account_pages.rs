@@ -372,6 +372,9 @@ pub async fn account(
     let notice = match (query.verify.as_deref(), query.offer.as_deref()) {
         (Some("sent"), _) => Some("A confirmation link is on its way to your email."),
         (Some("no-email"), _) => Some("This server cannot send email; ask the operator."),
+        (Some("later"), _) => Some(
+            "Several links went to your email in the last hour; use one of those, or ask again later.",
+        ),
         (_, Some("taken")) => Some("Your offer is on your subscription."),
         _ => None,
     };

@@ -127,17 +127,18 @@ pub async fn beacon(
         }
         None => None,
     };
+    let client = state.client_of(&req);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     match user_id {
         Some(id) => ("account", id).hash(&mut hasher),
         None => {
-            req.peer_addr().map(|a| a.ip()).hash(&mut hasher);
+            client.hash(&mut hasher);
             ua.hash(&mut hasher);
         }
     }
     let sender = Sender {
         owner: hasher.finish(),
-        address: req.peer_addr().and_then(|a| address_key(a.ip())),
+        address: client.and_then(address_key),
         user_id,
         client: Client::from_user_agent(ua),
     };

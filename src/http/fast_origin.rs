@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
 
+use crate::client_addr::TrustedProxies;
 use crate::playback::Origin;
 use crate::playback::response::{self, OriginBody, OriginMethod, OriginResponse};
 
@@ -46,6 +47,8 @@ struct OriginRequest {
     method: OriginMethod,
     path: String,
     headers: http::HeaderMap,
+    /// The lines of the trusted proxies' forwarding header, for the client's address.
+    forwarded: Vec<Vec<u8>>,
     head_len: usize,
     http10: bool,
     keep_alive: bool,
@@ -57,20 +60,23 @@ struct OriginRequest {
 pub async fn serve_connection(
     mut stream: TcpStream,
     origin: Arc<Origin>,
+    proxies: &TrustedProxies,
     handoff: Handoff,
     send_timeout: Duration,
 ) {
     let mut head = vec![0u8; MAX_HEAD];
     let mut wait = FIRST_REQUEST;
-    let client = stream.peer_addr().ok().map(|a| a.ip());
+    let peer = stream.peer_addr().ok().map(|a| a.ip());
     loop {
         let peeked = match timeout(wait, stream.peek(&mut head)).await {
             Ok(Ok(n)) if n > 0 => n,
             _ => return,
         };
-        let Some(request) = parse_head(&head[..peeked]) else {
+        let Some(request) = parse_head(&head[..peeked], proxies.header()) else {
             return handoff(stream).await;
         };
+        let client =
+            peer.map(|peer| proxies.client(peer, request.forwarded.iter().map(Vec::as_slice)));
         let answer = match origin
             .respond_to(client, request.method, &request.path, &request.headers)
             .await
@@ -94,7 +100,7 @@ pub async fn serve_connection(
 }
 
 /// `None` for anything this path does not answer itself.
-fn parse_head(bytes: &[u8]) -> Option<OriginRequest> {
+fn parse_head(bytes: &[u8], forwarded_header: &str) -> Option<OriginRequest> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut slots);
     let head_len = match parsed.parse(bytes) {
@@ -108,6 +114,7 @@ fn parse_head(bytes: &[u8]) -> Option<OriginRequest> {
     }
     let http10 = parsed.version? == 0;
     let mut headers = http::HeaderMap::new();
+    let mut forwarded = Vec::new();
     let mut keep_alive = !http10;
     let mut hosts = 0;
     for h in parsed.headers.iter() {
@@ -127,6 +134,7 @@ fn parse_head(bytes: &[u8]) -> Option<OriginRequest> {
                     }
                 }
             }
+            name if name == forwarded_header => forwarded.push(h.value.to_vec()),
             name if response::REQUEST_HEADERS.contains(&name) => {
                 headers.append(
                     http::HeaderName::from_bytes(name.as_bytes()).ok()?,
@@ -145,6 +153,7 @@ fn parse_head(bytes: &[u8]) -> Option<OriginRequest> {
         method,
         path: path.to_string(),
         headers,
+        forwarded,
         head_len,
         http10,
         keep_alive,
@@ -321,7 +330,7 @@ mod tests {
 
     #[test]
     fn only_simple_origin_requests_stay_on_the_fast_path() {
-        let ok = |head: &str| parse_head(head.as_bytes());
+        let ok = |head: &str| parse_head(head.as_bytes(), "x-forwarded-for");
         let r =
             ok("GET /p/public/abcd/master.m3u8 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n")
                 .unwrap();
@@ -425,7 +434,9 @@ mod tests {
             .run_until(async move {
                 let server = tokio::task::spawn_local(async move {
                     let (stream, _) = listener.accept().await.unwrap();
-                    serve_connection(stream, origin, handoff, Duration::from_secs(30)).await;
+                    let proxies = TrustedProxies::default();
+                    serve_connection(stream, origin, &proxies, handoff, Duration::from_secs(30))
+                        .await;
                 });
                 let mut client = TcpStream::connect(addr).await.unwrap();
                 let url = "/p/public/abcd1234/video_360p/seg_00000.m4s";

@@ -175,6 +175,7 @@ pub(super) fn add_plain(
             fn_factory(move || {
                 let h1 = h1.clone();
                 let origin = state.origin.clone();
+                let proxies = state.proxies.clone();
                 let client_errors = client_errors.clone();
                 async move {
                     let actix = Rc::new(h1.new_service(()).await?);
@@ -193,12 +194,14 @@ pub(super) fn add_plain(
                     });
                     Ok::<_, ()>(fn_service(move |stream: TcpStream| {
                         let (origin, handoff) = (origin.clone(), handoff.clone());
+                        let proxies = proxies.clone();
                         async move {
                             let _ = stream.set_nodelay(true);
                             if sendfile {
                                 fast_origin::serve_connection(
                                     stream,
                                     origin,
+                                    &proxies,
                                     handoff,
                                     send_timeout,
                                 )

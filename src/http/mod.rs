@@ -94,6 +94,8 @@ pub struct AppState {
     pub campaign_wake: Arc<Notify>,
     /// Wakes the alert checker ("Check now").
     pub alerts_wake: Arc<Notify>,
+    /// Which proxies' forwarding headers name the client (`http.trusted_proxies`).
+    pub proxies: Arc<crate::client_addr::TrustedProxies>,
 }
 
 impl AppState {
@@ -165,6 +167,7 @@ impl AppState {
             events,
             campaign_wake: Arc::new(Notify::new()),
             alerts_wake: Arc::new(Notify::new()),
+            proxies: Default::default(),
         })
     }
 }
@@ -199,6 +202,23 @@ impl AppState {
         service.apply()?;
         self.settings = Arc::new(service);
         Ok(self)
+    }
+
+    /// `http.trusted_proxies`: whose forwarding header names the client.
+    pub fn with_proxies(mut self, proxies: crate::client_addr::TrustedProxies) -> Self {
+        self.proxies = Arc::new(proxies);
+        self
+    }
+
+    /// The address of the client behind `req` (see `crate::client_addr`); `None` only
+    /// for a request with no peer (a test request).
+    pub fn client_of(&self, req: &HttpRequest) -> Option<std::net::IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        let values = req
+            .headers()
+            .get_all(self.proxies.header())
+            .map(|v| v.as_bytes());
+        Some(self.proxies.client(peer, values))
     }
 
     pub fn with_accounts(mut self, policies: crate::accounts::Policies) -> Self {

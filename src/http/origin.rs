@@ -76,7 +76,7 @@ async fn answer(req: &HttpRequest, state: &AppState) -> Result<OriginResponse, A
     let method = OriginMethod::parse(req.method().as_str())
         .ok_or_else(|| ApiError::new(ErrorCode::MethodNotAllowed, "GET, HEAD or OPTIONS only"))?;
     let headers = origin_headers(req);
-    let client = req.peer_addr().map(|a| a.ip());
+    let client = state.client_of(req);
     Ok(state
         .origin
         // The path and query as sent: the query (CMCD) is read after the answer is decided.

@@ -78,7 +78,7 @@ pub async fn ask(
             };
             state.mail.send_later(letter, "password reset link");
         }
-        LinkRequest::NoAccount => {}
+        LinkRequest::NoAccount | LinkRequest::OverMailBudget => {}
         LinkRequest::Throttled { retry_after_secs } => {
             let error = format!("Too many requests. Try again in {retry_after_secs} s.");
             let mut resp = ask_page(
@@ -191,10 +191,13 @@ pub async fn send_verification(
     }
     let user = viewer.user().clone();
     let to = user.email.clone();
-    let secret = state
+    let issued = state
         .db
         .write(move |tx| recovery::issue_verification(tx, &user, now()))
         .await?;
+    let Some(secret) = issued else {
+        return Ok(see_other("/account?verify=later", []));
+    };
     let link = state.mail.link(&format!("/verify/{}", secret.encode()));
     let letter = Letter {
         to,

@@ -88,10 +88,15 @@ pub fn presented_session(req: &HttpRequest) -> Option<Secret> {
         .and_then(|c| Secret::parse(c.value()))
 }
 
-/// The address sign-in throttling counts (the TCP peer: a header could be forged).
+/// The client's address (`AppState::client_of`: the TCP peer, or what a trusted proxy
+/// says), which throttles count and sessions record.
 pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+    let from_state = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.client_of(req));
+    from_state
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// The token a pre-session form (sign-in, setup) carries, and the cookie to set when the

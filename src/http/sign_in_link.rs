@@ -59,7 +59,7 @@ pub async fn ask_for_link(
             };
             state.mail.send_later(letter, "sign-in link");
         }
-        LinkRequest::NoAccount => {}
+        LinkRequest::NoAccount | LinkRequest::OverMailBudget => {}
         LinkRequest::Throttled { retry_after_secs } => {
             tracing::info!(ip = %client_ip(&req), retry_after_secs, "sign-in link refused: too many requests");
             let message = LoginMessage::Error(format!(

@@ -246,7 +246,7 @@ pub fn plan_of_price(c: &Connection, price_id: &str) -> Result<Option<String>, P
     .optional()?)
 }
 
-/// A price made by a Marquee older than `stripe_prices` (migration 023) and since replaced
+/// A price made by a Marquee older than `stripe_prices` (migration 021) and since replaced
 /// (the plan's amount changed): learned for the plan of a subscription recorded before
 /// then, when the price's metadata names that plan at the amount, currency and interval
 /// the subscription was recorded with. A move to another price (a cheaper one, or one made

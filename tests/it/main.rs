@@ -15,6 +15,7 @@ mod dashboard;
 mod h2_limits;
 mod hardening_access;
 mod hardening_billing;
+mod hardening_signin;
 mod hls_check;
 mod inbox;
 mod ingest_rules;

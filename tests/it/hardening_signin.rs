@@ -1,0 +1,542 @@
+//! Sign-in, links and the client's address under attack (issue 22, items 2, 5, 8, 13):
+//! the real binary, clients on distinct loopback addresses (127.0.0.N), a real nginx in
+//! front, and the SMTP capture sink.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use crate::accounts::{PASSWORD, created, data_with_ann};
+use crate::support::{CapturedMail, Options, Server, SmtpCapture};
+
+/// A browser on one loopback source address: plain HTTP/1.1, one request per connection,
+/// a cookie jar, no redirects followed.
+struct Client {
+    from: Ipv4Addr,
+    to: SocketAddr,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+/// The pre-session form token: the double-submit check only compares cookie and field.
+const FORM_TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+impl Client {
+    fn new(from: Ipv4Addr, base: &str) -> Client {
+        let to: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+        let mut cookies = BTreeMap::new();
+        cookies.insert("marquee_form".to_string(), FORM_TOKEN.to_string());
+        Client { from, to, cookies }
+    }
+
+    fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from((self.from, 0)).into())
+            .unwrap();
+        socket.connect(&self.to.into()).unwrap();
+        let mut stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nCookie: {cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            self.to,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap_or_default()
+            .split(' ')
+            .nth(1)
+            .unwrap_or("0");
+        let mut location = None;
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match name.to_ascii_lowercase().as_str() {
+                "location" => location = Some(value.to_string()),
+                "set-cookie" => {
+                    let pair = value.split(';').next().unwrap();
+                    let (k, v) = pair.split_once('=').unwrap();
+                    if v.is_empty() || value.contains("Max-Age=0") {
+                        self.cookies.remove(k);
+                    } else {
+                        self.cookies.insert(k.to_string(), v.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Answer {
+            status: status.parse().unwrap_or(0),
+            location,
+            body: body.to_string(),
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Answer {
+        self.request("GET", path, &[], "")
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Answer {
+        let mut pairs = vec![("csrf", FORM_TOKEN)];
+        pairs.extend_from_slice(form);
+        let body = serde_urlencoded::to_string(&pairs).unwrap();
+        self.request("POST", path, headers, &body)
+    }
+
+    fn sign_in(&mut self, email: &str, password: &str, headers: &[(&str, &str)]) -> u16 {
+        self.post(
+            "/login",
+            &[("email", email), ("password", password)],
+            headers,
+        )
+        .status
+    }
+
+    /// A form of a signed-in page, with the page's CSRF token.
+    fn post_signed_in(&mut self, page: &str, path: &str) -> Answer {
+        let body = self.get(page).body;
+        let at = body.find("name=\"csrf\" value=\"").expect("no csrf field");
+        let rest = &body[at + "name=\"csrf\" value=\"".len()..];
+        let csrf = rest[..rest.find('"').unwrap()].to_string();
+        let form = serde_urlencoded::to_string([("csrf", csrf.as_str())]).unwrap();
+        self.request("POST", path, &[], &form)
+    }
+}
+
+fn addr(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, n)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// nginx on a free loopback port in front of `upstream`, as the README's set-up: the
+/// client's address appended to `X-Forwarded-For`.
+struct Nginx {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(upstream: &str) -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let upstream = upstream.trim_start_matches("http://");
+        let conf = format!(
+            "worker_processes 1;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                 proxy_pass http://{upstream};\n      proxy_set_header Host $host;\n\
+                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n  }}\n}}\n"
+        );
+        let file = dir.path().join("nginx.conf");
+        std::fs::write(&file, conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&file)
+            .arg("-p")
+            .arg(dir.path())
+            .args(["-g", "daemon off;"])
+            .spawn()
+            .expect("nginx is installed (packaging/deps.sh test)");
+        let error_log = dir.path().join("error.log");
+        // Dropped on every path from here: a failed start stops nginx too.
+        let nginx = Nginx {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return nginx;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "nginx did not start: {}",
+            std::fs::read_to_string(error_log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM, so the master takes its workers down with it (SIGKILL would leave them).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+const WARNING: &str = "http.trusted_proxies is empty";
+
+/// Item 2, through nginx: with `http.trusted_proxies` naming it, each client has its own
+/// budget whatever `X-Forwarded-For` it sends itself; the owner's correct password gets
+/// in after a flood of failures; the session records the client's address.
+#[test]
+fn behind_nginx_each_client_has_its_own_budget_when_the_proxy_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    let server = Server::start_with(
+        &data,
+        Options {
+            tables: "[http]\ntrusted_proxies = [\"127.0.0.1/32\"]\n".into(),
+            ..Options::default()
+        },
+    );
+    let nginx = Nginx::start(server.url());
+    // 22 people on 22 addresses each mistype a made-up email once, each claiming in
+    // X-Forwarded-For to be the same address: all refused as wrong, none throttled.
+    for n in 2..24 {
+        let mut client = Client::new(addr(n), &nginx.base);
+        let email = format!("made-up-{n}@example.com");
+        let status = client.sign_in(
+            &email,
+            "wrong password!!",
+            &[("X-Forwarded-For", "6.6.6.6")],
+        );
+        assert_eq!(status, 401, "client 127.0.0.{n}");
+    }
+    // One attacker sends a different forged X-Forwarded-For each time: nginx appends the
+    // real address, the server reads only that, and the attacker runs out of budget (20
+    // failures are free, then each locks twice as long as the last, so one of the next
+    // attempts lands inside a lock whatever the machine's speed).
+    let mut attacker = Client::new(addr(50), &nginx.base);
+    let mut attempts = 0;
+    let throttled = loop {
+        attempts += 1;
+        let forged = format!("10.0.{attempts}.1, 198.51.100.{attempts}");
+        let email = format!("guess-{attempts}@example.com");
+        let status = attacker.sign_in(&email, "wrong password!!", &[("X-Forwarded-For", &forged)]);
+        assert!(matches!(status, 401 | 429), "{status}");
+        if status == 429 || attempts == 60 {
+            break status;
+        }
+    };
+    assert_eq!(
+        throttled, 429,
+        "forged X-Forwarded-For kept the attacker going"
+    );
+    assert!(attempts > 20, "throttled after only {attempts} attempts");
+    // The owner, from her own address, is never refused because of all that.
+    let mut owner = Client::new(addr(60), &nginx.base);
+    assert_eq!(owner.sign_in("ann@example.com", PASSWORD, &[]), 303);
+    // Her session records where she signed in from, not nginx's address.
+    let account = owner.get("/account");
+    assert_eq!(account.status, 200);
+    assert!(account.body.contains("127.0.0.60"), "{}", account.body);
+    assert!(
+        !server.log().contains(WARNING),
+        "warned with a proxy trusted"
+    );
+}
+
+/// Item 2, the other way: with no proxy trusted the whole internet behind nginx shares
+/// one budget (a new made-up email from a new client is throttled), the server says so in
+/// its log — and still, a correct password for an account nobody guessed at gets in.
+#[test]
+fn behind_nginx_without_trusted_proxies_clients_share_one_budget_but_the_owner_gets_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    let server = Server::start_with(&data, Options::default());
+    let nginx = Nginx::start(server.url());
+    // Different people on different addresses, one made-up email each: after 20, the
+    // newcomers are throttled — they all count as nginx's address.
+    let mut first_throttled = None;
+    for n in 2..80 {
+        let mut client = Client::new(addr(n), &nginx.base);
+        let email = format!("made-up-{n}@example.com");
+        let status = client.sign_in(&email, "wrong password!!", &[]);
+        assert!(matches!(status, 401 | 429), "{status}");
+        if status == 429 {
+            first_throttled = Some(n);
+            break;
+        }
+    }
+    let n = first_throttled.expect("one budget for everyone behind the proxy");
+    assert!(n > 21, "throttled at client 127.0.0.{n}");
+    let mut owner = Client::new(addr(60), &nginx.base);
+    assert_eq!(owner.sign_in("ann@example.com", PASSWORD, &[]), 303);
+    let log = server.log();
+    assert_eq!(log.matches(WARNING).count(), 1, "{log}");
+}
+
+/// A link in a captured email: the path after the server's address.
+fn link_in(mail: &CapturedMail, prefix: &str) -> String {
+    let text = mail.data.replace("=\r\n", "");
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in {text}"));
+    text[at..].split_whitespace().next().unwrap().to_string()
+}
+
+fn mails_to(smtp: &SmtpCapture, email: &str) -> Vec<CapturedMail> {
+    smtp.mails()
+        .into_iter()
+        .filter(|m| m.to.iter().any(|t| t.contains(email)))
+        .collect()
+}
+
+/// Waits until the mail sink has been quiet for a second, then returns what came.
+fn settled(smtp: &SmtpCapture) -> Vec<CapturedMail> {
+    let mut last = usize::MAX;
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = smtp.mails().len();
+        if now == last {
+            return smtp.mails();
+        }
+        last = now;
+    }
+}
+
+fn with_smtp(data: &Path, smtp: &SmtpCapture) -> Server {
+    Server::start_with(
+        data,
+        Options {
+            tables: smtp.config(),
+            ..Options::default()
+        },
+    )
+}
+
+/// Item 5: strangers asking for Ann's links and resets from many addresses get the usual
+/// answer and cost her no more than the small mail budget; guessers lock only themselves;
+/// Ann's own reset request is answered normally and her password works throughout.
+#[test]
+fn asking_for_someone_elses_links_blocks_neither_their_links_nor_their_password() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    let server = with_smtp(&data, &smtp);
+    for n in 2..22 {
+        let mut stranger = Client::new(addr(n), server.url());
+        let path = if n % 2 == 0 { "/login/link" } else { "/reset" };
+        let answer = stranger.post(path, &[("email", "ann@example.com")], &[]);
+        assert_eq!(
+            answer.status, 200,
+            "{path} from 127.0.0.{n}: {}",
+            answer.body
+        );
+        // The same answer past the budget as before it.
+        assert!(answer.body.contains("is on its way"), "{}", answer.body);
+        // And some guess her password.
+        let status = stranger.sign_in("ann@example.com", &format!("guess {n} guess {n}"), &[]);
+        assert!(matches!(status, 401 | 429), "{status}");
+    }
+    let mails = settled(&smtp);
+    assert_eq!(
+        mails_to(&smtp, "ann@example.com").len(),
+        5,
+        "the per-email budget: {} emails",
+        mails.len()
+    );
+    let mut ann = Client::new(addr(100), server.url());
+    let asked = ann.post("/reset", &[("email", "ann@example.com")], &[]);
+    assert_eq!(asked.status, 200, "Ann's own request is not refused");
+    for _ in 0..3 {
+        assert_eq!(ann.sign_in("ann@example.com", PASSWORD, &[]), 303);
+    }
+}
+
+fn open_db(data: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(data.join("marquee.db")).unwrap()
+}
+
+fn db_path(data: &Path) -> PathBuf {
+    data.join("marquee.db")
+}
+
+/// Item 8: a signed-in viewer pressing "send me a confirmation link" over and over gets
+/// the budget's worth of emails, and no token row past it; spent links are purged.
+#[test]
+fn verification_emails_are_throttled_and_spent_links_purged() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    created(&data, "vi@example.com", &["--role", "viewer"]);
+    // Spent links from an earlier life: used, and expired; and one still live.
+    {
+        let db = open_db(&data);
+        let vi: i64 = db
+            .query_row(
+                "SELECT id FROM users WHERE email = 'vi@example.com'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        for (hash, kind, expires, used) in [
+            ("used", "magic_link", i64::MAX, Some(1)),
+            ("expired", "reset_password", 1, None),
+            ("live", "verify_email", i64::MAX, None),
+        ] {
+            db.execute(
+                "INSERT INTO one_time_tokens (token_hash, kind, user_id, created_at, expires_at, used_at)
+                 VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+                rusqlite::params![hash, kind, vi, expires, used],
+            )
+            .unwrap();
+        }
+    }
+    let server = with_smtp(&data, &smtp);
+    let mut vi = Client::new(addr(7), server.url());
+    assert_eq!(vi.sign_in("vi@example.com", PASSWORD, &[]), 303);
+    let mut later = 0;
+    for _ in 0..20 {
+        let answer = vi.post_signed_in("/account", "/account/verify-email");
+        assert_eq!(answer.status, 303);
+        later += usize::from(answer.location.as_deref() == Some("/account?verify=later"));
+    }
+    settled(&smtp);
+    assert_eq!(mails_to(&smtp, "vi@example.com").len(), 5);
+    assert_eq!(later, 15);
+    let page = vi.get("/account?verify=later");
+    assert!(page.body.contains("ask again later"), "{}", page.body);
+    let db = open_db(&data);
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM one_time_tokens WHERE kind = 'verify_email' AND token_hash <> 'live'"
+        ),
+        5
+    );
+    // The upkeep at start removed the spent links and kept the live one.
+    assert_eq!(
+        count("SELECT count(*) FROM one_time_tokens WHERE token_hash IN ('used', 'expired')"),
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM one_time_tokens WHERE token_hash = 'live'"),
+        1
+    );
+    assert!(db_path(&data).exists());
+}
+
+/// Item 13: a password reset voids the account's other reset links and its sign-in links;
+/// "sign out everywhere" voids its sign-in links.
+#[test]
+fn links_do_not_outlive_a_reset_or_signing_out_everywhere() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    created(&data, "vi@example.com", &["--role", "viewer"]);
+    let server = with_smtp(&data, &smtp);
+    let mut ann = Client::new(addr(8), server.url());
+    for path in ["/reset", "/reset", "/login/link"] {
+        assert_eq!(
+            ann.post(path, &[("email", "ann@example.com")], &[]).status,
+            200
+        );
+    }
+    let mails = smtp.wait_for(3);
+    let resets: Vec<String> = mails
+        .iter()
+        .filter(|m| m.data.contains("/reset/"))
+        .map(|m| link_in(m, "/reset/"))
+        .collect();
+    let sign_in_link = link_in(
+        mails
+            .iter()
+            .find(|m| m.data.contains("/login/link/"))
+            .unwrap(),
+        "/login/link/",
+    );
+    assert_eq!(resets.len(), 2);
+    assert_eq!(ann.get(&resets[1]).status, 200, "live before the reset");
+    assert_eq!(ann.get(&sign_in_link).status, 200, "live before the reset");
+    let new_password = "a brand new password 42";
+    let reset = ann.post(
+        &resets[0],
+        &[("password", new_password), ("confirm", new_password)],
+        &[],
+    );
+    assert_eq!(reset.status, 303, "{}", reset.body);
+    // The other reset link may not set yet another password; the sign-in link is gone.
+    assert_eq!(ann.get(&resets[1]).status, 404);
+    let again = ann.post(
+        &resets[1],
+        &[
+            ("password", "yet another password"),
+            ("confirm", "yet another password"),
+        ],
+        &[],
+    );
+    assert_eq!(again.status, 404);
+    let mut stranger = Client::new(addr(9), server.url());
+    assert_eq!(stranger.post(&sign_in_link, &[], &[]).status, 404);
+    assert!(stranger.get("/account").status != 200);
+    assert_eq!(
+        Client::new(addr(10), server.url()).sign_in("ann@example.com", new_password, &[]),
+        303
+    );
+
+    // Sign out everywhere.
+    let mut vi = Client::new(addr(11), server.url());
+    assert_eq!(vi.sign_in("vi@example.com", PASSWORD, &[]), 303);
+    assert_eq!(
+        vi.post("/login/link", &[("email", "vi@example.com")], &[])
+            .status,
+        200
+    );
+    let mail = smtp
+        .wait_for(4)
+        .into_iter()
+        .find(|m| m.to.iter().any(|t| t.contains("vi@")))
+        .unwrap();
+    let link = link_in(&mail, "/login/link/");
+    assert_eq!(
+        vi.get(&link).status,
+        200,
+        "live before signing out everywhere"
+    );
+    let out = vi.post_signed_in("/account", "/account/sessions/end-all");
+    assert_eq!(out.status, 303);
+    assert_eq!(vi.get(&link).status, 404);
+    assert_eq!(vi.post(&link, &[], &[]).status, 404);
+}
