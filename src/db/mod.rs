@@ -59,6 +59,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/017_campaigns.sql")),
         M::up(include_str!("migrations/018_alerts.sql")),
         M::up(include_str!("migrations/019_recommendations.sql")),
+        M::up(include_str!("migrations/022_api_key_parent.sql")),
     ])
 }
 
@@ -75,7 +76,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 19;
+const MIGRATION_COUNT: i64 = 20;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

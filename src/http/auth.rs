@@ -17,8 +17,8 @@ use super::error::ApiError;
 use super::session::{PageError, Viewer, presented_session};
 use crate::accounts::apikeys::{self, VerifiedKey};
 use crate::accounts::members::Acting;
-use crate::accounts::roles::Role;
 use crate::accounts::roles::perm::Required;
+use crate::accounts::roles::{Permission, Role};
 use crate::audit::Actor;
 use crate::uploads::Owner;
 
@@ -61,6 +61,18 @@ impl<P: Required> Caller<P> {
             },
             Principal::Session(v) => Acting::user(v.user()),
         }
+    }
+
+    /// Every permission this caller holds (a key: its scopes within its owner's role).
+    pub fn granted(&self) -> Vec<Permission> {
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(|p| match &self.principal {
+                Principal::Key(k) => k.may(*p),
+                Principal::Session(v) => v.user().role.may(*p),
+            })
+            .collect()
     }
 
     /// Who owns the uploads this caller creates.

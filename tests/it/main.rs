@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod dashboard;
 mod h2_limits;
+mod hardening_settings;
 mod hls_check;
 mod inbox;
 mod ingest_rules;
