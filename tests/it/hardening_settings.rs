@@ -3,7 +3,8 @@
 //! mail could receive the owner's reset link); moving mail clears the SMTP password and
 //! tells the owners at the old address; the paywall's terms need `billing:write`; a key
 //! made by a key never outlives it and is revoked with it; webhooks and alert webhooks go
-//! only to public addresses unless the operator allows a range.
+//! only to public addresses unless the operator allows a range; every page carries a
+//! Content-Security-Policy that the pages keep in Chromium.
 
 use std::process::Command;
 
@@ -596,4 +597,80 @@ fn webhooks_and_alerts_go_only_to_public_addresses_unless_allowed() {
         "{refused}"
     );
     assert_eq!(receiver.hits(), 1);
+}
+
+#[test]
+fn every_page_carries_a_content_security_policy_that_the_pages_keep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = Server::start(&data, "");
+    let clip = tmp.path().join("Harbour_Tour.mp4");
+    crate::support::make_clip(&clip, "640x360", 30, 8.0, true);
+    crate::support::drop_into(&server.inbox(), &clip);
+    let asset = server.wait_finished("Harbour Tour", std::time::Duration::from_secs(120));
+    assert_eq!(asset["status"], "ready");
+    let id = asset["id"].as_str().unwrap();
+    let (title, watch) = (format!("/title/{id}"), format!("/watch/{id}"));
+
+    let mut ann = signed_in(&server, "ann@example.com");
+    let mut anonymous = Browser::new(server.url());
+    let signed_out = [
+        "/",
+        "/login",
+        "/reset",
+        "/search?q=harbour",
+        &title,
+        &watch,
+        "/title/nosuchtitle",
+    ];
+    let staff = [
+        "/account",
+        "/admin",
+        "/admin/media",
+        "/admin/analytics",
+        "/admin/settings",
+        "/admin/members",
+    ];
+    let pages = signed_out
+        .iter()
+        .map(|p| (p, anonymous.get(p)))
+        .chain(staff.iter().map(|p| (p, ann.get(p))))
+        .collect::<Vec<_>>();
+    for (path, page) in &pages {
+        let policy = page.header("content-security-policy").unwrap_or_default();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(
+                policy.contains(directive),
+                "{path} ({}): {policy:?}",
+                page.status
+            );
+        }
+    }
+    // Not on what is not a page.
+    let ready = crate::support::agent()
+        .get(format!("{}/readyz", server.url()))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert!(ready.headers().get("content-security-policy").is_none());
+
+    // In Chromium, no page breaks it: the storefront, the title, search, the watch page
+    // playing its media, and every dashboard section.
+    let report = crate::player::browser_check(&[
+        "csp.mjs",
+        server.url(),
+        "ann@example.com",
+        crate::accounts::PASSWORD,
+        &title,
+        &watch,
+    ]);
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["played"].as_f64().unwrap() > 1.5, "{report}");
 }
