@@ -423,16 +423,22 @@ fn a_key_made_by_a_key_never_outlives_it_and_is_revoked_with_it() {
         child["id"]
     );
 
-    // Revoking the parent (found by its own listing) revokes both copies at once.
+    for key in [&child_key, &grandchild_key] {
+        let (status, answer) = key_call(&server, key, "GET", "/api/v1/assets", Value::Null);
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    // Revoking the parent (the one key named "narrow") revokes both copies at once.
     let (_, keys) = key_call(&server, &server.key, "GET", "/api/v1/api-keys", Value::Null);
     let parent_id = keys
         .as_array()
         .unwrap()
         .iter()
-        .find(|k| k["id"] == child["parent_id"])
+        .find(|k| k["name"] == "narrow")
         .unwrap()["id"]
         .as_i64()
         .unwrap();
+    assert_eq!(child["parent_id"], parent_id);
     let (status, _) = key_call(
         &server,
         &server.key,
