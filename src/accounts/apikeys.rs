@@ -25,13 +25,19 @@ impl Scopes {
         let mut granted = Vec::new();
         for name in names {
             let name = name.as_ref().trim();
-            let p = Permission::from_scope(name).ok_or_else(|| {
-                let known: Vec<&str> = Permission::ALL.iter().map(|p| p.scope()).collect();
-                AccountsError::Invalid(format!(
-                    "unknown scope {name:?}; scopes are {}",
-                    known.join(", ")
-                ))
-            })?;
+            let p = Permission::from_scope(name)
+                .filter(|p| p.key_grantable())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Permission::ALL
+                        .iter()
+                        .filter(|p| p.key_grantable())
+                        .map(|p| p.scope())
+                        .collect();
+                    AccountsError::Invalid(format!(
+                        "unknown scope {name:?}; scopes are {}",
+                        known.join(", ")
+                    ))
+                })?;
             if !granted.contains(&p) {
                 granted.push(p);
             }
@@ -44,7 +50,11 @@ impl Scopes {
         Ok(Scopes::Only(granted))
     }
 
+    /// Never a permission no key may hold (`Permission::key_grantable`), even for `All`.
     pub fn allows(&self, p: Permission) -> bool {
+        if !p.key_grantable() {
+            return false;
+        }
         match self {
             Scopes::All => true,
             Scopes::Only(list) => list.contains(&p),
@@ -91,6 +101,8 @@ pub struct VerifiedKey {
     pub owner_role: Option<Role>,
     /// When it was last used (to record use at most once a minute).
     pub last_used_at: Option<i64>,
+    /// When it stops working (a key it makes stops then too, or sooner).
+    pub expires_at: Option<i64>,
 }
 
 impl VerifiedKey {
@@ -104,6 +116,8 @@ pub struct NewKey<'a> {
     pub owner: Option<UserId>,
     pub scopes: Scopes,
     pub expires_at: Option<i64>,
+    /// The key that made this one, if a key did.
+    pub parent: Option<ApiKeyId>,
 }
 
 /// A key as the dashboard and the API list it (never the key itself).
@@ -119,6 +133,8 @@ pub struct KeyInfo {
     pub last_used_at: Option<i64>,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The id of the key that made this one (revoking that one revokes this one).
+    pub parent_id: Option<i64>,
 }
 
 fn random_token(len: usize) -> String {
@@ -152,8 +168,9 @@ pub fn create(
     let prefix = random_token(8);
     let key = format!("mq_{prefix}_{}", random_token(32));
     conn.execute(
-        "INSERT INTO api_keys (name, prefix, secret_hash, created_at, user_id, scopes, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO api_keys (name, prefix, secret_hash, created_at, user_id, scopes, expires_at,
+                               parent_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             name,
             prefix,
@@ -161,7 +178,8 @@ pub fn create(
             now,
             new.owner.map(|u| u.0),
             new.scopes.stored(),
-            new.expires_at
+            new.expires_at,
+            new.parent.map(|p| p.0)
         ],
     )?;
     Ok((ApiKeyId(conn.last_insert_rowid()), key))
@@ -215,20 +233,50 @@ pub fn create_from_shell(
         actor: crate::audit::Actor::Shell,
         owner,
         granted: Permission::ALL.to_vec(),
+        parent: None,
     };
     Ok(create_by(conn, &creator, name, scopes, expires_at, now)?.1)
 }
 
 /// Who creates a key in the dashboard or the API: the audit actor, the account the key
-/// will belong to, and the permissions the creator has (a key gets no more).
+/// will belong to, the permissions the creator has (a key gets no more), and the key
+/// that is making it, if a key is.
 pub struct Creator {
     pub actor: crate::audit::Actor,
     pub owner: Option<UserId>,
     pub granted: Vec<Permission>,
+    pub parent: Option<ParentKey>,
+}
+
+/// A key making a key: the child never outlives it, and dies with it.
+#[derive(Debug, Clone, Copy)]
+pub struct ParentKey {
+    pub id: ApiKeyId,
+    pub expires_at: Option<i64>,
+}
+
+impl From<&VerifiedKey> for ParentKey {
+    fn from(key: &VerifiedKey) -> ParentKey {
+        ParentKey {
+            id: key.id,
+            expires_at: key.expires_at,
+        }
+    }
+}
+
+/// The expiry a new key gets: the one asked for, but never later than its parent's (a
+/// parent without expiry sets no bound).
+pub fn capped_expiry(asked: Option<i64>, parent: Option<&ParentKey>) -> Option<i64> {
+    match (asked, parent.and_then(|p| p.expires_at)) {
+        (Some(a), Some(p)) => Some(a.min(p)),
+        (None, bound) => bound,
+        (asked, None) => asked,
+    }
 }
 
 /// Creates a key for `creator` with `scopes` (which they must have themselves), recorded in
-/// the audit log. Returns its listing and the key in clear.
+/// the audit log; a key made by a key expires no later than its parent. Returns its
+/// listing and the key in clear.
 pub fn create_by(
     conn: &Connection,
     creator: &Creator,
@@ -246,14 +294,17 @@ pub fn create_by(
             p.scope()
         )));
     }
+    let expires_at = capped_expiry(expires_at, creator.parent.as_ref());
     let new = NewKey {
         name,
         owner: creator.owner,
         scopes,
         expires_at,
+        parent: creator.parent.map(|p| p.id),
     };
     let (id, key) = create(conn, &new, now)?;
-    let detail = serde_json::json!({"name": name.trim(), "scopes": new.scopes.names(), "expires_at": expires_at});
+    let detail = serde_json::json!({"name": name.trim(), "scopes": new.scopes.names(),
+        "expires_at": expires_at, "parent": new.parent.map(|p| p.0)});
     crate::audit::record(
         conn,
         &creator.actor,
@@ -270,20 +321,20 @@ pub fn create_by(
     Ok((info, key))
 }
 
-/// Revokes a key, recorded in the audit log.
+/// Revokes a key and every key it made (theirs too), recorded in the audit log.
 pub fn revoke_by(
     conn: &Connection,
     actor: &crate::audit::Actor,
     id: ApiKeyId,
     now: i64,
 ) -> Result<(), AccountsError> {
-    let name = revoke(conn, id, now)?;
+    let (name, descendants) = revoke(conn, id, now)?;
     crate::audit::record(
         conn,
         actor,
         "apikey.revoke",
         &format!("apikey:{}", id.0),
-        serde_json::json!({"name": name}),
+        serde_json::json!({"name": name, "also_revoked": descendants}),
         now,
     )
     .map_err(|e| AccountsError::Invalid(format!("audit log: {e}")))
@@ -310,10 +361,12 @@ pub fn verify(
         Option<String>,
         Option<i64>,
         Option<i64>,
+        Option<i64>,
     );
     let row: Option<Row> = conn
         .query_row(
-            "SELECT k.id, k.secret_hash, k.name, k.scopes, u.role, k.last_used_at, k.user_id
+            "SELECT k.id, k.secret_hash, k.name, k.scopes, u.role, k.last_used_at, k.user_id,
+                    k.expires_at
              FROM api_keys k LEFT JOIN users u ON u.id = k.user_id
              WHERE k.prefix = ?1 AND k.revoked_at IS NULL
                AND (k.expires_at IS NULL OR k.expires_at > ?2)
@@ -328,12 +381,13 @@ pub fn verify(
                     r.get(4)?,
                     r.get(5)?,
                     r.get(6)?,
+                    r.get(7)?,
                 ))
             },
         )
         .optional()?;
-    Ok(
-        row.and_then(|(id, stored, name, scopes, role, last_used_at, owner)| {
+    Ok(row.and_then(
+        |(id, stored, name, scopes, role, last_used_at, owner, expires_at)| {
             let presented_hash = hash(presented);
             // Constant-time comparison of equal-length hex digests.
             let same = stored.len() == presented_hash.len()
@@ -349,9 +403,10 @@ pub fn verify(
                 owner: owner.map(UserId),
                 owner_role: role.and_then(|r| r.parse().ok()),
                 last_used_at,
+                expires_at,
             })
-        }),
-    )
+        },
+    ))
 }
 
 /// Records that the key was used now.
@@ -367,7 +422,7 @@ pub fn touch(conn: &Connection, id: ApiKeyId, now: i64) -> Result<(), AccountsEr
 pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>, AccountsError> {
     let mut stmt = conn.prepare(
         "SELECT k.id, k.name, k.prefix, u.email, k.scopes, k.created_at, k.last_used_at,
-                k.expires_at, k.revoked_at
+                k.expires_at, k.revoked_at, k.parent_id
          FROM api_keys k LEFT JOIN users u ON u.id = k.user_id ORDER BY k.id DESC",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -381,13 +436,19 @@ pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>, AccountsError> {
             last_used_at: r.get(6)?,
             expires_at: r.get(7)?,
             revoked_at: r.get(8)?,
+            parent_id: r.get(9)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Revokes a key at once; returns its name.
-pub fn revoke(conn: &Connection, id: ApiKeyId, now: i64) -> Result<String, AccountsError> {
+/// Revokes a key at once, and every key it made, theirs, and so on (still live ones);
+/// returns its name and the ids of the descendants revoked with it.
+pub fn revoke(
+    conn: &Connection,
+    id: ApiKeyId,
+    now: i64,
+) -> Result<(String, Vec<i64>), AccountsError> {
     let name: Option<String> = conn
         .query_row(
             "SELECT name FROM api_keys WHERE id = ?1 AND revoked_at IS NULL",
@@ -396,11 +457,25 @@ pub fn revoke(conn: &Connection, id: ApiKeyId, now: i64) -> Result<String, Accou
         )
         .optional()?;
     let name = name.ok_or(AccountsError::NoSuchKey(id.0))?;
-    conn.execute(
-        "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1",
-        params![id.0, now],
+    // Descendants through revoked keys too: a child's child made before the child was
+    // revoked on its own still goes.
+    let mut stmt = conn.prepare(
+        "WITH RECURSIVE tree (id) AS (
+             SELECT id FROM api_keys WHERE parent_id = ?1
+             UNION SELECT k.id FROM api_keys k JOIN tree ON k.parent_id = tree.id)
+         SELECT k.id FROM api_keys k JOIN tree ON tree.id = k.id
+         WHERE k.revoked_at IS NULL ORDER BY k.id",
     )?;
-    Ok(name)
+    let descendants = stmt
+        .query_map([id.0], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for key in std::iter::once(id.0).chain(descendants.iter().copied()) {
+        conn.execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1",
+            params![key, now],
+        )?;
+    }
+    Ok((name, descendants))
 }
 
 #[cfg(test)]
@@ -414,6 +489,7 @@ mod tests {
             owner: None,
             scopes,
             expires_at,
+            parent: None,
         };
         db.write_blocking(|tx| create(tx, &new, 1)).unwrap().1
     }
@@ -463,5 +539,98 @@ mod tests {
         db.write_blocking(|tx| revoke(tx, ApiKeyId(listed[0].id), 50))
             .unwrap();
         assert!(db.read_blocking(|c| verify(c, &key, 60)).unwrap().is_none());
+    }
+
+    fn key_made_by(db: &Db, parent: &str, expires_at: Option<i64>, now: i64) -> String {
+        let parent = db
+            .read_blocking(|c| verify(c, parent, now))
+            .unwrap()
+            .unwrap();
+        let creator = Creator {
+            actor: crate::audit::Actor::ApiKey {
+                id: parent.id.0,
+                label: parent.name.clone(),
+            },
+            owner: parent.owner,
+            granted: Permission::ALL
+                .iter()
+                .copied()
+                .filter(|p| parent.may(*p))
+                .collect(),
+            parent: Some(ParentKey::from(&parent)),
+        };
+        let scopes = Scopes::parse(&["apikeys:write", "assets:read"]).unwrap();
+        db.write_blocking(|tx| create_by(tx, &creator, "child", scopes, expires_at, now))
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn a_key_made_by_a_key_never_outlives_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        let parent = new_key(&db, Scopes::All, Some(3_600));
+        // Asked for no expiry, or a later one: it ends with its parent.
+        let child = key_made_by(&db, &parent, None, 10);
+        let grandchild = key_made_by(&db, &child, Some(10 * 366 * 86_400), 20);
+        let sooner = key_made_by(&db, &parent, Some(100), 30);
+        for key in [&child, &grandchild] {
+            let found = db.read_blocking(|c| verify(c, key, 40)).unwrap().unwrap();
+            assert_eq!(found.expires_at, Some(3_600));
+            assert!(
+                db.read_blocking(|c| verify(c, key, 3_600))
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        let found = db
+            .read_blocking(|c| verify(c, &sooner, 40))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.expires_at, Some(100));
+        // A parent without expiry bounds nothing.
+        assert_eq!(capped_expiry(Some(5), None), Some(5));
+        assert_eq!(capped_expiry(None, None), None);
+    }
+
+    #[test]
+    fn revoking_a_key_revokes_every_key_it_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        let parent = new_key(&db, Scopes::All, None);
+        let other = new_key(&db, Scopes::All, None);
+        let child = key_made_by(&db, &parent, None, 10);
+        let grandchild = key_made_by(&db, &child, None, 20);
+        let id_of = |key: &str| {
+            db.read_blocking(|c| verify(c, key, 30))
+                .unwrap()
+                .unwrap()
+                .id
+        };
+        let (parent_id, child_id, grandchild_id) =
+            (id_of(&parent), id_of(&child), id_of(&grandchild));
+        let listed = db.read_blocking(list).unwrap();
+        let parent_of = |id: ApiKeyId| listed.iter().find(|k| k.id == id.0).unwrap().parent_id;
+        assert_eq!(parent_of(grandchild_id), Some(child_id.0));
+        assert_eq!(parent_of(child_id), Some(parent_id.0));
+        let (_, also) = db.write_blocking(|tx| revoke(tx, parent_id, 40)).unwrap();
+        assert_eq!(also, [child_id.0, grandchild_id.0]);
+        for key in [&parent, &child, &grandchild] {
+            assert!(db.read_blocking(|c| verify(c, key, 50)).unwrap().is_none());
+        }
+        assert!(
+            db.read_blocking(|c| verify(c, &other, 50))
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn no_key_holds_the_owner_only_settings() {
+        assert!(!Scopes::All.allows(Permission::SettingsOwner));
+        assert!(!Scopes::All.names().contains(&"settings:owner"));
+        let refused = Scopes::parse(&["settings:owner"]).unwrap_err().to_string();
+        assert!(refused.contains("unknown scope"), "{refused}");
+        assert!(!refused.contains("settings:owner;"), "{refused}");
     }
 }

@@ -106,6 +106,10 @@ permissions!(
     MembersWrite,
     SettingsRead,
     SettingsWrite,
+    /// Where email goes and the address its links name (`smtp.*`, `site.base_url`): what
+    /// an owner's account recovery depends on. Owners only, signed in: never an admin's,
+    /// never a key's (see `key_grantable`).
+    SettingsOwner,
     ApiKeysManage,
     /// Add, change and remove webhook endpoints; read their delivery logs.
     WebhooksManage,
@@ -134,6 +138,7 @@ impl Permission {
             MembersWrite => "members:write",
             SettingsRead => "settings:read",
             SettingsWrite => "settings:write",
+            SettingsOwner => "settings:owner",
             ApiKeysManage => "apikeys:write",
             WebhooksManage => "webhooks:write",
             AuditRead => "audit:read",
@@ -146,12 +151,37 @@ impl Permission {
     pub fn from_scope(scope: &str) -> Option<Permission> {
         Permission::ALL.iter().copied().find(|p| p.scope() == scope)
     }
+
+    /// Whether an API key may ever hold this. `SettingsOwner` decides where an owner's
+    /// reset link goes, so only the owner in person uses it: a leaked key must not.
+    pub fn key_grantable(self) -> bool {
+        self != SettingsOwner
+    }
 }
+
+/// What an admin may do: everything but the owner's own settings.
+const ADMIN: &[Permission] = &[
+    DashboardView,
+    MediaRead,
+    MediaWrite,
+    CatalogRead,
+    CatalogWrite,
+    MembersRead,
+    MembersWrite,
+    SettingsRead,
+    SettingsWrite,
+    ApiKeysManage,
+    WebhooksManage,
+    AuditRead,
+    BillingRead,
+    BillingWrite,
+    AnalyticsRead,
+];
 
 /// The table. A permission not listed for a role is refused.
 pub const PERMISSIONS: &[(Role, &[Permission])] = &[
     (Role::Owner, Permission::ALL),
-    (Role::Admin, Permission::ALL),
+    (Role::Admin, ADMIN),
     (
         Role::Editor,
         &[
@@ -205,6 +235,13 @@ mod tests {
         assert!(!Role::Editor.may(MembersRead));
         assert!(Role::Support.may(MembersRead));
         assert!(!Role::Support.may(SettingsWrite));
+        assert!(Role::Admin.may(SettingsWrite));
+        assert!(!Role::Admin.may(SettingsOwner));
+        assert!(!SettingsOwner.key_grantable());
+        // An admin has everything else.
+        for p in Permission::ALL.iter().filter(|p| **p != SettingsOwner) {
+            assert!(Role::Admin.may(*p), "{p:?}");
+        }
         assert!(!Role::Support.may(MediaWrite));
     }
 }

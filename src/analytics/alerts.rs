@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::AnalyticsError;
 use super::report::Quality;
+use crate::webhooks::target::TargetPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,16 +77,32 @@ pub struct Alert {
     pub fired_hour: Option<i64>,
 }
 
-/// Checks and adds an alert; returns its id.
+/// An alert as an operator asks for it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAlert<'a> {
+    pub metric: Metric,
+    pub threshold: f64,
+    pub min_plays: i64,
+    /// `email` or `webhook`.
+    pub channel: &'a str,
+    /// The address or the URL.
+    pub target: &'a str,
+}
+
+/// Checks and adds an alert (a webhook only to an address `policy` allows); returns its id.
 pub fn add(
     tx: &Connection,
-    metric: Metric,
-    threshold: f64,
-    min_plays: i64,
-    channel: &str,
-    target: &str,
+    new: &NewAlert<'_>,
+    policy: &TargetPolicy,
     now: i64,
 ) -> Result<i64, AnalyticsError> {
+    let NewAlert {
+        metric,
+        threshold,
+        min_plays,
+        channel,
+        target,
+    } = *new;
     let bad = |m: &str| Err(AnalyticsError::Invalid(m.into()));
     if !threshold.is_finite() || threshold < 0.0 {
         return bad("a threshold is a number from 0");
@@ -102,6 +119,9 @@ pub fn add(
             if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
                 return bad("a webhook is an http(s) URL");
             }
+            policy
+                .check_url(target)
+                .map_err(|e| AnalyticsError::Invalid(e.to_string()))?;
         }
         "email" => return bad("an email alert needs an address"),
         _ => return bad("alerts go by email or webhook"),

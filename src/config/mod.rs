@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 mod accounts;
 mod analytics;
 mod data_dir;
+mod ip_range;
 mod paywall;
 mod site;
 mod smtp;
@@ -21,6 +22,7 @@ mod tls;
 pub use accounts::AccountsConfig;
 pub use analytics::AnalyticsConfig;
 pub use data_dir::{DataDir, default_data_dir};
+pub use ip_range::IpRange;
 pub use paywall::{MAX_TOKEN_TTL_SECS as PAYWALL_MAX_TOKEN_TTL_SECS, PaywallConfig};
 pub use site::SiteConfig;
 pub use smtp::{SmtpConfig, SmtpSecurity};
@@ -82,6 +84,10 @@ pub struct WebhooksConfig {
     pub disable_after: u32,
     /// How long one delivery may take.
     pub timeout_secs: u64,
+    /// Private, loopback and other internal ranges webhooks and alert webhooks may still be
+    /// sent to (`["10.0.0.0/8", "127.0.0.1"]`). Empty (the default): only public addresses,
+    /// so an endpoint cannot make the server call this machine or its network.
+    pub allow_private: Vec<IpRange>,
 }
 
 impl Default for WebhooksConfig {
@@ -90,6 +96,7 @@ impl Default for WebhooksConfig {
             retry_secs: vec![30, 120, 600, 3600, 10800, 21600, 43200],
             disable_after: 15,
             timeout_secs: 10,
+            allow_private: Vec::new(),
         }
     }
 }

@@ -80,6 +80,13 @@ impl SmtpConfig {
         if self.port == Some(0) {
             return invalid("port must be between 1 and 65535");
         }
+        if self.security == SmtpSecurity::None && !is_loopback_host(&self.host) {
+            return invalid(
+                "security = \"none\" sends mail and the SMTP password in clear: it is only \
+                 for a relay on this machine (localhost, 127.0.0.0/8 or ::1); use starttls or tls \
+                 for any other host",
+            );
+        }
         if self.username.is_empty() != self.password.is_empty() {
             return invalid("username and smtp.password go together: give both or neither");
         }
@@ -92,6 +99,20 @@ impl SmtpConfig {
         }
         Ok(())
     }
+}
+
+/// `localhost`, an address in 127.0.0.0/8, or `::1` (bracketed or not, IPv4-mapped too).
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 #[cfg(test)]
@@ -136,6 +157,20 @@ mod tests {
                 username: "u".into(),
                 ..on()
             },
+            SmtpConfig {
+                security: SmtpSecurity::None,
+                ..on()
+            },
+            SmtpConfig {
+                host: "10.0.0.1".into(),
+                security: SmtpSecurity::None,
+                ..on()
+            },
+            SmtpConfig {
+                host: "localhost.example.com".into(),
+                security: SmtpSecurity::None,
+                ..on()
+            },
         ] {
             assert!(bad.validate().is_err(), "{bad:?} passed");
         }
@@ -145,5 +180,20 @@ mod tests {
             ..on()
         };
         assert!(!format!("{secret:?}").contains("hunter2"));
+        for relay in [
+            "localhost",
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ] {
+            let plain = SmtpConfig {
+                host: relay.into(),
+                security: SmtpSecurity::None,
+                ..on()
+            };
+            assert!(plain.validate().is_ok(), "{relay} refused");
+        }
     }
 }

@@ -73,7 +73,7 @@ pub(super) fn private(mut resp: HttpResponse, cookie: Option<Cookie<'static>>) -
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("frame-ancestors 'none'"),
+        HeaderValue::from_static(super::csp::PAGE_POLICY),
     );
     headers.insert(
         header::REFERRER_POLICY,

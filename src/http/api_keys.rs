@@ -11,7 +11,7 @@ use super::auth::{Caller, Principal};
 use super::dashboard::{render, when};
 use super::error::{ApiError, ErrorBody, JsonBody};
 use super::session::{Admin, PageError, Viewer, see_other};
-use crate::accounts::apikeys::{self, ApiKeyId, Creator, KeyInfo, Scopes};
+use crate::accounts::apikeys::{self, ApiKeyId, Creator, KeyInfo, ParentKey, Scopes};
 use crate::accounts::roles::{Permission, perm};
 use crate::jobs::runner::now;
 
@@ -27,8 +27,9 @@ fn creator_of_session(viewer: &Viewer) -> Creator {
         granted: Permission::ALL
             .iter()
             .copied()
-            .filter(|p| user.role.may(*p))
+            .filter(|p| p.key_grantable() && user.role.may(*p))
             .collect(),
+        parent: None,
     }
 }
 
@@ -183,7 +184,8 @@ pub struct NewApiKey {
     pub name: String,
     /// Scope names (`assets:read`); no wider than the caller's own.
     pub scopes: Vec<String>,
-    /// Days until it stops working; absent or 0: never.
+    /// Days until it stops working; absent or 0: never. A key made with a key expires
+    /// no later than that key.
     pub expires_in_days: Option<i64>,
 }
 
@@ -213,7 +215,8 @@ pub async fn create(
     let creator = match &caller.principal {
         Principal::Session(viewer) => creator_of_session(viewer),
         // A key makes keys no wider than itself, for the same owner (so the new key is
-        // bounded by that owner's role too).
+        // bounded by that owner's role too), that expire no later than itself and are
+        // revoked with it.
         Principal::Key(key) => Creator {
             actor: caller.actor(),
             owner: key.owner,
@@ -222,6 +225,7 @@ pub async fn create(
                 .copied()
                 .filter(|p| key.may(*p))
                 .collect(),
+            parent: Some(ParentKey::from(key)),
         },
     };
     let now = now();
@@ -242,7 +246,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(CreatedApiKey { info, key }))
 }
 
-/// Revoke a key: it stops working at once.
+/// Revoke a key: it stops working at once, and so does every key it made (and theirs).
 #[utoipa::path(params(("id" = i64, Path, description = "Key id")), responses(
     (status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     (status = 404, body = ErrorBody)), security(("api_key" = ["apikeys:write"])))]

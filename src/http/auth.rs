@@ -72,6 +72,15 @@ impl<P: Required> Caller<P> {
         }
     }
 
+    /// Every permission this caller holds (a key: its scopes within its owner's role).
+    pub fn granted(&self) -> Vec<Permission> {
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(|p| self.may(*p))
+            .collect()
+    }
+
     /// Who owns the uploads this caller creates.
     pub fn upload_owner(&self) -> Owner {
         match &self.principal {

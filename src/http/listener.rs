@@ -70,7 +70,9 @@ pub fn app(
             let route = super::ops::route_class(req.path());
             let answer = actix_service::Service::call(srv, req);
             async move {
-                let res = answer.await?;
+                let mut res = answer.await?;
+                // Every page gets the Content-Security-Policy, error pages included.
+                super::csp::add_to(res.headers_mut());
                 if let Some(route) = route {
                     crate::metrics::global().http_request(route, res.status().as_u16());
                 }

@@ -8,6 +8,7 @@ pub mod beacons;
 pub mod billing;
 pub mod campaign_links;
 pub mod client_errors;
+pub mod csp;
 pub mod dashboard;
 pub mod error;
 pub mod fast_origin;

@@ -22,6 +22,8 @@ impl From<SettingsError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             e @ SettingsError::Pinned { .. } => ApiError::new(ErrorCode::Conflict, e.to_string()),
+            e @ SettingsError::NotAllowed { .. } => ApiError::forbidden(e.to_string()),
+            e @ SettingsError::PasswordNeeded => ApiError::bad_request(e.to_string()),
             other => ApiError::internal(other),
         }
     }
@@ -40,7 +42,10 @@ pub async fn list(
 }
 
 /// Change settings: a JSON object of key → value, applied all together or not at all. A
-/// pinned setting is refused with 409.
+/// pinned setting is refused with 409. Email (`smtp.*`) and `site.base_url` only an owner
+/// changes, signed in (403 for admins and every key); `paywall.*` and `stripe.*` also need
+/// `billing:write`. A change of the SMTP server, port or security clears the stored
+/// password unless the same change gives one.
 #[utoipa::path(request_body(content = Object, description = "setting key → new value"), responses(
     (status = 200, body = Vec<SettingView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
@@ -53,7 +58,11 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     state
         .settings
-        .update(&caller.actor(), body.parse::<BTreeMap<String, Value>>()?)
+        .update(
+            &caller.actor(),
+            &caller.granted(),
+            body.parse::<BTreeMap<String, Value>>()?,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(state.settings.view()))
 }

@@ -10,6 +10,7 @@ use crate::services::webhooks::{WebhookAdmin, WebhookServiceError};
 use crate::webhooks::WebhookError;
 use crate::webhooks::endpoints::{self, Endpoint, EndpointFields};
 use crate::webhooks::outbox::{self, Delivery};
+use crate::webhooks::target::TargetPolicy;
 
 impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
@@ -34,6 +35,7 @@ pub(super) fn admin(state: &AppState) -> WebhookAdmin<'_> {
     WebhookAdmin {
         db: &state.db,
         wake: &state.webhook_wake,
+        policy: TargetPolicy::new(&state.settings.settings.current().webhooks.allow_private),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::analytics::report::EventsReader;
 use crate::clock;
 use crate::db::Db;
 use crate::mail::{Letter, Mailer};
+use crate::webhooks::target::TargetPolicy;
 
 pub struct AlertChecker {
     db: Db,
@@ -75,7 +76,10 @@ impl AlertChecker {
             };
             let sent = match alert.channel.as_str() {
                 "email" => self.email(&alert.target, &firing).await,
-                _ => webhook(&alert.target, &firing).await,
+                _ => {
+                    let allowed = &self.site.settings.current().webhooks.allow_private;
+                    webhook(&alert.target, &firing, TargetPolicy::new(allowed)).await
+                }
             };
             match sent {
                 Ok(()) => {
@@ -115,19 +119,20 @@ impl AlertChecker {
     }
 }
 
-async fn webhook(url: &str, f: &Firing) -> Result<(), String> {
+/// POSTs the alert; the connection goes only to an address `policy` allows.
+async fn webhook(url: &str, f: &Firing, policy: TargetPolicy) -> Result<(), String> {
     let (url, body) = (
         url.to_string(),
         serde_json::json!({ "type": "quality.alert", "data": f }).to_string(),
     );
     tokio::task::spawn_blocking(move || {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .user_agent("Marquee-Alerts/1")
-            .build()
-            .new_agent();
+        let agent = policy.agent(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .user_agent("Marquee-Alerts/1"),
+        );
         let response = agent
             .post(&url)
             .header("content-type", "application/json")

@@ -21,8 +21,13 @@ use serde_json::{Value, json};
 
 pub use registry::{Kind, SPECS, Spec, spec};
 
+use crate::accounts::roles::Permission;
 use crate::audit::{self, Actor};
 use crate::config::Config;
+
+/// The settings that decide where email goes: changing one of them clears the stored
+/// SMTP password, so it is never sent to a server the owner did not type it for.
+pub const MAIL_DESTINATION: &[&str] = &["smtp.host", "smtp.port", "smtp.security"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -30,12 +35,31 @@ pub enum SettingsError {
     Unknown(String),
     #[error("{key} is pinned: {reason}; change it there")]
     Pinned { key: String, reason: String },
+    #[error("{}", not_allowed(key, *needs))]
+    NotAllowed { key: String, needs: Permission },
+    #[error(
+        "changing the SMTP server, port or security clears the stored SMTP password, so it \
+         never goes to a server it was not typed for: enter the password again (or clear the \
+         user name)"
+    )]
+    PasswordNeeded,
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
     #[error(transparent)]
     Audit(#[from] audit::AuditError),
+}
+
+fn not_allowed(key: &str, needs: Permission) -> String {
+    if needs == Permission::SettingsOwner {
+        format!(
+            "only an owner, signed in, may change {key}: it decides where account recovery \
+             email goes (admins and API keys may not)"
+        )
+    } else {
+        format!("changing {key} needs the permission {}", needs.scope())
+    }
 }
 
 impl From<rusqlite::Error> for SettingsError {
@@ -104,6 +128,9 @@ pub struct SettingView {
     pub is_set: bool,
     /// Why the dashboard cannot change it (`null` when it can).
     pub pinned: Option<String>,
+    /// The permission changing it takes besides `settings:write`: `settings:owner` (an
+    /// owner, signed in), `billing:write`, or `settings:write` itself.
+    pub needs: &'static str,
 }
 
 /// A change about to be stored: the key, and the value before and after.
@@ -190,17 +217,21 @@ impl Settings {
                     is_set: value.as_str().is_some_and(|s| !s.is_empty()),
                     value: (!secret).then_some(value),
                     pinned: self.pins.reason(spec.key).map(str::to_owned),
+                    needs: spec.needs.scope(),
                 }
             })
             .collect()
     }
 
-    /// Checks `changes` all together: unknown or pinned keys and invalid values are
-    /// refused, and nothing is applied. Returns the config they make and what changed
-    /// (a value equal to the running one is no change).
+    /// Checks `changes` all together: unknown or pinned keys, values `granted` does not
+    /// cover (`Spec::needs`) and invalid values are refused, and nothing is applied.
+    /// Returns the config they make and what changed (a value equal to the running one is
+    /// no change). A change of where email goes clears the stored SMTP password unless
+    /// the same changes give one.
     pub fn prepare(
         &self,
         changes: &BTreeMap<String, Value>,
+        granted: &[Permission],
     ) -> Result<(Config, Vec<Change>), SettingsError> {
         let current = self.current();
         let mut next = (*current).clone();
@@ -214,17 +245,43 @@ impl Settings {
                 });
             }
             registry::set(&mut next, spec, value)?;
+        }
+        let gives_password = changes
+            .get("smtp.password")
+            .and_then(Value::as_str)
+            .is_some_and(|p| !p.trim().is_empty());
+        let moves_mail = MAIL_DESTINATION
+            .iter()
+            .any(|key| registry::get(&current, key) != registry::get(&next, key));
+        let mut cleared_password = false;
+        if moves_mail && !gives_password && self.pins.reason("smtp.password").is_none() {
+            cleared_password = !next.smtp.password.is_empty();
+            next.smtp.password.clear();
+        }
+        for spec in SPECS {
             let (from, to) = (
                 registry::get(&current, spec.key),
                 registry::get(&next, spec.key),
             );
-            if from != to {
-                changed.push(Change {
-                    key: spec.key,
-                    from,
-                    to,
+            if from == to {
+                continue;
+            }
+            // What it takes is checked on what changes: a form that sends a value back
+            // unchanged is no change.
+            if !granted.contains(&spec.needs) {
+                return Err(SettingsError::NotAllowed {
+                    key: spec.key.to_owned(),
+                    needs: spec.needs,
                 });
             }
+            changed.push(Change {
+                key: spec.key,
+                from,
+                to,
+            });
+        }
+        if cleared_password && !next.smtp.username.is_empty() {
+            return Err(SettingsError::PasswordNeeded);
         }
         next.validate()
             .map_err(|e| SettingsError::Invalid(e.to_string()))?;

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::SettingsError;
+use crate::accounts::roles::Permission;
 use crate::config::{Config, NewTitles, SmtpSecurity};
 
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +36,10 @@ pub struct Spec {
     pub label: &'static str,
     pub help: &'static str,
     pub kind: Kind,
+    /// What changing it takes, beyond `SettingsWrite` (which the route checks): where
+    /// email goes and the address its links name decide who receives an owner's reset
+    /// link, so they are `SettingsOwner`; the paywall's terms are `BillingWrite`.
+    pub needs: Permission,
 }
 
 const PRESETS: &[&str] = &[
@@ -55,6 +60,7 @@ pub const SPECS: &[Spec] = &[
         label: "Site name",
         help: "Shown in every page's header and title.",
         kind: Kind::Text,
+        needs: Permission::SettingsWrite,
     },
     Spec {
         key: "site.base_url",
@@ -62,6 +68,7 @@ pub const SPECS: &[Spec] = &[
         label: "Public address",
         help: "Where links in emails point, like https://tv.example.com. Empty: the address the server listens on.",
         kind: Kind::Text,
+        needs: Permission::SettingsOwner,
     },
     Spec {
         key: "smtp.host",
@@ -69,6 +76,7 @@ pub const SPECS: &[Spec] = &[
         label: "SMTP server",
         help: "Empty turns email off; invitation and sign-in links are then shown to the admin.",
         kind: Kind::Text,
+        needs: Permission::SettingsOwner,
     },
     Spec {
         key: "smtp.port",
@@ -76,6 +84,7 @@ pub const SPECS: &[Spec] = &[
         label: "SMTP port",
         help: "0: the usual port for the security mode (587, 465 or 25).",
         kind: Kind::Integer { min: 0, max: 65535 },
+        needs: Permission::SettingsOwner,
     },
     Spec {
         key: "smtp.security",
@@ -83,6 +92,7 @@ pub const SPECS: &[Spec] = &[
         label: "Security",
         help: "starttls (587), tls (465), or none (a relay on this machine only).",
         kind: Kind::Choice(&["starttls", "tls", "none"]),
+        needs: Permission::SettingsOwner,
     },
     Spec {
         key: "smtp.username",
@@ -90,6 +100,7 @@ pub const SPECS: &[Spec] = &[
         label: "SMTP user name",
         help: "Empty: no sign-in.",
         kind: Kind::Text,
+        needs: Permission::SettingsOwner,
     },
     Spec {
         key: "smtp.password",
@@ -97,6 +108,7 @@ pub const SPECS: &[Spec] = &[
         label: "SMTP password",
         help: "Never shown; leave empty to keep the one set.",
         kind: Kind::Secret,
+        needs: Permission::SettingsOwner,
     },
     Spec {
         key: "smtp.from",
@@ -104,6 +116,7 @@ pub const SPECS: &[Spec] = &[
         label: "Sender",
         help: "Name <address> or an address.",
         kind: Kind::Text,
+        needs: Permission::SettingsOwner,
     },
     Spec {
         key: "catalog.new_titles",
@@ -111,6 +124,7 @@ pub const SPECS: &[Spec] = &[
         label: "New media becomes",
         help: "draft: a title is made for each new video and waits for an editor to publish it. published: viewers see it as soon as its video is ready.",
         kind: Kind::Choice(&["draft", "published"]),
+        needs: Permission::SettingsWrite,
     },
     Spec {
         key: "analytics.raw_retention_days",
@@ -118,6 +132,7 @@ pub const SPECS: &[Spec] = &[
         label: "Keep raw playback events (days)",
         help: "Events as players sent them are deleted after this; the hourly and daily figures the dashboards show are kept.",
         kind: Kind::Integer { min: 1, max: 3650 },
+        needs: Permission::SettingsWrite,
     },
     Spec {
         key: "paywall.rental_hours",
@@ -125,6 +140,7 @@ pub const SPECS: &[Spec] = &[
         label: "Rental window (hours)",
         help: "How long a rental plays from its first play. Applies to rentals bought from now on.",
         kind: Kind::Integer { min: 1, max: 8760 },
+        needs: Permission::BillingWrite,
     },
     Spec {
         key: "paywall.past_due_grace_days",
@@ -132,6 +148,7 @@ pub const SPECS: &[Spec] = &[
         label: "Grace period after a failed payment (days)",
         help: "A subscription whose renewal payment failed keeps playing this long while Stripe retries.",
         kind: Kind::Integer { min: 0, max: 60 },
+        needs: Permission::BillingWrite,
     },
     Spec {
         key: "paywall.token_ttl_secs",
@@ -142,6 +159,7 @@ pub const SPECS: &[Spec] = &[
             min: 60,
             max: 86_400,
         },
+        needs: Permission::BillingWrite,
     },
     Spec {
         key: "paywall.purchase_token_ttl_secs",
@@ -152,6 +170,7 @@ pub const SPECS: &[Spec] = &[
             min: 60,
             max: 86_400,
         },
+        needs: Permission::BillingWrite,
     },
     Spec {
         key: "stripe.secret_key",
@@ -159,6 +178,7 @@ pub const SPECS: &[Spec] = &[
         label: "Secret key",
         help: "sk_live_… or sk_test_… from Stripe's dashboard (Developers → API keys). Empty: Stripe is off; access codes and comps still work.",
         kind: Kind::Secret,
+        needs: Permission::BillingWrite,
     },
     Spec {
         key: "stripe.webhook_secret",
@@ -166,6 +186,7 @@ pub const SPECS: &[Spec] = &[
         label: "Webhook signing secret",
         help: "whsec_… of the endpoint https://<your address>/stripe/webhook in Stripe's dashboard (Developers → Webhooks).",
         kind: Kind::Secret,
+        needs: Permission::BillingWrite,
     },
     Spec {
         key: "transcode.preset",
@@ -173,6 +194,7 @@ pub const SPECS: &[Spec] = &[
         label: "x264 preset",
         help: "Slower presets make smaller files for the same quality and take longer. Applies to videos queued from now on.",
         kind: Kind::Choice(PRESETS),
+        needs: Permission::SettingsWrite,
     },
     Spec {
         key: "transcode.segment_secs",
@@ -180,6 +202,7 @@ pub const SPECS: &[Spec] = &[
         label: "Segment length (seconds)",
         help: "2 to 6. Applies to videos queued from now on.",
         kind: Kind::Integer { min: 2, max: 6 },
+        needs: Permission::SettingsWrite,
     },
     Spec {
         key: "transcode.audio_kbps",
@@ -187,6 +210,7 @@ pub const SPECS: &[Spec] = &[
         label: "Audio bitrate (kbit/s)",
         help: "AAC stereo.",
         kind: Kind::Integer { min: 32, max: 512 },
+        needs: Permission::SettingsWrite,
     },
     Spec {
         key: "uploads.max_bytes",
@@ -197,6 +221,7 @@ pub const SPECS: &[Spec] = &[
             min: 1024 * 1024,
             max: 1 << 44,
         },
+        needs: Permission::SettingsWrite,
     },
 ];
 

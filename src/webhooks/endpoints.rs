@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::target::TargetPolicy;
 use super::{EVENT_TYPES, WebhookError, signing};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -52,7 +53,7 @@ pub struct EndpointFields {
     pub enabled: Option<bool>,
 }
 
-fn check(f: &EndpointFields) -> Result<(), WebhookError> {
+fn check(f: &EndpointFields, policy: &TargetPolicy) -> Result<(), WebhookError> {
     if let Some(raw) = &f.url {
         let url = url::Url::parse(raw.trim())
             .map_err(|_| WebhookError::Invalid(format!("{raw:?} is not a URL")))?;
@@ -66,6 +67,7 @@ fn check(f: &EndpointFields) -> Result<(), WebhookError> {
                 "a webhook URL has no user name or password and is at most 2000 characters".into(),
             ));
         }
+        policy.check_url(raw)?;
     }
     if let Some(events) = &f.events {
         if events.is_empty() {
@@ -91,8 +93,14 @@ fn check(f: &EndpointFields) -> Result<(), WebhookError> {
     Ok(())
 }
 
-pub fn create(tx: &Connection, f: &EndpointFields, now: i64) -> Result<Endpoint, WebhookError> {
-    check(f)?;
+/// Adds an endpoint; a URL `policy` refuses is refused.
+pub fn create(
+    tx: &Connection,
+    f: &EndpointFields,
+    policy: &TargetPolicy,
+    now: i64,
+) -> Result<Endpoint, WebhookError> {
+    check(f, policy)?;
     let url = f
         .url
         .as_deref()
@@ -121,9 +129,10 @@ pub fn update(
     tx: &Connection,
     id: i64,
     f: &EndpointFields,
+    policy: &TargetPolicy,
     now: i64,
 ) -> Result<Endpoint, WebhookError> {
-    check(f)?;
+    check(f, policy)?;
     get(tx, id)?;
     tx.execute(
         "UPDATE webhook_endpoints SET url = coalesce(?2, url), description = coalesce(?3, description),

@@ -1,11 +1,13 @@
 //! Outgoing webhooks, signed per the Standard Webhooks scheme: endpoints with their own
 //! secrets (`endpoints`), the signature (`signing`), and the durable outbox every event is
 //! written to in the transaction of the change it reports (`outbox`). Sending, retrying and
-//! disabling endpoints that keep failing is `services::webhooks`'s loop.
+//! disabling endpoints that keep failing is `services::webhooks`'s loop. `target`: which
+//! addresses they may go to (public ones, and the ranges the operator allows).
 
 pub mod endpoints;
 pub mod outbox;
 pub mod signing;
+pub mod target;
 
 use crate::db::DbError;
 

@@ -235,7 +235,7 @@ fn setup_link_works_once_and_signs_the_owner_in() {
         ("cache-control", "no-store"),
         ("referrer-policy", "no-referrer"),
         ("x-frame-options", "DENY"),
-        ("content-security-policy", "frame-ancestors 'none'"),
+        ("content-security-policy", marquee::http::csp::PAGE_POLICY),
     ] {
         assert_eq!(
             form.headers.get(name).map(String::as_str),

@@ -54,7 +54,11 @@ fn slow_starts_over_an_hour_send_the_alert_once_by_email_and_webhook() {
     let server = Server::start_with(
         &data,
         Options {
-            tables: smtp.config(),
+            tables: format!(
+                "{}\n[webhooks]\n{}",
+                smtp.config(),
+                crate::webhooks::ALLOW_LOOPBACK
+            ),
             env: vec![(
                 "MARQUEE_TEST_CLOCK_FILE".into(),
                 clock.display().to_string(),

@@ -16,6 +16,7 @@ mod h2_limits;
 mod hardening_access;
 mod hardening_billing;
 mod hardening_signin;
+mod hardening_settings;
 mod hls_check;
 mod inbox;
 mod ingest_rules;

@@ -577,10 +577,12 @@ pub struct CapturedMail {
     pub to: Vec<String>,
     /// Headers and body as sent, dot-stuffing undone.
     pub data: String,
+    /// The sign-in the client made before sending (`AUTH PLAIN`): `user password`.
+    pub auth: Option<String>,
 }
 
-/// A small SMTP server on 127.0.0.1 (plain TCP, no auth) that keeps what it is sent:
-/// the outside mail server, for tests of email.
+/// A small SMTP server on 127.0.0.1 (plain TCP; takes any `AUTH PLAIN` and notes it) that
+/// keeps what it is sent: the outside mail server, for tests of email.
 pub struct SmtpCapture {
     pub port: u16,
     mails: std::sync::Arc<std::sync::Mutex<Vec<CapturedMail>>>,
@@ -632,14 +634,25 @@ fn smtp_session(conn: std::net::TcpStream, kept: &std::sync::Mutex<Vec<CapturedM
     let mut lines = BufReader::new(conn);
     let mut reply = |text: &str| out.write_all(format!("{text}\r\n").as_bytes()).is_ok();
     reply("220 capture ESMTP");
-    let (mut from, mut to) = (String::new(), Vec::new());
+    let (mut from, mut to, mut auth) = (String::new(), Vec::new(), None);
     let mut line = String::new();
     while lines.read_line(&mut line).unwrap_or(0) > 0 {
         let command = line.trim_end().to_string();
         line.clear();
         let verb = command.get(..4).unwrap_or_default().to_ascii_uppercase();
         let ok = match verb.as_str() {
-            "EHLO" | "HELO" | "RSET" | "NOOP" => reply("250 capture"),
+            "EHLO" => reply("250-capture\r\n250 AUTH PLAIN"),
+            "HELO" | "RSET" | "NOOP" => reply("250 capture"),
+            "AUTH" => {
+                use base64::Engine;
+                let plain = command.split_whitespace().nth(2).unwrap_or_default();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(plain)
+                    .unwrap_or_default();
+                let text = String::from_utf8_lossy(&decoded);
+                auth = Some(text.trim_start_matches('\0').replace('\0', " "));
+                reply("235 welcome")
+            }
             "MAIL" => {
                 from = command.get(10..).unwrap_or_default().to_string();
                 reply("250 ok")
@@ -660,6 +673,7 @@ fn smtp_session(conn: std::net::TcpStream, kept: &std::sync::Mutex<Vec<CapturedM
                     from: std::mem::take(&mut from),
                     to: std::mem::take(&mut to),
                     data,
+                    auth: auth.clone(),
                 };
                 kept.lock().unwrap().push(mail);
                 reply("250 kept")

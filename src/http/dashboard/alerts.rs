@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::render;
 use crate::accounts::roles::perm;
-use crate::analytics::alerts::{self, Metric};
+use crate::analytics::alerts::{self, Metric, NewAlert};
 use crate::http::AppState;
 use crate::http::session::{Admin, PageError, see_other};
+use crate::webhooks::target::TargetPolicy;
 
 #[derive(Serialize)]
 struct Row {
@@ -100,19 +101,18 @@ pub async fn add(
         .ok_or_else(|| PageError::BadRequest(format!("no figure {:?}", form.metric)))?;
     let actor = admin.viewer.actor();
     let now = crate::clock::now();
+    let policy = TargetPolicy::new(&state.settings.settings.current().webhooks.allow_private);
     state
         .db
         .write(move |tx| -> Result<(), PageError> {
-            let id = alerts::add(
-                tx,
+            let new = NewAlert {
                 metric,
-                form.threshold,
-                form.min_plays,
-                &form.channel,
-                &form.target,
-                now,
-            )
-            .map_err(analytics_error)?;
+                threshold: form.threshold,
+                min_plays: form.min_plays,
+                channel: &form.channel,
+                target: &form.target,
+            };
+            let id = alerts::add(tx, &new, &policy, now).map_err(analytics_error)?;
             crate::audit::record(
                 tx,
                 &actor,

@@ -23,6 +23,8 @@ impl From<SettingsError> for PageError {
                 PageError::BadRequest(e.to_string())
             }
             e @ SettingsError::Pinned { .. } => PageError::Conflict(e.to_string()),
+            e @ SettingsError::NotAllowed { .. } => PageError::Forbidden(e.to_string()),
+            e @ SettingsError::PasswordNeeded => PageError::BadRequest(e.to_string()),
             other => PageError::internal(other),
         }
     }
@@ -57,6 +59,12 @@ async fn settings_page(
 ) -> Result<HttpResponse, PageError> {
     let groups = groups(state.settings.view());
     let can_write = viewer.user().role.may(Permission::SettingsWrite);
+    // The keys this person may change (`Spec::needs`); the rest show read-only.
+    let editable: Vec<&str> = crate::settings::SPECS
+        .iter()
+        .filter(|s| can_write && viewer.user().role.may(s.needs))
+        .map(|s| s.key)
+        .collect();
     render(
         state,
         viewer,
@@ -65,7 +73,7 @@ async fn settings_page(
         status,
         minijinja::context! {
             groups => minijinja::Value::from(minijinja::value::Serde(&groups)),
-            can_write, error, notice, mail_on => state.mail.is_on(),
+            can_write, editable, error, notice, mail_on => state.mail.is_on(),
         },
     )
 }
@@ -100,7 +108,17 @@ pub async fn save(
                 .then(|| (v.key.to_owned(), Value::String(submitted.clone())))
         })
         .collect();
-    match state.settings.update(&admin.viewer.actor(), changes).await {
+    let role = admin.viewer.user().role;
+    let granted: Vec<Permission> = Permission::ALL
+        .iter()
+        .copied()
+        .filter(|p| role.may(*p))
+        .collect();
+    match state
+        .settings
+        .update(&admin.viewer.actor(), &granted, changes)
+        .await
+    {
         Ok(changed) => Ok(see_other(
             &format!("/admin/settings?saved={}", changed.len()),
             [],
@@ -108,10 +126,15 @@ pub async fn save(
         Err(
             e @ (SettingsError::Invalid(_)
             | SettingsError::Unknown(_)
-            | SettingsError::Pinned { .. }),
+            | SettingsError::Pinned { .. }
+            | SettingsError::PasswordNeeded),
         ) => {
             let error = Some(format!("Nothing was saved: {e}"));
             settings_page(&state, &admin.viewer, StatusCode::BAD_REQUEST, error, None).await
+        }
+        Err(e @ SettingsError::NotAllowed { .. }) => {
+            let error = Some(format!("Nothing was saved: {e}"));
+            settings_page(&state, &admin.viewer, StatusCode::FORBIDDEN, error, None).await
         }
         Err(e) => Err(e.into()),
     }
