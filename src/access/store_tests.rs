@@ -366,7 +366,7 @@ fn media_is_decided_by_every_paid_title_linking_it_whatever_their_state() {
 }
 
 #[test]
-fn priced_memberships_are_the_titles_of_collections_with_a_paid_level() {
+fn leveled_memberships_are_the_titles_of_collections_with_a_level_public_included() {
     let (_tmp, db) = catalog();
     db.write_blocking(|tx| {
         tx.execute(
@@ -376,17 +376,20 @@ fn priced_memberships_are_the_titles_of_collections_with_a_paid_level() {
         Ok::<_, AccessError>(())
     })
     .unwrap();
-    assert!(read(&db, |c| store::priced_memberships(c).unwrap()).is_empty());
+    assert!(read(&db, |c| store::leveled_memberships(c).unwrap()).is_empty());
     db.write_blocking(|tx| store::set_collection_level(tx, "c1", Some(&AccessLevel::Public)))
         .unwrap();
-    assert!(
-        read(&db, |c| store::priced_memberships(c).unwrap()).is_empty(),
-        "public is not priced"
+    // Public too: an older collection's public level comes before a newer priced one's.
+    assert_eq!(
+        read(&db, |c| store::leveled_memberships(c).unwrap())
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![("c1".to_string(), "m1".to_string())]
     );
     db.write_blocking(|tx| store::set_collection_level(tx, "c1", Some(&subscribers())))
         .unwrap();
     assert_eq!(
-        read(&db, |c| store::priced_memberships(c).unwrap())
+        read(&db, |c| store::leveled_memberships(c).unwrap())
             .into_iter()
             .collect::<Vec<_>>(),
         vec![("c1".to_string(), "m1".to_string())]

@@ -3,7 +3,8 @@
 //! forgets what it held in memory for the title's media, so unpublishing stops playback at
 //! once, not when a cache entry runs out; and the encryption looks again for media a paid
 //! title now plays. Collection changes (`collection_change`) go through here too: a
-//! priced collection's level reaches its titles, so its membership is `billing:write`'s.
+//! collection's level (public too) reaches its titles, so its membership is
+//! `billing:write`'s.
 
 use std::sync::Arc;
 
@@ -323,7 +324,8 @@ impl TitleService {
 
     /// A collection change (`change`: its result, the audit target and the entry's detail)
     /// with its audit entry, in one transaction. Adding titles to or removing them from a
-    /// collection whose level is not public (so also deleting one) moves their level:
+    /// collection that has an access level, public included (so also deleting one), moves
+    /// their level (`access::store::collection_has_level`):
     /// without `may_set_access` (`billing:write`) it is refused and nothing changes.
     /// After it, the origin asks again which media is free, at once.
     pub async fn collection_change<T: Send + 'static>(
@@ -342,9 +344,9 @@ impl TitleService {
         let out = self
             .db
             .write(move |tx| {
-                let before = crate::access::store::priced_memberships(tx)?;
+                let before = crate::access::store::leveled_memberships(tx)?;
                 let (out, target, detail) = change(tx)?;
-                if !may_set_access && crate::access::store::priced_memberships(tx)? != before {
+                if !may_set_access && crate::access::store::leveled_memberships(tx)? != before {
                     return Err(TitleServiceError::NeedsBilling(
                         "this collection has an access level, so which titles it holds decides \
                          who may watch them: changing that needs the billing:write permission"

@@ -728,3 +728,85 @@ fn a_free_episode_on_a_paid_movies_media_sells_the_movie_and_plays_once_the_view
     buy_from(&mut eve, &stripe, plan, &[("interval", "month")]);
     assert!(eve.get(&watch).body.contains("data-src=\""));
 }
+
+#[test]
+fn an_editor_cannot_free_a_priced_collections_title_through_an_older_one_whose_level_is_public() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "ed@example.com", &["--role", "editor"]);
+    let editor_key = key_with(&data, "catalog:write");
+    let server = Server::start_with(&data, Options::default());
+    let (id, _) = ingest(&server, tmp.path(), "gala");
+    let master = format!("/p/public/{id}/master.m3u8");
+    subscribers_plan(&server);
+    // "Free picks", explicitly free, made before "Gold", for subscribers, which holds the
+    // movie. A title's level from collections is the oldest one's.
+    let mut collections = Vec::new();
+    for (name, level) in [
+        ("Free picks", json!({"kind": "public"})),
+        ("Gold", json!({"kind": "subscribers", "plans": []})),
+    ] {
+        let (status, made) =
+            server.call("POST", "/api/v1/collections", Some(json!({"name": name})));
+        assert_eq!(status, 201, "{made}");
+        let made = made["id"].as_str().unwrap().to_owned();
+        let (status, body) = server.call(
+            "PUT",
+            &format!("/api/v1/collections/{made}/access"),
+            Some(json!({ "level": level })),
+        );
+        assert_eq!(status, 204, "{body}");
+        collections.push(made);
+        // Made in different seconds, so which is older is not left to their ids.
+        let second = crate::support::unix_now();
+        while crate::support::unix_now() == second {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let [free, gold] = [collections[0].clone(), collections[1].clone()];
+    let (status, view) = server.call(
+        "PATCH",
+        &format!("/api/v1/collections/{gold}"),
+        Some(json!({"titles": [id]})),
+    );
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(public_status(&server, &master), 403, "gated by Gold");
+
+    // An editor putting it in "Free picks" too would give the media away: refused, by
+    // either way in, and nothing changes.
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "PATCH",
+        &format!("/api/v1/collections/{free}"),
+        json!({"titles": [id]}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("billing:write"),
+        "{refused}"
+    );
+    let mut ed = signed_in(&server, "ed@example.com");
+    let page = ed.get(&format!("/admin/collections/{free}"));
+    assert!(!page.body.contains("value=\"add\""), "{}", page.body);
+    let added = ed.post(
+        &format!("/admin/collections/{free}/items"),
+        &[("csrf", &page.csrf()), ("action", "add"), ("title", &id)],
+    );
+    assert_eq!(added.status, 403, "{}", added.body);
+    let (_, view) = server.get(&format!("/api/v1/collections/{free}"));
+    assert_eq!(view["titles"], json!([]), "{view}");
+    assert_eq!(public_status(&server, &master), 403);
+
+    // The owner may: then it is free, as the owner chose.
+    let (status, view) = server.call(
+        "PATCH",
+        &format!("/api/v1/collections/{free}"),
+        Some(json!({"titles": [id]})),
+    );
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(public_status(&server, &master), 200);
+}
