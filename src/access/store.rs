@@ -308,18 +308,21 @@ pub fn media_guards(
 }
 
 /// Whether a change from `before` to `after` (`media_guards` of the same assets) lets more
-/// viewers play some media: a title still plays it, and a paid title that guarded it no
-/// longer does (a paid title unlinked or deleted while a free one plays the same media).
+/// viewers play some media: a paid title that guarded it no longer does, whether a free
+/// title still plays it or none does (media left to no title is anyone's to link to a
+/// free title next, so unlinking it from its only paid title gives it away as surely).
 pub fn guards_loosened(
     before: &BTreeMap<String, Option<BTreeSet<String>>>,
     after: &BTreeMap<String, Option<BTreeSet<String>>>,
 ) -> bool {
-    before.iter().any(
-        |(asset, was)| match (was, after.get(asset).and_then(Option::as_ref)) {
+    before.iter().any(|(asset, was)| {
+        let now = after.get(asset).and_then(Option::as_ref);
+        match (was, now) {
             (Some(was), Some(now)) => !was.is_subset(now),
-            _ => false,
-        },
-    )
+            (Some(was), None) => !was.is_empty(),
+            (None, _) => false,
+        }
+    })
 }
 
 /// Whether the collection has an access level, public included: its titles' membership is

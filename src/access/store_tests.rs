@@ -397,7 +397,7 @@ fn leveled_memberships_are_the_titles_of_collections_with_a_level_public_include
 }
 
 #[test]
-fn media_loses_a_guard_only_when_a_paid_title_goes_and_another_still_plays_it() {
+fn media_loses_a_guard_when_a_paid_title_lets_it_go_whoever_still_plays_it() {
     let (_tmp, db) = catalog();
     db.write_blocking(|tx| {
         store::set_title_level(tx, "m1", Some(&subscribers()), false, 0)?;
@@ -426,12 +426,26 @@ fn media_loses_a_guard_only_when_a_paid_title_goes_and_another_still_plays_it() 
     .unwrap();
     assert!(store::guards_loosened(&before, &guards()));
 
-    // Nothing plays a1 at all: nothing is given away.
+    // Nothing plays a1 at all: a free title could link it next, so it is given away too.
     db.write_blocking(|tx| {
         tx.execute("UPDATE titles SET asset_id = NULL WHERE id = 'e1'", [])
             .map_err(AccessError::from)
     })
     .unwrap();
     assert_eq!(guards()["a1"], None);
-    assert!(!store::guards_loosened(&before, &guards()));
+    assert!(store::guards_loosened(&before, &guards()));
+    // Media only a free title plays loses nothing when that title lets it go.
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE titles SET asset_id = 'a1' WHERE id = 'e1'", [])
+            .map_err(AccessError::from)
+    })
+    .unwrap();
+    let free_only = guards();
+    assert_eq!(free_only["a1"], Some(Default::default()));
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE titles SET asset_id = NULL WHERE id = 'e1'", [])
+            .map_err(AccessError::from)
+    })
+    .unwrap();
+    assert!(!store::guards_loosened(&free_only, &guards()));
 }

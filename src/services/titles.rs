@@ -181,8 +181,9 @@ impl TitleService {
     }
 
     /// Edits a title. Moving its media link so that some media loses a paid title that
-    /// guarded it while another title still plays it decides who may watch that media:
-    /// without `may_set_access` (`billing:write`) it is refused and nothing changes.
+    /// guarded it decides who may watch that media (a free title playing it, or the next
+    /// one linked to it): without `may_set_access` (`billing:write`) it is refused and
+    /// nothing changes.
     pub async fn update(
         &self,
         actor: &Actor,
@@ -274,8 +275,9 @@ impl TitleService {
     }
 
     /// Deletes the title with its episodes and extras; their media stays in the library.
-    /// Deleting a paid title whose media another title still plays decides who may watch
-    /// it: without `may_set_access` (`billing:write`) it is refused.
+    /// Deleting a paid title with media decides who may watch that media (a free title
+    /// playing it, or the next one linked to it): without `may_set_access`
+    /// (`billing:write`) it is refused.
     pub async fn delete(
         &self,
         actor: &Actor,
@@ -378,9 +380,9 @@ fn check_guards(
     let after = crate::access::store::media_guards(tx, &assets)?;
     if crate::access::store::guards_loosened(guards, &after) {
         return Err(TitleServiceError::NeedsBilling(
-            "another title plays this media, so taking it away from a paid title would let \
-             more viewers watch it: that needs the billing:write permission (or unlink the \
-             other title first)"
+            "taking media away from a paid title would let more viewers watch it (a free \
+             title that plays it, or any title linked to it next): that needs the \
+             billing:write permission"
                 .into(),
         ));
     }

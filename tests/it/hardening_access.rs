@@ -810,3 +810,83 @@ fn an_editor_cannot_free_a_priced_collections_title_through_an_older_one_whose_l
     assert_eq!(status, 200, "{view}");
     assert_eq!(public_status(&server, &master), 200);
 }
+
+#[test]
+fn an_editor_cannot_launder_a_paid_titles_media_by_unlinking_it_and_linking_it_to_a_free_title() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "ed@example.com", &["--role", "editor"]);
+    let editor_key = key_with(&data, "catalog:write");
+    let server = Server::start_with(&data, Options::default());
+    let (movie, _) = ingest(&server, tmp.path(), "vault");
+    let master = format!("/p/public/{movie}/master.m3u8");
+    subscribers_plan(&server);
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{movie}/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(public_status(&server, &master), 403);
+
+    // The movie alone plays the media. Taking it away would leave it free for the next
+    // title to link: refused, by unlinking or deleting, API or dashboard.
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "PATCH",
+        &format!("/api/v1/titles/{movie}"),
+        json!({"asset_id": ""}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("billing:write"),
+        "{refused}"
+    );
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "DELETE",
+        &format!("/api/v1/titles/{movie}"),
+        json!({}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    let mut ed = signed_in(&server, "ed@example.com");
+    let csrf = ed.get(&format!("/admin/titles/{movie}")).csrf();
+    let page = ed.post(&format!("/admin/titles/{movie}/delete"), &[("csrf", &csrf)]);
+    assert_eq!(page.status, 403, "{}", page.body);
+    let (_, still) = server.get(&format!("/api/v1/titles/{movie}"));
+    assert_eq!(still["asset_id"], movie.as_str(), "{still}");
+
+    // So a free title the editor links to it plays it only for subscribers.
+    let (status, copy) = call_as(
+        &server,
+        &editor_key,
+        "POST",
+        "/api/v1/titles",
+        json!({"kind": "movie", "name": "Free copy", "synopsis": "s", "asset_id": movie}),
+    );
+    assert_eq!(status, 201, "{copy}");
+    let copy = copy["id"].as_str().unwrap().to_owned();
+    let (status, body) = call_as(
+        &server,
+        &editor_key,
+        "POST",
+        &format!("/api/v1/titles/{copy}/publish"),
+        json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(public_status(&server, &master), 403);
+
+    // The owner may take the media away: then it is the free title's.
+    let (status, body) = server.call(
+        "PATCH",
+        &format!("/api/v1/titles/{movie}"),
+        Some(json!({"asset_id": ""})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(public_status(&server, &master), 200);
+}
