@@ -114,6 +114,12 @@ impl TitleAccess {
         !self.free_preview && self.level != AccessLevel::Public
     }
 
+    /// The title this was asked about (`title_id` names the level's owner, which may be
+    /// its season or series): the one a checkout for this level names.
+    pub fn asked_about(&self) -> &str {
+        self.above.first().map_or(&self.title_id, String::as_str)
+    }
+
     /// Whether a title grant naming `id` is for this title.
     fn named_by(&self, id: &str) -> bool {
         self.title_id == id || self.above.iter().any(|a| a == id)

@@ -308,23 +308,28 @@ pub fn media_guards(
 }
 
 /// Whether a change from `before` to `after` (`media_guards` of the same assets) lets more
-/// viewers play some media: a title still plays it, and a paid title that guarded it no
-/// longer does (a paid title unlinked or deleted while a free one plays the same media).
+/// viewers play some media: a paid title that guarded it no longer does, whether a free
+/// title still plays it or none does (media left to no title is anyone's to link to a
+/// free title next, so unlinking it from its only paid title gives it away as surely).
 pub fn guards_loosened(
     before: &BTreeMap<String, Option<BTreeSet<String>>>,
     after: &BTreeMap<String, Option<BTreeSet<String>>>,
 ) -> bool {
-    before.iter().any(
-        |(asset, was)| match (was, after.get(asset).and_then(Option::as_ref)) {
+    before.iter().any(|(asset, was)| {
+        let now = after.get(asset).and_then(Option::as_ref);
+        match (was, now) {
             (Some(was), Some(now)) => !was.is_subset(now),
-            _ => false,
-        },
-    )
+            (Some(was), None) => !was.is_empty(),
+            (None, _) => false,
+        }
+    })
 }
 
-/// Whether the collection has a level other than public (its titles' membership is then
-/// `billing:write`'s).
-pub fn collection_is_priced(c: &Connection, collection_id: &str) -> Result<bool, AccessError> {
+/// Whether the collection has an access level, public included: its titles' membership is
+/// then `billing:write`'s. A collection's level reaches its titles ahead of a newer
+/// collection's (oldest first), so putting a title of a priced collection in an older one
+/// set to public gives it away.
+pub fn collection_has_level(c: &Connection, collection_id: &str) -> Result<bool, AccessError> {
     let json: Option<String> = c
         .query_row(
             "SELECT access FROM collections WHERE id = ?1",
@@ -333,31 +338,19 @@ pub fn collection_is_priced(c: &Connection, collection_id: &str) -> Result<bool,
         )
         .optional()?
         .flatten();
-    Ok(parse_level(json)?.is_some_and(|l| l != AccessLevel::Public))
+    Ok(parse_level(json)?.is_some())
 }
 
-/// Which titles are in a collection that has a level other than public (collection,
-/// title): changing these needs `billing:write`, since the level reaches the titles.
-pub fn priced_memberships(c: &Connection) -> Result<BTreeSet<(String, String)>, AccessError> {
+/// Which titles are in a collection that has an access level, public included
+/// (collection, title): changing these needs `billing:write`, since the level reaches the
+/// titles (`collection_has_level`).
+pub fn leveled_memberships(c: &Connection) -> Result<BTreeSet<(String, String)>, AccessError> {
     let mut stmt = c.prepare(
-        "SELECT c.id, c.access, i.title_id FROM collections c
+        "SELECT c.id, i.title_id FROM collections c
          JOIN collection_items i ON i.collection_id = c.id WHERE c.access IS NOT NULL",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    let mut priced = BTreeSet::new();
-    for row in rows {
-        let (collection, level, title) = row?;
-        if parse_level(Some(level))? != Some(AccessLevel::Public) {
-            priced.insert((collection, title));
-        }
-    }
-    Ok(priced)
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    Ok(rows.collect::<Result<BTreeSet<_>, _>>()?)
 }
 
 fn status_of(status: &str, past_due_since: Option<i64>) -> Result<SubscriptionStatus, AccessError> {

@@ -366,7 +366,7 @@ fn media_is_decided_by_every_paid_title_linking_it_whatever_their_state() {
 }
 
 #[test]
-fn priced_memberships_are_the_titles_of_collections_with_a_paid_level() {
+fn leveled_memberships_are_the_titles_of_collections_with_a_level_public_included() {
     let (_tmp, db) = catalog();
     db.write_blocking(|tx| {
         tx.execute(
@@ -376,17 +376,20 @@ fn priced_memberships_are_the_titles_of_collections_with_a_paid_level() {
         Ok::<_, AccessError>(())
     })
     .unwrap();
-    assert!(read(&db, |c| store::priced_memberships(c).unwrap()).is_empty());
+    assert!(read(&db, |c| store::leveled_memberships(c).unwrap()).is_empty());
     db.write_blocking(|tx| store::set_collection_level(tx, "c1", Some(&AccessLevel::Public)))
         .unwrap();
-    assert!(
-        read(&db, |c| store::priced_memberships(c).unwrap()).is_empty(),
-        "public is not priced"
+    // Public too: an older collection's public level comes before a newer priced one's.
+    assert_eq!(
+        read(&db, |c| store::leveled_memberships(c).unwrap())
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![("c1".to_string(), "m1".to_string())]
     );
     db.write_blocking(|tx| store::set_collection_level(tx, "c1", Some(&subscribers())))
         .unwrap();
     assert_eq!(
-        read(&db, |c| store::priced_memberships(c).unwrap())
+        read(&db, |c| store::leveled_memberships(c).unwrap())
             .into_iter()
             .collect::<Vec<_>>(),
         vec![("c1".to_string(), "m1".to_string())]
@@ -394,7 +397,7 @@ fn priced_memberships_are_the_titles_of_collections_with_a_paid_level() {
 }
 
 #[test]
-fn media_loses_a_guard_only_when_a_paid_title_goes_and_another_still_plays_it() {
+fn media_loses_a_guard_when_a_paid_title_lets_it_go_whoever_still_plays_it() {
     let (_tmp, db) = catalog();
     db.write_blocking(|tx| {
         store::set_title_level(tx, "m1", Some(&subscribers()), false, 0)?;
@@ -423,12 +426,26 @@ fn media_loses_a_guard_only_when_a_paid_title_goes_and_another_still_plays_it() 
     .unwrap();
     assert!(store::guards_loosened(&before, &guards()));
 
-    // Nothing plays a1 at all: nothing is given away.
+    // Nothing plays a1 at all: a free title could link it next, so it is given away too.
     db.write_blocking(|tx| {
         tx.execute("UPDATE titles SET asset_id = NULL WHERE id = 'e1'", [])
             .map_err(AccessError::from)
     })
     .unwrap();
     assert_eq!(guards()["a1"], None);
-    assert!(!store::guards_loosened(&before, &guards()));
+    assert!(store::guards_loosened(&before, &guards()));
+    // Media only a free title plays loses nothing when that title lets it go.
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE titles SET asset_id = 'a1' WHERE id = 'e1'", [])
+            .map_err(AccessError::from)
+    })
+    .unwrap();
+    let free_only = guards();
+    assert_eq!(free_only["a1"], Some(Default::default()));
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE titles SET asset_id = NULL WHERE id = 'e1'", [])
+            .map_err(AccessError::from)
+    })
+    .unwrap();
+    assert!(!store::guards_loosened(&free_only, &guards()));
 }

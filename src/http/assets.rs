@@ -25,7 +25,12 @@ pub struct AssetView {
     pub error: Option<String>,
     pub duration_secs: Option<f64>,
     pub renditions: Vec<RenditionView>,
+    /// The poster frame on the public path: storefront artwork, given for paid media too;
+    /// null while the media is not ready or no live title plays it (it would answer 404).
     pub poster_url: Option<String>,
+    /// The trick-play thumbnails (WebVTT) on the public path: given only with
+    /// `playback_url`, since the frames are the media's (null, with the reason in
+    /// `playback_unavailable`, where that would not play).
     pub thumbnails_url: Option<String>,
     /// The HLS master playlist on the public path; null when that would not play (see
     /// `playback_unavailable`).
@@ -101,29 +106,34 @@ impl From<Asset> for AssetView {
     }
 }
 
-/// The assets as the API shows them, with whether their public URL plays now (the
-/// origin's rule: ready, a live title plays it, and no paid title does).
+/// The assets as the API shows them, with only the public URLs that answer now (the
+/// origin's rule: the media plays when it is ready, a live title plays it and no paid
+/// title does; the poster, whenever a live title plays it).
 async fn views(state: &AppState, assets: Vec<Asset>) -> Result<Vec<AssetView>, ApiError> {
     let ids: Vec<String> = assets.iter().map(|a| a.id.clone()).collect();
     let now = crate::clock::now();
-    let reasons = state
+    let paths = state
         .db
         .read(move |c| {
             ids.iter()
-                .map(|id| crate::playback::ready::public_unavailable(c, id, now))
+                .map(|id| crate::playback::ready::public_path(c, id, now))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
         .map_err(ApiError::internal)?;
     Ok(assets
         .into_iter()
-        .zip(reasons)
-        .map(|(asset, unavailable)| {
+        .zip(paths)
+        .map(|(asset, path)| {
             let mut view = AssetView::from(asset);
-            if unavailable.is_some() {
+            if path.unavailable.is_some() {
                 view.playback_url = None;
+                view.thumbnails_url = None;
             }
-            view.playback_unavailable = unavailable;
+            if !path.poster {
+                view.poster_url = None;
+            }
+            view.playback_unavailable = path.unavailable;
             view
         })
         .collect())

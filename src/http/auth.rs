@@ -64,7 +64,7 @@ impl<P: Required> Caller<P> {
     }
 
     /// Whether this caller may also do `permission` (a change that needs more than the
-    /// route's own permission in some cases: a priced collection's titles).
+    /// route's own permission in some cases: the titles of a collection with a level).
     pub fn may(&self, permission: Permission) -> bool {
         match &self.principal {
             Principal::Key(k) => k.may(permission),

@@ -236,11 +236,12 @@ pub async fn collection_create(
     Ok(HttpResponse::Created().json(collection_view(&state, id).await?))
 }
 
-/// Rename a collection or set its titles. Changing the titles of a collection whose access
-/// level is not public also needs `billing:write` (its level reaches them).
+/// Rename a collection or set its titles. Changing the titles of a collection that has an
+/// access level, public included, also needs `billing:write` (its level reaches them, ahead
+/// of a newer collection's).
 #[utoipa::path(params(("id" = String, Path, description = "Collection id")), request_body = CollectionFields,
     responses((status = 200, body = CollectionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "The titles of a priced collection change without billing:write")),
+        (status = 403, body = ErrorBody, description = "The titles of a collection with an access level change without billing:write")),
     security(("api_key" = ["catalog:write"])))]
 #[patch("/api/v1/collections/{id}")]
 pub async fn collection_update(
@@ -272,11 +273,11 @@ pub async fn collection_update(
     Ok(HttpResponse::Ok().json(collection_view(&state, id).await?))
 }
 
-/// Delete a collection and the rails that show it (one with titles and an access level
-/// other than public also needs `billing:write`).
+/// Delete a collection and the rails that show it (one with titles and an access level,
+/// public included, also needs `billing:write`).
 #[utoipa::path(params(("id" = String, Path, description = "Collection id")), responses((status = 204),
     (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 403, body = ErrorBody, description = "A priced collection with titles, without billing:write")),
+    (status = 403, body = ErrorBody, description = "A collection with titles and an access level, without billing:write")),
     security(("api_key" = ["catalog:write"])))]
 #[delete("/api/v1/collections/{id}")]
 pub async fn collection_delete(

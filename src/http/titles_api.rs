@@ -327,11 +327,11 @@ pub async fn create(
     Ok(HttpResponse::Created().json(TitleView::of(detail)))
 }
 
-/// Change a title's fields. Unlinking a paid title's media while another title still plays
-/// it also needs `billing:write`.
+/// Change a title's fields. Unlinking a paid title's media (or linking it other media) also
+/// needs `billing:write`: the media would be a free title's, or free to link to one.
 #[utoipa::path(params(("id" = String, Path, description = "Title id")), request_body = TitleFields,
     responses((status = 200, body = TitleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 403, body = ErrorBody, description = "A paid title's media unlinked while another title plays it, without billing:write"),
+    (status = 403, body = ErrorBody, description = "A paid title's media taken away from it, without billing:write"),
     (status = 404, body = ErrorBody)), security(("api_key" = ["catalog:write"])))]
 #[patch("/api/v1/titles/{id}")]
 pub async fn update(
@@ -392,10 +392,10 @@ pub async fn unpublish(
 }
 
 /// Delete a title with its episodes and extras; their media stays in the library. A paid
-/// title whose media another title still plays needs `billing:write` too.
+/// title with media (or with paid episodes or extras with media) needs `billing:write` too.
 #[utoipa::path(params(("id" = String, Path, description = "Title id")), responses(
     (status = 204), (status = 401, body = ErrorBody),
-    (status = 403, body = ErrorBody, description = "A paid title whose media another title plays, without billing:write"),
+    (status = 403, body = ErrorBody, description = "A paid title with media, without billing:write"),
     (status = 404, body = ErrorBody)),
     security(("api_key" = ["catalog:write"])))]
 #[delete("/api/v1/titles/{id}")]

@@ -15,12 +15,12 @@ use super::session::{Viewer, presented_session};
 use super::ui::{missing, page};
 use crate::access::AccessError;
 use crate::access::entitlement::{Decision, Remedy};
-use crate::access::level::Price;
+use crate::access::level::{AccessLevel, Price};
 use crate::access::{offers, plans};
 use crate::accounts::throttle;
 use crate::catalog::{self, AssetStatus, browse, progress};
 use crate::playback::gate::{self, poster_url};
-use crate::services::playback::{Asker, PlayAnswer, ProgressError};
+use crate::services::playback::{Asker, PlayAnswer, ProgressError, Refusal};
 
 #[derive(Serialize)]
 struct WatchView {
@@ -54,6 +54,11 @@ struct PlayerView {
 #[derive(Serialize, Default)]
 struct PaywallView {
     reason: String,
+    /// The title whose access the viewer needs: the watched one, or another paid title that
+    /// plays the same media. Its offers are the ones shown, and checkout names it.
+    title: String,
+    /// When that is another title: whose access is needed, in words.
+    part_of: Option<String>,
     sign_in: Option<String>,
     plans: Vec<PlanOffer>,
     rent: Option<String>,
@@ -124,18 +129,51 @@ fn asker(req: &HttpRequest, viewer: Option<&Viewer>) -> Asker {
     }
 }
 
+/// "This video is part of “Kelp Forest”, which subscribers watch.": whose access a title
+/// needs when another paid title plays the same media (`name`: `None` when that title is
+/// not out, so its name is not shown).
+fn part_of(name: Option<&str>, level: &AccessLevel) -> String {
+    let whose = match name {
+        Some(name) => format!("\u{201c}{name}\u{201d}"),
+        None => "another title".to_owned(),
+    };
+    let who = match level {
+        AccessLevel::Public | AccessLevel::Registered => "which signed-in viewers watch",
+        AccessLevel::Subscribers { .. } => "which subscribers watch",
+        AccessLevel::Purchase {
+            rent: Some(_),
+            buy: None,
+        } => "which you rent to watch",
+        AccessLevel::Purchase {
+            rent: None,
+            buy: Some(_),
+        } => "which you buy to watch",
+        AccessLevel::Purchase { .. } => "which you rent or buy to watch",
+        AccessLevel::PayPerView { .. } => "an event you need a ticket for",
+    };
+    format!("This video is part of {whose}, {who}.")
+}
+
 async fn paywall(
     state: &AppState,
-    decision: Decision,
+    refusal: Refusal,
     title_id: &str,
     user: Option<i64>,
 ) -> Result<PaywallView, ApiError> {
     let signed_in = user.is_some();
+    let Refusal {
+        decision,
+        title: decided_by,
+        other_name,
+    } = refusal;
     let Decision::Denied { reason, remedies } = decision else {
         return Ok(PaywallView::default());
     };
+    let needed = decided_by.asked_about().to_owned();
     let mut view = PaywallView {
         reason: reason.sentence().to_owned(),
+        part_of: (needed != title_id).then(|| part_of(other_name.as_deref(), &decided_by.level)),
+        title: needed,
         can_buy: signed_in && state.settings.settings.current().stripe.enabled(),
         ..PaywallView::default()
     };
@@ -291,9 +329,9 @@ pub async fn watch(
             None,
             StatusCode::OK,
         ),
-        PlayAnswer::Denied(decision) => (
+        PlayAnswer::Denied(refusal) => (
             None,
-            Some(paywall(&state, decision, &title.id, user).await?),
+            Some(paywall(&state, refusal, &title.id, user).await?),
             StatusCode::OK,
         ),
     };
@@ -481,9 +519,10 @@ pub async fn renew_pass(
             });
             Ok(super::account_pages::private(resp, None))
         }
-        PlayAnswer::Denied(Decision::Denied { reason, .. }) => {
-            Err(ApiError::forbidden(reason.sentence()))
-        }
+        PlayAnswer::Denied(Refusal {
+            decision: Decision::Denied { reason, .. },
+            ..
+        }) => Err(ApiError::forbidden(reason.sentence())),
         PlayAnswer::Denied(_) => Err(ApiError::forbidden("not allowed")),
     }
 }

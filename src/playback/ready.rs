@@ -153,9 +153,41 @@ impl ReadyAssets {
     }
 }
 
-/// Why the public URL of `asset_id` would not play (what the API says instead of a
-/// `playback_url`), or `None` when it plays: the origin's rule, in words for the operator.
-pub fn public_unavailable(
+/// What the public path of an asset serves now, for the API's URLs: the origin's rule, in
+/// words for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicPath {
+    /// Why the media (playlists, segments, trick-play frames) would not play there;
+    /// `None` when it plays.
+    pub unavailable: Option<String>,
+    /// Whether its poster is served there: storefront artwork, given for paid media too
+    /// once a live title plays the ready package.
+    pub poster: bool,
+}
+
+/// What `asset_id`'s public path serves (see `PublicPath`).
+pub fn public_path(
+    c: &rusqlite::Connection,
+    asset_id: &str,
+    now: i64,
+) -> Result<PublicPath, PlaybackError> {
+    let unavailable = public_unavailable(c, asset_id, now)?;
+    let poster = match &unavailable {
+        None => true,
+        // Paid media: only the poster answers.
+        Some(_) => {
+            matches!(catalog::get(c, asset_id), Ok(a) if a.status == AssetStatus::Ready && a.manifest.is_some())
+                && visibility::asset_live_until(c, asset_id, now)?.is_some()
+        }
+    };
+    Ok(PublicPath {
+        unavailable,
+        poster,
+    })
+}
+
+/// Why the public URL of `asset_id` would not play, or `None` when it plays.
+fn public_unavailable(
     c: &rusqlite::Connection,
     asset_id: &str,
     now: i64,

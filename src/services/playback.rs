@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::access::entitlement::{self, Basis, Decision, Reason};
+use crate::access::entitlement::{self, Basis, Decision, Reason, TitleAccess};
 use crate::access::level::AccessLevel;
 use crate::access::media::PlayDecision;
 use crate::access::{AccessError, store};
@@ -32,7 +32,20 @@ pub enum PlayAnswer {
         until: Option<i64>,
         basis: Basis,
     },
-    Denied(Decision),
+    Denied(Refusal),
+}
+
+/// A refusal and the title whose level gave it: the played title, or another paid title
+/// that plays the same media (`access::media`). Its remedies are that title's, so whatever
+/// the viewer buys or redeems to get in is for it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub decision: Decision,
+    /// The title whose access the viewer needs (checkout names it).
+    pub title: TitleAccess,
+    /// That title's name when it is another title and out now, for the page to say whose
+    /// access is needed (a draft's or a scheduled title's name is not shown to viewers).
+    pub other_name: Option<String>,
 }
 
 /// Why a player's progress report was not kept.
@@ -191,10 +204,10 @@ impl PlaybackService {
         now: i64,
     ) -> Result<PlayAnswer, AccessError> {
         let Some(PlayDecision {
+            title: decided_by,
             decision,
             paid,
             starts_rentals,
-            ..
         }) = self
             .play_decision(title_id, asker.user_id, asker.viewer, paywall, now)
             .await?
@@ -214,7 +227,33 @@ impl PlaybackService {
                 if let Decision::Denied { reason, .. } = &denied {
                     log(format!("no pass: {}", reason.sentence()));
                 }
-                return Ok(PlayAnswer::Denied(denied));
+                let other = decided_by.asked_about().to_owned();
+                let out_now = crate::catalog::visibility::is_within(
+                    decided_by.live_from,
+                    decided_by.live_until,
+                    now,
+                );
+                let other_name = match other != title_id && out_now {
+                    false => None,
+                    true => {
+                        self.db
+                            .read(move |c| {
+                                c.query_row(
+                                    "SELECT name FROM titles WHERE id = ?1",
+                                    [&other],
+                                    |r| r.get::<_, String>(0),
+                                )
+                                .optional()
+                                .map_err(AccessError::from)
+                            })
+                            .await?
+                    }
+                };
+                return Ok(PlayAnswer::Denied(Refusal {
+                    decision: denied,
+                    title: decided_by,
+                    other_name,
+                }));
             }
         };
         if basis == Basis::Free {

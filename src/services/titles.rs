@@ -3,7 +3,8 @@
 //! forgets what it held in memory for the title's media, so unpublishing stops playback at
 //! once, not when a cache entry runs out; and the encryption looks again for media a paid
 //! title now plays. Collection changes (`collection_change`) go through here too: a
-//! priced collection's level reaches its titles, so its membership is `billing:write`'s.
+//! collection's level (public too) reaches its titles, so its membership is
+//! `billing:write`'s.
 
 use std::sync::Arc;
 
@@ -181,8 +182,9 @@ impl TitleService {
     }
 
     /// Edits a title. Moving its media link so that some media loses a paid title that
-    /// guarded it while another title still plays it decides who may watch that media:
-    /// without `may_set_access` (`billing:write`) it is refused and nothing changes.
+    /// guarded it decides who may watch that media (a free title playing it, or the next
+    /// one linked to it): without `may_set_access` (`billing:write`) it is refused and
+    /// nothing changes.
     pub async fn update(
         &self,
         actor: &Actor,
@@ -274,8 +276,9 @@ impl TitleService {
     }
 
     /// Deletes the title with its episodes and extras; their media stays in the library.
-    /// Deleting a paid title whose media another title still plays decides who may watch
-    /// it: without `may_set_access` (`billing:write`) it is refused.
+    /// Deleting a paid title with media decides who may watch that media (a free title
+    /// playing it, or the next one linked to it): without `may_set_access`
+    /// (`billing:write`) it is refused.
     pub async fn delete(
         &self,
         actor: &Actor,
@@ -324,7 +327,8 @@ impl TitleService {
 
     /// A collection change (`change`: its result, the audit target and the entry's detail)
     /// with its audit entry, in one transaction. Adding titles to or removing them from a
-    /// collection whose level is not public (so also deleting one) moves their level:
+    /// collection that has an access level, public included (so also deleting one), moves
+    /// their level (`access::store::collection_has_level`):
     /// without `may_set_access` (`billing:write`) it is refused and nothing changes.
     /// After it, the origin asks again which media is free, at once.
     pub async fn collection_change<T: Send + 'static>(
@@ -343,9 +347,9 @@ impl TitleService {
         let out = self
             .db
             .write(move |tx| {
-                let before = crate::access::store::priced_memberships(tx)?;
+                let before = crate::access::store::leveled_memberships(tx)?;
                 let (out, target, detail) = change(tx)?;
-                if !may_set_access && crate::access::store::priced_memberships(tx)? != before {
+                if !may_set_access && crate::access::store::leveled_memberships(tx)? != before {
                     return Err(TitleServiceError::NeedsBilling(
                         "this collection has an access level, so which titles it holds decides \
                          who may watch them: changing that needs the billing:write permission"
@@ -377,9 +381,9 @@ fn check_guards(
     let after = crate::access::store::media_guards(tx, &assets)?;
     if crate::access::store::guards_loosened(guards, &after) {
         return Err(TitleServiceError::NeedsBilling(
-            "another title plays this media, so taking it away from a paid title would let \
-             more viewers watch it: that needs the billing:write permission (or unlink the \
-             other title first)"
+            "taking media away from a paid title would let more viewers watch it (a free \
+             title that plays it, or any title linked to it next): that needs the \
+             billing:write permission"
                 .into(),
         ));
     }

@@ -467,6 +467,12 @@ fn the_assets_api_gives_no_playback_url_where_the_public_path_would_not_play_and
     let (_, asset) = server.get(&format!("/api/v1/assets/{id}"));
     assert_eq!(asset["playback_url"], master, "{asset}");
     assert!(asset["playback_unavailable"].is_null(), "{asset}");
+    // Every URL given answers on the public path.
+    let thumbs = asset["thumbnails_url"].as_str().unwrap().to_owned();
+    let poster = asset["poster_url"].as_str().unwrap().to_owned();
+    for url in [&master, &thumbs, &poster] {
+        assert_eq!(public_status(&server, url), 200, "{url}");
+    }
 
     // For subscribers: the public URL would answer 403.
     subscribers_plan(&server);
@@ -486,13 +492,22 @@ fn the_assets_api_gives_no_playback_url_where_the_public_path_would_not_play_and
             .contains("a paid title plays this media"),
         "{asset}"
     );
+    // The trick-play frames are the media's: no URL that would answer 403. The poster is
+    // storefront artwork and still answers.
+    assert_eq!(public_status(&server, &thumbs), 403);
+    assert!(asset["thumbnails_url"].is_null(), "{asset}");
+    assert_eq!(asset["poster_url"], poster.as_str(), "{asset}");
+    assert_eq!(public_status(&server, &poster), 200);
 
     // Its title back to a draft: no URL (it would answer 404), and the reason.
     let (status, body) = server.call("POST", &format!("/api/v1/titles/{id}/unpublish"), None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(public_status(&server, &master), 404);
+    assert_eq!(public_status(&server, &poster), 404);
     let (_, asset) = server.get(&format!("/api/v1/assets/{id}"));
     assert!(asset["playback_url"].is_null(), "{asset}");
+    assert!(asset["thumbnails_url"].is_null(), "{asset}");
+    assert!(asset["poster_url"].is_null(), "{asset}");
     let why = asset["playback_unavailable"].as_str().unwrap();
     assert!(
         why.contains("docs") && why.ends_with("is a draft"),
@@ -512,4 +527,366 @@ fn the_assets_api_gives_no_playback_url_where_the_public_path_would_not_play_and
     let (_, doc) = crate::support::get_with(&format!("{}/api/v1/openapi.json", server.url()), None);
     let props = &doc["components"]["schemas"]["AssetView"]["properties"];
     assert!(props["playback_unavailable"].is_object(), "{props}");
+    let said = props["thumbnails_url"].to_string();
+    assert!(said.contains("playback_unavailable"), "{props}");
+}
+
+/// The hidden fields of the first form on `body` whose button says `button`, unescaped as a
+/// browser sends them.
+fn hidden_fields(body: &str, button: &str) -> Vec<(String, String)> {
+    let at = body
+        .find(button)
+        .unwrap_or_else(|| panic!("no {button:?} in {body}"));
+    let form = &body[body[..at].rfind("<form").unwrap()..at];
+    let unescape = |v: &str| {
+        v.replace("&#x2f;", "/")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    form.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|input| {
+            let attr = |name: &str| {
+                let from = input.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                unescape(&input[from..from + input[from..].find('"').unwrap()])
+            };
+            (attr("name"), attr("value"))
+        })
+        .collect()
+}
+
+/// Sends a watch page's checkout form (its hidden fields and `extra`), pays at the Stripe
+/// stand-in and comes back the way Checkout sends the viewer back.
+fn buy_from(
+    b: &mut crate::accounts::Browser,
+    stripe: &crate::stripe_standin::Standin,
+    fields: Vec<(String, String)>,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    form.extend_from_slice(extra);
+    let sent = b.post("/checkout", &form);
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let session = crate::stripe::session_of(&sent.location.unwrap());
+    let asked = stripe.requests_to("/v1/checkout/sessions").pop().unwrap().1;
+    stripe.complete(&session);
+    let back = fields.iter().find(|(k, _)| k == "back").unwrap().1.clone();
+    let returned = b.get(&format!(
+        "/checkout/return?session_id={session}&back={back}"
+    ));
+    assert_eq!(returned.status, 303, "{}", returned.body);
+    assert_eq!(returned.location.as_deref(), Some(back.as_str()));
+    asked
+}
+
+#[test]
+fn a_free_episode_on_a_paid_movies_media_sells_the_movie_and_plays_once_the_viewer_has_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stripe = crate::stripe_standin::Standin::start();
+    let data = data_with_ann(tmp.path(), &[]);
+    for who in ["cat", "dan", "eve"] {
+        created(&data, &format!("{who}@example.com"), &["--role", "viewer"]);
+    }
+    let server = Server::start_with(
+        &data,
+        Options {
+            tables: stripe.config(),
+            ..Options::default()
+        },
+    );
+    let (movie, _) = ingest(&server, tmp.path(), "kelp");
+    let (_, title) = server.get(&format!("/api/v1/titles/{movie}"));
+    let name = title["name"].as_str().unwrap().to_owned();
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{movie}/access"),
+        Some(json!({"level": {"kind": "purchase",
+            "rent": {"amount": 250, "currency": "eur"}, "buy": null}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    // A free series whose episode plays the movie's media.
+    let (status, series) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(json!({"kind": "series", "name": "Ocean Diaries", "synopsis": "s"})),
+    );
+    assert_eq!(status, 201, "{series}");
+    let series = series["id"].as_str().unwrap().to_owned();
+    let (status, episode) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(
+            json!({"kind": "episode", "series_id": series, "season": 1, "episode": 1,
+               "name": "Under the canopy", "asset_id": movie}),
+        ),
+    );
+    assert_eq!(status, 201, "{episode}");
+    let episode = episode["id"].as_str().unwrap().to_owned();
+    let (status, body) = server.call("POST", &format!("/api/v1/titles/{series}/publish"), None);
+    assert_eq!(status, 200, "{body}");
+    let watch = format!("/watch/{episode}");
+
+    // Cat, watching the episode, is told whose access it takes and rents the movie.
+    let mut cat = signed_in(&server, "cat@example.com");
+    let page = cat.get(&watch);
+    assert!(!page.body.contains("data-src=\""), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "This video is part of \u{201c}{name}\u{201d}, which you rent to watch."
+        )),
+        "{}",
+        page.body
+    );
+    let rent = hidden_fields(&page.body, "Rent for 2.50 EUR");
+    assert!(rent.contains(&("title".into(), movie.clone())), "{rent:?}");
+    assert!(rent.contains(&("back".into(), watch.clone())), "{rent:?}");
+    let asked = buy_from(&mut cat, &stripe, rent, &[]);
+    assert!(
+        asked.contains(&(
+            "line_items[0][price_data][unit_amount]".into(),
+            "250".into()
+        )),
+        "{asked:?}"
+    );
+    let page = cat.get(&watch);
+    assert!(
+        page.body.contains("data-src=\"&#x2f;p&#x2f;"),
+        "{}",
+        page.body
+    );
+    let cat_id = member(&server, "cat@example.com");
+    let (_, why) = server.get(&format!("/api/v1/members/{cat_id}/access/{episode}"));
+    assert_eq!(why["decision"]["basis"]["kind"], "rental", "{why}");
+
+    // Dan redeems a code for the movie from the episode's page, and plays the episode.
+    let (status, batch) = server.call(
+        "POST",
+        "/api/v1/code-batches",
+        Some(json!({"name": "Press", "title": movie, "count": 1})),
+    );
+    assert_eq!(status, 201, "{batch}");
+    let csv = ureq::get(format!(
+        "{}/api/v1/code-batches/{}/codes",
+        server.url(),
+        batch["id"]
+    ))
+    .header("Authorization", format!("Bearer {}", server.key))
+    .call()
+    .unwrap()
+    .body_mut()
+    .read_to_string()
+    .unwrap();
+    let code = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut dan = signed_in(&server, "dan@example.com");
+    let page = dan.get(&watch);
+    let mut redeem = hidden_fields(&page.body, "Redeem</button>");
+    assert!(
+        redeem.contains(&("next".into(), watch.clone())),
+        "{redeem:?}"
+    );
+    redeem.push(("code".into(), code));
+    let form: Vec<(&str, &str)> = redeem
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let done = dan.post("/redeem", &form);
+    assert_eq!(done.location.as_deref(), Some(watch.as_str()));
+    assert!(dan.get(&watch).body.contains("data-src=\""));
+
+    // For subscribers instead: Eve subscribes from the episode's page, and plays it.
+    subscribers_plan(&server);
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{movie}/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut eve = signed_in(&server, "eve@example.com");
+    let page = eve.get(&watch);
+    assert!(
+        page.body.contains(&format!(
+            "This video is part of \u{201c}{name}\u{201d}, which subscribers watch."
+        )),
+        "{}",
+        page.body
+    );
+    let plan = hidden_fields(&page.body, "Subscribe monthly");
+    assert!(plan.contains(&("plan".into(), "club".into())), "{plan:?}");
+    buy_from(&mut eve, &stripe, plan, &[("interval", "month")]);
+    assert!(eve.get(&watch).body.contains("data-src=\""));
+}
+
+#[test]
+fn an_editor_cannot_free_a_priced_collections_title_through_an_older_one_whose_level_is_public() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "ed@example.com", &["--role", "editor"]);
+    let editor_key = key_with(&data, "catalog:write");
+    let server = Server::start_with(&data, Options::default());
+    let (id, _) = ingest(&server, tmp.path(), "gala");
+    let master = format!("/p/public/{id}/master.m3u8");
+    subscribers_plan(&server);
+    // "Free picks", explicitly free, made before "Gold", for subscribers, which holds the
+    // movie. A title's level from collections is the oldest one's.
+    let mut collections = Vec::new();
+    for (name, level) in [
+        ("Free picks", json!({"kind": "public"})),
+        ("Gold", json!({"kind": "subscribers", "plans": []})),
+    ] {
+        let (status, made) =
+            server.call("POST", "/api/v1/collections", Some(json!({"name": name})));
+        assert_eq!(status, 201, "{made}");
+        let made = made["id"].as_str().unwrap().to_owned();
+        let (status, body) = server.call(
+            "PUT",
+            &format!("/api/v1/collections/{made}/access"),
+            Some(json!({ "level": level })),
+        );
+        assert_eq!(status, 204, "{body}");
+        collections.push(made);
+        // Made in different seconds, so which is older is not left to their ids.
+        let second = crate::support::unix_now();
+        while crate::support::unix_now() == second {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let [free, gold] = [collections[0].clone(), collections[1].clone()];
+    let (status, view) = server.call(
+        "PATCH",
+        &format!("/api/v1/collections/{gold}"),
+        Some(json!({"titles": [id]})),
+    );
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(public_status(&server, &master), 403, "gated by Gold");
+
+    // An editor putting it in "Free picks" too would give the media away: refused, by
+    // either way in, and nothing changes.
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "PATCH",
+        &format!("/api/v1/collections/{free}"),
+        json!({"titles": [id]}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("billing:write"),
+        "{refused}"
+    );
+    let mut ed = signed_in(&server, "ed@example.com");
+    let page = ed.get(&format!("/admin/collections/{free}"));
+    assert!(!page.body.contains("value=\"add\""), "{}", page.body);
+    let added = ed.post(
+        &format!("/admin/collections/{free}/items"),
+        &[("csrf", &page.csrf()), ("action", "add"), ("title", &id)],
+    );
+    assert_eq!(added.status, 403, "{}", added.body);
+    let (_, view) = server.get(&format!("/api/v1/collections/{free}"));
+    assert_eq!(view["titles"], json!([]), "{view}");
+    assert_eq!(public_status(&server, &master), 403);
+
+    // The owner may: then it is free, as the owner chose.
+    let (status, view) = server.call(
+        "PATCH",
+        &format!("/api/v1/collections/{free}"),
+        Some(json!({"titles": [id]})),
+    );
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(public_status(&server, &master), 200);
+}
+
+#[test]
+fn an_editor_cannot_launder_a_paid_titles_media_by_unlinking_it_and_linking_it_to_a_free_title() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "ed@example.com", &["--role", "editor"]);
+    let editor_key = key_with(&data, "catalog:write");
+    let server = Server::start_with(&data, Options::default());
+    let (movie, _) = ingest(&server, tmp.path(), "vault");
+    let master = format!("/p/public/{movie}/master.m3u8");
+    subscribers_plan(&server);
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{movie}/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(public_status(&server, &master), 403);
+
+    // The movie alone plays the media. Taking it away would leave it free for the next
+    // title to link: refused, by unlinking or deleting, API or dashboard.
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "PATCH",
+        &format!("/api/v1/titles/{movie}"),
+        json!({"asset_id": ""}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("billing:write"),
+        "{refused}"
+    );
+    let (status, refused) = call_as(
+        &server,
+        &editor_key,
+        "DELETE",
+        &format!("/api/v1/titles/{movie}"),
+        json!({}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    let mut ed = signed_in(&server, "ed@example.com");
+    let csrf = ed.get(&format!("/admin/titles/{movie}")).csrf();
+    let page = ed.post(&format!("/admin/titles/{movie}/delete"), &[("csrf", &csrf)]);
+    assert_eq!(page.status, 403, "{}", page.body);
+    let (_, still) = server.get(&format!("/api/v1/titles/{movie}"));
+    assert_eq!(still["asset_id"], movie.as_str(), "{still}");
+
+    // So a free title the editor links to it plays it only for subscribers.
+    let (status, copy) = call_as(
+        &server,
+        &editor_key,
+        "POST",
+        "/api/v1/titles",
+        json!({"kind": "movie", "name": "Free copy", "synopsis": "s", "asset_id": movie}),
+    );
+    assert_eq!(status, 201, "{copy}");
+    let copy = copy["id"].as_str().unwrap().to_owned();
+    let (status, body) = call_as(
+        &server,
+        &editor_key,
+        "POST",
+        &format!("/api/v1/titles/{copy}/publish"),
+        json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(public_status(&server, &master), 403);
+
+    // The owner may take the media away: then it is the free title's.
+    let (status, body) = server.call(
+        "PATCH",
+        &format!("/api/v1/titles/{movie}"),
+        Some(json!({"asset_id": ""})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(public_status(&server, &master), 200);
 }

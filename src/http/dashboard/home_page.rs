@@ -336,14 +336,15 @@ pub async fn collection(
     let col_id = col.id.clone();
     let priced = state
         .db
-        .read(move |c| crate::access::store::collection_is_priced(c, &col_id))
+        .read(move |c| crate::access::store::collection_has_level(c, &col_id))
         .await?;
     let item_ids: Vec<String> = items.iter().map(|t| t.id.clone()).collect();
     let catalog = choices(&all, &item_ids, now);
     let items = choices(&items, &[], now);
     let role = admin.viewer.user().role;
     let can_write = role.may(Permission::CatalogWrite);
-    // A priced collection's titles are billing's: editors may reorder and rename only.
+    // The titles of a collection with a level (public too) are billing's: editors may
+    // reorder and rename only.
     let can_pick = can_write && (!priced || role.may(Permission::BillingWrite));
     render(
         &state,
