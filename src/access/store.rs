@@ -255,10 +255,13 @@ pub fn asset_has_paid_title(c: &Connection, asset_id: &str) -> Result<bool, Acce
 
 /// The engine's answer for a play of `title_id` by `viewer` at `now`, per media: the title
 /// and every other paid title linking the same media must let the viewer in
-/// (`media::decide_play`). `None`: no such title.
+/// (`media::decide_play`). `None`: no such title, or — when `for_asset` names the media a
+/// pass is about to be made for — the title no longer plays that media (its media was
+/// changed after the caller read it, so the answer would be about other media).
 pub fn decide_play(
     c: &Connection,
     title_id: &str,
+    for_asset: Option<&str>,
     viewer: &ViewerState,
     policy: &Policy,
     now: i64,
@@ -274,6 +277,9 @@ pub fn decide_play(
         )
         .optional()?
         .flatten();
+    if for_asset.is_some_and(|wanted| asset.as_deref() != Some(wanted)) {
+        return Ok(None);
+    }
     let sharing = match &asset {
         Some(asset) => paid_titles(c, asset, Some(title_id))?,
         None => Vec::new(),

@@ -311,7 +311,7 @@ fn media_is_decided_by_every_paid_title_linking_it_whatever_their_state() {
     let play = |user: Option<i64>| {
         read(&db, |c| {
             let viewer = store::viewer_state(c, user, 0).unwrap();
-            store::decide_play(c, "e1", &viewer, &policy, 10)
+            store::decide_play(c, "e1", None, &viewer, &policy, 10)
                 .unwrap()
                 .unwrap()
         })
@@ -322,6 +322,19 @@ fn media_is_decided_by_every_paid_title_linking_it_whatever_their_state() {
         "{refused:?}"
     );
     assert_eq!(refused.title.title_id, "m1");
+    // A pass asked for other media than the title plays now (an editor changed it after
+    // the caller read it) gets no answer at all, rather than this media's answer.
+    let viewer = read(&db, |c| store::viewer_state(c, Some(1), 0).unwrap());
+    let stale = |asset: &str| {
+        read(&db, |c| {
+            store::decide_play(c, "e1", Some(asset), &viewer, &policy, 10).unwrap()
+        })
+    };
+    assert!(
+        stale("a2").is_none(),
+        "decided for media e1 no longer plays"
+    );
+    assert!(stale("a1").is_some());
     assert!(!read(&db, |c| store::asset_is_free(c, "a1").unwrap()));
     assert!(read(&db, |c| store::asset_has_paid_title(c, "a1").unwrap()));
 

@@ -89,14 +89,17 @@ impl PlaybackService {
         now: i64,
     ) -> Result<Option<(entitlement::TitleAccess, Decision)>, AccessError> {
         Ok(self
-            .play_decision(title_id, user_id, session, paywall, now)
+            .play_decision(title_id, None, user_id, session, paywall, now)
             .await?
             .map(|d| (d.title, d.decision)))
     }
 
+    /// With `for_asset`, the media a pass is about to be made for: `None` when the title
+    /// no longer plays it.
     async fn play_decision(
         &self,
         title_id: &str,
+        for_asset: Option<&str>,
         user_id: Option<i64>,
         session: Option<ViewerTag>,
         paywall: &PaywallConfig,
@@ -104,11 +107,22 @@ impl PlaybackService {
     ) -> Result<Option<PlayDecision>, AccessError> {
         let policy = store::policy(paywall);
         let title_id = title_id.to_owned();
+        let for_asset = for_asset.map(str::to_owned);
         let elsewhere = user_id.map_or(0, |u| self.streams().elsewhere(u, session, now));
         self.db
             .read(move |c| {
-                let viewer = store::viewer_state(c, user_id, elsewhere)?;
-                store::decide_play(c, &title_id, &viewer, &policy, now)
+                // One snapshot for every read, so the titles and media decided on are
+                // those of one moment, whatever editors change meanwhile.
+                let snapshot = c.unchecked_transaction()?;
+                let viewer = store::viewer_state(&snapshot, user_id, elsewhere)?;
+                store::decide_play(
+                    &snapshot,
+                    &title_id,
+                    for_asset.as_deref(),
+                    &viewer,
+                    &policy,
+                    now,
+                )
             })
             .await
     }
@@ -123,7 +137,7 @@ impl PlaybackService {
         now: i64,
     ) -> Result<Decision, AccessError> {
         Ok(self
-            .play_decision(title_id, asker.user_id, asker.viewer, paywall, now)
+            .play_decision(title_id, None, asker.user_id, asker.viewer, paywall, now)
             .await?
             .ok_or_else(|| AccessError::NotFound(format!("title {title_id}")))?
             .decision)
@@ -209,7 +223,14 @@ impl PlaybackService {
             paid,
             starts_rentals,
         }) = self
-            .play_decision(title_id, asker.user_id, asker.viewer, paywall, now)
+            .play_decision(
+                title_id,
+                Some(asset_id),
+                asker.user_id,
+                asker.viewer,
+                paywall,
+                now,
+            )
             .await?
         else {
             return Err(AccessError::NotFound(format!("title {title_id}")));
