@@ -22,8 +22,8 @@ pub struct TargetPolicy {
     allowed: Vec<IpRange>,
 }
 
-/// What kind of internal address `ip` is, if it is one (IPv4-mapped and NAT64 forms
-/// are judged by the IPv4 address in them).
+/// What kind of internal address `ip` is, if it is one (IPv4-mapped, NAT64 and 6to4
+/// forms are judged by the IPv4 address in them).
 pub fn internal_kind(ip: IpAddr) -> Option<&'static str> {
     match ip.to_canonical() {
         IpAddr::V4(v4) => v4_kind(v4),
@@ -57,6 +57,12 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
     // 64:ff9b::/96 reaches the IPv4 address in its last 32 bits through NAT64.
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         let [.., a, b, c, d] = ip.octets();
+        return v4_kind(Ipv4Addr::new(a, b, c, d));
+    }
+    // 2002::/16 (6to4) carries an IPv4 address in its next 32 bits, which a 6to4 relay
+    // reaches.
+    if segments[0] == 0x2002 {
+        let [_, _, a, b, c, d, ..] = ip.octets();
         return v4_kind(Ipv4Addr::new(a, b, c, d));
     }
     Some(if ip.is_unspecified() {
@@ -209,6 +215,8 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
         ] {
             assert!(
                 policy.refusal(ip.parse().unwrap()).is_some(),
@@ -220,6 +228,7 @@ mod tests {
             "100.128.0.1",
             "2606:4700::1111",
             "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
         ] {
             assert_eq!(policy.refusal(ip.parse().unwrap()), None, "{ip} refused");
         }
