@@ -28,6 +28,27 @@ fn public_status(server: &Server, path: &str) -> u16 {
         .as_u16()
 }
 
+/// Sets `title`'s access level (`{"level": …}`) as the owner.
+fn set_title_level(server: &Server, title: &str, level: serde_json::Value) {
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{title}/access"),
+        Some(level),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A new series named `name`, made by the owner; its id.
+fn new_series(server: &Server, name: &str) -> String {
+    let (status, series) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(json!({"kind": "series", "name": name, "synopsis": "s"})),
+    );
+    assert_eq!(status, 201, "{series}");
+    series["id"].as_str().unwrap().to_owned()
+}
+
 /// A refusal (403) that names `billing:write` as what is missing.
 fn refused_for_billing((status, refused): (u16, serde_json::Value)) {
     assert_eq!(status, 403, "{refused}");
@@ -255,26 +276,14 @@ fn an_episode_an_editor_links_to_a_paid_movies_media_plays_it_only_for_the_movie
     let server = Server::start_with(&data, Options::default());
     let (movie, dir) = ingest(&server, tmp.path(), "premiere");
     subscribers_plan(&server);
-    let (status, body) = server.call(
-        "PUT",
-        &format!("/api/v1/titles/{movie}/access"),
-        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    set_title_level(
+        &server,
+        &movie,
+        json!({"level": {"kind": "subscribers", "plans": []}}),
     );
-    assert_eq!(status, 200, "{body}");
     // A series for any signed-in viewer, as the operator set it.
-    let (status, series) = server.call(
-        "POST",
-        "/api/v1/titles",
-        Some(json!({"kind": "series", "name": "Open Show", "synopsis": "s"})),
-    );
-    assert_eq!(status, 201, "{series}");
-    let series = series["id"].as_str().unwrap().to_owned();
-    let (status, body) = server.call(
-        "PUT",
-        &format!("/api/v1/titles/{series}/access"),
-        Some(json!({"level": {"kind": "registered"}})),
-    );
-    assert_eq!(status, 200, "{body}");
+    let series = new_series(&server, "Open Show");
+    set_title_level(&server, &series, json!({"level": {"kind": "registered"}}));
 
     // The editor makes an episode of it that plays the movie's media, and publishes.
     let (status, episode) = server.call_as(
@@ -423,12 +432,11 @@ fn the_assets_api_gives_no_playback_url_where_the_public_path_would_not_play_and
 
     // For subscribers: the public URL would answer 403.
     subscribers_plan(&server);
-    let (status, body) = server.call(
-        "PUT",
-        &format!("/api/v1/titles/{id}/access"),
-        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    set_title_level(
+        &server,
+        &id,
+        json!({"level": {"kind": "subscribers", "plans": []}}),
     );
-    assert_eq!(status, 200, "{body}");
     assert_eq!(public_status(&server, &master), 403);
     let (_, asset) = server.get(&format!("/api/v1/assets/{id}"));
     assert!(asset["playback_url"].is_null(), "{asset}");
@@ -544,21 +552,14 @@ fn a_free_episode_on_a_paid_movies_media_sells_the_movie_and_plays_once_the_view
     let (movie, _) = ingest(&server, tmp.path(), "kelp");
     let (_, title) = server.get(&format!("/api/v1/titles/{movie}"));
     let name = title["name"].as_str().unwrap().to_owned();
-    let (status, body) = server.call(
-        "PUT",
-        &format!("/api/v1/titles/{movie}/access"),
-        Some(json!({"level": {"kind": "purchase",
-            "rent": {"amount": 250, "currency": "eur"}, "buy": null}})),
+    set_title_level(
+        &server,
+        &movie,
+        json!({"level": {"kind": "purchase",
+            "rent": {"amount": 250, "currency": "eur"}, "buy": null}}),
     );
-    assert_eq!(status, 200, "{body}");
     // A free series whose episode plays the movie's media.
-    let (status, series) = server.call(
-        "POST",
-        "/api/v1/titles",
-        Some(json!({"kind": "series", "name": "Ocean Diaries", "synopsis": "s"})),
-    );
-    assert_eq!(status, 201, "{series}");
-    let series = series["id"].as_str().unwrap().to_owned();
+    let series = new_series(&server, "Ocean Diaries");
     let (status, episode) = server.call(
         "POST",
         "/api/v1/titles",
@@ -631,12 +632,11 @@ fn a_free_episode_on_a_paid_movies_media_sells_the_movie_and_plays_once_the_view
 
     // For subscribers instead: Eve subscribes from the episode's page, and plays it.
     subscribers_plan(&server);
-    let (status, body) = server.call(
-        "PUT",
-        &format!("/api/v1/titles/{movie}/access"),
-        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    set_title_level(
+        &server,
+        &movie,
+        json!({"level": {"kind": "subscribers", "plans": []}}),
     );
-    assert_eq!(status, 200, "{body}");
     let mut eve = signed_in(&server, "eve@example.com");
     let page = eve.get(&watch);
     assert!(
@@ -723,12 +723,11 @@ fn an_editor_cannot_launder_a_paid_titles_media_by_unlinking_it_and_linking_it_t
     let (movie, _) = ingest(&server, tmp.path(), "vault");
     let master = format!("/p/public/{movie}/master.m3u8");
     subscribers_plan(&server);
-    let (status, body) = server.call(
-        "PUT",
-        &format!("/api/v1/titles/{movie}/access"),
-        Some(json!({"level": {"kind": "subscribers", "plans": []}})),
+    set_title_level(
+        &server,
+        &movie,
+        json!({"level": {"kind": "subscribers", "plans": []}}),
     );
-    assert_eq!(status, 200, "{body}");
     assert_eq!(public_status(&server, &master), 403);
 
     // The movie alone plays the media. Taking it away would leave it free for the next
