@@ -118,7 +118,8 @@ mod tests {
 
     use super::*;
     use crate::access::entitlement::{Reason, Rental, Subscription, SubscriptionStatus};
-    use crate::access::level::{AccessLevel, Price};
+    use crate::access::level::AccessLevel;
+    use crate::access::test_db::{rent, subscribers};
 
     const NOW: i64 = 1_000_000;
 
@@ -130,20 +131,6 @@ mod tests {
             free_preview: false,
             live_from: Some(0),
             live_until: None,
-        }
-    }
-
-    fn subscribers() -> AccessLevel {
-        AccessLevel::Subscribers { plans: vec![] }
-    }
-
-    fn rent() -> AccessLevel {
-        AccessLevel::Purchase {
-            rent: Some(Price {
-                amount: 399,
-                currency: "eur".into(),
-            }),
-            buy: None,
         }
     }
 

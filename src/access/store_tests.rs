@@ -2,24 +2,10 @@
 
 use super::entitlement::{Basis, Decision, GrantScope, Policy, decide};
 use super::grants::{self, NewBatch, Scope};
-use super::level::{AccessLevel, Price};
+use super::level::AccessLevel;
 use super::store;
-use super::test_db::{catalog, read};
+use super::test_db::{catalog, read, rent, subscribers};
 use crate::access::AccessError;
-
-fn subscribers() -> AccessLevel {
-    AccessLevel::Subscribers { plans: vec![] }
-}
-
-fn rent() -> AccessLevel {
-    AccessLevel::Purchase {
-        rent: Some(Price {
-            amount: 399,
-            currency: "eur".into(),
-        }),
-        buy: None,
-    }
-}
 
 #[test]
 fn the_nearest_level_wins_episode_then_season_then_series_then_collection() {

@@ -1,7 +1,9 @@
-//! A database with a small catalog and two viewers, for the storage tests of this module.
+//! A database with a small catalog and two viewers, and the levels the tests set, for the
+//! tests of this module.
 
 use rusqlite::Connection;
 
+use crate::access::level::{AccessLevel, Price};
 use crate::db::Db;
 
 /// A movie `m1` (asset `a1`), a series `s1` with season 1 holding episode `e1` (asset
@@ -38,4 +40,20 @@ pub fn catalog() -> (tempfile::TempDir, Db) {
 pub fn read<T>(db: &Db, f: impl FnOnce(&Connection) -> T) -> T {
     db.read_blocking(|c| Ok::<_, crate::db::DbError>(f(c)))
         .unwrap()
+}
+
+/// Any subscriber's level.
+pub fn subscribers() -> AccessLevel {
+    AccessLevel::Subscribers { plans: vec![] }
+}
+
+/// A rental at 3.99 EUR.
+pub fn rent() -> AccessLevel {
+    AccessLevel::Purchase {
+        rent: Some(Price {
+            amount: 399,
+            currency: "eur".into(),
+        }),
+        buy: None,
+    }
 }

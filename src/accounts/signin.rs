@@ -320,6 +320,11 @@ mod other_peoples_failures {
             .unwrap()
     }
 
+    /// Ann, with her password, from `ip`.
+    async fn ann_signs_in(db: &Db, ip: [u8; 4]) -> SignIn {
+        attempt(db, "ann@example.com", "correct horse battery", ip).await
+    }
+
     /// One address (a proxy nobody trusted, an office) fails on made-up emails until it is
     /// locked: more made-up emails are refused without a check, but the owner of an account
     /// nobody guessed at still gets in from it; guessing at that account then counts.
@@ -339,22 +344,16 @@ mod other_peoples_failures {
         }
         let r = attempt(&db, "made-up-9@example.com", "wrong wrong wrong", shared).await;
         assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
-        let r = attempt(&db, "ann@example.com", "correct horse battery", shared).await;
+        let r = ann_signs_in(&db, shared).await;
         assert!(matches!(r, SignIn::SignedIn(_)), "{r:?}");
         // A wrong password for Ann from the locked address gets the lock's answer and counts:
         // from now on Ann's email has failures, and the address's lock holds for it.
         let r = attempt(&db, "ann@example.com", "a wrong guess!!", shared).await;
         assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
-        let r = attempt(&db, "ann@example.com", "correct horse battery", shared).await;
+        let r = ann_signs_in(&db, shared).await;
         assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
         // From her own address she is not kept out.
-        let r = attempt(
-            &db,
-            "ann@example.com",
-            "correct horse battery",
-            [198, 51, 100, 2],
-        )
-        .await;
+        let r = ann_signs_in(&db, [198, 51, 100, 2]).await;
         assert!(matches!(r, SignIn::SignedIn(_)), "{r:?}");
     }
 
@@ -372,29 +371,11 @@ mod other_peoples_failures {
             }
         }
         assert_eq!(checked, 3 + 1 + 1);
-        let r = attempt(
-            &db,
-            "ann@example.com",
-            "correct horse battery",
-            [192, 0, 2, 1],
-        )
-        .await;
+        let r = ann_signs_in(&db, [192, 0, 2, 1]).await;
         assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
-        let r = attempt(
-            &db,
-            "ann@example.com",
-            "correct horse battery",
-            [198, 51, 100, 7],
-        )
-        .await;
+        let r = ann_signs_in(&db, [198, 51, 100, 7]).await;
         assert!(matches!(r, SignIn::SignedIn(_)), "{r:?}");
-        let r = attempt(
-            &db,
-            "ann@example.com",
-            "correct horse battery",
-            [192, 0, 2, 1],
-        )
-        .await;
+        let r = ann_signs_in(&db, [192, 0, 2, 1]).await;
         assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
     }
 }

@@ -219,18 +219,13 @@ pub async fn collection_create(
 ) -> Result<HttpResponse, ApiError> {
     let fields: CollectionFields = body.parse()?;
     let id = titles::new_title_id();
-    let target = id.clone();
-    let may_set_access = caller.may(Permission::BillingWrite);
     state
         .titles
-        .collection_change(
+        .create_collection(
             &caller.actor(),
-            may_set_access,
-            "collection.create",
-            move |tx| {
-                collections::create(tx, &target, &fields, crate::clock::now())?;
-                Ok(((), target, serde_json::json!({"name": fields.name})))
-            },
+            caller.may(Permission::BillingWrite),
+            id.clone(),
+            fields,
         )
         .await?;
     Ok(HttpResponse::Created().json(collection_view(&state, id).await?))
@@ -252,22 +247,15 @@ pub async fn collection_update(
 ) -> Result<HttpResponse, ApiError> {
     let fields: CollectionFields = body.parse()?;
     let id = id.into_inner();
-    let target = id.clone();
-    let may_set_access = caller.may(Permission::BillingWrite);
+    let detail = serde_json::json!({"name": fields.name, "titles": fields.titles});
     state
         .titles
-        .collection_change(
+        .update_collection(
             &caller.actor(),
-            may_set_access,
-            "collection.update",
-            move |tx| {
-                collections::update(tx, &target, &fields, crate::clock::now())?;
-                Ok((
-                    (),
-                    target,
-                    serde_json::json!({"name": fields.name, "titles": fields.titles}),
-                ))
-            },
+            caller.may(Permission::BillingWrite),
+            id.clone(),
+            fields,
+            detail,
         )
         .await?;
     Ok(HttpResponse::Ok().json(collection_view(&state, id).await?))
@@ -285,18 +273,12 @@ pub async fn collection_delete(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let may_set_access = caller.may(Permission::BillingWrite);
     state
         .titles
-        .collection_change(
+        .delete_collection(
             &caller.actor(),
-            may_set_access,
-            "collection.delete",
-            move |tx| {
-                collections::delete(tx, &id)?;
-                Ok(((), id, serde_json::json!({})))
-            },
+            caller.may(Permission::BillingWrite),
+            id.into_inner(),
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -128,7 +128,7 @@ impl PlaybackService {
     }
 
     /// May `asker` play `title_id` now: the pass's answer, without minting a pass or
-    /// starting anything (a progress report asks it).
+    /// starting anything (a progress report and a heartbeat ask it).
     async fn may_play(
         &self,
         title_id: &str,
@@ -335,10 +335,7 @@ impl PlaybackService {
         let (Some(user), Some(session)) = (asker.user_id, asker.viewer) else {
             return Err(AccessError::Invalid("sign in to play this".into()));
         };
-        let (_, decision) = self
-            .decision(title_id, Some(user), Some(session), paywall, now)
-            .await?
-            .ok_or_else(|| AccessError::NotFound(format!("title {title_id}")))?;
+        let decision = self.may_play(title_id, asker, paywall, now).await?;
         // Free plays take no stream.
         if matches!(&decision, Decision::Allowed { basis, .. } if *basis != Basis::Free) {
             self.streams().beat(user, session, title_id, now);

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::audit::{self, Actor, AuditError};
 use crate::catalog::CatalogError;
+use crate::catalog::collections::{self, CollectionFields};
 use crate::catalog::publishing::{self, MediaState, Published};
 use crate::catalog::titles::{self, Placement, Title, TitleFields};
 use crate::clock;
@@ -363,6 +364,52 @@ impl TitleService {
         self.origin.ready.forget_all();
         self.encryption_wake.notify_one();
         Ok(out)
+    }
+
+    /// A new collection `id` (`collection.create`, its name in the entry).
+    pub async fn create_collection(
+        &self,
+        actor: &Actor,
+        may_set_access: bool,
+        id: String,
+        fields: CollectionFields,
+    ) -> Result<(), TitleServiceError> {
+        self.collection_change(actor, may_set_access, "collection.create", move |tx| {
+            collections::create(tx, &id, &fields, clock::now())?;
+            Ok(((), id, serde_json::json!({"name": fields.name})))
+        })
+        .await
+    }
+
+    /// Collection `id` takes `fields` (`collection.update`, with `detail`:
+    /// the fields the caller may change).
+    pub async fn update_collection(
+        &self,
+        actor: &Actor,
+        may_set_access: bool,
+        id: String,
+        fields: CollectionFields,
+        detail: serde_json::Value,
+    ) -> Result<(), TitleServiceError> {
+        self.collection_change(actor, may_set_access, "collection.update", move |tx| {
+            collections::update(tx, &id, &fields, clock::now())?;
+            Ok(((), id, detail))
+        })
+        .await
+    }
+
+    /// Deletes collection `id` (`collection.delete`).
+    pub async fn delete_collection(
+        &self,
+        actor: &Actor,
+        may_set_access: bool,
+        id: String,
+    ) -> Result<(), TitleServiceError> {
+        self.collection_change(actor, may_set_access, "collection.delete", move |tx| {
+            collections::delete(tx, &id)?;
+            Ok(((), id, serde_json::json!({})))
+        })
+        .await
     }
 }
 

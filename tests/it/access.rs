@@ -5,13 +5,12 @@
 //! without the session's CSRF token or with another session's.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use marquee::accounts::roles::{Permission, Role};
 use serde_json::Value;
 
 use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
-use crate::support::{Server, bin};
+use crate::support::{Server, key_with};
 
 /// Routes anyone may call.
 const PUBLIC_API: &[&str] = &["GET /api/v1/openapi.json", "OPTIONS /api/v1/uploads"];
@@ -371,28 +370,6 @@ fn api_routes(server: &Server) -> Vec<(String, String, Option<Permission>)> {
     routes
 }
 
-fn key_with(data: &std::path::Path, scope: &str) -> String {
-    let out = Command::new(bin())
-        .args([
-            "apikey",
-            "create",
-            "--name",
-            scope,
-            "--scope",
-            scope,
-            "--data-dir",
-        ])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[test]
 fn every_role_and_scope_gets_what_the_permission_table_gives_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -442,12 +419,7 @@ fn every_role_and_scope_gets_what_the_permission_table_gives_it() {
         let mut browser = Browser::new(server.url());
         assert_eq!(browser.sign_in(&email, PASSWORD).status, 303, "{role}");
         let csrf = browser.get("/account").csrf();
-        let cookie = browser
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let cookie = browser.cookie_header();
         for (method, path, permission) in &routes {
             let allowed = permission.is_none_or(|p| role.may(p));
             let status = send(&server, method, path, Some(&cookie), Some(&csrf), None);

@@ -65,7 +65,8 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    /// The `Cookie` header the browser sends.
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))

@@ -78,13 +78,7 @@ fn a_deleted_members_subscription_is_cancelled_and_the_next_account_inherits_not
     let stripe = Standin::start();
     let data = data_with_ann(tmp.path(), &[]);
     created(&data, "bob@example.com", &["--role", "viewer"]);
-    let mut server = Server::start_with(
-        &data,
-        Options {
-            tables: stripe.config(),
-            ..Options::default()
-        },
-    );
+    let mut server = stripe.server(&data);
     let hook = format!("{}/stripe/webhook", server.url());
     plan(&server, "Club", 799, 7);
     // Bob, the newest member, subscribes (with the plan's trial).
@@ -183,13 +177,7 @@ fn a_subscription_follows_its_price_and_a_lost_dispute_ends_a_rental() {
     let stripe = Standin::start();
     let data = data_with_ann(tmp.path(), &[]);
     created(&data, "bob@example.com", &["--role", "viewer"]);
-    let server = Server::start_with(
-        &data,
-        Options {
-            tables: stripe.config(),
-            ..Options::default()
-        },
-    );
+    let server = stripe.server(&data);
     let hook = format!("{}/stripe/webhook", server.url());
     plan(&server, "Premium", 1500, 0);
     plan(&server, "Basic", 500, 0);

@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::accounts::{Browser, created, data_with_ann, signed_in};
-use crate::support::{Server, SmtpCapture, bin, unix_now};
+use crate::support::{Server, SmtpCapture, apikey_create, bin, unix_now};
 
 /// An API call as the dashboard's scripts make it: the session cookie and `x-csrf-token`.
 pub(crate) fn session_call(
@@ -22,12 +22,7 @@ pub(crate) fn session_call(
     body: Value,
 ) -> (u16, Value) {
     let csrf = browser.get("/account").csrf();
-    let cookie = browser
-        .cookies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let cookie = browser.cookie_header();
     let request = ureq::http::Request::builder()
         .method(method)
         .uri(format!("{}{path}", server.url()))
@@ -46,59 +41,22 @@ pub(crate) fn session_call(
     (status, resp.body_mut().read_json().unwrap_or(Value::Null))
 }
 
-/// `method path` with `key` and a JSON body.
-fn key_call(server: &Server, key: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let request = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("{}{path}", server.url()))
-        .header("Authorization", format!("Bearer {key}"))
-        .header("Content-Type", "application/json");
-    let request = if method == "GET" {
-        request.body(String::new())
-    } else {
-        request.body(body.to_string())
-    }
-    .unwrap();
-    let mut resp = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-        .run(request)
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
-}
-
 /// A key from the shell with `scopes` (and `--expires-in` when given).
 fn shell_key(server: &Server, scopes: &[&str], expires_in: Option<&str>) -> String {
-    let mut command = Command::new(bin());
-    command.args(["apikey", "create", "--name", "narrow", "--data-dir"]);
-    command.arg(&server.data);
+    let mut args = vec!["--name", "narrow"];
     for scope in scopes {
-        command.args(["--scope", scope]);
+        args.extend(["--scope", scope]);
     }
     if let Some(lifetime) = expires_in {
-        command.args(["--expires-in", lifetime]);
+        args.extend(["--expires-in", lifetime]);
     }
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    stdout.lines().last().unwrap().trim().to_string()
+    apikey_create(&server.data, &args)
 }
 
 fn setting(server: &Server, key: &str) -> Value {
     let (status, list) = server.call("GET", "/api/v1/settings", None);
     assert_eq!(status, 200, "{list}");
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == key)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {key} in {list}"))
+    crate::settings::setting(&list, key)
 }
 
 /// Email through `sink`, set by the owner from the dashboard's API.
@@ -137,8 +95,7 @@ fn admins_and_keys_cannot_move_mail_or_links_so_the_owners_reset_link_stays_home
     for change in &moves {
         // A settings:write key, and a key with every scope.
         for key in [&narrow, &server.key] {
-            let (status, answer) =
-                key_call(&server, key, "PATCH", "/api/v1/settings", change.clone());
+            let (status, answer) = server.call_as(key, "PATCH", "/api/v1/settings", change.clone());
             assert_eq!(status, 403, "{change}: {answer}");
             let message = answer.to_string();
             assert!(message.contains("only an owner, signed in"), "{message}");
@@ -350,13 +307,8 @@ fn the_paywalls_terms_need_billing_write() {
         json!({"paywall.token_ttl_secs": 86_400}),
         json!({"paywall.purchase_token_ttl_secs": 86_400}),
     ] {
-        let (status, answer) = key_call(
-            &server,
-            &settings_only,
-            "PATCH",
-            "/api/v1/settings",
-            change.clone(),
-        );
+        let (status, answer) =
+            server.call_as(&settings_only, "PATCH", "/api/v1/settings", change.clone());
         assert_eq!(status, 403, "{change}: {answer}");
         assert!(
             answer
@@ -367,16 +319,14 @@ fn the_paywalls_terms_need_billing_write() {
     }
     assert_eq!(setting(&server, "paywall.rental_hours")["value"], 48);
     // Other settings stay settings:write's.
-    let (status, answer) = key_call(
-        &server,
+    let (status, answer) = server.call_as(
         &settings_only,
         "PATCH",
         "/api/v1/settings",
         json!({"transcode.audio_kbps": 96}),
     );
     assert_eq!(status, 200, "{answer}");
-    let (status, answer) = key_call(
-        &server,
+    let (status, answer) = server.call_as(
         &with_billing,
         "PATCH",
         "/api/v1/settings",
@@ -393,7 +343,7 @@ fn a_key_made_by_a_key_never_outlives_it_and_is_revoked_with_it() {
     let server = Server::start(&data, "");
     let parent = shell_key(&server, &["apikeys:write", "assets:read"], Some("1h"));
     let listed = |key: &str, id: i64| -> Value {
-        let (status, list) = key_call(&server, key, "GET", "/api/v1/api-keys", Value::Null);
+        let (status, list) = server.call_as(key, "GET", "/api/v1/api-keys", None);
         assert_eq!(status, 200, "{list}");
         list.as_array()
             .unwrap()
@@ -407,7 +357,7 @@ fn a_key_made_by_a_key_never_outlives_it_and_is_revoked_with_it() {
         if let Some(d) = days {
             body["expires_in_days"] = json!(d);
         }
-        let (status, made) = key_call(&server, by, "POST", "/api/v1/api-keys", body);
+        let (status, made) = server.call_as(by, "POST", "/api/v1/api-keys", body);
         assert_eq!(status, 201, "{made}");
         made
     };
@@ -424,12 +374,12 @@ fn a_key_made_by_a_key_never_outlives_it_and_is_revoked_with_it() {
     );
 
     for key in [&child_key, &grandchild_key] {
-        let (status, answer) = key_call(&server, key, "GET", "/api/v1/assets", Value::Null);
+        let (status, answer) = server.call_as(key, "GET", "/api/v1/assets", None);
         assert_eq!(status, 200, "{answer}");
     }
 
     // Revoking the parent (the one key named "narrow") revokes both copies at once.
-    let (_, keys) = key_call(&server, &server.key, "GET", "/api/v1/api-keys", Value::Null);
+    let (_, keys) = server.call_as(&server.key, "GET", "/api/v1/api-keys", None);
     let parent_id = keys
         .as_array()
         .unwrap()
@@ -439,8 +389,7 @@ fn a_key_made_by_a_key_never_outlives_it_and_is_revoked_with_it() {
         .as_i64()
         .unwrap();
     assert_eq!(child["parent_id"], parent_id);
-    let (status, _) = key_call(
-        &server,
+    let (status, _) = server.call_as(
         &server.key,
         "DELETE",
         &format!("/api/v1/api-keys/{parent_id}"),
@@ -448,10 +397,10 @@ fn a_key_made_by_a_key_never_outlives_it_and_is_revoked_with_it() {
     );
     assert_eq!(status, 204);
     for key in [&parent, &child_key, &grandchild_key] {
-        let (status, answer) = key_call(&server, key, "GET", "/api/v1/assets", Value::Null);
+        let (status, answer) = server.call_as(key, "GET", "/api/v1/assets", None);
         assert_eq!(status, 401, "{answer}");
     }
-    let (status, _) = key_call(&server, &server.key, "GET", "/api/v1/assets", Value::Null);
+    let (status, _) = server.call_as(&server.key, "GET", "/api/v1/assets", None);
     assert_eq!(status, 200);
     assert!(listed(&server.key, grandchild["id"].as_i64().unwrap())["revoked_at"].is_i64());
 }

@@ -10,6 +10,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::accounts::{PASSWORD, created, data_with_ann};
+use crate::install::free_port;
 use crate::support::{CapturedMail, Options, Server, SmtpCapture};
 
 /// A browser on one loopback source address: plain HTTP/1.1, one request per connection,
@@ -143,14 +144,6 @@ impl Client {
 
 fn addr(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, n)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// nginx on a free loopback port in front of `upstream`, as the README's set-up: the

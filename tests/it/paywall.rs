@@ -113,7 +113,35 @@ fn form<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)
     fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-fn csrf_meta(body: &str) -> String {
+/// A code batch's codes as the CSV the API gives (a header line, then one code a line).
+pub(crate) fn codes_csv(server: &Server, batch: &Value) -> String {
+    ureq::get(format!(
+        "{}/api/v1/code-batches/{}/codes",
+        server.url(),
+        batch["id"]
+    ))
+    .header("Authorization", format!("Bearer {}", server.key))
+    .call()
+    .unwrap()
+    .body_mut()
+    .read_to_string()
+    .unwrap()
+}
+
+/// The first code of a batch.
+pub(crate) fn first_code(server: &Server, batch: &Value) -> String {
+    let csv = codes_csv(server, batch);
+    csv.lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The CSRF token a watch page gives its scripts.
+pub(crate) fn csrf_meta(body: &str) -> String {
     let at = body.find("name=\"csrf\" content=\"").unwrap() + "name=\"csrf\" content=\"".len();
     body[at..at + body[at..].find('"').unwrap()].to_owned()
 }
@@ -300,17 +328,7 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
         Some(json!({"name": "Door sales", "plan": "club", "days": 30, "count": 3})),
     );
     assert_eq!(status, 201, "{batch}");
-    let csv = ureq::get(format!(
-        "{}/api/v1/code-batches/{}/codes",
-        server.url(),
-        batch["id"]
-    ))
-    .header("Authorization", format!("Bearer {}", server.key))
-    .call()
-    .unwrap()
-    .body_mut()
-    .read_to_string()
-    .unwrap();
+    let csv = codes_csv(&server, &batch);
     let codes: Vec<&str> = csv
         .lines()
         .skip(1)

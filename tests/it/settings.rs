@@ -14,7 +14,8 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-fn setting(list: &Value, key: &str) -> Value {
+/// The entry for `key` in the settings API's list.
+pub(crate) fn setting(list: &Value, key: &str) -> Value {
     list.as_array()
         .unwrap()
         .iter()

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::accounts::{Browser, PASSWORD, created, data_with_ann};
+use crate::paywall::first_code;
 use crate::stripe_standin::{Standin, WEBHOOK_SECRET};
-use crate::support::{Options, Server, drop_into, make_clip};
+use crate::support::{Server, drop_into, make_clip};
 
 pub(crate) fn playable(b: &mut Browser, id: &str) -> bool {
     b.get(&format!("/watch/{id}")).body.contains("data-src=")
@@ -62,13 +63,7 @@ fn subscriptions_rentals_and_refunds_follow_stripe_and_forged_webhooks_change_no
     let data = data_with_ann(tmp.path(), &[]);
     created(&data, "bob@example.com", &["--role", "viewer"]);
     created(&data, "cat@example.com", &["--role", "viewer"]);
-    let mut server = Server::start_with(
-        &data,
-        Options {
-            tables: stripe.config(),
-            ..Options::default()
-        },
-    );
+    let mut server = stripe.server(&data);
     let hook = format!("{}/stripe/webhook", server.url());
     // Different lengths: identical files would be taken as one.
     for (name, secs) in [("club_show", 2.0), ("rental_film", 3.0)] {
@@ -292,13 +287,7 @@ fn in_chromium_one_viewer_redeems_a_code_and_another_pays_at_checkout_and_the_we
     let data = data_with_ann(tmp.path(), &[]);
     created(&data, "bob@example.com", &["--role", "viewer"]);
     created(&data, "cat@example.com", &["--role", "viewer"]);
-    let server = Server::start_with(
-        &data,
-        Options {
-            tables: stripe.config(),
-            ..Options::default()
-        },
-    );
+    let server = stripe.server(&data);
     stripe.set_webhook(&format!("{}/stripe/webhook", server.url()));
     let clip = tmp.path().join("club_night.mp4");
     make_clip(&clip, "320x180", 25, 4.0, true);
@@ -328,26 +317,7 @@ fn in_chromium_one_viewer_redeems_a_code_and_another_pays_at_checkout_and_the_we
         Some(json!({"name": "Door", "plan": "club", "days": 7, "count": 1})),
     );
     assert_eq!(status, 201, "{batch}");
-    let csv = crate::support::agent()
-        .get(&format!(
-            "{}/api/v1/code-batches/{}/codes",
-            server.url(),
-            batch["id"]
-        ))
-        .header("Authorization", &format!("Bearer {}", server.key))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let code = csv
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .to_owned();
+    let code = first_code(&server, &batch);
 
     let report = crate::player::browser_check(&[
         "buy.mjs",

@@ -472,6 +472,17 @@ impl Standin {
         )
     }
 
+    /// A server on `data` whose Stripe is this stand-in.
+    pub fn server(&self, data: &std::path::Path) -> crate::support::Server {
+        crate::support::Server::start_with(
+            data,
+            crate::support::Options {
+                tables: self.config(),
+                ..crate::support::Options::default()
+            },
+        )
+    }
+
     /// Requests made to `path` (method and form), oldest first.
     pub fn requests_to(&self, path: &str) -> Vec<(String, Vec<(String, String)>)> {
         let state = self.state.lock().unwrap();

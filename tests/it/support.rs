@@ -212,16 +212,28 @@ impl Server {
 
     /// `method path` with the test's API key and a JSON body; status and JSON answer.
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(&self.key, method, path, body)
+    }
+
+    /// `method path` with `key` (a narrower one than the test's) and a JSON body; status
+    /// and JSON answer.
+    pub fn call_as(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: impl Into<Option<Value>>,
+    ) -> (u16, Value) {
         let request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.url()))
-            .header("Authorization", format!("Bearer {}", self.key))
+            .header("Authorization", format!("Bearer {key}"))
             .header("Content-Type", "application/json");
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .new_agent();
-        let mut resp = match body {
+        let mut resp = match body.into() {
             Some(b) => agent.run(request.body(b.to_string()).unwrap()),
             None => agent.run(request.body(()).unwrap()),
         }
@@ -385,8 +397,16 @@ pub fn agent() -> ureq::Agent {
 }
 
 pub fn create_api_key(data: &Path) -> String {
+    apikey_create(data, &["--name", "tests"])
+}
+
+/// `marquee apikey create` for `data` with `args` (`--name`, `--scope`, `--expires-in`):
+/// the key it prints on its last line.
+pub fn apikey_create(data: &Path, args: &[&str]) -> String {
     let out = Command::new(bin())
-        .args(["apikey", "create", "--name", "tests", "--data-dir"])
+        .args(["apikey", "create"])
+        .args(args)
+        .arg("--data-dir")
         .arg(data)
         .output()
         .unwrap();
@@ -402,6 +422,11 @@ pub fn create_api_key(data: &Path) -> String {
         .unwrap()
         .trim()
         .to_string()
+}
+
+/// A key with only `scope` (named after it), as an operator would hand an editor's tool.
+pub fn key_with(data: &Path, scope: &str) -> String {
+    apikey_create(data, &["--name", scope, "--scope", scope])
 }
 
 /// Runs the Debian `ffmpeg` program (a test-only tool; Marquee never runs it).

@@ -291,22 +291,17 @@ pub async fn create_collection(
 ) -> Result<HttpResponse, PageError> {
     let form: NewCollectionForm = admin.viewer.form()?;
     let id = titles::new_title_id();
-    let target = id.clone();
-    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    let fields = CollectionFields {
+        name: Some(form.name),
+        ..CollectionFields::default()
+    };
     state
         .titles
-        .collection_change(
+        .create_collection(
             &admin.viewer.actor(),
-            may_set_access,
-            "collection.create",
-            move |tx| {
-                let fields = CollectionFields {
-                    name: Some(form.name.clone()),
-                    ..CollectionFields::default()
-                };
-                collections::create(tx, &target, &fields, crate::clock::now())?;
-                Ok(((), target.clone(), serde_json::json!({"name": form.name})))
-            },
+            admin.viewer.user().role.may(Permission::BillingWrite),
+            id.clone(),
+            fields,
         )
         .await?;
     Ok(see_other(&format!("/admin/collections/{id}"), []))
@@ -381,18 +376,15 @@ pub async fn save_collection(
         titles: None,
     };
     let id = id.into_inner();
-    let target = id.clone();
-    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
+    let detail = serde_json::json!({"name": fields.name});
     state
         .titles
-        .collection_change(
+        .update_collection(
             &admin.viewer.actor(),
-            may_set_access,
-            "collection.update",
-            move |tx| {
-                collections::update(tx, &target, &fields, crate::clock::now())?;
-                Ok(((), target, serde_json::json!({"name": fields.name})))
-            },
+            admin.viewer.user().role.may(Permission::BillingWrite),
+            id.clone(),
+            fields,
+            detail,
         )
         .await?;
     Ok(see_other(&format!("/admin/collections/{id}"), []))
@@ -442,18 +434,12 @@ pub async fn delete_collection(
     admin: Admin<perm::CatalogWrite>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let id = id.into_inner();
-    let may_set_access = admin.viewer.user().role.may(Permission::BillingWrite);
     state
         .titles
-        .collection_change(
+        .delete_collection(
             &admin.viewer.actor(),
-            may_set_access,
-            "collection.delete",
-            move |tx| {
-                collections::delete(tx, &id)?;
-                Ok(((), id, serde_json::json!({})))
-            },
+            admin.viewer.user().role.may(Permission::BillingWrite),
+            id.into_inner(),
         )
         .await?;
     Ok(see_other("/admin/rails", []))
