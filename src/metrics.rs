@@ -149,6 +149,12 @@ pub struct Metrics {
     transcode_speed: Histogram,
     db_read: Histogram,
     db_write: Histogram,
+    analytics_dropped: Family<ReasonLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
 }
 
 pub fn global() -> &'static Metrics {
@@ -242,8 +248,15 @@ impl Metrics {
             "Always 1; the labels say which Marquee and database schema version run",
             build,
         );
+        let analytics_dropped = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "analytics_events_dropped",
+            "Playback events accepted from players but not stored, by reason (disk_low: the data dir is below ingest.min_free_mb; over_budget: past analytics.events_per_second across all senders)",
+            analytics_dropped.clone(),
+        );
         Metrics {
             registry,
+            analytics_dropped,
             origin_requests,
             origin_bytes,
             http_requests,
@@ -286,6 +299,13 @@ impl Metrics {
             self.transcode_speed
                 .observe(media_secs / wall.as_secs_f64());
         }
+    }
+
+    /// `n` playback events were answered as taken but not stored, for `reason`.
+    pub fn analytics_events_dropped(&self, reason: &'static str, n: u64) {
+        self.analytics_dropped
+            .get_or_create(&ReasonLabel { reason })
+            .inc_by(n);
     }
 
     pub fn db_read(&self, took: Duration) {

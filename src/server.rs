@@ -66,6 +66,7 @@ pub async fn serve(
             .with_context(|| format!("cannot open the library in {}", data.root.display()))?
             .with_metrics_token(config.metrics.token.clone())
             .with_uploads(&config)
+            .with_analytics(&config)
             .with_accounts(account_policies(&config.accounts))
             .with_proxies(config.http.trusted_proxies()?)
             .with_mail(crate::mail::Mailer::from_config(&config.smtp).context("[smtp]")?)

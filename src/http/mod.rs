@@ -111,6 +111,7 @@ impl AppState {
         let recorder = crate::analytics::recorder::Recorder::open(&jobs.data.events_db_path())
             .map_err(std::io::Error::other)?;
         let beacons = Arc::new(crate::analytics::intake::Intake::new(recorder));
+        beacons.set_disk_floor(jobs.data.root.clone(), jobs.ingest.min_free_mb);
         let _ = origin.analytics.set(beacons.clone());
         let events = Arc::new(
             crate::analytics::report::EventsReader::open(&jobs.data.events_db_path())
@@ -224,6 +225,13 @@ impl AppState {
 
     pub fn with_accounts(mut self, policies: crate::accounts::Policies) -> Self {
         self.accounts = policies;
+        self
+    }
+
+    /// The configured budget of playback events across all senders (`[analytics]`).
+    pub fn with_analytics(self, config: &crate::config::Config) -> Self {
+        self.beacons
+            .set_budget(crate::analytics::intake::EventBudget::of(&config.analytics));
         self
     }
 

@@ -1,11 +1,13 @@
 //! Player beacons: a real Chromium playback produces its session in `events.db` (the
 //! page load, the play intent, the time to first frame, the rendition); hostile batches
 //! (wrong types, too many events, too large, a replay, another viewer's session id)
-//! change nothing.
+//! change nothing; a flood from many sessions and browsers is stored only up to the budget
+//! across all senders, and nothing is stored while the disk is below its floor (the players
+//! are answered as usual either way).
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, agent, drop_into, make_clip};
+use crate::support::{Options, Server, agent, drop_into, make_clip};
 
 fn events_of(data: &std::path::Path, session: &str) -> Vec<(String, Option<f64>, Option<i64>)> {
     let db = rusqlite::Connection::open_with_flags(
@@ -228,4 +230,91 @@ fn a_chromium_playback_reports_itself_and_bad_beacons_change_nothing() {
         )
         .unwrap();
     assert_eq!(odd, 0);
+}
+
+/// Rows in `events.db`, read while the server runs.
+fn stored_events(data: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(data.join("events.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM raw_events", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A visit from a new player session and browser, as a flood sends them (a session counts
+/// its visit once, so each batch holds one).
+fn post_visit(server: &Server, i: usize) -> u16 {
+    let body = format!(
+        r#"{{"session": "flood-session-{i:06}", "title": "site", "events": [{{"kind": "visit", "n": 1}}]}}"#
+    );
+    match agent()
+        .post(&format!("{}/beacon", server.url()))
+        .header("User-Agent", &format!("flood/{i}"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Content-Type", "text/plain")
+        .send(&body)
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(ureq::Error::StatusCode(code)) => code,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_flood_from_many_sessions_is_stored_only_up_to_the_budget_across_senders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let started = Instant::now();
+    let server = Server::start_with(
+        &data,
+        Options {
+            ingest: "min_free_mb = 0\n".into(),
+            tables: "[analytics]\nevents_per_second = 1\nevents_burst = 100\n".into(),
+            ..Options::default()
+        },
+    );
+    // From loopback no address's budget applies: only the one across senders does.
+    for i in 0..400 {
+        assert_eq!(post_visit(&server, i), 204, "beacon {i}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stored_events(&data) < 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let stored = stored_events(&data);
+    // The burst, plus one a second since the server started; never the 400 sent.
+    let bound = 100 + started.elapsed().as_secs() as i64 + 1;
+    assert!(
+        (100..=bound).contains(&stored),
+        "{stored} of 400 events stored; the budget allows {bound}"
+    );
+    assert!(
+        server.log().contains("analytics.events_per_second"),
+        "the drop is logged: {}",
+        server.log()
+    );
+}
+
+#[test]
+fn below_the_disk_floor_beacons_are_answered_but_not_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_with(
+        &data,
+        Options {
+            // More than any disk has free.
+            ingest: "min_free_mb = 1000000000000\n".into(),
+            ..Options::default()
+        },
+    );
+    for i in 0..3 {
+        assert_eq!(post_visit(&server, i), 204, "beacon {i}");
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(stored_events(&data), 0);
+    assert!(
+        server.log().contains("below ingest.min_free_mb"),
+        "the drop is logged: {}",
+        server.log()
+    );
 }

@@ -3,7 +3,8 @@
 //! hand-picked rail and a genre rail beside "New") from the dashboard only; a signed-out
 //! visitor finds the series on the home page, by search as they type and by an actor's name,
 //! and plays episode 2; axe-core finds no serious violation on the home, title and search
-//! pages.
+//! pages. Without `site.base_url`, the sitemap, robots.txt and title pages, whose links
+//! name the request's Host, are `Cache-Control: private`.
 
 use std::time::Duration;
 
@@ -138,4 +139,69 @@ pub fn check_walk(report: &serde_json::Value) {
             "serious accessibility problems on the {page} page: {report}"
         );
     }
+}
+
+/// An answer's `Cache-Control` and body, asked for as if at `host`.
+fn fetch_as(server: &Server, path: &str, host: &str) -> (String, String) {
+    let mut resp = crate::support::agent()
+        .get(&format!("{}{path}", server.url()))
+        .header("Host", host)
+        .call()
+        .unwrap();
+    let cache = resp
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (cache, resp.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn links_taken_from_the_host_header_are_never_for_a_shared_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::start(&data, "");
+    let clip = tmp.path().join("host_links_clip.mp4");
+    make_clip(&clip, "320x180", 25, 1.0, false);
+    drop_into(&server.inbox(), &clip);
+    let id = server.wait_finished("host links clip", Duration::from_secs(120))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // No site.base_url: the links name whatever host the request named, so no shared cache
+    // may keep them for others.
+    let title = format!("/title/{id}");
+    for path in ["/sitemap.xml", "/robots.txt", title.as_str()] {
+        let (cache, body) = fetch_as(&server, path, "attacker.example");
+        // (The title page escapes the slashes of its links.)
+        assert!(body.contains("http:"), "{path}: {body}");
+        assert!(body.contains("attacker.example"), "{path}: {body}");
+        assert!(
+            cache.contains("private") && !cache.contains("public"),
+            "{path}: Cache-Control {cache:?}"
+        );
+    }
+
+    // With site.base_url set, the links are the configured ones and the sitemap is public.
+    server.terminate();
+    let config = std::fs::read_to_string(data.join("marquee.toml")).unwrap();
+    std::fs::write(
+        data.join("marquee.toml"),
+        format!("{config}\n[site]\nbase_url = \"https://tv.example.com\"\n"),
+    )
+    .unwrap();
+    server.restart();
+    let (cache, body) = fetch_as(&server, "/sitemap.xml", "attacker.example");
+    assert!(
+        body.contains(&format!("https://tv.example.com/title/{id}")) && !body.contains("attacker"),
+        "{body}"
+    );
+    assert_eq!(cache, "public, max-age=300");
+    let (cache, body) = fetch_as(&server, &title, "attacker.example");
+    assert!(
+        !body.contains("attacker.example") && !cache.contains("private"),
+        "{cache:?}"
+    );
 }

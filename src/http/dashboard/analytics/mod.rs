@@ -307,11 +307,16 @@ pub async fn show(
     )
 }
 
-/// A cell a spreadsheet will not run as a formula (a title named `=HYPERLINK(…)`).
+/// A cell a spreadsheet will not run as a formula (a title named `=HYPERLINK(…)`), as
+/// OWASP's CSV injection advice says: a quote before a cell whose first character other than
+/// whitespace is `=`, `+`, `-` or `@` (or their full-width forms; spreadsheets skip leading spaces and line breaks), or
+/// that starts with a tab or a line break. A plain negative number stays a number.
 fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '@', '\t', '\r'])
-        || (cell.starts_with('-') && cell.parse::<f64>().is_err())
-    {
+    let formula = cell.trim_start().starts_with([
+        '=', '+', '-', '@', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+    ]);
+    let negative_number = cell.starts_with('-') && cell.parse::<f64>().is_ok();
+    if (formula && !negative_number) || cell.starts_with(['\t', '\r', '\n']) {
         format!("'{cell}").into()
     } else {
         cell.into()
@@ -360,4 +365,33 @@ pub async fn export(
         ))
         .insert_header(("cache-control", "private, no-store"))
         .body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formulas_behind_whitespace_are_quoted_and_numbers_are_not() {
+        for cell in [
+            "=HYPERLINK(\"http://x\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            " =1+1",
+            "  @SUM(A1)",
+            "\t=1+1",
+            "\r\n+cmd",
+            "\n-1+1",
+            "\u{3000}=1",
+            "\u{ff1d}1+1",
+            "\tplain",
+            "\rplain",
+        ] {
+            assert_eq!(spreadsheet_safe(cell), format!("'{cell}"), "{cell:?}");
+        }
+        for cell in ["Harbour", "-3.5", "-12", "0", "12%", "a=b", " plain", ""] {
+            assert_eq!(spreadsheet_safe(cell), cell, "{cell:?}");
+        }
+    }
 }
