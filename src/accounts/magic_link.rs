@@ -3,14 +3,17 @@
 //! account gets one. Requests are throttled per address, every request counting; per
 //! email, only the mail is limited (`throttle::take_mail_budget`: past a small budget the
 //! answer is the same and no email goes out), so nobody can lock another person out of
-//! their links by asking for them. The link works once, for `MagicLinkPolicy::ttl_secs`.
-
-use std::net::IpAddr;
+//! their links by asking for them. A request from a browser with a device cookie of the
+//! account (`devices`) draws on that device's own budget instead of the email's shared
+//! one, so strangers spending the shared budget cannot stop the owner's links either.
+//! The link works once, for `MagicLinkPolicy::ttl_secs`.
 
 use super::AccountsError;
+use super::devices;
 use super::email::Email;
 use super::secret::Secret;
-use super::throttle::{self, ThrottleKey, ThrottlePolicy};
+use super::signin::AttemptFrom;
+use super::throttle::{self, MailBudget, ThrottleKey, ThrottlePolicy};
 use super::tokens::{self, TokenFor, TokenKind};
 use super::users::{self, User};
 use crate::db::Db;
@@ -43,7 +46,7 @@ pub enum LinkRequest {
 pub async fn request(
     db: &Db,
     email: &str,
-    ip: IpAddr,
+    from: AttemptFrom,
     throttle_policy: &ThrottlePolicy,
     policy: &MagicLinkPolicy,
     now: i64,
@@ -52,7 +55,7 @@ pub async fn request(
         kind: TokenKind::MagicLink,
         ttl_secs: policy.ttl_secs,
     };
-    request_link(db, link, email, ip, throttle_policy, now).await
+    request_link(db, link, email, from, throttle_policy, now).await
 }
 
 /// Which emailed link to issue and for how long.
@@ -69,12 +72,12 @@ pub async fn request_link(
     db: &Db,
     link: LinkKind,
     email: &str,
-    ip: IpAddr,
+    from: AttemptFrom,
     throttle_policy: &ThrottlePolicy,
     now: i64,
 ) -> Result<LinkRequest, AccountsError> {
     let key = Email::key_of(email);
-    let keys = vec![ThrottleKey::LinkRequest(Box::new(ThrottleKey::Ip(ip)))];
+    let keys = vec![ThrottleKey::LinkRequest(Box::new(ThrottleKey::Ip(from.ip)))];
     let (throttle_policy, ttl) = (*throttle_policy, link.ttl_secs);
     db.write(move |tx| {
         if let Some(wait) = throttle::wait_for(tx, &keys, now)? {
@@ -86,7 +89,11 @@ pub async fn request_link(
         let Some(user) = users::find_by_email(tx, &key)?.filter(|u| !u.disabled) else {
             return Ok(LinkRequest::NoAccount);
         };
-        if !throttle::take_mail_budget(tx, &key, now)? {
+        let budget = match devices::trusted_for(tx, &key, &from.devices, now)? {
+            Some(device) => MailBudget::Device(device),
+            None => MailBudget::Email(key.clone()),
+        };
+        if !throttle::take_mail_budget(tx, &budget, now)? {
             return Ok(LinkRequest::OverMailBudget);
         }
         let secret = Secret::generate();
@@ -131,6 +138,7 @@ mod tests {
     use super::*;
     use crate::accounts::roles::Role;
     use crate::accounts::users::NewUser;
+    use std::net::IpAddr;
 
     async fn db_with(email: &str) -> (tempfile::TempDir, Db) {
         let (dir, db) = crate::accounts::test_db();
@@ -168,9 +176,16 @@ mod tests {
         let ask = |now| {
             let db = db.clone();
             async move {
-                request(&db, " VI@example.com", ip, &THROTTLE, &policy, now)
-                    .await
-                    .unwrap()
+                request(
+                    &db,
+                    " VI@example.com",
+                    AttemptFrom::address(ip),
+                    &THROTTLE,
+                    &policy,
+                    now,
+                )
+                .await
+                .unwrap()
             }
         };
         let LinkRequest::Issued { to, secret } = ask(0).await else {
@@ -194,9 +209,16 @@ mod tests {
             redeem(&db, late, 910).await,
             Err(AccountsError::LinkNotValid)
         ));
-        let unknown = request(&db, "nobody@example.com", ip, &THROTTLE, &policy, 20)
-            .await
-            .unwrap();
+        let unknown = request(
+            &db,
+            "nobody@example.com",
+            AttemptFrom::address(ip),
+            &THROTTLE,
+            &policy,
+            20,
+        )
+        .await
+        .unwrap();
         assert!(matches!(unknown, LinkRequest::NoAccount));
     }
 
@@ -207,25 +229,54 @@ mod tests {
         // From many addresses, as anyone who knows the email could.
         for i in 0..throttle::MAIL_BUDGET {
             let ip = IpAddr::from([192, 0, 2, i as u8]);
-            let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, i)
-                .await
-                .unwrap();
+            let r = request(
+                &db,
+                "vi@example.com",
+                AttemptFrom::address(ip),
+                &THROTTLE,
+                &policy,
+                i,
+            )
+            .await
+            .unwrap();
             assert!(matches!(r, LinkRequest::Issued { .. }));
         }
         let ip = IpAddr::from([198, 51, 100, 1]);
-        let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, 10)
-            .await
-            .unwrap();
+        let r = request(
+            &db,
+            "vi@example.com",
+            AttemptFrom::address(ip),
+            &THROTTLE,
+            &policy,
+            10,
+        )
+        .await
+        .unwrap();
         assert!(matches!(r, LinkRequest::OverMailBudget), "{r:?}");
         // A new window, a new budget.
         let later = 10 + throttle::MAIL_WINDOW_SECS;
-        let r = request(&db, "vi@example.com", ip, &THROTTLE, &policy, later)
-            .await
-            .unwrap();
+        let r = request(
+            &db,
+            "vi@example.com",
+            AttemptFrom::address(ip),
+            &THROTTLE,
+            &policy,
+            later,
+        )
+        .await
+        .unwrap();
         assert!(matches!(r, LinkRequest::Issued { .. }));
         // Password sign-in keeps its own count: nothing locks it.
         let gate = db
-            .read(move |c| throttle::sign_in_gate(c, "vi@example.com", ip, &THROTTLE, later))
+            .read(move |c| {
+                throttle::sign_in_gate(
+                    c,
+                    "vi@example.com",
+                    &throttle::Client::Address(ip),
+                    &THROTTLE,
+                    later,
+                )
+            })
             .await
             .unwrap();
         assert_eq!(gate, throttle::Gate::Open);
@@ -240,9 +291,16 @@ mod tests {
         for now in 0..110 {
             let email = format!("someone{now}@example.com");
             outcomes.push(
-                request(&db, &email, ip, &THROTTLE, &policy, now)
-                    .await
-                    .unwrap(),
+                request(
+                    &db,
+                    &email,
+                    AttemptFrom::address(ip),
+                    &THROTTLE,
+                    &policy,
+                    now,
+                )
+                .await
+                .unwrap(),
             );
         }
         assert!(matches!(outcomes[99], LinkRequest::NoAccount));
@@ -258,11 +316,16 @@ mod tests {
         let (_d, db) = db_with("vi@example.com").await;
         let ip = IpAddr::from([192, 0, 2, 1]);
         let policy = MagicLinkPolicy::default();
-        let LinkRequest::Issued { secret, .. } =
-            request(&db, "vi@example.com", ip, &THROTTLE, &policy, 0)
-                .await
-                .unwrap()
-        else {
+        let LinkRequest::Issued { secret, .. } = request(
+            &db,
+            "vi@example.com",
+            AttemptFrom::address(ip),
+            &THROTTLE,
+            &policy,
+            0,
+        )
+        .await
+        .unwrap() else {
             panic!("no link issued")
         };
         db.write(|tx| {
@@ -271,9 +334,16 @@ mod tests {
         })
         .await
         .unwrap();
-        let asked = request(&db, "vi@example.com", ip, &THROTTLE, &policy, 2)
-            .await
-            .unwrap();
+        let asked = request(
+            &db,
+            "vi@example.com",
+            AttemptFrom::address(ip),
+            &THROTTLE,
+            &policy,
+            2,
+        )
+        .await
+        .unwrap();
         assert!(matches!(asked, LinkRequest::NoAccount));
         assert!(matches!(
             redeem(&db, secret, 3).await,

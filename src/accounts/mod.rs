@@ -2,6 +2,7 @@
 //! keys. Nothing here knows about HTTP; time and randomness come in as parameters.
 
 pub mod apikeys;
+pub mod devices;
 pub mod email;
 pub mod invites;
 pub mod magic_link;

@@ -2,13 +2,12 @@
 //! hour: it sets a new password, signs the account out everywhere and lifts its sign-in
 //! lockout. A verification link works once, for a day, and marks the address proven.
 
-use std::net::IpAddr;
-
 use rusqlite::params;
 
 use super::magic_link::{LinkKind, LinkRequest, request_link};
 use super::secret::Secret;
-use super::throttle::{self, ThrottleKey, ThrottlePolicy};
+use super::signin::AttemptFrom;
+use super::throttle::{self, MailBudget, ThrottleKey, ThrottlePolicy};
 use super::tokens::{self, TokenFor, TokenKind};
 use super::users::{self, User};
 use super::{AccountsError, passwords, sessions};
@@ -23,7 +22,7 @@ pub const VERIFY_TTL_SECS: i64 = 24 * 3600;
 pub async fn request_reset(
     db: &Db,
     email: &str,
-    ip: IpAddr,
+    from: AttemptFrom,
     throttle_policy: &ThrottlePolicy,
     now: i64,
 ) -> Result<LinkRequest, AccountsError> {
@@ -31,7 +30,7 @@ pub async fn request_reset(
         kind: TokenKind::ResetPassword,
         ttl_secs: RESET_TTL_SECS,
     };
-    request_link(db, link, email, ip, throttle_policy, now).await
+    request_link(db, link, email, from, throttle_policy, now).await
 }
 
 /// A reset link for this account, made by an admin (to email or to pass on).
@@ -113,7 +112,8 @@ pub fn issue_verification(
     user: &User,
     now: i64,
 ) -> Result<Option<Secret>, AccountsError> {
-    if !throttle::take_mail_budget(conn, &Email::key_of(&user.email), now)? {
+    let budget = MailBudget::Email(Email::key_of(&user.email));
+    if !throttle::take_mail_budget(conn, &budget, now)? {
         return Ok(None);
     }
     issue(conn, TokenKind::VerifyEmail, user, VERIFY_TTL_SECS, now).map(Some)

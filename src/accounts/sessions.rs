@@ -137,11 +137,14 @@ pub fn end(conn: &Connection, secret: &Secret) -> Result<(), AccountsError> {
     Ok(())
 }
 
-/// "Sign out everywhere": ends every session of the user, and voids the emailed links
-/// still out for the account (`tokens::void_for_user`) — every caller (password reset,
-/// disable, sign out everywhere) means "nothing signs in as this account any more".
+/// "Sign out everywhere": ends every session of the user, voids the emailed links still
+/// out for the account (`tokens::void_for_user`) and forgets its device cookies
+/// (`devices::forget_all`) — every caller (password reset, disable, sign out everywhere)
+/// means "nothing signs in as this account any more", and no browser keeps the standing
+/// of the account's own device past that.
 pub fn end_all(conn: &Connection, user: UserId) -> Result<usize, AccountsError> {
     super::tokens::void_for_user(conn, user)?;
+    super::devices::forget_all(conn, user)?;
     Ok(conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user.0])?)
 }
 

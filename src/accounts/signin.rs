@@ -1,13 +1,15 @@
-//! Signing in with email and password: throttle first (`throttle::sign_in_gate`), then one
-//! argon2 check (against a dummy hash when there is no such account, within a budget),
-//! then record the outcome.
+//! Signing in with email and password: throttle first (`throttle::sign_in_gate`: a browser
+//! with a device cookie of the account by its own failures, anyone else by the email's and
+//! the address's), then one argon2 check (against a dummy hash when there is no such
+//! account, within a budget), then record the outcome. A locked attempt costs no argon2.
 
 use std::net::IpAddr;
 
 use super::email::Email;
-use super::throttle::{self, Gate, ThrottlePolicy};
+use super::secret::Secret;
+use super::throttle::{self, Client, Gate, ThrottlePolicy};
 use super::users::{self, User};
-use super::{AccountsError, passwords};
+use super::{AccountsError, devices, passwords};
 use crate::db::Db;
 
 #[derive(Debug)]
@@ -21,11 +23,29 @@ pub enum SignIn {
     },
 }
 
+/// Where a sign-in attempt comes from: the client's address and the device tokens its
+/// browser presented (`devices::parse_cookie`; empty when it has none).
+#[derive(Debug, Clone)]
+pub struct AttemptFrom {
+    pub ip: IpAddr,
+    pub devices: Vec<Secret>,
+}
+
+impl AttemptFrom {
+    /// A client with no device cookie.
+    pub fn address(ip: IpAddr) -> AttemptFrom {
+        AttemptFrom {
+            ip,
+            devices: Vec::new(),
+        }
+    }
+}
+
 pub async fn sign_in(
     db: &Db,
     email: &str,
     password: String,
-    ip: IpAddr,
+    from: AttemptFrom,
     policy: &ThrottlePolicy,
     now: i64,
 ) -> Result<SignIn, AccountsError> {
@@ -33,8 +53,15 @@ pub async fn sign_in(
     let key = Email::key_of(email);
     let policy = *policy;
     let checked = key.clone();
-    let gate = db
-        .read(move |c| throttle::sign_in_gate(c, &checked, ip, &policy, now))
+    let (gate, client) = db
+        .read(move |c| {
+            let client = match devices::trusted_for(c, &checked, &from.devices, now)? {
+                Some(hash) => Client::KnownDevice(hash),
+                None => Client::Address(from.ip),
+            };
+            let gate = throttle::sign_in_gate(c, &checked, &client, &policy, now)?;
+            Ok::<_, AccountsError>((gate, client))
+        })
         .await?;
     let address_locked = match gate {
         Gate::Locked { wait } => {
@@ -77,13 +104,13 @@ pub async fn sign_in(
                 if let Some(hash) = &rehashed {
                     users::set_password_hash(tx, id, hash)?;
                 }
-                throttle::record_sign_in(tx, &key, ip)
+                throttle::record_sign_in(tx, &key, &client)
             })
             .await?;
             Ok(SignIn::SignedIn(user))
         }
         None => {
-            let keys = throttle::sign_in_keys(&key, ip);
+            let keys = throttle::failure_keys(&key, &client);
             db.write(move |tx| throttle::record_failure(tx, &keys, &policy, now))
                 .await?;
             drop(turn);
@@ -144,9 +171,16 @@ mod tests {
             let db = db.clone();
             let pw = pw.to_string();
             async move {
-                sign_in(&db, " ANN@example.com", pw, ip, &POLICY, now)
-                    .await
-                    .unwrap()
+                sign_in(
+                    &db,
+                    " ANN@example.com",
+                    pw,
+                    AttemptFrom::address(ip),
+                    &POLICY,
+                    now,
+                )
+                .await
+                .unwrap()
             }
         };
         assert!(
@@ -179,7 +213,7 @@ mod tests {
             &db,
             "bob@example.com",
             "correct horse battery".into(),
-            ip,
+            AttemptFrom::address(ip),
             &POLICY,
             20,
         )
@@ -225,7 +259,7 @@ mod rehash {
             &db,
             "ann@example.com",
             "correct horse battery".into(),
-            ip,
+            AttemptFrom::address(ip),
             &policy,
             0,
         )
@@ -246,7 +280,7 @@ mod rehash {
             &db,
             "ann@example.com",
             "correct horse battery".into(),
-            ip,
+            AttemptFrom::address(ip),
             &policy,
             1,
         )
@@ -280,7 +314,7 @@ mod burst {
                         &db,
                         "ann@example.com",
                         format!("guess {i} is wrong"),
-                        ip,
+                        AttemptFrom::address(ip),
                         &policy,
                         0,
                     )
@@ -315,9 +349,16 @@ mod other_peoples_failures {
     };
 
     async fn attempt(db: &Db, email: &str, password: &str, ip: [u8; 4]) -> SignIn {
-        sign_in(db, email, password.into(), IpAddr::from(ip), &POLICY, 0)
-            .await
-            .unwrap()
+        sign_in(
+            db,
+            email,
+            password.into(),
+            AttemptFrom::address(IpAddr::from(ip)),
+            &POLICY,
+            0,
+        )
+        .await
+        .unwrap()
     }
 
     /// Ann, with her password, from `ip`.
@@ -357,12 +398,20 @@ mod other_peoples_failures {
         assert!(matches!(r, SignIn::SignedIn(_)), "{r:?}");
     }
 
-    /// Guessers lock the account for themselves only: once it is locked, each further
-    /// address gets one checked guess; the owner, typing from an address that never failed
-    /// on it, gets in; an address past its own budget stays locked after that.
+    /// Guessers from many addresses lock the email for every client without a device
+    /// cookie: past the email's free failures no further guess is checked, and a correct
+    /// password from a new address waits too. The owner's browser, with its device cookie,
+    /// gets in — even after mistyping there itself.
     #[tokio::test]
-    async fn guessing_at_an_account_locks_the_guessers_not_the_owner() {
+    async fn guessing_at_an_account_locks_strangers_but_not_the_owners_device() {
         let (_dir, db) = db_with_ann().await;
+        let device = db
+            .write(|tx| {
+                let ann = users::find_by_email(tx, "ann@example.com")?.unwrap();
+                devices::remember(tx, ann.id, &[], 0)
+            })
+            .await
+            .unwrap();
         let mut checked = 0;
         for i in 1..=3 {
             for _ in 0..3 {
@@ -370,11 +419,26 @@ mod other_peoples_failures {
                 checked += usize::from(matches!(r, SignIn::Refused));
             }
         }
-        assert_eq!(checked, 3 + 1 + 1);
-        let r = ann_signs_in(&db, [192, 0, 2, 1]).await;
-        assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
+        assert_eq!(checked, 3, "the email's free failures, then no more checks");
         let r = ann_signs_in(&db, [198, 51, 100, 7]).await;
+        assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
+        let from_device = |password: &str| {
+            let (db, device, password) = (db.clone(), device.clone(), password.to_owned());
+            async move {
+                let from = AttemptFrom {
+                    ip: IpAddr::from([198, 51, 100, 7]),
+                    devices: device,
+                };
+                sign_in(&db, "ann@example.com", password, from, &POLICY, 0)
+                    .await
+                    .unwrap()
+            }
+        };
+        let r = from_device("a typo!!").await;
+        assert!(matches!(r, SignIn::Refused), "{r:?}");
+        let r = from_device("correct horse battery").await;
         assert!(matches!(r, SignIn::SignedIn(_)), "{r:?}");
+        // Her success on her device lifts nothing for the strangers.
         let r = ann_signs_in(&db, [192, 0, 2, 1]).await;
         assert!(matches!(r, SignIn::Throttled { .. }), "{r:?}");
     }

@@ -1,16 +1,18 @@
-//! Sign-in throttling, per account and per client address. A few failures are free; each
-//! one after that locks the key for twice as long as the one before (up to a ceiling).
-//! While locked, attempts are refused without checking the password and without counting,
-//! so a guesser cannot keep the real user out past the window: once it passes, the right
-//! password gets in (and clears the account's count). Stored in SQLite so a restart does
-//! not reset a lockout. Keys are made whether or not the account exists, so a lockout says
-//! nothing about who has an account.
+//! Sign-in throttling, per account, per client address and per device. A few failures are
+//! free; each one after that locks the key for twice as long as the one before (up to a
+//! ceiling). While locked, attempts are refused without checking the password and without
+//! counting. Stored in SQLite so a restart does not reset a lockout. Keys are made whether
+//! or not the account exists, so a lockout says nothing about who has an account.
 //!
-//! Locks fall on the addresses that failed, not on the account (`sign_in_gate`): an
-//! account's lock refuses only addresses that have failed on it themselves, and an
-//! address's lock (many failures, any emails) refuses only emails that have recent
-//! failures. So a correct password for an account nobody has been guessing at is never
-//! refused because of other people's failures, whoever shares the address.
+//! Who is judged by what (`sign_in_gate`), after OWASP's device cookies:
+//! - a browser carrying a device cookie of the account (`devices`) is judged by that
+//!   device's own failures only, so the owner on their usual browser is never kept out by
+//!   what others do to the email, whatever they typed wrong themselves;
+//! - every other client is judged by the email's failures from all such clients together
+//!   (an overall cap on guesses at one email), by its own failures on that email, and by
+//!   its address's failures on any emails (which refuse only emails that have recent
+//!   failures, so a crowd behind one address cannot lock each other out of accounts nobody
+//!   is guessing at).
 
 use std::net::IpAddr;
 
@@ -58,6 +60,8 @@ pub enum ThrottleKey {
     LinkRequest(Box<ThrottleKey>),
     /// Wrong access or offer codes typed by one account (by its id).
     CodeGuess(i64),
+    /// Failures from one device of an account (its token's stored hash, `devices`).
+    Device(String),
 }
 
 impl ThrottleKey {
@@ -75,6 +79,7 @@ impl ThrottleKey {
             }
             ThrottleKey::LinkRequest(key) => format!("link:{}", key.stored()),
             ThrottleKey::CodeGuess(user) => format!("code:{user}"),
+            ThrottleKey::Device(hash) => format!("device:{hash}"),
         }
     }
 
@@ -89,7 +94,9 @@ impl ThrottleKey {
 
     fn free_failures(&self, policy: &ThrottlePolicy) -> i64 {
         match self {
-            ThrottleKey::Account(_) | ThrottleKey::AccountFrom(..) => policy.account_free_failures,
+            ThrottleKey::Account(_) | ThrottleKey::AccountFrom(..) | ThrottleKey::Device(_) => {
+                policy.account_free_failures
+            }
             ThrottleKey::Ip(_) => policy.ip_free_failures,
             ThrottleKey::LinkRequest(key) => key.free_failures(policy),
             // The fifth wrong code locks: codes are not passwords people mistype.
@@ -169,31 +176,47 @@ fn row(conn: &Connection, key: &ThrottleKey) -> Result<Row, AccountsError> {
         .unwrap_or_default())
 }
 
+/// Who is signing in, as far as the throttle cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Client {
+    /// A browser with a device cookie of this account: the token's stored hash.
+    KnownDevice(String),
+    /// Anyone else, by address.
+    Address(IpAddr),
+}
+
 /// The sign-in rules:
-/// - this address's own failures on this email lock it out of this email;
-/// - the email's failures from everywhere lock out only the addresses that have failed on
-///   it (so the owner, typing from an address that never failed, is not kept out);
-/// - the address's failures on any emails lock it out only of emails that have recent
-///   failures; for an email with none, the lock still answers unless the password is right
-///   (`Gate::AddressLocked`), so a crowd behind one address (an office, a proxy nobody
-///   trusted) cannot lock each other out of accounts nobody is guessing at.
+/// - a known device of the account is locked by its own failures only;
+/// - any other client is locked by the email's failures from all other clients (so the
+///   number of guesses at one email is capped however many addresses guess), by its own
+///   failures on this email, and by its address's failures on any emails — those refuse
+///   only emails that have recent failures; for an email with none, the address's lock
+///   still answers unless the password is right (`Gate::AddressLocked`), so a crowd behind
+///   one address (an office, a proxy nobody trusted) cannot lock each other out of
+///   accounts nobody is guessing at.
 pub fn sign_in_gate(
     conn: &Connection,
     email_key: &str,
-    ip: IpAddr,
+    client: &Client,
     policy: &ThrottlePolicy,
     now: i64,
 ) -> Result<Gate, AccountsError> {
     let recent = |r: &Row| r.failures > 0 && now - r.last_failure_at <= policy.forget_after_secs;
     let locked = |r: &Row| (r.locked_until > now).then_some(r.locked_until - now);
+    let ip = match client {
+        Client::KnownDevice(hash) => {
+            let device = row(conn, &ThrottleKey::Device(hash.clone()))?;
+            return Ok(match locked(&device) {
+                Some(wait) => Gate::Locked { wait },
+                None => Gate::Open,
+            });
+        }
+        Client::Address(ip) => *ip,
+    };
     let account = row(conn, &ThrottleKey::Account(email_key.to_owned()))?;
     let pair = row(conn, &ThrottleKey::AccountFrom(email_key.to_owned(), ip))?;
     let address = row(conn, &ThrottleKey::Ip(ip))?;
-    let mut wait = locked(&pair);
-    if recent(&pair) {
-        wait = wait.max(locked(&account));
-    }
-    if let Some(wait) = wait {
+    if let Some(wait) = locked(&pair).max(locked(&account)) {
         return Ok(Gate::Locked { wait });
     }
     Ok(match locked(&address) {
@@ -203,16 +226,36 @@ pub fn sign_in_gate(
     })
 }
 
-/// The right password: the email's count and this address's count on it start again,
-/// and so does the email's count of sign-in link requests. Other addresses that failed on
-/// the account stay locked, and the address keeps its own count, so signing in to one's
-/// own account does not reset a guesser's budget.
-pub fn record_sign_in(conn: &Connection, email_key: &str, ip: IpAddr) -> Result<(), AccountsError> {
-    for key in [
-        ThrottleKey::Account(email_key.to_owned()),
-        ThrottleKey::AccountFrom(email_key.to_owned(), ip),
-        ThrottleKey::LinkRequest(Box::new(ThrottleKey::Account(email_key.to_owned()))),
-    ] {
+/// The keys a failed password sign-in counts against: a known device's own, or the
+/// email's, the email-from-this-address pair's and the address's.
+pub fn failure_keys(email_key: &str, client: &Client) -> Vec<ThrottleKey> {
+    match client {
+        Client::KnownDevice(hash) => vec![ThrottleKey::Device(hash.clone())],
+        Client::Address(ip) => sign_in_keys(email_key, *ip),
+    }
+}
+
+/// The right password. From a known device: that device's count starts again, and
+/// nothing else does — the email's count stays with the strangers who made it. From any
+/// other client: the email's count and this address's count on it start again. Either
+/// way the email's count of sign-in link requests does too. Other addresses that failed
+/// on the account stay locked, and the address keeps its own count, so signing in to
+/// one's own account does not reset a guesser's budget.
+pub fn record_sign_in(
+    conn: &Connection,
+    email_key: &str,
+    client: &Client,
+) -> Result<(), AccountsError> {
+    let link = ThrottleKey::LinkRequest(Box::new(ThrottleKey::Account(email_key.to_owned())));
+    let keys = match client {
+        Client::KnownDevice(hash) => vec![ThrottleKey::Device(hash.clone()), link],
+        Client::Address(ip) => vec![
+            ThrottleKey::Account(email_key.to_owned()),
+            ThrottleKey::AccountFrom(email_key.to_owned(), *ip),
+            link,
+        ],
+    };
+    for key in keys {
         record_success(conn, &key)?;
     }
     Ok(())
@@ -224,13 +267,33 @@ pub fn record_sign_in(conn: &Connection, email_key: &str, ip: IpAddr) -> Result<
 pub const MAIL_BUDGET: i64 = 5;
 pub const MAIL_WINDOW_SECS: i64 = 3600;
 
-/// Takes one email from the budget of the email with this comparison key; false when
-/// the window's budget is spent.
+/// Whose mail budget a link email is taken from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailBudget {
+    /// The email's shared budget (its comparison key): everyone without a device cookie.
+    Email(String),
+    /// A known device of the account (its token's stored hash): its own budget, so
+    /// strangers spending the shared one cannot keep the owner's links from being sent.
+    Device(String),
+}
+
+impl MailBudget {
+    fn stored(&self) -> String {
+        match self {
+            MailBudget::Email(key) => key.clone(),
+            MailBudget::Device(hash) => format!("device:{hash}"),
+        }
+    }
+}
+
+/// Takes one email from `budget`; false when the window's budget is spent.
 pub fn take_mail_budget(
     conn: &Connection,
-    email_key: &str,
+    budget: &MailBudget,
     now: i64,
 ) -> Result<bool, AccountsError> {
+    let email_key = budget.stored();
+    let email_key = email_key.as_str();
     let current: Option<(i64, i64)> = conn
         .query_row(
             "SELECT window_start, sent FROM mail_budget WHERE email_key = ?1",

@@ -62,6 +62,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/020_signin_hardening.sql")),
         M::up(include_str!("migrations/021_billing_hardening.sql")),
         M::up(include_str!("migrations/022_api_key_parent.sql")),
+        M::up(include_str!("migrations/023_trusted_devices.sql")),
     ])
 }
 
@@ -78,7 +79,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 22;
+const MIGRATION_COUNT: i64 = 23;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::dashboard::when;
 use super::session::{
-    PageError, Viewer, check_form_token, client_ip, form_token, presented_session, see_other,
-    session_cookie, session_cookie_removal,
+    PageError, Viewer, attempt_from, check_form_token, client_ip, device_cookie, form_token,
+    presented_devices, presented_session, see_other, session_cookie, session_cookie_removal,
 };
 use super::ui::page;
 use crate::accounts::roles::Permission;
@@ -21,7 +21,7 @@ use crate::accounts::sessions::{self, device_summary};
 use crate::accounts::setup::{self as first_run, NewAccount};
 use crate::accounts::signin::{self, SignIn};
 use crate::accounts::users::User;
-use crate::accounts::{AccountsError, passwords};
+use crate::accounts::{AccountsError, devices, passwords};
 use crate::jobs::runner::now;
 
 /// Paths whose last segment is a one-time token: the access log shows them redacted.
@@ -91,6 +91,7 @@ pub(super) async fn start_session(
     to: &str,
 ) -> Result<HttpResponse, PageError> {
     let previous = presented_session(req);
+    let presented_devices = presented_devices(req);
     let secret = Secret::generate();
     let device = device_summary(
         req.headers()
@@ -100,19 +101,24 @@ pub(super) async fn start_session(
     );
     let ip = client_ip(req).to_string();
     let (id, created, policy, now) = (user.id, secret.clone(), state.accounts.sessions, now());
-    state
+    // Every sign-in makes this browser a known device of the account (`accounts::devices`).
+    let device_tokens = state
         .db
         .write(move |tx| {
             if let Some(previous) = previous {
                 sessions::end(tx, &previous)?;
             }
             sessions::purge_expired(tx, &policy, now)?;
-            sessions::create(tx, &created, id, &device, &ip, now)
+            sessions::create(tx, &created, id, &device, &ip, now)?;
+            devices::remember(tx, id, &presented_devices, now)
         })
         .await?;
     Ok(see_other(
         to,
-        [session_cookie(req, &secret, policy.absolute_secs)],
+        [
+            session_cookie(req, &secret, policy.absolute_secs),
+            device_cookie(req, &device_tokens),
+        ],
     ))
 }
 
@@ -193,7 +199,7 @@ pub async fn login(
         &state.db,
         &form.email,
         form.password,
-        client_ip(&req),
+        attempt_from(&req),
         &state.accounts.throttle,
         now(),
     )

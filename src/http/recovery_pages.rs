@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::account_pages::{link_gone, private, safe_next, start_session};
-use super::session::{PageError, Viewer, check_form_token, client_ip, form_token, see_other};
+use super::session::{PageError, Viewer, attempt_from, check_form_token, form_token, see_other};
 use super::ui::page;
 use crate::accounts::magic_link::LinkRequest;
 use crate::accounts::recovery::{self, RESET_TTL_SECS};
@@ -61,10 +61,14 @@ pub async fn ask(
     form: web::Form<EmailForm>,
 ) -> Result<HttpResponse, PageError> {
     check_form_token(&req, &form.csrf)?;
-    let ip = client_ip(&req);
-    let outcome =
-        recovery::request_reset(&state.db, &form.email, ip, &state.accounts.throttle, now())
-            .await?;
+    let outcome = recovery::request_reset(
+        &state.db,
+        &form.email,
+        attempt_from(&req),
+        &state.accounts.throttle,
+        now(),
+    )
+    .await?;
     match outcome {
         LinkRequest::Issued { to, secret } => {
             let link = state.mail.link(&format!("/reset/{}", secret.encode()));

@@ -21,16 +21,20 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::tls_listener::ServedOverTls;
-use crate::accounts::AccountsError;
 use crate::accounts::roles::perm::Required;
 use crate::accounts::secret::{Secret, constant_time_eq};
 use crate::accounts::sessions::{self, Session};
+use crate::accounts::signin::AttemptFrom;
 use crate::accounts::users::User;
+use crate::accounts::{AccountsError, devices};
 
 use crate::accounts::sessions::{SESSION_COOKIE_PLAIN, SESSION_COOKIE_TLS};
 
 const FORM_COOKIE_TLS: &str = "__Host-marquee_form";
 const FORM_COOKIE_PLAIN: &str = "marquee_form";
+/// The device cookie (`accounts::devices`): set at every sign-in, kept at sign-out.
+const DEVICE_COOKIE_TLS: &str = "__Host-marquee_device";
+const DEVICE_COOKIE_PLAIN: &str = "marquee_device";
 const CSRF_HEADER: &str = "x-csrf-token";
 const CSRF_PURPOSE: &str = "csrf";
 
@@ -86,6 +90,36 @@ pub fn session_cookie_removal(req: &HttpRequest) -> Cookie<'static> {
 pub fn presented_session(req: &HttpRequest) -> Option<Secret> {
     req.cookie(session_cookie_name(req))
         .and_then(|c| Secret::parse(c.value()))
+}
+
+fn device_cookie_name(req: &HttpRequest) -> &'static str {
+    if over_tls(req) {
+        DEVICE_COOKIE_TLS
+    } else {
+        DEVICE_COOKIE_PLAIN
+    }
+}
+
+/// The device tokens the browser presented (`accounts::devices`); empty when none.
+pub fn presented_devices(req: &HttpRequest) -> Vec<Secret> {
+    req.cookie(device_cookie_name(req))
+        .map(|c| devices::parse_cookie(c.value()))
+        .unwrap_or_default()
+}
+
+/// The device cookie carrying these tokens, for `devices::DEVICE_TTL_SECS`.
+pub fn device_cookie(req: &HttpRequest, tokens: &[Secret]) -> Cookie<'static> {
+    let mut c = cookie(req, device_cookie_name(req), devices::cookie_value(tokens));
+    c.set_max_age(CookieDuration::seconds(devices::DEVICE_TTL_SECS));
+    c
+}
+
+/// Who is asking, for sign-in and emailed-link requests: the address and device cookie.
+pub fn attempt_from(req: &HttpRequest) -> AttemptFrom {
+    AttemptFrom {
+        ip: client_ip(req),
+        devices: presented_devices(req),
+    }
 }
 
 /// The client's address (`AppState::client_of`: the TCP peer, or what a trusted proxy

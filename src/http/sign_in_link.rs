@@ -11,7 +11,7 @@ use super::AppState;
 use super::account_pages::{
     LoginMessage, link_gone, login_page, private, safe_next, start_session,
 };
-use super::session::{PageError, check_form_token, client_ip, form_token};
+use super::session::{PageError, attempt_from, check_form_token, client_ip, form_token};
 use super::ui::page;
 use crate::accounts::AccountsError;
 use crate::accounts::magic_link::{self, LinkRequest};
@@ -38,7 +38,7 @@ pub async fn ask_for_link(
     let outcome = magic_link::request(
         &state.db,
         &form.email,
-        client_ip(&req),
+        attempt_from(&req),
         &accounts.throttle,
         &accounts.magic_link,
         now(),

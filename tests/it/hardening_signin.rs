@@ -339,15 +339,29 @@ fn with_smtp(data: &Path, smtp: &SmtpCapture) -> Server {
     )
 }
 
-/// Item 5: strangers asking for Ann's links and resets from many addresses get the usual
-/// answer and cost her no more than the small mail budget; guessers lock only themselves;
-/// Ann's own reset request is answered normally and her password works throughout.
+/// Item 5, and the security test's finding A: strangers asking for Ann's links and resets
+/// from many addresses get the usual answer and spend the email's shared mail budget; her
+/// own requests from the browser she signed in with (its device cookie, kept at sign-out)
+/// draw on that device's own budget and still send. Her password works there throughout,
+/// however many strangers guessed it.
 #[test]
 fn asking_for_someone_elses_links_blocks_neither_their_links_nor_their_password() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let data = data_with_ann(dir.path(), &[]);
     let server = with_smtp(&data, &smtp);
+    let mut ann = Client::new(addr(100), server.url());
+    assert_eq!(ann.sign_in("ann@example.com", PASSWORD, &[]), 303);
+    assert!(
+        ann.cookies.contains_key("marquee_device"),
+        "{:?}",
+        ann.cookies
+    );
+    assert_eq!(ann.post_signed_in("/account", "/logout").status, 303);
+    assert!(
+        ann.cookies.contains_key("marquee_device"),
+        "sign-out kept it"
+    );
     for n in 2..22 {
         let mut stranger = Client::new(addr(n), server.url());
         let path = if n % 2 == 0 { "/login/link" } else { "/reset" };
@@ -370,12 +384,156 @@ fn asking_for_someone_elses_links_blocks_neither_their_links_nor_their_password(
         "the per-email budget: {} emails",
         mails.len()
     );
-    let mut ann = Client::new(addr(100), server.url());
+    // A newcomer without her device cookie gets the same answer and no email.
+    let mut newcomer = Client::new(addr(101), server.url());
+    let asked = newcomer.post("/reset", &[("email", "ann@example.com")], &[]);
+    assert_eq!(asked.status, 200);
+    settled(&smtp);
+    assert_eq!(mails_to(&smtp, "ann@example.com").len(), 5);
+    // Ann's own requests, from her browser, are sent.
     let asked = ann.post("/reset", &[("email", "ann@example.com")], &[]);
     assert_eq!(asked.status, 200, "Ann's own request is not refused");
+    let asked = ann.post("/login/link", &[("email", "ann@example.com")], &[]);
+    assert_eq!(asked.status, 200);
+    settled(&smtp);
+    let to_ann = mails_to(&smtp, "ann@example.com");
+    assert_eq!(to_ann.len(), 7, "Ann's own two requests were not sent");
+    let newest = &to_ann[5..];
+    assert_eq!(
+        newest.iter().filter(|m| m.data.contains("/reset/")).count(),
+        1
+    );
+    assert_eq!(
+        newest
+            .iter()
+            .filter(|m| m.data.contains("/login/link/"))
+            .count(),
+        1
+    );
+    let mail = newest.iter().find(|m| m.data.contains("/reset/")).unwrap();
+    let reset = link_in(mail, "/reset/");
+    assert_eq!(ann.get(&reset).status, 200, "her reset link works");
     for _ in 0..3 {
         assert_eq!(ann.sign_in("ann@example.com", PASSWORD, &[]), 303);
     }
+}
+
+/// Wrong passwords for `email` from fresh addresses, starting at 127.0.0.`next`, until one
+/// is refused with a wait of at least `min_wait` s (a short pause between guesses lets
+/// each short lock pass, so the next failure doubles it). Returns the next free address.
+fn lock_email(url: &str, email: &str, mut next: u8, min_wait: u64) -> u8 {
+    loop {
+        assert!(next < 250, "the email never locked for {min_wait} s");
+        let mut guesser = Client::new(addr(next), url);
+        next += 1;
+        let answer = guesser.post(
+            "/login",
+            &[("email", email), ("password", "guess guess guess")],
+            &[],
+        );
+        assert!(matches!(answer.status, 401 | 429), "{}", answer.status);
+        if answer.status == 429 {
+            let wait: u64 = answer
+                .body
+                .split("Try again in ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .expect("no wait given");
+            if wait >= min_wait {
+                return next;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The security test's findings B and C: guessers at Ann's password from ever new
+/// addresses get the email's few free checked guesses between them, then clients without
+/// her device cookie are refused without a check (429, no argon2) — the right password
+/// from a new browser too. Ann, on the browser she signed in with before, mistypes once
+/// during the guessing and then gets in all the same.
+#[test]
+fn guessing_from_many_addresses_locks_new_browsers_but_not_the_owners_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    let server = Server::start_with(&data, Options::default());
+    let mut ann = Client::new(addr(200), server.url());
+    assert_eq!(ann.sign_in("ann@example.com", PASSWORD, &[]), 303);
+    assert_eq!(ann.post_signed_in("/account", "/logout").status, 303);
+    // The email's 5 free failures, and the sixth, which starts the lock: all checked.
+    for n in 2..8 {
+        let mut guesser = Client::new(addr(n), server.url());
+        let status = guesser.sign_in("ann@example.com", &format!("guess {n} guess {n}"), &[]);
+        assert_eq!(status, 401, "guess from 127.0.0.{n}");
+    }
+    // Twenty more guessers, each on an address of their own, straight after: (nearly) all
+    // refused unchecked, where each used to get a checked guess of its own.
+    let mut refused = 0;
+    for n in 8..28 {
+        let mut guesser = Client::new(addr(n), server.url());
+        let status = guesser.sign_in("ann@example.com", &format!("guess {n} guess {n}"), &[]);
+        assert!(matches!(status, 401 | 429), "{status}");
+        refused += usize::from(status == 429);
+        if n == 10 {
+            // Ann's typo, from her usual browser and address, while the guessing goes on.
+            assert_eq!(ann.sign_in("ann@example.com", "a typo in it!", &[]), 401);
+        }
+    }
+    assert!(
+        refused >= 10,
+        "only {refused} of 20 guesses refused unchecked"
+    );
+    lock_email(server.url(), "ann@example.com", 28, 5);
+    let mut new_browser = Client::new(addr(120), server.url());
+    assert_eq!(
+        new_browser.sign_in("ann@example.com", PASSWORD, &[]),
+        429,
+        "a browser Ann never signed in with waits out the lock"
+    );
+    // Another browser at her very address is a new browser all the same.
+    let mut same_address = Client::new(addr(200), server.url());
+    assert_eq!(same_address.sign_in("ann@example.com", PASSWORD, &[]), 429);
+    assert_eq!(ann.sign_in("ann@example.com", PASSWORD, &[]), 303);
+}
+
+/// Signing out everywhere forgets the account's devices: Ann's browser is then judged as
+/// a stranger's, until a sign-in (here with a reset link) makes it known again.
+#[test]
+fn signing_out_everywhere_forgets_devices_and_a_reset_makes_a_new_one() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    let server = with_smtp(&data, &smtp);
+    let mut ann = Client::new(addr(100), server.url());
+    assert_eq!(ann.sign_in("ann@example.com", PASSWORD, &[]), 303);
+    assert_eq!(
+        ann.post_signed_in("/account", "/account/sessions/end-all")
+            .status,
+        303
+    );
+    lock_email(server.url(), "ann@example.com", 2, 5);
+    assert_eq!(
+        ann.sign_in("ann@example.com", PASSWORD, &[]),
+        429,
+        "the forgotten device still counted as hers"
+    );
+    assert_eq!(
+        ann.post("/reset", &[("email", "ann@example.com")], &[])
+            .status,
+        200
+    );
+    settled(&smtp);
+    let to_ann = mails_to(&smtp, "ann@example.com");
+    assert_eq!(to_ann.len(), 1);
+    let reset = link_in(&to_ann[0], "/reset/");
+    let new_password = "a brand new password";
+    let form = [("password", new_password), ("confirm", new_password)];
+    let done = ann.post(&reset, &form, &[]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(ann.post_signed_in("/account", "/logout").status, 303);
+    lock_email(server.url(), "ann@example.com", 100, 5);
+    assert_eq!(ann.sign_in("ann@example.com", new_password, &[]), 303);
 }
 
 fn open_db(data: &Path) -> rusqlite::Connection {
