@@ -12,10 +12,8 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 
 use super::AppState;
 use super::session::presented_session;
+use super::small_body::{BodyError, read_small_body};
 use crate::analytics::beacon::{Beacon, MAX_BODY, SITE};
-
-/// How long a beacon's body may take to arrive.
-const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::analytics::intake::Sender;
 use crate::analytics::ledger::Refused;
 use crate::analytics::recorder::Client;
@@ -74,11 +72,11 @@ pub async fn beacon(
         return HttpResponse::Forbidden().body("beacons come from this site's pages\n");
     }
     // A beacon is one small packet: one trickled in (over HTTP/2 too) is not waited for.
-    let body = match tokio::time::timeout(BODY_DEADLINE, body.to_bytes_limited(MAX_BODY)).await {
-        Err(_) => return HttpResponse::RequestTimeout().finish(),
-        Ok(Err(_)) => return HttpResponse::PayloadTooLarge().finish(),
-        Ok(Ok(Err(_))) => return refused("the body was cut off"),
-        Ok(Ok(Ok(body))) => body,
+    let body = match read_small_body(body, MAX_BODY).await {
+        Err(BodyError::TooSlow) => return HttpResponse::RequestTimeout().finish(),
+        Err(BodyError::TooLarge) => return HttpResponse::PayloadTooLarge().finish(),
+        Err(e @ BodyError::CutOff) => return refused(e.words()),
+        Ok(body) => body,
     };
     let beacon = match Beacon::parse(&body) {
         Ok(b) => b,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::account_pages::safe_next;
 use super::session::{PageError, Viewer, see_other};
+use super::small_body::BodyError;
 use crate::payments::PaymentsError;
 use crate::services::billing::{Purchase, ReturnUrls};
 
@@ -271,9 +272,19 @@ pub async fn webhook(
     state: web::Data<AppState>,
     body: web::Payload,
 ) -> HttpResponse {
-    let body = match body.to_bytes_limited(WEBHOOK_LIMIT).await {
-        Ok(Ok(b)) => b,
-        _ => return HttpResponse::PayloadTooLarge().body("too large\n"),
+    // Read whole before the signature can be checked, so with a deadline: a body sent
+    // slowly (Stripe's never is) holds what was buffered of it only that long.
+    let body = match super::small_body::read_small_body(body, WEBHOOK_LIMIT).await {
+        Ok(b) => b,
+        Err(e @ BodyError::TooLarge) => {
+            return HttpResponse::PayloadTooLarge().body(format!("{}\n", e.words()));
+        }
+        Err(e @ BodyError::TooSlow) => {
+            return HttpResponse::RequestTimeout().body(format!("{}\n", e.words()));
+        }
+        Err(e @ BodyError::CutOff) => {
+            return HttpResponse::BadRequest().body(format!("{}\n", e.words()));
+        }
     };
     let signature = req
         .headers()

@@ -29,6 +29,7 @@ pub mod request_gate;
 pub mod session;
 pub mod settings_api;
 pub mod sign_in_link;
+pub mod small_body;
 pub mod stall;
 pub mod storefront;
 pub mod storefront_cache;

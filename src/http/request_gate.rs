@@ -13,10 +13,14 @@
 //!   and `Expect: 100-continue` work as before.
 //!
 //! A head must arrive whole within `HEAD_TIMEOUT` of its first byte, a body (or a stream
-//! after an upgrade) must not stall for `idle`, and a body still coming after
-//! `BODY_GRACE` must have averaged `MIN_BODY_RATE` (a body trickled a byte at a time would
-//! otherwise hold a connection, and a file descriptor, for hours); each ends the
-//! connection, as any other I/O error does. Bytes the rules do not recognise (a malformed head, say) pass
+//! after an upgrade) must not stall for `idle`, and a body must keep up `MIN_BODY_RATE`
+//! (a body trickled a byte at a time would otherwise hold a connection, a file descriptor
+//! and what a handler buffered of it, for hours); each ends the connection, as any other
+//! I/O error does. The rate is kept as a bucket of slack: a body starts with `BODY_GRACE`
+//! worth of it, time drains it at `MIN_BODY_RATE`, its bytes fill it, but never beyond
+//! `idle` worth. So a body may fall behind the rate for at most `idle` at any point, and
+//! one sent almost whole at once and then trickled is cut within `idle` (30 s by default),
+//! not after its size over the rate (~1,000 s for 512 KiB at 512 B/s). Bytes the rules do not recognise (a malformed head, say) pass
 //! through unchanged: actix-web answers them 400 and stops reading.
 
 use std::io;
@@ -35,9 +39,10 @@ pub const MAX_HEAD: usize = 32 * 1024;
 /// As actix-web: a head with more headers is its 431 to answer.
 const MAX_HEADERS: usize = 96;
 const READ_CHUNK: usize = 8 * 1024;
-/// A request body's slowest average, in bytes a second, once `BODY_GRACE` has passed: a
-/// 4 kbit/s link still makes it.
+/// A request body's slowest rate, in bytes a second, kept over any stretch longer than
+/// the slack (see the module comment): a 4 kbit/s link still makes it.
 pub const MIN_BODY_RATE: u64 = 512;
+/// The slack a body starts with: its first bytes may take this long.
 pub const BODY_GRACE: Duration = Duration::from_secs(20);
 
 pub struct RequestGate<T> {
@@ -53,9 +58,8 @@ pub struct RequestGate<T> {
     parked: Option<Waker>,
     deadline: Option<Deadline>,
     timer: Option<Pin<Box<Sleep>>>,
-    /// When the body now coming started, and how much of it has come.
-    body_started: Option<Instant>,
-    body_bytes: u64,
+    /// The body now coming: its slack in bytes, and when that was last brought up to date.
+    body_slack: Option<(u64, Instant)>,
 }
 
 /// What the next bytes from the client are.
@@ -105,22 +109,26 @@ impl<T> RequestGate<T> {
             parked: None,
             deadline: None,
             timer: None,
-            body_started: None,
-            body_bytes: 0,
+            body_slack: None,
         }
     }
 
-    /// Counts `n` more body bytes and fails a body too slow on average.
+    /// Counts `n` more body bytes and fails a body that fell behind `MIN_BODY_RATE` by
+    /// more than its slack.
     fn body_came(&mut self, n: usize) -> io::Result<()> {
-        let started = *self.body_started.get_or_insert_with(Instant::now);
-        self.body_bytes += n as u64;
-        let elapsed = started.elapsed();
-        if elapsed > BODY_GRACE && self.body_bytes < MIN_BODY_RATE * elapsed.as_secs() {
+        let now = Instant::now();
+        let (slack, since) = self
+            .body_slack
+            .unwrap_or((bytes_at_min_rate(BODY_GRACE), now));
+        let Some(slack) = slack.checked_sub(bytes_at_min_rate(now - since)) else {
+            self.body_slack = None;
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the client's request body came too slowly",
             ));
-        }
+        };
+        let most = bytes_at_min_rate(self.idle).max(bytes_at_min_rate(BODY_GRACE));
+        self.body_slack = Some(((slack + n as u64).min(most), now));
         Ok(())
     }
 
@@ -139,8 +147,7 @@ impl<T> RequestGate<T> {
                 self.expect = head.body;
                 self.deadline = None;
                 // The clock starts at the body's first byte (after a 100 Continue, say).
-                self.body_started = None;
-                self.body_bytes = 0;
+                self.body_slack = None;
                 Ok(Step::Release(head.len))
             }
             Expect::Body(left) if !available.is_empty() => {
@@ -318,6 +325,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for RequestGate<T> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
+}
+
+/// How many bytes `MIN_BODY_RATE` brings in `time`.
+fn bytes_at_min_rate(time: Duration) -> u64 {
+    (MIN_BODY_RATE as u128 * time.as_millis() / 1000) as u64
 }
 
 struct Head {
@@ -564,6 +576,69 @@ mod tests {
         };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() <= BODY_GRACE + Duration::from_secs(5));
+    }
+
+    /// Reads until the gate fails the connection; panics if it waits an hour instead.
+    async fn read_until_error(gate: &mut RequestGate<DuplexStream>) -> io::Error {
+        loop {
+            match read_once(gate).await {
+                Some(Ok(bytes)) if bytes.is_empty() => panic!("the body came whole"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break e,
+                None => panic!("the connection stayed"),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_sent_almost_whole_and_then_trickled_ends_the_connection() {
+        let (mut gate, mut client) = gated_pipe();
+        let post = b"POST /stripe/webhook HTTP/1.1\r\nHost: t\r\nContent-Length: 524288\r\n\r\n";
+        client.write_all(post).await.unwrap();
+        assert_eq!(read_bytes(&mut gate).await, post);
+        // 64 bytes short, then a byte every 15 s: on average since its first byte the body
+        // stays above the rate for 1,000 s.
+        let _writer = tokio::spawn(async move {
+            client.write_all(&vec![b'x'; 524_224]).await.unwrap();
+            for _ in 0..64 {
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                if client.write_all(b"x").await.is_err() {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        let err = read_until_error(&mut gate).await;
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // The slack (the idle time, 30 s here) and one more gap between bytes.
+        assert!(
+            started.elapsed() <= Duration::from_secs(30 + 15),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_large_upload_that_pauses_shorter_than_the_idle_time_goes_through() {
+        let (mut gate, mut client) = gated_pipe();
+        let size = 40 * 64 * 1024;
+        let post = format!("PUT /files/1 HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n");
+        client.write_all(post.as_bytes()).await.unwrap();
+        assert_eq!(read_bytes(&mut gate).await, post.as_bytes());
+        // 64 KiB a second, with a 25 s pause (a phone changing networks) in the middle.
+        let writer = tokio::spawn(async move {
+            for second in 0..40 {
+                client.write_all(&[b'x'; 64 * 1024]).await.unwrap();
+                let pause = if second == 20 { 25 } else { 1 };
+                tokio::time::sleep(Duration::from_secs(pause)).await;
+            }
+            client
+        });
+        let mut got = 0;
+        while got < size {
+            got += read_bytes(&mut gate).await.len();
+        }
+        let _client = writer.await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
