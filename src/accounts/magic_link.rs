@@ -160,6 +160,19 @@ mod tests {
         (dir, db)
     }
 
+    /// A link request for `email` from `ip` at `now`, under the tests' throttle.
+    async fn link_request(
+        db: &Db,
+        email: &str,
+        ip: IpAddr,
+        policy: &MagicLinkPolicy,
+        now: i64,
+    ) -> LinkRequest {
+        request(db, email, AttemptFrom::address(ip), &THROTTLE, policy, now)
+            .await
+            .unwrap()
+    }
+
     const THROTTLE: ThrottlePolicy = ThrottlePolicy {
         account_free_failures: 3,
         ip_free_failures: 100,
@@ -175,18 +188,7 @@ mod tests {
         let policy = MagicLinkPolicy { ttl_secs: 900 };
         let ask = |now| {
             let db = db.clone();
-            async move {
-                request(
-                    &db,
-                    " VI@example.com",
-                    AttemptFrom::address(ip),
-                    &THROTTLE,
-                    &policy,
-                    now,
-                )
-                .await
-                .unwrap()
-            }
+            async move { link_request(&db, " VI@example.com", ip, &policy, now).await }
         };
         let LinkRequest::Issued { to, secret } = ask(0).await else {
             panic!("no link issued")
@@ -209,16 +211,7 @@ mod tests {
             redeem(&db, late, 910).await,
             Err(AccountsError::LinkNotValid)
         ));
-        let unknown = request(
-            &db,
-            "nobody@example.com",
-            AttemptFrom::address(ip),
-            &THROTTLE,
-            &policy,
-            20,
-        )
-        .await
-        .unwrap();
+        let unknown = link_request(&db, "nobody@example.com", ip, &policy, 20).await;
         assert!(matches!(unknown, LinkRequest::NoAccount));
     }
 
@@ -229,42 +222,15 @@ mod tests {
         // From many addresses, as anyone who knows the email could.
         for i in 0..throttle::MAIL_BUDGET {
             let ip = IpAddr::from([192, 0, 2, i as u8]);
-            let r = request(
-                &db,
-                "vi@example.com",
-                AttemptFrom::address(ip),
-                &THROTTLE,
-                &policy,
-                i,
-            )
-            .await
-            .unwrap();
+            let r = link_request(&db, "vi@example.com", ip, &policy, i).await;
             assert!(matches!(r, LinkRequest::Issued { .. }));
         }
         let ip = IpAddr::from([198, 51, 100, 1]);
-        let r = request(
-            &db,
-            "vi@example.com",
-            AttemptFrom::address(ip),
-            &THROTTLE,
-            &policy,
-            10,
-        )
-        .await
-        .unwrap();
+        let r = link_request(&db, "vi@example.com", ip, &policy, 10).await;
         assert!(matches!(r, LinkRequest::OverMailBudget), "{r:?}");
         // A new window, a new budget.
         let later = 10 + throttle::MAIL_WINDOW_SECS;
-        let r = request(
-            &db,
-            "vi@example.com",
-            AttemptFrom::address(ip),
-            &THROTTLE,
-            &policy,
-            later,
-        )
-        .await
-        .unwrap();
+        let r = link_request(&db, "vi@example.com", ip, &policy, later).await;
         assert!(matches!(r, LinkRequest::Issued { .. }));
         // Password sign-in keeps its own count: nothing locks it.
         let gate = db
@@ -316,16 +282,9 @@ mod tests {
         let (_d, db) = db_with("vi@example.com").await;
         let ip = IpAddr::from([192, 0, 2, 1]);
         let policy = MagicLinkPolicy::default();
-        let LinkRequest::Issued { secret, .. } = request(
-            &db,
-            "vi@example.com",
-            AttemptFrom::address(ip),
-            &THROTTLE,
-            &policy,
-            0,
-        )
-        .await
-        .unwrap() else {
+        let LinkRequest::Issued { secret, .. } =
+            link_request(&db, "vi@example.com", ip, &policy, 0).await
+        else {
             panic!("no link issued")
         };
         db.write(|tx| {
@@ -334,16 +293,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let asked = request(
-            &db,
-            "vi@example.com",
-            AttemptFrom::address(ip),
-            &THROTTLE,
-            &policy,
-            2,
-        )
-        .await
-        .unwrap();
+        let asked = link_request(&db, "vi@example.com", ip, &policy, 2).await;
         assert!(matches!(asked, LinkRequest::NoAccount));
         assert!(matches!(
             redeem(&db, secret, 3).await,
