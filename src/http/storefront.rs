@@ -241,28 +241,11 @@ pub(super) fn public_base(state: &AppState, req: &HttpRequest) -> String {
     format!("{scheme}://{host}")
 }
 
-/// An answer whose links came from the request's Host (no `site.base_url`) is marked
-/// `private`: a shared cache that keys without the host would otherwise hand links to a
-/// host someone made up to every visitor. A `Cache-Control` already set is kept when it
-/// is already private; a public one becomes `private` with the same lifetime.
-fn host_links_private(state: &AppState, mut resp: HttpResponse) -> HttpResponse {
-    use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
-    if !state.settings.settings.current().site.base_url.is_empty() {
-        return resp;
-    }
-    let value = match resp
-        .headers()
-        .get(CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-    {
-        None => "private".to_string(),
-        Some(v) if v.contains("private") || v.contains("no-store") => return resp,
-        Some(v) => v.replace("public", "private"),
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        resp.headers_mut().insert(CACHE_CONTROL, value);
-    }
-    resp
+/// Whether an answer's links come from the request's Host (no `site.base_url`): such an
+/// answer is never for a shared cache, which could key it without the host and hand links
+/// to a host someone made up to every visitor.
+fn links_from_host(state: &AppState) -> bool {
+    state.settings.settings.current().site.base_url.is_empty()
 }
 
 /// `example.com`, `example.com:8080`, `192.0.2.1`, `[2001:db8::1]:8443`: nothing else.
@@ -357,7 +340,14 @@ pub async fn title(
                 .map(|u| format!("{base}{u}")),
         },
     )?;
-    Ok(host_links_private(&state, per_viewer(resp, user.is_some())))
+    let mut resp = per_viewer(resp, user.is_some());
+    if user.is_none() && links_from_host(&state) {
+        resp.headers_mut().insert(
+            actix_web::http::header::CACHE_CONTROL,
+            actix_web::http::header::HeaderValue::from_static("private"),
+        );
+    }
+    Ok(resp)
 }
 
 /// Credits as the title page lists them: one line per role, cast first, in billing order.
@@ -550,9 +540,15 @@ pub async fn sitemap(
     xml.push_str("</urlset>\n");
     let resp = HttpResponse::Ok()
         .content_type("application/xml; charset=utf-8")
-        .insert_header(("cache-control", "public, max-age=300"))
+        .insert_header((
+            "cache-control",
+            match links_from_host(&state) {
+                true => "private, max-age=300",
+                false => "public, max-age=300",
+            },
+        ))
         .body(xml);
-    Ok(host_links_private(&state, resp))
+    Ok(resp)
 }
 
 fn xml_escape(s: &str) -> String {
@@ -565,10 +561,11 @@ fn xml_escape(s: &str) -> String {
 #[get("/robots.txt")]
 pub async fn robots(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let base = public_base(&state, &req);
-    let resp = HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body(format!(
-            "User-agent: *\nDisallow: /admin\nDisallow: /api/\nDisallow: /p/\nDisallow: /account\nAllow: /\nSitemap: {base}/sitemap.xml\n"
-        ));
-    host_links_private(&state, resp)
+    let mut resp = HttpResponse::Ok();
+    if links_from_host(&state) {
+        resp.insert_header(("cache-control", "private"));
+    }
+    resp.content_type("text/plain; charset=utf-8").body(format!(
+        "User-agent: *\nDisallow: /admin\nDisallow: /api/\nDisallow: /p/\nDisallow: /account\nAllow: /\nSitemap: {base}/sitemap.xml\n"
+    ))
 }
