@@ -20,6 +20,9 @@ use super::users::UserId;
 pub const DEVICE_TTL_SECS: i64 = 365 * 24 * 3600;
 /// Tokens one cookie carries at most.
 pub const MAX_PER_COOKIE: usize = 4;
+/// Devices one account keeps at most (the newest): a client that signs in again and again
+/// without sending its cookie back adds a row each time, and this bounds them.
+pub const MAX_PER_ACCOUNT: i64 = 50;
 const SEPARATOR: char = '.';
 
 /// The tokens in a device cookie's value; anything that is not a token is ignored.
@@ -102,6 +105,12 @@ pub fn remember(
         "INSERT INTO trusted_devices (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)",
         params![fresh.stored_hash(), user.0, now],
     )?;
+    conn.execute(
+        "DELETE FROM trusted_devices WHERE user_id = ?1 AND token_hash NOT IN
+             (SELECT token_hash FROM trusted_devices WHERE user_id = ?1
+              ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
+        params![user.0, MAX_PER_ACCOUNT],
+    )?;
     let mut tokens = vec![fresh];
     tokens.extend(kept.into_iter().take(MAX_PER_COOKIE - 1));
     Ok(tokens)
@@ -160,5 +169,29 @@ mod tests {
         })
         .unwrap();
         assert!(parse_cookie("junk.more-junk").is_empty());
+    }
+
+    #[test]
+    fn an_account_keeps_only_its_newest_devices() {
+        let (_d, db) = crate::accounts::test_db();
+        db.write_blocking(|tx| {
+            let ann = user(tx, "ann@example.com");
+            // Signing in again and again without sending the cookie back.
+            let first = remember(tx, ann, &[], 1)?;
+            let mut last = first.clone();
+            for at in 2..=(MAX_PER_ACCOUNT + 10) {
+                last = remember(tx, ann, &[], at)?;
+            }
+            let rows: i64 = tx.query_row(
+                "SELECT count(*) FROM trusted_devices WHERE user_id = ?1",
+                [ann.0],
+                |r| r.get(0),
+            )?;
+            assert_eq!(rows, MAX_PER_ACCOUNT);
+            assert!(trusted_for(tx, "ann@example.com", &first, 100)?.is_none());
+            assert!(trusted_for(tx, "ann@example.com", &last, 100)?.is_some());
+            Ok::<_, AccountsError>(())
+        })
+        .unwrap();
     }
 }
