@@ -470,7 +470,12 @@ fn a_leaked_return_url_opened_in_another_browser_signs_no_one_in() {
     // its own (it started a checkout too): no session, the address not shown.
     let mut other = Browser::new(shop.server.url());
     guest_checkout(&mut other, &[("plan", "club"), ("interval", "month")]);
-    assert!(other.cookies.keys().any(|k| k.ends_with("marquee_checkout")));
+    assert!(
+        other
+            .cookies
+            .keys()
+            .any(|k| k.ends_with("marquee_checkout"))
+    );
     let page = other.get(&url);
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(other.session().is_none(), "a leaked return URL signed in");
