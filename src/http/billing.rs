@@ -61,20 +61,18 @@ fn presented_checkout_browser(req: &HttpRequest) -> Option<Secret> {
         .and_then(|c| Secret::parse(c.value()))
 }
 
-/// This browser's checkout secret, and the cookie to set when it is new.
-fn checkout_browser(req: &HttpRequest) -> (Secret, Option<Cookie<'static>>) {
-    if let Some(kept) = presented_checkout_browser(req) {
-        return (kept, None);
-    }
-    let fresh = Secret::generate();
-    let mut c = Cookie::build(checkout_cookie_name(req), fresh.encode())
+/// This browser's checkout secret (the one it holds, else a new one), and its cookie, set
+/// again so that it lasts a day from this checkout.
+fn checkout_browser(req: &HttpRequest) -> (Secret, Cookie<'static>) {
+    let secret = presented_checkout_browser(req).unwrap_or_else(Secret::generate);
+    let mut c = Cookie::build(checkout_cookie_name(req), secret.encode())
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .max_age(CookieDuration::seconds(CHECKOUT_COOKIE_SECS))
         .finish();
     c.set_secure(over_tls(req));
-    (fresh, Some(c))
+    (secret, c)
 }
 
 /// A page of the checkout's own (a result, or Stripe failing), in the site's frame.
@@ -269,7 +267,7 @@ pub async fn checkout(
                 Buyer::Guest {
                     browser_hash: secret.stored_hash(),
                 },
-                cookie,
+                Some(cookie),
             )
         }
     };

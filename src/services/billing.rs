@@ -500,7 +500,7 @@ impl BillingService {
         if session["metadata"][META_GUEST].as_str() == Some("1")
             && session["metadata"][META_USER].is_null()
         {
-            if session["status"] != "complete" {
+            if !guest_paid(&session) {
                 return Ok(Returned::NotPaid);
             }
             self.apply_session(&api, session).await?;
@@ -731,7 +731,7 @@ impl BillingService {
         // A guest's account first: what the session bought is attached to it.
         if session["metadata"][META_GUEST].as_str() == Some("1")
             && session["metadata"][META_USER].is_null()
-            && session["status"] == "complete"
+            && guest_paid(&session)
         {
             self.fulfil_guest(api, &session).await?;
         }
@@ -1030,6 +1030,17 @@ impl BillingService {
         }
         Ok(applied)
     }
+}
+
+/// A guest checkout gets its account once it is paid: complete, and paid (a payment that
+/// settles later, a bank debit, completes unpaid and is paid at
+/// `checkout.session.async_payment_succeeded`) or owing nothing yet (a trial).
+fn guest_paid(session: &Value) -> bool {
+    session["status"] == "complete"
+        && matches!(
+            session["payment_status"].as_str(),
+            Some("paid" | "no_payment_required")
+        )
 }
 
 /// The viewer account a guest checkout makes for its email (no password: the welcome
