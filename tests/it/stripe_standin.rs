@@ -760,9 +760,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, base: &str) {
     );
 }
 
-/// Checkout's page, as the viewer's browser sees it: GET shows a Pay button; POST pays,
-/// sends Stripe's events to the webhook, and sends the browser back to the cancel address
-/// (a viewer who closes the tab after paying), so only the webhook tells Marquee.
+/// Checkout's page, as the viewer's browser sees it: GET shows a Pay button (and an email
+/// field for a session without a customer); POST pays, sends Stripe's events to the
+/// webhook, and sends a member's browser back to the cancel address (a viewer who closes
+/// the tab after paying), so only the webhook tells Marquee, and a guest's to the return
+/// address.
 fn pay_page(
     mut stream: TcpStream,
     state: &Mutex<State>,
@@ -796,6 +798,7 @@ fn pay_page(
         );
         return;
     }
+    let guest = s["customer"].is_null();
     let (events, hook) = {
         let mut state = state.lock().unwrap();
         let events = match email {
@@ -808,7 +811,15 @@ fn pay_page(
         let status = Standin::deliver(hook.as_deref().expect("set_webhook first"), event);
         assert_eq!(status, 200, "the webhook refused {event}");
     }
-    let back = s["cancel_url"].as_str().unwrap_or("/");
+    // A guest comes back through the return address (to be signed in there); a member as
+    // one who closed the tab after paying.
+    let back = match guest {
+        true => s["success_url"]
+            .as_str()
+            .unwrap_or("/")
+            .replace("{CHECKOUT_SESSION_ID}", session),
+        false => s["cancel_url"].as_str().unwrap_or("/").to_owned(),
+    };
     let _ = write!(
         stream,
         "HTTP/1.1 303 X\r\nLocation: {back}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
