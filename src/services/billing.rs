@@ -677,7 +677,14 @@ impl BillingService {
                     to: user.email.clone(),
                     subject: "Welcome: choose your password".into(),
                     body: format!(
-                        "Thank you for your purchase. An account was made for this email                          address, and what you bought is on it.\r\n\r\nOpen this link to                          choose your password (it works once, within {} days):\r\n\r\n{link}                         \r\n\r\nYou can also sign in with a link sent to this address from                          the sign-in page.\r\n\r\nIf you did not buy anything, someone typed                          your address by mistake: choosing a password makes the account yours                          and signs everyone else out of it.\r\n",
+                        "Thank you for your purchase. An account was made for this email \
+                         address, and what you bought is on it.\r\n\r\nOpen this link to \
+                         choose your password (it works once, within {} days):\r\n\r\n\
+                         {link}\r\n\r\nYou can also sign in with a link sent to this \
+                         address from the sign-in page.\r\n\r\nIf you did not buy \
+                         anything, someone typed your address by mistake: choosing a \
+                         password makes the account yours and signs everyone else out of \
+                         it.\r\n",
                         recovery::WELCOME_TTL_SECS / 86_400
                     ),
                 };
