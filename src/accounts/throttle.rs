@@ -62,6 +62,9 @@ pub enum ThrottleKey {
     CodeGuess(i64),
     /// Failures from one device of an account (its token's stored hash, `devices`).
     Device(String),
+    /// Sign-ups asked for from one client address (`ThrottleKey::Ip`, an IPv6 /64 as one),
+    /// every request counting (`signup`).
+    SignUp(Box<ThrottleKey>),
 }
 
 impl ThrottleKey {
@@ -80,6 +83,7 @@ impl ThrottleKey {
             ThrottleKey::LinkRequest(key) => format!("link:{}", key.stored()),
             ThrottleKey::CodeGuess(user) => format!("code:{user}"),
             ThrottleKey::Device(hash) => format!("device:{hash}"),
+            ThrottleKey::SignUp(key) => format!("signup:{}", key.stored()),
         }
     }
 
@@ -88,6 +92,8 @@ impl ThrottleKey {
     fn base_lockout(&self, policy: &ThrottlePolicy) -> i64 {
         match self {
             ThrottleKey::CodeGuess(_) => policy.base_lockout_secs.max(60),
+            // Nobody makes eleven accounts in a minute from one place by accident.
+            ThrottleKey::SignUp(_) => policy.base_lockout_secs.max(60),
             _ => policy.base_lockout_secs,
         }
     }
@@ -101,6 +107,7 @@ impl ThrottleKey {
             ThrottleKey::LinkRequest(key) => key.free_failures(policy),
             // The fifth wrong code locks: codes are not passwords people mistype.
             ThrottleKey::CodeGuess(_) => policy.account_free_failures.min(4),
+            ThrottleKey::SignUp(_) => super::signup::FREE_PER_ADDRESS,
         }
     }
 }
