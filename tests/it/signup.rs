@@ -441,6 +441,33 @@ fn without_email_an_email_and_password_make_an_unconfirmed_account_at_once() {
     let sam = member(&server, "sam@example.com").unwrap();
     assert_eq!(sam["email_verified"], false, "unconfirmed");
     assert_eq!(sam["role"], "viewer");
+    // The header is each visitor's own, though the home page's rails are kept in memory
+    // for everyone: signed in, "Account" (and no shared cache keeps it); signed out, not.
+    let mut stranger = Visitor::new(LOCAL, server.url());
+    for _ in 0..2 {
+        let own = v.get("/");
+        assert!(own.body.contains(">Account</a>"), "{}", own.body);
+        assert!(!own.body.contains(">Sign in</a>"));
+        assert!(
+            own.header("cache-control")
+                .is_some_and(|c| c.contains("private") || c.contains("no-store"))
+        );
+        let theirs = stranger.get("/");
+        assert!(theirs.body.contains(">Sign in</a>"));
+        assert!(!theirs.body.contains(">Account</a>"));
+        let found = v.get("/search?q=x");
+        assert!(found.body.contains(">Account</a>"));
+        assert_eq!(found.header("cache-control"), Some("private"));
+        let found = stranger.get("/search?q=x");
+        assert!(
+            found
+                .body
+                .contains("href=\"&#x2f;login?next=%2Fsearch%3Fq%3Dx\">Sign in</a>"),
+            "{}",
+            found.body
+        );
+        assert_eq!(found.header("cache-control"), None);
+    }
     // The password works for signing in, and sign-in returns to `next`, else home.
     let mut later = Browser::new(server.url());
     let csrf = later.get("/login?next=/search?q=y").csrf();
@@ -549,7 +576,7 @@ fn invite_and_closed_modes_say_so_in_words_and_make_nothing() {
 }
 
 #[test]
-fn proof_of_work_is_needed_once_and_a_filled_honeypot_makes_nothing() {
+fn proof_of_work_is_needed_and_spent_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_with_ann(tmp.path(), &[]);
     let server = Server::start_with(&data, Options::default());
@@ -588,8 +615,17 @@ fn proof_of_work_is_needed_once_and_a_filled_honeypot_makes_nothing() {
     let replayed = replayer.sign_up_with(&pow, "bot4@example.com", &[password], &[]);
     assert_eq!(replayed.status, 400, "{}", replayed.body);
     assert!(member(&server, "bot4@example.com").is_none());
-    // The honeypot: a solved challenge, the trap filled — the answer a sign-up gets
-    // (on to `next`), no session and no account.
+    assert_eq!(members(&server).len(), 2);
+}
+
+#[test]
+fn a_filled_honeypot_gets_the_answer_of_a_sign_up_and_makes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = Server::start_with(&data, Options::default());
+    let password = ("password", "a long new password here");
+    // A solved challenge, the trap filled: the answer a sign-up gets (on to `next`), no
+    // session and no account.
     let mut bot = Visitor::new(LOCAL, server.url());
     let pow = bot.challenge(&[]);
     let trapped = bot.sign_up_with(
@@ -606,7 +642,7 @@ fn proof_of_work_is_needed_once_and_a_filled_honeypot_makes_nothing() {
     assert_eq!(trapped.location.as_deref(), Some("/search"));
     assert!(!bot.signed_in());
     assert!(member(&server, "bot5@example.com").is_none());
-    assert_eq!(members(&server).len(), 2);
+    assert_eq!(members(&server).len(), 1);
 }
 
 #[test]

@@ -33,7 +33,7 @@
     return null;
   }
 
-  var solved = solve().then(function (n) {
+  solve().then(function (n) {
     if (n === null) {
       status.textContent = 'The check did not finish; reload the page and try again.';
       return;
@@ -48,6 +48,5 @@
     event.preventDefault();
     submitting = true;
     status.textContent = 'Checking that you are a person…';
-    solved.then(function () {});
   });
 })();
