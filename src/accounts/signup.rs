@@ -91,12 +91,15 @@ pub async fn request(
 ) -> Result<Outcome, AccountsError> {
     let keys = vec![ThrottleKey::SignUp(Box::new(ThrottleKey::Ip(ip)))];
     let policy = *throttle_policy;
-    let email = Email::parse(&form.email);
+    // The form is checked before anything else, so what it says about bad input is the
+    // same whether or not the address has an account.
+    let email = Email::parse(&form.email)?;
+    check_form(&form, delivery)?;
     let solution = form.solution.clone();
     let honeypot = !form.honeypot.is_empty();
-    // First, in one transaction: the address's count, the proof of work (spent once) and
+    // Then, in one transaction: the address's count, the proof of work (spent once) and
     // whether the address is taken. Nothing slow happens before the count is kept.
-    let checked_email = email.as_ref().ok().cloned();
+    let checked_email = email.clone();
     let first = db
         .write(move |tx| {
             if let Some(wait) = throttle::wait_for(tx, &keys, now)? {
@@ -111,30 +114,32 @@ pub async fn request(
             if honeypot {
                 return Ok(First::Trapped);
             }
-            let Some(email) = checked_email else {
-                return Ok(First::Free);
-            };
-            match users::find_by_email(tx, &email.key)? {
+            match users::find_by_email(tx, &checked_email.key)? {
                 Some(user) => Ok(First::Taken(user)),
                 None => Ok(First::Free),
             }
         })
         .await?;
-    let email = match first {
+    let taken = match first {
         First::Throttled(retry_after_secs) => return Ok(Outcome::Throttled { retry_after_secs }),
         First::Unproven(why) => return Ok(Outcome::Unproven(why)),
         First::Trapped => return Ok(Outcome::Quiet),
-        First::Taken(user) => return already_has_account(db, user, delivery, now).await,
-        First::Free => email?,
+        First::Taken(user) => Some(user),
+        First::Free => None,
     };
-    check_form(&form, delivery)?;
-    // The password's hash, in a sign-up turn, before anything is stored.
-    let hash = if form.password.is_empty() {
-        None
-    } else {
-        let mut turn = passwords::sign_up_turn().await?;
-        Some(passwords::hash_in_turn(&mut turn, form.password.clone()).await?)
+    // The password's hash, in a sign-up turn, before anything is stored. A taken address
+    // with email set up hashes it too, and throws it away: the answer takes as long.
+    let hash = match (&taken, delivery) {
+        (_, _) if form.password.is_empty() => None,
+        (Some(_), Delivery::NoEmail) => None,
+        _ => {
+            let mut turn = passwords::sign_up_turn().await?;
+            Some(passwords::hash_in_turn(&mut turn, form.password.clone()).await?)
+        }
     };
+    if let Some(user) = taken {
+        return already_has_account(db, user, delivery, now).await;
+    }
     let name = form.display_name.trim().to_owned();
     match delivery {
         Delivery::Email { .. } => {

@@ -375,6 +375,17 @@ fn a_taken_address_gets_the_same_answer_and_its_owner_an_email() {
         assert!(!v.signed_in());
         a
     };
+    // Bad input is refused alike, before anyone's account is looked up.
+    for email in ["ann@example.com", "someone@example.com"] {
+        let mut v = Visitor::new(LOCAL, server.url());
+        let short = v.sign_up(email, &[("password", "short")]);
+        assert_eq!(short.status, 400, "{email}");
+        assert!(
+            short.body.contains("The password is too short"),
+            "{}",
+            short.body
+        );
+    }
     let taken = answer_for("ann@example.com");
     let free = answer_for("newcomer@example.com");
     assert_eq!(taken.status, 200, "{}", taken.body);
