@@ -150,6 +150,13 @@ pub struct Metrics {
     db_read: Histogram,
     db_write: Histogram,
     analytics_dropped: Family<ReasonLabel, Counter>,
+    hashing_turns: Family<PurposeLabel, Counter>,
+    sign_up_turns_ahead_of_sign_in: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PurposeLabel {
+    purpose: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -254,9 +261,23 @@ impl Metrics {
             "Playback events accepted from players but not stored, by reason (disk_low: the data dir is below ingest.min_free_mb; over_budget: past analytics.events_per_second across all senders)",
             analytics_dropped.clone(),
         );
+        let hashing_turns = Family::<PurposeLabel, Counter>::default();
+        registry.register(
+            "password_hashing_turns",
+            "Argon2 hashing turns granted, by purpose (sign_in: sign-ins and account changes; sign_up: self sign-ups, which may hold only some of the turns)",
+            hashing_turns.clone(),
+        );
+        let sign_up_turns_ahead_of_sign_in = Gauge::default();
+        registry.register(
+            "sign_in_most_sign_up_turns_ahead",
+            "The most sign-up hashing turns granted while one sign-in waited for its turn, since start (sign-ups hold at most one turn, so at most 1 under any flood)",
+            sign_up_turns_ahead_of_sign_in.clone(),
+        );
         Metrics {
             registry,
             analytics_dropped,
+            hashing_turns,
+            sign_up_turns_ahead_of_sign_in,
             origin_requests,
             origin_bytes,
             http_requests,
@@ -283,6 +304,20 @@ impl Metrics {
     /// A media segment went to `client` with `token`: one viewer, for the next minute.
     pub fn viewer_fetched_segment(&self, client: IpAddr, token: &str) {
         self.viewers.saw(client, token, Instant::now());
+    }
+
+    /// A hashing turn was granted, for a sign-up or for anything else.
+    pub fn hashing_turn(&self, sign_up: bool) {
+        let purpose = if sign_up { "sign_up" } else { "sign_in" };
+        self.hashing_turns
+            .get_or_create(&PurposeLabel { purpose })
+            .inc();
+    }
+
+    /// The most sign-up turns granted while one sign-in waited (`passwords::turn`).
+    pub fn sign_up_turns_ahead_of_sign_in(&self, most: u64) {
+        self.sign_up_turns_ahead_of_sign_in
+            .set(i64::try_from(most).unwrap_or(i64::MAX));
     }
 
     pub fn http_request(&self, route: &'static str, status: u16) {

@@ -2,6 +2,7 @@
 //! keys. Nothing here knows about HTTP; time and randomness come in as parameters.
 
 pub mod apikeys;
+pub mod challenge;
 pub mod devices;
 pub mod email;
 pub mod invites;
@@ -14,6 +15,7 @@ pub mod secret;
 pub mod sessions;
 pub mod setup;
 pub mod signin;
+pub mod signup;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
@@ -57,6 +59,7 @@ pub fn upkeep(
     now: i64,
 ) -> Result<usize, AccountsError> {
     Ok(tokens::purge_spent(conn, now)?
+        + signup::purge_spent(conn, now)?
         + sessions::purge_expired(conn, &policies.sessions, now)?
         + throttle::purge(conn, &policies.throttle, now)?)
 }

@@ -23,6 +23,10 @@ pub const MAX_CHARS: usize = 1024;
 
 pub(crate) const CONCURRENT_HASHES: usize = 2;
 
+/// Of those turns, sign-ups hold at most this many at once: the others stay for sign-ins,
+/// so a flood of sign-ups from many addresses never queues a member's sign-in behind it.
+pub(crate) const SIGN_UP_HASHES: usize = 1;
+
 /// 19 MiB = 19456 KiB.
 const MEMORY_KIB: u32 = 19 * 1024;
 
@@ -235,12 +239,32 @@ fn permits() -> &'static Semaphore {
     &PERMITS
 }
 
+/// Sign-ups wait here first, so at most `SIGN_UP_HASHES` of them ever wait for or hold a
+/// hashing permit: a sign-in asking for a turn has at most that many sign-ups ahead of it.
+fn sign_up_permits() -> &'static Semaphore {
+    static PERMITS: Semaphore = Semaphore::const_new(SIGN_UP_HASHES);
+    &PERMITS
+}
+
+/// Sign-up turns granted since start.
+static SIGN_UP_TURNS: AtomicU64 = AtomicU64::new(0);
+/// The most sign-up turns granted while one sign-in waited for its turn.
+static MOST_SIGN_UPS_AHEAD: AtomicU64 = AtomicU64::new(0);
+
+/// The most sign-up hashing turns that were granted while one sign-in waited for its own
+/// (also `marquee_sign_in_most_sign_up_turns_ahead`).
+pub fn most_sign_ups_ahead_of_a_sign_in() -> u64 {
+    MOST_SIGN_UPS_AHEAD.load(Ordering::SeqCst)
+}
+
 /// What a turn holds: the permit and the memory. Dropping it (also on a blocking thread
 /// whose caller went away) puts the memory back before the permit frees, so there are
 /// never more buffers than permits.
 struct Held {
     memory: Option<Memory>,
     _permit: SemaphorePermit<'static>,
+    /// A sign-up's place among `SIGN_UP_HASHES`, freed with the permit.
+    _sign_up: Option<SemaphorePermit<'static>>,
 }
 
 impl Drop for Held {
@@ -259,19 +283,49 @@ impl Drop for Held {
 /// before the first failure is counted.
 pub struct HashingTurn(Option<Held>);
 
+/// A turn for a sign-in (or any hashing but a sign-up's).
 pub async fn turn() -> Result<HashingTurn, AccountsError> {
-    let permit = permits()
+    let sign_ups_before = SIGN_UP_TURNS.load(Ordering::SeqCst);
+    let permit = acquire(permits()).await?;
+    let ahead = SIGN_UP_TURNS.load(Ordering::SeqCst) - sign_ups_before;
+    let most = MOST_SIGN_UPS_AHEAD
+        .fetch_max(ahead, Ordering::SeqCst)
+        .max(ahead);
+    let metrics = crate::metrics::global();
+    metrics.sign_up_turns_ahead_of_sign_in(most);
+    metrics.hashing_turn(false);
+    Ok(held(permit, None))
+}
+
+/// A turn for a self sign-up: first a place among the `SIGN_UP_HASHES`, then a permit.
+pub async fn sign_up_turn() -> Result<HashingTurn, AccountsError> {
+    let place = acquire(sign_up_permits()).await?;
+    let permit = acquire(permits()).await?;
+    SIGN_UP_TURNS.fetch_add(1, Ordering::SeqCst);
+    crate::metrics::global().hashing_turn(true);
+    Ok(held(permit, Some(place)))
+}
+
+async fn acquire(permits: &'static Semaphore) -> Result<SemaphorePermit<'static>, AccountsError> {
+    permits
         .acquire()
         .await
-        .map_err(|_| AccountsError::Hashing("the hashing pool is closed".into()))?;
+        .map_err(|_| AccountsError::Hashing("the hashing pool is closed".into()))
+}
+
+fn held(
+    permit: SemaphorePermit<'static>,
+    sign_up: Option<SemaphorePermit<'static>>,
+) -> HashingTurn {
     let memory = pool().lock().unwrap_or_else(|e| e.into_inner()).pop();
-    Ok(HashingTurn(Some(Held {
+    HashingTurn(Some(Held {
         memory: Some(memory.unwrap_or_else(|| {
             ALLOCATED.fetch_add(1, Ordering::Relaxed);
             Memory::standalone()
         })),
         _permit: permit,
-    })))
+        _sign_up: sign_up,
+    }))
 }
 
 impl HashingTurn {

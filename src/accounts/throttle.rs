@@ -65,6 +65,9 @@ pub enum ThrottleKey {
     CodeGuessFrom(IpAddr),
     /// Failures from one device of an account (its token's stored hash, `devices`).
     Device(String),
+    /// Sign-ups asked for from one client address (`ThrottleKey::Ip`, an IPv6 /64 as one),
+    /// every request counting (`signup`).
+    SignUp(Box<ThrottleKey>),
 }
 
 impl ThrottleKey {
@@ -84,6 +87,7 @@ impl ThrottleKey {
             ThrottleKey::CodeGuess(user) => format!("code:{user}"),
             ThrottleKey::CodeGuessFrom(ip) => format!("code:{}", ThrottleKey::Ip(*ip).stored()),
             ThrottleKey::Device(hash) => format!("device:{hash}"),
+            ThrottleKey::SignUp(key) => format!("signup:{}", key.stored()),
         }
     }
 
@@ -94,6 +98,8 @@ impl ThrottleKey {
             ThrottleKey::CodeGuess(_) | ThrottleKey::CodeGuessFrom(_) => {
                 policy.base_lockout_secs.max(60)
             }
+            // Nobody makes eleven accounts in a minute from one place by accident.
+            ThrottleKey::SignUp(_) => policy.base_lockout_secs.max(60),
             _ => policy.base_lockout_secs,
         }
     }
@@ -109,6 +115,7 @@ impl ThrottleKey {
             ThrottleKey::CodeGuess(_) | ThrottleKey::CodeGuessFrom(_) => {
                 policy.account_free_failures.min(4)
             }
+            ThrottleKey::SignUp(_) => super::signup::FREE_PER_ADDRESS,
         }
     }
 }

@@ -16,6 +16,41 @@ pub struct AccountsConfig {
     pub lockout_max_secs: i64,
     /// An emailed sign-in link works this long (once).
     pub magic_link_secs: i64,
+    /// Who may make an account on `/signup`: anyone, nobody (invitations only), or nobody
+    /// at all (the page says it is closed).
+    pub signup: SignupMode,
+}
+
+/// `accounts.signup`: whether strangers may make their own accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Anyone may sign up on `/signup`.
+    #[default]
+    Open,
+    /// Accounts come from invitations only; `/signup` says so.
+    Invite,
+    /// `/signup` says sign-up is closed.
+    Closed,
+}
+
+impl SignupMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignupMode::Open => "open",
+            SignupMode::Invite => "invite",
+            SignupMode::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SignupMode> {
+        match s {
+            "open" => Some(SignupMode::Open),
+            "invite" => Some(SignupMode::Invite),
+            "closed" => Some(SignupMode::Closed),
+            _ => None,
+        }
+    }
 }
 
 impl Default for AccountsConfig {
@@ -25,6 +60,7 @@ impl Default for AccountsConfig {
             session_max_secs: 90 * 24 * 3600,
             lockout_max_secs: 15 * 60,
             magic_link_secs: 15 * 60,
+            signup: SignupMode::Open,
         }
     }
 }

@@ -19,7 +19,7 @@ mod smtp;
 mod stripe;
 mod tls;
 
-pub use accounts::AccountsConfig;
+pub use accounts::{AccountsConfig, SignupMode};
 pub use analytics::AnalyticsConfig;
 pub use data_dir::{DataDir, default_data_dir};
 pub use ip_range::IpRange;

@@ -63,6 +63,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/021_billing_hardening.sql")),
         M::up(include_str!("migrations/022_api_key_parent.sql")),
         M::up(include_str!("migrations/023_trusted_devices.sql")),
+        M::up(include_str!("migrations/024_signup.sql")),
         M::up(include_str!("migrations/025_guest_checkout.sql")),
     ])
 }

@@ -25,7 +25,14 @@ use crate::accounts::{AccountsError, devices, passwords};
 use crate::jobs::runner::now;
 
 /// Paths whose last segment is a one-time token: the access log shows them redacted.
-const TOKEN_PATHS: &[&str] = &["/setup/", "/login/link/", "/invite/", "/reset/", "/verify/"];
+const TOKEN_PATHS: &[&str] = &[
+    "/setup/",
+    "/login/link/",
+    "/invite/",
+    "/reset/",
+    "/verify/",
+    "/signup/",
+];
 
 /// The request line as the access log writes it, with one-time tokens left out: a log is
 /// read by more people than may use the links.
@@ -43,23 +50,33 @@ pub fn loggable_request_line(
     format!("{method} {target} {version:?}")
 }
 
-/// Where to go after signing in: a path on this site only (never `//host` or a URL), else
-/// the user's home.
+/// `next` when it is a path on this site (never `//host` or a URL), and not a page that
+/// would only send the visitor round again.
+pub(super) fn site_path(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.starts_with("/\\")
+            && !n.chars().any(char::is_control)
+            && n.len() <= 2000
+            && *n != "/login"
+            && !n.starts_with("/signup")
+    })
+}
+
+/// Where to go after signing in: back where the visitor came from (`next`, a path on this
+/// site only), else home — the dashboard for staff, the storefront for viewers.
 pub(super) fn safe_next(next: Option<&str>, user: &User) -> String {
-    match next {
-        Some(n) if local_path(n) => n.to_owned(),
-        _ if user.role.may(Permission::DashboardView) => "/admin".to_owned(),
-        _ => "/account".to_owned(),
+    match site_path(next) {
+        Some(n) => n.to_owned(),
+        None if user.role.may(Permission::DashboardView) => "/admin".to_owned(),
+        None => "/".to_owned(),
     }
 }
 
 /// A path on this site only (never `//host` or a URL), and not the sign-in page.
 pub(super) fn local_path(n: &str) -> bool {
-    n.starts_with('/')
-        && !n.starts_with("//")
-        && !n.starts_with("/\\")
-        && !n.chars().any(char::is_control)
-        && n != "/login"
+    site_path(Some(n)).is_some()
 }
 
 /// A page that carries a token: never cached, never framed by another site (a framed
@@ -163,11 +180,22 @@ pub(super) fn login_page(
     };
     // The emailed-link form only where email can go out.
     let email_links = state.mail.is_on();
+    let next = site_path(next);
+    // "Create account" while anyone may, keeping where the visitor was going.
+    let signup = (state.settings.settings.current().accounts.signup
+        == crate::config::SignupMode::Open)
+        .then(|| match next {
+            Some(n) => format!(
+                "/signup?{}",
+                serde_urlencoded::to_string([("next", n)]).unwrap_or_default()
+            ),
+            None => "/signup".to_owned(),
+        });
     let resp = page(
         state,
         "login.html",
         status,
-        minijinja::context! { csrf, email, next, error, notice, email_links },
+        minijinja::context! { csrf, email, next, error, notice, email_links, signup },
     )?;
     Ok(private(resp, cookie))
 }

@@ -65,6 +65,11 @@ pub fn app(
         .wrap(
             actix_web::middleware::DefaultHeaders::new().add(("x-content-type-options", "nosniff")),
         )
+        // The page frame's header: signed in or not, and where "Sign in" comes back to.
+        .wrap_fn(|req, srv| {
+            let frame = super::frame::prepare(&req);
+            super::frame::run(frame, actix_service::Service::call(srv, req))
+        })
         .wrap_fn(|req, srv| {
             // Counted here by route class; origin answers are counted by `playback`.
             let route = super::ops::route_class(req.path());

@@ -12,6 +12,7 @@ pub mod csp;
 pub mod dashboard;
 pub mod error;
 pub mod fast_origin;
+pub mod frame;
 pub mod h2_gate;
 pub mod h2_ledger;
 pub mod invite_pages;
@@ -29,6 +30,7 @@ pub mod request_gate;
 pub mod session;
 pub mod settings_api;
 pub mod sign_in_link;
+pub mod signup_pages;
 pub mod small_body;
 pub mod stall;
 pub mod storefront;
@@ -340,6 +342,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(sign_in_link::ask_for_link)
         .service(sign_in_link::open_link)
         .service(sign_in_link::confirm_link)
+        .service(signup_pages::signup_form)
+        .service(signup_pages::submit)
+        .service(signup_pages::register)
+        .service(signup_pages::join)
+        .service(signup_pages::open_link)
+        .service(signup_pages::confirm_link)
         .service(account_pages::logout)
         .service(invite_pages::accept_form)
         .service(recovery_pages::ask_form)

@@ -386,6 +386,7 @@ impl FromRequest for Viewer {
                     .write(move |tx| sessions::touch(tx, id, now))
                     .await?;
             }
+            super::frame::mark_signed_in();
             Ok(Viewer {
                 session,
                 csrf,

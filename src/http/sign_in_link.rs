@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::account_pages::{
-    LoginMessage, link_gone, login_page, private, safe_next, start_session,
+    LoginMessage, link_gone, login_page, private, safe_next, site_path, start_session,
 };
 use super::session::{PageError, attempt_from, check_form_token, client_ip, form_token};
 use super::ui::page;
@@ -25,6 +25,7 @@ pub struct LinkRequestForm {
     email: String,
     #[serde(default)]
     csrf: String,
+    next: Option<String>,
 }
 
 #[post("/login/link")]
@@ -35,6 +36,7 @@ pub async fn ask_for_link(
 ) -> Result<HttpResponse, PageError> {
     check_form_token(&req, &form.csrf)?;
     let accounts = &state.accounts;
+    let next = site_path(form.next.as_deref());
     let outcome = magic_link::request(
         &state.db,
         &form.email,
@@ -47,7 +49,16 @@ pub async fn ask_for_link(
     match outcome {
         LinkRequest::Issued { to, secret } => {
             let minutes = (accounts.magic_link.ttl_secs + 59) / 60;
-            let link = state.mail.link(&format!("/login/link/{}", secret.encode()));
+            // Back where the visitor was going, once the link signs them in.
+            let path = match next {
+                Some(n) => format!(
+                    "/login/link/{}?{}",
+                    secret.encode(),
+                    serde_urlencoded::to_string([("next", n)]).unwrap_or_default()
+                ),
+                None => format!("/login/link/{}", secret.encode()),
+            };
+            let link = state.mail.link(&path);
             let body = format!(
                 "Open this link to sign in to Marquee (it works once, for {minutes} minutes):\r\n\
                  \r\n{link}\r\n\r\nIf you did not ask for it, ignore this email.\r\n"
@@ -70,7 +81,7 @@ pub async fn ask_for_link(
                 &state,
                 StatusCode::TOO_MANY_REQUESTS,
                 &form.email,
-                None,
+                next,
                 message,
             )?;
             resp.headers_mut()
@@ -81,7 +92,7 @@ pub async fn ask_for_link(
     // The same answer whether or not the account exists.
     let notice =
         LoginMessage::Notice("If an account uses this email, a sign-in link is on its way.".into());
-    login_page(&req, &state, StatusCode::OK, &form.email, None, notice)
+    login_page(&req, &state, StatusCode::OK, &form.email, next, notice)
 }
 
 #[get("/login/link/{token}")]
@@ -112,11 +123,18 @@ pub struct ConfirmForm {
     csrf: String,
 }
 
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// The confirm page's form posts to its own address, so `next` comes in the query.
 #[post("/login/link/{token}")]
 pub async fn confirm_link(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
+    query: web::Query<NextQuery>,
     form: web::Form<ConfirmForm>,
 ) -> Result<HttpResponse, PageError> {
     check_form_token(&req, &form.csrf)?;
@@ -126,7 +144,7 @@ pub async fn confirm_link(
     match magic_link::redeem(&state.db, secret, now()).await {
         Ok(user) => {
             tracing::info!(user = user.id.0, "signed in with an emailed link");
-            let to = safe_next(None, &user);
+            let to = safe_next(query.next.as_deref(), &user);
             start_session(&req, &state, &user, &to).await
         }
         Err(AccountsError::LinkNotValid) => link_gone(&state),

@@ -27,14 +27,26 @@ pub(super) fn page(
     let search_js = state.ui.static_url("search.js");
     let visit_js = state.ui.static_url("visit.js");
     let banner_js = state.ui.static_url("banner.js");
-    let site_name = state.settings.settings.current().site.name.clone();
+    let settings = state.settings.settings.current();
+    let site_name = settings.site.name.clone();
+    // The header: "Account" for a signed-in visitor, else "Sign in" and (while anyone may)
+    // "Create account", each coming back to this page.
+    let signed_in = super::frame::signed_in();
+    let sign_in_href = super::frame::link_back("/login");
+    let sign_up_href = (settings.accounts.signup == crate::config::SignupMode::Open)
+        .then(|| super::frame::link_back("/signup"));
     let html = state.ui.render(
         template,
-        minijinja::context! { css, js, hls, search_js, visit_js, banner_js, site_name, ..ctx },
+        minijinja::context! { css, js, hls, search_js, visit_js, banner_js, site_name,
+        signed_in, sign_in_href, sign_up_href, ..ctx },
     )?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    let mut resp = HttpResponse::build(status);
+    resp.content_type("text/html; charset=utf-8");
+    if signed_in {
+        // Its header is this visitor's: no shared cache hands it to anyone else.
+        resp.insert_header((header::CACHE_CONTROL, "private"));
+    }
+    Ok(resp.body(html))
 }
 
 pub(super) fn missing(state: &AppState) -> Result<HttpResponse, ApiError> {

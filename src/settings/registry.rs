@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::SettingsError;
 use crate::accounts::roles::Permission;
-use crate::config::{Config, NewTitles, SmtpSecurity};
+use crate::config::{Config, NewTitles, SignupMode, SmtpSecurity};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -117,6 +117,14 @@ pub const SPECS: &[Spec] = &[
         help: "Name <address> or an address.",
         kind: Kind::Text,
         needs: Permission::SettingsOwner,
+    },
+    Spec {
+        key: "accounts.signup",
+        group: "Accounts",
+        label: "Sign-up",
+        help: "open: anyone may make an account on the sign-up page (with email set up, through an emailed link). invite: accounts come from invitations only. closed: the sign-up page says sign-up is closed.",
+        kind: Kind::Choice(&["open", "invite", "closed"]),
+        needs: Permission::SettingsWrite,
     },
     Spec {
         key: "catalog.new_titles",
@@ -249,6 +257,7 @@ pub fn get(config: &Config, key: &str) -> Value {
         "smtp.password" => json!(config.smtp.password),
         "smtp.from" => json!(config.smtp.from),
         "transcode.preset" => json!(config.transcode.preset),
+        "accounts.signup" => json!(config.accounts.signup.as_str()),
         "catalog.new_titles" => json!(match config.catalog.new_titles {
             NewTitles::Draft => "draft",
             NewTitles::Published => "published",
@@ -328,6 +337,9 @@ pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), Settin
                     }
                 }
                 "transcode.preset" => config.transcode.preset = v,
+                "accounts.signup" => {
+                    config.accounts.signup = SignupMode::parse(&v).unwrap_or_default()
+                }
                 "catalog.new_titles" => {
                     config.catalog.new_titles = if v == "published" {
                         NewTitles::Published

@@ -735,7 +735,8 @@ fn an_emailed_link_signs_a_viewer_in_once() {
     let csrf = browser.get(&path).csrf();
     let confirmed = browser.post(&path, &[("csrf", &csrf)]);
     assert_eq!(confirmed.status, 303, "{}", confirmed.body);
-    assert_eq!(confirmed.location.as_deref(), Some("/account"));
+    // No `next`: a viewer's home, the storefront.
+    assert_eq!(confirmed.location.as_deref(), Some("/"));
     assert_ne!(browser.session(), Some(&planted));
     let account = browser.get("/account");
     assert_eq!(account.status, 200);

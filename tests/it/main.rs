@@ -34,6 +34,7 @@ mod recommendations;
 mod safety;
 mod service;
 mod settings;
+mod signup;
 mod sources;
 mod static_binary;
 mod storefront;
