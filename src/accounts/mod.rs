@@ -8,6 +8,7 @@ pub mod invites;
 pub mod magic_link;
 pub mod members;
 pub mod passwords;
+pub mod profile;
 pub mod recovery;
 pub mod roles;
 pub mod secret;

@@ -370,6 +370,8 @@ pub async fn watch(
 fn code_error(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "used" => Some("You have already redeemed that code."),
+        // Redeemed: the account page says what it gave.
+        "ok" => None,
         "wait" => Some("Too many wrong codes: wait a minute and try again."),
         _ => Some("That code is not valid."),
     }
@@ -413,7 +415,7 @@ pub async fn redeem(
     let to = match redeemed {
         Ok(r) => {
             tracing::info!(user, grant = ?r, "access code redeemed");
-            back
+            format!("{back}{sep}code=ok")
         }
         Err(AccessError::Invalid(m)) => {
             let kind = if m.contains("already") {
