@@ -383,6 +383,7 @@ pub struct AccountQuery {
 
 #[get("/account")]
 pub async fn account(
+    req: HttpRequest,
     state: web::Data<AppState>,
     viewer: Viewer,
     query: web::Query<AccountQuery>,
@@ -425,7 +426,7 @@ pub async fn account(
             last_seen: when(s.last_seen_at),
         })
         .collect();
-    let access = your_access(&state, &overview, now);
+    let access = your_access(&state, &overview, &viewer_locale(&req), now);
     let history: Vec<minijinja::Value> = overview
         .history
         .iter()
@@ -501,13 +502,23 @@ struct YourAccess {
     receipts: bool,
 }
 
+/// The locale money is written in for this viewer (their browser's language).
+pub(super) fn viewer_locale(req: &HttpRequest) -> crate::money::Locale {
+    crate::money::Locale::from_accept_language(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|h| h.to_str().ok()),
+    )
+}
+
 fn your_access(
     state: &AppState,
     overview: &crate::services::my_account::Overview,
+    locale: &crate::money::Locale,
     now: i64,
 ) -> YourAccess {
     use super::my_account::day;
-    use super::watch::money;
+    let money = |amount: i64, currency: &str| crate::money::format(amount, currency, locale);
     let mut lines = Vec::new();
     for s in overview.plans.iter().filter(|s| s.status != "ended") {
         let until = day(s.period_end, now);

@@ -330,6 +330,7 @@ pub async fn change_password(
 /// The member's invoices and receipts, as Stripe keeps them.
 #[get("/account/receipts")]
 pub async fn receipts(
+    req: HttpRequest,
     state: web::Data<AppState>,
     viewer: Viewer,
 ) -> Result<HttpResponse, PageError> {
@@ -343,6 +344,7 @@ pub async fn receipts(
             (Vec::new(), true)
         }
     };
+    let locale = super::account_pages::viewer_locale(&req);
     let rows: Vec<minijinja::Value> = rows
         .iter()
         .map(|r| {
@@ -353,7 +355,7 @@ pub async fn receipts(
             };
             minijinja::context! {
                 day => day(r.at, now),
-                amount => super::watch::money(r.amount, &r.currency),
+                amount => crate::money::format(r.amount, &r.currency, &locale),
                 what,
                 refunded => r.refunded,
                 url => r.url.clone(),

@@ -424,9 +424,9 @@ fn a_member_sees_what_they_hold_by_name_keeps_a_list_takes_their_data_and_delete
     let account = bob.get("/account").body;
     let renews = day_of(crate::support::unix_now() + 30 * 86_400);
     for line in [
-        format!("Explorer: 7.99 EUR a month, renews {renews}"),
+        format!("Explorer: €7.99 a month, renews {renews}"),
         "Rental of Kelp Forest: ".to_owned(),
-        "hours from your first play (2.99 EUR, ".to_owned(),
+        "hours from your first play (€2.99, ".to_owned(),
         format!("Explorer: yours until {}", day_of(until)),
         "Tide Pools: watched 0 of 1 min".to_owned(),
         ">Kelp Forest</a>".to_owned(),
@@ -440,8 +440,8 @@ fn a_member_sees_what_they_hold_by_name_keeps_a_list_takes_their_data_and_delete
     }
     // Receipts from Stripe, with Stripe's pages.
     let receipts = bob.get("/account/receipts").body.replace("&#x2f;", "/");
-    assert!(receipts.contains("7.99 EUR"), "{receipts}");
-    assert!(receipts.contains("2.99 EUR"), "{receipts}");
+    assert!(receipts.contains("€7.99"), "{receipts}");
+    assert!(receipts.contains("€2.99"), "{receipts}");
     assert!(
         receipts.contains(&format!("{}/receipts/ch_", stripe.url)),
         "{receipts}"
