@@ -377,7 +377,7 @@ pub struct AccountQuery {
     offer: Option<String>,
     /// After a change made on this page (`my_account::done_notice`).
     done: Option<String>,
-    /// A change refused, in words (shown as text, escaped).
+    /// Why a change was refused (`my_account::Refusal`'s code).
     error: Option<String>,
 }
 
@@ -461,7 +461,7 @@ pub async fn account(
             min_password => passwords::MIN_CHARS,
             email_links => state.mail.is_on(),
             notice,
-            error => query.error.as_deref(),
+            error => query.error.as_deref().and_then(super::my_account::Refusal::parse).map(super::my_account::Refusal::sentence),
             dashboard => user.role.may(Permission::DashboardView),
             csrf => viewer.csrf_token(),
             sessions => minijinja::Value::from(minijinja::value::Serde(&rows)),

@@ -73,10 +73,80 @@ fn back_to_account(done: &str) -> HttpResponse {
     see_other(&format!("/account?done={done}"), [])
 }
 
-/// The account page again with an error in words (bad input changes nothing).
-fn refused(message: &str) -> HttpResponse {
-    let encoded: String = url::form_urlencoded::byte_serialize(message.as_bytes()).collect();
-    see_other(&format!("/account?error={encoded}"), [])
+/// Why a change on the account page was refused (bad input changes nothing). The address
+/// carries only the code and the page writes the sentence, so no link can put words of
+/// its own on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    WrongPassword,
+    TooManyTries,
+    NameInvalid,
+    EmailInvalid,
+    EmailSame,
+    NoEmail,
+    PasswordsDiffer,
+    PasswordRule,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 8] = [
+        Refusal::WrongPassword,
+        Refusal::TooManyTries,
+        Refusal::NameInvalid,
+        Refusal::EmailInvalid,
+        Refusal::EmailSame,
+        Refusal::NoEmail,
+        Refusal::PasswordsDiffer,
+        Refusal::PasswordRule,
+    ];
+
+    fn code(self) -> &'static str {
+        match self {
+            Refusal::WrongPassword => "password-wrong",
+            Refusal::TooManyTries => "password-tries",
+            Refusal::NameInvalid => "name",
+            Refusal::EmailInvalid => "email",
+            Refusal::EmailSame => "email-same",
+            Refusal::NoEmail => "no-email",
+            Refusal::PasswordsDiffer => "passwords-differ",
+            Refusal::PasswordRule => "password-rule",
+        }
+    }
+
+    pub(super) fn parse(code: &str) -> Option<Refusal> {
+        Refusal::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    pub(super) fn sentence(self) -> String {
+        match self {
+            Refusal::WrongPassword => {
+                "That is not your current password; nothing was changed.".into()
+            }
+            Refusal::TooManyTries => {
+                "Too many wrong passwords: wait a few minutes and try again; nothing was changed."
+                    .into()
+            }
+            Refusal::NameInvalid => format!(
+                "A name is at most {} characters, without control characters.",
+                crate::accounts::users::MAX_DISPLAY_NAME
+            ),
+            Refusal::EmailInvalid => "That is not an email address we can use.".into(),
+            Refusal::EmailSame => "That is your email address already.".into(),
+            Refusal::NoEmail => "This server cannot send email, so an address cannot be \
+                                 confirmed; ask the operator."
+                .into(),
+            Refusal::PasswordsDiffer => "The two new passwords differ; nothing was changed.".into(),
+            Refusal::PasswordRule => format!(
+                "A password is {} to {} characters; nothing was changed.",
+                passwords::MIN_CHARS,
+                passwords::MAX_CHARS
+            ),
+        }
+    }
+}
+
+fn refused(why: Refusal) -> HttpResponse {
+    see_other(&format!("/account?error={}", why.code()), [])
 }
 
 /// Whether `password` is the account's current one (counted like a sign-in, so guessing
@@ -86,7 +156,7 @@ async fn check_current_password(
     state: &AppState,
     email: &str,
     password: String,
-) -> Result<Result<(), String>, PageError> {
+) -> Result<Result<(), Refusal>, PageError> {
     let outcome = signin::sign_in(
         &state.db,
         email,
@@ -98,10 +168,8 @@ async fn check_current_password(
     .await?;
     Ok(match outcome {
         SignIn::SignedIn(_) => Ok(()),
-        SignIn::Refused => Err("That is not your current password; nothing was changed.".into()),
-        SignIn::Throttled { retry_after_secs } => Err(format!(
-            "Too many wrong passwords. Try again in {retry_after_secs} seconds; nothing was changed."
-        )),
+        SignIn::Refused => Err(Refusal::WrongPassword),
+        SignIn::Throttled { .. } => Err(Refusal::TooManyTries),
     })
 }
 
@@ -124,7 +192,7 @@ pub async fn change_name(
         .await
     {
         Ok(()) => Ok(back_to_account("name")),
-        Err(AccountsError::Invalid(m)) => Ok(refused(&m)),
+        Err(AccountsError::Invalid(_)) => Ok(refused(Refusal::NameInvalid)),
         Err(e) => Err(e.into()),
     }
 }
@@ -146,18 +214,16 @@ pub async fn change_email(
 ) -> Result<HttpResponse, PageError> {
     let form: EmailForm = viewer.form()?;
     if !state.mail.is_on() {
-        return Ok(refused(
-            "This server cannot send email, so an address cannot be confirmed; ask the operator.",
-        ));
+        return Ok(refused(Refusal::NoEmail));
     }
     let Ok(new) = Email::parse(&form.email) else {
-        return Ok(refused("That is not an email address we can use."));
+        return Ok(refused(Refusal::EmailInvalid));
     };
     let user = viewer.user().clone();
     if user.password_hash.is_some()
         && let Err(m) = check_current_password(&req, &state, &user.email, form.password).await?
     {
-        return Ok(refused(&m));
+        return Ok(refused(m));
     }
     let to = new.address.clone();
     let asked = user.clone();
@@ -200,7 +266,7 @@ pub async fn change_email(
             );
             Ok(back_to_account("email-sent"))
         }
-        EmailChange::Same => Ok(refused("That is your email address already.")),
+        EmailChange::Same => Ok(refused(Refusal::EmailSame)),
         EmailChange::Later => Ok(back_to_account("email-later")),
     }
 }
@@ -301,17 +367,15 @@ pub async fn change_password(
     let form: PasswordForm = viewer.form()?;
     let user = viewer.user().clone();
     if form.password != form.confirm {
-        return Ok(refused(
-            "The two new passwords differ; nothing was changed.",
-        ));
+        return Ok(refused(Refusal::PasswordsDiffer));
     }
-    if let Err(AccountsError::Invalid(m)) = passwords::check_new(&form.password) {
-        return Ok(refused(&m));
+    if passwords::check_new(&form.password).is_err() {
+        return Ok(refused(Refusal::PasswordRule));
     }
     if user.password_hash.is_some()
         && let Err(m) = check_current_password(&req, &state, &user.email, form.current).await?
     {
-        return Ok(refused(&m));
+        return Ok(refused(m));
     }
     let hash = passwords::hash(form.password).await?;
     let keep = viewer.session.id;
@@ -510,7 +574,13 @@ pub async fn delete(
         return Ok(back_to_account("delete-sent"));
     }
     if let Err(m) = check_current_password(&req, &state, &user.email, form.password).await? {
-        return delete_page(&state, &viewer, StatusCode::UNAUTHORIZED, Some(m)).await;
+        return delete_page(
+            &state,
+            &viewer,
+            StatusCode::UNAUTHORIZED,
+            Some(m.sentence()),
+        )
+        .await;
     }
     match delete_now(&state, user, cancel_of(&form.subscription)).await {
         Ok(()) => Ok(see_other(

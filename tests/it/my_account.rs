@@ -2,8 +2,9 @@
 //! name, email (only once the link at the new address is opened) and password (the
 //! current one first; other sessions end); what they hold, their receipts and history by
 //! name; "My list" and its home rail; their data as a file; the confirmation after a
-//! code; and deleting the account, which cancels at Stripe and leaves no personal data in
-//! either database nor in a backup made afterwards.
+//! code; and deleting the account (with the password, or by an emailed link without
+//! one), which cancels at Stripe and leaves no personal data in either database nor in a
+//! backup made afterwards.
 
 use std::io::Read;
 use std::path::Path;
@@ -101,6 +102,8 @@ fn a_member_changes_their_name_email_and_password() {
         &[("csrf", &csrf), ("name", "Bad\u{7}name")],
     );
     assert!(after(&mut bob, &answer).contains("without control characters"));
+    // The page says only what the server wrote: a link cannot put words on it.
+    assert_eq!(said(&bob.get("/account?error=Call+555-0100+now").body), "");
     assert!(
         bob.get("/account")
             .body
@@ -553,4 +556,67 @@ fn a_member_sees_what_they_hold_by_name_keeps_a_list_takes_their_data_and_delete
             .status,
         401
     );
+}
+
+#[test]
+fn a_member_without_a_password_deletes_the_account_by_an_emailed_link() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_with_ann(dir.path(), &[]);
+    created(&data, "vi@example.com", &["--role", "viewer"]);
+    // An account that signs in by emailed links only (as one made by sign-up may).
+    let db = rusqlite::Connection::open(data.join("marquee.db")).unwrap();
+    db.execute(
+        "UPDATE users SET password_hash = NULL WHERE email_key = 'vi@example.com'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let server = Server::start_with(
+        &data,
+        Options {
+            tables: smtp.config(),
+            ..Options::default()
+        },
+    );
+    let vi_id = member_id(&server, "vi@example.com");
+    let mut vi = Browser::new(server.url());
+    let csrf = vi.get("/login").csrf();
+    let asked = vi.post(
+        "/login/link",
+        &[("csrf", &csrf), ("email", "vi@example.com")],
+    );
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let mail = wait_for_mail(&smtp, "vi@example.com", "/login/link/");
+    let path = link_in(&mail, "/login/link/").replace(server.url(), "");
+    let csrf = vi.get(&path).csrf();
+    assert_eq!(vi.post(&path, &[("csrf", &csrf)]).status, 303);
+
+    // No password to give: the page offers an emailed link instead.
+    let page = vi.get("/account/delete");
+    assert!(page.body.contains("Email me the link"), "{}", page.body);
+    let csrf = page.csrf();
+    let asked = vi.post("/account/delete", &[("csrf", &csrf)]);
+    assert!(after(&mut vi, &asked).contains("Your account is deleted when you open it"));
+    assert_eq!(vi.get("/account").status, 200, "nothing is deleted yet");
+    let mail = wait_for_mail(&smtp, "vi@example.com", "/account/delete/");
+    let path = link_in(&mail, "/account/delete/").replace(server.url(), "");
+    // Opening it only shows a button; pressing it deletes the account.
+    let mut anyone = Browser::new(server.url());
+    let confirm = anyone.get(&path);
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert_eq!(vi.get("/account").status, 200);
+    let done = anyone.post(&path, &[("csrf", &confirm.csrf())]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/account/deleted"));
+    assert_eq!(vi.get("/account").status, 303);
+    assert_eq!(anyone.get(&path).status, 404, "the link works once");
+    let (_, audit) = server.call(
+        "GET",
+        &format!("/api/v1/audit?action=member.delete&target=member:{vi_id}"),
+        None,
+    );
+    assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
+    let (_, found) = server.call("GET", "/api/v1/members?q=vi%40example.com", None);
+    assert!(found["items"][0].is_null(), "{found}");
 }
