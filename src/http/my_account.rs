@@ -413,6 +413,11 @@ pub async fn receipts(
         .iter()
         .map(|r| {
             let what = match (r.description.is_empty(), r.invoice) {
+                _ if r.bought.is_some() => match r.bought.as_ref().map(|(k, t)| (k.as_str(), t)) {
+                    Some(("rent", title)) => format!("Rental of {title}"),
+                    Some(("buy", title)) => format!("{title}, yours for good"),
+                    _ => "A pay-per-view ticket".to_owned(),
+                },
                 (false, _) => r.description.clone(),
                 (true, true) => "Subscription".to_owned(),
                 (true, false) => "Payment".to_owned(),

@@ -366,8 +366,6 @@ pub async fn watch(
 fn code_error(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "used" => Some("You have already redeemed that code."),
-        // Redeemed: the account page says what it gave.
-        "ok" => None,
         "wait" => Some("Too many wrong codes: wait a minute and try again."),
         _ => Some("That code is not valid."),
     }
@@ -411,7 +409,12 @@ pub async fn redeem(
     let to = match redeemed {
         Ok(r) => {
             tracing::info!(user, grant = ?r, "access code redeemed");
-            format!("{back}{sep}code=ok")
+            // The account page says what the code gave; a watch page shows the player.
+            if back == "/account" {
+                "/account?code=ok".to_owned()
+            } else {
+                back
+            }
         }
         Err(AccessError::Invalid(m)) => {
             let kind = if m.contains("already") {

@@ -208,6 +208,8 @@ pub struct Receipt {
     pub refunded: bool,
     /// Stripe's page for it (an http(s) address, else none).
     pub url: Option<String>,
+    /// The rental, purchase or ticket it paid for: its kind and the title's name.
+    pub bought: Option<(String, String)>,
 }
 
 fn web_address(v: &Value) -> Option<String> {
@@ -223,7 +225,22 @@ pub async fn receipts(
     stripe: &StripeConfig,
     user: UserId,
 ) -> Result<Option<Vec<Receipt>>, MyAccountError> {
-    let customer = db.read(move |c| sync::customer_of(c, user.0)).await?;
+    let (customer, bought) = db
+        .read(move |c| {
+            let mut bought = std::collections::HashMap::new();
+            for p in holdings::purchases(c, user.0)? {
+                if let Some(reference) = p.payment_ref {
+                    let title = if p.kind == "ticket" {
+                        String::new()
+                    } else {
+                        title_name(c, &p.target_id)?
+                    };
+                    bought.insert(reference, (p.kind, title));
+                }
+            }
+            Ok::<_, MyAccountError>((sync::customer_of(c, user.0)?, bought))
+        })
+        .await?;
     let (Some(api), Some(customer)) = (StripeApi::new(stripe), customer) else {
         return Ok(None);
     };
@@ -244,6 +261,7 @@ pub async fn receipts(
             invoice: true,
             refunded: false,
             url: web_address(&i["hosted_invoice_url"]),
+            bought: None,
         });
     }
     // A charge that paid an invoice is shown by its invoice.
@@ -259,6 +277,10 @@ pub async fn receipts(
             invoice: false,
             refunded: ch["refunded"] == true,
             url: web_address(&ch["receipt_url"]),
+            bought: ch["payment_intent"]
+                .as_str()
+                .and_then(|pi| bought.get(pi))
+                .cloned(),
         });
     }
     found.sort_by_key(|r| std::cmp::Reverse(r.at));
