@@ -9,6 +9,7 @@ pub mod invites;
 pub mod magic_link;
 pub mod members;
 pub mod passwords;
+pub mod profile;
 pub mod recovery;
 pub mod roles;
 pub mod secret;

@@ -17,6 +17,10 @@ pub enum TokenKind {
     VerifyEmail,
     ResetPassword,
     Invite,
+    /// Changes the account's email to `email` (sent to that new address).
+    ChangeEmail,
+    /// Deletes an account without a password (sent to its address).
+    DeleteAccount,
 }
 
 impl TokenKind {
@@ -27,6 +31,8 @@ impl TokenKind {
             TokenKind::VerifyEmail => "verify_email",
             TokenKind::ResetPassword => "reset_password",
             TokenKind::Invite => "invite",
+            TokenKind::ChangeEmail => "change_email",
+            TokenKind::DeleteAccount => "delete_account",
         }
     }
 }
@@ -146,7 +152,8 @@ pub fn consume(
 pub fn void_for_user(conn: &Connection, user: UserId) -> Result<usize, AccountsError> {
     Ok(conn.execute(
         "DELETE FROM one_time_tokens
-         WHERE user_id = ?1 AND kind IN ('magic_link', 'reset_password', 'verify_email')",
+         WHERE user_id = ?1 AND kind IN ('magic_link', 'reset_password', 'verify_email', 'change_email',
+                                  'delete_account')",
         [user.0],
     )?)
 }

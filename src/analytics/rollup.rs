@@ -377,7 +377,8 @@ pub fn drop_raw_before(
     Ok(dropped)
 }
 
-/// Drops everything kept per viewer about a deleted member.
+/// Drops everything kept per viewer about a deleted member; their raw events become
+/// anonymous.
 pub fn forget_viewer(conn: &mut Connection, viewer: i64) -> Result<(), AnalyticsError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for table in [
@@ -388,6 +389,11 @@ pub fn forget_viewer(conn: &mut Connection, viewer: i64) -> Result<(), Analytics
     ] {
         tx.execute(&format!("DELETE FROM {table} WHERE viewer = ?1"), [viewer])?;
     }
+    // Raw events not yet past retention stay for the aggregates, without the member.
+    tx.execute(
+        "UPDATE raw_events SET user_id = NULL WHERE user_id = ?1",
+        [viewer],
+    )?;
     tx.commit()?;
     Ok(())
 }

@@ -7,6 +7,7 @@ mod assets;
 pub mod browse;
 pub mod collections;
 pub mod credits;
+pub mod my_list;
 pub mod picks;
 pub mod progress;
 pub mod publishing;

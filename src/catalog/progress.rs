@@ -99,3 +99,40 @@ pub fn resume_point(
         )
         .optional()?)
 }
+
+/// One title a viewer watched, for their watch history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Watched {
+    pub title_id: String,
+    /// The title's name, and its series' for an episode.
+    pub title: String,
+    pub series: Option<String>,
+    pub position_secs: f64,
+    pub duration_secs: f64,
+    pub updated_at: i64,
+    pub finished: bool,
+}
+
+/// What the viewer watched, most recent first (at most `limit`), whatever the titles'
+/// state now: it is their history.
+pub fn history(conn: &Connection, user_id: i64, limit: i64) -> Result<Vec<Watched>, CatalogError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT w.title_id, t.name, p.name, w.position_secs, w.duration_secs, w.updated_at,
+                w.finished_at IS NOT NULL
+         FROM watch_progress w JOIN titles t ON t.id = w.title_id
+         LEFT JOIN titles p ON p.id = t.parent_id AND t.kind = 'episode'
+         WHERE w.user_id = ?1 ORDER BY w.updated_at DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![user_id, limit], |r| {
+        Ok(Watched {
+            title_id: r.get(0)?,
+            title: r.get(1)?,
+            series: r.get(2)?,
+            position_secs: r.get(3)?,
+            duration_secs: r.get(4)?,
+            updated_at: r.get(5)?,
+            finished: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -33,10 +33,13 @@ pub enum RailKind {
     /// The newest titles (of the last 90 days) in the genres the viewer watches most, that
     /// they have not started; hidden when signed out.
     NewInYourGenres,
+    /// The titles the signed-in viewer saved for later ("My list"), newest saved first;
+    /// hidden when signed out.
+    MyList,
 }
 
 impl RailKind {
-    pub const ALL: [RailKind; 9] = [
+    pub const ALL: [RailKind; 10] = [
         RailKind::Hero,
         RailKind::Manual,
         RailKind::Newest,
@@ -46,6 +49,7 @@ impl RailKind {
         RailKind::BecauseYouWatched,
         RailKind::Trending,
         RailKind::NewInYourGenres,
+        RailKind::MyList,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl RailKind {
             RailKind::BecauseYouWatched => "because_you_watched",
             RailKind::Trending => "trending",
             RailKind::NewInYourGenres => "new_in_your_genres",
+            RailKind::MyList => "my_list",
         }
     }
 
@@ -71,7 +76,10 @@ impl RailKind {
     pub fn personal(self) -> bool {
         matches!(
             self,
-            RailKind::ContinueWatching | RailKind::BecauseYouWatched | RailKind::NewInYourGenres
+            RailKind::ContinueWatching
+                | RailKind::BecauseYouWatched
+                | RailKind::NewInYourGenres
+                | RailKind::MyList
         )
     }
 
@@ -356,7 +364,10 @@ pub fn resolve(conn: &Connection, rail: &Rail, now: i64) -> Result<Vec<Title>, C
             ),
             Value::Null,
         ),
-        RailKind::ContinueWatching | RailKind::BecauseYouWatched | RailKind::NewInYourGenres => {
+        RailKind::ContinueWatching
+        | RailKind::BecauseYouWatched
+        | RailKind::NewInYourGenres
+        | RailKind::MyList => {
             return Ok(Vec::new());
         }
     };
@@ -432,6 +443,7 @@ pub fn personal(
             ),
             params![now, user, rail.max_items, NEW_FOR_SECS],
         )?,
+        RailKind::MyList => super::my_list::titles(conn, user, now, rail.max_items)?,
         _ => Vec::new(),
     };
     Ok((rail.name.clone(), shown))

@@ -65,6 +65,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/023_trusted_devices.sql")),
         M::up(include_str!("migrations/024_signup.sql")),
         M::up(include_str!("migrations/025_guest_checkout.sql")),
+        M::up(include_str!("migrations/026_my_account.sql")),
     ])
 }
 
@@ -81,7 +82,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 24;
+const MIGRATION_COUNT: i64 = 26;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {
@@ -164,6 +165,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted rows are overwritten with zeros, not left in free pages: a deleted member's
+    // data must not live on in the file, nor in a backup copied from it page by page.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(())
 }
 
@@ -215,6 +219,23 @@ impl Db {
         tx.commit().map_err(DbError::from)?;
         crate::metrics::global().db_write(started.elapsed());
         Ok(value)
+    }
+
+    /// Copies the write-ahead log into the database file and empties the log (as far as
+    /// readers allow): after a deletion, no earlier image of the deleted rows' pages is
+    /// left in the log.
+    pub async fn checkpoint(&self) -> Result<(), DbError> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = db
+                .writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+        .map_err(|_| DbError::Task)?
     }
 
     pub fn read_blocking<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>

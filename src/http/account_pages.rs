@@ -32,6 +32,8 @@ const TOKEN_PATHS: &[&str] = &[
     "/reset/",
     "/verify/",
     "/signup/",
+    "/account/email/",
+    "/account/delete/",
 ];
 
 /// The request line as the access log writes it, with one-time tokens left out: a log is
@@ -392,33 +394,47 @@ struct SessionRow {
 pub struct AccountQuery {
     /// `sent` or `no-email`, after asking for a verification link.
     verify: Option<String>,
-    /// Set by a refused code redemption.
+    /// Set by a code redemption: `ok`, or why it was refused.
     code: Option<String>,
     /// After an offer code: `taken`, or why it was refused (`billing::offer_refusal_text`).
     offer: Option<String>,
+    /// After a change made on this page (`my_account::done_notice`).
+    done: Option<String>,
+    /// Why a change was refused (`my_account::Refusal`'s code).
+    error: Option<String>,
 }
 
 #[get("/account")]
 pub async fn account(
+    req: HttpRequest,
     state: web::Data<AppState>,
     viewer: Viewer,
     query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let notice = match (query.verify.as_deref(), query.offer.as_deref()) {
-        (Some("sent"), _) => Some("A confirmation link is on its way to your email."),
-        (Some("no-email"), _) => Some("This server cannot send email; ask the operator."),
+    let now = now();
+    let overview = crate::services::my_account::overview(&state.db, viewer.user().id, now).await?;
+    let mut notice = match (query.verify.as_deref(), query.offer.as_deref()) {
+        (Some("sent"), _) => Some("A confirmation link is on its way to your email.".to_owned()),
+        (Some("no-email"), _) => Some("This server cannot send email; ask the operator.".to_owned()),
         (Some("later"), _) => Some(
-            "Several links went to your email in the last hour; use one of those, or ask again later.",
+            "Several links went to your email in the last hour; use one of those, or ask again later.".to_owned(),
         ),
-        (_, Some("taken")) => Some("Your offer is on your subscription."),
-        _ => None,
+        (_, Some("taken")) => Some("Your offer is on your subscription.".to_owned()),
+        _ => query
+            .done
+            .as_deref()
+            .and_then(super::my_account::done_notice)
+            .map(str::to_owned),
     };
+    if query.code.as_deref() == Some("ok") {
+        notice = redeemed_sentence(&overview, now);
+    }
     let offer_error = query
         .offer
         .as_deref()
         .filter(|o| *o != "taken")
         .map(super::billing::offer_refusal_text);
-    let (id, policy, now) = (viewer.user().id, state.accounts.sessions, now());
+    let (id, policy) = (viewer.user().id, state.accounts.sessions);
     let listed = state
         .db
         .read(move |c| sessions::list(c, id, &policy, now))
@@ -433,7 +449,27 @@ pub async fn account(
             last_seen: when(s.last_seen_at),
         })
         .collect();
-    let access = your_access(&state, viewer.user().id.0).await?;
+    let access = your_access(&state, &overview, &viewer_locale(&req), now);
+    let history: Vec<minijinja::Value> = overview
+        .history
+        .iter()
+        .map(|w| {
+            let progress = if w.finished {
+                "watched to the end".to_owned()
+            } else {
+                format!(
+                    "watched {} of {} min",
+                    (w.position_secs / 60.0).round() as i64,
+                    (w.duration_secs / 60.0).round().max(1.0) as i64
+                )
+            };
+            minijinja::context! {
+                title => match &w.series { Some(s) => format!("{s}: {}", w.title), None => w.title.clone() },
+                day => super::my_account::day(w.updated_at, now),
+                progress,
+            }
+        })
+        .collect();
     let user = viewer.user();
     let resp = page(
         &state,
@@ -444,88 +480,126 @@ pub async fn account(
             name => &user.display_name,
             role => user.role.as_str(),
             verified => user.email_verified_at.is_some(),
+            has_password => user.password_hash.is_some(),
+            min_password => passwords::MIN_CHARS,
+            email_links => state.mail.is_on(),
             notice,
+            error => query.error.as_deref().and_then(super::my_account::Refusal::parse).map(super::my_account::Refusal::sentence),
             dashboard => user.role.may(Permission::DashboardView),
             csrf => viewer.csrf_token(),
             sessions => minijinja::Value::from(minijinja::value::Serde(&rows)),
             access => minijinja::Value::from(minijinja::value::Serde(&access)),
-            code_error => query.code.as_deref().map(|_| "That code is not valid, or you have redeemed it already."),
+            history,
+            my_list => minijinja::Value::from(minijinja::value::Serde(&overview.my_list)),
+            code_error => query.code.as_deref().filter(|c| *c != "ok").map(|_| "That code is not valid, or you have redeemed it already."),
             offer_error,
         },
     )?;
     Ok(private(resp, None))
 }
 
+/// What the newest code redeemed gave, as a sentence: "Explorer is yours until 6 January".
+fn redeemed_sentence(overview: &crate::services::my_account::Overview, now: i64) -> Option<String> {
+    let g = overview
+        .granted
+        .iter()
+        .find(|g| g.source == "code" && g.revoked_at.is_none())?;
+    Some(match g.until {
+        Some(until) => format!(
+            "{} is yours until {}.",
+            g.name,
+            super::my_account::day(until, now)
+        ),
+        None => format!("{} is yours for good.", g.name),
+    })
+}
+
 /// What the account page says the viewer holds.
 #[derive(serde::Serialize)]
 struct YourAccess {
-    /// "Club, renews Tue, 01 Dec 2026 …" and the like.
+    /// "Club: renews 6 January" and the like: plans and titles by name, days as days.
     lines: Vec<String>,
     /// Bought through Stripe: the portal manages cards and cancellation.
     billing: bool,
+    /// Has a Stripe customer: receipts can be listed.
+    receipts: bool,
 }
 
-async fn your_access(state: &AppState, user: i64) -> Result<YourAccess, PageError> {
-    use crate::access::{AccessError, grants, holdings};
-    let now = now();
-    let (subs, bought, held, customer) = state
-        .db
-        .read(move |c| {
-            Ok::<_, AccessError>((
-                holdings::subscriptions(c, user)?,
-                holdings::purchases(c, user)?,
-                grants::of_user(c, user)?,
-                crate::payments::sync::customer_of(c, user)
-                    .map_err(|e| AccessError::Invalid(e.to_string()))?,
-            ))
-        })
-        .await?;
+/// The locale money is written in for this viewer (their browser's language).
+pub(super) fn viewer_locale(req: &HttpRequest) -> crate::money::Locale {
+    crate::money::Locale::from_accept_language(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|h| h.to_str().ok()),
+    )
+}
+
+fn your_access(
+    state: &AppState,
+    overview: &crate::services::my_account::Overview,
+    locale: &crate::money::Locale,
+    now: i64,
+) -> YourAccess {
+    use super::my_account::day;
+    let money = |amount: i64, currency: &str| crate::money::format(amount, currency, locale);
     let mut lines = Vec::new();
-    for s in subs.iter().filter(|s| s.status != "ended") {
-        let when_text = when(s.period_end);
+    for s in overview.plans.iter().filter(|s| s.status != "ended") {
+        let until = day(s.period_end, now);
+        let price = format!(
+            "{} a {}",
+            money(s.amount, &s.currency),
+            if s.interval == "year" {
+                "year"
+            } else {
+                "month"
+            }
+        );
         lines.push(match (s.status.as_str(), s.cancel_at_period_end) {
-            ("trialing", _) => format!("{}: free trial until {when_text}", s.plan_id),
+            ("trialing", _) => format!("{}: free trial until {until}, then {price}", s.plan),
             ("past_due", _) => format!(
                 "{}: the last payment did not go through; update your card",
-                s.plan_id
+                s.plan
             ),
-            (_, true) => format!("{}: ends {when_text}", s.plan_id),
-            _ => format!("{}: renews {when_text}", s.plan_id),
+            (_, true) => format!("{}: ends {until}", s.plan),
+            _ => format!("{}: {price}, renews {until}", s.plan),
         });
     }
-    for p in bought.iter().filter(|p| p.refunded_at.is_none()) {
+    for p in overview.bought.iter().filter(|p| p.refunded_at.is_none()) {
+        let paid = money(p.amount, &p.currency);
+        let bought = day(p.bought_at, now);
         match (p.window_secs, p.first_play_at) {
             (Some(w), Some(start)) if start + w > now => lines.push(format!(
-                "Rental of {}: plays until {}",
-                p.target_id,
-                when(start + w)
+                "Rental of {}: plays until {} ({paid}, {bought})",
+                p.title,
+                day(start + w, now)
             )),
             (Some(w), None) => lines.push(format!(
-                "Rental of {}: {} hours from your first play",
-                p.target_id,
+                "Rental of {}: {} hours from your first play ({paid}, {bought})",
+                p.title,
                 w / 3600
             )),
             (Some(_), Some(_)) => {}
-            (None, _) if p.kind == "ticket" => lines.push(format!("Ticket for {}", p.target_id)),
-            (None, _) => lines.push(format!("{}: yours", p.target_id)),
+            (None, _) if p.kind == "ticket" => {
+                lines.push(format!("A pay-per-view ticket ({paid}, {bought})"))
+            }
+            (None, _) => lines.push(format!("{}: yours for good ({paid}, {bought})", p.title)),
         }
     }
-    for g in held
+    for g in overview
+        .granted
         .iter()
         .filter(|g| g.revoked_at.is_none() && g.until.is_none_or(|u| u > now))
     {
-        let (kind, id) = g.scope.parts();
-        lines.push(format!(
-            "{} {id}{}",
-            if kind == "plan" { "Plan" } else { "Title" },
-            g.until
-                .map_or(" for good".into(), |u| format!(" until {}", when(u)))
-        ));
+        lines.push(match g.until {
+            Some(u) => format!("{}: yours until {}", g.name, day(u, now)),
+            None => format!("{}: yours for good", g.name),
+        });
     }
-    Ok(YourAccess {
+    YourAccess {
         lines,
-        billing: customer.is_some() && state.settings.settings.current().stripe.enabled(),
-    })
+        billing: overview.customer && state.settings.settings.current().stripe.enabled(),
+        receipts: overview.customer,
+    }
 }
 
 #[post("/account/sessions/end-all")]

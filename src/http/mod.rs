@@ -18,6 +18,7 @@ pub mod h2_ledger;
 pub mod invite_pages;
 pub mod listener;
 pub mod members_api;
+pub mod my_account;
 pub mod offers_api;
 pub mod openapi;
 pub mod ops;
@@ -363,6 +364,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(dashboard::routes)
         .service(account_pages::account)
         .service(account_pages::sign_out_everywhere)
+        .service(my_account::change_name)
+        .service(my_account::change_email)
+        .service(my_account::confirm_email_form)
+        .service(my_account::confirm_email)
+        .service(my_account::change_password)
+        .service(my_account::receipts)
+        .service(my_account::download_data)
+        .service(my_account::delete_form)
+        .service(my_account::delete)
+        .service(my_account::deleted)
+        .service(my_account::delete_link_form)
+        .service(my_account::delete_with_link)
+        .service(my_account::my_list_page)
+        .service(my_account::my_list_change)
         .service(storefront::home)
         .service(storefront::title)
         .service(storefront::search_page)

@@ -409,7 +409,12 @@ pub async fn redeem(
     let to = match redeemed {
         Ok(r) => {
             tracing::info!(user, grant = ?r, "access code redeemed");
-            back
+            // The account page says what the code gave; a watch page shows the player.
+            if back == "/account" {
+                "/account?code=ok".to_owned()
+            } else {
+                back
+            }
         }
         Err(AccessError::Invalid(m)) => {
             let kind = if m.contains("already") {

@@ -415,6 +415,40 @@ impl StripeApi {
         Ok(page["data"].as_array().cloned().unwrap_or_default())
     }
 
+    /// Sets a subscription to end at its period's end: no further renewal is charged.
+    pub fn cancel_at_period_end(&self, id: &str) -> Result<Value, PaymentsError> {
+        let form = [("cancel_at_period_end".to_owned(), "true".to_owned())];
+        self.update_subscription(id, &form, &format!("marquee-cancel-at-end-{id}"))
+    }
+
+    /// A customer's invoices, newest first, up to 100 (the member's receipts page).
+    pub fn invoices_of(&self, customer: &str) -> Result<Vec<Value>, PaymentsError> {
+        check_id(customer, "cus_")?;
+        let page = self.get(
+            "listing a customer's invoices",
+            "/v1/invoices",
+            &[
+                ("customer", customer.to_owned()),
+                ("limit", "100".to_owned()),
+            ],
+        )?;
+        Ok(page["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A customer's charges (each with its `receipt_url`), newest first, up to 100.
+    pub fn charges_of(&self, customer: &str) -> Result<Vec<Value>, PaymentsError> {
+        check_id(customer, "cus_")?;
+        let page = self.get(
+            "listing a customer's charges",
+            "/v1/charges",
+            &[
+                ("customer", customer.to_owned()),
+                ("limit", "100".to_owned()),
+            ],
+        )?;
+        Ok(page["data"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Events created at or after `since`, oldest first, all pages.
     pub fn events_since(&self, since: i64) -> Result<Vec<Value>, PaymentsError> {
         let mut found: Vec<Value> = Vec::new();

@@ -407,11 +407,24 @@ pub fn apply_subscription(
 }
 
 /// Whether this account (or its email address) has had a free trial.
+/// A deleted account's address counts by its hash (`profile::erased_email_key`).
 pub fn trial_used(c: &Connection, user_id: i64) -> Result<bool, PaymentsError> {
+    let key: Option<String> = c
+        .query_row(
+            "SELECT email_key FROM users WHERE id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let erased = key
+        .as_deref()
+        .map(crate::accounts::profile::erased_email_key)
+        .unwrap_or_default();
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM trials_used t JOIN users u ON u.id = ?1
-                        WHERE t.user_id = u.id OR t.email_key = u.email_key)",
-        [user_id],
+                        WHERE t.user_id = u.id OR t.email_key = u.email_key
+                           OR t.email_key = ?2)",
+        params![user_id, erased],
         |r| r.get(0),
     )?)
 }

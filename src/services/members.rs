@@ -45,9 +45,33 @@ pub async fn delete_member(
     id: UserId,
 ) -> Result<(), MemberServiceError> {
     let check = acting.clone();
+    db.read(move |c| members::may_delete(c, &check, id).map(drop))
+        .await?;
+    let cancelled = cancel_live_subscriptions(db, stripe, id, Cancel::AtOnce).await?;
+    db.write(move |tx| members::delete(tx, &acting, id, &cancelled, clock::now()))
+        .await?;
+    Ok(())
+}
+
+/// How a deleted member's subscriptions end at Stripe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// Today.
+    AtOnce,
+    /// At the end of the period paid for; nothing more is charged.
+    AtPeriodEnd,
+}
+
+/// Cancels the member's live Stripe subscriptions (recorded here or listed at Stripe);
+/// returns their ids. Refused, with nothing changed here, while one cannot be cancelled.
+pub async fn cancel_live_subscriptions(
+    db: &Db,
+    stripe: &StripeConfig,
+    id: UserId,
+    how: Cancel,
+) -> Result<Vec<String>, MemberServiceError> {
     let (customer, recorded) = db
         .read(move |c| {
-            members::may_delete(c, &check, id)?;
             let customer = sync::customer_of(c, id.0)?;
             let recorded = sync::live_stripe_subscriptions(c, id.0)?;
             Ok::<_, MemberServiceError>((customer, recorded))
@@ -65,7 +89,7 @@ pub async fn delete_member(
         (None, _) | (Some(_), None) if recorded.is_empty() => Vec::new(),
         (api, customer) => {
             let api = api.ok_or(PaymentsError::NotConfigured)?;
-            blocking(move || cancel_all(&api, customer.as_deref(), recorded))
+            blocking(move || cancel_all(&api, customer.as_deref(), recorded, how))
                 .await
                 .map_err(|e| {
                     MemberServiceError::SubscriptionLive(format!(
@@ -77,11 +101,9 @@ pub async fn delete_member(
         }
     };
     if !cancelled.is_empty() {
-        tracing::info!(member = id.0, subscriptions = ?cancelled, "cancelled a deleted member's Stripe subscriptions");
+        tracing::info!(member = id.0, subscriptions = ?cancelled, ?how, "cancelled a deleted member's Stripe subscriptions");
     }
-    db.write(move |tx| members::delete(tx, &acting, id, &cancelled, clock::now()))
-        .await?;
-    Ok(())
+    Ok(cancelled)
 }
 
 /// Cancels every live subscription of the customer (as Stripe lists them) and every one
@@ -90,6 +112,7 @@ fn cancel_all(
     api: &StripeApi,
     customer: Option<&str>,
     recorded: Vec<String>,
+    how: Cancel,
 ) -> Result<Vec<String>, PaymentsError> {
     let mut ids = recorded;
     if let Some(customer) = customer {
@@ -103,7 +126,10 @@ fn cancel_all(
         }
     }
     for id in &ids {
-        api.cancel_subscription(id)?;
+        match how {
+            Cancel::AtOnce => api.cancel_subscription(id)?,
+            Cancel::AtPeriodEnd => api.cancel_at_period_end(id)?,
+        };
     }
     Ok(ids)
 }

@@ -7,6 +7,7 @@ pub mod billing;
 pub mod campaigns;
 pub mod encryption;
 pub mod members;
+pub mod my_account;
 pub mod offers;
 pub mod paywall;
 pub mod playback;

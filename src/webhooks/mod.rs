@@ -18,6 +18,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "title.published",
     "title.unpublished",
     "member.created",
+    "member.deleted",
     "webhook.test",
 ];
 

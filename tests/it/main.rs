@@ -24,6 +24,7 @@ mod ingest_rules;
 mod install;
 mod install_systemd;
 mod members;
+mod my_account;
 mod offers;
 mod ops;
 mod origin;

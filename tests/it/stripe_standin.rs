@@ -182,6 +182,9 @@ impl State {
             404,
             json!({"error": {"type": "invalid_request_error", "message": format!("No such resource: {path}")}}),
         );
+        if let Some(answer) = self.account_route(method, path, query, form, base) {
+            return answer;
+        }
         match (method, path) {
             ("POST", "/v1/customers") => {
                 let id = self.id("cus");
@@ -482,6 +485,96 @@ impl Standin {
     /// The customers Stripe holds (Checkout makes one for each guest who pays).
     pub fn customer_count(&self) -> usize {
         self.state.lock().unwrap().customers.len()
+    }
+}
+
+/// What a member's own account asks Stripe (issue 23): their invoices and charges (each
+/// with Stripe's page for it: `hosted_invoice_url`, `receipt_url`), newest first, and a
+/// subscription set to end at its period's end (`cancel_at_period_end=true`). Invoices
+/// and charges are derived from the customer's paid Checkout Sessions: one invoice per
+/// subscription started (paid, 0 during a trial; its charge names it), one charge per
+/// one-time payment.
+impl State {
+    fn account_route(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        form: &[(String, String)],
+        base: &str,
+    ) -> Option<(u16, Value)> {
+        match (method, path) {
+            ("GET", "/v1/invoices") | ("GET", "/v1/charges") => {
+                let Some(customer) = field(query, "customer") else {
+                    return Some(bad_request("customer is required here"));
+                };
+                let invoices = path == "/v1/invoices";
+                let mut paid: Vec<&(Value, Vec<(String, String)>)> = self
+                    .sessions
+                    .values()
+                    .filter(|(s, _)| s["customer"] == customer && s["status"] == "complete")
+                    .collect();
+                paid.sort_by(|a, b| b.0["id"].as_str().cmp(&a.0["id"].as_str()));
+                let mut data = Vec::new();
+                for (s, form) in paid {
+                    let suffix = s["id"].as_str().unwrap().trim_start_matches("cs_");
+                    let subscription = s["mode"] == "subscription";
+                    let trial = field(form, "subscription_data[trial_period_days]").is_some();
+                    let amount = if trial {
+                        0
+                    } else {
+                        s["amount_total"].as_i64().unwrap_or(0)
+                    };
+                    let currency = if subscription {
+                        field(form, "line_items[0][price]")
+                            .and_then(|p| self.prices.get(p))
+                            .map_or(json!("usd"), |p| p["currency"].clone())
+                    } else {
+                        s["currency"].clone()
+                    };
+                    let invoice_id = format!("in_{suffix}");
+                    if invoices && subscription {
+                        data.push(json!({"id": invoice_id, "object": "invoice", "customer": customer,
+                            "status": "paid", "amount_paid": amount, "amount_due": amount,
+                            "currency": currency, "created": now(), "number": format!("STANDIN-{suffix}"),
+                            "hosted_invoice_url": format!("{base}/invoices/{invoice_id}"),
+                            "invoice_pdf": format!("{base}/invoices/{invoice_id}/pdf"),
+                            "parent": {"type": "subscription_details",
+                                       "subscription_details": {"subscription": s["subscription"]}}}));
+                    } else if !invoices && (!subscription || amount > 0) {
+                        let charge_id = format!("ch_{suffix}");
+                        data.push(json!({"id": charge_id, "object": "charge", "customer": customer,
+                            "amount": amount, "currency": currency, "paid": true, "status": "succeeded",
+                            "refunded": false, "description": null, "created": now(),
+                            "invoice": if subscription { json!(invoice_id) } else { Value::Null },
+                            "payment_intent": s["payment_intent"],
+                            "receipt_url": format!("{base}/receipts/{charge_id}")}));
+                    }
+                }
+                Some((
+                    200,
+                    json!({"object": "list", "url": path, "has_more": false, "data": data}),
+                ))
+            }
+            ("POST", p)
+                if p.starts_with("/v1/subscriptions/")
+                    && field(form, "cancel_at_period_end").is_some() =>
+            {
+                let id = p["/v1/subscriptions/".len()..].to_owned();
+                let Some(sub) = self.subscriptions.get_mut(&id) else {
+                    return Some((
+                        404,
+                        json!({"error": {"type": "invalid_request_error", "message": format!("No such subscription: {id}")}}),
+                    ));
+                };
+                sub["cancel_at_period_end"] =
+                    json!(field(form, "cancel_at_period_end") == Some("true"));
+                let sub = sub.clone();
+                self.event("customer.subscription.updated", sub.clone());
+                Some((200, sub))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -48,6 +48,7 @@ fn kind_label(kind: RailKind) -> &'static str {
         RailKind::BecauseYouWatched => "because you watched",
         RailKind::Trending => "trending this week",
         RailKind::NewInYourGenres => "new in your genres",
+        RailKind::MyList => "my list",
     }
 }
 
