@@ -81,3 +81,22 @@ document.addEventListener('click', async (ev) => {
 });
 
 window.marquee = { api, csrfToken, watchLive };
+
+// Copy buttons: `data-copy="<id>"` copies that field's value (the Stripe webhook address).
+document.addEventListener('click', async (ev) => {
+  const button = ev.target.closest && ev.target.closest('[data-copy]');
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  if (!field) return;
+  const said = button.parentElement.querySelector('[data-copied]');
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(field.value);
+    copied = true;
+  } catch (_) {
+    // Plain HTTP has no clipboard API: select it and use the older command.
+    field.select();
+    copied = document.execCommand && document.execCommand('copy');
+  }
+  if (said) said.textContent = copied ? 'Copied.' : 'Select the address and copy it.';
+});
