@@ -451,47 +451,58 @@ async fn your_access(state: &AppState, user: i64) -> Result<YourAccess, PageErro
             ))
         })
         .await?;
+    // Plans and titles by their names (a ticket's target is its title's event).
+    let mentioned: Vec<String> = bought
+        .iter()
+        .map(|p| p.target_id.clone())
+        .chain(held.iter().filter_map(|g| match &g.scope {
+            grants::Scope::Title(t) => Some(t.clone()),
+            grants::Scope::Plan(_) => None,
+        }))
+        .collect();
+    let names = super::words::Names::load(state, mentioned).await?;
     let mut lines = Vec::new();
     for s in subs.iter().filter(|s| s.status != "ended") {
         let when_text = when(s.period_end);
+        let plan = names.plan(&s.plan_id);
         lines.push(match (s.status.as_str(), s.cancel_at_period_end) {
-            ("trialing", _) => format!("{}: free trial until {when_text}", s.plan_id),
-            ("past_due", _) => format!(
-                "{}: the last payment did not go through; update your card",
-                s.plan_id
-            ),
-            (_, true) => format!("{}: ends {when_text}", s.plan_id),
-            _ => format!("{}: renews {when_text}", s.plan_id),
+            ("trialing", _) => format!("{plan}: free trial until {when_text}"),
+            ("past_due", _) => {
+                format!("{plan}: the last payment did not go through; update your card")
+            }
+            (_, true) => format!("{plan}: ends {when_text}"),
+            _ => format!("{plan}: renews {when_text}"),
         });
     }
     for p in bought.iter().filter(|p| p.refunded_at.is_none()) {
         match (p.window_secs, p.first_play_at) {
             (Some(w), Some(start)) if start + w > now => lines.push(format!(
                 "Rental of {}: plays until {}",
-                p.target_id,
+                names.title(&p.target_id),
                 when(start + w)
             )),
             (Some(w), None) => lines.push(format!(
                 "Rental of {}: {} hours from your first play",
-                p.target_id,
+                names.title(&p.target_id),
                 w / 3600
             )),
             (Some(_), Some(_)) => {}
-            (None, _) if p.kind == "ticket" => lines.push(format!("Ticket for {}", p.target_id)),
-            (None, _) => lines.push(format!("{}: yours", p.target_id)),
+            (None, _) if p.kind == "ticket" => lines.push("A ticket for an event".to_owned()),
+            (None, _) => lines.push(format!("{}: yours", names.title(&p.target_id))),
         }
     }
     for g in held
         .iter()
         .filter(|g| g.revoked_at.is_none() && g.until.is_none_or(|u| u > now))
     {
-        let (kind, id) = g.scope.parts();
-        lines.push(format!(
-            "{} {id}{}",
-            if kind == "plan" { "Plan" } else { "Title" },
-            g.until
-                .map_or(" for good".into(), |u| format!(" until {}", when(u)))
-        ));
+        let what = match &g.scope {
+            grants::Scope::Plan(p) => names.plan(p),
+            grants::Scope::Title(t) => names.title(t),
+        };
+        lines.push(match g.until {
+            Some(u) => format!("{what}: yours until {}", when(u)),
+            None => format!("{what}: yours for good"),
+        });
     }
     Ok(YourAccess {
         lines,

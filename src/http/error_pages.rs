@@ -3,8 +3,8 @@
 //! frame, or the dashboard's under `/admin` for someone who may open it, with the reason
 //! in words and a way back. API answers (`/api/`) stay JSON; machine endpoints (the
 //! origin, beacons, the Stripe webhook, health and metrics) keep their plain answers, and
-//! an answer that is already HTML or JSON (a page's own error, a script's fetch) is left
-//! as it is.
+//! an answer that is already HTML, or JSON that a script's `fetch` asked for, is left as
+//! it is (JSON to a browser loading a page becomes the page).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -18,17 +18,42 @@ use crate::accounts::roles::Permission;
 
 /// Paths whose answers are for programs, not people.
 fn for_programs(path: &str) -> bool {
-    const PREFIXES: [&str; 4] = ["/api/", "/p/", "/stripe/", "/static/"];
-    const EXACT: [&str; 5] = ["/beacon", "/healthz", "/readyz", "/metrics", "/api"];
-    PREFIXES.iter().any(|p| path.starts_with(p)) || EXACT.contains(&path)
+    const PREFIXES: [&str; 5] = ["/api/", "/p/", "/stripe/", "/static/", "/img/"];
+    const EXACT: [&str; 6] = [
+        "/beacon",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api",
+        "/c/banner",
+    ];
+    PREFIXES.iter().any(|p| path.starts_with(p))
+        || EXACT.contains(&path)
+        || path.ends_with("/open.gif")
 }
 
-/// Whether the answer already has a body for its reader (a page or JSON for a script).
-fn has_own_body(res: &HttpResponse<impl MessageBody>) -> bool {
-    res.headers()
+/// Whether a person's browser is loading this as a page: it asks for HTML, or says it
+/// navigates. A script's `fetch` asks for `*/*` in `cors` or `same-origin` mode.
+fn navigating(req: &HttpRequest) -> bool {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    header("accept").contains("text/html") || header("sec-fetch-mode") == "navigate"
+}
+
+/// Whether the answer keeps its own body: a page, or JSON that a script asked for (page
+/// handlers that answer with `ApiError` send JSON, which a person's page load must not
+/// show).
+fn keeps_own_body(req: &HttpRequest, res: &HttpResponse<impl MessageBody>) -> bool {
+    let kind = res
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"))
+        .unwrap_or_default();
+    kind.starts_with("text/html") || (kind.starts_with("application/json") && !navigating(req))
 }
 
 /// The page's heading and its sentence for a status, when the error says nothing better.
@@ -126,7 +151,7 @@ pub async fn dress<B: MessageBody + 'static>(
     if !(status.is_client_error() || status.is_server_error())
         || status == StatusCode::UNAUTHORIZED
         || for_programs(req.path())
-        || has_own_body(res.response())
+        || keeps_own_body(&req, res.response())
     {
         return res.map_into_left_body();
     }

@@ -41,6 +41,7 @@ pub mod ui_files;
 pub mod uploads;
 pub mod watch;
 pub mod webhooks_api;
+pub mod words;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 

@@ -43,3 +43,4 @@ mod support;
 mod tls;
 mod uploads;
 mod webhooks;
+mod words;

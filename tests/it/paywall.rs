@@ -368,7 +368,11 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
         "a page with a token is not cached"
     );
     let account = bob.get("/account");
-    assert!(account.body.contains("Plan club until"), "{}", account.body);
+    assert!(
+        account.body.contains("Club: yours until"),
+        "{}",
+        account.body
+    );
     assert!(!account.body.contains("Manage billing"), "no Stripe here");
     let bob_cookie = session_cookie(&bob);
 
@@ -629,7 +633,7 @@ fn the_operator_runs_the_paywall_from_the_dashboard() {
             ("csrf", &csrf),
             ("name", "Gifts"),
             ("grants", "title:"),
-            ("title_id", &id),
+            ("title", &id),
             ("count", "2"),
         ],
     );

@@ -100,3 +100,28 @@ document.addEventListener('click', async (ev) => {
   }
   if (said) said.textContent = copied ? 'Copied.' : 'Select the address and copy it.';
 });
+
+// Title pickers: an input marked `data-title-picker` with a `list` suggests titles by name
+// as the operator types (`/admin/title-names`); the form sends the name, which the server
+// turns into the title (and says so in the page when no title has that name).
+let pickerTimer = null;
+document.addEventListener('input', (ev) => {
+  const input = ev.target;
+  if (!input.matches || !input.matches('input[data-title-picker][list]')) return;
+  clearTimeout(pickerTimer);
+  pickerTimer = setTimeout(async () => {
+    const list = document.getElementById(input.getAttribute('list'));
+    const typed = input.value.trim();
+    if (!list || typed.length < 1) return;
+    try {
+      const resp = await fetch(`/admin/title-names?q=${encodeURIComponent(typed)}`, { credentials: 'same-origin' });
+      if (!resp.ok) return;
+      const labels = await resp.json();
+      list.replaceChildren(...labels.map((label) => {
+        const option = document.createElement('option');
+        option.value = label;
+        return option;
+      }));
+    } catch (_) { /* no suggestions: typing the whole name still works */ }
+  }, 150);
+});

@@ -229,6 +229,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(media::retry)
         .service(media::delete)
         .service(titles::list)
+        .service(titles::title_names)
         .service(titles::create)
         .service(titles::detail)
         .service(titles::save)
