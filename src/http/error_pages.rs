@@ -98,15 +98,10 @@ fn reason(err: &PageError) -> Option<String> {
     }
 }
 
-/// A message as a sentence: a capital first letter and a full stop.
+/// A message as a sentence, ending with a full stop (its words are the handler's).
 fn sentence(m: &str) -> String {
-    let m = m.trim();
-    let mut chars = m.chars();
-    let mut out = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
-        None => return String::new(),
-    };
-    if !out.ends_with(['.', '!', '?']) {
+    let mut out = m.trim().to_owned();
+    if !out.is_empty() && !out.ends_with(['.', '!', '?']) {
         out.push('.');
     }
     out
@@ -224,7 +219,7 @@ mod tests {
 
     #[test]
     fn reasons_read_as_sentences() {
-        assert_eq!(sentence("no such plan"), "No such plan.");
+        assert_eq!(sentence("no such plan"), "no such plan.");
         assert_eq!(sentence("Done."), "Done.");
         assert_eq!(reason(&PageError::Internal), None);
     }

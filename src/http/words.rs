@@ -55,8 +55,8 @@ impl Names {
                     .into_iter()
                     .map(|p| (p.id, p.fields.name))
                     .collect();
-                let titles = crate::catalog::title_names::labels(c, &ids)
-                    .map_err(PageError::internal)?;
+                let titles =
+                    crate::catalog::title_names::labels(c, &ids).map_err(PageError::internal)?;
                 Ok::<_, PageError>((plans, titles))
             })
             .await?;
