@@ -282,7 +282,7 @@ fn every_dashboard_page_and_the_account_page_speak_in_names_not_ids_json_or_mino
         assert!(member.contains(words), "{words}: {member}");
     }
     let why = ann.get(&format!("{vic_page}?why=Tide+Pools")).body;
-    assert!(why.contains("Those who rent it (2.99"), "{why}");
+    assert!(why.contains("Those who rent it (€2.99)"), "{why}");
     let paywall = ann.get("/admin/paywall").body;
     assert!(paywall.contains("Tide Pools for good"), "{paywall}");
 
@@ -414,7 +414,7 @@ fn title_pickers_take_a_name_and_a_name_that_matches_nothing_is_said_in_the_page
 
     // "Why can't they play it?" by name.
     let why = ann.get(&format!("{vic_page}?why=tide+pools")).body;
-    assert!(why.contains("Those who rent it (2.99"), "{why}");
+    assert!(why.contains("Those who rent it (€2.99)"), "{why}");
     assert!(why.contains("This title is not out yet."), "{why}");
     let why = ann.get(&format!("{vic_page}?why=Kelp+Forst")).body;
     assert!(why.contains("No title is called “Kelp Forst”"), "{why}");
