@@ -663,3 +663,56 @@ fn the_operator_is_told_no_one_can_pay_until_stripe_is_set_and_can_test_and_clea
         tested.body
     );
 }
+
+#[test]
+fn in_chromium_the_title_picker_suggests_names_and_the_webhook_address_copies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, data) = server_with_people(tmp.path(), String::new());
+    let seeded = seed(&server, &data);
+    let report = crate::player::browser_check(&[
+        "words.mjs",
+        server.url(),
+        "ann@example.com",
+        crate::accounts::PASSWORD,
+    ]);
+    assert_eq!(
+        crate::player::step_names(&report),
+        ["suggested", "codes", "copy"],
+        "{report}"
+    );
+    let step = |name: &str| {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        step("suggested")["suggested"],
+        json!(["Kelp Forest, season 1 episode 1: Holdfast"]),
+        "{report}"
+    );
+    assert_eq!(step("codes")["made"], true, "{report}");
+    let batches = server.call("GET", "/api/v1/code-batches", None).1;
+    assert!(
+        batches
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == "From the picker" && b["scope_id"] == seeded.episode.as_str()),
+        "{batches}"
+    );
+    let copy = step("copy");
+    assert_eq!(
+        copy["address"],
+        format!("{}/stripe/webhook", server.url()),
+        "{report}"
+    );
+    // Plain HTTP has no clipboard API: either way the page says what happened.
+    assert!(
+        ["Copied.", "Select the address and copy it."].contains(&copy["said"].as_str().unwrap()),
+        "{report}"
+    );
+}
