@@ -103,6 +103,14 @@ impl Names {
         self.plans.get(id).cloned()
     }
 
+    /// A decision line the playback service logged ("… on the basis of the plan <id>") with
+    /// its plans named as people know them.
+    pub fn plans_named(&self, line: &str) -> String {
+        self.plans.iter().fold(line.to_owned(), |text, (id, name)| {
+            text.replace(&format!("the plan {id}"), &format!("the plan {name}"))
+        })
+    }
+
     /// "Explorer or Family", or "any plan".
     pub fn plans_or(&self, ids: &[String]) -> String {
         if ids.is_empty() {
@@ -228,5 +236,9 @@ mod tests {
         assert!(!n.level(&rent).contains("299"), "{}", n.level(&rent));
         assert_eq!(n.title("n9pi7f6u8ktt/season/2"), "season 2 of Kelp Forest");
         assert_eq!(n.plan("gone"), "a plan that no longer exists");
+        assert_eq!(
+            n.plans_named("a token for 900 s, on the basis of the plan explorer"),
+            "a token for 900 s, on the basis of the plan Explorer"
+        );
     }
 }

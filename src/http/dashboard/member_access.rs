@@ -254,7 +254,7 @@ pub async fn section(
                                 Some(since) => format!("{} to {}", when(since), when(d.at)),
                                 None => when(d.at),
                             };
-                            (at, d.source, d.what)
+                            (at, d.source, names.plans_named(&d.what))
                         })
                         .collect();
                     let level = format!(
