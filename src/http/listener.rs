@@ -60,6 +60,11 @@ pub fn app(
         .app_data(super::query_config())
         .app_data(super::json_config())
         .app_data(super::path_config())
+        // Innermost, so the headers below reach the error pages it makes.
+        .wrap_fn(|req, srv| {
+            let answer = actix_service::Service::call(srv, req);
+            async move { Ok(super::error_pages::dress(answer.await?).await) }
+        })
         // On everything actix-web answers (pages, the API, errors); origin answers carry it
         // from `playback` already, on both paths.
         .wrap(

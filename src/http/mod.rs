@@ -11,6 +11,7 @@ pub mod client_errors;
 pub mod csp;
 pub mod dashboard;
 pub mod error;
+pub mod error_pages;
 pub mod fast_origin;
 pub mod frame;
 pub mod h2_gate;
@@ -43,6 +44,7 @@ pub mod ui_files;
 pub mod uploads;
 pub mod watch;
 pub mod webhooks_api;
+pub mod words;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 
@@ -410,13 +412,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Whatever no route took. Under `/api/` the answer is a JSON error like every other API
 /// answer: `method_not_allowed` (with `Allow`) for a documented path asked with another
-/// method, `not_found` otherwise.
-async fn fallback(req: HttpRequest) -> HttpResponse {
+/// method, `not_found` otherwise; anywhere else a 404 that `error_pages` makes a page.
+async fn fallback(req: HttpRequest) -> Result<HttpResponse, session::PageError> {
     let path = req.path();
     if !path.starts_with("/api/") {
-        return HttpResponse::NotFound().finish();
+        return Err(session::PageError::NotFound(
+            "There is nothing at this address. It may have moved, or the link may be mistyped."
+                .into(),
+        ));
     }
-    match openapi::methods_for(path) {
+    Ok(match openapi::methods_for(path) {
         Some(allowed) => {
             let mut response = error::ApiError::new(
                 error::ErrorCode::MethodNotAllowed,
@@ -431,7 +436,7 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
             response
         }
         None => error::ApiError::not_found(format!("no such API route: {path}")).error_response(),
-    }
+    })
 }
 
 /// JSON errors for malformed query strings and bodies instead of actix's plain text.

@@ -437,6 +437,25 @@ pub async fn form_sender(
     Ok(Some(session))
 }
 
+/// The person signed in on `req`, for pages that only show who it is (an error page in the
+/// dashboard's frame): no CSRF check and no `last_seen_at` write, since nothing changes.
+pub async fn signed_in(state: &AppState, req: &HttpRequest) -> Option<Viewer> {
+    let secret = presented_session(req)?;
+    let policy = state.accounts.sessions;
+    let now = crate::jobs::runner::now();
+    let found = secret.clone();
+    let session = state
+        .db
+        .read(move |c| sessions::find(c, &found, &policy, now))
+        .await
+        .ok()??;
+    Some(Viewer {
+        session,
+        csrf: secret.derive(CSRF_PURPOSE),
+        form: None,
+    })
+}
+
 /// A signed-in person whose role has permission `P` (see `accounts::roles::PERMISSIONS`).
 pub struct Admin<P: Required> {
     pub viewer: Viewer,

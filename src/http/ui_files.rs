@@ -86,7 +86,14 @@ fn environment(dir: Option<PathBuf>) -> Environment<'static> {
         Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
     });
     env.add_filter("truncate", truncate);
+    env.add_filter("role", role_name);
     env
+}
+
+/// `{{ role | role }}`: a role as people call it ("Viewer"), from its stored name.
+fn role_name(role: String) -> String {
+    role.parse::<crate::accounts::roles::Role>()
+        .map_or(role, |r| super::words::role_name(r).to_owned())
 }
 
 /// `{{ text | truncate(200) }}`: at most that many characters, cut at a word with "…".

@@ -491,6 +491,65 @@ impl StripeApi {
     }
 }
 
+/// What one read made to test the connection came back with, kept apart by kind so the
+/// test can say which it was (`services::stripe_connection`).
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// Stripe answered 2xx with this object.
+    Answered(Value),
+    /// Stripe answered with an error: its HTTP status and its message.
+    Refused { status: u16, message: String },
+    /// No answer: Stripe could not be reached, or what came back was not Stripe's JSON.
+    Unreachable(String),
+}
+
+impl StripeApi {
+    fn probe(&self, path: &str, query: &[(&str, &str)]) -> Probe {
+        let mut req = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {}", self.key))
+            .header("Stripe-Version", API_VERSION);
+        for (k, v) in query {
+            req = req.query(*k, *v);
+        }
+        let mut resp = match req.call() {
+            Ok(resp) => resp,
+            Err(e) => return Probe::Unreachable(e.to_string()),
+        };
+        let status = resp.status().as_u16();
+        let body: Value = match resp
+            .body_mut()
+            .with_config()
+            .limit(4 * 1024 * 1024)
+            .read_json()
+        {
+            Ok(body) => body,
+            Err(e) => return Probe::Unreachable(format!("unreadable answer ({status}): {e}")),
+        };
+        if (200..300).contains(&status) {
+            Probe::Answered(body)
+        } else {
+            let message = body["error"]["message"].as_str().unwrap_or("no message");
+            Probe::Refused {
+                status,
+                message: message.to_owned(),
+            }
+        }
+    }
+
+    /// The account the key belongs to (`GET /v1/account`): proves the key works.
+    pub fn account(&self) -> Probe {
+        self.probe("/v1/account", &[])
+    }
+
+    /// The account's webhook endpoints (`GET /v1/webhook_endpoints`, first 100): where
+    /// Stripe sends events. Their signing secrets are never in a list.
+    pub fn webhook_endpoints(&self) -> Probe {
+        self.probe("/v1/webhook_endpoints", &[("limit", "100")])
+    }
+}
+
 /// An id from an event or a URL goes into a request path only if it looks like one.
 fn check_id(id: &str, prefix: &str) -> Result<(), PaymentsError> {
     if id.starts_with(prefix)

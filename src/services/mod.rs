@@ -13,6 +13,7 @@ pub mod paywall;
 pub mod playback;
 pub mod recommendations;
 pub mod settings;
+pub mod stripe_connection;
 pub mod titles;
 pub mod webhooks;
 

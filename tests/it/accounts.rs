@@ -271,7 +271,10 @@ fn setup_link_works_once_and_signs_the_owner_in() {
     assert_eq!(done.location.as_deref(), Some("/admin"));
     let admin = owner.get("/admin");
     assert_eq!(admin.status, 200);
-    assert!(admin.body.contains("Owner@example.com") && admin.body.contains("owner"));
+    assert!(
+        admin.body.contains("Owner@example.com")
+            && admin.body.contains("<span class=\"role\">Owner</span>")
+    );
 
     // The link is spent: a second visitor can neither open nor use it.
     let mut second = Browser::new(server.url());

@@ -46,3 +46,4 @@ mod support;
 mod tls;
 mod uploads;
 mod webhooks;
+mod words;

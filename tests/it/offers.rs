@@ -364,7 +364,7 @@ fn offers_discount_checkouts_and_subscriptions_and_a_migration_moves_subscribers
     assert_eq!(made.status, 303, "{}", made.body);
     let page = ann.get("/admin/paywall").body;
     assert!(
-        page.contains("30 days free") && page.contains("existing members of club"),
+        page.contains("30 days free") && page.contains("Existing members of Club"),
         "{page}"
     );
     let cat_id = member_id(&server, "cat@example.com");

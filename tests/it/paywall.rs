@@ -629,7 +629,7 @@ fn the_operator_runs_the_paywall_from_the_dashboard() {
             ("csrf", &csrf),
             ("name", "Gifts"),
             ("grants", "title:"),
-            ("title_id", &id),
+            ("title", &id),
             ("count", "2"),
         ],
     );

@@ -170,6 +170,38 @@ impl State {
         events
     }
 
+    /// What Settings → Stripe → Test connection reads: the account (`GET /v1/account`) and
+    /// the webhook endpoints (`GET /v1/webhook_endpoints`, a list object), shaped as Stripe
+    /// documents them. The one endpoint is where `Standin::set_webhook` pointed the events;
+    /// like Stripe, a list never carries an endpoint's signing secret.
+    fn connection_route(&self, method: &str, path: &str) -> Option<(u16, Value)> {
+        match (method, path) {
+            ("GET", "/v1/account") => Some((
+                200,
+                json!({"id": "acct_standin", "object": "account", "email": "owner@example.com",
+                    "business_profile": {"name": "Stand-in Pictures"},
+                    "settings": {"dashboard": {"display_name": "Stand-in Pictures"}},
+                    "charges_enabled": true, "country": "DE"}),
+            )),
+            ("GET", "/v1/webhook_endpoints") => {
+                let data: Vec<Value> = self
+                    .webhook
+                    .iter()
+                    .map(|url| {
+                        json!({"id": "we_standin", "object": "webhook_endpoint", "url": url,
+                            "status": "enabled", "enabled_events": ["*"],
+                            "api_version": "2025-03-31.basil", "livemode": false})
+                    })
+                    .collect();
+                Some((
+                    200,
+                    json!({"object": "list", "url": "/v1/webhook_endpoints", "has_more": false, "data": data}),
+                ))
+            }
+            _ => None,
+        }
+    }
+
     fn route(
         &mut self,
         method: &str,
@@ -183,6 +215,9 @@ impl State {
             json!({"error": {"type": "invalid_request_error", "message": format!("No such resource: {path}")}}),
         );
         if let Some(answer) = self.account_route(method, path, query, form, base) {
+            return answer;
+        }
+        if let Some(answer) = self.connection_route(method, path) {
             return answer;
         }
         match (method, path) {

@@ -81,3 +81,47 @@ document.addEventListener('click', async (ev) => {
 });
 
 window.marquee = { api, csrfToken, watchLive };
+
+// Copy buttons: `data-copy="<id>"` copies that field's value (the Stripe webhook address).
+document.addEventListener('click', async (ev) => {
+  const button = ev.target.closest && ev.target.closest('[data-copy]');
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  if (!field) return;
+  const said = button.parentElement.querySelector('[data-copied]');
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(field.value);
+    copied = true;
+  } catch (_) {
+    // Plain HTTP has no clipboard API: select it and use the older command.
+    field.select();
+    copied = document.execCommand && document.execCommand('copy');
+  }
+  if (said) said.textContent = copied ? 'Copied.' : 'Select the address and copy it.';
+});
+
+// Title pickers: an input marked `data-title-picker` with a `list` suggests titles by name
+// as the operator types (`/admin/title-names`); the form sends the name, which the server
+// turns into the title (and says so in the page when no title has that name).
+let pickerTimer = null;
+document.addEventListener('input', (ev) => {
+  const input = ev.target;
+  if (!input.matches || !input.matches('input[data-title-picker][list]')) return;
+  clearTimeout(pickerTimer);
+  pickerTimer = setTimeout(async () => {
+    const list = document.getElementById(input.getAttribute('list'));
+    const typed = input.value.trim();
+    if (!list || typed.length < 1) return;
+    try {
+      const resp = await fetch(`/admin/title-names?q=${encodeURIComponent(typed)}`, { credentials: 'same-origin' });
+      if (!resp.ok) return;
+      const labels = await resp.json();
+      list.replaceChildren(...labels.map((label) => {
+        const option = document.createElement('option');
+        option.value = label;
+        return option;
+      }));
+    } catch (_) { /* no suggestions: typing the whole name still works */ }
+  }, 150);
+});

@@ -120,14 +120,26 @@ pub async fn show(
             .unwrap_or_default();
             format!("/admin/audit?{query}")
         });
+    // Titles and plans by their names: every string of the entries that may be an id.
+    let mut mentioned = Vec::new();
+    for e in &entries {
+        mentioned.push(
+            e.target
+                .split_once(':')
+                .map_or(e.target.as_str(), |(_, id)| id)
+                .to_owned(),
+        );
+        strings_in(&e.detail, &mut mentioned);
+    }
+    let names = crate::http::words::Names::load(&state, mentioned).await?;
     let rows: Vec<Row> = entries
         .into_iter()
         .map(|e| Row {
             when: when(e.at),
             actor: e.actor_label,
             action: e.action,
-            target: e.target,
-            detail: e.detail.to_string(),
+            target: target_text(&names, &e.target),
+            detail: detail_text(&names, "", &e.detail),
         })
         .collect();
     render(
@@ -142,6 +154,92 @@ pub async fn show(
             from => &p.from, to => &p.to, older,
         },
     )
+}
+
+fn strings_in(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| strings_in(i, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|i| strings_in(i, out)),
+        _ => {}
+    }
+}
+
+/// "the series Kelp Forest", "the plan Explorer", "member 4".
+fn target_text(names: &crate::http::words::Names, target: &str) -> String {
+    match target.split_once(':') {
+        Some(("title", id)) => names.title_with_kind(id),
+        Some(("plan", id)) => format!("the plan {}", names.plan(id)),
+        Some((kind, id)) => format!("{} {id}", kind.replace('_', " ")),
+        // Some entries name a title by its bare id.
+        None if names.known_title(target).is_some() => names.title_with_kind(target),
+        None => target.to_owned(),
+    }
+}
+
+/// An entry's details as "key: value" pairs, titles and plans by name, prices in major
+/// units, rather than JSON.
+fn detail_text(names: &crate::http::words::Names, key: &str, v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "none".into(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        // Times are Unix seconds under these keys.
+        Value::Number(n) if key == "until" || key.ends_with("_at") => {
+            n.as_i64().map_or_else(|| n.to_string(), when)
+        }
+        Value::Number(n) => n.to_string(),
+        Value::String(s) if key == "currency" => s.to_uppercase(),
+        Value::String(s) => names
+            .known_title(s)
+            .or_else(|| key.contains("plan").then(|| names.known_plan(s)).flatten())
+            .unwrap_or_else(|| s.clone()),
+        Value::Array(items) if items.is_empty() => "none".into(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| detail_text(names, key, i))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(map) => {
+            if let (Some(amount), Some(currency)) = (
+                map.get("amount").and_then(Value::as_i64),
+                map.get("currency").and_then(Value::as_str),
+            ) && map.len() == 2
+            {
+                return crate::http::watch::money(amount, currency);
+            }
+            // A grant's scope: `{"scope": "plan"|"title", "id": …}`.
+            if let (Some(scope), Some(id)) = (
+                map.get("scope").and_then(Value::as_str),
+                map.get("id").and_then(Value::as_str),
+            ) && map.len() == 2
+            {
+                return match scope {
+                    "plan" => format!("the plan {}", names.plan(id)),
+                    _ => names.title_with_kind(id),
+                };
+            }
+            // Amounts beside their currency are minor units.
+            let currency = map.get("currency").and_then(Value::as_str);
+            let pairs: Vec<String> = map
+                .iter()
+                .map(|(k, v)| {
+                    let shown = match (currency, v.as_i64()) {
+                        (Some(c), Some(minor)) if k.ends_with("amount") => {
+                            crate::http::watch::money(minor, c)
+                        }
+                        _ => detail_text(names, k, v),
+                    };
+                    format!("{}: {shown}", k.replace('_', " "))
+                })
+                .collect();
+            if key.is_empty() {
+                pairs.join("; ")
+            } else {
+                format!("({})", pairs.join("; "))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

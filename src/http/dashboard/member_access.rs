@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 
 use super::when;
-use crate::access::entitlement::{Decision, Remedy};
+use crate::access::entitlement::Decision;
 use crate::access::grants::{self, Scope};
 use crate::access::{AccessError, holdings};
 use crate::access::{offers, plans};
@@ -83,20 +83,6 @@ pub struct MemberAccess {
     can_write: bool,
 }
 
-fn remedy_text(r: &Remedy) -> String {
-    match r {
-        Remedy::SignIn => "sign in".into(),
-        Remedy::Subscribe { plans } if plans.is_empty() => "subscribe to any plan".into(),
-        Remedy::Subscribe { plans } => format!("subscribe to {}", plans.join(" or ")),
-        Remedy::Rent { price } => format!("rent ({} {})", price.amount, price.currency),
-        Remedy::Buy { price } => format!("buy ({} {})", price.amount, price.currency),
-        Remedy::Ticket { price } => format!("a ticket ({} {})", price.amount, price.currency),
-        Remedy::Code => "an access code".into(),
-        Remedy::UpdatePayment => "update the card".into(),
-        Remedy::StopAnotherStream => "stop a player on another device".into(),
-    }
-}
-
 /// The section, or `None` for someone who may not read billing.
 pub async fn section(
     state: &AppState,
@@ -143,6 +129,18 @@ pub async fn section(
         .map(|(name, gives, at)| (name, gives, when(at)))
         .collect();
     let now = crate::clock::now();
+    let playing_now = state.playback.streams().playing(user_id, now);
+    // Plans and titles by their names.
+    let mentioned: Vec<String> = bought
+        .iter()
+        .map(|p| p.target_id.clone())
+        .chain(held.iter().filter_map(|g| match &g.scope {
+            Scope::Title(t) => Some(t.clone()),
+            Scope::Plan(_) => None,
+        }))
+        .chain(playing_now.iter().map(|p| p.title_id.clone()))
+        .collect();
+    let names = crate::http::words::Names::load(state, mentioned).await?;
     let subscriptions = subs
         .into_iter()
         .map(|s| SubscriptionLine {
@@ -160,14 +158,18 @@ pub async fn section(
             source: s.stripe_subscription_id.unwrap_or(s.source.clone()),
             manual: s.source == "manual",
             open: s.status != "ended",
-            plan: s.plan_id,
+            plan: names.plan(&s.plan_id),
         })
         .collect();
     let purchases = bought
         .into_iter()
         .map(|p| PurchaseLine {
             id: p.id,
-            what: format!("{} {}", p.kind, p.target_id),
+            what: match p.kind.as_str() {
+                "rent" => format!("Rental of {}", names.title(&p.target_id)),
+                "buy" => format!("Purchase of {}", names.title(&p.target_id)),
+                _ => format!("Ticket for the event “{}”", p.target_id),
+            },
             price: money(p.amount, &p.currency),
             bought: when(p.created_at),
             state: match (p.refunded_at, p.window_secs, p.first_play_at) {
@@ -182,13 +184,10 @@ pub async fn section(
             refundable: p.refunded_at.is_none(),
         })
         .collect();
-    let playing = state
-        .playback
-        .streams()
-        .playing(user_id, now)
+    let playing = playing_now
         .into_iter()
         .map(|p| PlayingLine {
-            title: p.title_id,
+            title: names.title(&p.title_id),
             since: when(p.since),
             last_beat: when(p.last_beat),
         })
@@ -197,10 +196,7 @@ pub async fn section(
         .into_iter()
         .map(|g| GrantLine {
             id: g.id,
-            what: match &g.scope {
-                Scope::Plan(p) => format!("plan {p}"),
-                Scope::Title(t) => format!("title {t}"),
-            },
+            what: names.scope(&g.scope),
             until: g.until.map_or("for good".into(), when),
             source: g.code.map_or(g.source, |c| format!("code {c}")),
             note: g.note,
@@ -214,25 +210,43 @@ pub async fn section(
         .collect();
     let why = match why_title.filter(|t| !t.trim().is_empty()) {
         None => None,
-        Some(title) => {
+        Some(typed) => {
+            let title = typed.trim().to_owned();
+            let (picked_id, answer) = match super::titles::pick_title(state, &title).await? {
+                Ok((id, _label)) => (Some(id), String::new()),
+                Err(refusal) => (None, refusal),
+            };
             let paywall = state.settings.settings.current().paywall.clone();
-            let found = state
-                .playback
-                .decision(title.trim(), Some(user_id), None, &paywall, now)
-                .await?;
+            let found = match &picked_id {
+                Some(id) => {
+                    state
+                        .playback
+                        .decision(id, Some(user_id), None, &paywall, now)
+                        .await?
+                }
+                None => None,
+            };
+            let picked_id = picked_id.unwrap_or_default();
             Some(match found {
                 None => Why {
                     title,
                     level: String::new(),
                     allowed: false,
-                    answer: "There is no title with this id.".into(),
+                    answer: if answer.is_empty() {
+                        "There is no such title.".into()
+                    } else {
+                        answer
+                    },
                     remedies: Vec::new(),
                     recent: Vec::new(),
                 },
                 Some((access, decision)) => {
+                    let names =
+                        crate::http::words::Names::load(state, vec![access.title_id.clone()])
+                            .await?;
                     let recent: Vec<(String, &'static str, String)> = state
                         .playback
-                        .recent(title.trim(), user_id)
+                        .recent(&picked_id, user_id)
                         .await?
                         .into_iter()
                         .map(|d| {
@@ -240,13 +254,12 @@ pub async fn section(
                                 Some(since) => format!("{} to {}", when(since), when(d.at)),
                                 None => when(d.at),
                             };
-                            (at, d.source, d.what)
+                            (at, d.source, names.plans_named(&d.what))
                         })
                         .collect();
                     let level = format!(
-                        "{} (set on {}){}",
-                        serde_json::to_string(&access.level).unwrap_or_default(),
-                        access.title_id,
+                        "{}{}",
+                        names.level_in_force(&access.level, &access.title_id, &picked_id),
                         if access.free_preview {
                             ", free preview"
                         } else {
@@ -260,7 +273,7 @@ pub async fn section(
                             allowed: true,
                             answer: format!(
                                 "May play, on the basis of {}{}.",
-                                basis.words(),
+                                names.basis(&basis),
                                 until.map_or(String::new(), |u| format!(", until {}", when(u)))
                             ),
                             remedies: Vec::new(),
@@ -271,7 +284,7 @@ pub async fn section(
                             level,
                             allowed: false,
                             answer: reason.sentence().into(),
-                            remedies: remedies.iter().map(remedy_text).collect(),
+                            remedies: remedies.iter().map(|r| names.remedy(r)).collect(),
                             recent,
                         },
                     }
@@ -319,10 +332,15 @@ pub async fn comp(
     let id = id.into_inner();
     let scope = match form.grants.split_once(':') {
         Some(("plan", p)) => Scope::Plan(p.to_owned()),
-        _ if !form.title.trim().is_empty() => Scope::Title(form.title.trim().to_owned()),
+        _ if !form.title.trim().is_empty() => {
+            let (title, _) = super::titles::pick_title(&state, &form.title)
+                .await?
+                .map_err(PageError::BadRequest)?;
+            Scope::Title(title)
+        }
         _ => {
             return Err(PageError::BadRequest(
-                "choose a plan or type a title id".into(),
+                "Choose a plan, or type the name of a title.".into(),
             ));
         }
     };

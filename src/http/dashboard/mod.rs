@@ -110,6 +110,9 @@ pub const SECTIONS: &[Section] = &[
     },
 ];
 
+/// The sections that show "No one can pay yet" while Stripe has no secret key.
+const PAYMENT_SECTIONS: [&str; 3] = ["/admin", "/admin/paywall", "/admin/titles"];
+
 #[derive(Serialize)]
 struct NavItem {
     href: &'static str,
@@ -151,6 +154,9 @@ pub fn render(
     };
     let admin_css = state.ui.static_url("admin.css");
     let admin_js = state.ui.static_url("admin.js");
+    // Where prices are set and watched, the operator is told when no one can pay them.
+    let no_payments =
+        PAYMENT_SECTIONS.contains(&current) && !state.settings.settings.current().stripe.enabled();
     let resp = page(
         state,
         template,
@@ -159,7 +165,7 @@ pub fn render(
             nav => minijinja::Value::from(minijinja::value::Serde(&nav)),
             user => minijinja::Value::from(minijinja::value::Serde(&signed_in)),
             csrf => viewer.csrf_token(),
-            admin_css, admin_js,
+            admin_css, admin_js, no_payments,
             ..ctx
         },
     )?;
@@ -223,6 +229,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(media::retry)
         .service(media::delete)
         .service(titles::list)
+        .service(titles::title_names)
         .service(titles::create)
         .service(titles::detail)
         .service(titles::save)
@@ -269,6 +276,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(settings::show)
         .service(settings::save)
         .service(settings::test_email)
+        .service(settings::test_stripe)
+        .service(settings::clear_stripe)
         .service(audit::show)
         .service(crate::http::api_keys::page)
         .service(crate::http::api_keys::create_from_page)

@@ -93,11 +93,12 @@ struct BatchRow {
     created: String,
 }
 
-fn grants_text(scope: &Scope, days: Option<u32>) -> String {
+/// What a batch's codes give, by name: "Explorer for 30 days", "Kelp Forest for good".
+fn grants_text(names: &crate::http::words::Names, scope: &Scope, days: Option<u32>) -> String {
     match (scope, days) {
-        (Scope::Plan(p), Some(d)) => format!("plan {p} for {d} days"),
-        (Scope::Plan(p), None) => format!("plan {p}"),
-        (Scope::Title(t), _) => format!("title {t}"),
+        (Scope::Plan(p), Some(d)) => format!("{} for {d} days", names.plan(p)),
+        (Scope::Plan(p), None) => names.plan(p),
+        (Scope::Title(t), _) => format!("{} for good", names.title(t)),
     }
 }
 
@@ -161,12 +162,23 @@ pub async fn show(
             }
         })
         .collect();
+    let names = crate::http::words::Names::load(
+        &state,
+        batches
+            .iter()
+            .filter_map(|b| match &b.scope {
+                Scope::Title(t) => Some(t.clone()),
+                Scope::Plan(_) => None,
+            })
+            .collect(),
+    )
+    .await?;
     let batch_rows: Vec<BatchRow> = batches
         .iter()
         .map(|b| BatchRow {
             id: b.id,
             name: b.name.clone(),
-            grants: grants_text(&b.scope, b.days),
+            grants: grants_text(&names, &b.scope, b.days),
             uses_per_code: b.uses_per_code,
             codes: b.codes,
             redeemed: b.redeemed,
@@ -269,10 +281,10 @@ pub async fn save_plan(
 #[derive(Deserialize)]
 struct BatchForm {
     name: String,
-    /// `plan:<id>` or `title:<id>`.
+    /// `plan:<id>`, or `title:` with the title's name in `title`.
     grants: String,
     #[serde(default)]
-    title_id: String,
+    title: String,
     #[serde(default)]
     days: String,
     count: String,
@@ -288,13 +300,15 @@ pub async fn create_batch(
     let form: BatchForm = admin.viewer.form()?;
     let scope = match form.grants.trim().split_once(':') {
         Some(("plan", id)) => Scope::Plan(id.trim().to_owned()),
-        Some(("title", id)) if !id.trim().is_empty() => Scope::Title(id.trim().to_owned()),
-        Some(("title", _)) if !form.title_id.trim().is_empty() => {
-            Scope::Title(form.title_id.trim().to_owned())
+        Some(("title", _)) if !form.title.trim().is_empty() => {
+            let (title, _) = super::titles::pick_title(&state, &form.title)
+                .await?
+                .map_err(PageError::BadRequest)?;
+            Scope::Title(title)
         }
         _ => {
             return Err(PageError::BadRequest(
-                "choose a plan, or type a title id".into(),
+                "Choose a plan, or type the name of a title.".into(),
             ));
         }
     };

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -14,6 +14,7 @@ use crate::accounts::roles::{Permission, perm};
 use crate::http::AppState;
 use crate::http::session::{Admin, PageError, Viewer, see_other};
 use crate::mail::Letter;
+use crate::services::stripe_connection::{self, ConnectionReport};
 use crate::settings::{SettingView, SettingsError};
 
 impl From<SettingsError> for PageError {
@@ -50,13 +51,56 @@ fn groups(views: Vec<SettingView>) -> Vec<Group> {
     out
 }
 
+/// Settings → Stripe: the address to paste into Stripe, whether a key is saved (and may be
+/// cleared here), and the last connection test's report.
+#[derive(Serialize)]
+struct StripePanel {
+    webhook_url: String,
+    key_set: bool,
+    secret_set: bool,
+    /// Why the dashboard cannot clear the key (set in the settings file or environment).
+    pinned: Option<String>,
+    report: Option<ConnectionReport>,
+}
+
+/// Where Stripe sends events for this site: its public address, else the one this
+/// request came to.
+fn webhook_url(state: &AppState, req: &HttpRequest) -> String {
+    format!(
+        "{}/stripe/webhook",
+        crate::http::storefront::public_base(state, req)
+    )
+}
+
+fn stripe_panel(
+    state: &AppState,
+    req: &HttpRequest,
+    report: Option<ConnectionReport>,
+) -> StripePanel {
+    let views = state.settings.view();
+    let view = |key: &str| views.iter().find(|v| v.key == key);
+    let key = view("stripe.secret_key");
+    StripePanel {
+        webhook_url: webhook_url(state, req),
+        key_set: key.is_some_and(|v| v.is_set),
+        secret_set: view("stripe.webhook_secret").is_some_and(|v| v.is_set),
+        pinned: key
+            .and_then(|v| v.pinned.clone())
+            .or_else(|| view("stripe.webhook_secret").and_then(|v| v.pinned.clone())),
+        report,
+    }
+}
+
 async fn settings_page(
     state: &AppState,
+    req: &HttpRequest,
     viewer: &Viewer,
     status: StatusCode,
     error: Option<String>,
     notice: Option<String>,
+    report: Option<ConnectionReport>,
 ) -> Result<HttpResponse, PageError> {
+    let stripe = stripe_panel(state, req, report);
     let groups = groups(state.settings.view());
     let can_write = viewer.user().role.may(Permission::SettingsWrite);
     // The keys this person may change (`Spec::needs`); the rest show read-only.
@@ -74,12 +118,15 @@ async fn settings_page(
         minijinja::context! {
             groups => minijinja::Value::from(minijinja::value::Serde(&groups)),
             can_write, editable, error, notice, mail_on => state.mail.is_on(),
+            stripe => minijinja::Value::from(minijinja::value::Serde(&stripe)),
+            may_clear_stripe => can_write && viewer.user().role.may(Permission::BillingWrite),
         },
     )
 }
 
 #[get("/admin/settings")]
 pub async fn show(
+    req: HttpRequest,
     state: web::Data<AppState>,
     admin: Admin<perm::SettingsRead>,
     query: web::Query<BTreeMap<String, String>>,
@@ -87,11 +134,26 @@ pub async fn show(
     let notice = query
         .get("saved")
         .map(|n| format!("Saved {n} change{}.", if n == "1" { "" } else { "s" }));
-    settings_page(&state, &admin.viewer, StatusCode::OK, None, notice).await
+    let notice = notice.or_else(|| {
+        query
+            .contains_key("stripe-cleared")
+            .then(|| "The Stripe keys were cleared: Stripe is off.".to_owned())
+    });
+    settings_page(
+        &state,
+        &req,
+        &admin.viewer,
+        StatusCode::OK,
+        None,
+        notice,
+        None,
+    )
+    .await
 }
 
 #[post("/admin/settings")]
 pub async fn save(
+    req: HttpRequest,
     state: web::Data<AppState>,
     admin: Admin<perm::SettingsWrite>,
 ) -> Result<HttpResponse, PageError> {
@@ -130,11 +192,29 @@ pub async fn save(
             | SettingsError::PasswordNeeded),
         ) => {
             let error = Some(format!("Nothing was saved: {e}"));
-            settings_page(&state, &admin.viewer, StatusCode::BAD_REQUEST, error, None).await
+            settings_page(
+                &state,
+                &req,
+                &admin.viewer,
+                StatusCode::BAD_REQUEST,
+                error,
+                None,
+                None,
+            )
+            .await
         }
         Err(e @ SettingsError::NotAllowed { .. }) => {
             let error = Some(format!("Nothing was saved: {e}"));
-            settings_page(&state, &admin.viewer, StatusCode::FORBIDDEN, error, None).await
+            settings_page(
+                &state,
+                &req,
+                &admin.viewer,
+                StatusCode::FORBIDDEN,
+                error,
+                None,
+                None,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -142,6 +222,7 @@ pub async fn save(
 
 #[post("/admin/settings/test-email")]
 pub async fn test_email(
+    req: HttpRequest,
     state: web::Data<AppState>,
     admin: Admin<perm::SettingsWrite>,
 ) -> Result<HttpResponse, PageError> {
@@ -161,5 +242,69 @@ pub async fn test_email(
     } else {
         StatusCode::OK
     };
-    settings_page(&state, &admin.viewer, status, error, notice).await
+    settings_page(&state, &req, &admin.viewer, status, error, notice, None).await
+}
+
+/// "Test connection": the saved key and webhook secret checked against Stripe
+/// (`services::stripe_connection`); the page shows the report.
+#[post("/admin/settings/stripe/test")]
+pub async fn test_stripe(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin<perm::SettingsWrite>,
+) -> Result<HttpResponse, PageError> {
+    let config = state.settings.settings.current().stripe.clone();
+    let report = stripe_connection::test_connection(config, webhook_url(&state, &req)).await;
+    let status = if report.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    settings_page(
+        &state,
+        &req,
+        &admin.viewer,
+        status,
+        None,
+        None,
+        Some(report),
+    )
+    .await
+}
+
+/// Clears the saved secret key and webhook secret (Stripe off), through the same update
+/// and permission check as saving them.
+#[post("/admin/settings/stripe/clear")]
+pub async fn clear_stripe(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin<perm::SettingsWrite>,
+) -> Result<HttpResponse, PageError> {
+    let changes: BTreeMap<String, Value> = ["stripe.secret_key", "stripe.webhook_secret"]
+        .into_iter()
+        .map(|k| (k.to_owned(), Value::String(String::new())))
+        .collect();
+    let role = admin.viewer.user().role;
+    let granted: Vec<Permission> = Permission::ALL
+        .iter()
+        .copied()
+        .filter(|p| role.may(*p))
+        .collect();
+    match state
+        .settings
+        .update(&admin.viewer.actor(), &granted, changes)
+        .await
+    {
+        Ok(_) => Ok(see_other("/admin/settings?stripe-cleared=1#stripe", [])),
+        Err(e @ (SettingsError::Pinned { .. } | SettingsError::NotAllowed { .. })) => {
+            let status = if matches!(e, SettingsError::Pinned { .. }) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            let error = Some(format!("The Stripe keys were not cleared: {e}"));
+            settings_page(&state, &req, &admin.viewer, status, error, None, None).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }

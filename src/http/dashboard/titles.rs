@@ -342,7 +342,7 @@ async fn access_section(
     if !role.may(Permission::BillingRead) {
         return Ok(None);
     }
-    let id = id.to_owned();
+    let (id, title_id) = (id.to_owned(), id.to_owned());
     let (own, free_preview, effective, all_plans) = state
         .db
         .read(move |c| {
@@ -357,13 +357,13 @@ async fn access_section(
             ))
         })
         .await?;
-    let effective = effective.map_or(String::new(), |e| {
-        format!(
-            "{} (set on {})",
-            serde_json::to_string(&e.level).unwrap_or_default(),
-            e.title_id
-        )
-    });
+    let effective = match effective {
+        Some(e) => {
+            let names = crate::http::words::Names::load(state, vec![e.title_id.clone()]).await?;
+            names.level_in_force(&e.level, &e.title_id, &title_id)
+        }
+        None => String::new(),
+    };
     Ok(Some(AccessSection {
         form: super::paywall::LevelForm::of(own.as_ref(), free_preview),
         effective,
@@ -564,4 +564,55 @@ async fn add_child(
         .create(&admin.viewer.actor(), placement, fields)
         .await?;
     Ok(see_other(&format!("/admin/titles/{parent}"), []))
+}
+
+/// The title a form's typed name picks (`catalog::title_names::pick`): `Ok` with its id and
+/// label, or `Err` with a sentence saying why none was picked, for the page to show.
+pub(super) async fn pick_title(
+    state: &AppState,
+    typed: &str,
+) -> Result<Result<(String, String), String>, PageError> {
+    use crate::catalog::title_names::{self, Picked};
+    let typed = typed.trim().to_owned();
+    let asked = typed.clone();
+    let picked = state
+        .db
+        .read(move |c| title_names::pick(c, &asked))
+        .await
+        .map_err(PageError::internal)?;
+    Ok(match picked {
+        Picked::One { id, label } => Ok((id, label)),
+        Picked::Nothing => Err(format!(
+            "No title is called “{typed}”. Check the spelling, or start typing and choose one from the list."
+        )),
+        Picked::Several(labels) => Err(format!(
+            "Several titles are called “{typed}”: {}. Type or choose the one you mean.",
+            labels.join("; ")
+        )),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct NamesQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// The title pickers' suggestions as the operator types (`admin.js`): up to 20 labels
+/// containing `q`, as JSON.
+#[get("/admin/title-names")]
+pub async fn title_names(
+    state: web::Data<AppState>,
+    _admin: Admin<perm::BillingRead>,
+    query: web::Query<NamesQuery>,
+) -> Result<HttpResponse, PageError> {
+    let typed: String = query.q.chars().take(200).collect();
+    let labels = state
+        .db
+        .read(move |c| crate::catalog::title_names::suggest(c, &typed, 20))
+        .await
+        .map_err(PageError::internal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(labels))
 }
