@@ -28,6 +28,7 @@ pub mod redirect;
 pub mod request_gate;
 pub mod session;
 pub mod settings_api;
+pub mod shop;
 pub mod sign_in_link;
 pub mod small_body;
 pub mod stall;
@@ -354,6 +355,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(storefront::collection)
         .service(storefront::sitemap)
         .service(storefront::robots)
+        .service(shop::plans_page)
+        .service(shop::pricing)
         .service(watch::watch)
         .service(watch::renew_pass)
         .service(watch::redeem)

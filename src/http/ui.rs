@@ -27,10 +27,11 @@ pub(super) fn page(
     let search_js = state.ui.static_url("search.js");
     let visit_js = state.ui.static_url("visit.js");
     let banner_js = state.ui.static_url("banner.js");
+    let local_time_js = state.ui.static_url("local-time.js");
     let site_name = state.settings.settings.current().site.name.clone();
     let html = state.ui.render(
         template,
-        minijinja::context! { css, js, hls, search_js, visit_js, banner_js, site_name, ..ctx },
+        minijinja::context! { css, js, hls, search_js, visit_js, banner_js, local_time_js, site_name, ..ctx },
     )?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")

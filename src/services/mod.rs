@@ -12,6 +12,7 @@ pub mod paywall;
 pub mod playback;
 pub mod recommendations;
 pub mod settings;
+pub mod shop;
 pub mod titles;
 pub mod webhooks;
 

@@ -33,6 +33,7 @@ mod recommendations;
 mod safety;
 mod service;
 mod settings;
+mod shop;
 mod sources;
 mod static_binary;
 mod storefront;
