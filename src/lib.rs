@@ -22,6 +22,7 @@ pub mod logging;
 pub mod mail;
 pub mod media;
 pub mod metrics;
+pub mod money;
 pub mod ops;
 pub mod payments;
 pub mod playback;

@@ -208,15 +208,17 @@ impl OfferFields {
         Ok(self)
     }
 
-    /// "50 % off for 3 months", "5.00 EUR off once", "30 days free".
+    /// "50 % off for 3 months", "€5.00 off the first payment", "30 days free".
     pub fn describe(&self) -> String {
         let what = match self.kind {
             OfferKind::Percent => format!("{} % off", self.value),
             OfferKind::Fixed => format!(
-                "{}.{:02} {} off",
-                self.value / 100,
-                self.value % 100,
-                self.currency.as_deref().unwrap_or("").to_uppercase()
+                "{} off",
+                crate::money::format(
+                    self.value,
+                    self.currency.as_deref().unwrap_or(""),
+                    &crate::money::Locale::default()
+                )
             ),
             OfferKind::FreePeriod => return format!("{} days free", self.value),
         };
@@ -784,7 +786,7 @@ mod tests {
         bad.currency = Some("eur".into());
         assert_eq!(
             bad.clone().checked().unwrap().describe(),
-            "0.10 EUR off for 2 months"
+            "€0.10 off for 2 months"
         );
         bad.kind = OfferKind::FreePeriod;
         let free = bad.checked().unwrap();

@@ -121,14 +121,10 @@ fn clock(secs: Option<f64>) -> String {
     }
 }
 
-/// `1299 eur` as `12.99 EUR`: minor units of two decimals, as nearly every currency has.
+/// `1299 eur` as `€12.99`, in English; where the viewer's locale is known, call
+/// `crate::money::format` with it instead.
 pub(super) fn money(amount: i64, currency: &str) -> String {
-    format!(
-        "{}.{:02} {}",
-        amount / 100,
-        amount % 100,
-        currency.to_uppercase()
-    )
+    crate::money::format(amount, currency, &crate::money::Locale::default())
 }
 
 fn price_text(p: &Price) -> String {

@@ -78,7 +78,7 @@ try {
   await ann.fill(`${plan} input[name=stream_limit]`, '2');
   await submit(ann, plan);
   const planLine = (await ann.locator('details.plan summary').first().textContent()).replace(/\s+/g, ' ').trim();
-  if (!planLine.includes('7.99 EUR a month') || !planLine.includes('7 days free')) throw new Error(`plan: ${planLine}`);
+  if (!planLine.includes('€7.99 a month') || !planLine.includes('7 days free')) throw new Error(`plan: ${planLine}`);
   step('plan', { line: planLine });
 
   const codes = 'form[data-new-codes]';

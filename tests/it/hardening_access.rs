@@ -585,7 +585,7 @@ fn a_free_episode_on_a_paid_movies_media_sells_the_movie_and_plays_once_the_view
         "{}",
         page.body
     );
-    let rent = hidden_fields(&page.body, "Rent for 2.50 EUR");
+    let rent = hidden_fields(&page.body, "Rent for €2.50");
     assert!(rent.contains(&("title".into(), movie.clone())), "{rent:?}");
     assert!(rent.contains(&("back".into(), watch.clone())), "{rent:?}");
     let asked = buy_from(&mut cat, &stripe, rent, &[]);

@@ -102,9 +102,9 @@ fn an_operator_sets_up_the_paywall_in_the_dashboard_and_viewers_pay_redeem_and_w
     // The visitor is told to sign in, and shown what each would cost.
     let walls = step("visitor")["walls"].clone();
     for (wall, offer) in walls.as_array().unwrap().iter().zip([
-        "Club · 7.99 EUR a month · 7 days free",
-        "Rent for 2.50 EUR",
-        "Ticket: 5.00 EUR",
+        "Club · €7.99 a month · 7 days free",
+        "Rent for €2.50",
+        "Ticket: €5.00",
     ]) {
         assert_eq!(wall["reason"], "Sign in to watch this.", "{walls}");
         assert!(
@@ -117,7 +117,7 @@ fn an_operator_sets_up_the_paywall_in_the_dashboard_and_viewers_pay_redeem_and_w
         subscribed["offer"]
             .as_str()
             .unwrap()
-            .contains("7.99 EUR a month · 7 days free"),
+            .contains("€7.99 a month · 7 days free"),
         "{subscribed}"
     );
     assert!(

@@ -197,7 +197,7 @@ fn subscriptions_rentals_and_refunds_follow_stripe_and_forged_webhooks_change_no
     assert_eq!(ann.sign_in("ann@example.com", PASSWORD).status, 303);
     let member = ann.get(&format!("/admin/members/{bob_id}")).body;
     assert!(
-        member.contains("<td>7.99 EUR</td><td><span class=\"badge failed\">open</span>"),
+        member.contains("<td>€7.99</td><td><span class=\"badge failed\">open</span>"),
         "{member}"
     );
     assert_eq!(
