@@ -18,18 +18,37 @@ use super::session::{Viewer, form_token};
 use super::ui::page;
 use crate::access::entitlement::{Decision, Remedy, TitleAccess};
 use crate::access::level::{AccessLevel, Price};
+use crate::money::Locale;
 use crate::services::shop::{self, PlanOnSale};
 
 /// What a viewer reads where a price cannot be paid online (Stripe not set up).
 pub(super) const NOT_ON_SALE: &str = "Not on sale online yet";
 
-/// An amount for people: `2.99 EUR`, never minor units.
-pub(super) fn price(amount: i64, currency: &str) -> String {
-    super::watch::money(amount, currency)
+/// An amount for people, in the viewer's locale: `€2.99`, `2,99 €`; never minor units.
+pub(super) fn price(amount: i64, currency: &str, locale: &Locale) -> String {
+    crate::money::format(amount, currency, locale)
 }
 
-fn price_of(p: &Price) -> String {
-    price(p.amount, &p.currency)
+fn price_of(p: &Price, locale: &Locale) -> String {
+    price(p.amount, &p.currency, locale)
+}
+
+/// The locale prices are written in for this request: the browser's `Accept-Language`.
+pub(super) fn locale_of(req: &HttpRequest) -> Locale {
+    Locale::from_accept_language(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|h| h.to_str().ok()),
+    )
+}
+
+/// A page whose prices follow `Accept-Language` says so to caches.
+pub(super) fn vary_by_language(mut resp: HttpResponse) -> HttpResponse {
+    resp.headers_mut().append(
+        header::VARY,
+        header::HeaderValue::from_static("Accept-Language"),
+    );
+    resp
 }
 
 /// Whether a visitor can pay online now: Stripe has a secret key.
@@ -70,10 +89,10 @@ pub(super) struct PlanCard {
     pub action: &'static str,
 }
 
-pub(super) fn plan_card(p: &PlanOnSale) -> PlanCard {
+pub(super) fn plan_card(p: &PlanOnSale, locale: &Locale) -> PlanCard {
     let f = &p.plan.fields;
-    let monthly = f.monthly_amount.map(|m| price(m, &f.currency));
-    let yearly = f.yearly_amount.map(|y| price(y, &f.currency));
+    let monthly = f.monthly_amount.map(|m| price(m, &f.currency, locale));
+    let yearly = f.yearly_amount.map(|y| price(y, &f.currency, locale));
     let prices = [
         monthly.as_ref().map(|m| format!("{m} a month")),
         yearly.as_ref().map(|y| format!("{y} a year")),
@@ -118,7 +137,12 @@ fn one_of(names: &[&str]) -> String {
 /// What a paid title's tile and page say about it, about the title alone (never the
 /// viewer): "Included with Explorer", "Rent 2.99 EUR · Buy 9.99 EUR", "Ticket 5.00 EUR",
 /// "Free with an account". `plans`: the plans on sale (id, name).
-pub(super) fn mark(level: &AccessLevel, plans: &[(String, String)], can_pay: bool) -> String {
+pub(super) fn mark(
+    level: &AccessLevel,
+    plans: &[(String, String)],
+    can_pay: bool,
+    locale: &Locale,
+) -> String {
     match level {
         AccessLevel::Public => String::new(),
         AccessLevel::Registered => "Free with an account".into(),
@@ -137,14 +161,15 @@ pub(super) fn mark(level: &AccessLevel, plans: &[(String, String)], can_pay: boo
             NOT_ON_SALE.into()
         }
         AccessLevel::Purchase { rent, buy } => [
-            rent.as_ref().map(|p| format!("Rent {}", price_of(p))),
-            buy.as_ref().map(|p| format!("Buy {}", price_of(p))),
+            rent.as_ref()
+                .map(|p| format!("Rent {}", price_of(p, locale))),
+            buy.as_ref().map(|p| format!("Buy {}", price_of(p, locale))),
         ]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" · "),
-        AccessLevel::PayPerView { price, .. } => format!("Ticket {}", price_of(price)),
+        AccessLevel::PayPerView { price, .. } => format!("Ticket {}", price_of(price, locale)),
     }
 }
 
@@ -154,13 +179,14 @@ pub(super) struct Marks {
     pub levels: HashMap<String, AccessLevel>,
     pub plans: Vec<(String, String)>,
     pub can_pay: bool,
+    pub locale: Locale,
 }
 
 impl Marks {
     pub fn of(&self, id: &str) -> Option<String> {
         self.levels
             .get(id)
-            .map(|level| mark(level, &self.plans, self.can_pay))
+            .map(|level| mark(level, &self.plans, self.can_pay, &self.locale))
             .filter(|m| !m.is_empty())
     }
 }
@@ -191,6 +217,7 @@ pub(super) fn main_action(
     decision: &Decision,
     plans: &[PlanOnSale],
     can_pay: bool,
+    locale: &Locale,
 ) -> Option<MainAction> {
     let Decision::Denied { reason, remedies } = decision else {
         return None;
@@ -222,7 +249,7 @@ pub(super) fn main_action(
                         None => "year",
                     };
                     MainAction {
-                        words: plan_card(p).action.to_owned(),
+                        words: plan_card(p, locale).action.to_owned(),
                         checkout: vec![
                             ("back".to_owned(), title_page.to_owned()),
                             ("plan".to_owned(), p.plan.id.clone()),
@@ -241,17 +268,17 @@ pub(super) fn main_action(
                     ..MainAction::default()
                 },
                 Remedy::Rent { price } => MainAction {
-                    words: format!("Rent for {}", price_of(price)),
+                    words: format!("Rent for {}", price_of(price, locale)),
                     checkout: checkout("rent"),
                     ..MainAction::default()
                 },
                 Remedy::Buy { price } => MainAction {
-                    words: format!("Buy for {}", price_of(price)),
+                    words: format!("Buy for {}", price_of(price, locale)),
                     checkout: checkout("buy"),
                     ..MainAction::default()
                 },
                 Remedy::Ticket { price } => MainAction {
-                    words: format!("Buy ticket for {}", price_of(price)),
+                    words: format!("Buy ticket for {}", price_of(price, locale)),
                     checkout: checkout("ticket"),
                     ..MainAction::default()
                 },
@@ -317,7 +344,8 @@ pub async fn plans_page(
         .db
         .read(move |c| shop::plans_on_sale(c, user, &[], now))
         .await?;
-    let cards: Vec<PlanCard> = on_sale.iter().map(plan_card).collect();
+    let locale = locale_of(&req);
+    let cards: Vec<PlanCard> = on_sale.iter().map(|p| plan_card(p, &locale)).collect();
     let both = cards
         .iter()
         .any(|p| p.monthly.is_some() && p.yearly.is_some());
@@ -339,10 +367,10 @@ pub async fn plans_page(
         },
     )?;
     // The trial and offer shown are this viewer's, and the form carries their token.
-    Ok(match (&viewer, &csrf) {
+    Ok(vary_by_language(match (&viewer, &csrf) {
         (None, None) => resp,
         _ => super::account_pages::private(resp, cookie),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -365,23 +393,29 @@ mod tests {
         let subs = |only: &[&str]| AccessLevel::Subscribers {
             plans: only.iter().map(|s| s.to_string()).collect(),
         };
+        let en = Locale::default();
+        let de = Locale::parse("de-DE").unwrap();
         assert_eq!(
-            mark(&subs(&["explorer"]), &plans, true),
+            mark(&subs(&["explorer"]), &plans, true, &en),
             "Included with Explorer"
         );
         assert_eq!(
-            mark(&subs(&[]), &plans, false),
+            mark(&subs(&[]), &plans, false, &en),
             "Included with Explorer or Family"
         );
-        assert_eq!(mark(&subs(&["gone"]), &plans, true), "For subscribers");
+        assert_eq!(mark(&subs(&["gone"]), &plans, true, &en), "For subscribers");
         let rent = AccessLevel::Purchase {
             rent: Some(eur(299)),
             buy: Some(eur(999)),
         };
-        assert_eq!(mark(&rent, &plans, true), "Rent 2.99 EUR · Buy 9.99 EUR");
-        assert_eq!(mark(&rent, &plans, false), NOT_ON_SALE);
+        assert_eq!(mark(&rent, &plans, true, &en), "Rent €2.99 · Buy €9.99");
         assert_eq!(
-            mark(&AccessLevel::Registered, &plans, false),
+            mark(&rent, &plans, true, &de),
+            "Rent 2,99\u{a0}€ · Buy 9,99\u{a0}€"
+        );
+        assert_eq!(mark(&rent, &plans, false, &en), NOT_ON_SALE);
+        assert_eq!(
+            mark(&AccessLevel::Registered, &plans, false, &en),
             "Free with an account"
         );
         assert_eq!(one_of(&["A", "B", "C"]), "A, B or C");

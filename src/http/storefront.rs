@@ -107,7 +107,7 @@ fn views(cards: &[Card], marks: &Marks) -> Vec<CardView> {
 }
 
 /// The marks of paid titles among `cards`: their levels and the plans on sale, read now.
-async fn marks_for(state: &AppState, cards: &[Card]) -> Result<Marks, ApiError> {
+async fn marks_for(state: &AppState, req: &HttpRequest, cards: &[Card]) -> Result<Marks, ApiError> {
     let ids: Vec<String> = cards.iter().map(|c| c.id.clone()).collect();
     let (levels, plans) = state
         .db
@@ -119,6 +119,7 @@ async fn marks_for(state: &AppState, cards: &[Card]) -> Result<Marks, ApiError> 
         levels,
         plans,
         can_pay: super::shop::can_pay(state),
+        locale: super::shop::locale_of(req),
     })
 }
 
@@ -136,6 +137,7 @@ struct RailView {
 
 #[get("/")]
 pub async fn home(
+    req: HttpRequest,
     state: web::Data<AppState>,
     viewer: Option<Viewer>,
 ) -> Result<HttpResponse, ApiError> {
@@ -157,6 +159,7 @@ pub async fn home(
         levels: home.levels.clone(),
         plans,
         can_pay: super::shop::can_pay(&state),
+        locale: super::shop::locale_of(&req),
     };
     // Per-viewer rails are filled in for this request only.
     let mut rails = Vec::new();
@@ -176,7 +179,7 @@ pub async fn home(
                         ))
                     })
                     .await?;
-                let marks = marks_for(&state, &cards).await?;
+                let marks = marks_for(&state, &req, &cards).await?;
                 (name, views(&cards, &marks))
             }
         };
@@ -197,7 +200,10 @@ pub async fn home(
         minijinja::context! { rails => value(&rails), genres => value(&home.genres),
         signed_in => viewer.is_some() },
     )?;
-    Ok(per_viewer(resp, viewer.is_some()))
+    Ok(super::shop::vary_by_language(per_viewer(
+        resp,
+        viewer.is_some(),
+    )))
 }
 
 /// A page with a signed-in viewer's own rows ("continue watching", "Resume") is never
@@ -326,10 +332,12 @@ pub async fn title(
         return not_found(&state);
     };
     let can_pay = super::shop::can_pay(&state);
+    let locale = super::shop::locale_of(&req);
     let marks = Marks {
         levels,
         plans,
         can_pay,
+        locale: locale.clone(),
     };
     #[derive(Serialize)]
     struct SeasonView {
@@ -369,7 +377,7 @@ pub async fn title(
     // What the main button does for this viewer, when the engine would not let them play.
     let title_page = format!("/title/{}", p.title.id);
     let main = match &first {
-        Some(first) => main_action(&state, user, first, &title_page, can_pay, now).await?,
+        Some(first) => main_action(&state, user, first, &title_page, can_pay, &locale, now).await?,
         None => None,
     };
     let (csrf, csrf_cookie) = match main.as_ref().is_some_and(|m| !m.checkout.is_empty()) {
@@ -414,7 +422,7 @@ pub async fn title(
             actix_web::http::header::HeaderValue::from_static("private"),
         );
     }
-    Ok(resp)
+    Ok(super::shop::vary_by_language(resp))
 }
 
 /// The title page's main button for this viewer when the engine would not let them play
@@ -425,6 +433,7 @@ async fn main_action(
     first: &str,
     title_page: &str,
     can_pay: bool,
+    locale: &crate::money::Locale,
     now: i64,
 ) -> Result<Option<MainAction>, ApiError> {
     let paywall = state.settings.settings.current().paywall.clone();
@@ -460,6 +469,7 @@ async fn main_action(
         &decision,
         &plans,
         can_pay,
+        locale,
     ))
 }
 
@@ -503,6 +513,7 @@ const SEARCH_LIMIT: u32 = 40;
 
 #[get("/search")]
 pub async fn search_page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     params: web::Query<SearchParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -539,17 +550,19 @@ pub async fn search_page(
     } else {
         "search.html"
     };
-    let marks = marks_for(&state, &cards).await?;
+    let marks = marks_for(&state, &req, &cards).await?;
     page(
         &state,
         template,
         StatusCode::OK,
         minijinja::context! { q, cards => value(&views(&cards, &marks)) },
     )
+    .map(super::shop::vary_by_language)
 }
 
 #[get("/genre/{slug}")]
 pub async fn genre(
+    req: HttpRequest,
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -567,17 +580,19 @@ pub async fn genre(
     let Some((name, cards)) = found else {
         return not_found(&state);
     };
-    let marks = marks_for(&state, &cards).await?;
+    let marks = marks_for(&state, &req, &cards).await?;
     page(
         &state,
         "browse.html",
         StatusCode::OK,
         minijinja::context! { heading => name, cards => value(&views(&cards, &marks)) },
     )
+    .map(super::shop::vary_by_language)
 }
 
 #[get("/collection/{slug}")]
 pub async fn collection(
+    req: HttpRequest,
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -601,7 +616,7 @@ pub async fn collection(
     let Some((col, cards)) = found else {
         return not_found(&state);
     };
-    let marks = marks_for(&state, &cards).await?;
+    let marks = marks_for(&state, &req, &cards).await?;
     page(
         &state,
         "browse.html",
@@ -609,6 +624,7 @@ pub async fn collection(
         minijinja::context! { heading => col.name, intro => col.description,
         cards => value(&views(&cards, &marks)) },
     )
+    .map(super::shop::vary_by_language)
 }
 
 /// Artwork, public and cached for good: the key changes whenever the image does.

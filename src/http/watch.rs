@@ -127,8 +127,8 @@ pub(super) fn money(amount: i64, currency: &str) -> String {
     crate::money::format(amount, currency, &crate::money::Locale::default())
 }
 
-fn price_text(p: &Price) -> String {
-    super::shop::price(p.amount, &p.currency)
+fn price_text(p: &Price, locale: &crate::money::Locale) -> String {
+    super::shop::price(p.amount, &p.currency, locale)
 }
 
 fn asker(req: &HttpRequest, viewer: Option<&Viewer>) -> Asker {
@@ -171,6 +171,7 @@ async fn paywall(
     refusal: Refusal,
     title_id: &str,
     user: Option<i64>,
+    locale: &crate::money::Locale,
 ) -> Result<PaywallView, ApiError> {
     let Refusal {
         decision,
@@ -209,12 +210,20 @@ async fn paywall(
                         ))
                     })
                     .await?;
-                view.plans = on_sale.iter().map(super::shop::plan_card).collect();
-                view.needs = Some(super::shop::mark(&decided_by.level, &names, can_buy));
+                view.plans = on_sale
+                    .iter()
+                    .map(|p| super::shop::plan_card(p, locale))
+                    .collect();
+                view.needs = Some(super::shop::mark(
+                    &decided_by.level,
+                    &names,
+                    can_buy,
+                    locale,
+                ));
             }
-            Remedy::Rent { price } => view.rent = Some(price_text(&price)),
-            Remedy::Buy { price } => view.buy = Some(price_text(&price)),
-            Remedy::Ticket { price } => view.ticket = Some(price_text(&price)),
+            Remedy::Rent { price } => view.rent = Some(price_text(&price, locale)),
+            Remedy::Buy { price } => view.buy = Some(price_text(&price, locale)),
+            Remedy::Ticket { price } => view.ticket = Some(price_text(&price, locale)),
             Remedy::Code => view.code = true,
             Remedy::UpdatePayment => view.update_payment = true,
             Remedy::StopAnotherStream => view.stop_another_stream = true,
@@ -338,7 +347,16 @@ pub async fn watch(
         ),
         PlayAnswer::Denied(refusal) => (
             None,
-            Some(paywall(&state, refusal, &title.id, user).await?),
+            Some(
+                paywall(
+                    &state,
+                    refusal,
+                    &title.id,
+                    user,
+                    &super::shop::locale_of(&req),
+                )
+                .await?,
+            ),
             StatusCode::OK,
         ),
     };
@@ -383,11 +401,11 @@ pub async fn watch(
     )?;
     // A signed-in page carries the session's CSRF token (and a premium one a token of this
     // viewer's): never kept by a shared cache.
-    Ok(match viewer {
+    Ok(super::shop::vary_by_language(match viewer {
         Some(_) => super::account_pages::private(resp, None),
         None if premium || form_csrf.is_some() => super::account_pages::private(resp, form_cookie),
         None => resp,
-    })
+    }))
 }
 
 fn code_error(code: Option<&str>) -> Option<&'static str> {

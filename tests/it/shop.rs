@@ -122,8 +122,8 @@ fn the_pricing_page_sells_every_plan_on_sale_and_its_button_reaches_checkout() {
     let body = &page.body;
     for words in [
         "<h2>Explorer</h2>",
-        "7.99 EUR</strong> a month",
-        "79.90 EUR</strong> a year",
+        "€7.99</strong> a month",
+        "€79.90</strong> a year",
         "7 days free",
         "Offer: 50 % off for 3 months",
         "<li>Every film and series</li>",
@@ -215,7 +215,7 @@ fn paid_titles_are_marked_and_each_viewer_is_told_what_the_button_does() {
     // Tiles on the home page: a lock and what each costs, in words.
     let mut visitor = Browser::new(server.url());
     let home = visitor.get("/");
-    for words in ["Included with Explorer", "Rent 2.99 EUR", "Ticket 5.00 EUR"] {
+    for words in ["Included with Explorer", "Rent €2.99", "Ticket €5.00"] {
         assert!(home.body.contains(words), "{words}: {}", home.body);
     }
     assert_eq!(
@@ -224,11 +224,27 @@ fn paid_titles_are_marked_and_each_viewer_is_told_what_the_button_does() {
         "{}",
         home.body
     );
+    // Prices follow the browser's language; the kept rails still serve both.
+    let mut german = crate::support::agent()
+        .get(format!("{}/", server.url()))
+        .header("Accept-Language", "de-DE,de;q=0.9")
+        .call()
+        .unwrap();
+    assert!(
+        german
+            .headers()
+            .get_all("vary")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("Accept-Language"))
+    );
+    let german = german.body_mut().read_to_string().unwrap();
+    assert!(german.contains("Rent 2,99\u{a0}€"), "{german}");
+    assert!(visitor.get("/").body.contains("Rent €2.99"));
     // The title pages carry the same marks, and a main button saying what happens.
     for (id, mark, button) in [
         (&club, "Included with Explorer", "Start free trial"),
-        (&film, "Rent 2.99 EUR", "Rent for 2.99 EUR"),
-        (&premiere, "Ticket 5.00 EUR", "Buy ticket for 5.00 EUR"),
+        (&film, "Rent €2.99", "Rent for €2.99"),
+        (&premiere, "Ticket €5.00", "Buy ticket for €5.00"),
     ] {
         let page = visitor.get(&format!("/title/{id}"));
         assert!(page.body.contains(mark), "{mark}: {}", page.body);
@@ -257,11 +273,7 @@ fn paid_titles_are_marked_and_each_viewer_is_told_what_the_button_does() {
         "{fields:?}"
     );
     let wall = visitor.get(&format!("/watch/{premiere}"));
-    assert!(
-        wall.body.contains("Buy ticket for 5.00 EUR"),
-        "{}",
-        wall.body
-    );
+    assert!(wall.body.contains("Buy ticket for €5.00"), "{}", wall.body);
     assert!(wall.body.contains("<time datetime=\""), "{}", wall.body);
 
     // Bob, signed in: the button starts his trial; once paid, it says "Play".
@@ -290,10 +302,7 @@ fn paid_titles_are_marked_and_each_viewer_is_told_what_the_button_does() {
     );
     // The rental is still his to rent.
     let page = bob.get(&format!("/title/{film}"));
-    assert_eq!(
-        main_button(&page.body).as_deref(),
-        Some("Rent for 2.99 EUR")
-    );
+    assert_eq!(main_button(&page.body).as_deref(), Some("Rent for €2.99"));
 
     // A title for any account: a visitor is asked to sign in.
     set_level(&server, &club, json!({"kind": "registered"}));
@@ -317,7 +326,7 @@ fn paid_titles_are_marked_and_each_viewer_is_told_what_the_button_does() {
         "{}",
         home.body
     );
-    assert!(!home.body.contains("Rent 2.99 EUR"), "{}", home.body);
+    assert!(!home.body.contains("Rent €2.99"), "{}", home.body);
     let plans = visitor.get("/plans");
     assert!(
         plans.body.contains("Not on sale online yet"),
