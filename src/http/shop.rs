@@ -1,7 +1,7 @@
 //! The shop in front of the paywall: the pricing page (`GET /plans`; `/pricing` redirects
 //! to it), and what the storefront and the watch page show of prices: plan cards with the
 //! trial and the automatic offer, the marks of paid titles on tiles and title pages
-//! ("Included with Explorer", "Rent 2.99 EUR"), and the title page's main button, which
+//! ("Included with Explorer", "Rent €2.99"), and the title page's main button, which
 //! says what pressing it does for this viewer. With Stripe not set up nothing is offered
 //! as if it could be paid: "Not on sale online yet" instead of buy buttons.
 
@@ -80,7 +80,7 @@ pub(super) struct PlanCard {
     /// The monthly and yearly prices, when the plan has them.
     pub monthly: Option<String>,
     pub yearly: Option<String>,
-    /// Both in one line: "7.99 EUR a month or 79.00 EUR a year".
+    /// Both in one line: "€7.99 a month or €79.90 a year".
     pub prices: String,
     /// Days free for this viewer (0 once they had a trial).
     pub trial_days: u32,
@@ -135,7 +135,7 @@ fn one_of(names: &[&str]) -> String {
 }
 
 /// What a paid title's tile and page say about it, about the title alone (never the
-/// viewer): "Included with Explorer", "Rent 2.99 EUR · Buy 9.99 EUR", "Ticket 5.00 EUR",
+/// viewer): "Included with Explorer", "Rent €2.99 · Buy €9.99", "Ticket €5.00",
 /// "Free with an account". `plans`: the plans on sale (id, name).
 pub(super) fn mark(
     level: &AccessLevel,
@@ -194,7 +194,7 @@ impl Marks {
 /// The title page's main button for this viewer, when it is not simply "Play".
 #[derive(Debug, Serialize, Default)]
 pub(super) struct MainAction {
-    /// What pressing it does: "Start free trial", "Rent for 2.99 EUR", "Sign in to watch".
+    /// What pressing it does: "Start free trial", "Rent for €2.99", "Sign in to watch".
     pub words: String,
     /// A link to follow…
     pub href: Option<String>,
@@ -204,6 +204,8 @@ pub(super) struct MainAction {
     pub note: Option<String>,
     /// A link to where an access code can be typed.
     pub code: Option<String>,
+    /// Beside a buy button for a visitor: signing in, for someone who already pays.
+    pub sign_in: Option<String>,
 }
 
 /// What the title page's main button does for a viewer the engine refused: buy the one
@@ -284,7 +286,11 @@ pub(super) fn main_action(
                 },
                 _ => continue,
             };
-            return Some(action);
+            let sign_in = remedies
+                .iter()
+                .any(|r| matches!(r, Remedy::SignIn))
+                .then(|| format!("/login?next={title_page}"));
+            return Some(MainAction { sign_in, ..action });
         }
     }
     let note = (paid && !can_pay).then(|| NOT_ON_SALE.to_owned());

@@ -256,6 +256,16 @@ fn paid_titles_are_marked_and_each_viewer_is_told_what_the_button_does() {
         );
     }
 
+    // Someone who already pays can sign in from there too.
+    let page = visitor.get(&format!("/title/{club}"));
+    assert!(
+        page.body.contains(&format!(
+            "href=\"&#x2f;login?next=&#x2f;title&#x2f;{club}\">Sign in</a>"
+        )),
+        "{}",
+        page.body
+    );
+
     // The paywall sells to a visitor too: buttons into checkout, "Create account" beside
     // "Sign in", and the event's start for the browser to show in its own time zone.
     let wall = visitor.get(&format!("/watch/{club}"));
