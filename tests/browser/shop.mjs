@@ -113,6 +113,18 @@ try {
         await page.screenshot({ path: `${process.env.SHOP_SHOTS}/${name}${path.replaceAll('/', '-')}.png`, fullPage: true });
       }
     }
+    // The pricing page's monthly/yearly switch, made of radio buttons and CSS only.
+    await page.goto(`${base}/plans`, { waitUntil: 'load' });
+    const shown = () => page.evaluate(() => [...document.querySelectorAll('.plan-card .bill')]
+      .filter((el) => getComputedStyle(el).display !== 'none')
+      .map((el) => el.querySelector('.price').textContent.replace(/\s+/g, ' ').trim()));
+    const monthly = await shown();
+    await page.click('label[for=bill-year]');
+    const yearly = await shown();
+    if (monthly.length !== 1 || !monthly[0].includes('a month') || yearly.length !== 1 || !yearly[0].includes('a year')) {
+      throw new Error(`${name}: the switch shows ${JSON.stringify(monthly)} then ${JSON.stringify(yearly)}`);
+    }
+    step(`switch on ${name}`, { monthly, yearly });
     await context.close();
   }
   report.ok = true;

@@ -3,7 +3,9 @@
 //! Subscribe form that reaches Checkout; "no plan on sale" when there is none), the marks
 //! of paid titles on tiles and title pages, the title page's main button per viewer, the
 //! paywall's sale buttons for visitors too, and with Stripe not set up, "Not on sale
-//! online yet" instead of any buy button while an access code still opens the title.
+//! online yet" instead of any buy button while an access code still opens the title. In
+//! Chromium (tests/browser/shop.mjs): the paywall card on a phone and a desktop, the event
+//! time in the browser's zone, and the pricing page's switch without script.
 
 use std::time::Duration;
 
@@ -383,7 +385,8 @@ fn paid_titles_are_marked_and_each_viewer_is_told_what_the_button_does() {
 }
 
 #[test]
-fn the_paywall_card_reads_on_a_phone_and_a_desktop_and_shows_the_event_in_local_time() {
+fn the_paywall_card_reads_on_a_phone_and_a_desktop_and_shows_the_event_in_local_time_and_the_pricing_switch_works_without_script()
+ {
     let tmp = tempfile::tempdir().unwrap();
     let stripe = Standin::start();
     let data = data_with_ann(tmp.path(), &[]);
@@ -416,8 +419,10 @@ fn the_paywall_card_reads_on_a_phone_and_a_desktop_and_shows_the_event_in_local_
         [
             "paywall on phone",
             "event time on phone",
+            "switch on phone",
             "paywall on desktop",
-            "event time on desktop"
+            "event time on desktop",
+            "switch on desktop"
         ],
         "{report}"
     );
