@@ -16,6 +16,9 @@ use crate::db::Db;
 
 pub const RESET_TTL_SECS: i64 = 3600;
 pub const VERIFY_TTL_SECS: i64 = 24 * 3600;
+/// A welcome email's link to choose a password (an account made at checkout): a week,
+/// since it is the account's way in from any other browser.
+pub const WELCOME_TTL_SECS: i64 = 7 * 24 * 3600;
 
 /// A reset link for the account with this email, if there is one (answer the same either
 /// way).
@@ -40,6 +43,17 @@ pub fn issue_reset(
     now: i64,
 ) -> Result<Secret, AccountsError> {
     issue(conn, TokenKind::ResetPassword, user, RESET_TTL_SECS, now)
+}
+
+/// The link to choose a first password, for the welcome email of an account made at
+/// checkout: a reset link (`/reset/{token}`) that lasts `WELCOME_TTL_SECS`. Using it
+/// proves the address, as every reset does.
+pub fn issue_welcome(
+    conn: &rusqlite::Connection,
+    user: &User,
+    now: i64,
+) -> Result<Secret, AccountsError> {
+    issue(conn, TokenKind::ResetPassword, user, WELCOME_TTL_SECS, now)
 }
 
 fn issue(

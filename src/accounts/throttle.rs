@@ -60,6 +60,9 @@ pub enum ThrottleKey {
     LinkRequest(Box<ThrottleKey>),
     /// Wrong access or offer codes typed by one account (by its id).
     CodeGuess(i64),
+    /// Wrong offer codes typed at checkout by visitors with no account, per address (a
+    /// /64 for IPv6).
+    CodeGuessFrom(IpAddr),
     /// Failures from one device of an account (its token's stored hash, `devices`).
     Device(String),
 }
@@ -79,6 +82,7 @@ impl ThrottleKey {
             }
             ThrottleKey::LinkRequest(key) => format!("link:{}", key.stored()),
             ThrottleKey::CodeGuess(user) => format!("code:{user}"),
+            ThrottleKey::CodeGuessFrom(ip) => format!("code:{}", ThrottleKey::Ip(*ip).stored()),
             ThrottleKey::Device(hash) => format!("device:{hash}"),
         }
     }
@@ -87,7 +91,9 @@ impl ThrottleKey {
     /// accident twice in a minute), the policy's base for sign-in.
     fn base_lockout(&self, policy: &ThrottlePolicy) -> i64 {
         match self {
-            ThrottleKey::CodeGuess(_) => policy.base_lockout_secs.max(60),
+            ThrottleKey::CodeGuess(_) | ThrottleKey::CodeGuessFrom(_) => {
+                policy.base_lockout_secs.max(60)
+            }
             _ => policy.base_lockout_secs,
         }
     }
@@ -100,7 +106,9 @@ impl ThrottleKey {
             ThrottleKey::Ip(_) => policy.ip_free_failures,
             ThrottleKey::LinkRequest(key) => key.free_failures(policy),
             // The fifth wrong code locks: codes are not passwords people mistype.
-            ThrottleKey::CodeGuess(_) => policy.account_free_failures.min(4),
+            ThrottleKey::CodeGuess(_) | ThrottleKey::CodeGuessFrom(_) => {
+                policy.account_free_failures.min(4)
+            }
         }
     }
 }

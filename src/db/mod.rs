@@ -63,6 +63,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/021_billing_hardening.sql")),
         M::up(include_str!("migrations/022_api_key_parent.sql")),
         M::up(include_str!("migrations/023_trusted_devices.sql")),
+        M::up(include_str!("migrations/025_guest_checkout.sql")),
     ])
 }
 
@@ -79,7 +80,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 23;
+const MIGRATION_COUNT: i64 = 24;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

@@ -47,18 +47,19 @@ pub fn loggable_request_line(
 /// the user's home.
 pub(super) fn safe_next(next: Option<&str>, user: &User) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.chars().any(char::is_control)
-                && n != "/login" =>
-        {
-            n.to_owned()
-        }
+        Some(n) if local_path(n) => n.to_owned(),
         _ if user.role.may(Permission::DashboardView) => "/admin".to_owned(),
         _ => "/account".to_owned(),
     }
+}
+
+/// A path on this site only (never `//host` or a URL), and not the sign-in page.
+pub(super) fn local_path(n: &str) -> bool {
+    n.starts_with('/')
+        && !n.starts_with("//")
+        && !n.starts_with("/\\")
+        && !n.chars().any(char::is_control)
+        && n != "/login"
 }
 
 /// A page that carries a token: never cached, never framed by another site (a framed

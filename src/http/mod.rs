@@ -161,7 +161,10 @@ impl AppState {
                 encryption_wake.clone(),
             ),
             encryption_wake,
-            billing: Arc::new(crate::services::BillingService::new(jobs.db.clone())),
+            billing: Arc::new(crate::services::BillingService::new(
+                jobs.db.clone(),
+                mail.clone(),
+            )),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,
             ui: ui_files::UiFiles::new(ui_dir),
@@ -184,6 +187,11 @@ impl AppState {
 
     pub fn with_mail(mut self, mailer: crate::mail::Mailer) -> Self {
         self.mail = Arc::new(mailer);
+        // Billing emails the welcome of an account made at checkout.
+        self.billing = Arc::new(crate::services::BillingService::new(
+            self.db.clone(),
+            self.mail.clone(),
+        ));
         self
     }
 

@@ -395,6 +395,47 @@ impl FromRequest for Viewer {
     }
 }
 
+/// Who sends a form that signed-out visitors may send too (`POST /checkout`): the
+/// signed-in person when the session cookie names a live session — the form must then
+/// carry that session's token —, else no one, and the form must carry the double-submit
+/// token of `form_token` (as the sign-in form does).
+pub async fn form_sender(
+    req: &HttpRequest,
+    state: &AppState,
+    presented: &str,
+) -> Result<Option<Session>, PageError> {
+    let Some(secret) = presented_session(req) else {
+        check_form_token(req, presented)?;
+        return Ok(None);
+    };
+    let (policy, now, found) = (
+        state.accounts.sessions,
+        crate::jobs::runner::now(),
+        secret.clone(),
+    );
+    let session = state
+        .db
+        .read(move |c| sessions::find(c, &found, &policy, now))
+        .await?;
+    let Some(session) = session else {
+        check_form_token(req, presented)?;
+        return Ok(None);
+    };
+    if !constant_time_eq(presented, &secret.derive(CSRF_PURPOSE)) {
+        return Err(PageError::Forbidden(
+            "this form is not from your current session; reload the page and try again".into(),
+        ));
+    }
+    if session.needs_touch(now) {
+        let id = session.id;
+        state
+            .db
+            .write(move |tx| sessions::touch(tx, id, now))
+            .await?;
+    }
+    Ok(Some(session))
+}
+
 /// A signed-in person whose role has permission `P` (see `accounts::roles::PERMISSIONS`).
 pub struct Admin<P: Required> {
     pub viewer: Viewer,

@@ -4,6 +4,7 @@
 //! few API calls; everything here works without Stripe configured, which only turns the
 //! buying off.
 
+pub mod guest;
 pub mod stripe_api;
 pub mod stripe_signature;
 pub mod sync;
@@ -16,9 +17,13 @@ pub enum PaymentsError {
     Db(#[from] DbError),
     #[error("payments are not set up on this server")]
     NotConfigured,
-    /// Stripe refused or could not be reached; the sentence says which call.
+    /// Stripe refused (a bad key, a request it would not take); the sentence says which
+    /// call.
     #[error("{0}")]
     Stripe(String),
+    /// Stripe could not be reached or failed on its side (a 5xx): worth trying again soon.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something from outside (an event, a form) that is not what it should be.
     #[error("{0}")]
     Invalid(String),

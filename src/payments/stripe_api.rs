@@ -63,7 +63,9 @@ pub struct CouponSpec {
 
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest {
-    pub customer: String,
+    /// The member's customer; `None` for a visitor with no account: Checkout asks for
+    /// the email and makes the customer (`customer_details.email` once completed).
+    pub customer: Option<String>,
     pub item: CheckoutItem,
     /// Copied onto the session (and the subscription), so every event names the account
     /// and what was bought.
@@ -101,8 +103,14 @@ impl StripeApi {
         what: &str,
         resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, PaymentsError> {
-        let mut resp = resp.map_err(|e| PaymentsError::Stripe(format!("{what}: {e}")))?;
+        let mut resp = resp.map_err(|e| PaymentsError::Unavailable(format!("{what}: {e}")))?;
         let status = resp.status().as_u16();
+        // Stripe failing on its side may answer with no JSON at all.
+        if status >= 500 {
+            return Err(PaymentsError::Unavailable(format!(
+                "{what}: Stripe answered {status}"
+            )));
+        }
         let body: Value = resp
             .body_mut()
             .with_config()
@@ -205,7 +213,6 @@ impl StripeApi {
         req: &CheckoutRequest,
     ) -> Result<(String, String), PaymentsError> {
         let mut form: Vec<(String, String)> = vec![
-            ("customer".into(), req.customer.clone()),
             ("success_url".into(), req.success_url.clone()),
             ("cancel_url".into(), req.cancel_url.clone()),
             ("line_items[0][quantity]".into(), "1".into()),
@@ -237,6 +244,11 @@ impl StripeApi {
                 currency,
             } => {
                 form.push(("mode".into(), "payment".into()));
+                // A guest's payment makes a customer too (subscriptions always do), so
+                // the purchase has one to belong to.
+                if req.customer.is_none() {
+                    form.push(("customer_creation".into(), "always".into()));
+                }
                 form.push((
                     "line_items[0][price_data][currency]".into(),
                     currency.clone(),
@@ -256,6 +268,9 @@ impl StripeApi {
         }
         for (k, v) in &req.metadata {
             form.push((format!("metadata[{k}]"), v.clone()));
+        }
+        if let Some(customer) = &req.customer {
+            form.push(("customer".into(), customer.clone()));
         }
         if let Some(t) = req.expires_at {
             form.push(("expires_at".into(), t.to_string()));

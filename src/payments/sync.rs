@@ -18,6 +18,9 @@ pub const META_TARGET: &str = "marquee_target";
 pub const META_WINDOW: &str = "marquee_window";
 /// The offer a checkout carried (its id).
 pub const META_OFFER: &str = "marquee_offer";
+/// A checkout started by a visitor with no account (`1`): its account is the one its
+/// email gives once paid (`payments::guest`).
+pub const META_GUEST: &str = "marquee_guest";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventState {
@@ -150,13 +153,37 @@ fn member_of(
     Ok(owner)
 }
 
-fn user_of_customer(c: &Connection, customer: &str) -> Result<Option<i64>, PaymentsError> {
+/// The member a customer is recorded for: their first one, or one a guest checkout made
+/// for them later (`stripe_guest_customers`).
+pub fn user_of_customer(c: &Connection, customer: &str) -> Result<Option<i64>, PaymentsError> {
     Ok(c.query_row(
-        "SELECT user_id FROM stripe_customers WHERE customer_id = ?1",
+        "SELECT user_id FROM stripe_customers WHERE customer_id = ?1
+         UNION ALL SELECT user_id FROM stripe_guest_customers WHERE customer_id = ?1
+         LIMIT 1",
         [customer],
         |r| r.get(0),
     )
     .optional()?)
+}
+
+/// Takes note of the customer a guest checkout made as this member's: their first, or a
+/// further one when they have one already. A customer recorded for anyone is never moved.
+pub fn claim_guest_customer(
+    tx: &Connection,
+    user_id: i64,
+    customer: &str,
+) -> Result<(), PaymentsError> {
+    if user_of_customer(tx, customer)?.is_some() {
+        return Ok(());
+    }
+    if customer_of(tx, user_id)?.is_none() {
+        return set_customer(tx, user_id, customer);
+    }
+    tx.execute(
+        "INSERT INTO stripe_guest_customers (customer_id, user_id) VALUES (?1, ?2)",
+        params![customer, user_id],
+    )?;
+    Ok(())
 }
 
 /// A Stripe Subscription as Marquee reads it.
@@ -402,7 +429,7 @@ pub fn apply_payment(
     }
     let meta = &session["metadata"];
     let (Some(user), Some(kind), Some(target)) = (
-        meta[META_USER].as_str().and_then(|u| u.parse::<i64>().ok()),
+        buyer_of_session(tx, session)?,
         meta[META_KIND].as_str(),
         meta[META_TARGET].as_str(),
     ) else {
@@ -456,6 +483,19 @@ pub fn apply_payment(
         [&reference],
     )?;
     Ok(Some(user))
+}
+
+/// The account a Checkout Session buys for: the member its metadata names, or for a
+/// guest checkout the account its payment went to (`guest::buyer`), once known.
+pub fn buyer_of_session(c: &Connection, session: &Value) -> Result<Option<i64>, PaymentsError> {
+    let meta = &session["metadata"];
+    if let Some(user) = meta[META_USER].as_str().and_then(|u| u.parse::<i64>().ok()) {
+        return Ok(Some(user));
+    }
+    match (meta[META_GUEST].as_str(), session["id"].as_str()) {
+        (Some("1"), Some(id)) => super::guest::buyer(c, id),
+        _ => Ok(None),
+    }
 }
 
 /// A refunded payment ends what it bought. The refund is remembered, so one reported

@@ -10,14 +10,24 @@ use serde_json::Value;
 use crate::access::level::AccessLevel;
 use crate::access::offers::{self, Audience, Offer, OfferKind};
 use crate::access::{plans, store};
+use crate::accounts::AccountsError;
+use crate::accounts::email::Email;
+use crate::accounts::recovery;
+use crate::accounts::roles::Role;
+use crate::accounts::secret::Secret;
+use crate::accounts::users::{self, NewUser, UserId};
+use crate::audit;
 use crate::clock;
 use crate::config::{PaywallConfig, StripeConfig};
 use crate::db::Db;
+use crate::mail::Letter;
 use crate::payments::PaymentsError;
+use crate::payments::guest;
 use crate::payments::stripe_api::{CheckoutItem, CheckoutRequest, StripeApi};
 use crate::payments::stripe_signature;
 use crate::payments::sync::{
-    self, EventState, META_KIND, META_OFFER, META_PLAN, META_TARGET, META_USER, META_WINDOW,
+    self, EventState, META_GUEST, META_KIND, META_OFFER, META_PLAN, META_TARGET, META_USER,
+    META_WINDOW,
 };
 use crate::services::offers::access_to_payments;
 
@@ -35,6 +45,66 @@ pub enum Purchase {
     Title { title_id: String, kind: String },
 }
 
+/// Who is buying.
+#[derive(Debug, Clone)]
+pub enum Buyer {
+    /// A signed-in member.
+    Member { user_id: i64, email: String },
+    /// A visitor with no account: Checkout asks for the email, and the account is the one
+    /// it gives once paid (`fulfil_guest`). `browser_hash`: the SHA-256 of the checkout
+    /// cookie of the browser that starts it, so only that browser's return may sign in.
+    Guest { browser_hash: String },
+}
+
+impl Buyer {
+    fn user_id(&self) -> Option<i64> {
+        match self {
+            Buyer::Member { user_id, .. } => Some(*user_id),
+            Buyer::Guest { .. } => None,
+        }
+    }
+
+    /// Who, in an idempotency key: the member, or the browser.
+    fn key_part(&self) -> String {
+        match self {
+            Buyer::Member { user_id, .. } => user_id.to_string(),
+            Buyer::Guest { browser_hash } => {
+                format!("g{}", browser_hash.chars().take(24).collect::<String>())
+            }
+        }
+    }
+}
+
+/// What the return from Checkout found.
+#[derive(Debug, Clone)]
+pub enum Returned {
+    /// A member's own checkout, fulfilled: what was bought (the title or event id, or the
+    /// plan).
+    Member(Option<String>),
+    /// A member's checkout, and no one is signed in: sign in first.
+    SignInFirst,
+    /// A guest checkout not paid (yet): still open, or its payment still processing.
+    NotPaid,
+    /// A guest checkout, paid and fulfilled.
+    Guest(GuestReturn),
+}
+
+/// A paid guest checkout as its return sees it.
+#[derive(Debug, Clone)]
+pub struct GuestReturn {
+    /// The account its purchase went to (`None`: deleted since).
+    pub user: Option<crate::accounts::users::User>,
+    /// The account was made by this checkout.
+    pub account_made: bool,
+    /// This browser started the checkout.
+    pub this_browser: bool,
+    /// This return signs the buyer in: an account this checkout made, the browser that
+    /// started it, the first time.
+    pub sign_in: bool,
+    /// The email had had its free trial: the subscription was cancelled, nothing charged.
+    pub trial_refused: bool,
+}
+
 /// Where Checkout sends the viewer back to.
 #[derive(Debug, Clone)]
 pub struct ReturnUrls {
@@ -45,6 +115,8 @@ pub struct ReturnUrls {
 
 pub struct BillingService {
     db: Db,
+    /// The welcome email of an account made at checkout.
+    mail: std::sync::Arc<crate::mail::Mailer>,
 }
 
 /// The plan's Stripe price for its current amount, made once and kept.
@@ -119,8 +191,8 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 impl BillingService {
-    pub fn new(db: Db) -> Self {
-        BillingService { db }
+    pub fn new(db: Db, mail: std::sync::Arc<crate::mail::Mailer>) -> Self {
+        BillingService { db, mail }
     }
 
     async fn customer(
@@ -141,19 +213,25 @@ impl BillingService {
         Ok(made)
     }
 
-    /// Starts Checkout; returns the address to send the viewer to.
+    /// Starts Checkout; returns the address to send the viewer to. A guest's session is
+    /// recorded with the browser that started it.
     pub async fn checkout(
         &self,
         stripe: &StripeConfig,
         paywall: &PaywallConfig,
-        user_id: i64,
-        email: &str,
+        buyer: &Buyer,
         purchase: Purchase,
         urls: ReturnUrls,
     ) -> Result<String, PaymentsError> {
         let api = std::sync::Arc::new(StripeApi::new(stripe).ok_or(PaymentsError::NotConfigured)?);
-        let customer = self.customer(&api, user_id, email).await?;
-        let mut metadata = vec![(META_USER.to_owned(), user_id.to_string())];
+        let (customer, mut metadata) = match buyer {
+            Buyer::Member { user_id, email } => (
+                Some(self.customer(&api, *user_id, email).await?),
+                vec![(META_USER.to_owned(), user_id.to_string())],
+            ),
+            Buyer::Guest { .. } => (None, vec![(META_GUEST.to_owned(), "1".to_owned())]),
+        };
+        let who = buyer.key_part();
         let minute = clock::now() / 60;
         let (item, key, reserved) = match purchase {
             Purchase::Plan {
@@ -161,7 +239,7 @@ impl BillingService {
                 yearly,
                 offer_code,
             } => {
-                self.plan_item(&api, user_id, &plan_id, yearly, offer_code, &mut metadata)
+                self.plan_item(&api, buyer, &plan_id, yearly, offer_code, &mut metadata)
                     .await?
             }
             Purchase::Title { title_id, kind } => {
@@ -210,7 +288,7 @@ impl BillingService {
                         amount: price.amount,
                         currency: price.currency,
                     },
-                    format!("marquee-checkout-{user_id}-{kind}-{title_id}-{minute}"),
+                    format!("marquee-checkout-{who}-{kind}-{title_id}-{minute}"),
                     None,
                 )
             }
@@ -218,16 +296,20 @@ impl BillingService {
         let request = CheckoutRequest {
             customer,
             item,
-            metadata,
             success_url: urls.success,
             cancel_url: urls.cancel,
             idempotency_key: key,
-            // A session with an offer reserved stops taking payment within the hour, so an
-            // unpaid one gives its place back (`offers::CHECKOUT_HOLD_SECS`).
-            expires_at: reserved.map(|_| clock::now() + 3600),
+            // A session with an offer stops taking payment within the hour, so an unpaid
+            // one gives its place back (`offers::CHECKOUT_HOLD_SECS`), and a guest's
+            // cannot be paid with an offer long after it ended.
+            expires_at: metadata
+                .iter()
+                .any(|(k, _)| k == META_OFFER)
+                .then(|| clock::now() + 3600),
+            metadata,
         };
         let made = blocking(move || api.create_checkout(&request)).await;
-        if let Some(offer) = reserved {
+        if let (Some(offer), Some(user_id)) = (reserved, buyer.user_id()) {
             let session = made.as_ref().ok().map(|(id, _)| id.clone());
             self.db
                 .write(move |tx| match &session {
@@ -237,7 +319,14 @@ impl BillingService {
                 .await
                 .map_err(access_to_payments)?;
         }
-        Ok(made?.1)
+        let (session, url) = made?;
+        if let Buyer::Guest { browser_hash } = buyer {
+            let (hash, now) = (browser_hash.clone(), clock::now());
+            self.db
+                .write(move |tx| guest::started(tx, &session, &hash, now))
+                .await?;
+        }
+        Ok(url)
     }
 
     /// A plan's line item: its Stripe price, the trial (once per person) and the offer —
@@ -247,7 +336,7 @@ impl BillingService {
     async fn plan_item(
         &self,
         api: &std::sync::Arc<StripeApi>,
-        user_id: i64,
+        buyer: &Buyer,
         plan_id: &str,
         yearly: bool,
         offer_code: Option<String>,
@@ -255,15 +344,21 @@ impl BillingService {
     ) -> Result<(CheckoutItem, String, Option<i64>), PaymentsError> {
         let lookup = plan_id.to_owned();
         let now = clock::now();
+        let member = buyer.user_id();
+        // A guest is offered what a new member is: the trial (once their email is known,
+        // one it had already is refused, `fulfil_guest`) and the offers for new members.
         let (plan, had_trial, offer) = self
             .db
             .read(move |c| {
                 let plan = plans::get(c, &lookup)
                     .map_err(|_| PaymentsError::Invalid(format!("no plan {lookup}")))?;
-                let had_trial = sync::trial_used(c, user_id)?;
+                let had_trial = match member {
+                    Some(user_id) => sync::trial_used(c, user_id)?,
+                    None => false,
+                };
                 let trial = if had_trial { 0 } else { plan.fields.trial_days };
                 let offer =
-                    checkout_offer(c, &plan, user_id, offer_code.as_deref(), trial, yearly, now)?;
+                    checkout_offer(c, &plan, member, offer_code.as_deref(), trial, yearly, now)?;
                 Ok::<_, PaymentsError>((plan, had_trial, offer))
             })
             .await?;
@@ -287,20 +382,27 @@ impl BillingService {
         // checkout is a new session while a double click still gives one.
         let mut replaces = None;
         if let Some(offer) = &offer {
-            replaces = self
-                .reserve_for_checkout(api, offer.id, user_id, now)
-                .await?;
+            // A member's place under the offer's cap is held from now; a guest's is counted
+            // when the checkout is paid (the cap was checked just now, and the coupon's own
+            // `max_redemptions` backs it at Stripe).
+            if let Some(user_id) = member {
+                replaces = self
+                    .reserve_for_checkout(api, offer.id, user_id, now)
+                    .await?;
+            }
             metadata.push((META_OFFER.to_owned(), offer.id.to_string()));
             match offer.fields.kind {
                 OfferKind::FreePeriod => trial_days = trial_days.max(offer.fields.value as u32),
                 _ => match super::offers::coupon_for(&self.db, api, offer).await {
                     Ok(c) => coupon = Some(c),
                     Err(e) => {
-                        let id = offer.id;
-                        self.db
-                            .write(move |tx| offers::release(tx, id, user_id))
-                            .await
-                            .map_err(access_to_payments)?;
+                        if let Some(user_id) = member {
+                            let id = offer.id;
+                            self.db
+                                .write(move |tx| offers::release(tx, id, user_id))
+                                .await
+                                .map_err(access_to_payments)?;
+                        }
                         return Err(e);
                     }
                 },
@@ -309,7 +411,8 @@ impl BillingService {
         let offer_id = offer.as_ref().map_or(0, |o| o.id);
         let minute = now / 60;
         let key = format!(
-            "marquee-checkout-{user_id}-plan-{}-{interval}-t{trial_days}-o{offer_id}-{}-{minute}",
+            "marquee-checkout-{}-plan-{}-{interval}-t{trial_days}-o{offer_id}-{}-{minute}",
+            buyer.key_part(),
             plan.id,
             replaces.as_deref().unwrap_or("first")
         );
@@ -320,7 +423,7 @@ impl BillingService {
                 coupon,
             },
             key,
-            offer.map(|o| o.id),
+            offer.map(|o| o.id).filter(|_| member.is_some()),
         ))
     }
 
@@ -379,28 +482,252 @@ impl BillingService {
     }
 
     /// The viewer is back from Checkout: the session, read from Stripe, is fulfilled now
-    /// (the webhook may come later; applying twice is harmless). Returns what was bought
-    /// (the title or event id, or the plan), for the page to go back to.
+    /// (the webhook may come later; applying twice is harmless). A member's own checkout
+    /// gives what was bought (the title or event id, or the plan), for the page to go back
+    /// to; a guest's gives the account it went to and whether this return signs in
+    /// (`browser_hash`: the hash of this browser's checkout cookie, if it has one).
     pub async fn returned(
         &self,
         stripe: &StripeConfig,
-        user_id: i64,
+        signed_in: Option<i64>,
         session_id: &str,
-    ) -> Result<Option<String>, PaymentsError> {
+        browser_hash: Option<String>,
+    ) -> Result<Returned, PaymentsError> {
         let api = std::sync::Arc::new(StripeApi::new(stripe).ok_or(PaymentsError::NotConfigured)?);
         let id = session_id.to_owned();
         let api2 = api.clone();
         let session = blocking(move || api2.checkout_session(&id)).await?;
+        if session["metadata"][META_GUEST].as_str() == Some("1")
+            && session["metadata"][META_USER].is_null()
+        {
+            if !guest_paid(&session) {
+                return Ok(Returned::NotPaid);
+            }
+            self.apply_session(&api, session).await?;
+            return self.guest_return(session_id, browser_hash).await;
+        }
+        let Some(user_id) = signed_in else {
+            return Ok(Returned::SignInFirst);
+        };
         if session["metadata"][META_USER].as_str() != Some(user_id.to_string().as_str()) {
             return Err(PaymentsError::Invalid(
                 "this checkout belongs to another account".into(),
             ));
         }
         self.apply_session(&api, session.clone()).await?;
-        Ok(session["metadata"][META_TARGET]
+        Ok(Returned::Member(
+            session["metadata"][META_TARGET]
+                .as_str()
+                .or(session["metadata"][META_PLAN].as_str())
+                .map(str::to_owned),
+        ))
+    }
+
+    /// A fulfilled guest checkout as this browser's return sees it; the sign-in it gives
+    /// is taken here, once.
+    async fn guest_return(
+        &self,
+        session_id: &str,
+        browser_hash: Option<String>,
+    ) -> Result<Returned, PaymentsError> {
+        let (id, now) = (session_id.to_owned(), clock::now());
+        self.db
+            .write(move |tx| {
+                let Some(found) = guest::get(tx, &id)? else {
+                    return Ok(Returned::NotPaid);
+                };
+                if found.fulfilled_at.is_none() {
+                    return Ok(Returned::NotPaid);
+                }
+                let (this_browser, sign_in) = match &browser_hash {
+                    Some(hash) => (
+                        guest::started_by(tx, &id, hash)?,
+                        guest::take_sign_in(tx, &id, hash, now)?,
+                    ),
+                    None => (false, false),
+                };
+                let user = match found.user_id {
+                    Some(u) => users::get(tx, UserId(u)).map_err(accounts_to_payments)?,
+                    None => None,
+                };
+                Ok(Returned::Guest(GuestReturn {
+                    sign_in: sign_in && user.as_ref().is_some_and(|u| !u.disabled),
+                    user,
+                    account_made: found.account_made,
+                    this_browser,
+                    trial_refused: found.trial_refused,
+                }))
+            })
+            .await
+    }
+
+    /// A paid guest checkout gets its account, once: the existing account of the email the
+    /// buyer gave at Stripe (`customer_details.email`), else a new viewer account — the
+    /// address unconfirmed, since it is only what the buyer typed, with a welcome email
+    /// whose link sets a password (and proves the address). The Stripe customer Checkout
+    /// made becomes that account's. A trial for an email that has had one is refused: the
+    /// subscription is cancelled at Stripe before anything is charged, and left unrecorded.
+    /// Returns nothing more to do when another call did it first.
+    async fn fulfil_guest(
+        &self,
+        api: &std::sync::Arc<StripeApi>,
+        session: &Value,
+    ) -> Result<(), PaymentsError> {
+        let id = session["id"]
             .as_str()
-            .or(session["metadata"][META_PLAN].as_str())
-            .map(str::to_owned))
+            .ok_or_else(|| PaymentsError::Invalid("a checkout session without an id".into()))?
+            .to_owned();
+        let lookup = id.clone();
+        let known = self.db.read(move |c| guest::get(c, &lookup)).await?;
+        if let Some(done) = known.filter(|g| g.fulfilled_at.is_some()) {
+            // Until Stripe has cancelled a refused trial, each delivery asks again.
+            if done.trial_refused {
+                self.cancel_refused_trial(api, session).await?;
+            }
+            return Ok(());
+        }
+        let typed = session["customer_details"]["email"]
+            .as_str()
+            .ok_or_else(|| {
+                PaymentsError::Invalid("a paid guest checkout without the buyer's email".into())
+            })?;
+        let email = Email::parse(typed).map_err(|e| {
+            PaymentsError::Invalid(format!("a guest checkout's email is not usable: {e}"))
+        })?;
+        let customer = session["customer"]
+            .as_str()
+            .or(session["customer"]["id"].as_str())
+            .ok_or_else(|| {
+                PaymentsError::Invalid("a paid guest checkout without a customer".into())
+            })?
+            .to_owned();
+        // A subscription in its trial: the trial is the email's one, or refused.
+        let trialing = match session["subscription"]
+            .as_str()
+            .or(session["subscription"]["id"].as_str())
+        {
+            Some(sub) if session["mode"] == "subscription" => {
+                let (api2, sub) = (api.clone(), sub.to_owned());
+                let object = blocking(move || api2.subscription(&sub)).await?;
+                object["status"] == "trialing" && object["trial_end"].is_i64()
+            }
+            _ => false,
+        };
+        let plan = session["metadata"][META_PLAN]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let now = clock::now();
+        let decided = self
+            .db
+            .write(move |tx| {
+                if guest::get(tx, &id)?.is_some_and(|g| g.fulfilled_at.is_some()) {
+                    return Ok(None);
+                }
+                let (user, made) =
+                    match users::find_by_email(tx, &email.key).map_err(accounts_to_payments)? {
+                        Some(user) => (user, false),
+                        None => (made_at_checkout(tx, &email, now)?, true),
+                    };
+                let trial_refused = trialing && sync::trial_used(tx, user.id.0)?;
+                if trialing && !trial_refused {
+                    // Recorded now, so two checkouts with one email cannot both have it.
+                    tx.execute(
+                        "INSERT OR IGNORE INTO trials_used (email_key, user_id, plan_id, used_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        rusqlite::params![Email::key_of(&user.email), user.id.0, plan, now],
+                    )?;
+                }
+                if !trial_refused {
+                    sync::claim_guest_customer(tx, user.id.0, &customer)?;
+                }
+                guest::fulfilled(tx, &id, user.id.0, made, trial_refused, now)?;
+                let welcome = match made {
+                    true => Some(
+                        recovery::issue_welcome(tx, &user, now).map_err(accounts_to_payments)?,
+                    ),
+                    false => None,
+                };
+                Ok::<_, PaymentsError>(Some((user, welcome, trial_refused)))
+            })
+            .await?;
+        let Some((user, welcome, trial_refused)) = decided else {
+            return Ok(());
+        };
+        tracing::info!(
+            member = user.id.0,
+            account_made = welcome.is_some(),
+            trial_refused,
+            "a checkout without an account was paid"
+        );
+        self.tell_buyer(&user, welcome);
+        if trial_refused {
+            self.cancel_refused_trial(api, session).await?;
+        }
+        Ok(())
+    }
+
+    /// The welcome email of an account made at checkout (with its link to choose a
+    /// password), or a note to an existing account that a purchase was added to it.
+    fn tell_buyer(&self, user: &crate::accounts::users::User, welcome: Option<Secret>) {
+        let (what, letter) = match welcome {
+            Some(secret) => {
+                let link = self.mail.link(&format!("/reset/{}", secret.encode()));
+                let letter = Letter {
+                    to: user.email.clone(),
+                    subject: "Welcome: choose your password".into(),
+                    body: format!(
+                        "Thank you for your purchase. An account was made for this email \
+                         address, and what you bought is on it.\r\n\r\nOpen this link to \
+                         choose your password (it works once, within {} days):\r\n\r\n\
+                         {link}\r\n\r\nYou can also sign in with a link sent to this \
+                         address from the sign-in page.\r\n\r\nIf you did not buy \
+                         anything, someone typed your address by mistake: choosing a \
+                         password makes the account yours and signs everyone else out of \
+                         it.\r\n",
+                        recovery::WELCOME_TTL_SECS / 86_400
+                    ),
+                };
+                ("welcome email", letter)
+            }
+            None => (
+                "purchase added email",
+                Letter {
+                    to: user.email.clone(),
+                    subject: "A purchase was added to your account".into(),
+                    body: "A payment made with this email address was added to your account. \
+                       Sign in to watch.\r\n\r\nNo one was signed in to your account by \
+                       it.\r\n"
+                        .into(),
+                },
+            ),
+        };
+        self.mail.send_later(letter, what);
+    }
+
+    /// Cancels the subscription of a guest checkout whose trial was refused (nothing was
+    /// charged: it was in its trial), unless Stripe has it cancelled already.
+    async fn cancel_refused_trial(
+        &self,
+        api: &std::sync::Arc<StripeApi>,
+        session: &Value,
+    ) -> Result<(), PaymentsError> {
+        let Some(sub) = session["subscription"]
+            .as_str()
+            .or(session["subscription"]["id"].as_str())
+            .map(str::to_owned)
+        else {
+            return Ok(());
+        };
+        let (api2, lookup) = (api.clone(), sub.clone());
+        let object = blocking(move || api2.subscription(&lookup)).await?;
+        if object["status"] == "canceled" {
+            return Ok(());
+        }
+        let api2 = api.clone();
+        blocking(move || api2.cancel_subscription(&sub)).await?;
+        tracing::info!(session = %session["id"], "a trial was refused: the email had had one; the subscription was cancelled at Stripe");
+        Ok(())
     }
 
     async fn apply_session(
@@ -408,6 +735,13 @@ impl BillingService {
         api: &std::sync::Arc<StripeApi>,
         session: Value,
     ) -> Result<(), PaymentsError> {
+        // A guest's account first: what the session bought is attached to it.
+        if session["metadata"][META_GUEST].as_str() == Some("1")
+            && session["metadata"][META_USER].is_null()
+            && guest_paid(&session)
+        {
+            self.fulfil_guest(api, &session).await?;
+        }
         if let (Some(user), Some(customer)) = (
             session["metadata"][META_USER]
                 .as_str()
@@ -452,8 +786,13 @@ impl BillingService {
     /// account; past the cap too, since it has been paid with the discount).
     async fn record_checkout_offer(&self, session: &Value) -> Result<(), PaymentsError> {
         let meta = &session["metadata"];
+        let found = session.clone();
+        let buyer = self
+            .db
+            .read(move |c| sync::buyer_of_session(c, &found))
+            .await?;
         let (Some(user), Some(offer), Some(id), true) = (
-            meta[META_USER].as_str().and_then(|u| u.parse::<i64>().ok()),
+            buyer,
             meta[META_OFFER]
                 .as_str()
                 .and_then(|o| o.parse::<i64>().ok()),
@@ -700,19 +1039,78 @@ impl BillingService {
     }
 }
 
+/// A guest checkout gets its account once it is paid: complete, and paid (a payment that
+/// settles later, a bank debit, completes unpaid and is paid at
+/// `checkout.session.async_payment_succeeded`) or owing nothing yet (a trial).
+fn guest_paid(session: &Value) -> bool {
+    session["status"] == "complete"
+        && matches!(
+            session["payment_status"].as_str(),
+            Some("paid" | "no_payment_required")
+        )
+}
+
+/// The viewer account a guest checkout makes for its email (no password: the welcome
+/// email's link sets one), with its audit entry; `member.created` is queued by
+/// `users::create`.
+fn made_at_checkout(
+    tx: &rusqlite::Connection,
+    email: &Email,
+    now: i64,
+) -> Result<crate::accounts::users::User, PaymentsError> {
+    let id = users::create(
+        tx,
+        &NewUser {
+            email,
+            display_name: "",
+            role: Role::Viewer,
+            password_hash: None,
+        },
+        now,
+    )
+    .map_err(accounts_to_payments)?;
+    audit::record(
+        tx,
+        &audit::Actor::User {
+            id: id.0,
+            label: email.address.clone(),
+        },
+        "member.created",
+        &format!("member:{}", id.0),
+        serde_json::json!({"email": email.address, "role": "viewer", "via": "checkout"}),
+        now,
+    )
+    .map_err(|e| PaymentsError::Invalid(format!("audit log: {e}")))?;
+    users::get(tx, id)
+        .map_err(accounts_to_payments)?
+        .ok_or_else(|| PaymentsError::Invalid("the account just made is gone".into()))
+}
+
+fn accounts_to_payments(e: AccountsError) -> PaymentsError {
+    match e {
+        AccountsError::Db(db) => PaymentsError::Db(db),
+        other => PaymentsError::Invalid(other.to_string()),
+    }
+}
+
 /// The offer a plan's checkout carries: the typed code's (refused with the reason when it
 /// does not apply), else the best automatic one for a new member. Offers at checkout are
 /// for people who do not subscribe yet; a member applies a code on the account page.
 fn checkout_offer(
     c: &rusqlite::Connection,
     plan: &plans::Plan,
-    user_id: i64,
+    user_id: Option<i64>,
     code: Option<&str>,
     trial_days: u32,
     yearly: bool,
     now: i64,
 ) -> Result<Option<Offer>, PaymentsError> {
-    let member = offers::is_member(c, user_id, now).map_err(access_to_payments)?;
+    let member = match user_id {
+        Some(u) => offers::is_member(c, u, now).map_err(access_to_payments)?,
+        None => false,
+    };
+    // No account has id 0: a guest has taken no offer yet.
+    let user_id = user_id.unwrap_or(0);
     let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
         if member {
             return Ok(None);

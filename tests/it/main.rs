@@ -12,6 +12,7 @@ mod catalog;
 mod cli;
 mod crash;
 mod dashboard;
+mod guest_checkout;
 mod h2_limits;
 mod hardening_access;
 mod hardening_billing;

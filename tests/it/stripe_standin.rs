@@ -112,12 +112,25 @@ impl State {
 
     /// The session paid: its subscription or payment, and the events that say so.
     fn complete(&mut self, session_id: &str) -> Vec<Value> {
+        assert!(
+            !self.sessions[session_id].0["customer"].is_null(),
+            "a session without a customer asks for an email: pay it with complete_as"
+        );
+        self.complete_paid(session_id)
+    }
+
+    fn complete_paid(&mut self, session_id: &str) -> Vec<Value> {
         let state = self;
         let (mut session, form) = state.sessions.get(session_id).cloned().expect("a session");
         assert_eq!(
             session["status"], "open",
             "only an open session can be paid"
         );
+        if session["customer_details"].is_null()
+            && let Some(c) = session["customer"].as_str()
+        {
+            session["customer_details"] = json!({"email": state.customers[c]["email"]});
+        }
         session["status"] = json!("complete");
         session["payment_status"] = json!("paid");
         let mut events = Vec::new();
@@ -188,16 +201,12 @@ impl State {
                 (200, p)
             }
             ("POST", "/v1/checkout/sessions") => {
-                let Some(customer) =
-                    field(form, "customer").filter(|c| self.customers.contains_key(*c))
-                else {
-                    return (
-                        400,
-                        json!({"error": {"type": "invalid_request_error", "message": "No such customer"}}),
-                    );
+                let mode = field(form, "mode").unwrap_or("payment");
+                let customer = match guest_session_customer(&self.customers, form, mode) {
+                    Ok(c) => c,
+                    Err(refusal) => return refusal,
                 };
                 let id = self.id("cs");
-                let mode = field(form, "mode").unwrap_or("payment");
                 let mut amount = match mode {
                     "subscription" => field(form, "line_items[0][price]")
                         .and_then(|p| self.prices.get(p))
@@ -212,7 +221,9 @@ impl State {
                     amount = amount.map(|a| discounted(a, c));
                 }
                 let s = json!({"id": id, "object": "checkout.session", "mode": mode,
-                    "customer": customer, "status": "open", "payment_status": "unpaid",
+                    "customer": customer, "customer_details": null,
+                    "customer_creation": field(form, "customer_creation"),
+                    "status": "open", "payment_status": "unpaid",
                     "url": format!("{base}/pay/{id}"),
                     "success_url": field(form, "success_url"), "cancel_url": field(form, "cancel_url"),
                     "amount_total": amount,
@@ -408,6 +419,69 @@ impl State {
             }
             _ => not_found,
         }
+    }
+}
+
+// Checkout without a customer (a guest checkout), as Stripe documents it: Checkout asks for
+// the email; on completion `customer_details.email` holds it, and a customer is made with it
+// in subscription mode always, in payment mode only with `customer_creation=always`
+// (otherwise the session stays without one). `customer_creation` is refused in subscription
+// mode, as Stripe refuses it.
+
+/// The customer a new session names: a known one, or none (a guest's).
+#[allow(clippy::result_large_err)]
+fn guest_session_customer(
+    customers: &HashMap<String, Value>,
+    form: &[(String, String)],
+    mode: &str,
+) -> Result<Option<String>, (u16, Value)> {
+    if field(form, "customer_creation").is_some() && mode != "payment" {
+        return Err(bad_request(
+            "customer_creation can only be used in payment mode.",
+        ));
+    }
+    match field(form, "customer") {
+        Some(c) if customers.contains_key(c) => Ok(Some(c.to_owned())),
+        Some(_) => Err(bad_request("No such customer")),
+        None => Ok(None),
+    }
+}
+
+impl State {
+    /// A guest pays a session with `email`: the customer Checkout makes (when it makes one)
+    /// and `customer_details.email`; then as `complete`.
+    fn complete_as(&mut self, session_id: &str, email: &str) -> Vec<Value> {
+        let (session, _) = self.sessions.get(session_id).cloned().expect("a session");
+        assert!(
+            session["customer"].is_null(),
+            "a member's session is paid with complete"
+        );
+        let makes_customer =
+            session["mode"] == "subscription" || session["customer_creation"] == "always";
+        let customer = if makes_customer {
+            let id = self.id("cus");
+            let c = json!({"id": id, "object": "customer", "email": email, "metadata": {}});
+            self.customers.insert(id.clone(), c);
+            json!(id)
+        } else {
+            Value::Null
+        };
+        let entry = self.sessions.get_mut(session_id).unwrap();
+        entry.0["customer"] = customer;
+        entry.0["customer_details"] = json!({"email": email});
+        self.complete_paid(session_id)
+    }
+}
+
+impl Standin {
+    /// A visitor with no account pays the session, typing `email` at Checkout; the events.
+    pub fn complete_as(&self, session_id: &str, email: &str) -> Vec<Value> {
+        self.state.lock().unwrap().complete_as(session_id, email)
+    }
+
+    /// The customers Stripe holds (Checkout makes one for each guest who pays).
+    pub fn customer_count(&self) -> usize {
+        self.state.lock().unwrap().customers.len()
     }
 }
 
@@ -641,7 +715,9 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, base: &str) {
     };
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     if let Some(session) = path.strip_prefix("/pay/") {
-        return pay_page(stream, state, &method, session);
+        let typed = pairs(&String::from_utf8_lossy(&body));
+        let email = field(&typed, "email").map(str::to_owned);
+        return pay_page(stream, state, &method, session, email.as_deref());
     }
     let (query, form) = (pairs(query), pairs(&String::from_utf8_lossy(&body)));
     let (status, answer) = if headers.get("authorization").map(String::as_str)
@@ -684,10 +760,18 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, base: &str) {
     );
 }
 
-/// Checkout's page, as the viewer's browser sees it: GET shows a Pay button; POST pays,
-/// sends Stripe's events to the webhook, and sends the browser back to the cancel address
-/// (a viewer who closes the tab after paying), so only the webhook tells Marquee.
-fn pay_page(mut stream: TcpStream, state: &Mutex<State>, method: &str, session: &str) {
+/// Checkout's page, as the viewer's browser sees it: GET shows a Pay button (and an email
+/// field for a session without a customer); POST pays, sends Stripe's events to the
+/// webhook, and sends a member's browser back to the cancel address (a viewer who closes
+/// the tab after paying), so only the webhook tells Marquee, and a guest's to the return
+/// address.
+fn pay_page(
+    mut stream: TcpStream,
+    state: &Mutex<State>,
+    method: &str,
+    session: &str,
+    email: Option<&str>,
+) {
     let known = state.lock().unwrap().sessions.get(session).cloned();
     let Some((s, _)) = known else {
         let _ = write!(
@@ -697,8 +781,14 @@ fn pay_page(mut stream: TcpStream, state: &Mutex<State>, method: &str, session: 
         return;
     };
     if method == "GET" {
+        // Without a customer, Checkout asks for the email.
+        let ask = if s["customer"].is_null() {
+            "<label>Email <input id=email name=email type=email required></label>"
+        } else {
+            ""
+        };
         let html = format!(
-            "<!doctype html><title>Pay</title><p>{} {}</p><form method=post><button id=pay>Pay</button></form>",
+            "<!doctype html><title>Pay</title><p>{} {}</p><form method=post>{ask}<button id=pay>Pay</button></form>",
             s["amount_total"], s["currency"]
         );
         let _ = write!(
@@ -708,15 +798,28 @@ fn pay_page(mut stream: TcpStream, state: &Mutex<State>, method: &str, session: 
         );
         return;
     }
+    let guest = s["customer"].is_null();
     let (events, hook) = {
         let mut state = state.lock().unwrap();
-        (state.complete(session), state.webhook.clone())
+        let events = match email {
+            Some(email) if s["customer"].is_null() => state.complete_as(session, email),
+            _ => state.complete(session),
+        };
+        (events, state.webhook.clone())
     };
     for event in &events {
         let status = Standin::deliver(hook.as_deref().expect("set_webhook first"), event);
         assert_eq!(status, 200, "the webhook refused {event}");
     }
-    let back = s["cancel_url"].as_str().unwrap_or("/");
+    // A guest comes back through the return address (to be signed in there); a member as
+    // one who closed the tab after paying.
+    let back = match guest {
+        true => s["success_url"]
+            .as_str()
+            .unwrap_or("/")
+            .replace("{CHECKOUT_SESSION_ID}", session),
+        false => s["cancel_url"].as_str().unwrap_or("/").to_owned(),
+    };
     let _ = write!(
         stream,
         "HTTP/1.1 303 X\r\nLocation: {back}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
