@@ -4,6 +4,7 @@
 // whatever the image (contrast worked out against a white image under the scrim), and an
 // event's start shown in the browser's own time zone.
 // Usage: node shop.mjs <base-url> <members-title-id> <event-title-id>
+// (SHOP_SHOTS=<dir> also saves screenshots of the paywall, pricing, home and title pages.)
 // Prints one JSON line; exits non-zero on failure.
 import { chromium } from 'playwright-core';
 
