@@ -31,6 +31,7 @@ pub mod redirect;
 pub mod request_gate;
 pub mod session;
 pub mod settings_api;
+pub mod shop;
 pub mod sign_in_link;
 pub mod signup_pages;
 pub mod small_body;
@@ -387,6 +388,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(storefront::collection)
         .service(storefront::sitemap)
         .service(storefront::robots)
+        .service(shop::plans_page)
+        .service(shop::pricing)
         .service(watch::watch)
         .service(watch::renew_pass)
         .service(watch::redeem)

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::session::Viewer;
+use super::shop::{MainAction, Marks};
 use super::storefront_cache::{Home, Stamp};
 use super::ui::page;
+use crate::access::entitlement::Remedy;
 use crate::catalog::browse::{self, Card, PackageFile};
 use crate::catalog::collections;
 use crate::catalog::credits::{Credit, CreditRole};
@@ -20,6 +22,7 @@ use crate::catalog::search::{self, Audience};
 use crate::clock;
 use crate::images::ArtKind;
 use crate::playback::gate;
+use crate::services::shop;
 use std::sync::Arc;
 
 /// A card as templates use it: URLs made, the duration as a clock.
@@ -42,6 +45,8 @@ pub struct CardView {
     href: String,
     /// "S1 E2 · Series name" for episodes.
     subtitle: Option<String>,
+    /// A paid title's mark: "Included with Explorer", "Rent 2.99 EUR".
+    mark: Option<String>,
 }
 
 fn poster_url(p: &Option<PackageFile>) -> Option<String> {
@@ -57,7 +62,7 @@ pub fn clock_text(secs: f64) -> String {
     }
 }
 
-fn view(c: &Card) -> CardView {
+fn view(c: &Card, marks: &Marks) -> CardView {
     let plays_directly = !matches!(
         c.kind,
         crate::catalog::titles::TitleKind::Series | crate::catalog::titles::TitleKind::Movie
@@ -88,6 +93,7 @@ fn view(c: &Card) -> CardView {
             .series
             .as_ref()
             .map(|(series, s, e)| format!("S{s} E{e} · {series}")),
+        mark: marks.of(&c.id),
     }
 }
 
@@ -96,8 +102,25 @@ fn play_href(id: &str) -> String {
     format!("/watch/{id}?autoplay=1")
 }
 
-fn views(cards: &[Card]) -> Vec<CardView> {
-    cards.iter().map(view).collect()
+fn views(cards: &[Card], marks: &Marks) -> Vec<CardView> {
+    cards.iter().map(|c| view(c, marks)).collect()
+}
+
+/// The marks of paid titles among `cards`: their levels and the plans on sale, read now.
+async fn marks_for(state: &AppState, req: &HttpRequest, cards: &[Card]) -> Result<Marks, ApiError> {
+    let ids: Vec<String> = cards.iter().map(|c| c.id.clone()).collect();
+    let (levels, plans) = state
+        .db
+        .read(move |c| {
+            Ok::<_, crate::access::AccessError>((shop::paid_levels(c, ids)?, shop::plan_names(c)?))
+        })
+        .await?;
+    Ok(Marks {
+        levels,
+        plans,
+        can_pay: super::shop::can_pay(state),
+        locale: super::shop::locale_of(req),
+    })
 }
 
 fn value<T: Serialize>(v: &T) -> minijinja::Value {
@@ -114,6 +137,7 @@ struct RailView {
 
 #[get("/")]
 pub async fn home(
+    req: HttpRequest,
     state: web::Data<AppState>,
     viewer: Option<Viewer>,
 ) -> Result<HttpResponse, ApiError> {
@@ -129,11 +153,19 @@ pub async fn home(
             built
         }
     };
+    // The shared rails' marks were kept with them; the words are made now.
+    let plans = state.db.read(shop::plan_names).await?;
+    let shared = Marks {
+        levels: home.levels.clone(),
+        plans,
+        can_pay: super::shop::can_pay(&state),
+        locale: super::shop::locale_of(&req),
+    };
     // Per-viewer rails are filled in for this request only.
     let mut rails = Vec::new();
     for (rail, cards) in &home.rails {
         let (name, cards) = match cards {
-            Some(cards) => (rail.name.clone(), views(cards)),
+            Some(cards) => (rail.name.clone(), views(cards, &shared)),
             None => {
                 let Some(user) = user else { continue };
                 let rail = rail.clone();
@@ -147,7 +179,8 @@ pub async fn home(
                         ))
                     })
                     .await?;
-                (name, views(&cards))
+                let marks = marks_for(&state, &req, &cards).await?;
+                (name, views(&cards, &marks))
             }
         };
         if cards.is_empty() {
@@ -167,7 +200,10 @@ pub async fn home(
         minijinja::context! { rails => value(&rails), genres => value(&home.genres),
         signed_in => viewer.is_some() },
     )?;
-    Ok(per_viewer(resp, viewer.is_some()))
+    Ok(super::shop::vary_by_language(per_viewer(
+        resp,
+        viewer.is_some(),
+    )))
 }
 
 /// A page with a signed-in viewer's own rows ("continue watching", "Resume") is never
@@ -190,7 +226,7 @@ async fn stamp(state: &AppState, now: i64) -> Result<Stamp, ApiError> {
     })
 }
 
-fn build_home(c: &rusqlite::Connection, now: i64) -> Result<Home, crate::catalog::CatalogError> {
+fn build_home(c: &rusqlite::Connection, now: i64) -> Result<Home, ApiError> {
     let mut out = Vec::new();
     for rail in rails::list(c)? {
         if rail.kind.personal() {
@@ -201,9 +237,15 @@ fn build_home(c: &rusqlite::Connection, now: i64) -> Result<Home, crate::catalog
         let cards = browse::cards(c, &titles, now)?;
         out.push((rail, Some(cards)));
     }
+    let ids = out
+        .iter()
+        .flat_map(|(_, cards)| cards.iter().flatten())
+        .map(|card| card.id.clone());
+    let levels = shop::paid_levels(c, ids)?;
     Ok(Home {
         rails: out,
         genres: browse::live_genres(c, now)?,
+        levels,
     })
 }
 
@@ -277,11 +319,25 @@ pub async fn title(
                 Some(user) => progress::resume_point(c, user, &id, now)?,
                 None => None,
             };
-            Ok::<_, crate::catalog::CatalogError>(Some((p, resume)))
+            let ids = std::iter::once(p.card.clone())
+                .chain(p.seasons.iter().flat_map(|s| s.episodes.clone()))
+                .chain(p.extras.iter().cloned())
+                .map(|card| card.id);
+            let levels = shop::paid_levels(c, ids)?;
+            let plans = shop::plan_names(c)?;
+            Ok::<_, ApiError>(Some((p, resume, levels, plans)))
         })
         .await?;
-    let Some((p, resume)) = found else {
+    let Some((p, resume, levels, plans)) = found else {
         return not_found(&state);
+    };
+    let can_pay = super::shop::can_pay(&state);
+    let locale = super::shop::locale_of(&req);
+    let marks = Marks {
+        levels,
+        plans,
+        can_pay,
+        locale: locale.clone(),
     };
     #[derive(Serialize)]
     struct SeasonView {
@@ -295,7 +351,7 @@ pub async fn title(
         .map(|s| SeasonView {
             number: s.number,
             name: s.name.clone(),
-            episodes: views(&s.episodes),
+            episodes: views(&s.episodes, &marks),
         })
         .collect();
     // "Resume" where the signed-in viewer stopped, else "Play" from the start.
@@ -309,13 +365,27 @@ pub async fn title(
             .map(|(_, season, number)| format!("S{season} E{number}"));
         (play_href(&id), clock_text(at.floor()), episode)
     });
-    let play = match p.title.kind {
+    let first = match p.title.kind {
         crate::catalog::titles::TitleKind::Series => p
             .seasons
             .first()
             .and_then(|s| s.episodes.first())
-            .map(|e| play_href(&e.id)),
-        _ => Some(play_href(&p.title.id)),
+            .map(|e| e.id.clone()),
+        _ => Some(p.title.id.clone()),
+    };
+    let play = first.as_deref().map(play_href);
+    // What the main button does for this viewer, when the engine would not let them play.
+    let title_page = format!("/title/{}", p.title.id);
+    let main = match &first {
+        Some(first) => main_action(&state, user, first, &title_page, can_pay, &locale, now).await?,
+        None => None,
+    };
+    let (csrf, csrf_cookie) = match main.as_ref().is_some_and(|m| !m.checkout.is_empty()) {
+        true => {
+            let (token, cookie) = super::shop::checkout_token(&req, viewer.as_ref());
+            (Some(token), cookie)
+        }
+        false => (None, None),
     };
     // The watch page itself resumes: a second button to the same page would say nothing.
     let play = play.filter(|href| resume.as_ref().is_none_or(|(r, _, _)| r != href));
@@ -326,9 +396,11 @@ pub async fn title(
         "title.html",
         StatusCode::OK,
         minijinja::context! {
-            title => value(&p.title), card => value(&view(&p.card)), genres => value(&p.genres),
-            seasons => value(&seasons), extras => value(&views(&p.extras)),
-            trailer => value(&p.trailer.as_ref().map(view)), play, resume,
+            title => value(&p.title), card => value(&view(&p.card, &marks)),
+            genres => value(&p.genres),
+            seasons => value(&seasons), extras => value(&views(&p.extras, &marks)),
+            trailer => value(&p.trailer.as_ref().map(|t| view(t, &marks))), play, resume,
+            main => value(&main), csrf => csrf.clone(),
             credits => value(&credit_lines(&p.people)),
             canonical => format!("{base}/title/{}", p.title.id),
             og_image => p
@@ -341,13 +413,64 @@ pub async fn title(
         },
     )?;
     let mut resp = per_viewer(resp, user.is_some());
-    if user.is_none() && links_from_host(&state) {
+    // A visitor's checkout form carries their own form token.
+    if user.is_none() && csrf.is_some() {
+        resp = super::account_pages::private(resp, csrf_cookie);
+    } else if user.is_none() && links_from_host(&state) {
         resp.headers_mut().insert(
             actix_web::http::header::CACHE_CONTROL,
             actix_web::http::header::HeaderValue::from_static("private"),
         );
     }
-    Ok(resp)
+    Ok(super::shop::vary_by_language(resp))
+}
+
+/// The title page's main button for this viewer when the engine would not let them play
+/// `first` (the title, or a series' first episode); `None`: "Play".
+async fn main_action(
+    state: &AppState,
+    user: Option<i64>,
+    first: &str,
+    title_page: &str,
+    can_pay: bool,
+    locale: &crate::money::Locale,
+    now: i64,
+) -> Result<Option<MainAction>, ApiError> {
+    let paywall = state.settings.settings.current().paywall.clone();
+    let Some((access, decision)) = state
+        .playback
+        .decision(first, user, None, &paywall, now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let only = match &decision {
+        crate::access::entitlement::Decision::Denied { remedies, .. } => {
+            remedies.iter().find_map(|r| match r {
+                Remedy::Subscribe { plans } => Some(plans.clone()),
+                _ => None,
+            })
+        }
+        _ => None,
+    };
+    let plans = match only {
+        Some(only) => {
+            state
+                .db
+                .read(move |c| shop::plans_on_sale(c, user, &only, now))
+                .await?
+        }
+        None => Vec::new(),
+    };
+    Ok(super::shop::main_action(
+        title_page,
+        &format!("/watch/{first}"),
+        &access,
+        &decision,
+        &plans,
+        can_pay,
+        locale,
+    ))
 }
 
 /// Credits as the title page lists them: one line per role, cast first, in billing order.
@@ -390,6 +513,7 @@ const SEARCH_LIMIT: u32 = 40;
 
 #[get("/search")]
 pub async fn search_page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     params: web::Query<SearchParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -426,16 +550,19 @@ pub async fn search_page(
     } else {
         "search.html"
     };
+    let marks = marks_for(&state, &req, &cards).await?;
     page(
         &state,
         template,
         StatusCode::OK,
-        minijinja::context! { q, cards => value(&views(&cards)) },
+        minijinja::context! { q, cards => value(&views(&cards, &marks)) },
     )
+    .map(super::shop::vary_by_language)
 }
 
 #[get("/genre/{slug}")]
 pub async fn genre(
+    req: HttpRequest,
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -453,16 +580,19 @@ pub async fn genre(
     let Some((name, cards)) = found else {
         return not_found(&state);
     };
+    let marks = marks_for(&state, &req, &cards).await?;
     page(
         &state,
         "browse.html",
         StatusCode::OK,
-        minijinja::context! { heading => name, cards => value(&views(&cards)) },
+        minijinja::context! { heading => name, cards => value(&views(&cards, &marks)) },
     )
+    .map(super::shop::vary_by_language)
 }
 
 #[get("/collection/{slug}")]
 pub async fn collection(
+    req: HttpRequest,
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -486,13 +616,15 @@ pub async fn collection(
     let Some((col, cards)) = found else {
         return not_found(&state);
     };
+    let marks = marks_for(&state, &req, &cards).await?;
     page(
         &state,
         "browse.html",
         StatusCode::OK,
         minijinja::context! { heading => col.name, intro => col.description,
-        cards => value(&views(&cards)) },
+        cards => value(&views(&cards, &marks)) },
     )
+    .map(super::shop::vary_by_language)
 }
 
 /// Artwork, public and cached for good: the key changes whenever the image does.

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::access::level::AccessLevel;
 use crate::catalog::browse::Card;
 use crate::catalog::rails::Rail;
 
@@ -34,6 +35,10 @@ impl Stamp {
 pub struct Home {
     pub rails: Vec<(Rail, Option<Vec<Card>>)>,
     pub genres: Vec<(String, String)>,
+    /// The access levels of the paid titles among those cards, for their marks: about the
+    /// titles only, so shared like the rails; levels move the catalog's version too. The
+    /// words (plan names, prices) are made per request.
+    pub levels: HashMap<String, AccessLevel>,
 }
 
 /// Search results by their normalised query.

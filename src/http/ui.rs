@@ -27,6 +27,7 @@ pub(super) fn page(
     let search_js = state.ui.static_url("search.js");
     let visit_js = state.ui.static_url("visit.js");
     let banner_js = state.ui.static_url("banner.js");
+    let local_time_js = state.ui.static_url("local-time.js");
     let settings = state.settings.settings.current();
     let site_name = settings.site.name.clone();
     // The header: "Account" for a signed-in visitor, else "Sign in" and (while anyone may)
@@ -37,7 +38,7 @@ pub(super) fn page(
         .then(|| super::frame::link_back("/signup"));
     let html = state.ui.render(
         template,
-        minijinja::context! { css, js, hls, search_js, visit_js, banner_js, site_name,
+        minijinja::context! { css, js, hls, search_js, visit_js, banner_js, local_time_js, site_name,
         signed_in, sign_in_href, sign_up_href, ..ctx },
     )?;
     let mut resp = HttpResponse::build(status);

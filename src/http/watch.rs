@@ -12,15 +12,17 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::session::{Viewer, presented_session};
+use super::shop::PlanCard;
 use super::ui::{missing, page};
 use crate::access::AccessError;
 use crate::access::entitlement::{Decision, Remedy};
 use crate::access::level::{AccessLevel, Price};
-use crate::access::{offers, plans};
 use crate::accounts::throttle;
 use crate::catalog::{self, AssetStatus, browse, progress};
+use crate::images::ArtKind;
 use crate::playback::gate::{self, poster_url};
 use crate::services::playback::{Asker, PlayAnswer, ProgressError, Refusal};
+use crate::services::shop;
 
 #[derive(Serialize)]
 struct WatchView {
@@ -31,6 +33,9 @@ struct WatchView {
     /// Seconds, for the player to tell a finished position from one to resume.
     duration_secs: Option<f64>,
     poster: Option<String>,
+    /// Behind the paywall: the title's uploaded backdrop (else its series'), else the
+    /// video's poster frame.
+    backdrop: Option<String>,
     /// The series and episode number, or the title an extra belongs to.
     heading: Option<String>,
     /// That title's page.
@@ -54,34 +59,57 @@ struct PlayerView {
 #[derive(Serialize, Default)]
 struct PaywallView {
     reason: String,
+    /// What the title needs, in words, where the reason does not say it ("Included with
+    /// Explorer" for a visitor told to sign in).
+    needs: Option<String>,
     /// The title whose access the viewer needs: the watched one, or another paid title that
     /// plays the same media. Its offers are the ones shown, and checkout names it.
     title: String,
     /// When that is another title: whose access is needed, in words.
     part_of: Option<String>,
     sign_in: Option<String>,
-    plans: Vec<PlanOffer>,
+    /// Beside "Sign in" for a visitor: make an account and come back here.
+    sign_up: Option<String>,
+    plans: Vec<PlanCard>,
     rent: Option<String>,
     buy: Option<String>,
     ticket: Option<String>,
+    /// The event's start: machine time for the page's script, and the same in UTC words
+    /// for a browser that runs none.
+    event_at: Option<EventTime>,
     code: bool,
     update_payment: bool,
     stop_another_stream: bool,
-    /// Stripe is set up and the viewer is signed in: the offers are buttons.
+    /// Stripe is set up: the offers are buttons, for visitors too (checkout finds or makes
+    /// the account).
     can_buy: bool,
+    /// Something is for sale but Stripe is not set up: "Not on sale online yet".
+    not_on_sale: Option<&'static str>,
 }
 
 #[derive(Serialize)]
-struct PlanOffer {
-    id: String,
-    monthly: bool,
-    yearly: bool,
-    name: String,
-    description: String,
-    prices: String,
-    trial_days: u32,
-    /// The offer a new member gets without a code ("14 days free").
-    offer: Option<String>,
+struct EventTime {
+    /// RFC 3339, UTC: `<time datetime>`.
+    iso: String,
+    /// "Monday 7 December 2026, 20:00 UTC".
+    words: String,
+}
+
+fn event_time(at: i64) -> Option<EventTime> {
+    let t = time::OffsetDateTime::from_unix_timestamp(at).ok()?;
+    let iso = t
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()?;
+    let words = format!(
+        "{} {} {} {}, {:02}:{:02} UTC",
+        t.weekday(),
+        t.day(),
+        t.month(),
+        t.year(),
+        t.hour(),
+        t.minute()
+    );
+    Some(EventTime { iso, words })
 }
 
 fn clock(secs: Option<f64>) -> String {
@@ -99,20 +127,8 @@ pub(super) fn money(amount: i64, currency: &str) -> String {
     crate::money::format(amount, currency, &crate::money::Locale::default())
 }
 
-fn price_text(p: &Price) -> String {
-    money(p.amount, &p.currency)
-}
-
-fn plan_prices(p: &plans::Plan) -> String {
-    let f = &p.fields;
-    let mut parts = Vec::new();
-    if let Some(m) = f.monthly_amount {
-        parts.push(format!("{} a month", money(m, &f.currency)));
-    }
-    if let Some(y) = f.yearly_amount {
-        parts.push(format!("{} a year", money(y, &f.currency)));
-    }
-    parts.join(" or ")
+fn price_text(p: &Price, locale: &crate::money::Locale) -> String {
+    super::shop::price(p.amount, &p.currency, locale)
 }
 
 fn asker(req: &HttpRequest, viewer: Option<&Viewer>) -> Asker {
@@ -155,8 +171,8 @@ async fn paywall(
     refusal: Refusal,
     title_id: &str,
     user: Option<i64>,
+    locale: &crate::money::Locale,
 ) -> Result<PaywallView, ApiError> {
-    let signed_in = user.is_some();
     let Refusal {
         decision,
         title: decided_by,
@@ -166,68 +182,61 @@ async fn paywall(
         return Ok(PaywallView::default());
     };
     let needed = decided_by.asked_about().to_owned();
+    let can_buy = super::shop::can_pay(state);
     let mut view = PaywallView {
         reason: reason.sentence().to_owned(),
         part_of: (needed != title_id).then(|| part_of(other_name.as_deref(), &decided_by.level)),
         title: needed,
-        can_buy: signed_in && state.settings.settings.current().stripe.enabled(),
+        can_buy,
         ..PaywallView::default()
     };
+    if let AccessLevel::PayPerView { starts_at, .. } = decided_by.level {
+        view.event_at = event_time(starts_at);
+    }
     for remedy in remedies {
         match remedy {
             Remedy::SignIn => {
                 view.sign_in = Some(format!("/login?next=/watch/{title_id}"));
+                view.sign_up = Some(format!("/signup?next=/watch/{title_id}"));
             }
             Remedy::Subscribe { plans: only } => {
                 let now = crate::clock::now();
-                let on_sale = state
+                let (on_sale, names) = state
                     .db
                     .read(move |c| {
-                        let member = match user {
-                            Some(u) => offers::is_member(c, u, now)?,
-                            None => false,
-                        };
-                        let had_trial = user.is_some_and(|u| {
-                            crate::payments::sync::trial_used(c, u).unwrap_or(false)
-                        });
-                        plans::on_sale(c, &only)?
-                            .into_iter()
-                            .map(|p| {
-                                let offer = match member {
-                                    true => None,
-                                    false => {
-                                        let trial = if had_trial { 0 } else { p.fields.trial_days };
-                                        let id = user.unwrap_or(0);
-                                        offers::automatic(c, &p, id, trial, false, now)?
-                                    }
-                                };
-                                Ok((p, offer.map(|o| o.fields.describe())))
-                            })
-                            .collect::<Result<Vec<_>, AccessError>>()
+                        Ok::<_, AccessError>((
+                            shop::plans_on_sale(c, user, &only, now)?,
+                            shop::plan_names(c)?,
+                        ))
                     })
                     .await?;
                 view.plans = on_sale
                     .iter()
-                    .map(|(p, offer)| PlanOffer {
-                        offer: offer.clone(),
-                        id: p.id.clone(),
-                        monthly: p.fields.monthly_amount.is_some(),
-                        yearly: p.fields.yearly_amount.is_some(),
-                        name: p.fields.name.clone(),
-                        description: p.fields.description.clone(),
-                        prices: plan_prices(p),
-                        trial_days: p.fields.trial_days,
-                    })
+                    .map(|p| super::shop::plan_card(p, locale))
                     .collect();
+                view.needs = Some(super::shop::mark(
+                    &decided_by.level,
+                    &names,
+                    can_buy,
+                    locale,
+                ));
             }
-            Remedy::Rent { price } => view.rent = Some(price_text(&price)),
-            Remedy::Buy { price } => view.buy = Some(price_text(&price)),
-            Remedy::Ticket { price } => view.ticket = Some(price_text(&price)),
+            Remedy::Rent { price } => view.rent = Some(price_text(&price, locale)),
+            Remedy::Buy { price } => view.buy = Some(price_text(&price, locale)),
+            Remedy::Ticket { price } => view.ticket = Some(price_text(&price, locale)),
             Remedy::Code => view.code = true,
             Remedy::UpdatePayment => view.update_payment = true,
             Remedy::StopAnotherStream => view.stop_another_stream = true,
         }
     }
+    if decided_by.level == AccessLevel::Registered {
+        view.needs = Some("Free with an account.".into());
+    }
+    let for_sale = !view.plans.is_empty()
+        || view.rent.is_some()
+        || view.buy.is_some()
+        || view.ticket.is_some();
+    view.not_on_sale = (for_sale && !can_buy).then_some(super::shop::NOT_ON_SALE);
     Ok(view)
 }
 
@@ -276,10 +285,21 @@ pub async fn watch(
                 Some(u) => progress::position(c, u, &title.id)?,
                 None => None,
             };
-            Ok(Ok((title, asset, parent, resume)))
+            let mut backdrop = catalog::artwork::of(c, &title.id)?
+                .into_iter()
+                .find(|a| a.kind == ArtKind::Backdrop);
+            if backdrop.is_none()
+                && let Some(p) = &parent
+            {
+                backdrop = catalog::artwork::of(c, &p.id)?
+                    .into_iter()
+                    .find(|a| a.kind == ArtKind::Backdrop);
+            }
+            let backdrop = backdrop.map(|a| a.best(1280));
+            Ok(Ok((title, asset, parent, resume, backdrop)))
         })
         .await?;
-    let (title, asset, parent, resume) = match found {
+    let (title, asset, parent, resume, backdrop) = match found {
         Ok(found) => found,
         Err(Some(title_id)) if title_id != id => {
             // The query (`?autoplay=1`) goes along.
@@ -327,13 +347,37 @@ pub async fn watch(
         ),
         PlayAnswer::Denied(refusal) => (
             None,
-            Some(paywall(&state, refusal, &title.id, user).await?),
+            Some(
+                paywall(
+                    &state,
+                    refusal,
+                    &title.id,
+                    user,
+                    &super::shop::locale_of(&req),
+                )
+                .await?,
+            ),
             StatusCode::OK,
         ),
     };
     let premium = player.as_ref().is_some_and(|p| p.pass_expires.is_some());
+    // A checkout form carries the session's token, or a visitor's form token (whose cookie
+    // makes the page theirs alone).
+    let sells = paywall.as_ref().is_some_and(|p| {
+        p.can_buy
+            && (!p.plans.is_empty() || p.rent.is_some() || p.buy.is_some() || p.ticket.is_some())
+    });
+    let (form_csrf, form_cookie) = match sells {
+        true => {
+            let (token, cookie) = super::shop::checkout_token(&req, viewer.as_ref());
+            (Some(token), cookie)
+        }
+        false => (None, None),
+    };
+    let poster = m.poster.as_deref().map(|p| poster_url(&asset.id, p));
     let view = WatchView {
-        poster: m.poster.as_deref().map(|p| poster_url(&asset.id, p)),
+        backdrop: backdrop.or_else(|| poster.clone()),
+        poster,
         duration: clock(asset.duration_secs),
         duration_secs: asset.duration_secs,
         id: title.id.clone(),
@@ -351,16 +395,17 @@ pub async fn watch(
         status,
         minijinja::context! { asset => minijinja::Value::from(minijinja::value::Serde(&view)),
         csrf => viewer.as_ref().map(|v| v.csrf_token().to_owned()),
+        form_csrf => form_csrf.clone(),
         code_error => code_error(query.code.as_deref()),
         checkout_pending => query.checkout.as_deref() == Some("pending") },
     )?;
     // A signed-in page carries the session's CSRF token (and a premium one a token of this
     // viewer's): never kept by a shared cache.
-    Ok(match viewer {
+    Ok(super::shop::vary_by_language(match viewer {
         Some(_) => super::account_pages::private(resp, None),
-        None if premium => super::account_pages::private(resp, None),
+        None if premium || form_csrf.is_some() => super::account_pages::private(resp, form_cookie),
         None => resp,
-    })
+    }))
 }
 
 fn code_error(code: Option<&str>) -> Option<&'static str> {

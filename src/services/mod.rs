@@ -14,6 +14,7 @@ pub mod playback;
 pub mod recommendations;
 pub mod settings;
 pub mod stripe_connection;
+pub mod shop;
 pub mod titles;
 pub mod webhooks;
 

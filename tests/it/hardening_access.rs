@@ -646,7 +646,7 @@ fn a_free_episode_on_a_paid_movies_media_sells_the_movie_and_plays_once_the_view
         "{}",
         page.body
     );
-    let plan = hidden_fields(&page.body, "Subscribe monthly");
+    let plan = hidden_fields(&page.body, "Subscribe, billed monthly");
     assert!(plan.contains(&("plan".into(), "club".into())), "{plan:?}");
     buy_from(&mut eve, &stripe, plan, &[("interval", "month")]);
     assert!(eve.get(&watch).body.contains("data-src=\""));

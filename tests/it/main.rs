@@ -36,6 +36,7 @@ mod safety;
 mod service;
 mod settings;
 mod signup;
+mod shop;
 mod sources;
 mod static_binary;
 mod storefront;

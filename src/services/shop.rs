@@ -1,0 +1,84 @@
+//! What the shop shows a viewer: the plans on sale with the trial and the automatic offer
+//! this viewer would get at checkout (the pricing page and the paywall), and the access
+//! levels of titles for the marks on tiles and title pages. Reads only; the checkout itself
+//! is `services::billing`'s.
+
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+
+use crate::access::level::AccessLevel;
+use crate::access::plans::{self, Plan};
+use crate::access::{AccessError, offers, store};
+
+/// A plan a viewer may buy now, as this viewer would get it.
+#[derive(Debug, Clone)]
+pub struct PlanOnSale {
+    pub plan: Plan,
+    /// Days free at checkout: the plan's trial, or 0 once this person had a trial.
+    pub trial_days: u32,
+    /// The offer applied without a code ("50 % off for 3 months"), in words; none for a
+    /// current member, whom checkout gives none either.
+    pub offer: Option<String>,
+}
+
+/// The plans on sale (among `only` when it names any) for `user` (`None`: a visitor, who
+/// is treated as a new member with no trial used yet).
+pub fn plans_on_sale(
+    c: &Connection,
+    user: Option<i64>,
+    only: &[String],
+    now: i64,
+) -> Result<Vec<PlanOnSale>, AccessError> {
+    let member = match user {
+        Some(u) => offers::is_member(c, u, now)?,
+        None => false,
+    };
+    // A failed read of the trial ledger shows the trial; checkout decides again anyway.
+    let had_trial = user.is_some_and(|u| crate::payments::sync::trial_used(c, u).unwrap_or(false));
+    plans::on_sale(c, only)?
+        .into_iter()
+        .map(|plan| {
+            let trial_days = if had_trial { 0 } else { plan.fields.trial_days };
+            let offer = match member {
+                true => None,
+                false => offers::automatic(c, &plan, user.unwrap_or(0), trial_days, false, now)?
+                    .map(|o| o.fields.describe()),
+            };
+            Ok(PlanOnSale {
+                plan,
+                trial_days,
+                offer,
+            })
+        })
+        .collect()
+}
+
+/// The names of the plans on sale by id, for "Included with Explorer".
+pub fn plan_names(c: &Connection) -> Result<Vec<(String, String)>, AccessError> {
+    Ok(plans::on_sale(c, &[])?
+        .into_iter()
+        .map(|p| (p.id, p.fields.name))
+        .collect())
+}
+
+/// The access level of each paid title among `ids` (the nearest one set: its own, its
+/// season's, its collection's); free ones are left out. About the titles only, never the
+/// viewer, so the storefront may keep it with its shared rails.
+pub fn paid_levels(
+    c: &Connection,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<HashMap<String, AccessLevel>, AccessError> {
+    let mut out = HashMap::new();
+    for id in ids {
+        if out.contains_key(&id) {
+            continue;
+        }
+        if let Some(access) = store::title_access(c, &id)?
+            && access.is_paid()
+        {
+            out.insert(id, access.level);
+        }
+    }
+    Ok(out)
+}
