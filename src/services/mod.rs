@@ -13,8 +13,8 @@ pub mod paywall;
 pub mod playback;
 pub mod recommendations;
 pub mod settings;
-pub mod stripe_connection;
 pub mod shop;
+pub mod stripe_connection;
 pub mod titles;
 pub mod webhooks;
 

@@ -368,7 +368,11 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
         "a page with a token is not cached"
     );
     let account = bob.get("/account");
-    assert!(account.body.contains("Club: yours until"), "{}", account.body);
+    assert!(
+        account.body.contains("Club: yours until"),
+        "{}",
+        account.body
+    );
     assert!(!account.body.contains("Manage billing"), "no Stripe here");
     let bob_cookie = session_cookie(&bob);
 
