@@ -99,7 +99,7 @@ try {
     await ann.goto(`${base}/admin/titles/${id}#access`, { waitUntil: 'load' });
     await fill('form[data-access-form]');
     await submit(ann, 'form[data-access-form]');
-    return (await ann.locator('#access code').first().textContent()).trim();
+    return (await ann.locator('#access p').first().textContent()).trim();
   };
   const club = await access(clubId, async (f) => ann.selectOption(`${f} select[name=kind]`, 'subscribers'));
   const film = await access(filmId, async (f) => {
