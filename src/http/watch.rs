@@ -15,7 +15,7 @@ use super::session::{Viewer, presented_session};
 use super::shop::PlanCard;
 use super::ui::{missing, page};
 use crate::access::AccessError;
-use crate::access::entitlement::{Decision, Remedy};
+use crate::access::entitlement::{Decision, Reason, Remedy};
 use crate::access::level::{AccessLevel, Price};
 use crate::accounts::throttle;
 use crate::catalog::{self, AssetStatus, browse, progress};
@@ -121,6 +121,22 @@ fn clock(secs: Option<f64>) -> String {
     }
 }
 
+/// The paywall's heading. A visitor who is not signed in is told what the title needs, not
+/// only to sign in: signing in is one way in among the buttons (a guest may pay, make an
+/// account, or type a code).
+fn heading(reason: &Reason, level: &AccessLevel) -> &'static str {
+    if *reason != Reason::SignInRequired {
+        return reason.sentence();
+    }
+    match level {
+        AccessLevel::Subscribers { .. } => Reason::NoPlan.sentence(),
+        AccessLevel::Purchase { .. } => Reason::NotPurchased.sentence(),
+        AccessLevel::PayPerView { .. } => Reason::NoTicket.sentence(),
+        AccessLevel::Registered => "Create a free account, or sign in, to watch this.",
+        AccessLevel::Public => reason.sentence(),
+    }
+}
+
 /// `1299 eur` as `€12.99`, in English; where the viewer's locale is known, call
 /// `crate::money::format` with it instead.
 pub(super) fn money(amount: i64, currency: &str) -> String {
@@ -184,7 +200,7 @@ async fn paywall(
     let needed = decided_by.asked_about().to_owned();
     let can_buy = super::shop::can_pay(state);
     let mut view = PaywallView {
-        reason: reason.sentence().to_owned(),
+        reason: heading(&reason, &decided_by.level).to_owned(),
         part_of: (needed != title_id).then(|| part_of(other_name.as_deref(), &decided_by.level)),
         title: needed,
         can_buy,

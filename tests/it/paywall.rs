@@ -284,7 +284,7 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
     let page = stranger.get(&format!("/watch/{free_id}"));
     assert!(player_src(&page.body).is_none(), "{}", page.body);
     assert!(
-        page.body.contains("Sign in to watch this."),
+        page.body.contains("This title is for subscribers."),
         "{}",
         page.body
     );
@@ -296,7 +296,7 @@ fn premium_media_plays_only_under_a_token_the_engine_allowed_for_that_viewer() {
     assert!(player_src(&page.body).is_none(), "{}", page.body);
     assert!(!page.body.contains("master.m3u8"), "{}", page.body);
     assert!(
-        page.body.contains("Sign in to watch this."),
+        page.body.contains("This title is for subscribers."),
         "{}",
         page.body
     );
@@ -811,7 +811,10 @@ fn a_signed_in_viewer_plays_premium_media_in_chromium_under_a_token_it_renews() 
         ["paywall", "played", "renewed"],
         "{report}"
     );
-    assert_eq!(report["steps"][0]["reason"], "Sign in to watch this.");
+    assert_eq!(
+        report["steps"][0]["reason"],
+        "Create a free account, or sign in, to watch this."
+    );
 }
 
 #[test]

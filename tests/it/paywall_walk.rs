@@ -102,14 +102,24 @@ fn an_operator_sets_up_the_paywall_in_the_dashboard_and_viewers_pay_redeem_and_w
             .contains("Ticket holders (€5.00)"),
         "{levels}"
     );
-    // The visitor is told to sign in, and shown what each would cost.
+    // The visitor is told what each needs, and shown what it would cost.
     let walls = step("visitor")["walls"].clone();
-    for (wall, offer) in walls.as_array().unwrap().iter().zip([
-        "Club · €7.99 a month · 7 days free",
-        "Rent for €2.50",
-        "Ticket: €5.00",
-    ]) {
-        assert_eq!(wall["reason"], "Sign in to watch this.", "{walls}");
+    for ((wall, offer), needs) in walls
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([
+            "Club · €7.99 a month · 7 days free",
+            "Rent for €2.50",
+            "Ticket: €5.00",
+        ])
+        .zip([
+            "This title is for subscribers.",
+            "Rent or buy this title to watch it.",
+            "This event needs a ticket.",
+        ])
+    {
+        assert_eq!(wall["reason"], needs, "{walls}");
         assert!(
             wall["offers"].as_str().unwrap().contains(offer),
             "{offer}: {walls}"
