@@ -40,6 +40,7 @@ mod signup;
 mod sources;
 mod static_binary;
 mod storefront;
+mod stranger_walk;
 mod stripe;
 mod stripe_burst;
 mod stripe_standin;

@@ -265,7 +265,12 @@ impl State {
                     "url": format!("{base}/pay/{id}"),
                     "success_url": field(form, "success_url"), "cancel_url": field(form, "cancel_url"),
                     "amount_total": amount,
-                    "currency": field(form, "line_items[0][price_data][currency]").unwrap_or("usd"),
+                    // A plan's session is in its price's currency, as at Stripe.
+                    "currency": field(form, "line_items[0][price_data][currency]")
+                        .or_else(|| field(form, "line_items[0][price]")
+                            .and_then(|p| self.prices.get(p))
+                            .and_then(|p| p["currency"].as_str()))
+                        .unwrap_or("usd"),
                     "metadata": nested(form, "metadata"), "subscription": null, "payment_intent": null,
                     "expires_at": field(form, "expires_at").and_then(|t| t.parse::<i64>().ok())});
                 self.sessions.insert(id, (s.clone(), form.to_vec()));
