@@ -181,7 +181,7 @@ fn strangers_subscribe_or_sign_up_on_a_phone_and_the_operator_sees_them() {
     );
     assert_eq!(
         step("free account from the paywall")["reason"],
-        "Sign in to watch this.",
+        "Create a free account, or sign in, to watch this.",
         "{report}"
     );
     for page in ["home", "title", "plans", "signup", "paywall", "account"] {

@@ -45,6 +45,8 @@ struct SubscriptionLine {
     price: String,
     renews: String,
     source: String,
+    /// The subscription in Stripe's dashboard, where support looks it up.
+    stripe_url: Option<String>,
     manual: bool,
     open: bool,
 }
@@ -145,17 +147,22 @@ pub async fn section(
         .into_iter()
         .map(|s| SubscriptionLine {
             id: s.id,
-            status: match (s.status.as_str(), s.cancel_at_period_end) {
-                ("active", true) => "active, ends at period end".into(),
-                (other, _) => other.replace('_', " "),
-            },
+            status: subscription_state(&s.status, s.cancel_at_period_end),
             price: if s.amount > 0 {
                 format!("{} a {}", money(s.amount, &s.currency), s.interval)
             } else {
                 "no charge".into()
             },
             renews: when(s.period_end),
-            source: s.stripe_subscription_id.unwrap_or(s.source.clone()),
+            source: match s.source.as_str() {
+                "manual" => "given by hand".into(),
+                "stripe" => "Stripe".into(),
+                other => other.replace('_', " "),
+            },
+            stripe_url: s
+                .stripe_subscription_id
+                .as_deref()
+                .map(|id| format!("https://dashboard.stripe.com/subscriptions/{id}")),
             manual: s.source == "manual",
             open: s.status != "ended",
             plan: names.plan(&s.plan_id),
@@ -438,4 +445,21 @@ pub async fn act(
         _ => return Err(PageError::NotFound(format!("no action {what}/{action}"))),
     }
     Ok(see_other(&format!("/admin/members/{user}#paywall"), []))
+}
+
+/// A subscription's state as support reads it ("free trial", "payment overdue"), never
+/// Stripe's status word.
+fn subscription_state(status: &str, ends_at_period_end: bool) -> String {
+    let state = match status {
+        "trialing" => "free trial",
+        "active" => "active",
+        "past_due" => "payment overdue",
+        "ended" => "ended",
+        other => other,
+    };
+    if ends_at_period_end && status != "ended" {
+        format!("{state}, ends at period end")
+    } else {
+        state.to_owned()
+    }
 }
