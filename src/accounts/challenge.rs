@@ -126,7 +126,9 @@ pub fn spend(conn: &Connection, solution: &Solution, now: i64) -> Result<(), Spe
     let added = conn
         .execute(
             "INSERT OR IGNORE INTO signup_challenges_spent (signature, expires_at) VALUES (?1, ?2)",
-            params![solution.signature, now + TTL_SECS],
+            // Spent by its challenge, which the signature covers byte for byte: the
+            // signature's hex has many spellings (upper and lower case) for one answer.
+            params![solution.challenge, now + TTL_SECS],
         )
         .map_err(AccountsError::from)?;
     if added == 0 {
@@ -201,5 +203,21 @@ mod tests {
             ))
         });
         assert!(again.unwrap());
+        // The same answer with its signature spelled in capitals is the same answer.
+        let shouted = Solution {
+            signature: good.signature.to_uppercase(),
+            ..good.clone()
+        };
+        assert_eq!(check(&shouted, 102), Ok(()));
+        let replayed = db.write_blocking(|tx| {
+            Ok::<_, AccountsError>(matches!(
+                spend(tx, &shouted, 102),
+                Err(SpendError::Refused(Refusal::Replayed))
+            ))
+        });
+        assert!(
+            replayed.unwrap(),
+            "a re-spelled signature spends the answer again"
+        );
     }
 }

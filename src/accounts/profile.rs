@@ -240,6 +240,32 @@ pub fn erased_email_key(email_key: &str) -> String {
     )
 }
 
+/// The addresses a member's own audit entries name (`email`, `from`, `to` in their
+/// details), as email keys: where a deletion must look besides the current address.
+fn former_addresses(conn: &Connection, id: i64) -> Result<Vec<String>, AccountsError> {
+    let mut stmt = conn.prepare(
+        "SELECT detail FROM audit_log WHERE target = 'member:' || ?1
+            OR (actor_kind = 'user' AND actor_id = ?1)",
+    )?;
+    let details = stmt
+        .query_map([id], |r| r.get::<_, Option<String>>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut keys = Vec::new();
+    for detail in details.into_iter().flatten() {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(&detail) else {
+            continue;
+        };
+        for field in ["email", "from", "to"] {
+            if let Some(text) = fields.get(field).and_then(|v| v.as_str())
+                && text.contains('@')
+            {
+                keys.push(Email::key_of(text));
+            }
+        }
+    }
+    Ok(keys)
+}
+
 /// Deletes the member's own account and every row that names them: the account and what
 /// hangs off it (sessions, devices, links, holdings, history, list, consent: `ON DELETE
 /// CASCADE`), sign-in counters and mail budgets of the address, links that name it, its
@@ -255,23 +281,30 @@ pub fn delete_own(
     may_delete_own(conn, user)?;
     let id = user.id.0;
     let key = Email::key_of(&user.email);
-    conn.execute(
-        "DELETE FROM sign_in_throttle WHERE instr(key, ?1) > 0",
-        [&key],
-    )?;
-    conn.execute("DELETE FROM mail_budget WHERE email_key = ?1", [&key])?;
-    conn.execute(
-        "DELETE FROM one_time_tokens WHERE user_id = ?1 OR lower(email) = ?2",
-        params![id, key],
-    )?;
-    conn.execute(
-        "UPDATE trials_used SET email_key = ?2 WHERE email_key = ?1",
-        params![key, erased_email_key(&key)],
-    )?;
-    conn.execute(
-        "DELETE FROM webhook_deliveries WHERE instr(lower(payload), ?1) > 0",
-        [&key],
-    )?;
+    // Every address the account has had: the current one, and those its audit entries
+    // name (an address changed from, the one it signed up with).
+    let mut keys = vec![key.clone()];
+    keys.extend(former_addresses(conn, id)?);
+    keys.sort();
+    keys.dedup();
+    conn.execute("DELETE FROM one_time_tokens WHERE user_id = ?1", [id])?;
+    for key in &keys {
+        conn.execute(
+            "DELETE FROM sign_in_throttle WHERE instr(key, ?1) > 0",
+            [key],
+        )?;
+        conn.execute("DELETE FROM mail_budget WHERE email_key = ?1", [key])?;
+        conn.execute("DELETE FROM one_time_tokens WHERE lower(email) = ?1", [key])?;
+        conn.execute("DELETE FROM signup_links WHERE lower(email) = ?1", [key])?;
+        conn.execute(
+            "UPDATE trials_used SET email_key = ?2 WHERE email_key = ?1",
+            params![key, erased_email_key(key)],
+        )?;
+        conn.execute(
+            "DELETE FROM webhook_deliveries WHERE instr(lower(payload), ?1) > 0",
+            [key],
+        )?;
+    }
     // The audit log keeps what happened and to which member id, not who they were.
     let erased = format!("deleted member {id}");
     conn.execute(
@@ -293,9 +326,18 @@ pub fn delete_own(
             params![text, erased, own_only, id],
         )?;
     }
+    for key in &keys {
+        conn.execute(
+            "UPDATE audit_log SET detail = replace(detail, ?1, ?2) WHERE instr(lower(detail), ?1) > 0",
+            params![key, erased],
+        )?;
+    }
+    // The member's own entries may hold what they once were called or wrote in any case:
+    // their details go, the action and the id stay.
     conn.execute(
-        "UPDATE audit_log SET detail = replace(detail, ?1, ?2) WHERE instr(lower(detail), ?1) > 0",
-        params![key, erased],
+        "UPDATE audit_log SET detail = '{}' WHERE target = 'member:' || ?1
+            OR (actor_kind = 'user' AND actor_id = ?1)",
+        [id],
     )?;
     conn.execute("DELETE FROM users WHERE id = ?1", [id])?;
     let mut detail = json!({"by": "the member"});

@@ -332,15 +332,14 @@ pub async fn confirm(
             )
             .optional()?;
         let (id, address, name, hash, next) = row.ok_or(AccountsError::LinkNotValid)?;
-        tx.execute(
-            "UPDATE signup_links SET used_at = ?2 WHERE id = ?1",
-            params![id, now],
-        )?;
+        // A used link is deleted, not marked: its row holds the address, the name and a
+        // password hash, which the account now holds (and a deletion must find nothing
+        // else). Other sign-up links for the same address go too: one account per address.
+        tx.execute("DELETE FROM signup_links WHERE id = ?1", [id])?;
         let email = Email::parse(&address)?;
-        // Other sign-up links for the same address stop working: one account per address.
         tx.execute(
-            "UPDATE signup_links SET used_at = ?2 WHERE lower(email) = ?1 AND used_at IS NULL",
-            params![email.key, now],
+            "DELETE FROM signup_links WHERE lower(email) = ?1",
+            [&email.key],
         )?;
         match create(tx, &email, &name, hash.as_deref(), true, now) {
             Ok(user) => Ok((user, next)),

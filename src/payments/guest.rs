@@ -97,8 +97,15 @@ pub fn started_by(
     )?)
 }
 
+/// How long after the payment the buyer's browser may take its sign-in: the way back from
+/// Checkout takes seconds; later, the address's owner may have claimed the account.
+pub const SIGN_IN_WINDOW_SECS: i64 = 30 * 60;
+
 /// The one sign-in a guest checkout gives: only to the browser that started it, only for
-/// an account this checkout made, and only once. True when this call took it.
+/// an account this checkout made, only once, only within `SIGN_IN_WINDOW_SECS` of the
+/// payment, and never once the account has a password or a confirmed address (its owner
+/// has claimed it through the welcome email: the buyer's cookie must not open it then).
+/// True when this call took it.
 pub fn take_sign_in(
     tx: &Connection,
     session_id: &str,
@@ -108,8 +115,11 @@ pub fn take_sign_in(
     Ok(tx.execute(
         "UPDATE guest_checkouts SET signed_in_at = ?3
          WHERE session_id = ?1 AND browser_hash = ?2 AND account_made = 1
-           AND user_id IS NOT NULL AND fulfilled_at IS NOT NULL AND signed_in_at IS NULL",
-        params![session_id, browser_hash, now],
+           AND user_id IS NOT NULL AND fulfilled_at IS NOT NULL AND signed_in_at IS NULL
+           AND fulfilled_at >= ?3 - ?4
+           AND EXISTS (SELECT 1 FROM users u WHERE u.id = guest_checkouts.user_id
+                       AND u.password_hash IS NULL AND u.email_verified_at IS NULL)",
+        params![session_id, browser_hash, now, SIGN_IN_WINDOW_SECS],
     )? == 1)
 }
 
@@ -144,6 +154,18 @@ mod tests {
                 (Some(7), true, false)
             );
             assert!(!take_sign_in(tx, "cs_1", "hash-b", 5)?);
+            // The owner claimed the address (set a password from the welcome email)
+            // before the buyer's browser came back: no sign-in.
+            tx.execute("UPDATE users SET password_hash = 'x' WHERE id = 7", [])?;
+            assert!(!take_sign_in(tx, "cs_1", "hash-a", 5)?);
+            tx.execute("UPDATE users SET password_hash = NULL WHERE id = 7", [])?;
+            // Long after the payment: no sign-in either.
+            assert!(!take_sign_in(
+                tx,
+                "cs_1",
+                "hash-a",
+                3 + SIGN_IN_WINDOW_SECS + 1
+            )?);
             assert!(take_sign_in(tx, "cs_1", "hash-a", 5)?);
             assert!(!take_sign_in(tx, "cs_1", "hash-a", 6)?);
             assert!(started_by(tx, "cs_1", "hash-a")?);

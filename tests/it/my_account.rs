@@ -201,6 +201,29 @@ fn a_member_changes_their_name_email_and_password() {
         Browser::new(server.url()).sign_in(new, NEW_PASSWORD).status,
         303
     );
+
+    // Deleting the account leaves neither the address it had before nor its names: not
+    // the sign-in counters of the old address, its mail budget, nor the audit entries of
+    // the changes (found by attacking a release build).
+    let csrf = bob.get("/account").csrf();
+    let gone = bob.post(
+        "/account/delete",
+        &[("csrf", &csrf), ("password", NEW_PASSWORD)],
+    );
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    let backup = backup_bytes(&data, &dir.path().join("after.tar.zst"));
+    for (what, bytes) in [
+        ("marquee.db", bytes_of(&data.join("marquee.db"))),
+        ("a backup made afterwards", backup),
+    ] {
+        for needle in ["bob@example.com", "Robert Quill", new] {
+            assert!(
+                !holds(&bytes, needle),
+                "{needle} in {what} {:?}",
+                found_at(&bytes, needle)
+            );
+        }
+    }
 }
 
 /// "6 January" as the server writes a day within the coming months.
