@@ -247,12 +247,16 @@ impl BillingService {
                 let (access, name) = self
                     .db
                     .read(move |c| {
-                        let access = store::title_access(c, &lookup)?;
-                        let name: Option<String> = c
-                            .query_row("SELECT name FROM titles WHERE id = ?1", [&lookup], |r| {
-                                r.get(0)
-                            })
-                            .ok();
+                        // Only a title viewers can see is for sale: a draft's name must not
+                        // reach a Checkout page through its id.
+                        let name =
+                            crate::catalog::browse::live_title(c, &lookup, crate::clock::now())
+                                .map_err(|e| crate::access::AccessError::Invalid(e.to_string()))?
+                                .map(|t| t.name);
+                        let access = match name {
+                            Some(_) => store::title_access(c, &lookup)?,
+                            None => None,
+                        };
                         Ok::<_, crate::access::AccessError>((access, name))
                     })
                     .await

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::accounts::{Browser, PASSWORD, created, data_with_ann, signed_in};
 use crate::stripe::session_of;
 use crate::stripe_standin::Standin;
-use crate::support::{CapturedMail, Options, Server, SmtpCapture};
+use crate::support::{CapturedMail, Options, Server, SmtpCapture, drop_into, make_clip};
 
 struct Shop {
     _tmp: tempfile::TempDir,
@@ -49,13 +49,14 @@ fn shop() -> Shop {
         ),
     );
     assert_eq!(status, 201, "{body}");
-    let (status, title) = server.call(
-        "POST",
-        "/api/v1/titles",
-        Some(json!({"kind": "movie", "name": "Rental Film"})),
-    );
-    assert_eq!(status, 201, "{title}");
-    let film = title["id"].as_str().unwrap().to_owned();
+    // A live film (only titles viewers can see are for sale): a clip dropped in.
+    let clip = tmp.path().join("rental_film.mp4");
+    make_clip(&clip, "320x180", 25, 1.0, false);
+    drop_into(&server.inbox(), &clip);
+    let film = server.wait_finished("rental film", Duration::from_secs(120))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, body) = server.call(
         "PUT",
         &format!("/api/v1/titles/{film}/access"),
@@ -641,5 +642,38 @@ fn a_signed_out_checkout_needs_the_form_token() {
         ],
     );
     assert_eq!(sent.status, 403, "{}", sent.body);
+    assert!(shop.stripe.requests_to("/v1/checkout/sessions").is_empty());
+
+    // A draft is not for sale, even priced, even by its id: its name never reaches a
+    // Checkout page (found by attacking a release build).
+    let (status, draft) = shop.server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(json!({"kind": "movie", "name": "Unannounced Sequel"})),
+    );
+    assert_eq!(status, 201, "{draft}");
+    let draft = draft["id"].as_str().unwrap().to_owned();
+    let (status, body) = shop.server.call(
+        "PUT",
+        &format!("/api/v1/titles/{draft}/access"),
+        Some(
+            json!({"level": {"kind": "purchase", "rent": {"amount": 250, "currency": "eur"},
+                              "buy": null}}),
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut bob = signed_in(&shop.server, "bob@example.com");
+    let csrf = bob.get("/account").csrf();
+    let sent = bob.post(
+        "/checkout",
+        &[
+            ("csrf", &csrf),
+            ("back", "/account"),
+            ("title", &draft),
+            ("kind", "rent"),
+        ],
+    );
+    assert_eq!(sent.status, 400, "{}", sent.body);
+    assert!(!sent.body.contains("Unannounced Sequel"), "{}", sent.body);
     assert!(shop.stripe.requests_to("/v1/checkout/sessions").is_empty());
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::accounts::{Browser, created, data_with_ann, signed_in};
 use crate::stripe::{member_id, session_of};
 use crate::stripe_standin::Standin;
-use crate::support::{Options, Server};
+use crate::support::{Options, Server, drop_into, make_clip};
 
 /// A plan on sale, monthly only, with `trial_days`.
 fn plan(server: &Server, name: &str, amount: i64, trial_days: u32) {
@@ -263,14 +263,15 @@ fn a_subscription_follows_its_price_and_a_lost_dispute_ends_a_rental() {
     );
     assert_eq!(known_prices(), before + 1);
 
-    // A rental, paid; its payment disputed: kept while open, ended when lost.
-    let (status, title) = server.call(
-        "POST",
-        "/api/v1/titles",
-        Some(json!({"kind": "movie", "name": "Rental Film"})),
-    );
-    assert_eq!(status, 201, "{title}");
-    let film = title["id"].as_str().unwrap().to_owned();
+    // A rental, paid; its payment disputed: kept while open, ended when lost. (A live
+    // film: only titles viewers can see are for sale.)
+    let clip = tmp.path().join("rental_film.mp4");
+    make_clip(&clip, "320x180", 25, 1.0, false);
+    drop_into(&server.inbox(), &clip);
+    let film = server.wait_finished("rental film", std::time::Duration::from_secs(120))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, body) = server.call(
         "PUT",
         &format!("/api/v1/titles/{film}/access"),
