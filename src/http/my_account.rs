@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::account_pages::{link_gone, private};
+use super::recovery_pages::{ConfirmForm, link_button_page};
 use super::session::{
     PageError, Viewer, attempt_from, check_form_token, form_token, see_other,
     session_cookie_removal,
@@ -277,26 +278,7 @@ pub async fn confirm_email_form(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let Some(secret) = Secret::parse(&token) else {
-        return link_gone(&state);
-    };
-    if !recovery::is_live(&state.db, TokenKind::ChangeEmail, secret, now()).await? {
-        return link_gone(&state);
-    }
-    let (csrf, cookie) = form_token(&req);
-    let resp = page(
-        &state,
-        "verify.html",
-        StatusCode::OK,
-        minijinja::context! { csrf },
-    )?;
-    Ok(private(resp, cookie))
-}
-
-#[derive(Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default)]
-    csrf: String,
+    link_button_page(&req, &state, &token, TokenKind::ChangeEmail).await
 }
 
 #[post("/account/email/{token}")]

@@ -220,15 +220,27 @@ pub async fn verify_form(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let Some(secret) = Secret::parse(&token) else {
-        return link_gone(&state);
+    link_button_page(&req, &state, &token, TokenKind::VerifyEmail).await
+}
+
+/// The page an emailed one-time link opens: a button that posts it back (mail scanners
+/// follow links but press nothing), or the "link gone" page when it is unknown, used or
+/// expired.
+pub(super) async fn link_button_page(
+    req: &HttpRequest,
+    state: &AppState,
+    token: &str,
+    kind: TokenKind,
+) -> Result<HttpResponse, PageError> {
+    let Some(secret) = Secret::parse(token) else {
+        return link_gone(state);
     };
-    if !recovery::is_live(&state.db, TokenKind::VerifyEmail, secret, now()).await? {
-        return link_gone(&state);
+    if !recovery::is_live(&state.db, kind, secret, now()).await? {
+        return link_gone(state);
     }
-    let (csrf, cookie) = form_token(&req);
+    let (csrf, cookie) = form_token(req);
     let resp = page(
-        &state,
+        state,
         "verify.html",
         StatusCode::OK,
         minijinja::context! { csrf },
@@ -236,10 +248,11 @@ pub async fn verify_form(
     Ok(private(resp, cookie))
 }
 
+/// What a one-time link's button posts: the double-submit token only.
 #[derive(Deserialize)]
 pub struct ConfirmForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 #[post("/verify/{token}")]

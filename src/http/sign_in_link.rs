@@ -11,6 +11,7 @@ use super::AppState;
 use super::account_pages::{
     LoginMessage, link_gone, login_page, private, safe_next, site_path, start_session,
 };
+use super::recovery_pages::ConfirmForm;
 use super::session::{PageError, attempt_from, check_form_token, client_ip, form_token};
 use super::ui::page;
 use crate::accounts::AccountsError;
@@ -115,12 +116,6 @@ pub async fn open_link(
         minijinja::context! { csrf },
     )?;
     Ok(private(resp, cookie))
-}
-
-#[derive(Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::account_pages::{link_gone, private, safe_next, site_path, start_session};
+use super::recovery_pages::ConfirmForm;
 use super::session::{PageError, Viewer, check_form_token, client_ip, form_token, see_other};
 use super::ui::page;
 use crate::accounts::challenge::{self, Solution};
@@ -373,12 +374,6 @@ pub async fn open_link(
         minijinja::context! { csrf, email },
     )?;
     Ok(private(resp, cookie))
-}
-
-#[derive(Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 #[post("/signup/{token}")]
