@@ -65,9 +65,11 @@ pub enum Outcome {
     /// Nothing made and nothing to send (the address's mail budget is spent, or the
     /// honeypot was filled): the page answers as if it had gone well.
     Quiet,
-    /// Made at once (no email): sign it in.
+    /// Made at once (no email). The page asks the person to sign in, as it does for
+    /// `Taken`, so the answer never tells whether the address had an account.
     Created(User),
-    /// No email, and the address has an account: the page says to sign in instead.
+    /// No email, and the address has an account: nothing is made, and the page answers
+    /// exactly as for `Created`.
     Taken,
     /// The proof of work is missing, wrong, expired or used: nothing happened.
     Unproven(Refusal),
@@ -128,14 +130,12 @@ pub async fn request(
         First::Free => None,
     };
     // The password's hash, in a sign-up turn, before anything is stored. A taken address
-    // with email set up hashes it too, and throws it away: the answer takes as long.
-    let hash = match (&taken, delivery) {
-        (_, _) if form.password.is_empty() => None,
-        (Some(_), Delivery::NoEmail) => None,
-        _ => {
-            let mut turn = passwords::sign_up_turn().await?;
-            Some(passwords::hash_in_turn(&mut turn, form.password.clone()).await?)
-        }
+    // hashes it too, and throws it away: the answer takes as long.
+    let hash = if form.password.is_empty() {
+        None
+    } else {
+        let mut turn = passwords::sign_up_turn().await?;
+        Some(passwords::hash_in_turn(&mut turn, form.password.clone()).await?)
     };
     if let Some(user) = taken {
         return already_has_account(db, user, delivery, now).await;

@@ -10,7 +10,9 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 
 use super::AppState;
-use super::account_pages::{link_gone, private, safe_next, site_path, start_session};
+use super::account_pages::{
+    LoginMessage, link_gone, login_page, private, safe_next, site_path, start_session,
+};
 use super::recovery_pages::ConfirmForm;
 use super::session::{PageError, Viewer, check_form_token, client_ip, form_token, see_other};
 use super::ui::page;
@@ -253,6 +255,21 @@ pub async fn submit(
             },
         )
     };
+    // Without email, a sign-up ends on the sign-in page, whether it made an account or
+    // found one: signing the new account in at once would tell anyone whether an address
+    // was taken.
+    let ready_to_sign_in = || {
+        login_page(
+            &req,
+            &state,
+            StatusCode::OK,
+            fields.email.trim(),
+            next,
+            LoginMessage::Notice(
+                "Your account is ready. Sign in with the password you just chose.".into(),
+            ),
+        )
+    };
     match outcome {
         Ok(Outcome::LinkIssued { to, secret }) => {
             let link = state.mail.link(&format!("/signup/{}", secret.encode()));
@@ -297,20 +314,15 @@ pub async fn submit(
         }
         Ok(Outcome::Quiet) => match delivery {
             Delivery::Email { .. } => sent(),
-            // As a sign-up made at once would: on to the next page (signed out).
-            Delivery::NoEmail => Ok(see_other(next.unwrap_or("/"), [])),
+            Delivery::NoEmail => ready_to_sign_in(),
         },
         Ok(Outcome::Created(user)) => {
             tracing::info!(user = user.id.0, "a viewer signed up");
-            let to = safe_next(next, &user);
-            start_session(&req, &state, &user, &to).await
+            ready_to_sign_in()
         }
-        Ok(Outcome::Taken) => form_again(
-            StatusCode::CONFLICT,
-            "An account already uses this email. Sign in, or choose a new password with \
-             “Forgot your password?” on the sign-in page."
-                .into(),
-        ),
+        // Word for word what a new address gets: the page never tells whether an
+        // address has an account (the owner signs in with their own password).
+        Ok(Outcome::Taken) => ready_to_sign_in(),
         Ok(Outcome::Unproven(why)) => {
             tracing::info!(ip = %ip, ?why, "sign-up refused: proof of work");
             form_again(

@@ -446,7 +446,7 @@ fn without_email_an_email_and_password_make_an_unconfirmed_account_at_once() {
     let short = v.sign_up("sam@example.com", &[("password", "short")]);
     assert_eq!(short.status, 400);
     assert!(member(&server, "sam@example.com").is_none());
-    // With one: made, signed in, and on to `next`.
+    // With one: made at once, and the sign-in page asks for that password, keeping `next`.
     let made = v.sign_up(
         "sam@example.com",
         &[
@@ -454,12 +454,29 @@ fn without_email_an_email_and_password_make_an_unconfirmed_account_at_once() {
             ("next", "/search?q=x"),
         ],
     );
-    assert_eq!(made.status, 303, "{}", made.body);
-    assert_eq!(made.location.as_deref(), Some("/search?q=x"));
-    assert!(v.signed_in());
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert!(made.body.contains(READY), "{}", made.body);
+    assert!(
+        made.body.contains("value=\"sam@example.com\""),
+        "{}",
+        made.body
+    );
+    assert!(!v.signed_in());
     let sam = member(&server, "sam@example.com").unwrap();
     assert_eq!(sam["email_verified"], false, "unconfirmed");
     assert_eq!(sam["role"], "viewer");
+    let signed = v.post(
+        "/login",
+        &[
+            ("email", "sam@example.com"),
+            ("password", "a long new password here"),
+            ("next", "/search?q=x"),
+        ],
+        &[],
+    );
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(signed.location.as_deref(), Some("/search?q=x"));
+    assert!(v.signed_in());
     // The header is each visitor's own, though the home page's rails are kept in memory
     // for everyone: signed in, "Account" (and no shared cache keeps it); signed out, not.
     let mut stranger = Visitor::new(LOCAL, server.url());
@@ -504,13 +521,41 @@ fn without_email_an_email_and_password_make_an_unconfirmed_account_at_once() {
     let mut plain = Browser::new(server.url());
     let home = plain.sign_in("sam@example.com", "a long new password here");
     assert_eq!(home.location.as_deref(), Some("/"));
-    // A taken address cannot be signed up again, and nothing is made.
+    // A taken address gets word for word the page a new one got, and nothing is made or
+    // changed: the chosen password does not sign in, the owner's still does.
     let mut w = Visitor::new(LOCAL, server.url());
-    let taken = w.sign_up("SAM@example.com", &[("password", "another long password")]);
-    assert_eq!(taken.status, 409, "{}", taken.body);
+    let taken = w.sign_up(
+        "SAM@example.com",
+        &[
+            ("password", "another long password"),
+            ("next", "/search?q=x"),
+        ],
+    );
+    assert_eq!(taken.status, made.status);
+    assert_eq!(
+        taken.body.replace("SAM@", "sam@"),
+        made.body,
+        "a taken address is answered as a new one"
+    );
     assert!(!w.signed_in());
     assert_eq!(members(&server).len(), 2);
+    let wrong = w.post(
+        "/login",
+        &[
+            ("email", "sam@example.com"),
+            ("password", "another long password"),
+        ],
+        &[],
+    );
+    assert_ne!(wrong.status, 303, "{}", wrong.body);
+    assert!(!w.signed_in());
+    let mut owner = Browser::new(server.url());
+    let home = owner.sign_in("sam@example.com", "a long new password here");
+    assert_eq!(home.location.as_deref(), Some("/"));
 }
+
+/// What the sign-in page says after a sign-up without email, made or taken alike.
+const READY: &str = "Your account is ready. Sign in with the password you just chose.";
 
 #[test]
 fn invite_and_closed_modes_say_so_in_words_and_make_nothing() {
