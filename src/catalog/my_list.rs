@@ -57,12 +57,19 @@ pub fn titles(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Every saved title with when it was saved, whatever its state (the data export).
-pub fn all(conn: &Connection, user_id: i64) -> Result<Vec<(String, i64)>, CatalogError> {
-    let mut stmt = conn.prepare(
-        "SELECT t.name, m.added_at FROM my_list m JOIN titles t ON t.id = m.title_id
+/// Every saved title with when it was saved, whatever its state (the data export); named
+/// only while viewers can see it, since a draft's name may not be announced yet.
+pub fn all(
+    conn: &Connection,
+    user_id: i64,
+    now: i64,
+) -> Result<Vec<(Option<String>, i64)>, CatalogError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT CASE WHEN {live} THEN t.name END, m.added_at
+         FROM my_list m JOIN titles t ON t.id = m.title_id
          WHERE m.user_id = ?1 ORDER BY m.added_at DESC",
-    )?;
-    let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        live = visibility::live_sql(2)
+    ))?;
+    let rows = stmt.query_map(params![user_id, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

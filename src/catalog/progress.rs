@@ -104,8 +104,9 @@ pub fn resume_point(
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Watched {
     pub title_id: String,
-    /// The title's name, and its series' for an episode.
-    pub title: String,
+    /// The title's name, and its series' for an episode, while viewers can see it: a
+    /// title taken back to draft may since have a name not yet announced.
+    pub title: Option<String>,
     pub series: Option<String>,
     pub position_secs: f64,
     pub duration_secs: f64,
@@ -114,16 +115,23 @@ pub struct Watched {
 }
 
 /// What the viewer watched, most recent first (at most `limit`), whatever the titles'
-/// state now: it is their history.
-pub fn history(conn: &Connection, user_id: i64, limit: i64) -> Result<Vec<Watched>, CatalogError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT w.title_id, t.name, p.name, w.position_secs, w.duration_secs, w.updated_at,
-                w.finished_at IS NOT NULL
+/// state now: it is their history. Only titles live at `now` are named.
+pub fn history(
+    conn: &Connection,
+    user_id: i64,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<Watched>, CatalogError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT w.title_id, CASE WHEN {live} THEN t.name END,
+                CASE WHEN {live} THEN p.name END, w.position_secs, w.duration_secs,
+                w.updated_at, w.finished_at IS NOT NULL
          FROM watch_progress w JOIN titles t ON t.id = w.title_id
          LEFT JOIN titles p ON p.id = t.parent_id AND t.kind = 'episode'
          WHERE w.user_id = ?1 ORDER BY w.updated_at DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![user_id, limit], |r| {
+        live = super::visibility::live_sql(3)
+    ))?;
+    let rows = stmt.query_map(params![user_id, limit, now], |r| {
         Ok(Watched {
             title_id: r.get(0)?,
             title: r.get(1)?,

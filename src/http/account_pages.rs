@@ -464,7 +464,11 @@ pub async fn account(
                 )
             };
             minijinja::context! {
-                title => match &w.series { Some(s) => format!("{s}: {}", w.title), None => w.title.clone() },
+                title => match (&w.series, &w.title) {
+                    (Some(s), Some(t)) => format!("{s}: {t}"),
+                    (None, Some(t)) => t.clone(),
+                    (_, None) => "A title no longer available".to_owned(),
+                },
                 day => super::my_account::day(w.updated_at, now),
                 progress,
             }
@@ -579,9 +583,14 @@ fn your_access(
                 w / 3600
             )),
             (Some(_), Some(_)) => {}
-            (None, _) if p.kind == "ticket" => {
-                lines.push(format!("A pay-per-view ticket ({paid}, {bought})"))
-            }
+            (None, _) if p.kind == "ticket" => lines.push(match p.starts_at {
+                Some(starts) => format!(
+                    "Ticket for {}, starting {} ({paid}, {bought})",
+                    p.title,
+                    day(starts, now)
+                ),
+                None => format!("A pay-per-view ticket ({paid}, {bought})"),
+            }),
             (None, _) => lines.push(format!("{}: yours for good ({paid}, {bought})", p.title)),
         }
     }

@@ -382,14 +382,14 @@ pub async fn receipts(
 ) -> Result<HttpResponse, PageError> {
     let stripe = state.settings.settings.current().stripe.clone();
     let now = now();
-    let (rows, unavailable) = match my_account::receipts(&state.db, &stripe, viewer.user().id).await
-    {
-        Ok(found) => (found.unwrap_or_default(), false),
-        Err(e) => {
-            tracing::warn!(error = %e, "receipts could not be listed at Stripe");
-            (Vec::new(), true)
-        }
-    };
+    let (rows, unavailable) =
+        match my_account::receipts(&state.db, &stripe, viewer.user().id, now).await {
+            Ok(found) => (found.unwrap_or_default(), false),
+            Err(e) => {
+                tracing::warn!(error = %e, "receipts could not be listed at Stripe");
+                (Vec::new(), true)
+            }
+        };
     let locale = super::account_pages::viewer_locale(&req);
     let rows: Vec<minijinja::Value> = rows
         .iter()
@@ -398,6 +398,7 @@ pub async fn receipts(
                 _ if r.bought.is_some() => match r.bought.as_ref().map(|(k, t)| (k.as_str(), t)) {
                     Some(("rent", title)) => format!("Rental of {title}"),
                     Some(("buy", title)) => format!("{title}, yours for good"),
+                    Some((_, title)) if !title.is_empty() => format!("Ticket for {title}"),
                     _ => "A pay-per-view ticket".to_owned(),
                 },
                 (false, _) => r.description.clone(),

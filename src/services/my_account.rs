@@ -3,14 +3,14 @@
 //! deleting the account (Stripe first, then every row that names them; `events.db` is
 //! the caller's, as for the operator's deletion).
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::access::{AccessError, grants, holdings};
 use crate::accounts::users::{User, UserId};
 use crate::accounts::{AccountsError, profile, sessions};
-use crate::catalog::{CatalogError, my_list, progress};
+use crate::catalog::{CatalogError, my_list, progress, visibility};
 use crate::config::StripeConfig;
 use crate::db::{Db, DbError};
 use crate::payments::stripe_api::StripeApi;
@@ -67,8 +67,10 @@ pub struct PlanHeld {
 pub struct Bought {
     /// 'rent', 'buy' or 'ticket'.
     pub kind: String,
-    /// The title's name ("" for a ticket, whose target is an event).
+    /// The title's name; for a ticket, the event's title ("" when none is live).
     pub title: String,
+    /// A ticket's event start, while a live title sells it.
+    pub starts_at: Option<i64>,
     pub amount: i64,
     pub currency: String,
     pub bought_at: i64,
@@ -118,12 +120,42 @@ fn plan_name(c: &Connection, id: &str) -> Result<String, MyAccountError> {
     )
 }
 
-fn title_name(c: &Connection, id: &str) -> Result<String, MyAccountError> {
-    Ok(
-        c.query_row("SELECT name FROM titles WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?
-            .unwrap_or_else(|| "A title no longer available".to_owned()),
+/// A title's name while viewers can see it: one taken back to draft may since have a name
+/// not yet announced.
+fn title_name(c: &Connection, id: &str, now: i64) -> Result<String, MyAccountError> {
+    Ok(c.query_row(
+        &format!(
+            "SELECT name FROM titles t WHERE id = ?1 AND {}",
+            visibility::live_sql(2)
+        ),
+        params![id, now],
+        |r| r.get(0),
     )
+    .optional()?
+    .unwrap_or_else(|| NO_LONGER_AVAILABLE.to_owned()))
+}
+
+pub const NO_LONGER_AVAILABLE: &str = "A title no longer available";
+
+/// What a ticket is for, as the viewer knew it: a live title sold with that event's
+/// ticket, and when the event starts.
+fn ticketed_title(
+    c: &Connection,
+    event_id: &str,
+    now: i64,
+) -> Result<Option<(String, i64)>, MyAccountError> {
+    Ok(c.query_row(
+        &format!(
+            "SELECT name, json_extract(access, '$.starts_at') FROM titles t
+                 WHERE json_extract(access, '$.kind') = 'pay_per_view'
+                   AND json_extract(access, '$.event_id') = ?1 AND {}
+                 ORDER BY parent_id IS NOT NULL, name LIMIT 1",
+            visibility::live_sql(2)
+        ),
+        params![event_id, now],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?)
 }
 
 fn read_overview(c: &Connection, user: i64, now: i64) -> Result<Overview, MyAccountError> {
@@ -141,14 +173,18 @@ fn read_overview(c: &Connection, user: i64, now: i64) -> Result<Overview, MyAcco
     }
     let mut bought = Vec::new();
     for p in holdings::purchases(c, user)? {
-        let title = if p.kind == "ticket" {
-            String::new()
+        let (title, starts_at) = if p.kind == "ticket" {
+            match ticketed_title(c, &p.target_id, now)? {
+                Some((name, starts)) => (name, Some(starts)),
+                None => (String::new(), None),
+            }
         } else {
-            title_name(c, &p.target_id)?
+            (title_name(c, &p.target_id, now)?, None)
         };
         bought.push(Bought {
             kind: p.kind,
             title,
+            starts_at,
             amount: p.amount,
             currency: p.currency,
             bought_at: p.created_at,
@@ -166,7 +202,7 @@ fn read_overview(c: &Connection, user: i64, now: i64) -> Result<Overview, MyAcco
             name: if is_plan {
                 plan_name(c, id)?
             } else {
-                title_name(c, id)?
+                title_name(c, id, now)?
             },
             until: g.until,
             source: g.source,
@@ -185,7 +221,7 @@ fn read_overview(c: &Connection, user: i64, now: i64) -> Result<Overview, MyAcco
         plans,
         bought,
         granted,
-        history: progress::history(c, user, SHOWN)?,
+        history: progress::history(c, user, now, SHOWN)?,
         my_list,
         customer: sync::customer_of(c, user)?.is_some(),
     })
@@ -224,6 +260,7 @@ pub async fn receipts(
     db: &Db,
     stripe: &StripeConfig,
     user: UserId,
+    now: i64,
 ) -> Result<Option<Vec<Receipt>>, MyAccountError> {
     let (customer, bought) = db
         .read(move |c| {
@@ -231,9 +268,11 @@ pub async fn receipts(
             for p in holdings::purchases(c, user.0)? {
                 if let Some(reference) = p.payment_ref {
                     let title = if p.kind == "ticket" {
-                        String::new()
+                        ticketed_title(c, &p.target_id, now)?
+                            .map(|(name, _)| name)
+                            .unwrap_or_default()
                     } else {
-                        title_name(c, &p.target_id)?
+                        title_name(c, &p.target_id, now)?
                     };
                     bought.insert(reference, (p.kind, title));
                 }
@@ -360,7 +399,7 @@ pub async fn export(
             .query_row("SELECT at FROM email_opt_outs WHERE user_id = ?1", [id], |r| r.get(0))
             .optional()?;
         let trial_used = sync::trial_used(c, id)?;
-        let history: Vec<Value> = progress::history(c, id, i64::MAX)?
+        let history: Vec<Value> = progress::history(c, id, now, i64::MAX)?
             .into_iter()
             .map(|w| {
                 json!({"title": w.title, "series": w.series, "position_secs": w.position_secs.round(),
@@ -368,7 +407,7 @@ pub async fn export(
                        "last_watched_at": rfc3339(w.updated_at)})
             })
             .collect();
-        let list: Vec<Value> = my_list::all(c, id)?
+        let list: Vec<Value> = my_list::all(c, id, now)?
             .into_iter()
             .map(|(title, at)| json!({"title": title, "saved_at": rfc3339(at)}))
             .collect();

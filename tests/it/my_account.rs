@@ -227,7 +227,7 @@ fn a_member_changes_their_name_email_and_password() {
 }
 
 /// "6 January" as the server writes a day within the coming months.
-fn day_of(secs: i64) -> String {
+pub fn day_of(secs: i64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
     format!("{} {}", at.day(), at.month())
 }
@@ -503,6 +503,44 @@ fn a_member_sees_what_they_hold_by_name_keeps_a_list_takes_their_data_and_delete
     assert_eq!(json["campaign_email"]["opted_out_at"], Value::Null);
     for other in ["cat@example.com", "ann@example.com", &kelp, &tide] {
         assert!(!export.body.contains(other), "{other} in {}", export.body);
+    }
+    // A title taken back to draft and renamed is still in his history and list, but its
+    // unannounced name is on neither his page nor his file.
+    for (id, name) in [(&tide, "Tide Pools"), (&kelp, "Kelp Forest")] {
+        let moved = [
+            ("POST", format!("/api/v1/titles/{id}/unpublish"), None),
+            (
+                "PATCH",
+                format!("/api/v1/titles/{id}"),
+                Some(json!({"name": format!("Secret {name}")})),
+            ),
+        ];
+        for (method, path, body) in moved {
+            let (status, answer) = server.call(method, &path, body);
+            assert_eq!(status, 200, "{method} {path}: {answer}");
+        }
+    }
+    let account = bob.get("/account").body;
+    assert!(
+        account.contains("A title no longer available: watched 0 of 1 min"),
+        "{account}"
+    );
+    let export = bob.get("/account/data.json").body;
+    let json: Value = serde_json::from_str(&export).unwrap();
+    assert_eq!(json["watch_history"][0]["title"], Value::Null, "{export}");
+    assert_eq!(json["my_list"][0]["title"], Value::Null, "{export}");
+    for page in [&account, &export] {
+        assert!(!page.contains("Secret "), "{page}");
+    }
+    for (id, name) in [(&tide, "Tide Pools"), (&kelp, "Kelp Forest")] {
+        let (status, answer) = server.call(
+            "PATCH",
+            &format!("/api/v1/titles/{id}"),
+            Some(json!({"name": name, "synopsis": "Back on the shelf."})),
+        );
+        assert_eq!(status, 200, "{answer}");
+        let (status, answer) = server.call("POST", &format!("/api/v1/titles/{id}/publish"), None);
+        assert_eq!(status, 200, "{answer}");
     }
 
     // Deleting: the wrong password changes nothing.

@@ -194,6 +194,7 @@ fn paid_titles_are_marked_and_each_viewer_is_told_what_the_button_does() {
     let stripe = Standin::start();
     let data = data_with_ann(tmp.path(), &[]);
     created(&data, "bob@example.com", &["--role", "viewer"]);
+    created(&data, "dee@example.com", &["--role", "viewer"]);
     let server = stripe.server(&data);
     let (club, film, premiere) = three_titles(&server, tmp.path());
     let (status, body) = server.call(
@@ -325,6 +326,27 @@ fn paid_titles_are_marked_and_each_viewer_is_told_what_the_button_does() {
     // The rental is still his to rent.
     let page = bob.get(&format!("/title/{film}"));
     assert_eq!(main_button(&page.body).as_deref(), Some("Rent for €2.99"));
+    // A ticket shows on its buyer's account page by the event's title and day.
+    let mut dee = signed_in(&server, "dee@example.com");
+    let page = dee.get(&format!("/title/{premiere}"));
+    let sent = post_form(&mut dee, &form_fields(&page.body, "Buy ticket for €5.00"));
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    for event in &stripe.complete(&session_of(&sent.location.unwrap())) {
+        assert_eq!(
+            Standin::deliver(&format!("{}/stripe/webhook", server.url()), event),
+            200
+        );
+    }
+    let (_, title) = server.call("GET", &format!("/api/v1/titles/{premiere}"), None);
+    let account = dee.get("/account").body;
+    assert!(
+        account.contains(&format!(
+            "Ticket for {}, starting {} ",
+            title["name"].as_str().unwrap(),
+            crate::my_account::day_of(starts)
+        )),
+        "{account}"
+    );
 
     // A title for any account: a visitor is asked to sign in.
     set_level(&server, &club, json!({"kind": "registered"}));
