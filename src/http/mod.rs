@@ -169,6 +169,7 @@ impl AppState {
             billing: Arc::new(crate::services::BillingService::new(
                 jobs.db.clone(),
                 mail.clone(),
+                beacons.clone(),
             )),
             assets: AssetService::new(jobs, running, origin.clone(), wake_jobs),
             origin,
@@ -196,6 +197,7 @@ impl AppState {
         self.billing = Arc::new(crate::services::BillingService::new(
             self.db.clone(),
             self.mail.clone(),
+            self.beacons.clone(),
         ));
         self
     }

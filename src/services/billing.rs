@@ -117,6 +117,8 @@ pub struct BillingService {
     db: Db,
     /// The welcome email of an account made at checkout.
     mail: std::sync::Arc<crate::mail::Mailer>,
+    /// The funnel's "started a checkout" of a buyer known only once they paid.
+    funnel: std::sync::Arc<crate::analytics::intake::Intake>,
 }
 
 /// The plan's Stripe price for its current amount, made once and kept.
@@ -191,8 +193,12 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 impl BillingService {
-    pub fn new(db: Db, mail: std::sync::Arc<crate::mail::Mailer>) -> Self {
-        BillingService { db, mail }
+    pub fn new(
+        db: Db,
+        mail: std::sync::Arc<crate::mail::Mailer>,
+        funnel: std::sync::Arc<crate::analytics::intake::Intake>,
+    ) -> Self {
+        BillingService { db, mail, funnel }
     }
 
     async fn customer(
@@ -664,6 +670,15 @@ impl BillingService {
             trial_refused,
             "a checkout without an account was paid"
         );
+        // A guest's checkout had no account to count against when it started: it counts
+        // now, at the time Stripe made the session, for the account it went to.
+        let what = session["metadata"][META_PLAN]
+            .as_str()
+            .or(session["metadata"][META_TARGET].as_str())
+            .unwrap_or_default();
+        let started_at = session["created"].as_i64().unwrap_or(now);
+        self.funnel
+            .checkout_started(user.id.0, what, started_at.saturating_mul(1000));
         self.tell_buyer(&user, welcome);
         if trial_refused {
             self.cancel_refused_trial(api, session).await?;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::accounts::{Browser, PASSWORD, created, data_with_ann, signed_in};
+use crate::signup::funnel_kpi;
 use crate::stripe::session_of;
 use crate::stripe_standin::Standin;
 use crate::support::{CapturedMail, Options, Server, SmtpCapture, drop_into, make_clip};
@@ -261,6 +262,11 @@ fn a_new_email_gets_one_account_signed_in_on_return_and_a_welcome_email() {
     assert_eq!(set.status, 303, "{}", set.body);
     let mut laptop = Browser::new(shop.server.url());
     assert_eq!(laptop.sign_in(email, PASSWORD).status, 303);
+
+    // The funnel counts the buyer's checkout, though no account existed when it started.
+    let mut ann = signed_in(&shop.server, "ann@example.com");
+    let funnel = ann.get("/admin/analytics?tab=funnel").body;
+    assert_eq!(funnel_kpi(&funnel, "Started a checkout"), "1", "{funnel}");
 }
 
 #[test]

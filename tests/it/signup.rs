@@ -342,7 +342,7 @@ fn with_email_the_account_is_made_when_the_emailed_link_is_opened_and_lands_on_n
     assert_eq!(funnel_kpi(&funnel.body, "Sign-ups"), "1", "{}", funnel.body);
 }
 
-fn funnel_kpi(body: &str, label: &str) -> String {
+pub fn funnel_kpi(body: &str, label: &str) -> String {
     let at = body
         .find(&format!("<span class=\"label\">{label}</span>"))
         .unwrap_or_else(|| panic!("no {label} in {body}"));
