@@ -208,17 +208,19 @@ impl OfferFields {
         Ok(self)
     }
 
-    /// "50 % off for 3 months", "€5.00 off the first payment", "30 days free".
+    /// "50 % off for 3 months", "€5.00 off the first payment", "30 days free", for the
+    /// operator (money as in English).
     pub fn describe(&self) -> String {
+        self.describe_in(&crate::money::Locale::default())
+    }
+
+    /// `describe`, with money written as `locale` writes it, for a viewer.
+    pub fn describe_in(&self, locale: &crate::money::Locale) -> String {
         let what = match self.kind {
             OfferKind::Percent => format!("{} % off", self.value),
             OfferKind::Fixed => format!(
                 "{} off",
-                crate::money::format(
-                    self.value,
-                    self.currency.as_deref().unwrap_or(""),
-                    &crate::money::Locale::default()
-                )
+                crate::money::format(self.value, self.currency.as_deref().unwrap_or(""), locale)
             ),
             OfferKind::FreePeriod => return format!("{} days free", self.value),
         };

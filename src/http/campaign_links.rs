@@ -58,6 +58,7 @@ struct OfferView {
 
 #[get("/c/{token}")]
 pub async fn show(
+    req: HttpRequest,
     state: web::Data<AppState>,
     viewer: Viewer,
     path: web::Path<String>,
@@ -65,13 +66,14 @@ pub async fn show(
     let token = path.into_inner();
     let chosen = mine(&state, &token, viewer.user().id.0).await?;
     let now = crate::clock::now();
+    let locale = super::account_pages::viewer_locale(&req);
     let (open_token, offer_id) = (token.clone(), chosen.campaign.fields.offer_id);
     let gives = state
         .db
         .write(move |tx| -> Result<String, PageError> {
             store::mark_opened(tx, &open_token, now).map_err(PageError::internal)?;
             let offer = crate::access::offers::get(tx, offer_id).map_err(PageError::internal)?;
-            Ok(offer.fields.describe())
+            Ok(offer.fields.describe_in(&locale))
         })
         .await?;
     let view = OfferView {

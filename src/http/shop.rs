@@ -116,7 +116,7 @@ pub(super) fn plan_card(p: &PlanOnSale, locale: &Locale) -> PlanCard {
         yearly,
         prices,
         trial_days: p.trial_days,
-        offer: p.offer.clone(),
+        offer: p.offer.as_ref().map(|o| o.describe_in(locale)),
         action: if p.trial_days > 0 {
             "Start free trial"
         } else {

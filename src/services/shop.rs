@@ -17,9 +17,9 @@ pub struct PlanOnSale {
     pub plan: Plan,
     /// Days free at checkout: the plan's trial, or 0 once this person had a trial.
     pub trial_days: u32,
-    /// The offer applied without a code ("50 % off for 3 months"), in words; none for a
-    /// current member, whom checkout gives none either.
-    pub offer: Option<String>,
+    /// The offer applied without a code; none for a current member, whom checkout gives
+    /// none either.
+    pub offer: Option<crate::access::offers::OfferFields>,
 }
 
 /// The plans on sale (among `only` when it names any) for `user` (`None`: a visitor, who
@@ -43,7 +43,7 @@ pub fn plans_on_sale(
             let offer = match member {
                 true => None,
                 false => offers::automatic(c, &plan, user.unwrap_or(0), trial_days, false, now)?
-                    .map(|o| o.fields.describe()),
+                    .map(|o| o.fields),
             };
             Ok(PlanOnSale {
                 plan,

@@ -186,6 +186,44 @@ fn the_pricing_page_sells_every_plan_on_sale_and_its_button_reaches_checkout() {
         "{:?}",
         sessions[0].1
     );
+
+    // An offer of money off is written as the visitor's language writes money.
+    let launch = only_offer_id(&server);
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/offers/{launch}"),
+        Some(
+            json!({"name": "Launch", "kind": "fixed", "value": 200, "currency": "eur",
+                    "duration": "repeating", "duration_months": 3, "audience": "new"}),
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    let german = crate::support::agent()
+        .get(format!("{}/plans", server.url()))
+        .header("Accept-Language", "de-DE,de;q=0.9")
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        german.contains("Offer: 2,00\u{a0}€ off for 3 months"),
+        "{german}"
+    );
+    assert!(
+        visitor
+            .get("/plans")
+            .body
+            .contains("Offer: €2.00 off for 3 months")
+    );
+}
+
+/// The id of the only offer.
+fn only_offer_id(server: &Server) -> i64 {
+    let (status, offers) = server.call("GET", "/api/v1/offers", None);
+    assert_eq!(status, 200, "{offers}");
+    let items = offers["items"].as_array().or(offers.as_array()).unwrap();
+    items[0]["id"].as_i64().unwrap()
 }
 
 #[test]
