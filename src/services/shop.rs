@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 
 use crate::access::level::AccessLevel;
 use crate::access::plans::{self, Plan};
 use crate::access::{AccessError, offers, store};
+use crate::catalog::visibility;
 
 /// A plan a viewer may buy now, as this viewer would get it.
 #[derive(Debug, Clone)]
@@ -74,11 +75,37 @@ pub fn paid_levels(
         if out.contains_key(&id) {
             continue;
         }
-        if let Some(access) = store::title_access(c, &id)?
-            && access.is_paid()
-        {
-            out.insert(id, access.level);
+        if let Some(access) = store::title_access(c, &id)? {
+            if access.is_paid() {
+                out.insert(id, access.level);
+            } else if let Some(level) = every_episode_paid(c, &id)? {
+                out.insert(id, level);
+            }
         }
     }
     Ok(out)
+}
+
+/// A series free itself whose every live episode is paid (each season priced on its own):
+/// the first episode's level, so its tile is not taken for free. `None` for anything else,
+/// and for a series with a free episode or none.
+fn every_episode_paid(c: &Connection, id: &str) -> Result<Option<AccessLevel>, AccessError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT t.id FROM titles t WHERE t.parent_id = ?1 AND t.kind = 'episode' AND {}
+         ORDER BY t.season_number, t.episode_number",
+        visibility::live_sql(2)
+    ))?;
+    let episodes = stmt
+        .query_map(params![id, crate::clock::now()], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut first = None;
+    for episode in episodes {
+        match store::title_access(c, &episode)? {
+            Some(access) if access.is_paid() => {
+                first.get_or_insert(access.level);
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(first)
 }

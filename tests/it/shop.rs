@@ -1,7 +1,7 @@
 //! The shop in front of the paywall, against the real server and the Stripe stand-in: the
 //! pricing page (plans on sale, the trial, the automatic offer, what each includes, a
 //! Subscribe form that reaches Checkout; "no plan on sale" when there is none), the marks
-//! of paid titles on tiles and title pages, the title page's main button per viewer, the
+//! of paid titles on tiles and title pages (a series priced season by season too), the title page's main button per viewer, the
 //! paywall's sale buttons for visitors too, and with Stripe not set up, "Not on sale
 //! online yet" instead of any buy button while an access code still opens the title. In
 //! Chromium (tests/browser/shop.mjs): the paywall card on a phone and a desktop, the event
@@ -498,4 +498,79 @@ fn the_paywall_card_reads_on_a_phone_and_a_desktop_and_shows_the_event_in_local_
     );
     let shown = report["steps"][1]["shown"].as_str().unwrap();
     assert!(shown.contains("1:30") && shown.contains("PM"), "{report}");
+}
+
+/// The part of the home page that is the tile linking to `/title/{id}`.
+fn tile_of<'a>(home: &'a str, id: &str) -> &'a str {
+    let link = format!("href=\"&#x2f;title&#x2f;{id}\"");
+    let at = home
+        .find(&link)
+        .unwrap_or_else(|| panic!("no tile for {id}: {home}"));
+    let end = home[at..].find("</a>").map_or(home.len(), |e| at + e);
+    &home[at..end]
+}
+
+#[test]
+fn a_series_priced_season_by_season_is_marked_on_its_tile_until_a_season_is_free() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stripe = Standin::start();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = stripe.server(&data);
+    let clip = tmp.path().join("reef.mp4");
+    make_clip(&clip, "320x180", 25, 2.0, false);
+    drop_into(&server.inbox(), &clip);
+    let asset = server.wait_finished("reef", Duration::from_secs(120))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/plans",
+        Some(
+            json!({"name": "Explorer", "currency": "eur", "monthly_amount": 799,
+                    "yearly_amount": null, "trial_days": 0, "stream_limit": 2, "public": true}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, series) = server.call(
+        "POST",
+        "/api/v1/titles",
+        Some(json!({"kind": "series", "name": "Reef Diaries", "synopsis": "Under water."})),
+    );
+    assert_eq!(status, 201, "{series}");
+    let series = series["id"].as_str().unwrap().to_owned();
+    let episode = |season: i64| {
+        let (status, made) = server.call(
+            "POST",
+            "/api/v1/titles",
+            Some(
+                json!({"kind": "episode", "series_id": series, "season": season,
+                        "episode": 1, "name": format!("Season {season} opener"),
+                        "synopsis": "s", "asset_id": asset}),
+            ),
+        );
+        assert_eq!(status, 201, "{made}");
+        let (status, body) = server.call("POST", &format!("/api/v1/titles/{series}/publish"), None);
+        assert_eq!(status, 200, "{body}");
+    };
+    episode(1);
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{series}/seasons/1/access"),
+        Some(json!({"level": {"kind": "subscribers", "plans": ["explorer"]}})),
+    );
+    assert_eq!(status, 204, "{body}");
+
+    // Its only season is for subscribers: the series' tile says so.
+    let mut visitor = Browser::new(server.url());
+    let home = visitor.get("/").body;
+    let tile = tile_of(&home, &series);
+    assert!(tile.contains("class=\"lock\""), "{tile}");
+    assert!(tile.contains("Included with Explorer"), "{tile}");
+
+    // A free second season: part of it plays for anyone, so no lock.
+    episode(2);
+    let home = visitor.get("/").body;
+    let tile = tile_of(&home, &series);
+    assert!(!tile.contains("class=\"lock\""), "{tile}");
 }
