@@ -400,19 +400,33 @@ impl StripeApi {
         self.answer("cancelling a subscription", resp)
     }
 
-    /// A customer's subscriptions that are not cancelled (Stripe's default for the list),
-    /// up to 100: a member has one or two.
-    pub fn subscriptions_of(&self, customer: &str) -> Result<Vec<Value>, PaymentsError> {
+    /// The first page (up to 100, newest first) of a list Stripe filters by customer.
+    fn list_of_customer(
+        &self,
+        what: &str,
+        path: &str,
+        customer: &str,
+    ) -> Result<Vec<Value>, PaymentsError> {
         check_id(customer, "cus_")?;
         let page = self.get(
-            "listing a customer's subscriptions",
-            "/v1/subscriptions",
+            what,
+            path,
             &[
                 ("customer", customer.to_owned()),
                 ("limit", "100".to_owned()),
             ],
         )?;
         Ok(page["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A customer's subscriptions that are not cancelled (Stripe's default for the list),
+    /// up to 100: a member has one or two.
+    pub fn subscriptions_of(&self, customer: &str) -> Result<Vec<Value>, PaymentsError> {
+        self.list_of_customer(
+            "listing a customer's subscriptions",
+            "/v1/subscriptions",
+            customer,
+        )
     }
 
     /// Sets a subscription to end at its period's end: no further renewal is charged.
@@ -423,30 +437,12 @@ impl StripeApi {
 
     /// A customer's invoices, newest first, up to 100 (the member's receipts page).
     pub fn invoices_of(&self, customer: &str) -> Result<Vec<Value>, PaymentsError> {
-        check_id(customer, "cus_")?;
-        let page = self.get(
-            "listing a customer's invoices",
-            "/v1/invoices",
-            &[
-                ("customer", customer.to_owned()),
-                ("limit", "100".to_owned()),
-            ],
-        )?;
-        Ok(page["data"].as_array().cloned().unwrap_or_default())
+        self.list_of_customer("listing a customer's invoices", "/v1/invoices", customer)
     }
 
     /// A customer's charges (each with its `receipt_url`), newest first, up to 100.
     pub fn charges_of(&self, customer: &str) -> Result<Vec<Value>, PaymentsError> {
-        check_id(customer, "cus_")?;
-        let page = self.get(
-            "listing a customer's charges",
-            "/v1/charges",
-            &[
-                ("customer", customer.to_owned()),
-                ("limit", "100".to_owned()),
-            ],
-        )?;
-        Ok(page["data"].as_array().cloned().unwrap_or_default())
+        self.list_of_customer("listing a customer's charges", "/v1/charges", customer)
     }
 
     /// Events created at or after `since`, oldest first, all pages.

@@ -17,7 +17,7 @@ fn beacon(browser: &mut Browser, session: &str, title: &str, events: serde_json:
 }
 
 /// The value of a headline figure on a page.
-fn kpi(body: &str, label: &str) -> String {
+pub fn kpi(body: &str, label: &str) -> String {
     let at = body
         .find(&format!("<span class=\"label\">{label}</span>"))
         .unwrap_or_else(|| panic!("no {label} in {body}"));

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::accounts::{Browser, PASSWORD, created, data_with_ann, signed_in};
-use crate::signup::funnel_kpi;
+use crate::analytics::kpi;
 use crate::stripe::session_of;
 use crate::stripe_standin::Standin;
 use crate::support::{CapturedMail, Options, Server, SmtpCapture, drop_into, make_clip};
@@ -266,7 +266,7 @@ fn a_new_email_gets_one_account_signed_in_on_return_and_a_welcome_email() {
     // The funnel counts the buyer's checkout, though no account existed when it started.
     let mut ann = signed_in(&shop.server, "ann@example.com");
     let funnel = ann.get("/admin/analytics?tab=funnel").body;
-    assert_eq!(funnel_kpi(&funnel, "Started a checkout"), "1", "{funnel}");
+    assert_eq!(kpi(&funnel, "Started a checkout"), "1", "{funnel}");
 }
 
 #[test]

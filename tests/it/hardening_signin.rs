@@ -2,7 +2,6 @@
 //! the real binary, clients on distinct loopback addresses (127.0.0.N), a real nginx in
 //! front, and the SMTP capture sink.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,117 +10,11 @@ use std::time::Duration;
 
 use crate::accounts::{PASSWORD, created, data_with_ann};
 use crate::install::free_port;
+use crate::loopback::{Answer, Client};
 use crate::support::{CapturedMail, Options, Server, SmtpCapture};
 
-/// A browser on one loopback source address: plain HTTP/1.1, one request per connection,
-/// a cookie jar, no redirects followed.
-struct Client {
-    from: Ipv4Addr,
-    to: SocketAddr,
-    cookies: BTreeMap<String, String>,
-}
-
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-/// The pre-session form token: the double-submit check only compares cookie and field.
-const FORM_TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-
+/// What these tests do as a client.
 impl Client {
-    fn new(from: Ipv4Addr, base: &str) -> Client {
-        let to: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
-        let mut cookies = BTreeMap::new();
-        cookies.insert("marquee_form".to_string(), FORM_TOKEN.to_string());
-        Client { from, to, cookies }
-    }
-
-    fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Answer {
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket
-            .bind(&SocketAddr::from((self.from, 0)).into())
-            .unwrap();
-        socket.connect(&self.to.into()).unwrap();
-        let mut stream: TcpStream = socket.into();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nCookie: {cookie}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            self.to,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap_or_default()
-            .split(' ')
-            .nth(1)
-            .unwrap_or("0");
-        let mut location = None;
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            match name.to_ascii_lowercase().as_str() {
-                "location" => location = Some(value.to_string()),
-                "set-cookie" => {
-                    let pair = value.split(';').next().unwrap();
-                    let (k, v) = pair.split_once('=').unwrap();
-                    if v.is_empty() || value.contains("Max-Age=0") {
-                        self.cookies.remove(k);
-                    } else {
-                        self.cookies.insert(k.to_string(), v.to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
-        Answer {
-            status: status.parse().unwrap_or(0),
-            location,
-            body: body.to_string(),
-        }
-    }
-
-    fn get(&mut self, path: &str) -> Answer {
-        self.request("GET", path, &[], "")
-    }
-
-    fn post(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Answer {
-        let mut pairs = vec![("csrf", FORM_TOKEN)];
-        pairs.extend_from_slice(form);
-        let body = serde_urlencoded::to_string(&pairs).unwrap();
-        self.request("POST", path, headers, &body)
-    }
-
     fn sign_in(&mut self, email: &str, password: &str, headers: &[(&str, &str)]) -> u16 {
         self.post(
             "/login",

@@ -23,6 +23,7 @@ mod inbox;
 mod ingest_rules;
 mod install;
 mod install_systemd;
+mod loopback;
 mod members;
 mod my_account;
 mod offers;
