@@ -67,9 +67,9 @@ pub struct PlanHeld {
 pub struct Bought {
     /// 'rent', 'buy' or 'ticket'.
     pub kind: String,
-    /// The title's name; for a ticket, the event's title ("" when none is live).
+    /// The title's name; for a ticket, the event's title ("" when none sells it).
     pub title: String,
-    /// A ticket's event start, while a live title sells it.
+    /// A ticket's event start, from a title that sells it.
     pub starts_at: Option<i64>,
     pub amount: i64,
     pub currency: String,
@@ -120,25 +120,20 @@ fn plan_name(c: &Connection, id: &str) -> Result<String, MyAccountError> {
     )
 }
 
-/// A title's name while viewers can see it: one taken back to draft may since have a name
-/// not yet announced.
-fn title_name(c: &Connection, id: &str, now: i64) -> Result<String, MyAccountError> {
-    Ok(c.query_row(
-        &format!(
-            "SELECT name FROM titles t WHERE id = ?1 AND {}",
-            visibility::live_sql(2)
-        ),
-        params![id, now],
-        |r| r.get(0),
+/// A title's name, whatever its state: what a member paid for or was given (a screener of
+/// a draft, say) is theirs to know by name.
+fn title_name(c: &Connection, id: &str) -> Result<String, MyAccountError> {
+    Ok(
+        c.query_row("SELECT name FROM titles WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| NO_LONGER_AVAILABLE.to_owned()),
     )
-    .optional()?
-    .unwrap_or_else(|| NO_LONGER_AVAILABLE.to_owned()))
 }
 
 pub const NO_LONGER_AVAILABLE: &str = "A title no longer available";
 
-/// What a ticket is for, as the viewer knew it: a live title sold with that event's
-/// ticket, and when the event starts.
+/// What a ticket is for: a title sold with that event's ticket (a live one first), and
+/// when the event starts.
 fn ticketed_title(
     c: &Connection,
     event_id: &str,
@@ -148,8 +143,8 @@ fn ticketed_title(
         &format!(
             "SELECT name, json_extract(access, '$.starts_at') FROM titles t
                  WHERE json_extract(access, '$.kind') = 'pay_per_view'
-                   AND json_extract(access, '$.event_id') = ?1 AND {}
-                 ORDER BY parent_id IS NOT NULL, name LIMIT 1",
+                   AND json_extract(access, '$.event_id') = ?1
+                 ORDER BY NOT {}, parent_id IS NOT NULL, name LIMIT 1",
             visibility::live_sql(2)
         ),
         params![event_id, now],
@@ -179,7 +174,7 @@ fn read_overview(c: &Connection, user: i64, now: i64) -> Result<Overview, MyAcco
                 None => (String::new(), None),
             }
         } else {
-            (title_name(c, &p.target_id, now)?, None)
+            (title_name(c, &p.target_id)?, None)
         };
         bought.push(Bought {
             kind: p.kind,
@@ -202,7 +197,7 @@ fn read_overview(c: &Connection, user: i64, now: i64) -> Result<Overview, MyAcco
             name: if is_plan {
                 plan_name(c, id)?
             } else {
-                title_name(c, id, now)?
+                title_name(c, id)?
             },
             until: g.until,
             source: g.source,
@@ -272,7 +267,7 @@ pub async fn receipts(
                             .map(|(name, _)| name)
                             .unwrap_or_default()
                     } else {
-                        title_name(c, &p.target_id, now)?
+                        title_name(c, &p.target_id)?
                     };
                     bought.insert(reference, (p.kind, title));
                 }
