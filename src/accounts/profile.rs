@@ -64,6 +64,15 @@ pub fn set_name(conn: &Connection, user: &User, name: &str, now: i64) -> Result<
     record(conn, user, "member.name", json!({}), now)
 }
 
+/// Whether a session may set the account's password or move its address. Not for an
+/// account with neither a password nor a confirmed address — one made at checkout for an
+/// email typed at Stripe, whose browser was signed in without proving the address: the
+/// address's owner takes it with the emailed welcome link, and nobody else may lock them
+/// out first.
+pub fn may_change_credentials(user: &User) -> bool {
+    user.password_hash.is_some() || user.email_verified_at.is_some()
+}
+
 /// What asking to change the email address did.
 #[derive(Debug)]
 pub enum EmailChange {

@@ -137,6 +137,13 @@ pub fn end(conn: &Connection, secret: &Secret) -> Result<(), AccountsError> {
     Ok(())
 }
 
+/// Ends every session of `user` and nothing else: its emailed links stay usable (a
+/// purchase attached to an unproven account signs its browsers out, while the address's
+/// owner still signs in by link).
+pub fn end_sessions(conn: &Connection, user: UserId) -> Result<usize, AccountsError> {
+    Ok(conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user.0])?)
+}
+
 /// "Sign out everywhere": ends every session of the user, voids the emailed links still
 /// out for the account (`tokens::void_for_user`) and forgets its device cookies
 /// (`devices::forget_all`) — every caller (password reset, disable, sign out everywhere)

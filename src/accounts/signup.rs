@@ -131,7 +131,10 @@ pub async fn request(
     };
     // The password's hash, in a sign-up turn, before anything is stored. A taken address
     // hashes it too, and throws it away: the answer takes as long.
-    let hash = if form.password.is_empty() {
+    // With email set up, no password is taken before the link is opened: whoever asked
+    // may not be the address's owner, and must not choose the password the owner would
+    // then sign up with (`confirm` takes it from the link's page).
+    let hash = if form.password.is_empty() || matches!(delivery, Delivery::Email { .. }) {
         None
     } else {
         let mut turn = passwords::sign_up_turn().await?;
@@ -204,8 +207,9 @@ fn check_form(form: &SignupForm, delivery: Delivery) -> Result<(), AccountsError
         (Delivery::NoEmail, true) => Err(AccountsError::Invalid(
             "choose a password: this server cannot send email".into(),
         )),
-        (_, false) => passwords::check_new(&form.password),
-        (Delivery::Email { .. }, true) => Ok(()),
+        (Delivery::NoEmail, false) => passwords::check_new(&form.password),
+        // Not taken here (see `request`).
+        (Delivery::Email { .. }, _) => Ok(()),
     }
 }
 
@@ -320,6 +324,7 @@ type PendingRow = (i64, String, String, Option<String>, Option<String>);
 pub async fn confirm(
     db: &Db,
     secret: Secret,
+    password_hash: Option<String>,
     now: i64,
 ) -> Result<(User, Option<String>), AccountsError> {
     db.write(move |tx| {
@@ -331,7 +336,9 @@ pub async fn confirm(
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        let (id, address, name, hash, next) = row.ok_or(AccountsError::LinkNotValid)?;
+        // A hash kept with the link (from before passwords were asked on the link's page)
+        // is not used: whoever asked chose it.
+        let (id, address, name, _kept_hash, next) = row.ok_or(AccountsError::LinkNotValid)?;
         // A used link is deleted, not marked: its row holds the address, the name and a
         // password hash, which the account now holds (and a deletion must find nothing
         // else). Other sign-up links for the same address go too: one account per address.
@@ -341,7 +348,7 @@ pub async fn confirm(
             "DELETE FROM signup_links WHERE lower(email) = ?1",
             [&email.key],
         )?;
-        match create(tx, &email, &name, hash.as_deref(), true, now) {
+        match create(tx, &email, &name, password_hash.as_deref(), true, now) {
             Ok(user) => Ok((user, next)),
             Err(AccountsError::EmailTaken(_)) => Err(AccountsError::LinkNotValid),
             Err(e) => Err(e),

@@ -68,6 +68,9 @@ pub enum ThrottleKey {
     /// Sign-ups asked for from one client address (`ThrottleKey::Ip`, an IPv6 /64 as one),
     /// every request counting (`signup`).
     SignUp(Box<ThrottleKey>),
+    /// Checkouts started with no account from one client address (an IPv6 /64 as one),
+    /// every one counting: each asks Stripe for a session, and Stripe limits the rate.
+    GuestCheckout(IpAddr),
 }
 
 impl ThrottleKey {
@@ -88,6 +91,9 @@ impl ThrottleKey {
             ThrottleKey::CodeGuessFrom(ip) => format!("code:{}", ThrottleKey::Ip(*ip).stored()),
             ThrottleKey::Device(hash) => format!("device:{hash}"),
             ThrottleKey::SignUp(key) => format!("signup:{}", key.stored()),
+            ThrottleKey::GuestCheckout(ip) => {
+                format!("checkout:{}", ThrottleKey::Ip(*ip).stored())
+            }
         }
     }
 
@@ -98,8 +104,11 @@ impl ThrottleKey {
             ThrottleKey::CodeGuess(_) | ThrottleKey::CodeGuessFrom(_) => {
                 policy.base_lockout_secs.max(60)
             }
-            // Nobody makes eleven accounts in a minute from one place by accident.
-            ThrottleKey::SignUp(_) => policy.base_lockout_secs.max(60),
+            // Nobody makes eleven accounts, or starts eleven checkouts, in a minute from
+            // one place by accident.
+            ThrottleKey::SignUp(_) | ThrottleKey::GuestCheckout(_) => {
+                policy.base_lockout_secs.max(60)
+            }
             _ => policy.base_lockout_secs,
         }
     }
@@ -115,10 +124,16 @@ impl ThrottleKey {
             ThrottleKey::CodeGuess(_) | ThrottleKey::CodeGuessFrom(_) => {
                 policy.account_free_failures.min(4)
             }
-            ThrottleKey::SignUp(_) => super::signup::FREE_PER_ADDRESS,
+            // Every request is counted after the lock is looked at, so the one that
+            // reaches the limit still goes through: lock at one less.
+            ThrottleKey::SignUp(_) => super::signup::FREE_PER_ADDRESS - 1,
+            ThrottleKey::GuestCheckout(_) => GUEST_CHECKOUTS_PER_ADDRESS - 1,
         }
     }
 }
+
+/// Checkouts without an account per client address before the first lockout.
+pub const GUEST_CHECKOUTS_PER_ADDRESS: i64 = 10;
 
 /// Seconds until any of `keys` may try again; `None` when none is locked.
 pub fn wait_for(

@@ -16,8 +16,10 @@ use super::account_pages::{local_path, private, safe_next, start_session};
 use super::session::{PageError, Viewer, client_ip, form_sender, form_token, over_tls, see_other};
 use super::small_body::BodyError;
 use super::ui::page;
+use crate::accounts::AccountsError;
 use crate::accounts::secret::Secret;
 use crate::accounts::throttle::{self, ThrottleKey};
+use crate::config::SignupMode;
 use crate::payments::PaymentsError;
 use crate::services::billing::{Buyer, GuestReturn, Purchase, ReturnUrls, Returned};
 
@@ -211,6 +213,79 @@ async fn code_failed(
     }
 }
 
+/// Where a visitor with no account goes instead of checkout, when checkout cannot make
+/// them one: it makes an account for the email typed at Stripe, so only while anyone may
+/// have one (`accounts.signup` open) and the owner of that address can be reached to take
+/// it (email set up: the welcome link). Otherwise they sign up or sign in first, and come
+/// back to `back`.
+fn account_first(state: &AppState, back: &str) -> Option<String> {
+    let open = state.settings.settings.current().accounts.signup == SignupMode::Open;
+    if open && state.mail.is_on() {
+        return None;
+    }
+    let page = if open { "/signup" } else { "/login" };
+    Some(format!(
+        "{page}?{}",
+        serde_urlencoded::to_string([("next", back)]).unwrap_or_default()
+    ))
+}
+
+/// Counts a checkout started with no account against the client's address; the seconds
+/// to wait when it is over its share (each one asks Stripe for a session).
+async fn guest_checkout_wait(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<i64>, PageError> {
+    let key = [ThrottleKey::GuestCheckout(client_ip(req))];
+    let (policy, now) = (state.accounts.throttle, crate::clock::now());
+    state
+        .db
+        .write(move |tx| {
+            if let Some(wait) = throttle::wait_for(tx, &key, now)? {
+                return Ok(Some(wait.max(1)));
+            }
+            throttle::record_failure(tx, &key, &policy, now)?;
+            Ok::<_, AccountsError>(None)
+        })
+        .await
+        .map_err(PageError::internal)
+}
+
+fn too_many_checkouts(
+    req: &HttpRequest,
+    state: &AppState,
+    wait: i64,
+    back: String,
+) -> Result<HttpResponse, PageError> {
+    let minutes = (wait + 59) / 60;
+    let mut resp = result_page(
+        req,
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        ResultPage {
+            heading: "Too many checkouts from your network",
+            lines: vec![
+                "Nothing was charged.".into(),
+                format!(
+                    "Try again in {minutes} minute{}, or sign in first.",
+                    if minutes == 1 { "" } else { "s" }
+                ),
+            ],
+            sign_in: Some(format!(
+                "/login?{}",
+                serde_urlencoded::to_string([("next", back.as_str())]).unwrap_or_default()
+            )),
+            link_form: None,
+            again: None,
+            back,
+            back_label: "Go back",
+        },
+    )?;
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    Ok(resp)
+}
+
 /// Checkout, for a member or a visitor with no account. A signed-out form carries the
 /// double-submit token (`csrf` from `form_token`); Stripe Checkout then asks for the email
 /// and the account is the one it gives once paid (`BillingService::fulfil_guest`).
@@ -227,6 +302,19 @@ pub async fn checkout(
         serde_urlencoded::from_bytes(&body).map_err(|e| PageError::BadRequest(e.to_string()))?;
     let session = form_sender(&req, &state, &form.csrf).await?;
     let user = session.as_ref().map(|s| s.user.id.0);
+    if session.is_none() {
+        let back = if local_path(&form.back) {
+            form.back.clone()
+        } else {
+            "/".to_owned()
+        };
+        if let Some(first) = account_first(&state, &back) {
+            return Ok(see_other(&first, []));
+        }
+        if let Some(wait) = guest_checkout_wait(&state, &req).await? {
+            return too_many_checkouts(&req, &state, wait, back);
+        }
+    }
     // A typed offer code counts against the account's wrong guesses (a guest's, against
     // the address's), as everywhere.
     let typed_code = form.offer.as_deref().is_some_and(|o| !o.trim().is_empty());

@@ -87,10 +87,12 @@ pub(super) enum Refusal {
     NoEmail,
     PasswordsDiffer,
     PasswordRule,
+    /// `profile::may_change_credentials` says no.
+    AddressUnproven,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 8] = [
+    const ALL: [Refusal; 9] = [
         Refusal::WrongPassword,
         Refusal::TooManyTries,
         Refusal::NameInvalid,
@@ -99,6 +101,7 @@ impl Refusal {
         Refusal::NoEmail,
         Refusal::PasswordsDiffer,
         Refusal::PasswordRule,
+        Refusal::AddressUnproven,
     ];
 
     fn code(self) -> &'static str {
@@ -111,6 +114,7 @@ impl Refusal {
             Refusal::NoEmail => "no-email",
             Refusal::PasswordsDiffer => "passwords-differ",
             Refusal::PasswordRule => "password-rule",
+            Refusal::AddressUnproven => "address-unproven",
         }
     }
 
@@ -137,6 +141,11 @@ impl Refusal {
                                  confirmed; ask the operator."
                 .into(),
             Refusal::PasswordsDiffer => "The two new passwords differ; nothing was changed.".into(),
+            Refusal::AddressUnproven => "To choose a password or a new email address, first \
+                                         open the link in the welcome email sent to your \
+                                         address (or ask for a new one with “Forgot your \
+                                         password?” on the sign-in page). Nothing was changed."
+                .into(),
             Refusal::PasswordRule => format!(
                 "A password is {} to {} characters; nothing was changed.",
                 passwords::MIN_CHARS,
@@ -221,6 +230,9 @@ pub async fn change_email(
         return Ok(refused(Refusal::EmailInvalid));
     };
     let user = viewer.user().clone();
+    if !profile::may_change_credentials(&user) {
+        return Ok(refused(Refusal::AddressUnproven));
+    }
     if user.password_hash.is_some()
         && let Err(m) = check_current_password(&req, &state, &user.email, form.password).await?
     {
@@ -353,6 +365,9 @@ pub async fn change_password(
     }
     if passwords::check_new(&form.password).is_err() {
         return Ok(refused(Refusal::PasswordRule));
+    }
+    if !profile::may_change_credentials(&user) {
+        return Ok(refused(Refusal::AddressUnproven));
     }
     if user.password_hash.is_some()
         && let Err(m) = check_current_password(&req, &state, &user.email, form.current).await?

@@ -13,7 +13,6 @@ use super::AppState;
 use super::account_pages::{
     LoginMessage, link_gone, login_page, private, safe_next, site_path, start_session,
 };
-use super::recovery_pages::ConfirmForm;
 use super::session::{PageError, Viewer, check_form_token, client_ip, form_token, see_other};
 use super::ui::page;
 use crate::accounts::challenge::{self, Solution};
@@ -378,14 +377,35 @@ pub async fn open_link(
     let Some(email) = signup::pending_email(&state.db, secret, now()).await? else {
         return link_gone(&state);
     };
-    let (csrf, cookie) = form_token(&req);
+    link_page(&req, &state, StatusCode::OK, &email, None)
+}
+
+/// The emailed link's page: a button that makes the account, and the password field (the
+/// password is chosen here, by whoever holds the link, never on the sign-up form).
+fn link_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    email: &str,
+    error: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let (csrf, cookie) = form_token(req);
     let resp = page(
-        &state,
+        state,
         "signup_link.html",
-        StatusCode::OK,
-        minijinja::context! { csrf, email },
+        status,
+        minijinja::context! { csrf, email, error, min => passwords::MIN_CHARS },
     )?;
     Ok(private(resp, cookie))
+}
+
+#[derive(Deserialize)]
+pub struct LinkForm {
+    #[serde(default)]
+    csrf: String,
+    /// Optional: without one, emailed sign-in links sign the account in.
+    #[serde(default)]
+    password: String,
 }
 
 #[post("/signup/{token}")]
@@ -393,13 +413,26 @@ pub async fn confirm_link(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
-    form: web::Form<ConfirmForm>,
+    form: web::Form<LinkForm>,
 ) -> Result<HttpResponse, PageError> {
     check_form_token(&req, &form.csrf)?;
     let Some(secret) = Secret::parse(&token) else {
         return link_gone(&state);
     };
-    match signup::confirm(&state.db, secret, now()).await {
+    let hash = if form.password.is_empty() {
+        None
+    } else {
+        if let Err(AccountsError::Invalid(message)) = passwords::check_new(&form.password) {
+            let Some(email) = signup::pending_email(&state.db, secret, now()).await? else {
+                return link_gone(&state);
+            };
+            let error = Some(sentence(&message));
+            return link_page(&req, &state, StatusCode::BAD_REQUEST, &email, error);
+        }
+        let mut turn = passwords::sign_up_turn().await?;
+        Some(passwords::hash_in_turn(&mut turn, form.password.clone()).await?)
+    };
+    match signup::confirm(&state.db, secret, hash, now()).await {
         Ok((user, next)) => {
             tracing::info!(user = user.id.0, "a viewer signed up with an emailed link");
             let to = safe_next(site_path(next.as_deref()), &user);

@@ -213,7 +213,10 @@ async fn paywall(
         match remedy {
             Remedy::SignIn => {
                 view.sign_in = Some(format!("/login?next=/watch/{title_id}"));
-                view.sign_up = Some(format!("/signup?next=/watch/{title_id}"));
+                // "Create account" only while anyone may make one.
+                view.sign_up = (state.settings.settings.current().accounts.signup
+                    == crate::config::SignupMode::Open)
+                    .then(|| format!("/signup?next=/watch/{title_id}"));
             }
             Remedy::Subscribe { plans: only } => {
                 let now = crate::clock::now();

@@ -12,10 +12,11 @@ use crate::access::offers::{self, Audience, Offer, OfferKind};
 use crate::access::{plans, store};
 use crate::accounts::AccountsError;
 use crate::accounts::email::Email;
-use crate::accounts::recovery;
 use crate::accounts::roles::Role;
 use crate::accounts::secret::Secret;
+use crate::accounts::sessions;
 use crate::accounts::users::{self, NewUser, UserId};
+use crate::accounts::{profile, recovery};
 use crate::audit;
 use crate::clock;
 use crate::config::{PaywallConfig, StripeConfig};
@@ -639,6 +640,13 @@ impl BillingService {
                         Some(user) => (user, false),
                         None => (made_at_checkout(tx, &email, now)?, true),
                     };
+                // Whoever holds a session of an account nobody claimed yet (made by an
+                // earlier guest checkout: no password, address unproven) may not be the
+                // person paying now: the purchase is for the address's owner, who signs in
+                // by link.
+                if !made && !profile::may_change_credentials(&user) {
+                    sessions::end_sessions(tx, user.id).map_err(accounts_to_payments)?;
+                }
                 let trial_refused = trialing && sync::trial_used(tx, user.id.0)?;
                 if trialing && !trial_refused {
                     // Recorded now, so two checkouts with one email cannot both have it.

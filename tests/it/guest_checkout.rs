@@ -508,11 +508,13 @@ fn stripe_failing_at_checkout_gives_a_page_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_with_ann(tmp.path(), &[]);
     created(&data, "bob@example.com", &["--role", "viewer"]);
+    let smtp = SmtpCapture::start();
     let server = Server::start_with(
         &data,
         Options {
             tables: format!(
-                "[stripe]\nsecret_key = \"sk_test_standin\"\nwebhook_secret = \"whsec_x\"\napi_base = \"{dead}\"\n"
+                "[stripe]\nsecret_key = \"sk_test_standin\"\nwebhook_secret = \"whsec_x\"\napi_base = \"{dead}\"\n{}",
+                smtp.config()
             ),
             ..Options::default()
         },
@@ -604,9 +606,13 @@ fn stripe_failing_at_checkout_gives_a_page_and_changes_nothing() {
     let server2 = Server::start_with(
         &data2,
         Options {
-            tables: stripe
-                .config()
-                .replace("sk_test_standin", "sk_test_revoked"),
+            tables: format!(
+                "{}\n{}",
+                stripe
+                    .config()
+                    .replace("sk_test_standin", "sk_test_revoked"),
+                smtp.config()
+            ),
             ..Options::default()
         },
     );
@@ -682,4 +688,188 @@ fn a_signed_out_checkout_needs_the_form_token() {
     assert_eq!(sent.status, 400, "{}", sent.body);
     assert!(!sent.body.contains("Unannounced Sequel"), "{}", sent.body);
     assert!(shop.stripe.requests_to("/v1/checkout/sessions").is_empty());
+}
+
+/// A signed-out checkout's answer, and how many Checkout Sessions Stripe was asked for.
+fn signed_out_checkout(shop: &Shop, b: &mut Browser) -> (crate::accounts::Page, usize) {
+    let csrf = b.get("/login").csrf();
+    let sent = b.post(
+        "/checkout",
+        &[
+            ("csrf", &csrf),
+            ("back", "/plans"),
+            ("plan", "club"),
+            ("interval", "month"),
+        ],
+    );
+    (sent, shop.stripe.requests_to("/v1/checkout/sessions").len())
+}
+
+#[test]
+fn checkout_makes_an_account_only_where_anyone_may_have_one_and_within_a_budget() {
+    let shop = shop();
+    // Invite-only or closed: accounts come from invitations, so a visitor signs in first
+    // (and no paywall offers "Create account" once it is closed).
+    for (mode, to) in [("invite", "/login"), ("closed", "/login")] {
+        crate::signup::set_mode(&shop.server, mode);
+        let mut visitor = Browser::new(shop.server.url());
+        let (sent, asked) = signed_out_checkout(&shop, &mut visitor);
+        assert_eq!(sent.status, 303, "{mode}: {}", sent.body);
+        assert_eq!(
+            sent.location.as_deref(),
+            Some(format!("{to}?next=%2Fplans").as_str()),
+            "{mode}"
+        );
+        assert_eq!(asked, 0, "{mode}: Stripe was asked");
+        let wall = visitor.get(&format!("/watch/{}", shop.film)).body;
+        assert!(!wall.contains(">Create account</a>"), "{mode}: {wall}");
+    }
+    crate::signup::set_mode(&shop.server, "open");
+
+    // Open: ten checkouts from one address, then a wait, in words, with Retry-After;
+    // Stripe is not asked for the eleventh.
+    let mut visitor = Browser::new(shop.server.url());
+    for i in 0..10 {
+        let (sent, asked) = signed_out_checkout(&shop, &mut visitor);
+        assert_eq!(sent.status, 303, "checkout {i}: {}", sent.body);
+        assert_eq!(asked, i + 1);
+    }
+    let (sent, asked) = signed_out_checkout(&shop, &mut visitor);
+    assert_eq!(sent.status, 429, "{}", sent.body);
+    assert!(sent.header("retry-after").is_some());
+    assert!(
+        sent.body.contains("Too many checkouts from your network"),
+        "{}",
+        sent.body
+    );
+    assert!(sent.body.contains("Nothing was charged."), "{}", sent.body);
+    assert_eq!(asked, 10);
+    // A member is not held up by it.
+    let mut bob = signed_in(&shop.server, "bob@example.com");
+    let csrf = bob.get(&format!("/title/{}", shop.film)).csrf();
+    let rent = bob.post(
+        "/checkout",
+        &[
+            ("csrf", &csrf),
+            ("back", "/"),
+            ("title", &shop.film),
+            ("kind", "rent"),
+        ],
+    );
+    assert_eq!(rent.status, 303, "{}", rent.body);
+}
+
+#[test]
+fn without_email_a_visitor_makes_an_account_before_checkout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stripe = Standin::start();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = stripe.server(&data);
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/plans",
+        Some(
+            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
+                    "yearly_amount": null, "trial_days": 7, "stream_limit": 2, "public": true}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    // No welcome email could reach the address's owner: checkout would make an account
+    // nobody can claim (or hand a squatter's account the purchase), so sign-up comes first.
+    let mut visitor = Browser::new(server.url());
+    let csrf = visitor.get("/login").csrf();
+    let sent = visitor.post(
+        "/checkout",
+        &[
+            ("csrf", &csrf),
+            ("back", "/plans"),
+            ("plan", "club"),
+            ("interval", "month"),
+        ],
+    );
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    assert_eq!(sent.location.as_deref(), Some("/signup?next=%2Fplans"));
+    assert!(stripe.requests_to("/v1/checkout/sessions").is_empty());
+}
+
+#[test]
+fn a_browser_signed_in_by_a_guest_checkout_cannot_claim_the_address_and_a_later_payment_signs_it_out()
+ {
+    let shop = shop();
+    let victim = "vera@example.com";
+    // Someone pays typing Vera's address: the account is made, their browser signed in.
+    let mut payer = Browser::new(shop.server.url());
+    let pay = guest_checkout(&mut payer, &[("title", &shop.film), ("kind", "rent")]);
+    let session = session_of(&pay);
+    shop.stripe.complete_as(&session, victim);
+    let back = payer.get(&return_path(&shop, &session));
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert!(signed_in_as(&mut payer, victim));
+    // That browser may not choose the password or move the address: Vera's welcome link
+    // must keep working.
+    let csrf = payer.get("/account").csrf();
+    for (path, form) in [
+        (
+            "/account/password",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("password", "the payer's own password"),
+                ("confirm", "the payer's own password"),
+            ],
+        ),
+        (
+            "/account/email",
+            vec![("csrf", csrf.as_str()), ("email", "mallory@example.com")],
+        ),
+    ] {
+        let refused = payer.post(path, &form);
+        assert_eq!(refused.status, 303, "{path}: {}", refused.body);
+        let to = refused.location.unwrap();
+        let page = payer.get(&to).body;
+        assert!(
+            page.contains("first open the link in the welcome email"),
+            "{path}: {page}"
+        );
+    }
+    assert!(mails_to(&shop.smtp, "mallory@example.com", 0).is_empty());
+    let (hash, verified): (Option<String>, Option<i64>) = db(&shop.server)
+        .query_row(
+            "SELECT password_hash, email_verified_at FROM users WHERE email = ?1",
+            [victim],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((hash, verified), (None, None));
+
+    // Vera herself pays later, in her own browser: the purchase is hers, and the browser
+    // that was signed in to her unclaimed account is signed out.
+    let mut vera = Browser::new(shop.server.url());
+    let pay = guest_checkout(&mut vera, &[("plan", "club"), ("interval", "month")]);
+    let session = session_of(&pay);
+    let events = shop.stripe.complete_as(&session, victim);
+    deliver(&shop, &events);
+    assert_eq!(live_subscriptions(&shop.server, victim), 1);
+    assert!(
+        !signed_in_as(&mut payer, victim),
+        "the first payer still sees it"
+    );
+    // Her welcome link still makes the account hers.
+    let welcome = mails_to(&shop.smtp, victim, 1);
+    let link = link_in(&welcome[0], "/reset/");
+    let csrf = vera.get(&link).csrf();
+    let set = vera.post(
+        &link,
+        &[
+            ("csrf", &csrf),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ],
+    );
+    assert_eq!(set.status, 303, "{}", set.body);
+    assert_eq!(
+        Browser::new(shop.server.url())
+            .sign_in(victim, PASSWORD)
+            .status,
+        303
+    );
 }

@@ -15,7 +15,7 @@ use crate::accounts::{Browser, created, data_with_ann, signed_in};
 use crate::paywall::first_code;
 use crate::stripe::{playable, session_of};
 use crate::stripe_standin::Standin;
-use crate::support::{Options, Server, drop_into, make_clip, unix_now};
+use crate::support::{Options, Server, SmtpCapture, drop_into, make_clip, unix_now};
 
 /// The words of the title page's main button (`id="main-action"`), or None.
 fn main_button(body: &str) -> Option<String> {
@@ -81,7 +81,15 @@ fn the_pricing_page_sells_every_plan_on_sale_and_its_button_reaches_checkout() {
     let stripe = Standin::start();
     let data = data_with_ann(tmp.path(), &[]);
     created(&data, "bob@example.com", &["--role", "viewer"]);
-    let server = stripe.server(&data);
+    // Email set up: a visitor's checkout makes their account (the welcome link).
+    let smtp = SmtpCapture::start();
+    let server = Server::start_with(
+        &data,
+        Options {
+            tables: format!("{}\n{}", stripe.config(), smtp.config()),
+            ..Options::default()
+        },
+    );
 
     // Nothing on sale yet: the page says so, and offers nothing.
     let mut visitor = Browser::new(server.url());
