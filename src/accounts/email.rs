@@ -25,12 +25,13 @@ impl Email {
         if trimmed.len() > MAX_LEN {
             return Err(invalid("it is longer than 254 characters"));
         }
-        if trimmed
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ','))
-        {
+        if trimmed.chars().any(|c| {
+            c.is_whitespace()
+                || super::users::is_hidden_char(c)
+                || matches!(c, '<' | '>' | '"' | ',')
+        }) {
             return Err(invalid(
-                "it contains spaces, quotes, angle brackets or commas",
+                "it contains spaces, invisible characters, quotes, angle brackets or commas",
             ));
         }
         let Some((local, domain)) = trimmed.rsplit_once('@') else {
@@ -83,6 +84,9 @@ mod tests {
             "ann@.example.com",
             "ann@example..com",
             "ann@example.com\0",
+            // Lookalikes of ann@example.com: a zero-width space, a direction override.
+            "ann\u{200B}@example.com",
+            "\u{202E}ann@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }

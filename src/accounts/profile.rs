@@ -47,9 +47,9 @@ fn record(
 /// characters (the rule `users::create` applies).
 pub fn checked_name(name: &str) -> Result<String, AccountsError> {
     let name = name.trim();
-    if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+    if !users::display_name_ok(name) {
         return Err(AccountsError::Invalid(format!(
-            "A name is at most {MAX_DISPLAY_NAME} characters, without control characters."
+            "A name is at most {MAX_DISPLAY_NAME} characters, without control or invisible characters."
         )));
     }
     Ok(name.to_owned())

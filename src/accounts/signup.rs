@@ -197,9 +197,9 @@ enum First {
 
 fn check_form(form: &SignupForm, delivery: Delivery) -> Result<(), AccountsError> {
     let name = form.display_name.trim();
-    if name.chars().count() > users::MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+    if !users::display_name_ok(name) {
         return Err(AccountsError::Invalid(format!(
-            "a name is at most {} characters",
+            "a name is at most {} characters, without control or invisible characters",
             users::MAX_DISPLAY_NAME
         )));
     }

@@ -51,12 +51,43 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
 
 pub const MAX_DISPLAY_NAME: usize = 100;
 
+/// A character that changes how text around it shows without showing itself: controls,
+/// zero-width characters and direction overrides. A name or an address holding one can
+/// pass for another ("bob" with a zero-width space, a name reversed by U+202E).
+pub fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+        )
+}
+
+/// Whether `name` (trimmed) may be a display name.
+pub fn display_name_ok(name: &str) -> bool {
+    name.chars().count() <= MAX_DISPLAY_NAME && !name.chars().any(is_hidden_char)
+}
+
 /// Creates an account; refuses an email already taken (whatever its case).
 pub fn create(conn: &Connection, new: &NewUser<'_>, now: i64) -> Result<UserId, AccountsError> {
     let name = new.display_name.trim();
-    if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+    if !display_name_ok(name) {
         return Err(AccountsError::Invalid(format!(
-            "a display name is at most {MAX_DISPLAY_NAME} characters, without control characters"
+            "a display name is at most {MAX_DISPLAY_NAME} characters, without control or invisible characters"
         )));
     }
     if find_by_email(conn, &new.email.key)?.is_some() {
@@ -165,6 +196,16 @@ pub fn list(conn: &Connection, q: &MemberQuery) -> Result<(Vec<User>, u64), Acco
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_hold_no_hidden_characters() {
+        assert!(display_name_ok("Zoë Ngọc Ånström"));
+        assert!(display_name_ok("مريم"));
+        for bad in ["bob\u{200B}", "\u{202E}kcir", "a\u{FEFF}", "tab\there"] {
+            assert!(!display_name_ok(bad), "{bad:?} accepted");
+        }
+        assert!(!display_name_ok(&"n".repeat(MAX_DISPLAY_NAME + 1)));
+    }
 
     use crate::accounts::test_db as db;
 

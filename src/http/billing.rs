@@ -299,7 +299,7 @@ pub async fn checkout(
         return Err(PageError::BadRequest("the form is too large".into()));
     }
     let form: CheckoutForm =
-        serde_urlencoded::from_bytes(&body).map_err(|e| PageError::BadRequest(e.to_string()))?;
+        serde_urlencoded::from_bytes(&body).map_err(super::session::form_not_understood)?;
     let session = form_sender(&req, &state, &form.csrf).await?;
     let user = session.as_ref().map(|s| s.user.id.0);
     if session.is_none() {

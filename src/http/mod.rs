@@ -444,10 +444,16 @@ async fn fallback(req: HttpRequest) -> Result<HttpResponse, session::PageError> 
     })
 }
 
-/// JSON errors for malformed query strings and bodies instead of actix's plain text.
+/// Malformed query strings: a JSON error on the API, a page in words elsewhere, instead
+/// of actix's plain text.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|err, _| error::ApiError::bad_request(err.to_string()).into())
+    web::QueryConfig::default().error_handler(|err, req| {
+        if req.path().starts_with("/api/") {
+            error::ApiError::bad_request(err.to_string()).into()
+        } else {
+            session::form_not_understood(err).into()
+        }
+    })
 }
 
 /// An API path whose id does not parse (`/api/v1/rails/99999999999999999999`) names

@@ -291,8 +291,19 @@ impl Viewer {
     /// The request's form body, already checked for the CSRF token.
     pub fn form<T: DeserializeOwned>(&self) -> Result<T, PageError> {
         let body = self.form.as_deref().unwrap_or_default();
-        serde_urlencoded::from_bytes(body).map_err(|e| PageError::BadRequest(e.to_string()))
+        serde_urlencoded::from_bytes(body).map_err(form_not_understood)
     }
+}
+
+/// A form body or query that does not parse: the parser's words ("missing field `back`")
+/// go to the log, a sentence to the person.
+pub(super) fn form_not_understood(e: impl std::fmt::Display) -> PageError {
+    tracing::debug!(error = %e, "a form or query that does not parse");
+    PageError::BadRequest(
+        "Something in that request was missing or not understood, and nothing was changed. \
+         Go back and try again."
+            .into(),
+    )
 }
 
 fn changes_state(method: &Method) -> bool {
@@ -360,9 +371,7 @@ impl FromRequest for Viewer {
                 CsrfSource::NotNeeded => None,
                 CsrfSource::Header(token) => Some(token),
                 CsrfSource::Form(body) => {
-                    let bytes = body
-                        .await
-                        .map_err(|e| PageError::BadRequest(e.to_string()))?;
+                    let bytes = body.await.map_err(form_not_understood)?;
                     if bytes.len() > FORM_LIMIT {
                         return Err(PageError::BadRequest("the form is too large".into()));
                     }

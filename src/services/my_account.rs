@@ -46,7 +46,17 @@ impl From<MemberServiceError> for MyAccountError {
         match e {
             MemberServiceError::Accounts(e) => MyAccountError::Accounts(e),
             MemberServiceError::Payments(e) => MyAccountError::Payments(e),
-            MemberServiceError::SubscriptionLive(m) => MyAccountError::SubscriptionLive(m),
+            // The operator's sentence (subscription ids, Stripe's error, the Stripe
+            // dashboard) goes to the log; the member reads one meant for them.
+            MemberServiceError::SubscriptionLive(m) => {
+                tracing::warn!(why = %m, "a member's own deletion waits on Stripe");
+                MyAccountError::SubscriptionLive(
+                    "Your subscription could not be cancelled with the payment provider just \
+                     now, so nothing was deleted and nothing more is charged. Try again in a \
+                     few minutes."
+                        .into(),
+                )
+            }
         }
     }
 }

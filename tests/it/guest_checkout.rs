@@ -873,3 +873,37 @@ fn a_browser_signed_in_by_a_guest_checkout_cannot_claim_the_address_and_a_later_
         303
     );
 }
+
+#[test]
+fn a_malformed_checkout_or_return_is_answered_in_words() {
+    let shop = shop();
+    let mut visitor = Browser::new(shop.server.url());
+    let back = visitor.get("/checkout/return");
+    let csrf = visitor.get("/login").csrf();
+    let form = visitor.post("/checkout", &[("csrf", &csrf), ("plan", "club")]);
+    for (what, page) in [("return", back), ("form", form)] {
+        assert_eq!(page.status, 400, "{what}: {}", page.body);
+        assert!(
+            page.header("content-type")
+                .is_some_and(|c| c.starts_with("text/html")),
+            "{what}"
+        );
+        assert!(
+            page.body
+                .contains("Something in that request was missing or not understood"),
+            "{what}: {}",
+            page.body
+        );
+        for machine in ["deserialize", "missing field", "`"] {
+            assert!(
+                !page.body.contains(machine),
+                "{what}: {machine} in {}",
+                page.body
+            );
+        }
+    }
+    // The API keeps its JSON.
+    let (status, body) = shop.server.call("GET", "/api/v1/members?limit=x", None);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request", "{body}");
+}
