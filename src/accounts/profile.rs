@@ -64,13 +64,44 @@ pub fn set_name(conn: &Connection, user: &User, name: &str, now: i64) -> Result<
     record(conn, user, "member.name", json!({}), now)
 }
 
-/// Whether a session may set the account's password or move its address. Not for an
-/// account with neither a password nor a confirmed address — one made at checkout for an
-/// email typed at Stripe, whose browser was signed in without proving the address: the
-/// address's owner takes it with the emailed welcome link, and nobody else may lock them
-/// out first.
-pub fn may_change_credentials(user: &User) -> bool {
-    user.password_hash.is_some() || user.email_verified_at.is_some()
+/// Whether a session started at `session_started_at` may set the account's password or
+/// move its address. Not for an account someone made by typing an address (`self_made`)
+/// that has no password, unless its address was proven before that session started: a
+/// checkout without an account signs a browser in before anyone proved the address, and
+/// that browser must never be able to lock the address's owner out.
+pub fn may_change_credentials(user: &User, session_started_at: i64) -> bool {
+    !user.self_made
+        || user.password_hash.is_some()
+        || user
+            .email_verified_at
+            // Strictly after: a session from the very second of the proof may predate it.
+            .is_some_and(|proven| session_started_at > proven)
+}
+
+/// An account made by typing an address nobody has proven since: a purchase paid with
+/// that address is for the address's owner, so `unclaim` first.
+pub fn is_unclaimed(user: &User) -> bool {
+    user.self_made && user.email_verified_at.is_none()
+}
+
+/// Before an account whose address nobody proved gets something paid by that address:
+/// its sessions end and its password, chosen by whoever made the account, is cleared, so
+/// only the address's owner gets in (by an emailed link). Audited; true when a password
+/// was cleared.
+pub fn unclaim(conn: &Connection, user: &User, now: i64) -> Result<bool, AccountsError> {
+    super::sessions::end_sessions(conn, user.id)?;
+    let cleared = conn.execute(
+        "UPDATE users SET password_hash = NULL WHERE id = ?1 AND password_hash IS NOT NULL",
+        [user.id.0],
+    )? > 0;
+    record(
+        conn,
+        user,
+        "member.unclaimed",
+        json!({"password_cleared": cleared}),
+        now,
+    )?;
+    Ok(cleared)
 }
 
 /// What asking to change the email address did.

@@ -279,6 +279,8 @@ fn create(
             "UPDATE users SET email_verified_at = ?2 WHERE id = ?1",
             params![id.0, now],
         )?;
+    } else {
+        users::mark_self_made(tx, id)?;
     }
     let actor = Actor::User {
         id: id.0,

@@ -20,6 +20,9 @@ pub struct User {
     pub created_at: i64,
     /// When the email address was proven (a verification link, an invitation).
     pub email_verified_at: Option<i64>,
+    /// Made by self sign-up without email or by a checkout without an account: its
+    /// address is only what someone typed (migration 027, `mark_self_made`).
+    pub self_made: bool,
 }
 
 pub struct NewUser<'a> {
@@ -30,8 +33,7 @@ pub struct NewUser<'a> {
     pub password_hash: Option<&'a str>,
 }
 
-const COLUMNS: &str =
-    "id, email, display_name, role, password_hash, disabled_at, created_at, email_verified_at";
+const COLUMNS: &str = "id, email, display_name, role, password_hash, disabled_at, created_at, email_verified_at, self_made";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = r.get(3)?;
@@ -46,6 +48,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         disabled: disabled_at.is_some(),
         created_at: r.get(6)?,
         email_verified_at: r.get(7)?,
+        self_made: r.get(8)?,
     })
 }
 
@@ -74,6 +77,19 @@ pub fn is_hidden_char(c: char) -> bool {
                 | '\u{FEFF}'
                 | '\u{FFA0}'
                 | '\u{FFF0}'..='\u{FFFB}'
+                // Format characters outside the BMP's common blocks, and blanks.
+                | '\u{0600}'..='\u{0605}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{08E2}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{2800}'
+                | '\u{16FE4}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
 }
 
@@ -140,6 +156,12 @@ pub fn get(conn: &Connection, id: UserId) -> Result<Option<User>, AccountsError>
         .optional()?)
 }
 
+/// Marks an account as made by whoever typed its address (`User::self_made`).
+pub fn mark_self_made(conn: &Connection, id: UserId) -> Result<(), AccountsError> {
+    conn.execute("UPDATE users SET self_made = 1 WHERE id = ?1", [id.0])?;
+    Ok(())
+}
+
 pub fn set_password_hash(conn: &Connection, id: UserId, hash: &str) -> Result<(), AccountsError> {
     conn.execute(
         "UPDATE users SET password_hash = ?2 WHERE id = ?1",
@@ -201,7 +223,16 @@ mod tests {
     fn display_names_hold_no_hidden_characters() {
         assert!(display_name_ok("Zoë Ngọc Ånström"));
         assert!(display_name_ok("مريم"));
-        for bad in ["bob\u{200B}", "\u{202E}kcir", "a\u{FEFF}", "tab\there"] {
+        for bad in [
+            "bob\u{200B}",
+            "\u{202E}kcir",
+            "a\u{FEFF}",
+            "tab\there",
+            "bob\u{E0041}",
+            "b\u{E0100}",
+            "x\u{1D173}",
+            "\u{2800}",
+        ] {
             assert!(!display_name_ok(bad), "{bad:?} accepted");
         }
         assert!(!display_name_ok(&"n".repeat(MAX_DISPLAY_NAME + 1)));

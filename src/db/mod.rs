@@ -66,6 +66,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/024_signup.sql")),
         M::up(include_str!("migrations/025_guest_checkout.sql")),
         M::up(include_str!("migrations/026_my_account.sql")),
+        M::up(include_str!("migrations/027_self_made_accounts.sql")),
     ])
 }
 
@@ -82,7 +83,7 @@ pub fn schema_version() -> i64 {
     MIGRATION_COUNT
 }
 
-const MIGRATION_COUNT: i64 = 26;
+const MIGRATION_COUNT: i64 = 27;
 
 /// The schema version recorded in a database (0 for a new, empty one).
 pub fn schema_version_of(conn: &Connection) -> rusqlite::Result<i64> {

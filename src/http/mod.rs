@@ -444,14 +444,16 @@ async fn fallback(req: HttpRequest) -> Result<HttpResponse, session::PageError> 
     })
 }
 
-/// Malformed query strings: a JSON error on the API, a page in words elsewhere, instead
-/// of actix's plain text.
+/// Malformed query strings: JSON errors instead of actix's plain text (`error_pages` makes
+/// a page of one for a browser). Outside the API the parser's words go to the log and the
+/// answer is a sentence.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, req| {
         if req.path().starts_with("/api/") {
             error::ApiError::bad_request(err.to_string()).into()
         } else {
-            session::form_not_understood(err).into()
+            tracing::debug!(error = %err, path = req.path(), "a query that does not parse");
+            error::ApiError::bad_request(session::NOT_UNDERSTOOD).into()
         }
     })
 }

@@ -230,7 +230,7 @@ pub async fn change_email(
         return Ok(refused(Refusal::EmailInvalid));
     };
     let user = viewer.user().clone();
-    if !profile::may_change_credentials(&user) {
+    if !profile::may_change_credentials(&user, viewer.session.created_at) {
         return Ok(refused(Refusal::AddressUnproven));
     }
     if user.password_hash.is_some()
@@ -366,7 +366,7 @@ pub async fn change_password(
     if passwords::check_new(&form.password).is_err() {
         return Ok(refused(Refusal::PasswordRule));
     }
-    if !profile::may_change_credentials(&user) {
+    if !profile::may_change_credentials(&user, viewer.session.created_at) {
         return Ok(refused(Refusal::AddressUnproven));
     }
     if user.password_hash.is_some()

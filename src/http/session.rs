@@ -298,13 +298,13 @@ impl Viewer {
 /// A form body or query that does not parse: the parser's words ("missing field `back`")
 /// go to the log, a sentence to the person.
 pub(super) fn form_not_understood(e: impl std::fmt::Display) -> PageError {
-    tracing::debug!(error = %e, "a form or query that does not parse");
-    PageError::BadRequest(
-        "Something in that request was missing or not understood, and nothing was changed. \
-         Go back and try again."
-            .into(),
-    )
+    tracing::debug!(error = %e, "a form that does not parse");
+    PageError::BadRequest(NOT_UNDERSTOOD.into())
 }
+
+/// What a person reads about a form or address that does not parse.
+pub(super) const NOT_UNDERSTOOD: &str = "Something in that request was missing or not \
+     understood, and nothing was changed. Go back and try again.";
 
 fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

@@ -14,7 +14,6 @@ use crate::accounts::AccountsError;
 use crate::accounts::email::Email;
 use crate::accounts::roles::Role;
 use crate::accounts::secret::Secret;
-use crate::accounts::sessions;
 use crate::accounts::users::{self, NewUser, UserId};
 use crate::accounts::{profile, recovery};
 use crate::audit;
@@ -640,12 +639,14 @@ impl BillingService {
                         Some(user) => (user, false),
                         None => (made_at_checkout(tx, &email, now)?, true),
                     };
-                // Whoever holds a session of an account nobody claimed yet (made by an
-                // earlier guest checkout: no password, address unproven) may not be the
-                // person paying now: the purchase is for the address's owner, who signs in
-                // by link.
-                if !made && !profile::may_change_credentials(&user) {
-                    sessions::end_sessions(tx, user.id).map_err(accounts_to_payments)?;
+                // An account nobody proved the address of (made by an earlier guest
+                // checkout, or while the server had no email) may be held by someone
+                // other than the address's owner: the purchase is the owner's, so that
+                // account's sessions end and any password goes; the owner gets in by the
+                // welcome link.
+                let unclaimed = !made && profile::is_unclaimed(&user);
+                if unclaimed {
+                    profile::unclaim(tx, &user, now).map_err(accounts_to_payments)?;
                 }
                 let trial_refused = trialing && sync::trial_used(tx, user.id.0)?;
                 if trialing && !trial_refused {
@@ -660,7 +661,7 @@ impl BillingService {
                     sync::claim_guest_customer(tx, user.id.0, &customer)?;
                 }
                 guest::fulfilled(tx, &id, user.id.0, made, trial_refused, now)?;
-                let welcome = match made {
+                let welcome = match made || unclaimed {
                     true => Some(
                         recovery::issue_welcome(tx, &user, now).map_err(accounts_to_payments)?,
                     ),
@@ -704,8 +705,8 @@ impl BillingService {
                     to: user.email.clone(),
                     subject: "Welcome: choose your password".into(),
                     body: format!(
-                        "Thank you for your purchase. An account was made for this email \
-                         address, and what you bought is on it.\r\n\r\nOpen this link to \
+                        "Thank you for your purchase. What you bought is on the account of \
+                         this email address.\r\n\r\nOpen this link to \
                          choose your password (it works once, within {} days):\r\n\r\n\
                          {link}\r\n\r\nYou can also sign in with a link sent to this \
                          address from the sign-in page.\r\n\r\nIf you did not buy \
@@ -1096,6 +1097,7 @@ fn made_at_checkout(
         now,
     )
     .map_err(accounts_to_payments)?;
+    users::mark_self_made(tx, id).map_err(accounts_to_payments)?;
     audit::record(
         tx,
         &audit::Actor::User {

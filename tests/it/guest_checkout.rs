@@ -840,6 +840,42 @@ fn a_browser_signed_in_by_a_guest_checkout_cannot_claim_the_address_and_a_later_
         )
         .unwrap();
     assert_eq!((hash, verified), (None, None));
+    // Nor once the address is proven by a confirmation link it asked for itself (which
+    // Vera may well open): a session from before the proof stays unable to.
+    let sent = payer.post("/account/verify-email", &[("csrf", &csrf)]);
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let verify = link_in(&mails_to(&shop.smtp, victim, 2)[1], "/verify/");
+    let mut vera_phone = Browser::new(shop.server.url());
+    let csrf_verify = vera_phone.get(&verify).csrf();
+    let proven = vera_phone.post(&verify, &[("csrf", &csrf_verify)]);
+    assert!(proven.status < 400, "{}", proven.body);
+    let proven_at: Option<i64> = db(&shop.server)
+        .query_row(
+            "SELECT email_verified_at FROM users WHERE email = ?1",
+            [victim],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(proven_at.is_some(), "the link proved the address");
+    let refused = payer.post(
+        "/account/password",
+        &[
+            ("csrf", csrf.as_str()),
+            ("password", "the payer's own password"),
+            ("confirm", "the payer's own password"),
+        ],
+    );
+    let page = payer.get(&refused.location.unwrap()).body;
+    assert!(
+        page.contains("first open the link in the welcome email"),
+        "{page}"
+    );
+    db(&shop.server)
+        .execute(
+            "UPDATE users SET email_verified_at = NULL WHERE email = ?1",
+            [victim],
+        )
+        .unwrap();
 
     // Vera herself pays later, in her own browser: the purchase is hers, and the browser
     // that was signed in to her unclaimed account is signed out.
@@ -878,32 +914,128 @@ fn a_browser_signed_in_by_a_guest_checkout_cannot_claim_the_address_and_a_later_
 fn a_malformed_checkout_or_return_is_answered_in_words() {
     let shop = shop();
     let mut visitor = Browser::new(shop.server.url());
-    let back = visitor.get("/checkout/return");
+    // A browser's page, and a script's JSON: the same sentence.
+    let (status, kind, page) =
+        crate::words::load_page(&visitor, shop.server.url(), "/checkout/return");
+    assert!(kind.starts_with("text/html"), "{kind}");
+    let script = visitor.get("/checkout/return");
+    assert!(script.body.starts_with("{\"error\""), "{}", script.body);
     let csrf = visitor.get("/login").csrf();
     let form = visitor.post("/checkout", &[("csrf", &csrf), ("plan", "club")]);
-    for (what, page) in [("return", back), ("form", form)] {
-        assert_eq!(page.status, 400, "{what}: {}", page.body);
-        assert!(
-            page.header("content-type")
-                .is_some_and(|c| c.starts_with("text/html")),
-            "{what}"
-        );
-        assert!(
-            page.body
-                .contains("Something in that request was missing or not understood"),
-            "{what}: {}",
-            page.body
-        );
+    assert!(
+        form.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html"))
+    );
+    for (what, status, body) in [
+        ("return", status, page),
+        ("script", script.status, script.body),
+        ("form", form.status, form.body),
+    ] {
+        assert_eq!(status, 400, "{what}: {body}");
+        // The browser's page says it in the frame's words, the others in the sentence.
+        let words = match what {
+            "return" => "The request could not be understood.",
+            _ => "Something in that request was missing or not understood",
+        };
+        assert!(body.contains(words), "{what}: {body}");
         for machine in ["deserialize", "missing field", "`"] {
-            assert!(
-                !page.body.contains(machine),
-                "{what}: {machine} in {}",
-                page.body
-            );
+            assert!(!body.contains(machine), "{what}: {machine} in {body}");
         }
     }
     // The API keeps its JSON.
     let (status, body) = shop.server.call("GET", "/api/v1/members?limit=x", None);
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "bad_request", "{body}");
+}
+
+#[test]
+fn an_account_squatted_without_email_loses_its_password_when_the_address_pays() {
+    // Without email, someone signs up Sam's address with a password of their own.
+    let tmp = tempfile::tempdir().unwrap();
+    let stripe = Standin::start();
+    let data = data_with_ann(tmp.path(), &[]);
+    let mut server = stripe.server(&data);
+    let mut squatter =
+        crate::loopback::Client::new(std::net::Ipv4Addr::new(127, 0, 0, 9), server.url());
+    let page = squatter.get("/signup");
+    let pow = crate::signup::solve(&page.body);
+    let made = squatter.sign_up_with(
+        &pow,
+        "sam@example.com",
+        &[("password", "the squatter's password")],
+        &[],
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    let mut squatter = Browser::new(server.url());
+    assert_eq!(
+        squatter
+            .sign_in("sam@example.com", "the squatter's password")
+            .status,
+        303
+    );
+    // Email is set up later, and Sam pays with his address as a guest.
+    let smtp = SmtpCapture::start();
+    let config = std::fs::read_to_string(data.join("marquee.toml")).unwrap();
+    std::fs::write(
+        data.join("marquee.toml"),
+        format!("{config}\n{}", smtp.config()),
+    )
+    .unwrap();
+    server.terminate();
+    server.restart();
+    let cookies = squatter.cookies.clone();
+    let mut squatter = Browser::new(server.url());
+    squatter.cookies = cookies;
+    assert!(signed_in_as(&mut squatter, "sam@example.com"));
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/plans",
+        Some(
+            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
+                    "yearly_amount": null, "trial_days": 0, "stream_limit": 2, "public": true}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let mut sam = Browser::new(server.url());
+    let pay = guest_checkout(&mut sam, &[("plan", "club"), ("interval", "month")]);
+    let session = session_of(&pay);
+    let events = stripe.complete_as(&session, "sam@example.com");
+    for event in &events {
+        assert_eq!(
+            Standin::deliver(&format!("{}/stripe/webhook", server.url()), event),
+            200
+        );
+    }
+    // The squatter is out, and their password no longer opens it.
+    assert!(!signed_in_as(&mut squatter, "sam@example.com"));
+    assert_ne!(
+        Browser::new(server.url())
+            .sign_in("sam@example.com", "the squatter's password")
+            .status,
+        303
+    );
+    // Sam gets the welcome link, which makes the account his.
+    let welcome = mails_to(&smtp, "sam@example.com", 1);
+    let link = link_in(&welcome[0], "/reset/");
+    let csrf = sam.get(&link).csrf();
+    let set = sam.post(
+        &link,
+        &[
+            ("csrf", &csrf),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ],
+    );
+    assert_eq!(set.status, 303, "{}", set.body);
+    let mut laptop = Browser::new(server.url());
+    assert_eq!(laptop.sign_in("sam@example.com", PASSWORD).status, 303);
+    assert!(laptop.get("/account").body.contains("Club"));
+    let (_, audit) = server.call("GET", "/api/v1/audit?action=member.unclaimed", None);
+    let entries = audit["items"]
+        .as_array()
+        .or(audit.as_array())
+        .cloned()
+        .unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["detail"]["password_cleared"], true, "{audit}");
 }

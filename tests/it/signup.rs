@@ -19,7 +19,7 @@ type Visitor = Client;
 
 /// The proof-of-work fields of a sign-up form, solved.
 #[derive(Debug, Clone)]
-struct Pow {
+pub struct Pow {
     salt: String,
     challenge: String,
     signature: String,
@@ -36,7 +36,7 @@ fn field(body: &str, name: &str) -> String {
 }
 
 /// Finds the number as `web-ui/static/signup.js` does: SHA-256 of salt + number.
-fn solve(body: &str) -> Pow {
+pub fn solve(body: &str) -> Pow {
     let salt = field(body, "pow_salt");
     let challenge = field(body, "pow_challenge");
     let signature = field(body, "pow_signature");
@@ -61,7 +61,7 @@ impl Client {
     }
 
     /// Sends the sign-up form with `pow` (and `extra` fields).
-    fn sign_up_with(
+    pub fn sign_up_with(
         &mut self,
         pow: &Pow,
         email: &str,

@@ -421,7 +421,7 @@ fn title_pickers_take_a_name_and_a_name_that_matches_nothing_is_said_in_the_page
 }
 
 /// A GET as a browser loading a page sends it (asking for HTML).
-fn load_page(b: &Browser, base: &str, path: &str) -> (u16, String, String) {
+pub fn load_page(b: &Browser, base: &str, path: &str) -> (u16, String, String) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
