@@ -405,7 +405,7 @@ pub fn personal(
                 "SELECT {cols} FROM watch_progress w JOIN titles t ON t.id = w.title_id
                  WHERE w.user_id = ?2 AND {live} AND {unfinished}
                  ORDER BY w.updated_at DESC LIMIT ?3",
-                unfinished = super::progress::UNFINISHED
+                unfinished = super::progress::unfinished_sql()
             ),
             params![now, user, rail.max_items],
         )?,

@@ -355,7 +355,7 @@ pub async fn title(
         })
         .collect();
     // "Resume" where the signed-in viewer stopped, else "Play" from the start.
-    let resume = resume.map(|(id, at)| {
+    let resume = resume.map(|progress::ResumePoint { title_id: id, at }| {
         let episode = p
             .seasons
             .iter()

@@ -30,15 +30,21 @@
     state.errors.push(message);
   };
 
-  // Where this viewer stopped: the server's record for a signed-in viewer, else this
-  // browser's; 0 (the start) when that was at the very end.
+  // Where the player starts. Signed in (the page carries a CSRF token): where the server
+  // says, by the rule the title page's "Resume from" uses (data-resume; none: the start).
+  // Signed out: where this browser stopped, by the same rule (data-resumable-from,
+  // data-finished-at).
+  const signedIn = !!document.querySelector('meta[name="csrf"]');
   const resumeAt = () => {
-    const server = parseFloat(root.dataset.resume || '0');
-    let at = server;
-    try { at = server || parseFloat(localStorage.getItem(resumeKey) || '0'); } catch (_) { /* private mode */ }
+    if (signedIn) return parseFloat(root.dataset.resume || '0') || 0;
+    let at = 0;
+    try { at = parseFloat(localStorage.getItem(resumeKey) || '0') || 0; } catch (_) { /* private mode */ }
     const total = parseFloat(root.dataset.duration || '0');
-    return total && at >= total - 10 ? 0 : at;
+    const from = parseFloat(root.dataset.resumableFrom || '0');
+    const finished = parseFloat(root.dataset.finishedAt || '1');
+    return at >= from && (!total || at < total * finished) ? at : 0;
   };
+  state.startAt = resumeAt();
 
   // --- start-up -----------------------------------------------------------------------
   // The first segment decides how soon a picture shows: start on the best rendition that
@@ -182,7 +188,7 @@
       if (hls.autoLevelCapping >= 0) start = Math.min(start, hls.autoLevelCapping);
       hls.startLevel = start;
       const at = resumeAt();
-      hls.startLoad(at > 5 ? at : -1);
+      hls.startLoad(at > 0 ? at : -1);
       autoStart();
       fillQuality();
       fillCaptions();
@@ -383,7 +389,7 @@
   if (!state.hls) {
     video.addEventListener('loadedmetadata', () => {
       const saved = resumeAt();
-      if (saved > 5 && saved < video.duration - 10) video.currentTime = saved;
+      if (saved > 0) video.currentTime = saved;
     });
   }
   video.addEventListener('pause', saveResume);
