@@ -1,6 +1,8 @@
 //! Where signed-in viewers stopped watching, for "continue watching" and resuming on
 //! another device. One row per viewer and title, overwritten as they watch.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::CatalogError;
@@ -111,6 +113,33 @@ pub fn resume_point(
         }
     }
     Ok(None)
+}
+
+/// How much of each of `title_ids` the viewer has watched, in whole percent (1 to 99 for
+/// a title started and not finished), for the bars on "continue watching" tiles. Titles
+/// they never started are left out.
+pub fn watched_percent(
+    conn: &Connection,
+    user_id: i64,
+    title_ids: &[String],
+) -> Result<HashMap<String, u8>, CatalogError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT position_secs, duration_secs FROM watch_progress
+         WHERE user_id = ?1 AND title_id = ?2",
+    )?;
+    let mut out = HashMap::new();
+    for id in title_ids {
+        let found: Option<(f64, f64)> = stmt
+            .query_row(params![user_id, id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((position, duration)) = found
+            && duration > 0.0
+        {
+            let percent = (position / duration * 100.0).floor().clamp(1.0, 99.0);
+            out.insert(id.clone(), percent as u8);
+        }
+    }
+    Ok(out)
 }
 
 /// One title a viewer watched, for their watch history.

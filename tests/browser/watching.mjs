@@ -3,6 +3,10 @@
 //   node watching.mjs resume <base-url> <title-id> <email> <password>
 //     Signed in: the title page's "Resume from" button leads to a player that starts
 //     exactly there (its start position and the video's first position).
+//   node watching.mjs home <base-url> <title-id> <email> <password>
+//     Signed in, on a phone: the home page's "Continue watching" tile of the title shows
+//     its bar (visible, the watched share as its value) and says "Watched N %" to a
+//     screen reader (the link's accessible name).
 // Prints one JSON line; exits non-zero on failure.
 import { chromium } from 'playwright-core';
 import { mkdtempSync } from 'node:fs';
@@ -41,7 +45,25 @@ async function resume(context, [id, email, password]) {
   step('started', started);
 }
 
-const modes = { resume: [{ width: 1280, height: 800 }, resume] };
+async function home(context, [id, email, password]) {
+  const page = await context.newPage();
+  await signIn(page, email, password, '/');
+  const rail = page.locator('section.rail', { has: page.getByRole('heading', { name: 'Continue watching' }) });
+  const link = rail.locator(`a[href="/title/${id}"]`);
+  const name = await link.evaluate((a) => a.textContent.replace(/\s+/g, ' ').trim());
+  const bar = link.locator('progress.watched');
+  const box = await bar.boundingBox();
+  const tile = await link.boundingBox();
+  const value = await bar.evaluate((p) => p.value);
+  // What a screen reader hears for the tile: its accessible name.
+  const heard = await rail.getByRole('link', { name: /Watched \d+ %/ }).count();
+  step('tile', { name, value, heard, bar: box, tile });
+}
+
+const modes = {
+  resume: [{ width: 1280, height: 800 }, resume],
+  home: [{ width: 390, height: 844 }, home],
+};
 const [viewport, run] = modes[mode] || [];
 if (!run) {
   console.log(JSON.stringify({ ok: false, error: `unknown mode ${mode}` }));

@@ -91,3 +91,84 @@ fn the_title_page_and_the_player_resume_at_the_same_position() {
             .contains("data-resume=\"")
     );
 }
+
+/// The part of a home page in the rail headed `heading` (empty when it is not there).
+fn rail<'a>(home: &'a str, heading: &str) -> &'a str {
+    let Some(at) = home.find(&format!(">{heading}</h2>")) else {
+        return "";
+    };
+    let rest = &home[at..];
+    &rest[..rest.find("</section>").unwrap_or(rest.len())]
+}
+
+/// The home page a fresh install comes with shows a signed-in viewer "Continue watching"
+/// first, each tile with a bar of how much they watched (a bar screen readers skip, and
+/// the words "Watched 40 %" they read); signed out, no such rail. Once an editor arranges
+/// the home page, the rail is theirs to add, and it has the bars too.
+#[test]
+fn continue_watching_tiles_show_progress_and_the_default_home_has_the_rail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, VIEWER, &["--role", "viewer"]);
+    let server = Server::start(&data, "");
+    let film = movie(&server, tmp.path(), "Lighthouse Keeper", 20.0);
+    let mut vic = Browser::new(server.url());
+    vic.sign_in(VIEWER, PASSWORD);
+    // 12 s of what the player measured as 30 s: 40 %.
+    report_position(&mut vic, &film, 12.0, 30.0);
+
+    let home = unescape(&vic.get("/").body);
+    let tiles = rail(&home, "Continue watching");
+    assert!(tiles.contains(&format!("href=\"/title/{film}\"")), "{home}");
+    assert!(
+        tiles
+            .contains("<progress class=\"watched\" max=\"100\" value=\"40\" aria-hidden=\"true\">")
+            && tiles.contains("Watched 40 %"),
+        "{tiles}"
+    );
+    // The rail comes first, before the installed "New".
+    assert!(
+        home.find(">Continue watching<") < home.find(">New<"),
+        "{home}"
+    );
+    let (_, signed_out) = server.page("/");
+    assert!(!signed_out.contains("Continue watching"), "{signed_out}");
+
+    let report = browser_check(&[
+        "watching.mjs",
+        "home",
+        server.url(),
+        &film,
+        VIEWER,
+        PASSWORD,
+    ]);
+    let tile = &report["steps"][0];
+    assert_eq!(tile["value"], 40.0, "{report}");
+    assert_eq!(tile["heard"], 1, "{report}");
+    let (bar, card) = (&tile["bar"], &tile["tile"]);
+    assert!(bar["height"].as_f64().unwrap() >= 3.0, "{report}");
+    assert!(
+        bar["width"].as_f64().unwrap() >= card["width"].as_f64().unwrap() - 1.0,
+        "the bar spans the tile: {report}"
+    );
+
+    // An editor arranges the home page: "Continue watching" is theirs to place.
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/rails",
+        Some(serde_json::json!({"kind": "trending", "name": "Popular"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(rail(&vic.get("/").body, "Continue watching"), "");
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/rails",
+        Some(serde_json::json!({"kind": "continue_watching", "name": "Pick up again"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let home = unescape(&vic.get("/").body);
+    assert!(
+        rail(&home, "Pick up again").contains("value=\"40\""),
+        "{home}"
+    );
+}
