@@ -7,23 +7,24 @@
 //     Signed in, on a phone: the home page's "Continue watching" tile of the title shows
 //     its bar (visible, the watched share as its value) and says "Watched N %" to a
 //     screen reader (the link's accessible name).
+//   node watching.mjs phone <base-url> <title-id> [screenshot.png]
+//     The player on a 390×844 touch phone: every control on one line inside the player,
+//     the big play button over the picture's centre (it plays, then hides), the speed menu
+//     behind "Settings" changes playbackRate, picture in picture offered where the browser
+//     has it (and it floats the video), AirPlay hidden where Safari's event is missing, no
+//     keyboard hints; then on a desktop with a mouse, the keyboard hints.
 // Prints one JSON line; exits non-zero on failure.
 import { chromium } from 'playwright-core';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 const [mode, base, ...rest] = process.argv.slice(2);
 const report = { ok: false, steps: [] };
 const step = (name, extra = {}) => report.steps.push({ name, ...extra });
 
-const launch = (viewport, extra = {}) => chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'marquee-chromium-')), {
+const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
     '--no-first-run', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-  viewport,
-  ...extra,
 });
 
 async function signIn(page, email, password, next) {
@@ -60,16 +61,83 @@ async function home(context, [id, email, password]) {
   step('tile', { name, value, heard, bar: box, tile });
 }
 
+// Where each visible control of the player's row sits.
+const controlBoxes = (page) => page.evaluate(() => {
+  const row = document.querySelector('.controls').getBoundingClientRect();
+  const shown = Array.from(document.querySelectorAll('.controls > *')).filter((el) => el.getClientRects().length > 0);
+  return {
+    row: { left: row.left, right: row.right },
+    controls: shown.map((el) => {
+      const r = el.getBoundingClientRect();
+      return { what: el.dataset.action || el.id || el.className, top: r.top, bottom: r.bottom, left: r.left, right: r.right };
+    }),
+  };
+});
+const keyHints = (page) => page.evaluate(() => ({
+  keysShown: document.querySelector('.keys').getClientRects().length > 0,
+  playTitle: document.querySelector('[data-action="play"]').title,
+}));
+
+async function phone(context, [id, screenshot]) {
+  const page = await context.newPage();
+  await page.goto(`${base}/watch/${id}`, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.marquee && window.marquee.hls && window.marquee.hls.levels.length > 0, null, { timeout: 20000 });
+  step('layout', { width: await page.evaluate(() => window.innerWidth), ...(await controlBoxes(page)) });
+
+  const big = page.locator('[data-action="bigplay"]');
+  const bigBox = await big.boundingBox();
+  const videoBox = await page.locator('#video').boundingBox();
+  await page.evaluate(() => { window.marquee.video.muted = true; });
+  await big.tap();
+  await page.waitForFunction(() => window.marquee.video.currentTime > 0.5 && !window.marquee.video.paused, null, { timeout: 30000 });
+  step('bigplay', { big: bigBox, video: videoBox, hiddenWhilePlaying: await big.isHidden() });
+
+  const speedShownFolded = await page.locator('#speed').isVisible();
+  await page.locator('[data-action="settings"]').tap();
+  await page.locator('#speed').selectOption('1.5');
+  const rate = await page.evaluate(() => window.marquee.video.playbackRate);
+  step('speed', { speedShownFolded, speedShownOpen: await page.locator('#speed').isVisible(), rate });
+  await page.locator('[data-action="settings"]').tap();
+
+  const pipEnabled = await page.evaluate(() => document.pictureInPictureEnabled);
+  const pipShown = await page.locator('[data-action="pip"]').isVisible();
+  let floated = false;
+  if (pipShown) {
+    await page.locator('[data-action="pip"]').tap();
+    floated = await page.waitForFunction(() => document.pictureInPictureElement === window.marquee.video, null, { timeout: 5000 })
+      .then(() => true, () => false);
+  }
+  step('pip', { pipEnabled, pipShown, floated });
+  step('airplay', {
+    event: await page.evaluate(() => 'WebKitPlaybackTargetAvailabilityEvent' in window),
+    shown: await page.locator('[data-action="airplay"]').isVisible(),
+  });
+  step('phone hints', await keyHints(page));
+  if (screenshot) await page.screenshot({ path: screenshot });
+
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const wide = await desktop.newPage();
+    await wide.goto(`${base}/watch/${id}`, { waitUntil: 'load' });
+    await wide.waitForFunction(() => window.marquee && window.marquee.hls && window.marquee.hls.levels.length > 0, null, { timeout: 20000 });
+    step('desktop hints', { ...(await keyHints(wide)), ...(await controlBoxes(wide)) });
+  } finally {
+    await desktop.close();
+  }
+}
+
 const modes = {
   resume: [{ width: 1280, height: 800 }, resume],
   home: [{ width: 390, height: 844 }, home],
+  phone: [{ width: 390, height: 844 }, phone, { hasTouch: true, isMobile: true, deviceScaleFactor: 3 }],
 };
-const [viewport, run] = modes[mode] || [];
+const [viewport, run, device] = modes[mode] || [];
 if (!run) {
   console.log(JSON.stringify({ ok: false, error: `unknown mode ${mode}` }));
+  await browser.close();
   process.exit(2);
 }
-const context = await launch(viewport);
+const context = await browser.newContext({ viewport, ...device });
 const pageErrors = [];
 context.on('page', (page) => page.on('pageerror', (e) => pageErrors.push(String(e))));
 try {
@@ -79,7 +147,7 @@ try {
 } catch (e) {
   report.error = String((e && e.stack) || e);
 } finally {
-  await context.close();
+  await browser.close();
 }
 console.log(JSON.stringify(report));
 process.exit(report.ok ? 0 : 1);

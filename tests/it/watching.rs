@@ -172,3 +172,96 @@ fn continue_watching_tiles_show_progress_and_the_default_home_has_the_rail() {
         "{home}"
     );
 }
+
+/// Whether every control of a `controlBoxes` report shares one line (each overlaps the
+/// first one's height) and stays inside the row.
+fn on_one_line(layout: &serde_json::Value) -> bool {
+    let controls = layout["controls"].as_array().unwrap();
+    let f = |c: &serde_json::Value, k: &str| c[k].as_f64().unwrap();
+    let first = &controls[0];
+    controls.iter().all(|c| {
+        f(c, "top") < f(first, "bottom")
+            && f(c, "bottom") > f(first, "top")
+            && f(c, "left") >= f(&layout["row"], "left") - 0.5
+            && f(c, "right") <= f(&layout["row"], "right") + 0.5
+    })
+}
+
+/// The player on a 390 px touch phone in Chromium: its controls on one line, the big play
+/// button over the picture's centre that starts it, a speed menu that sets the playback
+/// rate, picture in picture (Chromium has it), no AirPlay button (Chromium has no AirPlay)
+/// and no keyboard hints; with a mouse on a desktop, the hints.
+#[test]
+fn the_player_fits_a_phone_with_speed_picture_in_picture_and_hints_only_for_keyboards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = Server::start(&data, "");
+    let film = movie(&server, tmp.path(), "Night Ferry", 20.0);
+    let shot = tmp.path().join("phone.png");
+    let report = browser_check(&[
+        "watching.mjs",
+        "phone",
+        server.url(),
+        &film,
+        shot.to_str().unwrap(),
+    ]);
+    if let Ok(keep) = std::env::var("MARQUEE_KEEP_SCREENSHOT") {
+        let _ = std::fs::copy(&shot, keep);
+    }
+    let step = |name: &str| {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {report}"))
+            .clone()
+    };
+    let layout = step("layout");
+    assert_eq!(layout["width"], 390, "{report}");
+    assert!(
+        layout["controls"].as_array().unwrap().len() >= 6,
+        "{report}"
+    );
+    assert!(
+        on_one_line(&layout),
+        "the controls wrap on a phone: {report}"
+    );
+
+    let big = step("bigplay");
+    let centre = |b: &serde_json::Value, at: &str, size: &str| {
+        b[at].as_f64().unwrap() + b[size].as_f64().unwrap() / 2.0
+    };
+    for (at, size) in [("x", "width"), ("y", "height")] {
+        let off = centre(&big["big"], at, size) - centre(&big["video"], at, size);
+        assert!(
+            off.abs() < 2.0,
+            "the big play button is off centre: {report}"
+        );
+    }
+    assert_eq!(big["hiddenWhilePlaying"], true, "{report}");
+
+    let speed = step("speed");
+    assert_eq!(speed["speedShownFolded"], false, "{report}");
+    assert_eq!(speed["speedShownOpen"], true, "{report}");
+    assert_eq!(speed["rate"], 1.5, "{report}");
+
+    let pip = step("pip");
+    assert_eq!(
+        pip["pipEnabled"], true,
+        "Chromium has picture in picture: {report}"
+    );
+    assert_eq!(pip["pipShown"], true, "{report}");
+    assert_eq!(pip["floated"], true, "{report}");
+    let airplay = step("airplay");
+    assert_eq!(airplay["event"], false, "{report}");
+    assert_eq!(airplay["shown"], false, "{report}");
+
+    let phone = step("phone hints");
+    assert_eq!(phone["keysShown"], false, "{report}");
+    assert_eq!(phone["playTitle"], "Play", "{report}");
+    let desktop = step("desktop hints");
+    assert_eq!(desktop["keysShown"], true, "{report}");
+    assert_eq!(desktop["playTitle"], "Play (k)", "{report}");
+    assert!(on_one_line(&desktop), "{report}");
+}
