@@ -96,7 +96,13 @@ async function phone(context, [id, screenshot]) {
   await page.locator('[data-action="settings"]').tap();
   await page.locator('#speed').selectOption('1.5');
   const rate = await page.evaluate(() => window.marquee.video.playbackRate);
-  step('speed', { speedShownFolded, speedShownOpen: await page.locator('#speed').isVisible(), rate });
+  // Open, the menu is on top of the picture (what a finger at its centre touches).
+  const speedOnTop = await page.evaluate(() => {
+    const speed = document.getElementById('speed');
+    const r = speed.getBoundingClientRect();
+    return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === speed;
+  });
+  step('speed', { speedShownFolded, speedShownOpen: await page.locator('#speed').isVisible(), speedOnTop, rate });
   await page.locator('[data-action="settings"]').tap();
 
   const pipEnabled = await page.evaluate(() => document.pictureInPictureEnabled);

@@ -244,6 +244,7 @@ fn the_player_fits_a_phone_with_speed_picture_in_picture_and_hints_only_for_keyb
     let speed = step("speed");
     assert_eq!(speed["speedShownFolded"], false, "{report}");
     assert_eq!(speed["speedShownOpen"], true, "{report}");
+    assert_eq!(speed["speedOnTop"], true, "{report}");
     assert_eq!(speed["rate"], 1.5, "{report}");
 
     let pip = step("pip");
