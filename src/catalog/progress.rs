@@ -37,13 +37,16 @@ pub fn save(
     if plays.is_none() {
         return Err(CatalogError::TitleNotFound(title_id.to_string()));
     }
+    // Finished where the resume rule stops resuming.
     tx.execute(
-        "INSERT INTO watch_progress (user_id, title_id, position_secs, duration_secs, updated_at,
-                                     finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?3 >= ?4 * 0.95 THEN ?5 END)
-         ON CONFLICT (user_id, title_id) DO UPDATE SET position_secs = excluded.position_secs,
-             duration_secs = excluded.duration_secs, updated_at = excluded.updated_at,
-             finished_at = coalesce(watch_progress.finished_at, excluded.finished_at)",
+        &format!(
+            "INSERT INTO watch_progress (user_id, title_id, position_secs, duration_secs, updated_at,
+                                         finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?3 >= ?4 * {FINISHED_AT:?} THEN ?5 END)
+             ON CONFLICT (user_id, title_id) DO UPDATE SET position_secs = excluded.position_secs,
+                 duration_secs = excluded.duration_secs, updated_at = excluded.updated_at,
+                 finished_at = coalesce(watch_progress.finished_at, excluded.finished_at)"
+        ),
         params![
             user_id,
             title_id,
