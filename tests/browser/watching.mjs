@@ -15,9 +15,12 @@
 //     keyboard hints; then on a desktop with a mouse, the keyboard hints.
 // Prints one JSON line; exits non-zero on failure.
 import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const [mode, base, ...rest] = process.argv.slice(2);
-const report = { ok: false, steps: [] };
+const report = { ok: false, steps: [], axe: {} };
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const step = (name, extra = {}) => report.steps.push({ name, ...extra });
 
 const browser = await chromium.launch({
@@ -26,6 +29,16 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
     '--no-first-run', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
 });
+
+/// Serious and critical axe violations on the page now, kept under `name` in the report.
+async function axe(page, name) {
+  // Evaluated through DevTools, not as an inline <script>, which the page's policy refuses.
+  await page.evaluate(readFileSync(axePath, 'utf8'));
+  const result = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+  report.axe[name] = result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact, target: v.nodes[0] && v.nodes[0].target.join(' ') }));
+}
 
 async function signIn(page, email, password, next) {
   await page.goto(`${base}/login?next=${encodeURIComponent(next)}`, { waitUntil: 'load' });
@@ -59,6 +72,7 @@ async function home(context, [id, email, password]) {
   // What a screen reader hears for the tile: its accessible name.
   const heard = await rail.getByRole('link', { name: /Watched \d+ %/ }).count();
   step('tile', { name, value, heard, bar: box, tile });
+  await axe(page, 'home');
 }
 
 // Where each visible control of the player's row sits.
@@ -83,6 +97,7 @@ async function phone(context, [id, screenshot]) {
   await page.goto(`${base}/watch/${id}`, { waitUntil: 'load' });
   await page.waitForFunction(() => window.marquee && window.marquee.hls && window.marquee.hls.levels.length > 0, null, { timeout: 20000 });
   step('layout', { width: await page.evaluate(() => window.innerWidth), ...(await controlBoxes(page)) });
+  await axe(page, 'watch');
 
   const big = page.locator('[data-action="bigplay"]');
   const bigBox = await big.boundingBox();
@@ -103,6 +118,7 @@ async function phone(context, [id, screenshot]) {
     return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === speed;
   });
   step('speed', { speedShownFolded, speedShownOpen: await page.locator('#speed').isVisible(), speedOnTop, rate });
+  await axe(page, 'watch settings open');
   await page.locator('[data-action="settings"]').tap();
 
   const pipEnabled = await page.evaluate(() => document.pictureInPictureEnabled);

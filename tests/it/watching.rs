@@ -145,6 +145,7 @@ fn continue_watching_tiles_show_progress_and_the_default_home_has_the_rail() {
     let tile = &report["steps"][0];
     assert_eq!(tile["value"], 40.0, "{report}");
     assert_eq!(tile["heard"], 1, "{report}");
+    assert_eq!(report["axe"]["home"], serde_json::json!([]), "{report}");
     let (bar, card) = (&tile["bar"], &tile["tile"]);
     assert!(bar["height"].as_f64().unwrap() >= 3.0, "{report}");
     assert!(
@@ -227,6 +228,13 @@ fn the_player_fits_a_phone_with_speed_picture_in_picture_and_hints_only_for_keyb
         on_one_line(&layout),
         "the controls wrap on a phone: {report}"
     );
+    for page in ["watch", "watch settings open"] {
+        assert_eq!(
+            report["axe"][page],
+            serde_json::json!([]),
+            "{page}: {report}"
+        );
+    }
 
     let big = step("bigplay");
     let centre = |b: &serde_json::Value, at: &str, size: &str| {
