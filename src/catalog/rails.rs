@@ -121,6 +121,40 @@ pub fn list(conn: &Connection) -> Result<Vec<Rail>, CatalogError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The rails viewers see on the home page: the editors' own, or on a home no editor has
+/// arranged yet (only the rails a fresh install comes with, untouched) those rails after a
+/// "Continue watching" rail, so a signed-in viewer finds what they left unfinished.
+pub fn home(conn: &Connection) -> Result<Vec<Rail>, CatalogError> {
+    let mut rails = list(conn)?;
+    if is_default_home(conn)? {
+        rails.insert(0, default_continue_watching());
+    }
+    Ok(rails)
+}
+
+/// Whether the home page is still the one a fresh install comes with: rails, none of them
+/// added or changed by an editor (the installed ones are stamped 0).
+pub fn is_default_home(conn: &Connection) -> Result<bool, CatalogError> {
+    let (all, installed): (i64, i64) = conn.query_row(
+        "SELECT count(*), count(*) FILTER (WHERE created_at = 0 AND updated_at = 0) FROM rails",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(all > 0 && all == installed)
+}
+
+/// The "Continue watching" rail of the default home: not a row (id 0, which no row has).
+fn default_continue_watching() -> Rail {
+    Rail {
+        id: 0,
+        position: -1,
+        kind: RailKind::ContinueWatching,
+        name: "Continue watching".into(),
+        source: None,
+        max_items: 20,
+    }
+}
+
 pub fn get(conn: &Connection, id: i64) -> Result<Rail, CatalogError> {
     conn.query_row(
         "SELECT id, position, kind, name, source, max_items FROM rails WHERE id = ?1",
@@ -405,7 +439,7 @@ pub fn personal(
                 "SELECT {cols} FROM watch_progress w JOIN titles t ON t.id = w.title_id
                  WHERE w.user_id = ?2 AND {live} AND {unfinished}
                  ORDER BY w.updated_at DESC LIMIT ?3",
-                unfinished = super::progress::UNFINISHED
+                unfinished = super::progress::unfinished_sql()
             ),
             params![now, user, rail.max_items],
         )?,

@@ -47,6 +47,8 @@ pub struct CardView {
     subtitle: Option<String>,
     /// A paid title's mark: "Included with Explorer", "Rent 2.99 EUR".
     mark: Option<String>,
+    /// On "continue watching": how much of it the viewer has watched, in percent.
+    watched: Option<u8>,
 }
 
 fn poster_url(p: &Option<PackageFile>) -> Option<String> {
@@ -94,6 +96,7 @@ fn view(c: &Card, marks: &Marks) -> CardView {
             .as_ref()
             .map(|(series, s, e)| format!("S{s} E{e} · {series}")),
         mark: marks.of(&c.id),
+        watched: None,
     }
 }
 
@@ -169,18 +172,32 @@ pub async fn home(
             None => {
                 let Some(user) = user else { continue };
                 let rail = rail.clone();
-                let (name, cards) = state
+                let (name, cards, watched) = state
                     .db
                     .read(move |c| {
                         let (name, titles) = rails::personal(c, &rail, user, now)?;
+                        // "Continue watching" tiles show how far in the viewer is.
+                        let watched = match rail.kind {
+                            RailKind::ContinueWatching => {
+                                let ids: Vec<String> =
+                                    titles.iter().map(|t| t.id.clone()).collect();
+                                progress::watched_percent(c, user, &ids)?
+                            }
+                            _ => Default::default(),
+                        };
                         Ok::<_, crate::catalog::CatalogError>((
                             name,
                             browse::cards(c, &titles, now)?,
+                            watched,
                         ))
                     })
                     .await?;
                 let marks = marks_for(&state, &req, &cards).await?;
-                (name, views(&cards, &marks))
+                let mut views = views(&cards, &marks);
+                for card in &mut views {
+                    card.watched = watched.get(&card.id).copied();
+                }
+                (name, views)
             }
         };
         if cards.is_empty() {
@@ -228,7 +245,7 @@ async fn stamp(state: &AppState, now: i64) -> Result<Stamp, ApiError> {
 
 fn build_home(c: &rusqlite::Connection, now: i64) -> Result<Home, ApiError> {
     let mut out = Vec::new();
-    for rail in rails::list(c)? {
+    for rail in rails::home(c)? {
         if rail.kind.personal() {
             out.push((rail, None));
             continue;
@@ -355,7 +372,7 @@ pub async fn title(
         })
         .collect();
     // "Resume" where the signed-in viewer stopped, else "Play" from the start.
-    let resume = resume.map(|(id, at)| {
+    let resume = resume.map(|progress::ResumePoint { title_id: id, at }| {
         let episode = p
             .seasons
             .iter()

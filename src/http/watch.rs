@@ -40,8 +40,12 @@ struct WatchView {
     heading: Option<String>,
     /// That title's page.
     back: Option<String>,
-    /// Where this signed-in viewer stopped (seconds).
+    /// Where the player starts this signed-in viewer (seconds), by `progress::resume_at`:
+    /// none, from the beginning.
     resume: Option<f64>,
+    /// `progress::resume_at`'s bounds, for the position a signed-out viewer's browser kept.
+    resume_from_secs: f64,
+    finished_at: f64,
     /// With access: what the player fetches.
     player: Option<PlayerView>,
     /// Without: why, and what would let the viewer in.
@@ -301,7 +305,10 @@ pub async fn watch(
                 None => None,
             };
             let resume = match user {
-                Some(u) => progress::position(c, u, &title.id)?,
+                // The title page's rule: its "Resume from" is where this player starts.
+                Some(u) => progress::resume_point(c, u, &title.id, now)?
+                    .filter(|r| r.title_id == title.id)
+                    .map(|r| r.at),
                 None => None,
             };
             let mut backdrop = catalog::artwork::of(c, &title.id)?
@@ -405,6 +412,8 @@ pub async fn watch(
         heading,
         back: parent.map(|p| format!("/title/{}", p.id)),
         resume,
+        resume_from_secs: progress::RESUME_FROM_SECS,
+        finished_at: progress::FINISHED_AT,
         player,
         paywall,
     };

@@ -89,13 +89,13 @@ try {
   await page.waitForFunction(() => window.marquee.video.paused, null, { timeout: 5000 });
   step('keyboard');
 
-  // Resume: paused at 6 s, a reload starts there again.
-  await page.evaluate(() => { window.marquee.video.currentTime = 6; });
-  await page.waitForFunction(() => Math.abs(window.marquee.video.currentTime - 6) < 0.5, null, { timeout: 5000 });
+  // Resume: paused at 12 s (past the rule's first 10 s), a reload starts there again.
+  await page.evaluate(() => { window.marquee.video.currentTime = 12; });
+  await page.waitForFunction(() => Math.abs(window.marquee.video.currentTime - 12) < 0.5, null, { timeout: 5000 });
   await page.evaluate(() => { window.marquee.video.pause(); window.dispatchEvent(new Event('pagehide')); });
   const errors = await page.evaluate(() => window.marquee.errors);
   await page.reload({ waitUntil: 'load' });
-  await page.waitForFunction(() => window.marquee && window.marquee.video.readyState >= 1 && window.marquee.video.currentTime > 5, null, { timeout: 20000 });
+  await page.waitForFunction(() => window.marquee && window.marquee.video.readyState >= 1 && window.marquee.video.currentTime > 11, null, { timeout: 20000 });
   step('resumed', { currentTime: await page.evaluate(() => window.marquee.video.currentTime) });
 
   if (errors.length || pageErrors.length) throw new Error(`player errors: ${JSON.stringify({ errors, pageErrors })}`);

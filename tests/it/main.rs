@@ -48,5 +48,6 @@ mod stripe_standin;
 mod support;
 mod tls;
 mod uploads;
+mod watching;
 mod webhooks;
 mod words;

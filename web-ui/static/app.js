@@ -1,6 +1,7 @@
 // Marquee's player: hls.js where Media Source Extensions exist, the browser's own HLS
-// (Safari) otherwise. Quality and subtitle menus, thumbnail previews on the seek bar,
-// keyboard shortcuts, and resuming where this browser left off.
+// (Safari) otherwise. Quality, subtitle and speed menus, picture in picture and AirPlay
+// where the browser offers them, thumbnail previews on the seek bar, keyboard shortcuts,
+// and resuming where the viewer left off.
 (() => {
   'use strict';
   const root = document.getElementById('player');
@@ -30,15 +31,21 @@
     state.errors.push(message);
   };
 
-  // Where this viewer stopped: the server's record for a signed-in viewer, else this
-  // browser's; 0 (the start) when that was at the very end.
+  // Where the player starts. Signed in (the page carries a CSRF token): where the server
+  // says, by the rule the title page's "Resume from" uses (data-resume; none: the start).
+  // Signed out: where this browser stopped, by the same rule (data-resumable-from,
+  // data-finished-at).
+  const signedIn = !!document.querySelector('meta[name="csrf"]');
   const resumeAt = () => {
-    const server = parseFloat(root.dataset.resume || '0');
-    let at = server;
-    try { at = server || parseFloat(localStorage.getItem(resumeKey) || '0'); } catch (_) { /* private mode */ }
+    if (signedIn) return parseFloat(root.dataset.resume || '0') || 0;
+    let at = 0;
+    try { at = parseFloat(localStorage.getItem(resumeKey) || '0') || 0; } catch (_) { /* private mode */ }
     const total = parseFloat(root.dataset.duration || '0');
-    return total && at >= total - 10 ? 0 : at;
+    const from = parseFloat(root.dataset.resumableFrom || '0');
+    const finished = parseFloat(root.dataset.finishedAt || '1');
+    return at >= from && (!total || at < total * finished) ? at : 0;
   };
+  state.startAt = resumeAt();
 
   // --- start-up -----------------------------------------------------------------------
   // The first segment decides how soon a picture shows: start on the best rendition that
@@ -182,7 +189,7 @@
       if (hls.autoLevelCapping >= 0) start = Math.min(start, hls.autoLevelCapping);
       hls.startLevel = start;
       const at = resumeAt();
-      hls.startLoad(at > 5 ? at : -1);
+      hls.startLoad(at > 0 ? at : -1);
       autoStart();
       fillQuality();
       fillCaptions();
@@ -338,6 +345,12 @@
   };
   button('play').addEventListener('click', toggle);
   video.addEventListener('click', toggle);
+  // The big button over the picture, while it is paused.
+  const bigPlay = button('bigplay');
+  bigPlay.addEventListener('click', toggle);
+  const showBigPlay = () => { bigPlay.hidden = !video.paused; };
+  ['play', 'pause', 'ended'].forEach((e) => video.addEventListener(e, showBigPlay));
+  showBigPlay();
   button('mute').addEventListener('click', () => { video.muted = !video.muted; });
   button('fullscreen').addEventListener('click', fullscreen);
   video.addEventListener('play', () => { button('play').textContent = '❚❚'; button('play').ariaLabel = 'Pause'; });
@@ -348,6 +361,70 @@
     button('mute').querySelector('.off').hidden = !silent;
     button('mute').ariaLabel = silent ? 'Unmute' : 'Mute';
   });
+
+  // --- speed, picture in picture, AirPlay, the settings fold ---------------------------
+  const speed = document.getElementById('speed');
+  const rates = Array.from(speed.options, (o) => Number(o.value));
+  const setRate = (rate) => {
+    // The default rate too, so a reload of the source (a quality switch) keeps it.
+    video.defaultPlaybackRate = rate;
+    video.playbackRate = rate;
+  };
+  const stepRate = (by) => {
+    const at = rates.indexOf(video.playbackRate);
+    const next = rates[Math.min(Math.max((at < 0 ? rates.indexOf(1) : at) + by, 0), rates.length - 1)];
+    setRate(next);
+  };
+  speed.addEventListener('change', () => setRate(Number(speed.value)));
+  video.addEventListener('ratechange', () => {
+    if (rates.includes(video.playbackRate)) speed.value = String(video.playbackRate);
+  });
+
+  // Shown only where the browser can: the standard API, or Safari's presentation modes.
+  const pip = button('pip');
+  const standardPip = document.pictureInPictureEnabled && !video.disablePictureInPicture;
+  const safariPip = typeof video.webkitSupportsPresentationMode === 'function'
+    && video.webkitSupportsPresentationMode('picture-in-picture');
+  pip.hidden = !(standardPip || safariPip);
+  const togglePip = () => {
+    if (standardPip) {
+      if (document.pictureInPictureElement) document.exitPictureInPicture().catch(() => {});
+      else video.requestPictureInPicture().catch(() => { /* no picture yet: nothing to float */ });
+    } else if (safariPip) {
+      video.webkitSetPresentationMode(video.webkitPresentationMode === 'picture-in-picture' ? 'inline' : 'picture-in-picture');
+    }
+  };
+  pip.addEventListener('click', togglePip);
+  const pipState = (on) => () => { pip.setAttribute('aria-pressed', String(on)); };
+  video.addEventListener('enterpictureinpicture', pipState(true));
+  video.addEventListener('leavepictureinpicture', pipState(false));
+  state.togglePip = togglePip;
+
+  // AirPlay: Safari says when a target is around; the button shows only then.
+  const airplay = button('airplay');
+  if (window.WebKitPlaybackTargetAvailabilityEvent) {
+    video.addEventListener('webkitplaybacktargetavailabilitychanged', (event) => {
+      airplay.hidden = event.availability !== 'available';
+    });
+    airplay.addEventListener('click', () => video.webkitShowPlaybackTargetPicker());
+  }
+
+  // On a phone the menus fold behind one button, so the controls stay on one line.
+  const settingsButton = button('settings');
+  const settings = document.getElementById('player-settings');
+  const foldSettings = (open) => {
+    settings.classList.toggle('open', open);
+    settingsButton.setAttribute('aria-expanded', String(open));
+  };
+  settingsButton.addEventListener('click', () => foldSettings(!settings.classList.contains('open')));
+  document.addEventListener('click', (event) => {
+    if (!settings.contains(event.target) && !settingsButton.contains(event.target)) foldSettings(false);
+  });
+
+  // Keyboard hints in the tooltips, only where there is a keyboard (and a pointer to hover).
+  if (window.matchMedia('(hover: hover) and (pointer: fine)').matches) {
+    root.querySelectorAll('[data-key]').forEach((el) => { el.title = `${el.title} (${el.dataset.key})`; });
+  }
 
   let dragging = false;
   seek.addEventListener('pointerdown', () => { dragging = true; });
@@ -383,7 +460,7 @@
   if (!state.hls) {
     video.addEventListener('loadedmetadata', () => {
       const saved = resumeAt();
-      if (saved > 5 && saved < video.duration - 10) video.currentTime = saved;
+      if (saved > 0) video.currentTime = saved;
     });
   }
   video.addEventListener('pause', saveResume);
@@ -440,6 +517,7 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const tag = event.target.tagName;
     if (tag === 'SELECT' || tag === 'TEXTAREA' || (tag === 'INPUT' && event.target !== seek)) return;
+    if (event.key === 'Escape' && settings.classList.contains('open')) { foldSettings(false); event.preventDefault(); return; }
     const key = event.key.toLowerCase();
     const actions = {
       ' ': toggle, k: toggle,
@@ -447,6 +525,7 @@
       arrowup: () => { video.volume = Math.min(1, video.volume + 0.1); video.muted = false; },
       arrowdown: () => { video.volume = Math.max(0, video.volume - 0.1); },
       m: () => { video.muted = !video.muted; }, f: fullscreen,
+      '<': () => stepRate(-1), '>': () => stepRate(1), p: () => { if (!pip.hidden) togglePip(); },
       c: () => { const n = captions.options.length - 1; if (n > 0) chooseCaptions(Number(captions.value) + 1 < n ? Number(captions.value) + 1 : -1); },
     };
     if (/^[0-9]$/.test(key) && video.duration) {

@@ -80,10 +80,11 @@ pub async fn show(
     admin: Admin<perm::CatalogRead>,
 ) -> Result<HttpResponse, PageError> {
     let now = crate::clock::now();
-    let (rows, all, genres, collections) = state
+    let (rows, all, genres, collections, default_home) = state
         .db
         .read(move |c| {
             let all = every_title(c)?;
+            let default_home = rails::is_default_home(c)?;
             let collections = collections::list(c)?;
             let mut rows = Vec::new();
             for rail in rails::list(c)? {
@@ -108,7 +109,7 @@ pub async fn show(
                 });
             }
             let genres = browse::all_genres(c)?;
-            Ok::<_, CatalogError>((rows, all, genres, collections))
+            Ok::<_, CatalogError>((rows, all, genres, collections, default_home))
         })
         .await?;
     let catalog = choices(&all, &[], now);
@@ -125,6 +126,7 @@ pub async fn show(
             genres => minijinja::Value::from(minijinja::value::Serde(&genres)),
             collections => minijinja::Value::from(minijinja::value::Serde(&collections)),
             can_write,
+            default_home,
         },
     )
 }
