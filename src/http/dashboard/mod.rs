@@ -29,11 +29,44 @@ use super::session::{PageError, Viewer};
 use super::ui::page;
 use crate::accounts::roles::Permission;
 
-/// A section of the dashboard: its path, its name in the navigation, and the permission
-/// that opens it (the same one its handlers' `Admin<perm::…>` names).
+/// The navigation's groups, in the order the sidebar shows them, each under its heading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NavGroup {
+    /// Overview, above the groups, without a heading.
+    Top,
+    Content,
+    Audience,
+    Money,
+    System,
+}
+
+impl NavGroup {
+    const ORDER: [NavGroup; 5] = [
+        NavGroup::Top,
+        NavGroup::Content,
+        NavGroup::Audience,
+        NavGroup::Money,
+        NavGroup::System,
+    ];
+
+    /// The heading the sidebar shows above the group's sections.
+    pub fn heading(self) -> Option<&'static str> {
+        match self {
+            NavGroup::Top => None,
+            NavGroup::Content => Some("Content"),
+            NavGroup::Audience => Some("Audience"),
+            NavGroup::Money => Some("Money"),
+            NavGroup::System => Some("System"),
+        }
+    }
+}
+
+/// A section of the dashboard: its path, its name in the navigation, its group there, and
+/// the permission that opens it (the same one its handlers' `Admin<perm::…>` names).
 pub struct Section {
     pub href: &'static str,
     pub label: &'static str,
+    pub group: NavGroup,
     pub permission: Permission,
 }
 
@@ -41,71 +74,85 @@ pub const SECTIONS: &[Section] = &[
     Section {
         href: "/admin",
         label: "Overview",
+        group: NavGroup::Top,
         permission: Permission::DashboardView,
     },
     Section {
         href: "/admin/media",
         label: "Media",
+        group: NavGroup::Content,
         permission: Permission::MediaRead,
     },
     Section {
         href: "/admin/titles",
         label: "Titles",
+        group: NavGroup::Content,
         permission: Permission::CatalogRead,
     },
     Section {
         href: "/admin/rails",
         label: "Home page",
+        group: NavGroup::Content,
         permission: Permission::CatalogRead,
+    },
+    Section {
+        href: "/admin/members",
+        label: "Members",
+        group: NavGroup::Audience,
+        permission: Permission::MembersRead,
     },
     Section {
         href: "/admin/analytics",
         label: "Analytics",
+        group: NavGroup::Audience,
         permission: Permission::AnalyticsRead,
     },
     Section {
         href: "/admin/alerts",
         label: "Alerts",
+        group: NavGroup::System,
         permission: Permission::SettingsRead,
     },
     Section {
         href: "/admin/segments",
         label: "Segments",
+        group: NavGroup::Audience,
         permission: Permission::MembersRead,
     },
     Section {
         href: "/admin/campaigns",
         label: "Campaigns",
+        group: NavGroup::Audience,
         permission: Permission::BillingRead,
     },
     Section {
         href: "/admin/paywall",
         label: "Paywall",
+        group: NavGroup::Money,
         permission: Permission::BillingRead,
-    },
-    Section {
-        href: "/admin/members",
-        label: "Members",
-        permission: Permission::MembersRead,
     },
     Section {
         href: "/admin/api-keys",
         label: "API keys",
+        group: NavGroup::System,
         permission: Permission::ApiKeysManage,
     },
     Section {
         href: "/admin/webhooks",
         label: "Webhooks",
+        group: NavGroup::System,
         permission: Permission::WebhooksManage,
     },
     Section {
         href: "/admin/settings",
         label: "Settings",
+        group: NavGroup::System,
         permission: Permission::SettingsRead,
     },
     Section {
         href: "/admin/audit",
         label: "Audit log",
+        group: NavGroup::System,
         permission: Permission::AuditRead,
     },
 ];
@@ -118,6 +165,34 @@ struct NavItem {
     href: &'static str,
     label: &'static str,
     current: bool,
+}
+
+/// One group of the sidebar as the layout renders it.
+#[derive(Serialize)]
+struct NavSection {
+    heading: Option<&'static str>,
+    items: Vec<NavItem>,
+}
+
+/// The sidebar for `role`: the sections it may open, by group; a group with none is left
+/// out.
+fn navigation(role: crate::accounts::roles::Role, current: &str) -> Vec<NavSection> {
+    NavGroup::ORDER
+        .iter()
+        .map(|group| NavSection {
+            heading: group.heading(),
+            items: SECTIONS
+                .iter()
+                .filter(|s| s.group == *group && role.may(s.permission))
+                .map(|s| NavItem {
+                    href: s.href,
+                    label: s.label,
+                    current: s.href == current,
+                })
+                .collect(),
+        })
+        .filter(|g| !g.items.is_empty())
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -138,15 +213,7 @@ pub fn render(
     ctx: minijinja::Value,
 ) -> Result<HttpResponse, PageError> {
     let user = viewer.user();
-    let nav: Vec<NavItem> = SECTIONS
-        .iter()
-        .filter(|s| user.role.may(s.permission))
-        .map(|s| NavItem {
-            href: s.href,
-            label: s.label,
-            current: s.href == current,
-        })
-        .collect();
+    let nav = navigation(user.role, current);
     let signed_in = SignedIn {
         email: &user.email,
         name: &user.display_name,
