@@ -2,7 +2,10 @@
 //! words, invitations that default to viewer with the staff roles explained, a notice after
 //! every save, and staff previewing drafts on the watch page.
 
+use serde_json::json;
+
 use crate::accounts::{created, data_with_ann, signed_in};
+use crate::settings::setting;
 use crate::support::Server;
 
 /// The sidebar of a dashboard page: each group's heading (`""` for the one above the
@@ -105,4 +108,88 @@ fn the_sidebar_groups_sections_by_role_and_links_to_the_site() {
     );
     // "View site" opens the storefront.
     assert_eq!(sue.get("/").status, 200);
+}
+
+/// The value of the input named `name` on a page.
+fn input_value(body: &str, name: &str) -> String {
+    let at = body
+        .find(&format!("name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no {name} field: {body}"));
+    let rest = &body[at..];
+    let rest = &rest[rest.find("value=\"").unwrap() + "value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[test]
+fn sizes_show_in_megabytes_and_gigabytes_and_are_typed_that_way() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    let server = Server::start(&data, "");
+    let upload_limit = || {
+        setting(
+            &server.call("GET", "/api/v1/settings", None).1,
+            "uploads.max_bytes",
+        )["value"]
+            .as_u64()
+            .unwrap()
+    };
+    // 20 GiB, set through the API as a number.
+    let (status, answer) = server.call(
+        "PATCH",
+        "/api/v1/settings",
+        Some(json!({"uploads.max_bytes": 21_474_836_480u64})),
+    );
+    assert_eq!(status, 200, "{answer}");
+
+    let mut ann = signed_in(&server, "ann@example.com");
+    let page = ann.get("/admin/settings");
+    assert_eq!(input_value(&page.body, "uploads.max_bytes"), "21.5 GB");
+    assert!(!page.body.contains("21474836480"), "{}", page.body);
+    assert!(
+        page.body.contains(">Largest upload</label>"),
+        "{}",
+        page.body
+    );
+    let media = ann.get("/admin/media").body;
+    assert!(media.contains("(at most 21.5 GB)"), "{media}");
+    let overview = ann.get("/admin").body;
+    assert!(
+        [" KB", " MB", " GB", " TB"]
+            .iter()
+            .any(|u| overview.contains(u)),
+        "disk space in words: {overview}"
+    );
+
+    // Saving the page as shown keeps the exact limit.
+    let csrf = page.csrf();
+    let kept = ann.post(
+        "/admin/settings",
+        &[("csrf", &csrf), ("uploads.max_bytes", "21.5 GB")],
+    );
+    assert_eq!(kept.location.as_deref(), Some("/admin/settings?saved=0"));
+    assert_eq!(upload_limit(), 21_474_836_480);
+    // A size typed in words is what is stored.
+    let typed = ann.post(
+        "/admin/settings",
+        &[("csrf", &csrf), ("uploads.max_bytes", "1.5 gb")],
+    );
+    assert_eq!(typed.status, 303, "{}", typed.body);
+    assert_eq!(upload_limit(), 1_500_000_000);
+    assert_eq!(
+        input_value(&ann.get("/admin/settings").body, "uploads.max_bytes"),
+        "1.5 GB"
+    );
+    // Bad input is refused in words and changes nothing.
+    let bad = ann.post(
+        "/admin/settings",
+        &[("csrf", &csrf), ("uploads.max_bytes", "lots")],
+    );
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("a size from 1 MB to 17.6 TB, like 20 GB or 500 MB"),
+        "{}",
+        bad.body
+    );
+    assert_eq!(upload_limit(), 1_500_000_000);
 }

@@ -145,7 +145,7 @@ pub async fn list(
         minijinja::context! {
             rows => minijinja::Value::from(minijinja::value::Serde(&rows)),
             total, pager => minijinja::Value::from(minijinja::value::Serde(&pager)), status => &params.status, q => search,
-            can_write, tus_js, media_js, max_bytes, max_size => super::size(max_bytes),
+            can_write, tus_js, media_js, max_bytes, max_size => crate::size::format(max_bytes),
         },
     )
 }

@@ -386,19 +386,3 @@ pub fn when(secs: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
     httpdate::fmt_http_date(at)
 }
-
-/// A byte count for people: `1.4 GB`.
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
