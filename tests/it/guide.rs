@@ -193,3 +193,84 @@ fn sizes_show_in_megabytes_and_gigabytes_and_are_typed_that_way() {
     );
     assert_eq!(upload_limit(), 1_500_000_000);
 }
+
+#[test]
+fn invitations_default_to_viewer_and_explain_each_role() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "al@example.com", &["--role", "admin"]);
+    let server = Server::start(&data, "");
+    let mut ann = signed_in(&server, "ann@example.com");
+    let page = ann.get("/admin/members").body;
+    let invite = &page[page.find("action=\"/admin/members/invite\"").unwrap()..];
+    let invite = &invite[..invite.find("</form>").unwrap()];
+    assert!(
+        invite.contains("<option value=\"viewer\" selected>Viewer</option>"),
+        "{invite}"
+    );
+    assert_eq!(invite.matches(" selected").count(), 1, "{invite}");
+    // Each role the owner may give, in words, as the permission table has it.
+    let help = |page: &str| -> Vec<(String, String)> {
+        let at = page
+            .find("class=\"roles-help\"")
+            .expect("the roles explained");
+        let help = &page[at..at + page[at..].find("</details>").unwrap()];
+        help.split("<dt>")
+            .skip(1)
+            .map(|d| {
+                let (name, rest) = d.split_once("</dt>").unwrap();
+                let what = &rest[rest.find("<dd>").unwrap() + 4..rest.find("</dd>").unwrap()];
+                (name.to_owned(), what.to_owned())
+            })
+            .collect()
+    };
+    let roles = help(&page);
+    let names: Vec<&str> = roles.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Owner", "Administrator", "Editor", "Support", "Viewer"]
+    );
+    let of = |name: &str| roles.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert_eq!(
+        of("Editor"),
+        "May upload, rename and delete videos; edit and publish titles, collections and the \
+         home page; see analytics."
+    );
+    assert_eq!(
+        of("Support"),
+        "May see the videos; see titles and the home page; look up members; see the \
+         settings; see plans, prices and what members bought; see analytics."
+    );
+    assert!(of("Owner").contains("change where email goes"), "{roles:?}");
+    assert!(!of("Administrator").contains("change where email goes"));
+    assert!(of("Administrator").contains("change the settings"));
+    assert_eq!(
+        of("Viewer"),
+        "Watches the site like any member; no dashboard."
+    );
+    // An admin may not give owner or admin, and is told only of the roles they may give.
+    let mut al = signed_in(&server, "al@example.com");
+    let page = al.get("/admin/members").body;
+    let names: Vec<String> = help(&page).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["Editor", "Support", "Viewer"]);
+
+    // The default, sent as the form sends it, invites a viewer.
+    let csrf = ann.get("/admin/members").csrf();
+    let sent = ann.post(
+        "/admin/members/invite",
+        &[
+            ("csrf", &csrf),
+            ("email", "cus@example.com"),
+            ("role", "viewer"),
+        ],
+    );
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let (_, invites) = server.call("GET", "/api/v1/invites", None);
+    let invite = invites
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["email"] == "cus@example.com")
+        .unwrap_or_else(|| panic!("{invites}"));
+    assert_eq!(invite["role"], "viewer");
+}

@@ -81,6 +81,25 @@ fn grantable(viewer: &Viewer) -> Vec<&'static str> {
         .collect()
 }
 
+/// A role the viewer may give, with what it may do (`words::role_abilities`).
+#[derive(Serialize)]
+struct RoleHelp {
+    name: &'static str,
+    abilities: Vec<&'static str>,
+}
+
+fn roles_help(viewer: &Viewer) -> Vec<RoleHelp> {
+    let acting = Acting::user(viewer.user());
+    Role::ALL
+        .into_iter()
+        .filter(|r| members::may_grant(&acting, *r).is_ok())
+        .map(|r| RoleHelp {
+            name: crate::http::words::role_name(r),
+            abilities: crate::http::words::role_abilities(r),
+        })
+        .collect()
+}
+
 /// What the list page shows after an invitation: to whom, and the link when it was not
 /// emailed.
 #[derive(Serialize, Default)]
@@ -141,6 +160,7 @@ async fn list_page(
             pending => minijinja::Value::from(minijinja::value::Serde(&pending)),
             invited => minijinja::Value::from(minijinja::value::Serde(&invited)),
             roles => Role::ALL.map(Role::as_str), grantable => grantable(viewer),
+            roles_help => minijinja::Value::from(minijinja::value::Serde(&roles_help(viewer))),
             total, pager => minijinja::Value::from(minijinja::value::Serde(&pager)), q => search, role => &params.role,
             can_write, error,
         },
@@ -286,6 +306,7 @@ async fn detail_page(
             reset => minijinja::Value::from(minijinja::value::Serde(&reset)),
             paywall => minijinja::Value::from(minijinja::value::Serde(&paywall)),
             verified, itself, can_write, grantable => grantable(viewer),
+            roles_help => minijinja::Value::from(minijinja::value::Serde(&roles_help(viewer))),
         },
     )
 }
