@@ -274,3 +274,84 @@ fn invitations_default_to_viewer_and_explain_each_role() {
         .unwrap_or_else(|| panic!("{invites}"));
     assert_eq!(invite["role"], "viewer");
 }
+
+/// The confirmation a dashboard page shows after a save, if any.
+fn saved_notice(body: &str) -> Option<String> {
+    let at = body.find("data-saved>")? + "data-saved>".len();
+    Some(body[at..at + body[at..].find("</p>").unwrap()].to_owned())
+}
+
+#[test]
+fn every_save_is_confirmed_in_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "ed@example.com", &["--role", "editor"]);
+    let server = Server::start(&data, "");
+    let mut ann = signed_in(&server, "ann@example.com");
+    let csrf = ann.get("/admin").csrf();
+    assert_eq!(saved_notice(&ann.get("/admin/titles").body), None);
+
+    // Posts `form` to `path`, follows the redirect, and gives the page's confirmation.
+    let mut save = |path: &str, form: &[(&str, &str)]| -> (String, Option<String>) {
+        let mut form = form.to_vec();
+        form.push(("csrf", &csrf));
+        let answer = ann.post(path, &form);
+        assert_eq!(answer.status, 303, "{path}: {}", answer.body);
+        let to = answer.location.unwrap();
+        let page = ann.get(&to);
+        assert_eq!(page.status, 200, "{to}");
+        (to, saved_notice(&page.body))
+    };
+
+    let (title, said) = save(
+        "/admin/titles",
+        &[("name", "Night Train"), ("kind", "movie")],
+    );
+    assert_eq!(said.as_deref(), Some("Saved: the title is created."));
+    let title = title.split('?').next().unwrap().to_owned();
+    let (_, said) = save(&format!("{title}/unpublish"), &[]);
+    assert_eq!(
+        said.as_deref(),
+        Some("Unpublished: viewers no longer see this title.")
+    );
+    let (to, said) = save(&format!("{title}/delete"), &[]);
+    assert!(to.starts_with("/admin/titles?saved="), "{to}");
+    assert_eq!(said.as_deref(), Some("The title is deleted."));
+
+    let (_, said) = save("/admin/rails", &[("name", "Fresh"), ("kind", "newest")]);
+    assert_eq!(
+        said.as_deref(),
+        Some("Saved: the rail is added to the home page.")
+    );
+
+    let (_, said) = save(
+        "/admin/alerts",
+        &[
+            ("metric", "ttff_p95"),
+            ("threshold", "2000"),
+            ("min_plays", "3"),
+            ("channel", "email"),
+            ("target", "ops@example.com"),
+        ],
+    );
+    assert_eq!(said.as_deref(), Some("Saved: the alert is added."));
+    let (_, said) = save("/admin/alerts/check", &[]);
+    assert_eq!(said.as_deref(), Some("The alerts are being checked now."));
+
+    let (_, members) = server.get("/api/v1/members?q=ed@example.com");
+    let ed = members["items"][0]["id"].as_i64().unwrap();
+    let (_, said) = save(&format!("/admin/members/{ed}/role"), &[("role", "support")]);
+    assert_eq!(said.as_deref(), Some("Saved: the role is changed."));
+    let (_, said) = save(&format!("/admin/members/{ed}/disable"), &[]);
+    assert_eq!(
+        said.as_deref(),
+        Some("The account is disabled and signed out.")
+    );
+
+    // A `saved` that names no save shows nothing, and never echoes what it was given.
+    for hostile in ["nope", "%3Cscript%3Ealert(1)%3C/script%3E", "title%22"] {
+        let page = ann.get(&format!("/admin/titles?saved={hostile}")).body;
+        assert_eq!(saved_notice(&page), None, "{hostile}");
+        assert!(!page.contains("<script>alert"), "{page}");
+    }
+}

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::render;
 use crate::accounts::roles::{Permission, perm};
 use crate::catalog::collections::{self, CollectionFields};
@@ -14,7 +15,7 @@ use crate::catalog::rails::{self, RailFields, RailKind};
 use crate::catalog::titles::{self, Title, TitleQuery};
 use crate::catalog::{CatalogError, browse};
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, see_other};
+use crate::http::session::{Admin, PageError};
 use crate::services::titles::audited;
 
 #[derive(Serialize)]
@@ -168,7 +169,7 @@ pub async fn create(
         ))
     })
     .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::RailAdded))
 }
 
 #[derive(Deserialize)]
@@ -203,7 +204,7 @@ pub async fn save(
         Ok(((), id.to_string(), serde_json::json!({"name": fields.name})))
     })
     .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::RailSaved))
 }
 
 /// One step on a hand-picked list: `action` is add, remove, up or down.
@@ -240,7 +241,10 @@ pub async fn edit_rail_items(
         ))
     })
     .await?;
-    Ok(see_other(&format!("/admin/rails#rail-{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/rails#rail-{id}"),
+        Saved::RailItems,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -262,7 +266,7 @@ pub async fn shift(
         Ok(((), id.to_string(), serde_json::json!({"by": by})))
     })
     .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::RailMoved))
 }
 
 #[post("/admin/rails/{id}/delete")]
@@ -277,7 +281,7 @@ pub async fn remove(
         Ok(((), id.to_string(), serde_json::json!({"name": rail.name})))
     })
     .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::RailRemoved))
 }
 
 #[derive(Deserialize)]
@@ -305,7 +309,10 @@ pub async fn create_collection(
             fields,
         )
         .await?;
-    Ok(see_other(&format!("/admin/collections/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/collections/{id}"),
+        Saved::CollectionCreated,
+    ))
 }
 
 #[get("/admin/collections/{id}")]
@@ -388,7 +395,10 @@ pub async fn save_collection(
             detail,
         )
         .await?;
-    Ok(see_other(&format!("/admin/collections/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/collections/{id}"),
+        Saved::CollectionSaved,
+    ))
 }
 
 #[post("/admin/collections/{id}/items")]
@@ -426,7 +436,10 @@ pub async fn edit_collection_items(
             },
         )
         .await?;
-    Ok(see_other(&format!("/admin/collections/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/collections/{id}"),
+        Saved::CollectionItems,
+    ))
 }
 
 #[post("/admin/collections/{id}/delete")]
@@ -443,5 +456,5 @@ pub async fn delete_collection(
             id.into_inner(),
         )
         .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::CollectionDeleted))
 }

@@ -5,11 +5,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::{render, when};
 use crate::accounts::roles::{Permission, perm};
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, see_other};
+use crate::http::session::{Admin, PageError};
 use crate::playback::gate::poster_url;
 
 const PAGE_SIZE: u32 = 50;
@@ -196,7 +197,10 @@ pub async fn rename(
             Some(form.description),
         )
         .await?;
-    Ok(see_other(&format!("/admin/media/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/media/{id}"),
+        Saved::MediaRenamed,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -222,7 +226,7 @@ pub async fn retry(
 ) -> Result<HttpResponse, PageError> {
     let form: BackTo = admin.viewer.form()?;
     state.assets.retry(&id).await?;
-    Ok(see_other(back_to(&form), []))
+    Ok(super::saved(back_to(&form), Saved::MediaRetried))
 }
 
 #[post("/admin/media/{id}/delete")]
@@ -233,5 +237,5 @@ pub async fn delete(
 ) -> Result<HttpResponse, PageError> {
     let form: BackTo = admin.viewer.form()?;
     state.assets.delete(&admin.viewer.actor(), &id).await?;
-    Ok(see_other(back_to(&form), []))
+    Ok(super::saved(back_to(&form), Saved::MediaDeleted))
 }

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::{render, when};
 use crate::accounts::invites::{self, Invite};
 use crate::accounts::members::{self, Acting};
@@ -228,7 +229,7 @@ pub async fn revoke_invite(
         .db
         .write(move |tx| invites::revoke(tx, &acting, id, now()))
         .await?;
-    Ok(see_other("/admin/members", []))
+    Ok(super::saved("/admin/members", Saved::InviteWithdrawn))
 }
 
 #[derive(Serialize)]
@@ -381,7 +382,7 @@ pub async fn set_role(
     let form: RoleForm = admin.viewer.form()?;
     let role: Role = form.role.parse()?;
     let id = id.into_inner();
-    let to = format!("/admin/members/{id}");
+    let to = super::saved_to(&format!("/admin/members/{id}"), Saved::RoleChanged);
     change(
         &state,
         &admin.viewer,
@@ -404,6 +405,12 @@ pub async fn act(
     match action.as_str() {
         "disable" | "enable" => {
             let disabled = action == "disable";
+            let done = if disabled {
+                Saved::MemberDisabled
+            } else {
+                Saved::MemberEnabled
+            };
+            let back = super::saved_to(&back, done);
             change(
                 &state,
                 &admin.viewer,
@@ -421,7 +428,7 @@ pub async fn act(
                 &admin.viewer,
                 id,
                 |tx, acting, id| members::end_sessions(tx, acting, id, now()).map(drop),
-                back,
+                super::saved_to(&back, Saved::MemberSignedOut),
             )
             .await
         }
@@ -439,7 +446,7 @@ pub async fn act(
                     }
                 })?;
             crate::http::members_api::forget_viewing(&state, id).await;
-            Ok(see_other("/admin/members", []))
+            Ok(super::saved("/admin/members", Saved::MemberDeleted))
         }
         other => Err(PageError::NotFound(format!("no member action {other:?}"))),
     }

@@ -224,6 +224,7 @@ pub fn render(
     // Where prices are set and watched, the operator is told when no one can pay them.
     let no_payments =
         PAYMENT_SECTIONS.contains(&current) && !state.settings.settings.current().stripe.enabled();
+    let saved = viewer.saved().and_then(Saved::from_code).map(Saved::words);
     let resp = page(
         state,
         template,
@@ -232,11 +233,119 @@ pub fn render(
             nav => minijinja::Value::from(minijinja::value::Serde(&nav)),
             user => minijinja::Value::from(minijinja::value::Serde(&signed_in)),
             csrf => viewer.csrf_token(),
-            admin_css, admin_js, no_payments,
+            admin_css, admin_js, no_payments, saved,
             ..ctx
         },
     )?;
     Ok(private(resp, None))
+}
+
+/// Declares the saves once: the enum, its list, each one's code and words.
+macro_rules! saves {
+    ($($name:ident => $code:literal, $words:literal;)*) => {
+        /// What a dashboard form saved: its handler redirects with `saved`, and the page it
+        /// lands on confirms it in words above its content (`render`). A `saved` parameter
+        /// that names none of these shows nothing.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Saved {
+            $($name,)*
+        }
+
+        impl Saved {
+            pub const ALL: &[Saved] = &[$(Saved::$name),*];
+
+            /// Its name in the `saved` parameter.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Saved::$name => $code,)*
+                }
+            }
+
+            /// What the page says.
+            pub fn words(self) -> &'static str {
+                match self {
+                    $(Saved::$name => $words,)*
+                }
+            }
+        }
+    };
+}
+
+saves!(
+    AccessSaved => "access", "Saved: who may watch this title is changed.";
+    AlertAdded => "alert-added", "Saved: the alert is added.";
+    AlertDeleted => "alert-deleted", "The alert is deleted.";
+    AlertsChecked => "alerts-checked", "The alerts are being checked now.";
+    ApiKeyRevoked => "key-revoked", "The API key is revoked: it no longer works.";
+    CampaignSaved => "campaign", "Saved: the campaign is changed.";
+    CampaignEnded => "campaign-ended", "The campaign is ended.";
+    CodesMade => "codes", "Saved: the codes are made.";
+    CollectionCreated => "collection-created", "Saved: the collection is created.";
+    CollectionSaved => "collection", "Saved: the collection is changed.";
+    CollectionItems => "collection-titles", "Saved: the collection's titles are changed.";
+    CollectionDeleted => "collection-deleted", "The collection is deleted.";
+    CompGiven => "comp", "Saved: the access is given.";
+    ExtraAdded => "extra-added", "Saved: the extra is added.";
+    EpisodeAdded => "episode-added", "Saved: the episode is added.";
+    GrantEnded => "grant-ended", "The access is ended.";
+    InviteWithdrawn => "invite-withdrawn", "The invitation is withdrawn: its link no longer works.";
+    MediaRenamed => "media", "Saved: the video's details are changed.";
+    MediaRetried => "media-retried", "The video is queued again.";
+    MediaDeleted => "media-deleted", "The video is deleted.";
+    MemberDeleted => "member-deleted", "The account is deleted.";
+    MemberDisabled => "member-disabled", "The account is disabled and signed out.";
+    MemberEnabled => "member-enabled", "The account is enabled.";
+    MemberSignedOut => "member-signed-out", "The member is signed out everywhere.";
+    OfferCreated => "offer-created", "Saved: the offer is created.";
+    OfferSaved => "offer", "Saved: the offer is changed.";
+    OfferGiven => "offer-given", "Saved: the offer is given.";
+    PlanCreated => "plan-created", "Saved: the plan is created.";
+    PlanSaved => "plan", "Saved: the plan is changed.";
+    PurchaseRefunded => "refunded", "The purchase is refunded.";
+    RailAdded => "rail-added", "Saved: the rail is added to the home page.";
+    RailSaved => "rail", "Saved: the rail is changed.";
+    RailItems => "rail-titles", "Saved: the rail's titles are changed.";
+    RailMoved => "rail-moved", "Saved: the rail is moved.";
+    RailRemoved => "rail-removed", "The rail is removed from the home page.";
+    RoleChanged => "role", "Saved: the role is changed.";
+    SegmentSaved => "segment", "Saved: the segment is changed.";
+    SegmentDeleted => "segment-deleted", "The segment is deleted.";
+    SubscriptionCancelled => "subscription-cancelled", "The subscription is cancelled.";
+    SubscriptionExtended => "subscription-extended", "Saved: the subscription is extended.";
+    SubscriptionStarted => "subscription-started", "Saved: the subscription is started.";
+    TitleCreated => "title-created", "Saved: the title is created.";
+    TitleSaved => "title", "Saved: the title is changed.";
+    TitlePublished => "published", "Published: viewers can see this title.";
+    TitleUnpublished => "unpublished", "Unpublished: viewers no longer see this title.";
+    TitleDeleted => "title-deleted", "The title is deleted.";
+    WebhookAdded => "webhook-added", "Saved: the endpoint is added.";
+    WebhookDeleted => "webhook-deleted", "The endpoint is deleted.";
+    WebhookDisabled => "webhook-disabled", "The endpoint is turned off.";
+    WebhookEnabled => "webhook-enabled", "The endpoint is turned on.";
+    WebhookTestSent => "webhook-test", "A test event is on its way to the endpoint.";
+);
+
+impl Saved {
+    fn from_code(code: &str) -> Option<Saved> {
+        Saved::ALL.iter().copied().find(|s| s.code() == code)
+    }
+}
+
+/// `to` with `saved=<what>` in its query (before any `#fragment`).
+pub fn saved_to(to: &str, what: Saved) -> String {
+    let (path, fragment) = to.split_once('#').map_or((to, None), |(p, f)| (p, Some(f)));
+    let join = if path.contains('?') { '&' } else { '?' };
+    let mut out = format!("{path}{join}saved={}", what.code());
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// The redirect after a save: to `to`, which confirms `what`.
+pub fn saved(to: &str, what: Saved) -> HttpResponse {
+    super::session::see_other(&saved_to(to, what), [])
 }
 
 /// Removes record `id` with `remove` and writes the audit entry `action` (target
@@ -385,4 +494,29 @@ pub fn pager(path: &str, filters: &[(&str, &str)], page: u32, total: u64, size: 
 pub fn when(secs: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
     httpdate::fmt_http_date(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_save_has_its_own_code_and_reads_back() {
+        for s in Saved::ALL {
+            assert_eq!(Saved::from_code(s.code()), Some(*s));
+            assert_eq!(
+                Saved::ALL.iter().filter(|o| o.code() == s.code()).count(),
+                1
+            );
+        }
+        assert_eq!(Saved::from_code("<script>"), None);
+        assert_eq!(
+            saved_to("/admin/paywall#offer-3", Saved::OfferSaved),
+            "/admin/paywall?saved=offer#offer-3"
+        );
+        assert_eq!(
+            saved_to("/admin/paywall?x=1", Saved::PlanSaved),
+            "/admin/paywall?x=1&saved=plan"
+        );
+    }
 }
