@@ -55,7 +55,7 @@ fn media_pages_show_each_state_and_change_assets_with_csrf_roles_and_audit() {
         "{body}"
     );
     assert!(
-        body.contains(&format!("/p/public/{ready_id}/")),
+        body.contains(&format!("/admin/media/{ready_id}/poster")),
         "poster: {body}"
     );
     assert!(body.contains("240p"), "renditions: {body}");

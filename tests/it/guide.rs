@@ -2,11 +2,14 @@
 //! words, invitations that default to viewer with the staff roles explained, a notice after
 //! every save, and staff previewing drafts on the watch page.
 
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::accounts::{created, data_with_ann, signed_in};
+use crate::accounts::{Browser, created, data_with_ann, signed_in};
+use crate::paywall::csrf_meta;
 use crate::settings::setting;
-use crate::support::Server;
+use crate::support::{Server, drop_into, first_video_segment, make_clip};
 
 /// The sidebar of a dashboard page: each group's heading (`""` for the one above the
 /// groups) with the labels of its links, in order.
@@ -354,4 +357,113 @@ fn every_save_is_confirmed_in_words() {
         assert_eq!(saved_notice(&page), None, "{hostile}");
         assert!(!page.contains("<script>alert"), "{page}");
     }
+}
+
+/// The `data-src` of a watch page's player (its playback URL), if it has one.
+fn player_src(body: &str) -> Option<String> {
+    let at = body.find("data-src=\"")? + "data-src=\"".len();
+    Some(body[at..at + body[at..].find('"').unwrap()].replace("&#x2f;", "/"))
+}
+
+#[test]
+fn staff_preview_drafts_and_no_one_else_gets_a_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "ed@example.com", &["--role", "editor"]);
+    created(&data, "vic@example.com", &["--role", "viewer"]);
+    let server = Server::start(&data, "");
+    let clip = tmp.path().join("Secret_cut.mp4");
+    make_clip(&clip, "320x240", 25, 2.0, true);
+    drop_into(&server.inbox(), &clip);
+    let asset = server.wait_finished("Secret cut", Duration::from_secs(120));
+    assert_eq!(asset["status"], "ready", "{asset:#}");
+    // New media has a movie of the same id; taken back to a draft.
+    let id = asset["id"].as_str().unwrap().to_owned();
+    let (status, answer) = server.call("POST", &format!("/api/v1/titles/{id}/unpublish"), None);
+    assert_eq!(status, 200, "{answer}");
+    let (_, title) = server.get(&format!("/api/v1/titles/{id}"));
+    assert_eq!(title["status"], "draft", "{title}");
+    let (segment, _) = first_video_segment(&server, &asset);
+    let rendition_file = segment.trim_start_matches(&format!("/p/public/{id}/"));
+
+    // A visitor and a viewer: 404 for the pages and for every byte, poster included.
+    let mut visitor = Browser::new(server.url());
+    let mut vic = signed_in(&server, "vic@example.com");
+    for who in [&mut visitor, &mut vic] {
+        assert_eq!(who.get(&format!("/title/{id}")).status, 404);
+        assert_eq!(who.get(&format!("/watch/{id}")).status, 404);
+        assert_eq!(who.get(&format!("/p/public/{id}/master.m3u8")).status, 404);
+        assert_eq!(who.get(&segment).status, 404);
+        assert_eq!(who.get(&format!("/p/public/{id}/poster.jpg")).status, 404);
+        assert_ne!(who.get(&format!("/admin/media/{id}/poster")).status, 200);
+    }
+
+    // An editor previews it, with the band, and the player plays under their own token.
+    let mut ed = signed_in(&server, "ed@example.com");
+    let page = ed.get(&format!("/title/{id}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("data-preview>Draft: only staff see this.</p>"),
+        "{}",
+        page.body
+    );
+    let watch = ed.get(&format!("/watch/{id}"));
+    assert_eq!(watch.status, 200, "{}", watch.body);
+    assert!(
+        watch
+            .body
+            .contains("data-preview>Draft: only staff see this.</p>"),
+        "{}",
+        watch.body
+    );
+    assert_eq!(watch.header("cache-control"), Some("no-store"));
+    let src = player_src(&watch.body).expect("a player");
+    assert!(src.ends_with(&format!("/{id}/master.m3u8")), "{src}");
+    assert!(!src.starts_with("/p/public/"), "{src}");
+    let master = ed.get(&src);
+    assert_eq!(master.status, 200);
+    assert!(master.body.contains("#EXTM3U"), "{}", master.body);
+    let token_segment = src.replace("master.m3u8", rendition_file);
+    assert_eq!(ed.get(&token_segment).status, 200);
+    // The poster frame comes from the dashboard, for staff.
+    let body = watch.body.replace("&#x2f;", "/");
+    assert!(
+        body.contains(&format!("poster=\"/admin/media/{id}/poster\"")),
+        "{body}"
+    );
+    let poster = ed.get(&format!("/admin/media/{id}/poster"));
+    assert_eq!(poster.status, 200);
+    assert_eq!(poster.header("content-type"), Some("image/jpeg"));
+    let media = ed.get("/admin/media").body.replace("&#x2f;", "/");
+    assert!(
+        media.contains(&format!("src=\"/admin/media/{id}/poster\"")),
+        "{media}"
+    );
+    // The player's heartbeat and renewal keep the preview going.
+    let csrf = csrf_meta(&ed.get(&format!("/watch/{id}")).body);
+    assert_eq!(
+        ed.post_json(&format!("/watch/{id}/heartbeat"), &csrf, "{}")
+            .status,
+        204
+    );
+    let renewed = ed.post_json(&format!("/watch/{id}/pass"), &csrf, "{}");
+    assert_eq!(renewed.status, 200, "{}", renewed.body);
+    assert!(
+        renewed.body.contains(&format!("/{id}/")),
+        "{}",
+        renewed.body
+    );
+
+    // The staff token opens nothing to anyone else: not to a viewer, not without a session.
+    assert_ne!(vic.get(&src).status, 200);
+    assert_ne!(vic.get(&token_segment).status, 200);
+    assert_ne!(Browser::new(server.url()).get(&token_segment).status, 200);
+    // A viewer's own heartbeat and renewal for the draft are refused.
+    let vic_csrf = vic.get("/account").csrf();
+    assert_ne!(
+        vic.post_json(&format!("/watch/{id}/pass"), &vic_csrf, "{}")
+            .status,
+        200
+    );
 }

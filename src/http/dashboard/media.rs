@@ -11,9 +11,14 @@ use crate::accounts::roles::{Permission, perm};
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
 use crate::http::AppState;
 use crate::http::session::{Admin, PageError};
-use crate::playback::gate::poster_url;
 
 const PAGE_SIZE: u32 = 50;
+
+/// A ready asset's poster frame for staff pages: served by the dashboard whatever its
+/// titles' state (the origin's public path serves it only once a live title plays it).
+pub fn staff_poster_url(asset_id: &str) -> String {
+    format!("/admin/media/{asset_id}/poster")
+}
 
 /// One asset as the dashboard lists it.
 #[derive(Serialize)]
@@ -60,7 +65,7 @@ impl From<Asset> for AssetRow {
             })
             .unwrap_or_default();
         AssetRow {
-            poster: manifest.and_then(|m| m.poster.as_deref().map(|p| poster_url(&a.id, p))),
+            poster: manifest.and_then(|m| m.poster.as_ref().map(|_| staff_poster_url(&a.id))),
             warnings: manifest.map(|m| m.warnings.clone()).unwrap_or_default(),
             watch: ready.then(|| format!("/watch/{}", a.id)),
             status: a.status.as_str(),
@@ -172,6 +177,38 @@ pub async fn detail(
             source, can_write,
         },
     )
+}
+
+/// A ready asset's poster frame, for the dashboard's pages and staff previews
+/// (`staff_poster_url`): a draft's too, which the origin does not serve yet.
+#[get("/admin/media/{id}/poster")]
+pub async fn poster(
+    state: web::Data<AppState>,
+    _admin: Admin<perm::MediaRead>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let asset = state.assets.get(&id).await?;
+    let gone = || PageError::NotFound("this video has no poster frame".into());
+    let file = asset
+        .manifest
+        .filter(|_| asset.status == AssetStatus::Ready)
+        .and_then(|m| m.poster)
+        .ok_or_else(gone)?;
+    let opened = crate::playback::files::open(&state.origin.library, &asset.id, &file)
+        .map_err(|_| gone())?;
+    let content_type = opened.kind.content_type(&file);
+    let bytes = web::block(move || {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        (&opened.file).read_to_end(&mut bytes).map(|_| bytes)
+    })
+    .await
+    .map_err(PageError::internal)?
+    .map_err(PageError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("cache-control", "private, max-age=300"))
+        .body(bytes))
 }
 
 #[derive(Deserialize)]

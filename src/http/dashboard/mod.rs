@@ -401,6 +401,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(segments::delete)
         .service(media::list)
         .service(media::detail)
+        .service(media::poster)
         .service(media::rename)
         .service(media::retry)
         .service(media::delete)
