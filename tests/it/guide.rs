@@ -467,3 +467,56 @@ fn staff_preview_drafts_and_no_one_else_gets_a_byte() {
         200
     );
 }
+
+#[test]
+fn an_editor_previews_an_encrypted_premium_draft_in_chromium() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "ed@example.com", &["--role", "editor"]);
+    created(&data, "vic@example.com", &["--role", "viewer"]);
+    let server = Server::start(&data, "");
+    let clip = tmp.path().join("Members_cut.mp4");
+    make_clip(&clip, "640x360", 25, 6.0, true);
+    drop_into(&server.inbox(), &clip);
+    let asset = server.wait_finished("Members cut", Duration::from_secs(120));
+    let id = asset["id"].as_str().unwrap();
+    let (status, _) = server.call(
+        "PUT",
+        &format!("/api/v1/titles/{id}/access"),
+        Some(json!({"level": {"kind": "registered"}})),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = server.call("POST", &format!("/api/v1/titles/{id}/unpublish"), None);
+    assert_eq!(status, 200);
+    let dir = server.package_dir(&asset);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(dir.join("master.m3u8")).is_ok_and(|m| m.contains("evideo_")) {
+        assert!(std::time::Instant::now() < deadline, "not encrypted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A member who may watch registered titles once they are out gets nothing of the draft.
+    let mut vic = signed_in(&server, "vic@example.com");
+    assert_eq!(vic.get(&format!("/watch/{id}")).status, 404);
+    for file in ["master.m3u8", "key.bin", "poster.jpg"] {
+        assert_eq!(
+            vic.get(&format!("/p/public/{id}/{file}")).status,
+            404,
+            "{file}"
+        );
+    }
+
+    let report = crate::player::browser_check(&[
+        "guide.mjs",
+        server.url(),
+        id,
+        "ed@example.com",
+        crate::accounts::PASSWORD,
+    ]);
+    assert_eq!(
+        crate::player::step_names(&report),
+        ["band", "played", "renewed", "title page", "poster"],
+        "{report}"
+    );
+    assert_eq!(report["steps"][0]["band"], "Draft: only staff see this.");
+    assert_eq!(report["steps"][3]["band"], "Draft: only staff see this.");
+}
