@@ -30,6 +30,7 @@ pub mod server;
 pub mod service_manager;
 pub mod services;
 pub mod settings;
+pub mod size;
 pub mod tls;
 pub mod uploads;
 pub mod webhooks;

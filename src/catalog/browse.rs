@@ -110,6 +110,27 @@ pub fn live_title(conn: &Connection, id: &str, now: i64) -> Result<Option<Title>
     Ok(titles::find(conn, id)?.filter(|t| t.is_live(now)))
 }
 
+/// Who looks: a viewer sees live titles only; staff (someone whose role reads the catalog,
+/// as the caller checked) also drafts, scheduled and expired titles, to preview them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Looker {
+    Viewer,
+    Staff,
+}
+
+/// A title `looker` may see, or `None`.
+pub fn visible_title(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+    looker: Looker,
+) -> Result<Option<Title>, CatalogError> {
+    match looker {
+        Looker::Viewer => live_title(conn, id, now),
+        Looker::Staff => titles::find(conn, id),
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Season {
     pub number: i64,
@@ -136,13 +157,14 @@ pub fn title_page(
     conn: &Connection,
     id: &str,
     now: i64,
+    looker: Looker,
 ) -> Result<Option<TitlePage>, CatalogError> {
-    let Some(title) = live_title(conn, id, now)? else {
+    let Some(title) = visible_title(conn, id, now, looker)? else {
         return Ok(None);
     };
     let children: Vec<Title> = titles::children(conn, id)?
         .into_iter()
-        .filter(|c| c.is_live(now))
+        .filter(|c| looker == Looker::Staff || c.is_live(now))
         .collect();
     let mut seasons: Vec<Season> = Vec::new();
     let episodes: Vec<&Title> = children
@@ -190,7 +212,7 @@ pub fn title_page(
             .collect::<Result<_, _>>()?
     };
     let parent = match &title.parent_id {
-        Some(p) => live_title(conn, p, now)?,
+        Some(p) => visible_title(conn, p, now, looker)?,
         None => None,
     };
     let card = cards(conn, std::slice::from_ref(&title), now)?.remove(0);

@@ -8,9 +8,10 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{Caller, Principal};
+use super::dashboard::Saved;
 use super::dashboard::{render, when};
 use super::error::{ApiError, ErrorBody, JsonBody};
-use super::session::{Admin, PageError, Viewer, see_other};
+use super::session::{Admin, PageError, Viewer};
 use crate::accounts::apikeys::{self, ApiKeyId, Creator, KeyInfo, ParentKey, Scopes};
 use crate::accounts::roles::{Permission, perm};
 use crate::jobs::runner::now;
@@ -163,7 +164,10 @@ pub async fn revoke_from_page(
         .db
         .write(move |tx| apikeys::revoke_by(tx, &actor, id, now()))
         .await?;
-    Ok(see_other("/admin/api-keys", []))
+    Ok(super::dashboard::saved(
+        "/admin/api-keys",
+        Saved::ApiKeyRevoked,
+    ))
 }
 
 /// Every API key (never the keys themselves).

@@ -262,11 +262,19 @@ pub struct Viewer {
     pub session: Session,
     csrf: String,
     form: Option<web::Bytes>,
+    /// A page's `saved` query parameter: the save the dashboard confirms after a form's
+    /// redirect (`dashboard::Saved`).
+    saved: Option<String>,
 }
 
 impl Viewer {
     pub fn user(&self) -> &User {
         &self.session.user
+    }
+
+    /// The `saved` query parameter of the page asked for, as sent.
+    pub fn saved(&self) -> Option<&str> {
+        self.saved.as_deref()
     }
 
     /// Who the audit log names for a change this person makes.
@@ -321,6 +329,11 @@ enum CsrfSource {
 struct CsrfField {
     #[serde(default)]
     csrf: String,
+}
+
+#[derive(serde::Deserialize)]
+struct SavedParam {
+    saved: Option<String>,
 }
 
 impl FromRequest for Viewer {
@@ -396,10 +409,14 @@ impl FromRequest for Viewer {
                     .await?;
             }
             super::frame::mark_signed_in();
+            let saved = web::Query::<SavedParam>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| q.into_inner().saved);
             Ok(Viewer {
                 session,
                 csrf,
                 form,
+                saved,
             })
         })
     }
@@ -462,6 +479,7 @@ pub async fn signed_in(state: &AppState, req: &HttpRequest) -> Option<Viewer> {
         session,
         csrf: secret.derive(CSRF_PURPOSE),
         form: None,
+        saved: None,
     })
 }
 

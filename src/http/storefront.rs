@@ -13,6 +13,7 @@ use super::shop::{MainAction, Marks};
 use super::storefront_cache::{Home, Stamp};
 use super::ui::page;
 use crate::access::entitlement::Remedy;
+use crate::accounts::roles::Permission;
 use crate::catalog::browse::{self, Card, PackageFile};
 use crate::catalog::collections;
 use crate::catalog::credits::{Credit, CreditRole};
@@ -49,6 +50,17 @@ pub struct CardView {
     mark: Option<String>,
     /// On "continue watching": how much of it the viewer has watched, in percent.
     watched: Option<u8>,
+}
+
+/// What the band on a title's or watch page says when staff preview a title viewers cannot
+/// see now (`browse::Looker::Staff`); `None` for a live title.
+pub(super) fn preview_band(t: &crate::catalog::titles::Title, now: i64) -> Option<&'static str> {
+    use crate::catalog::titles::PublishState;
+    match (t.is_live(now), t.status) {
+        (true, _) => None,
+        (false, PublishState::Draft) => Some("Draft: only staff see this."),
+        (false, PublishState::Published) => Some("Not on the site now: only staff see this."),
+    }
 }
 
 fn poster_url(p: &Option<PackageFile>) -> Option<String> {
@@ -107,6 +119,23 @@ fn play_href(id: &str) -> String {
 
 fn views(cards: &[Card], marks: &Marks) -> Vec<CardView> {
     cards.iter().map(|c| view(c, marks)).collect()
+}
+
+/// A card on a staff preview: a frame of media no live title plays is not on the public
+/// path, so it comes from the dashboard.
+fn staff_view(c: &Card, marks: &Marks) -> CardView {
+    let mut v = view(c, marks);
+    if let Some(p) = &c.poster {
+        let public = poster_url(&c.poster);
+        let staff = Some(super::dashboard::media::staff_poster_url(&p.asset_id));
+        if v.poster == public {
+            v.poster = staff.clone();
+        }
+        if v.wide == public {
+            v.wide = staff;
+        }
+    }
+    v
 }
 
 /// The marks of paid titles among `cards`: their levels and the plans on sale, read now.
@@ -326,10 +355,17 @@ pub async fn title(
     let id = id.into_inner();
     let now = clock::now();
     let user = viewer.as_ref().map(|v| v.user().id.0);
+    let looker = match viewer
+        .as_ref()
+        .is_some_and(|v| v.user().role.may(Permission::CatalogRead))
+    {
+        true => browse::Looker::Staff,
+        false => browse::Looker::Viewer,
+    };
     let found = state
         .db
         .read(move |c| {
-            let Some(p) = browse::title_page(c, &id, now)? else {
+            let Some(p) = browse::title_page(c, &id, now, looker)? else {
                 return Ok(None);
             };
             let resume = match user {
@@ -356,6 +392,12 @@ pub async fn title(
         can_pay,
         locale: locale.clone(),
     };
+    let preview = preview_band(&p.title, now);
+    let card_view = |c: &Card| match preview {
+        Some(_) => staff_view(c, &marks),
+        None => view(c, &marks),
+    };
+    let card_views = |cards: &[Card]| cards.iter().map(card_view).collect::<Vec<_>>();
     #[derive(Serialize)]
     struct SeasonView {
         number: i64,
@@ -368,7 +410,7 @@ pub async fn title(
         .map(|s| SeasonView {
             number: s.number,
             name: s.name.clone(),
-            episodes: views(&s.episodes, &marks),
+            episodes: card_views(&s.episodes),
         })
         .collect();
     // "Resume" where the signed-in viewer stopped, else "Play" from the start.
@@ -393,9 +435,12 @@ pub async fn title(
     let play = first.as_deref().map(play_href);
     // What the main button does for this viewer, when the engine would not let them play.
     let title_page = format!("/title/{}", p.title.id);
-    let main = match &first {
-        Some(first) => main_action(&state, user, first, &title_page, can_pay, &locale, now).await?,
-        None => None,
+    // A preview plays whatever the engine would say of a draft.
+    let main = match (&first, preview) {
+        (Some(first), None) => {
+            main_action(&state, user, first, &title_page, can_pay, &locale, now).await?
+        }
+        _ => None,
     };
     let (csrf, csrf_cookie) = match main.as_ref().is_some_and(|m| !m.checkout.is_empty()) {
         true => {
@@ -413,10 +458,10 @@ pub async fn title(
         "title.html",
         StatusCode::OK,
         minijinja::context! {
-            title => value(&p.title), card => value(&view(&p.card, &marks)),
-            genres => value(&p.genres),
-            seasons => value(&seasons), extras => value(&views(&p.extras, &marks)),
-            trailer => value(&p.trailer.as_ref().map(|t| view(t, &marks))), play, resume,
+            title => value(&p.title), card => value(&card_view(&p.card)),
+            genres => value(&p.genres), preview,
+            seasons => value(&seasons), extras => value(&card_views(&p.extras)),
+            trailer => value(&p.trailer.as_ref().map(card_view)), play, resume,
             main => value(&main), csrf => csrf.clone(),
             credits => value(&credit_lines(&p.people)),
             canonical => format!("{base}/title/{}", p.title.id),

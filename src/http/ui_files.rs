@@ -87,6 +87,7 @@ fn environment(dir: Option<PathBuf>) -> Environment<'static> {
     });
     env.add_filter("truncate", truncate);
     env.add_filter("role", role_name);
+    env.add_filter("size", crate::size::format);
     env
 }
 

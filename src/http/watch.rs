@@ -17,6 +17,7 @@ use super::ui::{missing, page};
 use crate::access::AccessError;
 use crate::access::entitlement::{Decision, Reason, Remedy};
 use crate::access::level::{AccessLevel, Price};
+use crate::accounts::roles::Permission;
 use crate::accounts::throttle;
 use crate::catalog::{self, AssetStatus, browse, progress};
 use crate::images::ArtKind;
@@ -50,6 +51,8 @@ struct WatchView {
     player: Option<PlayerView>,
     /// Without: why, and what would let the viewer in.
     paywall: Option<PaywallView>,
+    /// A staff member's preview of a title viewers cannot see: the band that says so.
+    preview: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -149,6 +152,14 @@ pub(super) fn money(amount: i64, currency: &str) -> String {
 
 fn price_text(p: &Price, locale: &crate::money::Locale) -> String {
     super::shop::price(p.amount, &p.currency, locale)
+}
+
+/// Staff (a role that reads the catalog) also see titles viewers cannot, to preview them.
+fn looker(viewer: Option<&Viewer>) -> browse::Looker {
+    match viewer.is_some_and(|v| v.user().role.may(Permission::CatalogRead)) {
+        true => browse::Looker::Staff,
+        false => browse::Looker::Viewer,
+    }
 }
 
 fn asker(req: &HttpRequest, viewer: Option<&Viewer>) -> Asker {
@@ -285,10 +296,11 @@ pub async fn watch(
     let now = crate::clock::now();
     let lookup = id.clone();
     let user = viewer.as_ref().map(|v| v.user().id.0);
+    let looker = looker(viewer.as_ref());
     let found = state
         .db
         .read(move |c| {
-            let title = browse::live_title(c, &lookup, now)?.filter(|t| t.kind.plays());
+            let title = browse::visible_title(c, &lookup, now, looker)?.filter(|t| t.kind.plays());
             let Some(title) = title else {
                 // An asset's id from before the catalog: its live title, if it has one.
                 return Ok::<_, ApiError>(Err(browse::title_playing(c, &lookup, now)?));
@@ -301,7 +313,7 @@ pub async fn watch(
                 .ok()
                 .flatten();
             let parent = match &title.parent_id {
-                Some(p) => browse::live_title(c, p, now)?,
+                Some(p) => browse::visible_title(c, p, now, looker)?,
                 None => None,
             };
             let resume = match user {
@@ -351,16 +363,30 @@ pub async fn watch(
         _ => None,
     };
     let paywall_config = state.settings.settings.current().paywall.clone();
-    let answer = state
-        .playback
-        .authorize(
-            &title.id,
-            &asset.id,
-            asker(&req, viewer.as_ref()),
-            &paywall_config,
-            now,
-        )
-        .await?;
+    let preview = super::storefront::preview_band(&title, now);
+    let answer = match (preview, asker(&req, viewer.as_ref()).viewer) {
+        // Staff preview media no live title plays: the engine has no say on a draft.
+        (Some(_), Some(session)) => PlayAnswer::Allowed {
+            pass: state
+                .playback
+                .preview(&asset.id, m.clone(), session, &paywall_config, now),
+            until: None,
+            basis: crate::access::entitlement::Basis::Free,
+        },
+        (Some(_), None) => return missing(&state),
+        (None, _) => {
+            state
+                .playback
+                .authorize(
+                    &title.id,
+                    &asset.id,
+                    asker(&req, viewer.as_ref()),
+                    &paywall_config,
+                    now,
+                )
+                .await?
+        }
+    };
     let (player, paywall, status) = match answer {
         PlayAnswer::Allowed { pass, .. } => (
             Some(PlayerView {
@@ -400,7 +426,11 @@ pub async fn watch(
         }
         false => (None, None),
     };
-    let poster = m.poster.as_deref().map(|p| poster_url(&asset.id, p));
+    // A preview's media is not on the public path: its frame comes from the dashboard.
+    let poster = m.poster.as_deref().map(|p| match preview {
+        Some(_) => super::dashboard::media::staff_poster_url(&asset.id),
+        None => poster_url(&asset.id, p),
+    });
     let view = WatchView {
         backdrop: backdrop.or_else(|| poster.clone()),
         poster,
@@ -416,6 +446,7 @@ pub async fn watch(
         finished_at: progress::FINISHED_AT,
         player,
         paywall,
+        preview,
     };
     let resp = page(
         &state,
@@ -563,18 +594,38 @@ pub async fn renew_pass(
     let id = id.into_inner();
     let now = crate::clock::now();
     let lookup = id.clone();
-    let asset_id = state
+    let looker = looker(Some(&viewer));
+    let (title, asset) = state
         .db
         .read(move |c| {
-            Ok::<_, ApiError>(
-                browse::live_title(c, &lookup, now)?
-                    .filter(|t| t.kind.plays())
-                    .and_then(|t| t.asset_id),
-            )
+            let title = browse::visible_title(c, &lookup, now, looker)?.filter(|t| t.kind.plays());
+            let asset = match title.as_ref().and_then(|t| t.asset_id.as_deref()) {
+                Some(a) => catalog::get(c, a).ok(),
+                None => None,
+            };
+            Ok::<_, ApiError>(title.zip(asset))
         })
         .await?
         .ok_or_else(|| ApiError::not_found("no such title"))?;
+    let asset_id = asset.id.clone();
     let paywall_config = state.settings.settings.current().paywall.clone();
+    if super::storefront::preview_band(&title, now).is_some() {
+        let manifest = asset
+            .manifest
+            .filter(|_| asset.status == AssetStatus::Ready)
+            .ok_or_else(|| ApiError::not_found("no such title"))?;
+        let session = asker(&req, Some(&viewer))
+            .viewer
+            .ok_or_else(|| ApiError::not_found("no such title"))?;
+        let pass = state
+            .playback
+            .preview(&asset_id, manifest, session, &paywall_config, now);
+        let resp = HttpResponse::Ok().json(PassAnswer {
+            prefix: pass.url(&asset_id, ""),
+            expires_at: pass.expires_at(),
+        });
+        return Ok(super::account_pages::private(resp, None));
+    }
     let answer = state
         .playback
         .authorize(
@@ -612,6 +663,17 @@ pub async fn heartbeat(
     viewer: Viewer,
 ) -> Result<HttpResponse, ApiError> {
     let paywall_config = state.settings.settings.current().paywall.clone();
+    // A staff preview takes no stream, and the engine would call a draft "not out yet".
+    if looker(Some(&viewer)) == browse::Looker::Staff {
+        let (lookup, now) = (id.clone(), crate::clock::now());
+        let title = state
+            .db
+            .read(move |c| browse::visible_title(c, &lookup, now, browse::Looker::Staff))
+            .await?;
+        if title.is_some_and(|t| super::storefront::preview_band(&t, now).is_some()) {
+            return Ok(HttpResponse::NoContent().finish());
+        }
+    }
     let decision = state
         .playback
         .heartbeat(

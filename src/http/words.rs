@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::access::entitlement::{Basis, Remedy};
 use crate::access::grants::Scope;
 use crate::access::level::{AccessLevel, Price};
-use crate::accounts::roles::Role;
+use crate::accounts::roles::{Permission, Role};
 use crate::http::AppState;
 use crate::http::session::PageError;
 use crate::http::watch::money;
@@ -20,6 +20,42 @@ pub fn role_name(role: Role) -> &'static str {
         Role::Editor => "Editor",
         Role::Support => "Support",
         Role::Viewer => "Viewer",
+    }
+}
+
+/// What `role` may do, one phrase each, read from `roles::PERMISSIONS` (through
+/// `Role::may`) so that the dashboard's explanation of a role follows the rules. Empty
+/// for a viewer.
+pub fn role_abilities(role: Role) -> Vec<&'static str> {
+    Permission::ALL
+        .iter()
+        .filter(|p| role.may(**p))
+        .filter_map(|p| ability(role, *p))
+        .collect()
+}
+
+/// A permission in words; a read says nothing when the role has its write too.
+fn ability(role: Role, permission: Permission) -> Option<&'static str> {
+    use Permission::*;
+    let unless = |write: Permission, words: &'static str| (!role.may(write)).then_some(words);
+    match permission {
+        // Every staff role opens the dashboard; the rest says what for.
+        DashboardView => None,
+        MediaRead => unless(MediaWrite, "see the videos"),
+        MediaWrite => Some("upload, rename and delete videos"),
+        CatalogRead => unless(CatalogWrite, "see titles and the home page"),
+        CatalogWrite => Some("edit and publish titles, collections and the home page"),
+        MembersRead => unless(MembersWrite, "look up members"),
+        MembersWrite => Some("invite members, change their roles, disable or delete them"),
+        SettingsRead => unless(SettingsWrite, "see the settings"),
+        SettingsWrite => Some("change the settings"),
+        SettingsOwner => Some("change where email goes and the site's public address"),
+        ApiKeysManage => Some("make and revoke API keys"),
+        WebhooksManage => Some("manage webhooks"),
+        AuditRead => Some("read the audit log"),
+        BillingRead => unless(BillingWrite, "see plans, prices and what members bought"),
+        BillingWrite => Some("set prices and plans, give access, cancel and refund"),
+        AnalyticsRead => Some("see analytics"),
     }
 }
 

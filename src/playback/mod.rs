@@ -7,6 +7,7 @@ pub mod decisions;
 pub mod files;
 pub mod gate;
 pub mod keys;
+pub mod previews;
 pub mod ready;
 pub mod response;
 pub mod streams;

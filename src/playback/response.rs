@@ -111,6 +111,8 @@ pub struct Origin {
     pub streams: super::streams::Streams,
     /// Recent passes and token checks, for support's diagnostic.
     pub decisions: super::decisions::DecisionLog,
+    /// Staff previews of media no live title plays (token path only).
+    pub previews: super::previews::Previews,
     /// Where the CMCD data of served media requests goes (set once the analytics intake
     /// is open).
     pub analytics: std::sync::OnceLock<std::sync::Arc<crate::analytics::intake::Intake>>,
@@ -128,6 +130,7 @@ impl Origin {
             gate: Gate::new(ring),
             streams: Default::default(),
             decisions: Default::default(),
+            previews: Default::default(),
             analytics: Default::default(),
         })
     }
@@ -228,7 +231,12 @@ impl Origin {
         }
         // Only files the package writer made: not the source, whatever its name, nor
         // anything put into the folder later.
-        let Some(served) = self.ready.served(asset_id).await? else {
+        let served = match self.ready.served(asset_id).await? {
+            Some(served) => Some(served),
+            // Media no live title plays: only a staff member's preview, under their token.
+            None => served_to.and_then(|(viewer, now)| self.previews.served(viewer, asset_id, now)),
+        };
+        let Some(served) = served else {
             return Err(PlaybackError::NotFound);
         };
         let package = &served.manifest;

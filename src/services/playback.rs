@@ -323,6 +323,25 @@ impl PlaybackService {
         Ok(PlayAnswer::Allowed { pass, until, basis })
     }
 
+    /// A staff member's preview of `asset_id`, which no live title plays yet: a token for
+    /// their session and a grant the origin serves the package under
+    /// (`playback::previews`), for the members' token lifetime. The caller has checked
+    /// that their role reads the catalog.
+    pub fn preview(
+        &self,
+        asset_id: &str,
+        manifest: crate::media::PackageManifest,
+        viewer: ViewerTag,
+        paywall: &PaywallConfig,
+        now: i64,
+    ) -> Pass {
+        let expires_at = now + i64::from(paywall.token_ttl_secs);
+        self.origin
+            .previews
+            .grant(viewer, asset_id, manifest, expires_at);
+        self.origin.gate.mint(asset_id, viewer, expires_at)
+    }
+
     /// A player's heartbeat: still allowed (counting the account's other players), it is
     /// counted as running; refused, the answer says why and the player stops.
     pub async fn heartbeat(

@@ -117,7 +117,7 @@ pub struct SettingView {
     pub group: &'static str,
     pub label: &'static str,
     pub help: &'static str,
-    /// `text`, `secret`, `integer` or `choice`.
+    /// `text`, `secret`, `integer`, `bytes` (a number of bytes) or `choice`.
     pub kind: &'static str,
     /// For `choice`: the values allowed.
     pub choices: Vec<&'static str>,

@@ -17,6 +17,12 @@ pub enum Kind {
         max: u64,
     },
     Choice(&'static [&'static str]),
+    /// A number of bytes: stored and given by the API as a number; a form shows it as
+    /// `crate::size::format` does and takes it as `20 GB`, `500 MB` or plain bytes.
+    Bytes {
+        min: u64,
+        max: u64,
+    },
 }
 
 impl Kind {
@@ -26,6 +32,7 @@ impl Kind {
             Kind::Secret => "secret",
             Kind::Integer { .. } => "integer",
             Kind::Choice(_) => "choice",
+            Kind::Bytes { .. } => "bytes",
         }
     }
 }
@@ -223,9 +230,9 @@ pub const SPECS: &[Spec] = &[
     Spec {
         key: "uploads.max_bytes",
         group: "Uploads",
-        label: "Largest upload (bytes)",
-        help: "Uploads from the browser or the API above this are refused before anything is stored.",
-        kind: Kind::Integer {
+        label: "Largest upload",
+        help: "Like 20 GB or 500 MB. Uploads from the browser or the API above this are refused before anything is stored.",
+        kind: Kind::Bytes {
             min: 1024 * 1024,
             max: 1 << 44,
         },
@@ -298,6 +305,22 @@ fn integer(spec: &Spec, value: &Value, min: u64, max: u64) -> Result<u64, Settin
     })
 }
 
+fn bytes(spec: &Spec, value: &Value, min: u64, max: u64) -> Result<u64, SettingsError> {
+    let n = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => crate::size::parse(s),
+        _ => None,
+    };
+    n.filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+        SettingsError::Invalid(format!(
+            "{} must be a size from {} to {}, like 20 GB or 500 MB",
+            spec.key,
+            crate::size::format(min),
+            crate::size::format(max)
+        ))
+    })
+}
+
 /// Writes `value` into `config` as `spec` says, after checking its type and range (the
 /// rest is `Config::validate`'s).
 pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), SettingsError> {
@@ -308,7 +331,6 @@ pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), Settin
                 "smtp.port" => config.smtp.port = (n != 0).then_some(n as u16),
                 "transcode.segment_secs" => config.transcode.segment_secs = n as u32,
                 "transcode.audio_kbps" => config.transcode.audio_kbps = n as u32,
-                "uploads.max_bytes" => config.uploads.max_bytes = n,
                 "paywall.rental_hours" => config.paywall.rental_hours = n as u32,
                 "analytics.raw_retention_days" => config.analytics.raw_retention_days = n as u32,
                 "paywall.past_due_grace_days" => config.paywall.past_due_grace_days = n as u32,
@@ -316,6 +338,13 @@ pub fn set(config: &mut Config, spec: &Spec, value: &Value) -> Result<(), Settin
                 "paywall.purchase_token_ttl_secs" => {
                     config.paywall.purchase_token_ttl_secs = n as u32
                 }
+                _ => return Err(SettingsError::Unknown(spec.key.into())),
+            }
+        }
+        Kind::Bytes { min, max } => {
+            let n = bytes(spec, value, min, max)?;
+            match spec.key {
+                "uploads.max_bytes" => config.uploads.max_bytes = n,
                 _ => return Err(SettingsError::Unknown(spec.key.into())),
             }
         }
@@ -383,7 +412,7 @@ mod tests {
         let mut config = Config::default();
         for spec in SPECS {
             let value = match spec.kind {
-                Kind::Integer { min, .. } => json!(min + 1),
+                Kind::Integer { min, .. } | Kind::Bytes { min, .. } => json!(min + 1),
                 Kind::Choice(c) => json!(c[c.len() - 1]),
                 Kind::Text | Kind::Secret => json!(format!("v-{}", spec.key)),
             };
@@ -394,5 +423,15 @@ mod tests {
         assert!(set(&mut config, port, &json!(70000)).is_err());
         assert!(set(&mut config, port, &json!("25")).is_ok());
         assert!(set(&mut config, spec("site.name").unwrap(), &json!("a\u{7}b")).is_err());
+        // A size as a form sends it, or as the API does.
+        let upload = spec("uploads.max_bytes").unwrap();
+        set(&mut config, upload, &json!("1.5 GB")).unwrap();
+        assert_eq!(config.uploads.max_bytes, 1_500_000_000);
+        set(&mut config, upload, &json!(2_000_000)).unwrap();
+        assert_eq!(config.uploads.max_bytes, 2_000_000);
+        for bad in [json!("12"), json!("lots"), json!("20 GiB")] {
+            assert!(set(&mut config, upload, &bad).is_err(), "{bad}");
+        }
+        assert_eq!(config.uploads.max_bytes, 2_000_000);
     }
 }

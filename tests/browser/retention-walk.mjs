@@ -48,7 +48,7 @@ async function send(page) {
   report.at_risk = Number(await text(page, '#segment-count'));
   report.preview_rows = await page.$$eval('#segment-members tr', (rows) => rows.length);
   step('segment previewed as typed');
-  await Promise.all([page.waitForURL(/\/admin\/segments\/\d+$/), page.click('#segment-form button[type="submit"]')]);
+  await Promise.all([page.waitForURL(/\/admin\/segments\/\d+\?saved=segment$/), page.click('#segment-form button[type="submit"]')]);
   report.saved_count = Number(await text(page, '#segment-count'));
   step('segment saved');
 
@@ -70,7 +70,7 @@ async function send(page) {
   await page.fill('textarea[name="body"]', 'Hello {{name}}, a free month is yours: {{link}}\n\nNo more offers: {{unsubscribe}}');
   await page.check('input[name="banner"]');
   await page.fill('input[name="banner_text"]', 'A free month is waiting for you');
-  await Promise.all([page.waitForURL(/\/admin\/campaigns\/\d+$/), page.click('.campaign-form button[type="submit"]')]);
+  await Promise.all([page.waitForURL(/\/admin\/campaigns\/\d+\?saved=campaign$/), page.click('.campaign-form button[type="submit"]')]);
   report.campaign = new URL(page.url()).pathname;
   step('campaign created');
   // It goes out within the sender's round: reload until every target was emailed.

@@ -62,9 +62,8 @@ try {
   await editor.goto(`${base}/admin/titles`);
   await editor.fill('form[method="post"][action="/admin/titles"] input[name="name"]', SERIES);
   await editor.selectOption('form[method="post"][action="/admin/titles"] select[name="kind"]', 'series');
-  await Promise.all([editor.waitForURL(/\/admin\/titles\/[a-z0-9]+$/), editor.click('form[method="post"][action="/admin/titles"] button')]);
-  const seriesUrl = editor.url();
-  const seriesId = seriesUrl.split('/').pop();
+  await Promise.all([editor.waitForURL(/\/admin\/titles\/[a-z0-9]+\?saved=/), editor.click('form[method="post"][action="/admin/titles"] button')]);
+  const seriesId = new URL(editor.url()).pathname.split('/').pop();
   step('series created', { id: seriesId });
 
   const details = `form[action="/admin/titles/${seriesId}"]`;

@@ -26,6 +26,11 @@ const PAGES: &[(&str, &str, Option<Permission>)] = &[
         Some(Permission::MediaRead),
     ),
     (
+        "GET",
+        "/admin/media/nosuchasset/poster",
+        Some(Permission::MediaRead),
+    ),
+    (
         "POST",
         "/admin/media/nosuchasset/rename",
         Some(Permission::MediaWrite),

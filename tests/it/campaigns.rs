@@ -131,7 +131,7 @@ fn created_id(answer: &crate::accounts::Page, prefix: &str) -> i64 {
         .location
         .as_deref()
         .and_then(|l| l.strip_prefix(prefix))
-        .and_then(|id| id.parse().ok())
+        .and_then(|id| id.split('?').next()?.parse().ok())
         .unwrap_or_else(|| panic!("{:?}", answer.location))
 }
 

@@ -55,7 +55,7 @@ fn media_pages_show_each_state_and_change_assets_with_csrf_roles_and_audit() {
         "{body}"
     );
     assert!(
-        body.contains(&format!("/p/public/{ready_id}/")),
+        body.contains(&format!("/admin/media/{ready_id}/poster")),
         "poster: {body}"
     );
     assert!(body.contains("240p"), "renditions: {body}");
@@ -132,7 +132,7 @@ fn media_pages_show_each_state_and_change_assets_with_csrf_roles_and_audit() {
     assert_eq!(renamed.status, 303, "{}", renamed.body);
     assert_eq!(
         renamed.location.as_deref(),
-        Some(format!("/admin/media/{ready_id}").as_str())
+        Some(format!("/admin/media/{ready_id}?saved=media").as_str())
     );
     assert_eq!(server.asset_titled(SCRIPT).unwrap()["description"], "about");
     // The storefront shows titles, not asset names: the catalog tests check it there.
@@ -160,7 +160,10 @@ fn media_pages_show_each_state_and_change_assets_with_csrf_roles_and_audit() {
         &[("csrf", &ann_csrf), ("back", "overview")],
     );
     assert_eq!(retried.status, 303, "{}", retried.body);
-    assert_eq!(retried.location.as_deref(), Some("/admin"));
+    assert_eq!(
+        retried.location.as_deref(),
+        Some("/admin?saved=media-retried")
+    );
     let again = server.wait_finished("Broken file", Duration::from_secs(60));
     assert_eq!(again["status"], "failed");
     // Retrying a ready asset is a conflict, said plainly.
@@ -181,7 +184,10 @@ fn media_pages_show_each_state_and_change_assets_with_csrf_roles_and_audit() {
         &[("csrf", &ann_csrf)],
     );
     assert_eq!(deleted.status, 303);
-    assert_eq!(deleted.location.as_deref(), Some("/admin/media"));
+    assert_eq!(
+        deleted.location.as_deref(),
+        Some("/admin/media?saved=media-deleted")
+    );
     assert!(server.asset_titled(SCRIPT).is_none());
     assert_eq!(ann.get(&format!("/admin/media/{ready_id}")).status, 404);
     assert_eq!(

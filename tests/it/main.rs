@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod dashboard;
 mod guest_checkout;
+mod guide;
 mod h2_limits;
 mod hardening_access;
 mod hardening_billing;

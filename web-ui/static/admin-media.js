@@ -15,7 +15,8 @@
     const units = ['B', 'KB', 'MB', 'GB', 'TB'];
     let i = 0;
     while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
-    return `${i ? n.toFixed(1) : n} ${units[i]}`;
+    // As the server's `size::format`: a tenth, without a trailing `.0`.
+    return `${i ? n.toFixed(1).replace(/\.0$/, '') : n} ${units[i]}`;
   };
 
   /** The API's own message from a failed tus request, else a plain one. */

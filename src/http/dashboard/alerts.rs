@@ -6,11 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
-use super::render;
+use super::{Saved, render};
 use crate::accounts::roles::perm;
 use crate::analytics::alerts::{self, Metric, NewAlert};
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, see_other};
+use crate::http::session::{Admin, PageError};
 use crate::webhooks::target::TargetPolicy;
 
 #[derive(Serialize)]
@@ -125,7 +125,7 @@ pub async fn add(
             .map_err(PageError::internal)
         })
         .await?;
-    Ok(see_other("/admin/alerts", []))
+    Ok(super::saved("/admin/alerts", Saved::AlertAdded))
 }
 
 #[post("/admin/alerts/{id}/delete")]
@@ -143,7 +143,7 @@ pub async fn delete(
         alerts::remove,
     )
     .await?;
-    Ok(see_other("/admin/alerts", []))
+    Ok(super::saved("/admin/alerts", Saved::AlertDeleted))
 }
 
 /// Checks the alerts now (they are checked every minute anyway).
@@ -153,5 +153,5 @@ pub async fn check(
     _admin: Admin<perm::SettingsWrite>,
 ) -> Result<HttpResponse, PageError> {
     state.alerts_wake.notify_one();
-    Ok(see_other("/admin/alerts", []))
+    Ok(super::saved("/admin/alerts", Saved::AlertsChecked))
 }

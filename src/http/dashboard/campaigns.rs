@@ -7,13 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::render;
 use super::titles::{local_input, parse_input};
 use crate::accounts::roles::perm;
 use crate::campaigns::report::{self, Report};
 use crate::campaigns::{CampaignError, CampaignFields, store};
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, see_other};
+use crate::http::session::{Admin, PageError};
 
 const DEFAULT_BODY: &str = "Hello {{name}},\n\nWe have an offer for you: take it here: {{link}}\n\nNo more offers by email: {{unsubscribe}}\n";
 
@@ -263,7 +264,10 @@ async fn save(
         })
         .await?;
     state.campaign_wake.notify_one();
-    Ok(see_other(&format!("/admin/campaigns/{saved}"), []))
+    Ok(super::saved(
+        &format!("/admin/campaigns/{saved}"),
+        Saved::CampaignSaved,
+    ))
 }
 
 #[post("/admin/campaigns")]
@@ -308,5 +312,8 @@ pub async fn end(
             .map_err(PageError::internal)
         })
         .await?;
-    Ok(see_other(&format!("/admin/campaigns/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/campaigns/{id}"),
+        Saved::CampaignEnded,
+    ))
 }

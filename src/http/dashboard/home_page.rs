@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::render;
 use crate::accounts::roles::{Permission, perm};
 use crate::catalog::collections::{self, CollectionFields};
@@ -14,7 +15,7 @@ use crate::catalog::rails::{self, RailFields, RailKind};
 use crate::catalog::titles::{self, Title, TitleQuery};
 use crate::catalog::{CatalogError, browse};
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, see_other};
+use crate::http::session::{Admin, PageError};
 use crate::services::titles::audited;
 
 #[derive(Serialize)]
@@ -170,7 +171,7 @@ pub async fn create(
         ))
     })
     .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::RailAdded))
 }
 
 #[derive(Deserialize)]
@@ -205,7 +206,7 @@ pub async fn save(
         Ok(((), id.to_string(), serde_json::json!({"name": fields.name})))
     })
     .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::RailSaved))
 }
 
 /// One step on a hand-picked list: `action` is add, remove, up or down.
@@ -242,7 +243,10 @@ pub async fn edit_rail_items(
         ))
     })
     .await?;
-    Ok(see_other(&format!("/admin/rails#rail-{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/rails#rail-{id}"),
+        Saved::RailItems,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -264,7 +268,7 @@ pub async fn shift(
         Ok(((), id.to_string(), serde_json::json!({"by": by})))
     })
     .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::RailMoved))
 }
 
 #[post("/admin/rails/{id}/delete")]
@@ -279,7 +283,7 @@ pub async fn remove(
         Ok(((), id.to_string(), serde_json::json!({"name": rail.name})))
     })
     .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::RailRemoved))
 }
 
 #[derive(Deserialize)]
@@ -307,7 +311,10 @@ pub async fn create_collection(
             fields,
         )
         .await?;
-    Ok(see_other(&format!("/admin/collections/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/collections/{id}"),
+        Saved::CollectionCreated,
+    ))
 }
 
 #[get("/admin/collections/{id}")]
@@ -390,7 +397,10 @@ pub async fn save_collection(
             detail,
         )
         .await?;
-    Ok(see_other(&format!("/admin/collections/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/collections/{id}"),
+        Saved::CollectionSaved,
+    ))
 }
 
 #[post("/admin/collections/{id}/items")]
@@ -428,7 +438,10 @@ pub async fn edit_collection_items(
             },
         )
         .await?;
-    Ok(see_other(&format!("/admin/collections/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/collections/{id}"),
+        Saved::CollectionItems,
+    ))
 }
 
 #[post("/admin/collections/{id}/delete")]
@@ -445,5 +458,5 @@ pub async fn delete_collection(
             id.into_inner(),
         )
         .await?;
-    Ok(see_other("/admin/rails", []))
+    Ok(super::saved("/admin/rails", Saved::CollectionDeleted))
 }

@@ -5,14 +5,20 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::{render, when};
 use crate::accounts::roles::{Permission, perm};
 use crate::catalog::{self, Asset, AssetStatus, ListQuery};
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, see_other};
-use crate::playback::gate::poster_url;
+use crate::http::session::{Admin, PageError};
 
 const PAGE_SIZE: u32 = 50;
+
+/// A ready asset's poster frame for staff pages: served by the dashboard whatever its
+/// titles' state (the origin's public path serves it only once a live title plays it).
+pub fn staff_poster_url(asset_id: &str) -> String {
+    format!("/admin/media/{asset_id}/poster")
+}
 
 /// One asset as the dashboard lists it.
 #[derive(Serialize)]
@@ -59,7 +65,7 @@ impl From<Asset> for AssetRow {
             })
             .unwrap_or_default();
         AssetRow {
-            poster: manifest.and_then(|m| m.poster.as_deref().map(|p| poster_url(&a.id, p))),
+            poster: manifest.and_then(|m| m.poster.as_ref().map(|_| staff_poster_url(&a.id))),
             warnings: manifest.map(|m| m.warnings.clone()).unwrap_or_default(),
             watch: ready.then(|| format!("/watch/{}", a.id)),
             status: a.status.as_str(),
@@ -145,7 +151,7 @@ pub async fn list(
         minijinja::context! {
             rows => minijinja::Value::from(minijinja::value::Serde(&rows)),
             total, pager => minijinja::Value::from(minijinja::value::Serde(&pager)), status => &params.status, q => search,
-            can_write, tus_js, media_js, max_bytes, max_size => super::size(max_bytes),
+            can_write, tus_js, media_js, max_bytes, max_size => crate::size::format(max_bytes),
         },
     )
 }
@@ -173,6 +179,38 @@ pub async fn detail(
     )
 }
 
+/// A ready asset's poster frame, for the dashboard's pages and staff previews
+/// (`staff_poster_url`): a draft's too, which the origin does not serve yet.
+#[get("/admin/media/{id}/poster")]
+pub async fn poster(
+    state: web::Data<AppState>,
+    _admin: Admin<perm::MediaRead>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let asset = state.assets.get(&id).await?;
+    let gone = || PageError::NotFound("this video has no poster frame".into());
+    let file = asset
+        .manifest
+        .filter(|_| asset.status == AssetStatus::Ready)
+        .and_then(|m| m.poster)
+        .ok_or_else(gone)?;
+    let opened = crate::playback::files::open(&state.origin.library, &asset.id, &file)
+        .map_err(|_| gone())?;
+    let content_type = opened.kind.content_type(&file);
+    let bytes = web::block(move || {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        (&opened.file).read_to_end(&mut bytes).map(|_| bytes)
+    })
+    .await
+    .map_err(PageError::internal)?
+    .map_err(PageError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("cache-control", "private, max-age=300"))
+        .body(bytes))
+}
+
 #[derive(Deserialize)]
 struct RenameForm {
     title: String,
@@ -196,7 +234,10 @@ pub async fn rename(
             Some(form.description),
         )
         .await?;
-    Ok(see_other(&format!("/admin/media/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/media/{id}"),
+        Saved::MediaRenamed,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -222,7 +263,7 @@ pub async fn retry(
 ) -> Result<HttpResponse, PageError> {
     let form: BackTo = admin.viewer.form()?;
     state.assets.retry(&id).await?;
-    Ok(see_other(back_to(&form), []))
+    Ok(super::saved(back_to(&form), Saved::MediaRetried))
 }
 
 #[post("/admin/media/{id}/delete")]
@@ -233,5 +274,5 @@ pub async fn delete(
 ) -> Result<HttpResponse, PageError> {
     let form: BackTo = admin.viewer.form()?;
     state.assets.delete(&admin.viewer.actor(), &id).await?;
-    Ok(see_other(back_to(&form), []))
+    Ok(super::saved(back_to(&form), Saved::MediaDeleted))
 }

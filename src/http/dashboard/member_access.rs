@@ -5,6 +5,7 @@
 use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::when;
 use crate::access::entitlement::Decision;
 use crate::access::grants::{self, Scope};
@@ -12,7 +13,7 @@ use crate::access::{AccessError, holdings};
 use crate::access::{offers, plans};
 use crate::accounts::roles::{Permission, perm};
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, Viewer, see_other};
+use crate::http::session::{Admin, PageError, Viewer};
 use crate::http::watch::money;
 
 #[derive(Serialize)]
@@ -365,7 +366,10 @@ pub async fn comp(
         .paywall
         .comp(&admin.viewer.actor(), id, scope, until, note)
         .await?;
-    Ok(see_other(&format!("/admin/members/{id}#paywall"), []))
+    Ok(super::saved(
+        &format!("/admin/members/{id}#paywall"),
+        Saved::CompGiven,
+    ))
 }
 
 #[post("/admin/members/{id}/grants/{grant}/end")]
@@ -379,7 +383,10 @@ pub async fn revoke(
         .paywall
         .revoke(&admin.viewer.actor(), id, grant)
         .await?;
-    Ok(see_other(&format!("/admin/members/{id}#paywall"), []))
+    Ok(super::saved(
+        &format!("/admin/members/{id}#paywall"),
+        Saved::GrantEnded,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -409,7 +416,10 @@ pub async fn subscribe(
         .paywall
         .start_subscription(&admin.viewer.actor(), id, form.plan, days_of(&form.days)?)
         .await?;
-    Ok(see_other(&format!("/admin/members/{id}#paywall"), []))
+    Ok(super::saved(
+        &format!("/admin/members/{id}#paywall"),
+        Saved::SubscriptionStarted,
+    ))
 }
 
 /// `extend` (with days) or `cancel` a subscription; `refund` a purchase.
@@ -422,29 +432,35 @@ pub async fn act(
     let (user, what, item, action) = path.into_inner();
     let actor = admin.viewer.actor();
     let stripe = state.settings.settings.current().stripe.clone();
-    match (what.as_str(), action.as_str()) {
+    let done = match (what.as_str(), action.as_str()) {
         ("subscriptions", "extend") => {
             let form: DaysForm = admin.viewer.form()?;
             state
                 .paywall
                 .extend_subscription(&actor, user, item, days_of(&form.days)?)
-                .await?
+                .await?;
+            Saved::SubscriptionExtended
         }
         ("subscriptions", "cancel") => {
             state
                 .paywall
                 .cancel_subscription(&actor, &stripe, user, item)
-                .await?
+                .await?;
+            Saved::SubscriptionCancelled
         }
         ("purchases", "refund") => {
             state
                 .paywall
                 .refund_purchase(&actor, &stripe, user, item)
-                .await?
+                .await?;
+            Saved::PurchaseRefunded
         }
         _ => return Err(PageError::NotFound(format!("no action {what}/{action}"))),
-    }
-    Ok(see_other(&format!("/admin/members/{user}#paywall"), []))
+    };
+    Ok(super::saved(
+        &format!("/admin/members/{user}#paywall"),
+        done,
+    ))
 }
 
 /// A subscription's state as support reads it ("free trial", "payment overdue"), never

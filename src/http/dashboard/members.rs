@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::{render, when};
 use crate::accounts::invites::{self, Invite};
 use crate::accounts::members::{self, Acting};
@@ -81,6 +82,25 @@ fn grantable(viewer: &Viewer) -> Vec<&'static str> {
         .collect()
 }
 
+/// A role the viewer may give, with what it may do (`words::role_abilities`).
+#[derive(Serialize)]
+struct RoleHelp {
+    name: &'static str,
+    abilities: Vec<&'static str>,
+}
+
+fn roles_help(viewer: &Viewer) -> Vec<RoleHelp> {
+    let acting = Acting::user(viewer.user());
+    Role::ALL
+        .into_iter()
+        .filter(|r| members::may_grant(&acting, *r).is_ok())
+        .map(|r| RoleHelp {
+            name: crate::http::words::role_name(r),
+            abilities: crate::http::words::role_abilities(r),
+        })
+        .collect()
+}
+
 /// What the list page shows after an invitation: to whom, and the link when it was not
 /// emailed.
 #[derive(Serialize, Default)]
@@ -141,6 +161,7 @@ async fn list_page(
             pending => minijinja::Value::from(minijinja::value::Serde(&pending)),
             invited => minijinja::Value::from(minijinja::value::Serde(&invited)),
             roles => Role::ALL.map(Role::as_str), grantable => grantable(viewer),
+            roles_help => minijinja::Value::from(minijinja::value::Serde(&roles_help(viewer))),
             total, pager => minijinja::Value::from(minijinja::value::Serde(&pager)), q => search, role => &params.role,
             can_write, error,
         },
@@ -208,7 +229,7 @@ pub async fn revoke_invite(
         .db
         .write(move |tx| invites::revoke(tx, &acting, id, now()))
         .await?;
-    Ok(see_other("/admin/members", []))
+    Ok(super::saved("/admin/members", Saved::InviteWithdrawn))
 }
 
 #[derive(Serialize)]
@@ -286,6 +307,7 @@ async fn detail_page(
             reset => minijinja::Value::from(minijinja::value::Serde(&reset)),
             paywall => minijinja::Value::from(minijinja::value::Serde(&paywall)),
             verified, itself, can_write, grantable => grantable(viewer),
+            roles_help => minijinja::Value::from(minijinja::value::Serde(&roles_help(viewer))),
         },
     )
 }
@@ -360,7 +382,7 @@ pub async fn set_role(
     let form: RoleForm = admin.viewer.form()?;
     let role: Role = form.role.parse()?;
     let id = id.into_inner();
-    let to = format!("/admin/members/{id}");
+    let to = super::saved_to(&format!("/admin/members/{id}"), Saved::RoleChanged);
     change(
         &state,
         &admin.viewer,
@@ -383,6 +405,12 @@ pub async fn act(
     match action.as_str() {
         "disable" | "enable" => {
             let disabled = action == "disable";
+            let done = if disabled {
+                Saved::MemberDisabled
+            } else {
+                Saved::MemberEnabled
+            };
+            let back = super::saved_to(&back, done);
             change(
                 &state,
                 &admin.viewer,
@@ -400,7 +428,7 @@ pub async fn act(
                 &admin.viewer,
                 id,
                 |tx, acting, id| members::end_sessions(tx, acting, id, now()).map(drop),
-                back,
+                super::saved_to(&back, Saved::MemberSignedOut),
             )
             .await
         }
@@ -418,7 +446,7 @@ pub async fn act(
                     }
                 })?;
             crate::http::members_api::forget_viewing(&state, id).await;
-            Ok(see_other("/admin/members", []))
+            Ok(super::saved("/admin/members", Saved::MemberDeleted))
         }
         other => Err(PageError::NotFound(format!("no member action {other:?}"))),
     }

@@ -29,11 +29,44 @@ use super::session::{PageError, Viewer};
 use super::ui::page;
 use crate::accounts::roles::Permission;
 
-/// A section of the dashboard: its path, its name in the navigation, and the permission
-/// that opens it (the same one its handlers' `Admin<perm::…>` names).
+/// The navigation's groups, in the order the sidebar shows them, each under its heading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NavGroup {
+    /// Overview, above the groups, without a heading.
+    Top,
+    Content,
+    Audience,
+    Money,
+    System,
+}
+
+impl NavGroup {
+    const ORDER: [NavGroup; 5] = [
+        NavGroup::Top,
+        NavGroup::Content,
+        NavGroup::Audience,
+        NavGroup::Money,
+        NavGroup::System,
+    ];
+
+    /// The heading the sidebar shows above the group's sections.
+    pub fn heading(self) -> Option<&'static str> {
+        match self {
+            NavGroup::Top => None,
+            NavGroup::Content => Some("Content"),
+            NavGroup::Audience => Some("Audience"),
+            NavGroup::Money => Some("Money"),
+            NavGroup::System => Some("System"),
+        }
+    }
+}
+
+/// A section of the dashboard: its path, its name in the navigation, its group there, and
+/// the permission that opens it (the same one its handlers' `Admin<perm::…>` names).
 pub struct Section {
     pub href: &'static str,
     pub label: &'static str,
+    pub group: NavGroup,
     pub permission: Permission,
 }
 
@@ -41,71 +74,85 @@ pub const SECTIONS: &[Section] = &[
     Section {
         href: "/admin",
         label: "Overview",
+        group: NavGroup::Top,
         permission: Permission::DashboardView,
     },
     Section {
         href: "/admin/media",
         label: "Media",
+        group: NavGroup::Content,
         permission: Permission::MediaRead,
     },
     Section {
         href: "/admin/titles",
         label: "Titles",
+        group: NavGroup::Content,
         permission: Permission::CatalogRead,
     },
     Section {
         href: "/admin/rails",
         label: "Home page",
+        group: NavGroup::Content,
         permission: Permission::CatalogRead,
+    },
+    Section {
+        href: "/admin/members",
+        label: "Members",
+        group: NavGroup::Audience,
+        permission: Permission::MembersRead,
     },
     Section {
         href: "/admin/analytics",
         label: "Analytics",
+        group: NavGroup::Audience,
         permission: Permission::AnalyticsRead,
     },
     Section {
         href: "/admin/alerts",
         label: "Alerts",
+        group: NavGroup::System,
         permission: Permission::SettingsRead,
     },
     Section {
         href: "/admin/segments",
         label: "Segments",
+        group: NavGroup::Audience,
         permission: Permission::MembersRead,
     },
     Section {
         href: "/admin/campaigns",
         label: "Campaigns",
+        group: NavGroup::Audience,
         permission: Permission::BillingRead,
     },
     Section {
         href: "/admin/paywall",
         label: "Paywall",
+        group: NavGroup::Money,
         permission: Permission::BillingRead,
-    },
-    Section {
-        href: "/admin/members",
-        label: "Members",
-        permission: Permission::MembersRead,
     },
     Section {
         href: "/admin/api-keys",
         label: "API keys",
+        group: NavGroup::System,
         permission: Permission::ApiKeysManage,
     },
     Section {
         href: "/admin/webhooks",
         label: "Webhooks",
+        group: NavGroup::System,
         permission: Permission::WebhooksManage,
     },
     Section {
         href: "/admin/settings",
         label: "Settings",
+        group: NavGroup::System,
         permission: Permission::SettingsRead,
     },
     Section {
         href: "/admin/audit",
         label: "Audit log",
+        group: NavGroup::System,
         permission: Permission::AuditRead,
     },
 ];
@@ -118,6 +165,34 @@ struct NavItem {
     href: &'static str,
     label: &'static str,
     current: bool,
+}
+
+/// One group of the sidebar as the layout renders it.
+#[derive(Serialize)]
+struct NavSection {
+    heading: Option<&'static str>,
+    items: Vec<NavItem>,
+}
+
+/// The sidebar for `role`: the sections it may open, by group; a group with none is left
+/// out.
+fn navigation(role: crate::accounts::roles::Role, current: &str) -> Vec<NavSection> {
+    NavGroup::ORDER
+        .iter()
+        .map(|group| NavSection {
+            heading: group.heading(),
+            items: SECTIONS
+                .iter()
+                .filter(|s| s.group == *group && role.may(s.permission))
+                .map(|s| NavItem {
+                    href: s.href,
+                    label: s.label,
+                    current: s.href == current,
+                })
+                .collect(),
+        })
+        .filter(|g| !g.items.is_empty())
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -138,15 +213,7 @@ pub fn render(
     ctx: minijinja::Value,
 ) -> Result<HttpResponse, PageError> {
     let user = viewer.user();
-    let nav: Vec<NavItem> = SECTIONS
-        .iter()
-        .filter(|s| user.role.may(s.permission))
-        .map(|s| NavItem {
-            href: s.href,
-            label: s.label,
-            current: s.href == current,
-        })
-        .collect();
+    let nav = navigation(user.role, current);
     let signed_in = SignedIn {
         email: &user.email,
         name: &user.display_name,
@@ -157,6 +224,7 @@ pub fn render(
     // Where prices are set and watched, the operator is told when no one can pay them.
     let no_payments =
         PAYMENT_SECTIONS.contains(&current) && !state.settings.settings.current().stripe.enabled();
+    let saved = viewer.saved().and_then(Saved::from_code).map(Saved::words);
     let resp = page(
         state,
         template,
@@ -165,11 +233,119 @@ pub fn render(
             nav => minijinja::Value::from(minijinja::value::Serde(&nav)),
             user => minijinja::Value::from(minijinja::value::Serde(&signed_in)),
             csrf => viewer.csrf_token(),
-            admin_css, admin_js, no_payments,
+            admin_css, admin_js, no_payments, saved,
             ..ctx
         },
     )?;
     Ok(private(resp, None))
+}
+
+/// Declares the saves once: the enum, its list, each one's code and words.
+macro_rules! saves {
+    ($($name:ident => $code:literal, $words:literal;)*) => {
+        /// What a dashboard form saved: its handler redirects with `saved`, and the page it
+        /// lands on confirms it in words above its content (`render`). A `saved` parameter
+        /// that names none of these shows nothing.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Saved {
+            $($name,)*
+        }
+
+        impl Saved {
+            pub const ALL: &[Saved] = &[$(Saved::$name),*];
+
+            /// Its name in the `saved` parameter.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Saved::$name => $code,)*
+                }
+            }
+
+            /// What the page says.
+            pub fn words(self) -> &'static str {
+                match self {
+                    $(Saved::$name => $words,)*
+                }
+            }
+        }
+    };
+}
+
+saves!(
+    AccessSaved => "access", "Saved: who may watch this title is changed.";
+    AlertAdded => "alert-added", "Saved: the alert is added.";
+    AlertDeleted => "alert-deleted", "The alert is deleted.";
+    AlertsChecked => "alerts-checked", "The alerts are being checked now.";
+    ApiKeyRevoked => "key-revoked", "The API key is revoked: it no longer works.";
+    CampaignSaved => "campaign", "Saved: the campaign is changed.";
+    CampaignEnded => "campaign-ended", "The campaign is ended.";
+    CodesMade => "codes", "Saved: the codes are made.";
+    CollectionCreated => "collection-created", "Saved: the collection is created.";
+    CollectionSaved => "collection", "Saved: the collection is changed.";
+    CollectionItems => "collection-titles", "Saved: the collection's titles are changed.";
+    CollectionDeleted => "collection-deleted", "The collection is deleted.";
+    CompGiven => "comp", "Saved: the access is given.";
+    ExtraAdded => "extra-added", "Saved: the extra is added.";
+    EpisodeAdded => "episode-added", "Saved: the episode is added.";
+    GrantEnded => "grant-ended", "The access is ended.";
+    InviteWithdrawn => "invite-withdrawn", "The invitation is withdrawn: its link no longer works.";
+    MediaRenamed => "media", "Saved: the video's details are changed.";
+    MediaRetried => "media-retried", "The video is queued again.";
+    MediaDeleted => "media-deleted", "The video is deleted.";
+    MemberDeleted => "member-deleted", "The account is deleted.";
+    MemberDisabled => "member-disabled", "The account is disabled and signed out.";
+    MemberEnabled => "member-enabled", "The account is enabled.";
+    MemberSignedOut => "member-signed-out", "The member is signed out everywhere.";
+    OfferCreated => "offer-created", "Saved: the offer is created.";
+    OfferSaved => "offer", "Saved: the offer is changed.";
+    OfferGiven => "offer-given", "Saved: the offer is given.";
+    PlanCreated => "plan-created", "Saved: the plan is created.";
+    PlanSaved => "plan", "Saved: the plan is changed.";
+    PurchaseRefunded => "refunded", "The purchase is refunded.";
+    RailAdded => "rail-added", "Saved: the rail is added to the home page.";
+    RailSaved => "rail", "Saved: the rail is changed.";
+    RailItems => "rail-titles", "Saved: the rail's titles are changed.";
+    RailMoved => "rail-moved", "Saved: the rail is moved.";
+    RailRemoved => "rail-removed", "The rail is removed from the home page.";
+    RoleChanged => "role", "Saved: the role is changed.";
+    SegmentSaved => "segment", "Saved: the segment is changed.";
+    SegmentDeleted => "segment-deleted", "The segment is deleted.";
+    SubscriptionCancelled => "subscription-cancelled", "The subscription is cancelled.";
+    SubscriptionExtended => "subscription-extended", "Saved: the subscription is extended.";
+    SubscriptionStarted => "subscription-started", "Saved: the subscription is started.";
+    TitleCreated => "title-created", "Saved: the title is created.";
+    TitleSaved => "title", "Saved: the title is changed.";
+    TitlePublished => "published", "Published: viewers can see this title.";
+    TitleUnpublished => "unpublished", "Unpublished: viewers no longer see this title.";
+    TitleDeleted => "title-deleted", "The title is deleted.";
+    WebhookAdded => "webhook-added", "Saved: the endpoint is added.";
+    WebhookDeleted => "webhook-deleted", "The endpoint is deleted.";
+    WebhookDisabled => "webhook-disabled", "The endpoint is turned off.";
+    WebhookEnabled => "webhook-enabled", "The endpoint is turned on.";
+    WebhookTestSent => "webhook-test", "A test event is on its way to the endpoint.";
+);
+
+impl Saved {
+    fn from_code(code: &str) -> Option<Saved> {
+        Saved::ALL.iter().copied().find(|s| s.code() == code)
+    }
+}
+
+/// `to` with `saved=<what>` in its query (before any `#fragment`).
+pub fn saved_to(to: &str, what: Saved) -> String {
+    let (path, fragment) = to.split_once('#').map_or((to, None), |(p, f)| (p, Some(f)));
+    let join = if path.contains('?') { '&' } else { '?' };
+    let mut out = format!("{path}{join}saved={}", what.code());
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// The redirect after a save: to `to`, which confirms `what`.
+pub fn saved(to: &str, what: Saved) -> HttpResponse {
+    super::session::see_other(&saved_to(to, what), [])
 }
 
 /// Removes record `id` with `remove` and writes the audit entry `action` (target
@@ -225,6 +401,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(segments::delete)
         .service(media::list)
         .service(media::detail)
+        .service(media::poster)
         .service(media::rename)
         .service(media::retry)
         .service(media::delete)
@@ -320,18 +497,27 @@ pub fn when(secs: i64) -> String {
     httpdate::fmt_http_date(at)
 }
 
-/// A byte count for people: `1.4 GB`.
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_save_has_its_own_code_and_reads_back() {
+        for s in Saved::ALL {
+            assert_eq!(Saved::from_code(s.code()), Some(*s));
+            assert_eq!(
+                Saved::ALL.iter().filter(|o| o.code() == s.code()).count(),
+                1
+            );
+        }
+        assert_eq!(Saved::from_code("<script>"), None);
+        assert_eq!(
+            saved_to("/admin/paywall#offer-3", Saved::OfferSaved),
+            "/admin/paywall?saved=offer#offer-3"
+        );
+        assert_eq!(
+            saved_to("/admin/paywall?x=1", Saved::PlanSaved),
+            "/admin/paywall?x=1&saved=plan"
+        );
     }
 }

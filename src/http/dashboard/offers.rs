@@ -6,6 +6,7 @@
 use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::paywall::parse_money;
 use super::titles::{local_input, parse_input};
 use crate::access::offers::{self, Audience, Offer, OfferDuration, OfferFields, OfferKind};
@@ -169,7 +170,10 @@ pub async fn create(
         .paywall
         .create_offer(&admin.viewer.actor(), form.fields(plan_ids(&admin))?)
         .await?;
-    Ok(see_other(&format!("/admin/paywall#offer-{}", made.id), []))
+    Ok(super::saved(
+        &format!("/admin/paywall#offer-{}", made.id),
+        Saved::OfferCreated,
+    ))
 }
 
 #[post("/admin/paywall/offers/{id}")]
@@ -189,7 +193,10 @@ pub async fn save(
             form.archived.is_some(),
         )
         .await?;
-    Ok(see_other(&format!("/admin/paywall#offer-{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/paywall#offer-{id}"),
+        Saved::OfferSaved,
+    ))
 }
 
 /// Subscribers of each plan who pay something other than its current price.
@@ -237,5 +244,8 @@ pub async fn give(
         .paywall
         .apply_offer(&stripe, &admin.viewer.actor(), id, form.offer_id)
         .await?;
-    Ok(see_other(&format!("/admin/members/{id}#paywall"), []))
+    Ok(super::saved(
+        &format!("/admin/members/{id}#paywall"),
+        Saved::OfferGiven,
+    ))
 }

@@ -7,13 +7,14 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 
 use super::media::{AssetRow, rows};
-use super::{render, size, when};
+use super::{render, when};
 use crate::accounts::roles::{Permission, perm};
 use crate::accounts::users::{self, MemberQuery};
 use crate::catalog::{AssetStatus, ListQuery};
 use crate::http::AppState;
 use crate::http::session::{Admin, PageError};
 use crate::ops::health;
+use crate::size::format as size;
 
 const IN_FLIGHT_SHOWN: u32 = 20;
 const FAILED_SHOWN: u32 = 10;

@@ -6,14 +6,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
-use super::{render, when};
+use super::{Saved, render, when};
 use crate::access::AccessError;
 use crate::access::grants::{self, NewBatch, Scope};
 use crate::access::level::{AccessLevel, Price};
 use crate::access::plans::{self, PlanFields};
 use crate::accounts::roles::{Permission, perm};
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, see_other};
+use crate::http::session::{Admin, PageError};
 use crate::http::watch::money;
 use crate::services::PaywallServiceError;
 use crate::services::paywall::LevelTarget;
@@ -256,7 +256,7 @@ pub async fn create_plan(
         .paywall
         .create_plan(&admin.viewer.actor(), form.fields()?)
         .await?;
-    Ok(see_other("/admin/paywall", []))
+    Ok(super::saved("/admin/paywall", Saved::PlanCreated))
 }
 
 #[post("/admin/paywall/plans/{id}")]
@@ -275,7 +275,7 @@ pub async fn save_plan(
             Some(form.archived.is_some()),
         )
         .await?;
-    Ok(see_other("/admin/paywall", []))
+    Ok(super::saved("/admin/paywall", Saved::PlanSaved))
 }
 
 #[derive(Deserialize)]
@@ -328,7 +328,10 @@ pub async fn create_batch(
         .paywall
         .create_batch(&admin.viewer.actor(), batch)
         .await?;
-    Ok(see_other(&format!("/admin/paywall#batch-{}", made.id), []))
+    Ok(super::saved(
+        &format!("/admin/paywall#batch-{}", made.id),
+        Saved::CodesMade,
+    ))
 }
 
 #[get("/admin/paywall/codes/{id}/csv")]
@@ -474,5 +477,8 @@ pub async fn save_title_level(
             form.free_preview.is_some(),
         )
         .await?;
-    Ok(see_other(&format!("/admin/titles/{id}#access"), []))
+    Ok(super::saved(
+        &format!("/admin/titles/{id}#access"),
+        Saved::AccessSaved,
+    ))
 }

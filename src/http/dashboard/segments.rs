@@ -7,12 +7,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::Serialize;
 
+use super::Saved;
 use super::audit::day_start;
 use super::render;
 use crate::accounts::roles::perm;
 use crate::analytics::segments::{self, Condition, Filter, PreviewMember, Segment};
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, see_other};
+use crate::http::session::{Admin, PageError};
 
 const PREVIEW_SIZE: usize = 20;
 const DEFAULT_WATCH_DAYS: u32 = 14;
@@ -389,7 +390,10 @@ async fn save(
             Ok(saved)
         })
         .await?;
-    Ok(see_other(&format!("/admin/segments/{saved}"), []))
+    Ok(super::saved(
+        &format!("/admin/segments/{saved}"),
+        Saved::SegmentSaved,
+    ))
 }
 
 #[post("/admin/segments")]
@@ -424,7 +428,7 @@ pub async fn delete(
         segments::delete,
     )
     .await?;
-    Ok(see_other("/admin/segments", []))
+    Ok(super::saved("/admin/segments", Saved::SegmentDeleted))
 }
 
 #[cfg(test)]

@@ -160,14 +160,23 @@ pub async fn save(
     let form: BTreeMap<String, String> = admin.viewer.form()?;
     let views = state.settings.view();
     // Only fields the form shows and the dashboard may change; an empty secret keeps the
-    // one set.
+    // one set, and a size sent back as the page showed it keeps the exact one set (20 GiB
+    // shows as "21.5 GB", which would read back as 21,500,000,000 bytes).
     let changes: BTreeMap<String, Value> = views
         .iter()
         .filter(|v| v.pinned.is_none())
         .filter_map(|v| {
             let submitted = form.get(v.key)?;
-            (v.kind != "secret" || !submitted.is_empty())
-                .then(|| (v.key.to_owned(), Value::String(submitted.clone())))
+            let kept = match v.kind {
+                "secret" => submitted.is_empty(),
+                "bytes" => v
+                    .value
+                    .as_ref()
+                    .and_then(Value::as_u64)
+                    .is_some_and(|n| crate::size::format(n) == submitted.trim()),
+                _ => false,
+            };
+            (!kept).then(|| (v.key.to_owned(), Value::String(submitted.clone())))
         })
         .collect();
     let role = admin.viewer.user().role;

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::Saved;
 use super::{render, when};
 use crate::accounts::roles::{Permission, perm};
 use crate::catalog::credits;
@@ -178,9 +179,9 @@ pub async fn create(
         .titles
         .create(&admin.viewer.actor(), placement, fields)
         .await?;
-    Ok(see_other(
+    Ok(super::saved(
         &format!("/admin/titles/{}", created.title.id),
-        [],
+        Saved::TitleCreated,
     ))
 }
 
@@ -445,7 +446,10 @@ pub async fn save(
             admin.viewer.user().role.may(Permission::BillingWrite),
         )
         .await?;
-    Ok(see_other(&format!("/admin/titles/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/titles/{id}"),
+        Saved::TitleSaved,
+    ))
 }
 
 #[post("/admin/titles/{id}/publish")]
@@ -456,8 +460,12 @@ pub async fn publish(
 ) -> Result<HttpResponse, PageError> {
     let _: CsrfOnly = admin.viewer.form()?;
     match state.titles.publish(&admin.viewer.actor(), &id).await {
+        Ok(_) => Ok(super::saved(
+            &format!("/admin/titles/{id}"),
+            Saved::TitlePublished,
+        )),
         // The page lists what is missing.
-        Ok(_) | Err(TitleServiceError::Catalog(CatalogError::NotReady(_))) => {
+        Err(TitleServiceError::Catalog(CatalogError::NotReady(_))) => {
             Ok(see_other(&format!("/admin/titles/{id}"), []))
         }
         Err(e) => Err(e.into()),
@@ -475,7 +483,10 @@ pub async fn unpublish(
 ) -> Result<HttpResponse, PageError> {
     let _: CsrfOnly = admin.viewer.form()?;
     state.titles.unpublish(&admin.viewer.actor(), &id).await?;
-    Ok(see_other(&format!("/admin/titles/{id}"), []))
+    Ok(super::saved(
+        &format!("/admin/titles/{id}"),
+        Saved::TitleUnpublished,
+    ))
 }
 
 #[post("/admin/titles/{id}/delete")]
@@ -494,7 +505,7 @@ pub async fn delete(
         Some(parent) => format!("/admin/titles/{parent}"),
         None => "/admin/titles".into(),
     };
-    Ok(see_other(&back, []))
+    Ok(super::saved(&back, Saved::TitleDeleted))
 }
 
 #[derive(Deserialize)]
@@ -554,6 +565,10 @@ async fn add_child(
     placement: Placement,
     form: ChildForm,
 ) -> Result<HttpResponse, PageError> {
+    let done = match placement {
+        Placement::Extra { .. } => Saved::ExtraAdded,
+        _ => Saved::EpisodeAdded,
+    };
     let fields = TitleFields {
         name: Some(form.name),
         asset_id: (!form.asset_id.is_empty()).then_some(form.asset_id),
@@ -563,7 +578,7 @@ async fn add_child(
         .titles
         .create(&admin.viewer.actor(), placement, fields)
         .await?;
-    Ok(see_other(&format!("/admin/titles/{parent}"), []))
+    Ok(super::saved(&format!("/admin/titles/{parent}"), done))
 }
 
 /// The title a form's typed name picks (`catalog::title_names::pick`): `Ok` with its id and

@@ -5,10 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
-use super::{render, when};
+use super::{Saved, render, when};
 use crate::accounts::roles::perm;
 use crate::http::AppState;
-use crate::http::session::{Admin, PageError, see_other};
+use crate::http::session::{Admin, PageError};
 use crate::http::webhooks_api::admin;
 use crate::services::webhooks::WebhookServiceError;
 use crate::webhooks::endpoints::{self, EndpointFields};
@@ -131,7 +131,7 @@ pub async fn create(
     admin(&state)
         .create(&admin_user.viewer.actor(), fields)
         .await?;
-    Ok(see_other("/admin/webhooks", []))
+    Ok(super::saved("/admin/webhooks", Saved::WebhookAdded))
 }
 
 #[derive(Deserialize)]
@@ -149,17 +149,29 @@ pub async fn act(
     let id = id.into_inner();
     let actor = admin_user.viewer.actor();
     let hooks = admin(&state);
-    match form.action.as_str() {
-        "test" => hooks.send_test(id).await?,
-        "delete" => hooks.delete(&actor, id).await?,
+    let done = match form.action.as_str() {
+        "test" => {
+            hooks.send_test(id).await?;
+            Saved::WebhookTestSent
+        }
+        "delete" => {
+            hooks.delete(&actor, id).await?;
+            Saved::WebhookDeleted
+        }
         "enable" | "disable" => {
+            let enabled = form.action == "enable";
             let fields = EndpointFields {
-                enabled: Some(form.action == "enable"),
+                enabled: Some(enabled),
                 ..EndpointFields::default()
             };
             hooks.update(&actor, id, fields).await?;
+            if enabled {
+                Saved::WebhookEnabled
+            } else {
+                Saved::WebhookDisabled
+            }
         }
         other => return Err(PageError::BadRequest(format!("unknown action {other:?}"))),
-    }
-    Ok(see_other("/admin/webhooks", []))
+    };
+    Ok(super::saved("/admin/webhooks", done))
 }
