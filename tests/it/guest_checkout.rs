@@ -41,15 +41,7 @@ fn shop() -> Shop {
         },
     );
     let hook = format!("{}/stripe/webhook", server.url());
-    let (status, body) = server.call(
-        "POST",
-        "/api/v1/plans",
-        Some(
-            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
-                    "yearly_amount": null, "trial_days": 7, "stream_limit": 2, "public": true}),
-        ),
-    );
-    assert_eq!(status, 201, "{body}");
+    club_plan(&server, 7);
     // A live film (only titles viewers can see are for sale): a clip dropped in.
     let clip = tmp.path().join("rental_film.mp4");
     make_clip(&clip, "320x180", 25, 1.0, false);
@@ -75,6 +67,19 @@ fn shop() -> Shop {
         hook,
         film,
     }
+}
+
+/// The plan "Club": 7.99 EUR a month, with `trial_days` free.
+fn club_plan(server: &Server, trial_days: i64) {
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/plans",
+        Some(
+            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
+                    "yearly_amount": null, "trial_days": trial_days, "stream_limit": 2, "public": true}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
 }
 
 fn db(server: &Server) -> rusqlite::Connection {
@@ -519,15 +524,7 @@ fn stripe_failing_at_checkout_gives_a_page_and_changes_nothing() {
             ..Options::default()
         },
     );
-    let (status, body) = server.call(
-        "POST",
-        "/api/v1/plans",
-        Some(
-            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
-                    "yearly_amount": null, "trial_days": 7, "stream_limit": 2, "public": true}),
-        ),
-    );
-    assert_eq!(status, 201, "{body}");
+    club_plan(&server, 7);
     let rows = |sql: &str| -> i64 { db(&server).query_row(sql, [], |r| r.get(0)).unwrap() };
     let before = (
         rows("SELECT count(*) FROM users"),
@@ -616,15 +613,7 @@ fn stripe_failing_at_checkout_gives_a_page_and_changes_nothing() {
             ..Options::default()
         },
     );
-    let (status, body) = server2.call(
-        "POST",
-        "/api/v1/plans",
-        Some(
-            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
-                    "yearly_amount": null, "trial_days": 7, "stream_limit": 2, "public": true}),
-        ),
-    );
-    assert_eq!(status, 201, "{body}");
+    club_plan(&server2, 7);
     let mut guest = Browser::new(server2.url());
     let csrf = guest.get("/login").csrf();
     let page = guest.post(
@@ -765,15 +754,7 @@ fn without_email_a_visitor_makes_an_account_before_checkout() {
     let stripe = Standin::start();
     let data = data_with_ann(tmp.path(), &[]);
     let server = stripe.server(&data);
-    let (status, body) = server.call(
-        "POST",
-        "/api/v1/plans",
-        Some(
-            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
-                    "yearly_amount": null, "trial_days": 7, "stream_limit": 2, "public": true}),
-        ),
-    );
-    assert_eq!(status, 201, "{body}");
+    club_plan(&server, 7);
     // No welcome email could reach the address's owner: checkout would make an account
     // nobody can claim (or hand a squatter's account the purchase), so sign-up comes first.
     let mut visitor = Browser::new(server.url());
@@ -987,15 +968,7 @@ fn an_account_squatted_without_email_loses_its_password_when_the_address_pays() 
     let mut squatter = Browser::new(server.url());
     squatter.cookies = cookies;
     assert!(signed_in_as(&mut squatter, "sam@example.com"));
-    let (status, body) = server.call(
-        "POST",
-        "/api/v1/plans",
-        Some(
-            json!({"name": "Club", "currency": "eur", "monthly_amount": 799,
-                    "yearly_amount": null, "trial_days": 0, "stream_limit": 2, "public": true}),
-        ),
-    );
-    assert_eq!(status, 201, "{body}");
+    club_plan(&server, 0);
     let mut sam = Browser::new(server.url());
     let pay = guest_checkout(&mut sam, &[("plan", "club"), ("interval", "month")]);
     let session = session_of(&pay);
