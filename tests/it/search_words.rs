@@ -1,14 +1,16 @@
-//! Search that tolerates a typo, against the real server: "koral" finds the live "Coral"
-//! title with "Did you mean Coral?", on the search page and in the results fetched as
-//! the viewer types; a draft's words are never suggested; FTS syntax in the input stays
-//! inert.
+//! Words viewers and operators read, against the real server. Search that tolerates a
+//! typo: "koral" finds the live "Coral" title with "Did you mean Coral?", on the search
+//! page and in the results fetched as the viewer types; a draft's words are never
+//! suggested; FTS syntax in the input stays inert. Analytics: a few seconds watched read in
+//! minutes, and no chart axis repeats a label.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::accounts::data_with_ann;
+use crate::accounts::{Browser, created, data_with_ann, signed_in};
+use crate::analytics::kpi;
 use crate::support::{Server, drop_into, make_clip};
 
 fn drop_with_sidecar(server: &Server, tmp: &Path, stem: &str, secs: f64, sidecar: Value) -> String {
@@ -95,5 +97,89 @@ fn a_typo_finds_the_live_title_with_did_you_mean_and_never_a_drafts_words() {
     }
     for hostile in ["NEAR(koral", "%22%22%22", "a%22%20OR%20%22b", "*", "%00"] {
         search(&server, hostile);
+    }
+}
+
+fn beacon(browser: &mut Browser, session: &str, title: &str, events: Value) {
+    let body = json!({"session": session, "title": title, "events": events}).to_string();
+    let answer = browser.post_json("/beacon", "", &body);
+    assert_eq!(answer.status, 204, "{}", answer.body);
+}
+
+/// A chart's axis from the page's chart data: its labels, checked to be all different.
+fn distinct_labels(chart: &Value, axis: &str) -> Vec<String> {
+    let labels: Vec<String> = chart[axis]["labels"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{axis} of {chart}"))
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    let mut seen = labels.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), labels.len(), "repeated {axis} labels: {chart}");
+    assert!(labels.len() >= 2, "{chart}");
+    labels
+}
+
+#[test]
+fn a_few_seconds_watched_read_in_minutes_and_no_axis_label_repeats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_with_ann(tmp.path(), &[]);
+    created(&data, "bob@example.com", &["--role", "viewer"]);
+    let server = Server::start(&data, "");
+    let clip = tmp.path().join("seconds.mp4");
+    make_clip(&clip, "320x180", 25, 2.0, true);
+    drop_into(&server.inbox(), &clip);
+    let id = server.wait_finished("seconds", Duration::from_secs(120))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A few seconds watched, one play.
+    let mut bob = signed_in(&server, "bob@example.com");
+    beacon(
+        &mut bob,
+        "bob-session-000001",
+        &id,
+        json!([
+            {"kind": "play_intent", "n": 1},
+            {"kind": "first_frame", "n": 2, "ms": 800, "height": 180},
+            {"kind": "heartbeat", "n": 3, "position": 1.0, "height": 180, "bitrate": 400000, "duration": 2.0},
+            {"kind": "heartbeat", "n": 4, "position": 1.9, "height": 180, "bitrate": 400000, "duration": 2.0},
+            {"kind": "complete", "n": 5}
+        ]),
+    );
+
+    let mut ann = signed_in(&server, "ann@example.com");
+    let page = ann.get("/admin/analytics");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(kpi(&page.body, "Watch time"), "&lt; 1 min");
+    assert!(!page.body.contains("0.0 h") && !page.body.contains("<td>0.0</td>"));
+    assert!(page.body.contains("<td>&lt; 1 min</td>"), "the day's row");
+
+    // The charts' axes as the page draws them: every label different, watch time in minutes.
+    let start = page.body.find("id=\"charts-data\">").unwrap() + "id=\"charts-data\">".len();
+    let end = start + page.body[start..].find("</script>").unwrap();
+    let charts: Value = serde_json::from_str(&page.body[start..end]).unwrap();
+    let charts = charts.as_array().unwrap();
+    assert!(!charts.is_empty());
+    for chart in charts {
+        distinct_labels(chart, "y_axis");
+        distinct_labels(chart, "x_axis");
+    }
+    let watch = charts.iter().find(|c| c["id"] == "watch").unwrap();
+    let labels = distinct_labels(watch, "y_axis");
+    assert!(labels.iter().all(|l| l.ends_with(" min")), "{labels:?}");
+    let plays = charts.iter().find(|c| c["id"] == "plays").unwrap();
+    assert_eq!(distinct_labels(plays, "y_axis"), ["0", "1"]);
+
+    // The content tab's bars and drop-off share the rule.
+    let page = ann.get("/admin/analytics?tab=content");
+    assert!(page.body.contains("<td>&lt; 1 min</td>"), "the title's row");
+    let start = page.body.find("id=\"charts-data\">").unwrap() + "id=\"charts-data\">".len();
+    let end = start + page.body[start..].find("</script>").unwrap();
+    let charts: Value = serde_json::from_str(&page.body[start..end]).unwrap();
+    for chart in charts.as_array().unwrap() {
+        distinct_labels(chart, "y_axis");
     }
 }
