@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Chart, Kpi, Series, day_text};
+use super::{Chart, Kpi, Series};
 use crate::analytics::report::Range;
 
 pub(super) fn count(n: i64) -> String {
@@ -67,7 +67,7 @@ pub(super) struct Axis {
 /// About this many steps from 0 to the largest value.
 const AXIS_STEPS: f64 = 4.0;
 /// Time axes name at most this many days.
-const MOST_DAY_TICKS: usize = 8;
+const MOST_DAY_TICKS: usize = 7;
 
 /// A value axis from 0 to just above the largest value, at a round step (1, 2 or 5 times a
 /// power of ten; at least 1 when every value is whole, as counts are), each label with the
@@ -112,11 +112,33 @@ pub(super) fn value_axis(values: &[f64], unit: &str) -> Axis {
 }
 
 /// A time axis over `days` (Unix seconds of each UTC day): every day, or every few so at
-/// most `MOST_DAY_TICKS` are named, each by its date.
+/// most `MOST_DAY_TICKS` are named, each short ("8 Dec"), with its year when the ticks
+/// span more than one.
 pub(super) fn day_axis(days: &[f64]) -> Axis {
     let every = days.len().div_ceil(MOST_DAY_TICKS).max(1);
     let ticks: Vec<f64> = days.iter().copied().step_by(every).collect();
-    let labels = ticks.iter().map(|d| day_text(*d as i64)).collect();
+    let dates: Vec<time::Date> = ticks
+        .iter()
+        .map(|d| {
+            time::OffsetDateTime::from_unix_timestamp(*d as i64)
+                .map(|t| t.date())
+                .unwrap_or(time::Date::MIN)
+        })
+        .collect();
+    let years = |d: &time::Date| d.year();
+    let one_year = dates.first().map(years) == dates.last().map(years);
+    let labels = dates
+        .iter()
+        .map(|d| {
+            let month = d.month().to_string();
+            let month = month.get(..3).unwrap_or(&month);
+            if one_year {
+                format!("{} {month}", d.day())
+            } else {
+                format!("{} {month} {}", d.day(), d.year())
+            }
+        })
+        .collect();
     Axis { ticks, labels }
 }
 
@@ -220,5 +242,23 @@ mod tests {
             assert!(values.iter().all(|v| *v <= top), "{values:?}: {axis:?}");
         }
         assert_eq!(value_axis(&[1.0], "").labels, ["0", "1"]);
+    }
+
+    #[test]
+    fn day_axes_name_a_few_days_once_each() {
+        const DAY: f64 = 86_400.0;
+        // 2026-12-01 and the 28 days from it; then 400 days, across two years.
+        let from = 1_796_083_200.0;
+        let days: Vec<f64> = (0..28).map(|i| from + i as f64 * DAY).collect();
+        let axis = day_axis(&days);
+        assert_eq!(axis.labels.first().map(String::as_str), Some("1 Dec"));
+        assert!(axis.labels.len() <= MOST_DAY_TICKS);
+        let days: Vec<f64> = (0..400).map(|i| from + i as f64 * DAY).collect();
+        let axis = day_axis(&days);
+        assert_eq!(axis.labels[0], "1 Dec 2026");
+        let mut labels = axis.labels.clone();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), axis.labels.len(), "{axis:?}");
     }
 }
