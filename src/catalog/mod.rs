@@ -14,6 +14,7 @@ pub mod publishing;
 pub mod rails;
 pub mod recommend;
 pub mod search;
+pub mod spelling;
 pub mod title_names;
 pub mod title_sidecar;
 pub mod titles;

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::session::Viewer;
 use super::shop::{MainAction, Marks};
-use super::storefront_cache::{Home, Stamp};
+use super::storefront_cache::{Found, Home, Stamp};
 use super::ui::page;
 use crate::access::entitlement::Remedy;
 use crate::accounts::roles::Permission;
@@ -20,6 +20,7 @@ use crate::catalog::credits::{Credit, CreditRole};
 use crate::catalog::progress;
 use crate::catalog::rails::{self, RailKind};
 use crate::catalog::search::{self, Audience};
+use crate::catalog::spelling::{self, Vocabulary};
 use crate::clock;
 use crate::images::ArtKind;
 use crate::playback::gate;
@@ -583,26 +584,50 @@ pub async fn search_page(
     let now = clock::now();
     let key = search::fts_query(&q).unwrap_or_default();
     let stamp = stamp(&state, now).await?;
-    let cards = match state.storefront.search(&key, &stamp, now) {
-        Some(cards) => cards,
+    let found = match state.storefront.search(&key, &stamp, now) {
+        Some(found) => found,
         None => {
             let query = q.clone();
-            let found = state
+            let kept_words = state.storefront.vocabulary(&stamp, now);
+            let (cards, did_you_mean, built) = state
                 .db
                 .read(move |c| {
-                    let found = search::search(c, &query, Audience::Viewer { now }, SEARCH_LIMIT)?;
-                    browse::cards(c, &found, now)
+                    let mut titles =
+                        search::search(c, &query, Audience::Viewer { now }, SEARCH_LIMIT)?;
+                    let (mut did_you_mean, mut built) = (None, None);
+                    if titles.is_empty() && search::fts_query(&query).is_some() {
+                        let words = match kept_words {
+                            Some(words) => words,
+                            None => built.insert(Arc::new(Vocabulary::load(c, now)?)).clone(),
+                        };
+                        if let Some((meant, found)) =
+                            spelling::meant(c, &query, &words, now, SEARCH_LIMIT)?
+                        {
+                            (did_you_mean, titles) = (Some(meant), found);
+                        }
+                    }
+                    Ok::<_, crate::catalog::CatalogError>((
+                        browse::cards(c, &titles, now)?,
+                        did_you_mean,
+                        built,
+                    ))
                 })
                 .await?;
+            if let Some(words) = built {
+                state.storefront.keep_vocabulary(stamp, words);
+            }
             // Result lists never show synopses: not kept in memory.
-            let found: Vec<Card> = found
+            let cards: Vec<Card> = cards
                 .into_iter()
                 .map(|c| Card {
                     synopsis: String::new(),
                     ..c
                 })
                 .collect();
-            let found = Arc::new(found);
+            let found = Arc::new(Found {
+                cards,
+                did_you_mean,
+            });
             state.storefront.keep_search(key, stamp, found.clone());
             found
         }
@@ -612,12 +637,19 @@ pub async fn search_page(
     } else {
         "search.html"
     };
-    let marks = marks_for(&state, &req, &cards).await?;
+    let marks = marks_for(&state, &req, &found.cards).await?;
     page(
         &state,
         template,
         StatusCode::OK,
-        minijinja::context! { q, cards => value(&views(&cards, &marks)) },
+        minijinja::context! {
+            q,
+            did_you_mean => found.did_you_mean.clone(),
+            did_you_mean_query => found.did_you_mean.as_ref().map(|meant| {
+                url::form_urlencoded::byte_serialize(meant.as_bytes()).collect::<String>()
+            }),
+            cards => value(&views(&found.cards, &marks)),
+        },
     )
     .map(super::shop::vary_by_language)
 }

@@ -1,6 +1,6 @@
-//! What the storefront keeps in memory: the home page's rails (all but the per-viewer ones)
-//! and recent search results. An entry stands while the catalog's version is the one it
-//! was made at and no title's window has opened or closed since (`browse::freshness`, one
+//! What the storefront keeps in memory: the home page's rails (all but the per-viewer ones),
+//! recent search results and the live titles' words for "did you mean". An entry stands
+//! while the catalog's version is the one it was made at and no title's window has opened or closed since (`browse::freshness`, one
 //! indexed query per request), so an edit, a publish or a scheduled release shows at once.
 
 use std::collections::HashMap;
@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use crate::access::level::AccessLevel;
 use crate::catalog::browse::Card;
 use crate::catalog::rails::Rail;
+use crate::catalog::spelling::Vocabulary;
 
 /// At most this many search results are kept (then the lot is dropped and refilled), so a
 /// client sending endless distinct queries costs bounded memory: cards are kept without
@@ -41,13 +42,23 @@ pub struct Home {
     pub levels: HashMap<String, AccessLevel>,
 }
 
+/// What a search shows: the cards, and when the words as typed found nothing, what was
+/// probably meant (the cards are then that search's).
+pub struct Found {
+    pub cards: Vec<Card>,
+    pub did_you_mean: Option<String>,
+}
+
 /// Search results by their normalised query.
-type Searches = HashMap<String, (Stamp, Arc<Vec<Card>>)>;
+type Searches = HashMap<String, (Stamp, Arc<Found>)>;
 
 #[derive(Default)]
 pub struct StorefrontCache {
     home: Mutex<Option<(Stamp, Arc<Home>)>>,
     searches: Mutex<Searches>,
+    /// The live titles' words, for "did you mean" (built on the first search that finds
+    /// nothing after a change).
+    vocabulary: Mutex<Option<(Stamp, Arc<Vocabulary>)>>,
 }
 
 impl StorefrontCache {
@@ -62,14 +73,25 @@ impl StorefrontCache {
         *self.home.lock().unwrap_or_else(|p| p.into_inner()) = Some((stamp, home));
     }
 
-    pub fn search(&self, query: &str, current: &Stamp, now: i64) -> Option<Arc<Vec<Card>>> {
+    pub fn vocabulary(&self, current: &Stamp, now: i64) -> Option<Arc<Vocabulary>> {
+        let kept = self.vocabulary.lock().unwrap_or_else(|p| p.into_inner());
+        kept.as_ref()
+            .filter(|(stamp, _)| stamp.holds(current, now))
+            .map(|(_, words)| words.clone())
+    }
+
+    pub fn keep_vocabulary(&self, stamp: Stamp, words: Arc<Vocabulary>) {
+        *self.vocabulary.lock().unwrap_or_else(|p| p.into_inner()) = Some((stamp, words));
+    }
+
+    pub fn search(&self, query: &str, current: &Stamp, now: i64) -> Option<Arc<Found>> {
         let kept = self.searches.lock().unwrap_or_else(|p| p.into_inner());
         kept.get(query)
             .filter(|(stamp, _)| stamp.holds(current, now))
             .map(|(_, cards)| cards.clone())
     }
 
-    pub fn keep_search(&self, query: String, stamp: Stamp, cards: Arc<Vec<Card>>) {
+    pub fn keep_search(&self, query: String, stamp: Stamp, cards: Arc<Found>) {
         let mut kept = self.searches.lock().unwrap_or_else(|p| p.into_inner());
         if kept.len() >= MAX_SEARCHES {
             kept.retain(|_, (s, _)| s.version == stamp.version);

@@ -132,7 +132,7 @@ fn dashboards_show_what_players_reported_in_every_tab_and_csv() {
     let mut lines = today.body.lines();
     assert_eq!(
         lines.next(),
-        Some("Day,Plays,Unique viewers,Hours watched,Completion")
+        Some("Day,Plays,Unique viewers,Watch time,Completion")
     );
     let plays: i64 = lines
         .map(|l| l.split(',').nth(1).unwrap().parse::<i64>().unwrap())

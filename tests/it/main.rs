@@ -35,6 +35,7 @@ mod paywall_walk;
 mod player;
 mod recommendations;
 mod safety;
+mod search_words;
 mod service;
 mod settings;
 mod shop;

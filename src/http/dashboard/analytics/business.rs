@@ -279,6 +279,7 @@ pub(super) async fn funnel(
             x: (0..now.len()).map(|i| i as f64).collect(),
             labels: now.iter().map(|(l, _)| l.to_string()).collect(),
             series: vec![series("People", now.iter().map(|(_, n)| Some(*n as f64)).collect(), false)],
+            ..Chart::default()
         }],
         tables: vec![Table {
             id: "funnel",

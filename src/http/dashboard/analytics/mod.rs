@@ -119,7 +119,7 @@ pub(super) struct Series {
     pub(super) previous: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 pub(super) struct Chart {
     pub(super) id: String,
     pub(super) title: String,
@@ -129,6 +129,11 @@ pub(super) struct Chart {
     pub(super) x: Vec<f64>,
     pub(super) labels: Vec<String>,
     pub(super) series: Vec<Series>,
+    /// The value axis's ticks and their words (`format::value_axis`, filled in for every
+    /// chart before the page is drawn), so labels never repeat.
+    y_axis: format::Axis,
+    /// A time chart's days as its ticks; others leave their x axis to the chart.
+    x_axis: Option<format::Axis>,
 }
 
 #[derive(Serialize, Default)]
@@ -265,7 +270,10 @@ pub async fn show(
     let range = range_of(&params, crate::clock::now())?;
     let compare = !params.compare.is_empty();
     let title = params.title.trim();
-    let view = build(&state, tab, range, compare, title).await?;
+    let mut view = build(&state, tab, range, compare, title).await?;
+    for chart in &mut view.charts {
+        chart.y_axis = format::value_axis(&format::all_values(&chart.series), chart.unit);
+    }
     let tabs: Vec<TabLink> = Tab::ALL
         .into_iter()
         .filter(|t| role.may(t.permission()))

@@ -1,6 +1,8 @@
 //! The audience, content and quality tabs, from `events.db`'s rollups.
 
-use super::format::{bitrate, count, hours, kpi, millis, percent, series, time_chart};
+use super::format::{
+    bitrate, count, kpi, millis, percent, series, time_chart, watch_time, watch_unit,
+};
 use super::{Chart, Tab, Table, View, day_text, query_of, read};
 use crate::analytics::report::{self, Audience, Breakdown, Quality, Range};
 use crate::http::AppState;
@@ -28,7 +30,7 @@ pub(super) async fn audience(
     };
     let (plays, plays_before) = figure(|a| a.plays as f64, |a| count(a.plays));
     let (viewers, viewers_before) = figure(|a| a.viewers as f64, |a| count(a.viewers));
-    let (watch, watch_before) = figure(|a| a.watch_secs as f64, |a| hours(a.watch_secs));
+    let (watch, watch_before) = figure(|a| a.watch_secs as f64, |a| watch_time(a.watch_secs));
     let (done, done_before) = figure(
         |a| a.completion().unwrap_or(0.0),
         |a| percent(a.completion()),
@@ -51,10 +53,18 @@ pub(super) async fn audience(
             false,
         ),
     ];
+    // The chart's unit fits its largest day, of either period.
+    let most = days
+        .iter()
+        .chain(before.iter().flat_map(|(_, d)| d.iter()))
+        .map(|(_, a)| a.watch_secs)
+        .max()
+        .unwrap_or(0);
+    let (size, unit) = watch_unit(most as f64);
     let mut watch_series = vec![series(
-        "Hours watched",
+        "Watch time",
         days.iter()
-            .map(|(_, a)| Some(a.watch_secs as f64 / 3600.0))
+            .map(|(_, a)| Some(a.watch_secs as f64 / size))
             .collect(),
         false,
     )];
@@ -68,10 +78,10 @@ pub(super) async fn audience(
             true,
         ));
         watch_series.push(series(
-            "Hours, previous period",
+            "Watch time, previous period",
             before_days
                 .iter()
-                .map(|(_, a)| Some(a.watch_secs as f64 / 3600.0))
+                .map(|(_, a)| Some(a.watch_secs as f64 / size))
                 .collect(),
             true,
         ));
@@ -79,13 +89,7 @@ pub(super) async fn audience(
     let table = Table {
         id: "days",
         title: "By day".into(),
-        columns: vec![
-            "Day",
-            "Plays",
-            "Unique viewers",
-            "Hours watched",
-            "Completion",
-        ],
+        columns: vec!["Day", "Plays", "Unique viewers", "Watch time", "Completion"],
         rows: days
             .iter()
             .map(|(d, a)| {
@@ -93,7 +97,7 @@ pub(super) async fn audience(
                     day_text(*d),
                     a.plays.to_string(),
                     a.viewers.to_string(),
-                    format!("{:.1}", a.watch_secs as f64 / 3600.0),
+                    watch_time(a.watch_secs),
                     percent(a.completion()),
                 ]
             })
@@ -110,7 +114,7 @@ pub(super) async fn audience(
                 range,
                 plays_series,
             ),
-            time_chart("watch", "Hours watched per day", "h", range, watch_series),
+            time_chart("watch", "Watch time per day", unit, range, watch_series),
         ],
         tables: vec![table],
         note: None,
@@ -184,6 +188,7 @@ pub(super) async fn content(
                 .collect(),
             false,
         )],
+        ..Chart::default()
     }];
     let links = top
         .iter()
@@ -196,7 +201,7 @@ pub(super) async fn content(
         links,
         id: "titles",
         title: "Top titles".into(),
-        columns: vec!["Title", "Id", "Plays", "Hours watched", "Completion"],
+        columns: vec!["Title", "Id", "Plays", "Watch time", "Completion"],
         rows: top
             .iter()
             .map(|(id, a)| {
@@ -204,7 +209,7 @@ pub(super) async fn content(
                     name(id),
                     id.clone(),
                     a.plays.to_string(),
-                    format!("{:.1}", a.watch_secs as f64 / 3600.0),
+                    watch_time(a.watch_secs),
                     percent(a.completion()),
                 ]
             })
@@ -235,6 +240,7 @@ pub(super) async fn content(
                     curve.iter().map(|v| Some(v * 100.0)).collect(),
                     false,
                 )],
+                ..Chart::default()
             });
             tables.push(Table {
                 id: "dropoff",
