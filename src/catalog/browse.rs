@@ -320,3 +320,67 @@ pub fn freshness(conn: &Connection, now: i64) -> Result<(i64, Option<i64>), Cata
             Ok((r.get(0)?, (next != i64::MAX).then_some(next)))
         })?)
 }
+
+/// How many titles "More like this" shows when a title ends.
+pub const MORE_LIKE_THIS: i64 = 4;
+
+/// What the player offers when a title ends.
+#[derive(Debug, Clone)]
+pub enum Afterwards {
+    /// The episode that follows, live: the next in its season, else the first of the next
+    /// season. Offered whatever the viewer's access: its watch page says what it needs.
+    NextEpisode(Card),
+    /// Live titles the viewers who finished this movie or series also finished
+    /// (`recommend::more_like`); never empty.
+    MoreLikeThis(Vec<Card>),
+}
+
+/// The live episode after `episode` in its series, if any.
+pub fn next_episode(
+    conn: &Connection,
+    episode: &Title,
+    now: i64,
+) -> Result<Option<Title>, CatalogError> {
+    let (TitleKind::Episode, Some(series)) = (episode.kind, &episode.parent_id) else {
+        return Ok(None);
+    };
+    let (season, number) = (
+        episode.season_number.unwrap_or(0),
+        episode.episode_number.unwrap_or(0),
+    );
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {cols} FROM titles t
+             WHERE t.parent_id = ?2 AND t.kind = 'episode' AND t.id != ?5 AND {live}
+               AND (coalesce(t.season_number, 0) > ?3
+                    OR (coalesce(t.season_number, 0) = ?3 AND coalesce(t.episode_number, 0) > ?4))
+             ORDER BY t.season_number, t.episode_number LIMIT 1",
+            cols = titles::COLUMNS,
+            live = visibility::live_sql(1)
+        ))?
+        .query_row(
+            params![now, series, season, number, episode.id],
+            titles::from_row,
+        )
+        .optional()?)
+}
+
+/// What follows `title` when it ends for `user` (signed in or not): its next episode, else
+/// more like its movie or series, else nothing.
+pub fn afterwards(
+    conn: &Connection,
+    title: &Title,
+    user: Option<i64>,
+    now: i64,
+) -> Result<Option<Afterwards>, CatalogError> {
+    if let Some(next) = next_episode(conn, title, now)? {
+        let card = cards(conn, std::slice::from_ref(&next), now)?.remove(0);
+        return Ok(Some(Afterwards::NextEpisode(card)));
+    }
+    let top = title.parent_id.as_deref().unwrap_or(&title.id);
+    let more = super::recommend::more_like(conn, top, user, now, MORE_LIKE_THIS)?;
+    if more.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Afterwards::MoreLikeThis(cards(conn, &more, now)?)))
+}

@@ -183,3 +183,25 @@ pub fn because_of(
         .query_row(params![user, now], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
+
+/// "More like this" after `title` (a movie or series id) ends: the live titles its
+/// finishers also finished, most shared first, leaving out what the signed-in `user`
+/// finished. Drafts, scheduled and expired titles never show.
+pub fn more_like(
+    conn: &Connection,
+    title: &str,
+    user: Option<i64>,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<super::titles::Title>, CatalogError> {
+    let live = super::visibility::live_sql(1);
+    let unfinished = not_finished_by("t", 3);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {cols} FROM co_watched c JOIN titles t ON t.id = c.neighbour_id
+         WHERE c.title_id = ?2 AND {live} AND (?3 IS NULL OR {unfinished})
+         ORDER BY c.viewers DESC, t.live_from DESC LIMIT ?4",
+        cols = super::titles::COLUMNS
+    ))?;
+    let rows = stmt.query_map(params![now, title, user, limit], super::titles::from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -254,3 +254,69 @@ fn because_you_watched_skips_a_finish_whose_neighbours_the_viewer_finished_too()
         ("Because you watched M1".into(), vec!["m3".into()])
     );
 }
+
+/// The end screen's choices: the next live episode (a draft skipped, across seasons), and
+/// more like a movie from co-watching, live titles only, without what the viewer finished.
+#[test]
+fn what_follows_a_title_is_its_next_live_episode_else_live_titles_watched_alongside() {
+    let (_tmp, c) = db();
+    let now = T0 + 10 * DAY;
+    c.execute_batch(&format!(
+        "INSERT INTO seasons (series_id, number) VALUES ('s1', 2);
+         INSERT INTO titles (id, kind, parent_id, season_number, episode_number, name, status,
+                             live_from, created_at, updated_at) VALUES
+           ('e3', 'episode', 's1', 2, 1, 'E3', 'published', {T0}, 0, 0),
+           ('e4', 'episode', 's1', 1, 3, 'E4', 'draft', NULL, 0, 0);"
+    ))
+    .unwrap();
+    let next = |id: &str| {
+        let title = super::titles::get(&c, id).unwrap();
+        super::browse::next_episode(&c, &title, now)
+            .unwrap()
+            .map(|t| t.id)
+    };
+    assert_eq!(next("e1").as_deref(), Some("e2"));
+    assert_eq!(
+        next("e2").as_deref(),
+        Some("e3"),
+        "the draft S1 E3 is skipped"
+    );
+    assert_eq!(next("e3"), None);
+    assert_eq!(next("m1"), None);
+
+    finish(&c, 1, "m1", T0 + 1);
+    finish(&c, 1, "m2", T0 + 2);
+    finish(&c, 2, "m1", T0 + 3);
+    finish(&c, 2, "m3", T0 + 4);
+    finish(&c, 3, "m1", T0 + 5);
+    finish(&c, 3, "m4", T0 + 6);
+    refresh(&c);
+    c.execute(
+        "UPDATE titles SET status = 'draft', live_from = NULL WHERE id = 'm4'",
+        [],
+    )
+    .unwrap();
+    let more = |user: Option<i64>| {
+        let mut ids: Vec<String> = recommend::more_like(&c, "m1", user, now, 4)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(more(None), ["m2", "m3"]);
+    assert_eq!(more(Some(1)), ["m3"], "user 1 finished m2");
+    // An episode's end without a next one: more like its series (none here).
+    let e3 = super::titles::get(&c, "e3").unwrap();
+    assert!(
+        super::browse::afterwards(&c, &e3, None, now)
+            .unwrap()
+            .is_none()
+    );
+    let m1 = super::titles::get(&c, "m1").unwrap();
+    assert!(matches!(
+        super::browse::afterwards(&c, &m1, None, now).unwrap(),
+        Some(super::browse::Afterwards::MoreLikeThis(cards)) if cards.len() == 2
+    ));
+}

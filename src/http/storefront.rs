@@ -156,6 +156,19 @@ async fn marks_for(state: &AppState, req: &HttpRequest, cards: &[Card]) -> Resul
     })
 }
 
+/// `cards` as templates show them, with the marks of the paid ones.
+pub(super) async fn card_views(
+    state: &AppState,
+    req: &HttpRequest,
+    cards: &[Card],
+) -> Result<Vec<CardView>, ApiError> {
+    if cards.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = marks_for(state, req, cards).await?;
+    Ok(views(cards, &marks))
+}
+
 fn value<T: Serialize>(v: &T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(v))
 }

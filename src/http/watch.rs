@@ -53,7 +53,22 @@ struct WatchView {
     paywall: Option<PaywallView>,
     /// A staff member's preview of a title viewers cannot see: the band that says so.
     preview: Option<&'static str>,
+    /// What the player shows when the title ends.
+    end: Option<EndView>,
 }
+
+/// The end screen: the next episode with a countdown, or more like this. Links only: the
+/// player fetches nothing of these titles' media (their watch pages decide access).
+#[derive(Serialize)]
+struct EndView {
+    next: Option<super::storefront::CardView>,
+    more: Vec<super::storefront::CardView>,
+    /// Seconds before the next episode starts on its own.
+    countdown: u32,
+}
+
+/// How long the end screen counts down before the next episode starts.
+const NEXT_EPISODE_COUNTDOWN_SECS: u32 = 10;
 
 #[derive(Serialize)]
 struct PlayerView {
@@ -334,10 +349,11 @@ pub async fn watch(
                     .find(|a| a.kind == ArtKind::Backdrop);
             }
             let backdrop = backdrop.map(|a| a.best(1280));
-            Ok(Ok((title, asset, parent, resume, backdrop)))
+            let afterwards = browse::afterwards(c, &title, user, now)?;
+            Ok(Ok((title, asset, parent, resume, backdrop, afterwards)))
         })
         .await?;
-    let (title, asset, parent, resume, backdrop) = match found {
+    let (title, asset, parent, resume, backdrop, afterwards) = match found {
         Ok(found) => found,
         Err(Some(title_id)) if title_id != id => {
             // The query (`?autoplay=1`) goes along.
@@ -431,7 +447,12 @@ pub async fn watch(
         Some(_) => super::dashboard::media::staff_poster_url(&asset.id),
         None => poster_url(&asset.id, p),
     });
+    let end = match (&player, afterwards) {
+        (Some(_), Some(afterwards)) => Some(end_view(&state, &req, afterwards).await?),
+        _ => None,
+    };
     let view = WatchView {
+        end,
         backdrop: backdrop.or_else(|| poster.clone()),
         poster,
         duration: clock(asset.duration_secs),
@@ -465,6 +486,23 @@ pub async fn watch(
         None if premium || form_csrf.is_some() => super::account_pages::private(resp, form_cookie),
         None => resp,
     }))
+}
+
+async fn end_view(
+    state: &AppState,
+    req: &HttpRequest,
+    afterwards: browse::Afterwards,
+) -> Result<EndView, ApiError> {
+    let (next, more) = match afterwards {
+        browse::Afterwards::NextEpisode(card) => (vec![card], Vec::new()),
+        browse::Afterwards::MoreLikeThis(cards) => (Vec::new(), cards),
+    };
+    let next = super::storefront::card_views(state, req, &next).await?;
+    Ok(EndView {
+        next: next.into_iter().next(),
+        more: super::storefront::card_views(state, req, &more).await?,
+        countdown: NEXT_EPISODE_COUNTDOWN_SECS,
+    })
 }
 
 fn code_error(code: Option<&str>) -> Option<&'static str> {

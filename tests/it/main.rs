@@ -12,6 +12,7 @@ mod catalog;
 mod cli;
 mod crash;
 mod dashboard;
+mod endscreen;
 mod guest_checkout;
 mod guide;
 mod h2_limits;

@@ -512,9 +512,80 @@
   });
   seek.addEventListener('pointerleave', () => { preview.hidden = true; });
 
+  // --- end screen ---------------------------------------------------------------------
+  // When the title ends: the next episode with a countdown that opens its watch page (where
+  // that page, not this one, decides access: nothing of its media is fetched here), or
+  // more like this. Any key or pointer press stops the countdown; Cancel or Escape closes
+  // the screen; playing again hides it.
+  const endScreen = document.getElementById('endscreen');
+  const ending = { open: false, counting: false, left: 0 };
+  state.endScreen = ending;
+  if (endScreen) {
+    const countdown = endScreen.querySelector('[data-countdown-text]');
+    const seconds = endScreen.querySelector('[data-countdown-secs]');
+    const announce = endScreen.querySelector('[data-end-status]');
+    const playNow = endScreen.querySelector('[data-end="play-now"]');
+    let timer = null;
+    const stopCountdown = () => {
+      if (timer) clearInterval(timer);
+      timer = null;
+      ending.counting = false;
+      if (countdown) countdown.hidden = true;
+    };
+    const close = () => {
+      stopCountdown();
+      endScreen.hidden = true;
+      ending.open = false;
+      showBigPlay();
+    };
+    const open = () => {
+      if (ending.open) return;
+      ending.open = true;
+      endScreen.hidden = false;
+      bigPlay.hidden = true;
+      if (playNow && countdown) {
+        ending.left = Number(endScreen.dataset.countdown) || 10;
+        seconds.textContent = String(ending.left);
+        countdown.hidden = false;
+        ending.counting = true;
+        // Said once, not every second (the timer itself is not a live region).
+        announce.textContent = announce.dataset.says;
+        timer = setInterval(() => {
+          ending.left -= 1;
+          seconds.textContent = String(Math.max(ending.left, 0));
+          if (ending.left <= 0) {
+            stopCountdown();
+            location.assign(playNow.href);
+          }
+        }, 1000);
+        playNow.focus();
+      } else {
+        const first = endScreen.querySelector('a, button');
+        if (first) first.focus();
+      }
+    };
+    video.addEventListener('ended', open);
+    video.addEventListener('play', () => { if (ending.open) close(); });
+    const cancel = endScreen.querySelector('[data-end="cancel"]');
+    if (cancel) cancel.addEventListener('click', () => { close(); button('play').focus(); });
+    // Pressing "Play now" is the one interaction that does not stop it.
+    const onPlayNow = (event) => !!playNow && playNow.contains(event.target);
+    document.addEventListener('pointerdown', (event) => {
+      if (ending.counting && !onPlayNow(event)) stopCountdown();
+    }, true);
+    document.addEventListener('keydown', (event) => {
+      if (!ending.open) return;
+      if (event.key === 'Escape') { close(); event.preventDefault(); return; }
+      if (ending.counting && !(event.key === 'Enter' && onPlayNow(event))) stopCountdown();
+    }, true);
+    state.closeEndScreen = close;
+  }
+
   // --- keyboard -----------------------------------------------------------------------
   document.addEventListener('keydown', (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // The end screen's buttons and links take their own keys.
+    if (ending.open && endScreen.contains(event.target)) return;
     const tag = event.target.tagName;
     if (tag === 'SELECT' || tag === 'TEXTAREA' || (tag === 'INPUT' && event.target !== seek)) return;
     if (event.key === 'Escape' && settings.classList.contains('open')) { foldSettings(false); event.preventDefault(); return; }
