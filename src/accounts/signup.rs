@@ -104,10 +104,9 @@ pub async fn request(
     let checked_email = email.clone();
     let first = db
         .write(move |tx| {
-            if let Some(wait) = throttle::wait_for(tx, &keys, now)? {
-                return Ok(First::Throttled(wait.max(1)));
+            if let Some(wait) = throttle::count_request(tx, &keys, &policy, now)? {
+                return Ok(First::Throttled(wait));
             }
-            throttle::record_failure(tx, &keys, &policy, now)?;
             match challenge::spend(tx, &solution, now) {
                 Ok(()) => {}
                 Err(SpendError::Refused(why)) => return Ok(First::Unproven(why)),

@@ -360,6 +360,21 @@ pub fn purge(conn: &Connection, policy: &ThrottlePolicy, now: i64) -> Result<usi
     Ok(budgets + rows)
 }
 
+/// For throttles where every request counts (sign-ups, checkouts without an account): the
+/// seconds to wait while `keys` are locked, else `None` with this request counted.
+pub fn count_request(
+    conn: &Connection,
+    keys: &[ThrottleKey],
+    policy: &ThrottlePolicy,
+    now: i64,
+) -> Result<Option<i64>, AccountsError> {
+    if let Some(wait) = wait_for(conn, keys, now)? {
+        return Ok(Some(wait.max(1)));
+    }
+    record_failure(conn, keys, policy, now)?;
+    Ok(None)
+}
+
 pub fn record_failure(
     conn: &Connection,
     keys: &[ThrottleKey],

@@ -16,7 +16,6 @@ use super::account_pages::{local_path, private, safe_next, start_session};
 use super::session::{PageError, Viewer, client_ip, form_sender, form_token, over_tls, see_other};
 use super::small_body::BodyError;
 use super::ui::page;
-use crate::accounts::AccountsError;
 use crate::accounts::secret::Secret;
 use crate::accounts::throttle::{self, ThrottleKey};
 use crate::config::SignupMode;
@@ -230,27 +229,6 @@ fn account_first(state: &AppState, back: &str) -> Option<String> {
     ))
 }
 
-/// Counts a checkout started with no account against the client's address; the seconds
-/// to wait when it is over its share (each one asks Stripe for a session).
-async fn guest_checkout_wait(
-    state: &AppState,
-    req: &HttpRequest,
-) -> Result<Option<i64>, PageError> {
-    let key = [ThrottleKey::GuestCheckout(client_ip(req))];
-    let (policy, now) = (state.accounts.throttle, crate::clock::now());
-    state
-        .db
-        .write(move |tx| {
-            if let Some(wait) = throttle::wait_for(tx, &key, now)? {
-                return Ok(Some(wait.max(1)));
-            }
-            throttle::record_failure(tx, &key, &policy, now)?;
-            Ok::<_, AccountsError>(None)
-        })
-        .await
-        .map_err(PageError::internal)
-}
-
 fn too_many_checkouts(
     req: &HttpRequest,
     state: &AppState,
@@ -311,7 +289,11 @@ pub async fn checkout(
         if let Some(first) = account_first(&state, &back) {
             return Ok(see_other(&first, []));
         }
-        if let Some(wait) = guest_checkout_wait(&state, &req).await? {
+        let counted = state
+            .billing
+            .count_guest_checkout(client_ip(&req), &state.accounts.throttle)
+            .await;
+        if let Some(wait) = counted.map_err(PageError::internal)? {
             return too_many_checkouts(&req, &state, wait, back);
         }
     }

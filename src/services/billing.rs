@@ -221,6 +221,22 @@ impl BillingService {
 
     /// Starts Checkout; returns the address to send the viewer to. A guest's session is
     /// recorded with the browser that started it.
+    /// Counts a checkout started with no account against the client's address (each asks
+    /// Stripe for a session, and Stripe limits the rate): the seconds to wait when it is
+    /// over its share.
+    pub async fn count_guest_checkout(
+        &self,
+        client: std::net::IpAddr,
+        policy: &crate::accounts::throttle::ThrottlePolicy,
+    ) -> Result<Option<i64>, PaymentsError> {
+        use crate::accounts::throttle::{self, ThrottleKey};
+        let (key, policy, now) = ([ThrottleKey::GuestCheckout(client)], *policy, clock::now());
+        self.db
+            .write(move |tx| throttle::count_request(tx, &key, &policy, now))
+            .await
+            .map_err(accounts_to_payments)
+    }
+
     pub async fn checkout(
         &self,
         stripe: &StripeConfig,
